@@ -1,0 +1,265 @@
+//! X and Z report totals: what a shift took, per tender and per tax rate,
+//! and how much cash should be in the drawer.
+//!
+//! Totals are accumulated event by event with [`ReportTotals::apply`], the
+//! one place that decides how a sale, refund, void or cash movement counts.
+//! The store keeps the running totals of the open period beside the sales
+//! (so a Z report reads a handful of rows, not a day of sales) and
+//! `tillpoint check` replays the period's events through the same function
+//! to prove the two agree.
+
+use super::money::{Currency, Money};
+use super::sale::{SaleKind, SaleRecord};
+use super::tender::TenderKind;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Count and amount of one kind of event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountAmount {
+    pub count: i64,
+    /// Minor units, signed (refunds negative).
+    pub amount: i64,
+}
+
+impl CountAmount {
+    fn add(&mut self, amount: i64) {
+        self.count += 1;
+        self.amount += amount;
+    }
+
+    fn remove(&mut self, amount: i64) {
+        self.count -= 1;
+        self.amount -= amount;
+    }
+}
+
+/// One tender kind's takings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenderTotals {
+    pub sales: CountAmount,
+    pub refunds: CountAmount,
+}
+
+/// One tax rate's share.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaxTotals {
+    pub name: String,
+    pub rate: String,
+    pub net: i64,
+    pub tax: i64,
+    pub gross: i64,
+}
+
+/// An event that moves the period's totals.
+#[derive(Debug, Clone, Copy)]
+pub enum ReportEvent<'a> {
+    Completed(&'a SaleRecord),
+    PostVoided(&'a SaleRecord),
+    CashIn(Money),
+    CashOut(Money),
+    NoSale,
+}
+
+/// The totals of one reporting period (from one Z report to the next).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportTotals {
+    pub currency: Currency,
+    pub sales: CountAmount,
+    pub refunds: CountAmount,
+    pub post_voids: CountAmount,
+    pub line_voids: i64,
+    pub discounts: i64,
+    pub rounding: i64,
+    pub cash_in: CountAmount,
+    pub cash_out: CountAmount,
+    pub no_sales: i64,
+    pub tenders: BTreeMap<TenderKind, TenderTotals>,
+    pub tax: BTreeMap<String, TaxTotals>,
+    /// Net takings per hour of day, for the chart.
+    pub by_hour: Vec<i64>,
+    /// Cash in the drawer when the period opened.
+    pub opening_float: i64,
+}
+
+impl ReportTotals {
+    pub fn new(currency: Currency, opening_float: i64) -> ReportTotals {
+        ReportTotals {
+            currency,
+            sales: CountAmount::default(),
+            refunds: CountAmount::default(),
+            post_voids: CountAmount::default(),
+            line_voids: 0,
+            discounts: 0,
+            rounding: 0,
+            cash_in: CountAmount::default(),
+            cash_out: CountAmount::default(),
+            no_sales: 0,
+            tenders: BTreeMap::new(),
+            tax: BTreeMap::new(),
+            by_hour: vec![0; 24],
+            opening_float,
+        }
+    }
+
+    /// Folds one event into the totals. A post-void undoes exactly what the
+    /// completion added, so voided sales vanish from tender and tax totals.
+    pub fn apply(&mut self, event: ReportEvent<'_>) {
+        match event {
+            ReportEvent::Completed(r) => self.sale(r, 1),
+            ReportEvent::PostVoided(r) => {
+                self.sale(r, -1);
+                self.post_voids.add(r.settled().minor);
+            }
+            ReportEvent::CashIn(m) => self.cash_in.add(m.minor),
+            ReportEvent::CashOut(m) => self.cash_out.add(m.minor),
+            ReportEvent::NoSale => self.no_sales += 1,
+        }
+    }
+
+    fn sale(&mut self, r: &SaleRecord, sign: i64) {
+        let settled = r.settled().minor;
+        let counter = match r.kind {
+            SaleKind::Sale => &mut self.sales,
+            SaleKind::Refund => &mut self.refunds,
+        };
+        if sign > 0 {
+            counter.add(settled);
+        } else {
+            counter.remove(settled);
+        }
+        self.discounts += sign * r.discount.minor;
+        self.rounding += sign * r.rounding.minor;
+        self.line_voids += sign * r.lines.iter().filter(|l| l.voided).count() as i64;
+        if let Some(h) = self.by_hour.get_mut(usize::from(r.local_hour)) {
+            *h += sign * settled;
+        }
+        for t in &r.tenders {
+            let tt = self.tenders.entry(t.kind).or_default();
+            let c = match r.kind {
+                SaleKind::Sale => &mut tt.sales,
+                SaleKind::Refund => &mut tt.refunds,
+            };
+            if sign > 0 {
+                c.add(t.amount.minor);
+            } else {
+                c.remove(t.amount.minor);
+            }
+        }
+        for t in &r.tax {
+            let e = self
+                .tax
+                .entry(t.class.clone())
+                .or_insert_with(|| TaxTotals {
+                    name: t.name.clone(),
+                    rate: t.rate.normalize().to_string(),
+                    ..TaxTotals::default()
+                });
+            e.net += sign * t.net.minor;
+            e.tax += sign * t.tax.minor;
+            e.gross += sign * t.gross.minor;
+        }
+    }
+
+    /// Net takings: sales minus refunds (post-voids already removed).
+    pub fn net(&self) -> i64 {
+        self.sales.amount + self.refunds.amount
+    }
+
+    /// What should be in the cash drawer: the float, cash taken net of change
+    /// and of cash refunds, plus cash put in, minus cash taken out.
+    pub fn cash_expected(&self) -> i64 {
+        let cash = self
+            .tenders
+            .get(&TenderKind::Cash)
+            .cloned()
+            .unwrap_or_default();
+        self.opening_float + cash.sales.amount + cash.refunds.amount + self.cash_in.amount
+            - self.cash_out.amount
+    }
+
+    /// True when nothing happened in the period (a Z would close nothing).
+    pub fn is_empty(&self) -> bool {
+        self.sales.count == 0
+            && self.refunds.count == 0
+            && self.post_voids.count == 0
+            && self.cash_in.count == 0
+            && self.cash_out.count == 0
+            && self.no_sales == 0
+    }
+}
+
+/// A finished report: an X (peek) or a numbered Z (closes the period).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// None for an X report.
+    pub z_number: Option<i64>,
+    pub opened_at_ms: i64,
+    pub closed_at_ms: i64,
+    pub totals: ReportTotals,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::catalog::{Product, Qty, Unit};
+    use crate::core::money::Rounding;
+    use crate::core::sale::{PricingRules, Sale, Stamp};
+    use crate::core::tax::{TaxMode, TaxRate, TaxRoundingLevel, TaxRules};
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn cash_expected_and_void_undo() {
+        let rules = PricingRules {
+            currency: Currency::CNY,
+            tax: TaxRules {
+                mode: TaxMode::Inclusive,
+                level: TaxRoundingLevel::PerReceipt,
+                rounding: Rounding::HalfUp,
+                rates: vec![TaxRate {
+                    class: "A".into(),
+                    name: "13%".into(),
+                    rate: Decimal::new(13, 2),
+                }],
+            },
+            line_rounding: Rounding::HalfUp,
+            cash_increment: 1,
+            cash_rounding: Rounding::HalfUp,
+        };
+        let p = Product {
+            sku: "1".into(),
+            name: "Tea".into(),
+            barcodes: vec![],
+            price: Money::new(1130, Currency::CNY),
+            tax_class: "A".into(),
+            category: "c".into(),
+            unit: Unit::Piece,
+        };
+        let mut s = Sale::new(Currency::CNY, 1);
+        s.add(&p, Qty::ONE).unwrap();
+        s.pay_cash(Money::new(2000, Currency::CNY), &rules).unwrap();
+        let rec = s
+            .complete(
+                &rules,
+                Stamp {
+                    receipt_no: "1".into(),
+                    at_ms: 0,
+                    local_hour: 9,
+                },
+            )
+            .unwrap();
+        let mut t = ReportTotals::new(Currency::CNY, 10_000);
+        t.apply(ReportEvent::Completed(&rec));
+        t.apply(ReportEvent::CashIn(Money::new(500, Currency::CNY)));
+        t.apply(ReportEvent::CashOut(Money::new(200, Currency::CNY)));
+        assert_eq!(t.cash_expected(), 10_000 + 1130 + 500 - 200);
+        assert_eq!(t.tax["A"].tax, 130);
+        assert_eq!(t.by_hour[9], 1130);
+        let before_void = t.clone();
+        t.apply(ReportEvent::PostVoided(&rec));
+        assert_eq!(t.cash_expected(), 10_000 + 500 - 200);
+        assert_eq!(t.sales.count, 0);
+        assert_eq!(t.post_voids.count, 1);
+        assert_ne!(before_void, t);
+    }
+}

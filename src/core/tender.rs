@@ -1,0 +1,117 @@
+//! How a sale is paid: cash, card, QR, and the card slip data kept with it.
+
+use super::money::Money;
+use serde::{Deserialize, Serialize};
+
+/// The payment means a till accepts. Order matters: refunds go back to
+/// electronic tenders first (see [`super::refund`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenderKind {
+    Cash,
+    Card,
+    Qr,
+}
+
+impl TenderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenderKind::Cash => "cash",
+            TenderKind::Card => "card",
+            TenderKind::Qr => "qr",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TenderKind> {
+        match s {
+            "cash" => Some(TenderKind::Cash),
+            "card" => Some(TenderKind::Card),
+            "qr" => Some(TenderKind::Qr),
+            _ => None,
+        }
+    }
+
+    /// Electronic tenders go through the acquirer and leave an outbox row.
+    pub fn is_electronic(self) -> bool {
+        !matches!(self, TenderKind::Cash)
+    }
+}
+
+/// What the receipt and the books need of an electronic payment. Holds no
+/// full PAN, track data, PIN block or CVV: only what may be printed or kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CardRef {
+    /// First six and last four digits, the rest masked.
+    pub masked_pan: String,
+    /// Keyed hash of the PAN, so a refund can find the card without storing it.
+    pub pan_hash: String,
+    pub scheme: String,
+    pub app_label: String,
+    pub aid: String,
+    pub tvr: String,
+    pub tsi: String,
+    pub auth_code: String,
+    pub rrn: String,
+    pub stan: String,
+    /// "chip", "contactless", "qr", "manual".
+    pub entry_mode: String,
+    /// "pin", "signature", "none".
+    pub cvm: String,
+    /// True when the card approved offline (TC) and an advice waits in the outbox.
+    pub offline: bool,
+}
+
+/// One payment applied to a sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tender {
+    pub kind: TenderKind,
+    /// The part of the sale this tender settles (negative on a refund).
+    pub amount: Money,
+    /// Cash handed over by the customer, when more than `amount`.
+    pub given: Option<Money>,
+    /// Cash handed back.
+    pub change: Money,
+    pub card: Option<CardRef>,
+    /// On a refund: index of the original sale's tender this gives back to.
+    #[serde(default)]
+    pub refund_of: Option<u32>,
+}
+
+impl Tender {
+    pub fn electronic(kind: TenderKind, amount: Money, card: CardRef) -> Tender {
+        Tender {
+            kind,
+            amount,
+            given: None,
+            change: Money::zero(amount.currency),
+            card: Some(card),
+            refund_of: None,
+        }
+    }
+}
+
+/// Masks a PAN for the receipt and the logs: first six and last four digits.
+pub fn mask_pan(pan: &str) -> String {
+    let digits: Vec<char> = pan.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 13 {
+        return "*".repeat(digits.len());
+    }
+    let n = digits.len();
+    digits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i < 6 || i >= n - 4 { *c } else { '*' })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pan_masking_keeps_six_and_four() {
+        assert_eq!(mask_pan("4761739001010010"), "476173******0010");
+        assert_eq!(mask_pan("6212345678901234567"), "621234*********4567");
+        assert_eq!(mask_pan("1234"), "****");
+    }
+}

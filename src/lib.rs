@@ -1,0 +1,7 @@
+//! tillpoint: a desktop cashier application for countertop tills.
+//!
+//! Layers, each using only those below it (see README and DESIGN):
+//! `ui` → `sim`, `devices` → `payment` → `store` → `core`.
+#![forbid(unsafe_code)]
+
+pub mod core;
