@@ -5,3 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod core;
+pub mod store;
+pub mod config;
+pub mod logging;
+pub mod till;

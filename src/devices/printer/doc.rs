@@ -378,7 +378,7 @@ impl PrintDocument {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DocError {
     /// EAN-13 needs 12 digits (check digit added) or 13 digits with a correct check digit.
-    #[error("EAN-13 data {data:?} is not 12 or 13 digits with a valid check digit")]
+    #[error("EAN-13 data {0:?} is not 12 or 13 digits with a valid check digit")]
     Ean13(String),
     /// CODE128 here takes 1–80 printable ASCII characters.
     #[error("CODE128 data {data:?} must be 1-80 printable ASCII characters")]

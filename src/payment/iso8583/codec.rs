@@ -515,7 +515,7 @@ mod tests {
         assert_eq!(unpack(&BIN, &bad_mti), Err(CodecError::BadMti));
 
         let mut bad_digit = echo_bytes();
-        bad_digit[25] = b'A'; // inside field 11
+        bad_digit[31] = b'A'; // inside field 11 (bytes 30..36)
         assert!(matches!(
             unpack(&BIN, &bad_digit),
             Err(CodecError::BadCharacter { field: 11, .. })

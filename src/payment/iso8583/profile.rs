@@ -193,6 +193,7 @@ impl ReversalReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::payment::iso8583::spec::Length;
 
     #[test]
     fn table_is_well_formed() {
@@ -225,24 +226,16 @@ mod tests {
     fn profile_doc_lists_every_field() {
         let doc = include_str!("PROFILE.md");
         for f in &FIELDS {
-            let fmt = match (f.charset, f.length) {
-                (c, l) => {
-                    let cs = match c {
-                        Charset::Numeric => "n",
-                        Charset::Text => "ans",
-                        Charset::Track2 => "z",
-                        Charset::Binary => "b",
-                    };
-                    match l {
-                        crate::payment::iso8583::spec::Length::Fixed(n) => format!("{cs} {n}"),
-                        crate::payment::iso8583::spec::Length::LlVar(n) => {
-                            format!("{cs} ..{n} LLVAR")
-                        }
-                        crate::payment::iso8583::spec::Length::LllVar(n) => {
-                            format!("{cs} ..{n} LLLVAR")
-                        }
-                    }
-                }
+            let cs = match f.charset {
+                Charset::Numeric => "n",
+                Charset::Text => "ans",
+                Charset::Track2 => "z",
+                Charset::Binary => "b",
+            };
+            let fmt = match f.length {
+                Length::Fixed(n) => format!("{cs} {n}"),
+                Length::LlVar(n) => format!("{cs} ..{n} LLVAR"),
+                Length::LllVar(n) => format!("{cs} ..{n} LLLVAR"),
             };
             let row = format!("| {} | {} |", f.number, fmt);
             assert!(doc.contains(&row), "PROFILE.md lacks row start `{row}`");

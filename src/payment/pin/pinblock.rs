@@ -193,15 +193,13 @@ pub fn encrypt_format4(
     let pin_field = format4_pin_field(pin, random)?;
     let pan_field = format4_pan_field(pan)?;
     let cipher = Aes128::new(GenericArray::from_slice(key));
-    let mut block = Zeroizing::new(GenericArray::clone_from_slice(&pin_field[..]));
-    cipher.encrypt_block(&mut block);
+    let mut block = Zeroizing::new(*pin_field);
+    cipher.encrypt_block(GenericArray::from_mut_slice(&mut block[..]));
     for (b, p) in block.iter_mut().zip(pan_field.iter()) {
         *b ^= p;
     }
-    cipher.encrypt_block(&mut block);
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&block);
-    Ok(out)
+    cipher.encrypt_block(GenericArray::from_mut_slice(&mut block[..]));
+    Ok(*block)
 }
 
 /// Deciphers a format 4 block and recovers the PIN. Host side.
@@ -212,12 +210,12 @@ pub fn decrypt_format4(
 ) -> Result<Zeroizing<String>, PinError> {
     let pan_field = format4_pan_field(pan)?;
     let cipher = Aes128::new(GenericArray::from_slice(key));
-    let mut work = Zeroizing::new(GenericArray::clone_from_slice(block));
-    cipher.decrypt_block(&mut work);
+    let mut work = Zeroizing::new(*block);
+    cipher.decrypt_block(GenericArray::from_mut_slice(&mut work[..]));
     for (b, p) in work.iter_mut().zip(pan_field.iter()) {
         *b ^= p;
     }
-    cipher.decrypt_block(&mut work);
+    cipher.decrypt_block(GenericArray::from_mut_slice(&mut work[..]));
     decode_pin_field(&work[..8], 4, 0x0A, 16)
 }
 

@@ -1,0 +1,354 @@
+//! Blocking TCP client for the acquirer host: one request, one matching
+//! response, every step under a timeout.
+//!
+//! The transport is behind [`Connector`] so TLS can be added without touching
+//! the session: a rustls connector would wrap the `TcpStream` in a
+//! `rustls::StreamOwned` and implement [`LinkStream`] by delegating the read
+//! timeout to the socket. Only [`PlainTcp`] exists today.
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::payment::iso8583::codec::{pack, unpack, CodecError, Message};
+use crate::payment::iso8583::framing::{read_frame, write_frame, FrameError, TimedRead};
+use crate::payment::iso8583::messages::answers;
+use crate::payment::iso8583::{HOST_PROFILE, MAX_MESSAGE_LEN};
+
+/// A connected byte stream to the host.
+pub trait LinkStream: TimedRead + Write + Send {
+    /// Whether the peer has already closed the connection (checked before
+    /// reusing an idle connection, so a request is not written into a socket
+    /// that can no longer answer).
+    fn peer_closed(&mut self) -> bool {
+        false
+    }
+}
+
+impl LinkStream for TcpStream {
+    fn peer_closed(&mut self) -> bool {
+        let mut probe = [0u8; 1];
+        if self.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let closed = match self.peek(&mut probe) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        };
+        if self.set_nonblocking(false).is_err() {
+            return true;
+        }
+        closed
+    }
+}
+
+/// Opens transport connections; the seam for TLS.
+pub trait Connector: Send {
+    fn connect(&self, addr: SocketAddr, timeout: Duration) -> io::Result<Box<dyn LinkStream>>;
+}
+
+/// Plain TCP with `TCP_NODELAY` and read/write timeouts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlainTcp;
+
+impl Connector for PlainTcp {
+    fn connect(&self, addr: SocketAddr, timeout: Duration) -> io::Result<Box<dyn LinkStream>> {
+        let s = TcpStream::connect_timeout(&addr, timeout)?;
+        s.set_nodelay(true)?;
+        s.set_write_timeout(Some(timeout))?;
+        s.set_read_timeout(Some(timeout))?;
+        Ok(Box::new(s))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub addr: SocketAddr,
+    pub connect_timeout: Duration,
+    /// How long to wait for the matching answer after the request is written.
+    pub read_timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(addr: SocketAddr) -> Self {
+        ClientConfig {
+            addr,
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why an exchange failed, split by whether the request may have reached the
+/// host — which decides whether a reversal is owed.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("could not connect to the acquirer: {0}")]
+    Connect(io::Error),
+    #[error("request could not be packed: {0}")]
+    Pack(#[from] CodecError),
+    #[error("sending the request failed: {0}")]
+    Send(FrameError),
+    #[error("no answer from the acquirer: {0}")]
+    NoAnswer(FrameError),
+    #[error("the acquirer's answer is malformed: {0}")]
+    Malformed(String),
+}
+
+impl LinkError {
+    /// `false` only when the request certainly never left the till.
+    pub fn request_may_have_arrived(&self) -> bool {
+        !matches!(self, LinkError::Connect(_) | LinkError::Pack(_))
+    }
+}
+
+/// Most frames skipped while waiting for the matching answer; a host that
+/// floods unrelated frames is treated as malformed.
+const MAX_STRAY_FRAMES: usize = 16;
+
+pub struct AcquirerClient {
+    cfg: ClientConfig,
+    connector: Box<dyn Connector>,
+    stream: Option<Box<dyn LinkStream>>,
+    late: Vec<Message>,
+}
+
+impl std::fmt::Debug for AcquirerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AcquirerClient")
+            .field("addr", &self.cfg.addr)
+            .field("connected", &self.stream.is_some())
+            .finish()
+    }
+}
+
+impl AcquirerClient {
+    pub fn new(cfg: ClientConfig) -> Self {
+        Self::with_connector(cfg, Box::new(PlainTcp))
+    }
+
+    pub fn with_connector(cfg: ClientConfig, connector: Box<dyn Connector>) -> Self {
+        AcquirerClient {
+            cfg,
+            connector,
+            stream: None,
+            late: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        self.cfg.read_timeout = timeout;
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Drops the connection; the next exchange reconnects.
+    pub fn disconnect(&mut self) {
+        self.stream = None;
+    }
+
+    /// Well-formed answers that arrived for earlier requests (after their
+    /// timeout), for the session to note as late responses.
+    pub fn take_late_replies(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.late)
+    }
+
+    fn stream(&mut self) -> Result<&mut Box<dyn LinkStream>, LinkError> {
+        if let Some(s) = self.stream.as_mut() {
+            if s.peer_closed() {
+                self.stream = None;
+            }
+        }
+        if self.stream.is_none() {
+            let s = self
+                .connector
+                .connect(self.cfg.addr, self.cfg.connect_timeout)
+                .map_err(LinkError::Connect)?;
+            self.stream = Some(s);
+        }
+        self.stream
+            .as_mut()
+            .ok_or_else(|| LinkError::Connect(io::Error::other("no stream")))
+    }
+
+    /// Sends `request` and returns its matching answer (response MTI, same
+    /// STAN and terminal id). Frames answering other requests are set aside
+    /// as late replies. On any failure after sending, the connection is
+    /// dropped unless it is known to be in step (a clean timeout).
+    pub fn exchange(&mut self, request: &Message) -> Result<Message, LinkError> {
+        let bytes = pack(&HOST_PROFILE, request)?;
+        let read_timeout = self.cfg.read_timeout;
+        let stream = self.stream()?;
+        if let Err(e) = write_frame(stream.as_mut(), &bytes) {
+            self.stream = None;
+            return Err(LinkError::Send(e));
+        }
+        let deadline = Instant::now() + read_timeout;
+        for _ in 0..MAX_STRAY_FRAMES {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(stream) = self.stream.as_mut() else {
+                break;
+            };
+            let frame = match read_frame(stream.as_mut(), MAX_MESSAGE_LEN, left) {
+                Ok(f) => f,
+                Err(FrameError::Timeout) => return Err(LinkError::NoAnswer(FrameError::Timeout)),
+                Err(FrameError::TooLong { len, max }) => {
+                    self.stream = None;
+                    return Err(LinkError::Malformed(format!(
+                        "frame of {len} bytes exceeds {max}"
+                    )));
+                }
+                Err(e @ (FrameError::Truncated { .. } | FrameError::Empty)) => {
+                    self.stream = None;
+                    return Err(LinkError::Malformed(e.to_string()));
+                }
+                Err(e) => {
+                    self.stream = None;
+                    return Err(LinkError::NoAnswer(e));
+                }
+            };
+            let reply = match unpack(&HOST_PROFILE, &frame) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.stream = None;
+                    return Err(LinkError::Malformed(e.to_string()));
+                }
+            };
+            if answers(request, &reply) {
+                return Ok(reply);
+            }
+            tracing::warn!(mti = %reply.mti, "discarding an answer to an earlier request");
+            self.late.push(reply);
+        }
+        self.stream = None;
+        Err(LinkError::Malformed(
+            "no matching answer among the frames received".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payment::iso8583::messages::{network_request, NetworkRequest, Stamp, Stan, TerminalIds, Timestamp};
+    use crate::payment::iso8583::Mti;
+    use std::net::TcpListener;
+    use std::thread;
+
+    fn echo(stan: u32) -> Message {
+        let ids = TerminalIds {
+            tid: "TILL0001".into(),
+            mid: "M".into(),
+            currency: 978,
+        };
+        let t = Timestamp::new(1, 1, 0, 0, 0).unwrap();
+        network_request(
+            &ids,
+            &Stamp {
+                stan: Stan::new(stan).unwrap(),
+                transmitted: t,
+                local: t,
+                batch: 1,
+            },
+            NetworkRequest::Echo,
+        )
+        .unwrap()
+    }
+
+    fn answer(req: &Message) -> Message {
+        let mut m = Message::new(req.mti.response());
+        for f in [7, 11, 41, 70] {
+            m.set(f, req.get(f).unwrap().to_vec()).unwrap();
+        }
+        m.set_str(39, "00").unwrap();
+        m
+    }
+
+    /// A host that answers each request with `script(request)`.
+    fn host(script: fn(&Message) -> Vec<Vec<u8>>) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        thread::spawn(move || {
+            if let Ok((mut s, _)) = l.accept() {
+                while let Ok(f) = read_frame(&mut s, 4096, Duration::from_secs(5)) {
+                    let req = unpack(&HOST_PROFILE, &f).unwrap();
+                    for raw in script(&req) {
+                        if s.write_all(&raw).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        addr
+    }
+
+    fn framed(m: &Message) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_frame(&mut out, &pack(&HOST_PROFILE, m).unwrap()).unwrap();
+        out
+    }
+
+    fn client(addr: SocketAddr) -> AcquirerClient {
+        let mut cfg = ClientConfig::new(addr);
+        cfg.read_timeout = Duration::from_millis(300);
+        cfg.connect_timeout = Duration::from_millis(300);
+        AcquirerClient::new(cfg)
+    }
+
+    #[test]
+    fn matching_answer_is_returned_and_stray_frames_set_aside() {
+        let addr = host(|req| {
+            let mut stale = answer(req);
+            stale.set_str(11, "999999").unwrap();
+            vec![framed(&stale), framed(&answer(req))]
+        });
+        let mut c = client(addr);
+        let reply = c.exchange(&echo(5)).unwrap();
+        assert_eq!(reply.mti, Mti::NETWORK_RESPONSE);
+        assert_eq!(reply.get_str(11), Some("000005"));
+        let late = c.take_late_replies();
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].get_str(11), Some("999999"));
+        // Connection is reused.
+        c.exchange(&echo(6)).unwrap();
+    }
+
+    #[test]
+    fn silent_host_is_a_timeout_and_connection_is_kept() {
+        let addr = host(|_| vec![]);
+        let mut c = client(addr);
+        let err = c.exchange(&echo(1)).unwrap_err();
+        assert!(matches!(err, LinkError::NoAnswer(FrameError::Timeout)));
+        assert!(err.request_may_have_arrived());
+        assert!(c.is_connected());
+    }
+
+    #[test]
+    fn garbage_answer_is_malformed_and_drops_connection() {
+        let addr = host(|_| vec![vec![0, 6, b'0', b'8', b'1', b'0', 0xff, 0xff]]);
+        let mut c = client(addr);
+        assert!(matches!(
+            c.exchange(&echo(1)),
+            Err(LinkError::Malformed(_))
+        ));
+        assert!(!c.is_connected());
+    }
+
+    #[test]
+    fn refused_connection_means_not_sent() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let err = client(addr).exchange(&echo(1)).unwrap_err();
+        assert!(matches!(err, LinkError::Connect(_)));
+        assert!(!err.request_may_have_arrived());
+    }
+}

@@ -1,0 +1,138 @@
+//! The till's SQLite store: the only module that writes SQL.
+//!
+//! One database file in the data directory, WAL mode with
+//! `synchronous=FULL`, so a sale the cashier saw completed survives a power
+//! cut. Each public operation that changes state is one transaction.
+
+pub mod cashiers;
+pub mod catalog;
+pub mod journal;
+pub mod queue;
+pub mod reports;
+pub mod sales;
+pub mod schema;
+
+use crate::core::money::Currency;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong in the store, in words a shop owner can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the database {path} was written by a newer tillpoint (schema {found}, this build knows {known}); upgrade tillpoint")]
+    TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Sale(#[from] crate::core::sale::SaleError),
+    #[error("{0}")]
+    Refund(#[from] crate::core::refund::RefundError),
+    #[error("{0}")]
+    Permission(#[from] crate::core::cashier::PermissionDenied),
+    #[error("no receipt {0}")]
+    NoSuchReceipt(String),
+    #[error("{0}")]
+    Rejected(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Settings the store needs to open a new reporting period.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub currency: Currency,
+    /// Cash in the drawer at the start of each period, in minor units.
+    pub opening_float: i64,
+    /// Till identifier, the prefix of every receipt number.
+    pub till_id: String,
+}
+
+/// An open database.
+pub struct Store {
+    conn: Connection,
+    settings: StoreSettings,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path, settings: StoreSettings) -> Result<Store> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+        match schema::migrate(&mut conn).map_err(open_err)? {
+            schema::MigrateOutcome::AtVersion(_) => {}
+            schema::MigrateOutcome::TooNew { found } => {
+                return Err(StoreError::TooNew {
+                    path: path.to_path_buf(),
+                    found,
+                    known: schema::LATEST,
+                })
+            }
+        }
+        Ok(Store {
+            conn,
+            settings,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn settings(&self) -> &StoreSettings {
+        &self.settings
+    }
+
+    /// Schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// SQLite's own consistency check; `Ok(())` or the problems it lists.
+    pub fn integrity_check(&self) -> Result<std::result::Result<(), String>> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let rows: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if rows.len() == 1 && rows[0] == "ok" {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(rows.join("; ")))
+        }
+    }
+
+    /// Direct access for the bench's baseline and for fault-injection tests.
+    #[doc(hidden)]
+    pub fn raw_connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Reads a counter and advances it, inside the caller's transaction.
+fn next_counter(tx: &rusqlite::Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT INTO counters(name, value) VALUES (?1, 1)
+         ON CONFLICT(name) DO UPDATE SET value = value + 1",
+        [name],
+    )?;
+    tx.query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| r.get(0))
+}

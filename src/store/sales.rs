@@ -1,0 +1,665 @@
+//! Completing, refunding, voiding and parking sales; cash movements.
+//!
+//! Completing a sale is ONE transaction: the sale with its lines, tenders and
+//! tax, the journal entry, the outbox rows of its electronic tenders, its
+//! print job and the period's running totals. Either all of it is on disk or
+//! none of it is.
+
+use super::journal::append;
+use super::{next_counter, Result, Store, StoreError, StoreSettings};
+use crate::core::cashier::{require, Action, Approval};
+use crate::core::catalog::{Qty, Unit};
+use crate::core::money::{Currency, Money};
+use crate::core::receipt::Receipt;
+use crate::core::refund::{build_refund, RefundRequest};
+use crate::core::report::{ReportEvent, ReportTotals};
+use crate::core::sale::{PricingRules, RecordLine, Sale, SaleKind, SaleRecord, Stamp};
+use crate::core::tax::TaxLine;
+use crate::core::tender::{Tender, TenderKind};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+/// What a completed sale or refund left in the store.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub sale_id: i64,
+    pub record: SaleRecord,
+    pub journal_seq: i64,
+    pub print_job: i64,
+}
+
+/// Encrypted card data for an offline advice, keyed by tender index. Only
+/// the payment layer makes these; the store keeps them opaque.
+pub type OutboxPayloads<'a> = &'a [(u32, Vec<u8>)];
+
+/// A parked sale as listed for resuming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parked {
+    pub id: i64,
+    pub cashier: u32,
+    pub parked_at_ms: i64,
+    pub label: String,
+    pub lines: usize,
+}
+
+/// Kinds of cash movement that are not sales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CashMovement {
+    In,
+    Out,
+    NoSale,
+}
+
+impl CashMovement {
+    fn as_str(self) -> &'static str {
+        match self {
+            CashMovement::In => "in",
+            CashMovement::Out => "out",
+            CashMovement::NoSale => "no_sale",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MovementPayload<'a> {
+    kind: CashMovement,
+    amount: i64,
+    currency: Currency,
+    cashier: u32,
+    approved_by: Option<u32>,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct VoidPayload<'a> {
+    receipt_no: &'a str,
+    approved_by: u32,
+}
+
+/// The open period's id and totals, opening one if none is open.
+pub(crate) fn open_period(tx: &Transaction<'_>, at_ms: i64, currency: Currency, float: i64) -> Result<(i64, ReportTotals)> {
+    let row: Option<(i64, String)> = tx
+        .query_row("SELECT id, totals FROM periods WHERE closed_at_ms IS NULL", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    if let Some((id, json)) = row {
+        let totals = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("period {id} totals: {e}")))?;
+        return Ok((id, totals));
+    }
+    let totals = ReportTotals::new(currency, float);
+    tx.execute(
+        "INSERT INTO periods(opened_at_ms, totals) VALUES (?1, ?2)",
+        params![at_ms, to_json(&totals)?],
+    )?;
+    Ok((tx.last_insert_rowid(), totals))
+}
+
+fn bump(tx: &Transaction<'_>, settings: &StoreSettings, at_ms: i64, event: ReportEvent<'_>) -> Result<i64> {
+    let (id, mut totals) = open_period(tx, at_ms, settings.currency, settings.opening_float)?;
+    totals.apply(event);
+    tx.execute("UPDATE periods SET totals = ?2 WHERE id = ?1", params![id, to_json(&totals)?])?;
+    Ok(id)
+}
+
+fn next_receipt_no(tx: &Transaction<'_>, settings: &StoreSettings) -> Result<String> {
+    let n = next_counter(tx, "receipt")?;
+    Ok(format!("{}-{:06}", settings.till_id, n))
+}
+
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn insert_record(tx: &Transaction<'_>, r: &SaleRecord, period_id: i64, journal_seq: i64) -> Result<i64> {
+    tx.execute(
+        "INSERT INTO sales(receipt_no, kind, period_id, cashier, currency, completed_at_ms, local_hour,
+            subtotal, discount, total, rounding, original_receipt, approved_by, journal_seq)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+        params![
+            r.receipt_no,
+            r.kind.as_str(),
+            period_id,
+            r.cashier,
+            r.currency.code(),
+            r.completed_at_ms,
+            r.local_hour,
+            r.subtotal.minor,
+            r.discount.minor,
+            r.total.minor,
+            r.rounding.minor,
+            r.original_receipt,
+            r.approved_by,
+            journal_seq
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    let mut line = tx.prepare_cached(
+        "INSERT INTO sale_lines(sale_id, line_no, sku, name, tax_class, unit, qty, unit_price, list_price,
+            override_by, voided, before_discount, discount, tax, gross, refund_of)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+    )?;
+    for l in &r.lines {
+        line.execute(params![
+            id,
+            l.line_no,
+            l.sku,
+            l.name,
+            l.tax_class,
+            l.unit.as_str(),
+            l.qty.milli(),
+            l.unit_price.minor,
+            l.list_price.minor,
+            l.override_by,
+            l.voided,
+            l.before_discount.minor,
+            l.discount.minor,
+            l.tax.minor,
+            l.gross.minor,
+            l.refund_of
+        ])?;
+    }
+    let mut tender = tx.prepare_cached(
+        "INSERT INTO sale_tenders(sale_id, idx, kind, amount, given, change, card, refund_of)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+    )?;
+    for (i, t) in r.tenders.iter().enumerate() {
+        let card = match &t.card {
+            Some(c) => Some(to_json(c)?),
+            None => None,
+        };
+        tender.execute(params![
+            id,
+            i as i64,
+            t.kind.as_str(),
+            t.amount.minor,
+            t.given.map(|g| g.minor),
+            t.change.minor,
+            card,
+            t.refund_of
+        ])?;
+    }
+    let mut tax = tx.prepare_cached(
+        "INSERT INTO sale_tax(sale_id, class, name, rate, net, tax, gross) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+    )?;
+    for t in &r.tax {
+        tax.execute(params![id, t.class, t.name, t.rate.to_string(), t.net.minor, t.tax.minor, t.gross.minor])?;
+    }
+    Ok(id)
+}
+
+/// Reads a sale back exactly as it was recorded (the journal check compares
+/// this with the journal's copy).
+pub(crate) fn load_record(conn: &Connection, sale_id: i64) -> Result<SaleRecord> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("sale {sale_id}: {what}"));
+    let (receipt_no, kind, cashier, currency, at, hour, subtotal, discount, total, rounding, original, approved): (
+        String,
+        String,
+        u32,
+        String,
+        i64,
+        u8,
+        i64,
+        i64,
+        i64,
+        i64,
+        Option<String>,
+        Option<u32>,
+    ) = conn.query_row(
+        "SELECT receipt_no, kind, cashier, currency, completed_at_ms, local_hour, subtotal, discount, total,
+                rounding, original_receipt, approved_by FROM sales WHERE id = ?1",
+        [sale_id],
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+                r.get(11)?,
+            ))
+        },
+    )?;
+    let cur = Currency::from_str(&currency).map_err(|e| corrupt(&e.to_string()))?;
+    let m = |v: i64| Money::new(v, cur);
+    let kind = match kind.as_str() {
+        "sale" => SaleKind::Sale,
+        "refund" => SaleKind::Refund,
+        other => return Err(corrupt(&format!("kind {other}"))),
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT line_no, sku, name, tax_class, unit, qty, unit_price, list_price, override_by, voided,
+                before_discount, discount, tax, gross, refund_of
+         FROM sale_lines WHERE sale_id = ?1 ORDER BY line_no",
+    )?;
+    let lines = stmt
+        .query_map([sale_id], |r| {
+            let unit: String = r.get(4)?;
+            Ok(RecordLine {
+                line_no: r.get(0)?,
+                sku: r.get(1)?,
+                name: r.get(2)?,
+                tax_class: r.get(3)?,
+                unit: Unit::parse(&unit).unwrap_or(Unit::Piece),
+                qty: Qty(r.get(5)?),
+                unit_price: m(r.get(6)?),
+                list_price: m(r.get(7)?),
+                override_by: r.get(8)?,
+                voided: r.get(9)?,
+                before_discount: m(r.get(10)?),
+                discount: m(r.get(11)?),
+                tax: m(r.get(12)?),
+                gross: m(r.get(13)?),
+                refund_of: r.get(14)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind, amount, given, change, card, refund_of FROM sale_tenders WHERE sale_id = ?1 ORDER BY idx",
+    )?;
+    let raw: Vec<(String, i64, Option<i64>, i64, Option<String>, Option<u32>)> = stmt
+        .query_map([sale_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut tenders = Vec::with_capacity(raw.len());
+    for (kind, amount, given, change, card, refund_of) in raw {
+        let kind = TenderKind::parse(&kind).ok_or_else(|| corrupt(&format!("tender kind {kind}")))?;
+        let card = match card {
+            Some(j) => Some(serde_json::from_str(&j).map_err(|e| corrupt(&e.to_string()))?),
+            None => None,
+        };
+        tenders.push(Tender {
+            kind,
+            amount: m(amount),
+            given: given.map(m),
+            change: m(change),
+            card,
+            refund_of,
+        });
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT class, name, rate, net, tax, gross FROM sale_tax WHERE sale_id = ?1 ORDER BY class")?;
+    let raw: Vec<(String, String, String, i64, i64, i64)> = stmt
+        .query_map([sale_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut tax = Vec::with_capacity(raw.len());
+    for (class, name, rate, net, t, gross) in raw {
+        let rate = rust_decimal::Decimal::from_str(&rate).map_err(|e| corrupt(&e.to_string()))?;
+        tax.push(TaxLine {
+            class,
+            name,
+            rate,
+            net: m(net),
+            tax: m(t),
+            gross: m(gross),
+        });
+    }
+    Ok(SaleRecord {
+        receipt_no,
+        kind,
+        cashier,
+        currency: cur,
+        completed_at_ms: at,
+        local_hour: hour,
+        lines,
+        tenders,
+        tax,
+        subtotal: m(subtotal),
+        discount: m(discount),
+        total: m(total),
+        rounding: m(rounding),
+        original_receipt: original,
+        approved_by: approved,
+    })
+}
+
+impl Store {
+    /// Writes a completed record with everything that belongs to it.
+    fn record_completion(
+        settings: &StoreSettings,
+        tx: &Transaction<'_>,
+        record: SaleRecord,
+        at_ms: i64,
+        card_data: OutboxPayloads<'_>,
+    ) -> Result<Completion> {
+        let payload = to_json(&record)?;
+        let kind = match record.kind {
+            SaleKind::Sale => "sale",
+            SaleKind::Refund => "refund",
+        };
+        let seq = append(tx, at_ms, kind, Some(&record.receipt_no), &payload)?;
+        let period = bump(tx, settings, at_ms, ReportEvent::Completed(&record))?;
+        let sale_id = insert_record(tx, &record, period, seq)?;
+        for (i, t) in record.tenders.iter().enumerate() {
+            let outbox_kind = match (record.kind, t.kind, &t.card) {
+                (SaleKind::Sale, TenderKind::Card, Some(c)) if c.offline => Some("advice"),
+                (SaleKind::Refund, k, _) if k.is_electronic() => Some("refund"),
+                _ => None,
+            };
+            if let Some(k) = outbox_kind {
+                let data = card_data.iter().find(|(idx, _)| *idx as usize == i).map(|(_, d)| d.as_slice());
+                tx.execute(
+                    "INSERT INTO outbox(sale_id, tender_idx, kind, created_at_ms, card_data) VALUES (?1,?2,?3,?4,?5)",
+                    params![sale_id, i as i64, k, at_ms, data],
+                )?;
+            }
+        }
+        let copies = Receipt::copies_for(&record).len() as i64;
+        tx.execute(
+            "INSERT INTO print_jobs(sale_id, kind, copies, created_at_ms) VALUES (?1, 'receipt', ?2, ?3)",
+            params![sale_id, copies, at_ms],
+        )?;
+        let print_job = tx.last_insert_rowid();
+        Ok(Completion {
+            sale_id,
+            record,
+            journal_seq: seq,
+            print_job,
+        })
+    }
+
+    /// Completes a fully paid sale durably. When this returns Ok the sale is
+    /// on disk (WAL, synchronous=FULL) and may be reported to the cashier.
+    pub fn complete_sale(
+        &mut self,
+        sale: &Sale,
+        rules: &PricingRules,
+        at_ms: i64,
+        local_hour: u8,
+        card_data: OutboxPayloads<'_>,
+    ) -> Result<Completion> {
+        let settings = self.settings.clone();
+        let tx = self.conn.transaction()?;
+        let receipt_no = next_receipt_no(&tx, &settings)?;
+        let record = sale.complete(
+            rules,
+            Stamp {
+                receipt_no,
+                at_ms,
+                local_hour,
+            },
+        )?;
+        let done = Self::record_completion(&settings, &tx, record, at_ms, card_data)?;
+        tx.commit()?;
+        Ok(done)
+    }
+
+    fn sale_id_of(conn: &Connection, receipt_no: &str) -> Result<i64> {
+        conn.query_row("SELECT id FROM sales WHERE receipt_no = ?1", [receipt_no], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NoSuchReceipt(receipt_no.to_string()))
+    }
+
+    /// Loads a completed sale or refund by receipt number.
+    pub fn sale_by_receipt(&self, receipt_no: &str) -> Result<SaleRecord> {
+        let id = Self::sale_id_of(&self.conn, receipt_no.trim())?;
+        load_record(&self.conn, id)
+    }
+
+    /// The refunds already made against a receipt.
+    pub fn refunds_of(&self, receipt_no: &str) -> Result<Vec<SaleRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM sales WHERE original_receipt = ?1 AND kind = 'refund' ORDER BY id")?;
+        let ids: Vec<i64> = stmt.query_map([receipt_no], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        ids.into_iter().map(|id| load_record(&self.conn, id)).collect()
+    }
+
+    pub fn is_voided(&self, receipt_no: &str) -> Result<bool> {
+        let v: Option<i64> = self
+            .conn
+            .query_row("SELECT voided_at_ms FROM sales WHERE receipt_no = ?1", [receipt_no], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NoSuchReceipt(receipt_no.to_string()))?;
+        Ok(v.is_some())
+    }
+
+    /// Refunds lines of an earlier receipt (supervisor approval required);
+    /// the original, its earlier refunds and the new refund are read and
+    /// written in one transaction, so two tills cannot refund the same item twice.
+    pub fn complete_refund(
+        &mut self,
+        original_receipt: &str,
+        picks: &[(u32, Qty)],
+        rules: &PricingRules,
+        cashier: u32,
+        approval: &Approval,
+        at_ms: i64,
+        local_hour: u8,
+    ) -> Result<Completion> {
+        require(approval, Action::Refund)?;
+        let settings = self.settings.clone();
+        let tx = self.conn.transaction()?;
+        let orig_id = Self::sale_id_of(&tx, original_receipt.trim())?;
+        let original = load_record(&tx, orig_id)?;
+        let voided: Option<i64> = tx.query_row("SELECT voided_at_ms FROM sales WHERE id = ?1", [orig_id], |r| r.get(0))?;
+        let mut stmt = tx.prepare("SELECT id FROM sales WHERE original_receipt = ?1 AND kind = 'refund'")?;
+        let ids: Vec<i64> = stmt
+            .query_map([&original.receipt_no], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        drop(stmt);
+        let prior = ids.into_iter().map(|id| load_record(&tx, id)).collect::<Result<Vec<_>>>()?;
+        let receipt_no = next_receipt_no(&tx, &settings)?;
+        let record = build_refund(
+            &RefundRequest {
+                original: &original,
+                original_voided: voided.is_some(),
+                prior: &prior,
+                picks,
+            },
+            rules,
+            cashier,
+            approval,
+            Stamp {
+                receipt_no,
+                at_ms,
+                local_hour,
+            },
+        )?;
+        let done = Self::record_completion(&settings, &tx, record, at_ms, &[])?;
+        tx.commit()?;
+        Ok(done)
+    }
+
+    /// Voids a completed sale of the open period (supervisor approval
+    /// required). The sale stays on record, marked; the totals drop it; its
+    /// electronic tenders get a void in the outbox for the acquirer.
+    pub fn post_void(&mut self, receipt_no: &str, approval: &Approval, at_ms: i64) -> Result<SaleRecord> {
+        require(approval, Action::PostVoid)?;
+        let settings = self.settings.clone();
+        let tx = self.conn.transaction()?;
+        let id = Self::sale_id_of(&tx, receipt_no.trim())?;
+        let record = load_record(&tx, id)?;
+        let (voided, period): (Option<i64>, i64) =
+            tx.query_row("SELECT voided_at_ms, period_id FROM sales WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        if record.kind != SaleKind::Sale {
+            return Err(StoreError::Rejected(format!("{receipt_no} is a refund; refunds cannot be voided")));
+        }
+        if voided.is_some() {
+            return Err(StoreError::Rejected(format!("{receipt_no} is already voided")));
+        }
+        let open: Option<i64> = tx
+            .query_row("SELECT id FROM periods WHERE closed_at_ms IS NULL", [], |r| r.get(0))
+            .optional()?;
+        if open != Some(period) {
+            return Err(StoreError::Rejected(format!(
+                "{receipt_no} belongs to a closed day (Z report taken); use a refund instead"
+            )));
+        }
+        let refunded: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM sales WHERE original_receipt = ?1",
+            [&record.receipt_no],
+            |r| r.get(0),
+        )?;
+        if refunded > 0 {
+            return Err(StoreError::Rejected(format!("{receipt_no} has refunds and cannot be voided")));
+        }
+        let payload = to_json(&VoidPayload {
+            receipt_no: &record.receipt_no,
+            approved_by: approval.approver(),
+        })?;
+        append(&tx, at_ms, "post_void", Some(&record.receipt_no), &payload)?;
+        tx.execute(
+            "UPDATE sales SET voided_at_ms = ?2, voided_by = ?3 WHERE id = ?1",
+            params![id, at_ms, approval.approver()],
+        )?;
+        bump(&tx, &settings, at_ms, ReportEvent::PostVoided(&record))?;
+        for (i, t) in record.tenders.iter().enumerate() {
+            if t.kind.is_electronic() {
+                tx.execute(
+                    "INSERT INTO outbox(sale_id, tender_idx, kind, created_at_ms) VALUES (?1,?2,'void',?3)",
+                    params![id, i as i64, at_ms],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(record)
+    }
+
+    /// Cash in, cash out or a no-sale drawer opening. A no-sale needs a
+    /// supervisor's approval; cash in and out are journaled with the cashier.
+    pub fn cash_movement(
+        &mut self,
+        kind: CashMovement,
+        amount: Money,
+        cashier: u32,
+        approval: Option<&Approval>,
+        reason: &str,
+        at_ms: i64,
+    ) -> Result<()> {
+        if kind == CashMovement::NoSale {
+            let ap = approval.ok_or_else(|| StoreError::Rejected("a no-sale needs a supervisor".into()))?;
+            require(ap, Action::NoSale)?;
+        } else if amount.minor <= 0 {
+            return Err(StoreError::Rejected("the amount must be positive".into()));
+        }
+        let amount = if kind == CashMovement::NoSale {
+            Money::zero(amount.currency)
+        } else {
+            amount
+        };
+        let settings = self.settings.clone();
+        let tx = self.conn.transaction()?;
+        let payload = to_json(&MovementPayload {
+            kind,
+            amount: amount.minor,
+            currency: amount.currency,
+            cashier,
+            approved_by: approval.map(Approval::approver),
+            reason,
+        })?;
+        let seq = append(&tx, at_ms, "cash", None, &payload)?;
+        let event = match kind {
+            CashMovement::In => ReportEvent::CashIn(amount),
+            CashMovement::Out => ReportEvent::CashOut(amount),
+            CashMovement::NoSale => ReportEvent::NoSale,
+        };
+        let period = bump(&tx, &settings, at_ms, event)?;
+        tx.execute(
+            "INSERT INTO cash_movements(period_id, kind, amount, cashier, approved_by, reason, at_ms, journal_seq)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+            params![period, kind.as_str(), amount.minor, cashier, approval.map(Approval::approver), reason, at_ms, seq],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Parks a sale without payments so another customer can be served.
+    pub fn park(&mut self, sale: &Sale, label: &str, at_ms: i64) -> Result<i64> {
+        sale.check_parkable()?;
+        self.conn.execute(
+            "INSERT INTO parked(cashier, parked_at_ms, label, sale) VALUES (?1,?2,?3,?4)",
+            params![sale.cashier, at_ms, label, to_json(sale)?],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn parked(&self) -> Result<Vec<Parked>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, cashier, parked_at_ms, label, sale FROM parked ORDER BY id")?;
+        let rows: Vec<(i64, u32, i64, String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        rows.into_iter()
+            .map(|(id, cashier, at, label, json)| {
+                let sale: Sale = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("parked {id}: {e}")))?;
+                Ok(Parked {
+                    id,
+                    cashier,
+                    parked_at_ms: at,
+                    label,
+                    lines: sale.live_lines().count(),
+                })
+            })
+            .collect()
+    }
+
+    /// Takes a parked sale back; it leaves the parked list in the same step.
+    pub fn resume(&mut self, id: i64) -> Result<Sale> {
+        let tx = self.conn.transaction()?;
+        let json: String = tx
+            .query_row("SELECT sale FROM parked WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::Rejected(format!("no parked sale {id}")))?;
+        let sale = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("parked {id}: {e}")))?;
+        tx.execute("DELETE FROM parked WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(sale)
+    }
+
+    /// Completed sales and refunds in a time range, oldest first, with whether
+    /// each was voided.
+    pub fn sales_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<(SaleRecord, bool)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, voided_at_ms IS NOT NULL FROM sales
+             WHERE completed_at_ms >= ?1 AND completed_at_ms < ?2 ORDER BY id",
+        )?;
+        let ids: Vec<(i64, bool)> = stmt
+            .query_map([from_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        ids.into_iter()
+            .map(|(id, v)| Ok((load_record(&self.conn, id)?, v)))
+            .collect()
+    }
+
+    /// The most recent receipts, newest first, for the reprint list.
+    pub fn recent_receipts(&self, limit: usize) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT receipt_no FROM sales ORDER BY id DESC LIMIT ?1")?;
+        let v = stmt.query_map([limit as i64], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(v)
+    }
+
+    pub fn sale_count(&self) -> Result<i64> {
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0))?)
+    }
+
+    /// Checks every sale against its journal entry: a sale edited in the
+    /// tables after completion no longer matches what the chain vouches for.
+    /// Returns the first mismatching receipt, if any.
+    pub fn verify_sales_against_journal(&self) -> Result<Option<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT s.id, s.receipt_no, j.payload FROM sales s LEFT JOIN journal j ON j.seq = s.journal_seq ORDER BY s.id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let receipt: String = r.get(1)?;
+            let payload: Option<String> = r.get(2)?;
+            let now = to_json(&load_record(&self.conn, id)?)?;
+            if payload.as_deref() != Some(now.as_str()) {
+                return Ok(Some(receipt));
+            }
+        }
+        Ok(None)
+    }
+}
