@@ -19,7 +19,10 @@ use std::str::FromStr;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the config file {path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
 }
@@ -92,10 +95,26 @@ impl Default for Config {
 
 fn default_rates() -> Vec<TaxRate> {
     vec![
-        TaxRate { class: "A".into(), name: "VAT 13%".into(), rate: Decimal::new(13, 2) },
-        TaxRate { class: "B".into(), name: "VAT 9%".into(), rate: Decimal::new(9, 2) },
-        TaxRate { class: "C".into(), name: "VAT 6%".into(), rate: Decimal::new(6, 2) },
-        TaxRate { class: "Z".into(), name: "Exempt".into(), rate: Decimal::ZERO },
+        TaxRate {
+            class: "A".into(),
+            name: "VAT 13%".into(),
+            rate: Decimal::new(13, 2),
+        },
+        TaxRate {
+            class: "B".into(),
+            name: "VAT 9%".into(),
+            rate: Decimal::new(9, 2),
+        },
+        TaxRate {
+            class: "C".into(),
+            name: "VAT 6%".into(),
+            rate: Decimal::new(6, 2),
+        },
+        TaxRate {
+            class: "Z".into(),
+            name: "Exempt".into(),
+            rate: Decimal::ZERO,
+        },
     ]
 }
 
@@ -119,27 +138,38 @@ impl<'a> Reader<'a> {
             Some(toml::Value::Table(t)) => {
                 for k in t.keys() {
                     if !known.contains(&k.as_str()) {
-                        self.warnings.push(format!("[{name}] {k}: unknown setting, ignored"));
+                        self.warnings
+                            .push(format!("[{name}] {k}: unknown setting, ignored"));
                     }
                 }
                 Some(t)
             }
             Some(_) => {
-                self.warnings.push(format!("[{name}] is not a table; using defaults"));
+                self.warnings
+                    .push(format!("[{name}] is not a table; using defaults"));
                 None
             }
         }
     }
 
     /// One field: its value if present and valid, else the default (with a warning if invalid).
-    fn get<T: DeserializeOwned>(&mut self, sect: Option<&toml::Table>, section: &str, key: &str, default: T) -> T {
+    fn get<T: DeserializeOwned>(
+        &mut self,
+        sect: Option<&toml::Table>,
+        section: &str,
+        key: &str,
+        default: T,
+    ) -> T {
         let Some(v) = sect.and_then(|s| s.get(key)) else {
             return default;
         };
         match v.clone().try_into::<T>() {
             Ok(x) => x,
             Err(e) => {
-                self.warnings.push(format!("[{section}] {key}: invalid ({}); using the default", e.message().trim()));
+                self.warnings.push(format!(
+                    "[{section}] {key}: invalid ({}); using the default",
+                    e.message().trim()
+                ));
                 default
             }
         }
@@ -160,7 +190,8 @@ impl<'a> Reader<'a> {
             Some(t) => match parse(&t) {
                 Ok(v) => v,
                 Err(e) => {
-                    self.warnings.push(format!("[{section}] {key}: {e}; using the default"));
+                    self.warnings
+                        .push(format!("[{section}] {key}: {e}; using the default"));
                     default
                 }
             },
@@ -186,7 +217,13 @@ impl Config {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok((Config::default(), vec![format!("no config file at {}; using defaults", path.display())]))
+                return Ok((
+                    Config::default(),
+                    vec![format!(
+                        "no config file at {}; using defaults",
+                        path.display()
+                    )],
+                ))
             }
             Err(source) => {
                 return Err(ConfigError::Read {
@@ -205,9 +242,14 @@ impl Config {
     pub fn parse(text: &str) -> Result<(Config, Vec<String>), String> {
         let root: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
         let d = Config::default();
-        let mut r = Reader { root: &root, warnings: Vec::new() };
+        let mut r = Reader {
+            root: &root,
+            warnings: Vec::new(),
+        };
         for k in root.keys() {
-            if !["shop", "till", "pricing", "barcodes", "log"].contains(&k.as_str()) && !DEVICE_SECTIONS.contains(&k.as_str()) {
+            if !["shop", "till", "pricing", "barcodes", "log"].contains(&k.as_str())
+                && !DEVICE_SECTIONS.contains(&k.as_str())
+            {
                 r.warnings.push(format!("[{k}]: unknown section, ignored"));
             }
         }
@@ -218,7 +260,17 @@ impl Config {
             tax_id: r.get(s, "shop", "tax_id", d.shop.tax_id.clone()),
             footer: r.get(s, "shop", "footer", d.shop.footer.clone()),
         };
-        let t = r.section("till", &["id", "currency", "locale", "opening_float", "idle_lock_minutes", "utc_offset"]);
+        let t = r.section(
+            "till",
+            &[
+                "id",
+                "currency",
+                "locale",
+                "opening_float",
+                "idle_lock_minutes",
+                "utc_offset",
+            ],
+        );
         let currency = r.parsed(t, "till", "currency", d.till.currency, Currency::from_str);
         let locale = r.parsed(t, "till", "locale", d.till.locale.clone(), |s| match s {
             "en-US" | "zh-CN" => Ok(s.to_string()),
@@ -234,15 +286,26 @@ impl Config {
             }),
             currency,
             locale,
-            opening_float: r.parsed(t, "till", "opening_float", 0, |s| Money::parse(s, currency).map(|m| m.minor)),
+            opening_float: r.parsed(t, "till", "opening_float", 0, |s| {
+                Money::parse(s, currency).map(|m| m.minor)
+            }),
             idle_lock_minutes: r.get(t, "till", "idle_lock_minutes", d.till.idle_lock_minutes),
             utc_offset: r.parsed(t, "till", "utc_offset", String::new(), |s| {
-                parse_offset(s).map(|_| s.to_string()).ok_or("not an offset like +08:00")
+                parse_offset(s)
+                    .map(|_| s.to_string())
+                    .ok_or("not an offset like +08:00")
             }),
         };
         let p = r.section(
             "pricing",
-            &["tax_mode", "tax_rounding_level", "rounding", "cash_increment", "cash_rounding", "tax_rates"],
+            &[
+                "tax_mode",
+                "tax_rounding_level",
+                "rounding",
+                "cash_increment",
+                "cash_rounding",
+                "tax_rates",
+            ],
         );
         let dp = &d.pricing;
         let mode = r.parsed(p, "pricing", "tax_mode", dp.tax.mode, |s| match s {
@@ -250,22 +313,41 @@ impl Config {
             "exclusive" => Ok(TaxMode::Exclusive),
             o => Err(format!("{o:?} is not inclusive or exclusive")),
         });
-        let level = r.parsed(p, "pricing", "tax_rounding_level", dp.tax.level, |s| match s {
-            "per_line" => Ok(TaxRoundingLevel::PerLine),
-            "per_receipt" => Ok(TaxRoundingLevel::PerReceipt),
-            o => Err(format!("{o:?} is not per_line or per_receipt")),
-        });
+        let level = r.parsed(
+            p,
+            "pricing",
+            "tax_rounding_level",
+            dp.tax.level,
+            |s| match s {
+                "per_line" => Ok(TaxRoundingLevel::PerLine),
+                "per_receipt" => Ok(TaxRoundingLevel::PerReceipt),
+                o => Err(format!("{o:?} is not per_line or per_receipt")),
+            },
+        );
         let rounding = r.parsed(p, "pricing", "rounding", dp.tax.rounding, parse_rounding);
-        let cash_rounding = r.parsed(p, "pricing", "cash_rounding", dp.cash_rounding, parse_rounding);
-        let cash_increment = r.parsed(p, "pricing", "cash_increment", 1, |s| match Money::parse(s, currency) {
-            Ok(m) if m.minor >= 1 => Ok(m.minor),
-            Ok(_) => Err("must be positive".to_string()),
-            Err(e) => Err(e.to_string()),
+        let cash_rounding = r.parsed(
+            p,
+            "pricing",
+            "cash_rounding",
+            dp.cash_rounding,
+            parse_rounding,
+        );
+        let cash_increment = r.parsed(p, "pricing", "cash_increment", 1, |s| {
+            match Money::parse(s, currency) {
+                Ok(m) if m.minor >= 1 => Ok(m.minor),
+                Ok(_) => Err("must be positive".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
         });
         let rates = read_rates(&mut r, p).unwrap_or_else(default_rates);
         let pricing = PricingRules {
             currency,
-            tax: TaxRules { mode, level, rounding, rates },
+            tax: TaxRules {
+                mode,
+                level,
+                rounding,
+                rates,
+            },
             line_rounding: rounding,
             cash_increment,
             cash_rounding,
@@ -278,8 +360,12 @@ impl Config {
             .map(|p| (*p, EmbeddedKind::Price))
             .chain(weight.iter().map(|p| (*p, EmbeddedKind::Weight)))
             .collect();
-        if embedded_prefixes.iter().any(|(p, _)| !(20..=29).contains(p)) {
-            r.warnings.push("[barcodes] prefixes must be 20 to 29; using the defaults".into());
+        if embedded_prefixes
+            .iter()
+            .any(|(p, _)| !(20..=29).contains(p))
+        {
+            r.warnings
+                .push("[barcodes] prefixes must be 20 to 29; using the defaults".into());
             embedded_prefixes = default_prefixes();
         }
         let l = r.section("log", &["level", "max_files"]);
@@ -311,18 +397,30 @@ impl Config {
 
     /// Tax classes products may use.
     pub fn tax_classes(&self) -> Vec<String> {
-        self.pricing.tax.rates.iter().map(|r| r.class.clone()).collect()
+        self.pricing
+            .tax
+            .rates
+            .iter()
+            .map(|r| r.class.clone())
+            .collect()
     }
 
     /// Reads a device or payment section with serde defaults; an invalid
     /// section falls back to `T::default()` with a warning.
-    pub fn section<T: DeserializeOwned + Default>(&self, name: &str, warnings: &mut Vec<String>) -> T {
+    pub fn section<T: DeserializeOwned + Default>(
+        &self,
+        name: &str,
+        warnings: &mut Vec<String>,
+    ) -> T {
         match self.sections.get(name) {
             None => T::default(),
             Some(v) => match v.clone().try_into::<T>() {
                 Ok(x) => x,
                 Err(e) => {
-                    warnings.push(format!("[{name}]: invalid ({}); using the defaults", e.message().trim()));
+                    warnings.push(format!(
+                        "[{name}]: invalid ({}); using the defaults",
+                        e.message().trim()
+                    ));
                     T::default()
                 }
             },
@@ -333,17 +431,30 @@ impl Config {
 fn read_rates(r: &mut Reader<'_>, p: Option<&toml::Table>) -> Option<Vec<TaxRate>> {
     let list = p?.get("tax_rates")?;
     let Some(arr) = list.as_array() else {
-        r.warnings.push("[pricing] tax_rates: must be a list of tables; using the defaults".into());
+        r.warnings
+            .push("[pricing] tax_rates: must be a list of tables; using the defaults".into());
         return None;
     };
     let mut out: Vec<TaxRate> = Vec::new();
     for (i, v) in arr.iter().enumerate() {
         let class = v.get("class").and_then(|x| x.as_str()).unwrap_or("");
         let name = v.get("name").and_then(|x| x.as_str()).unwrap_or(class);
-        let rate = v.get("rate").and_then(|x| x.as_str()).and_then(|x| Decimal::from_str(x).ok());
+        let rate = v
+            .get("rate")
+            .and_then(|x| x.as_str())
+            .and_then(|x| Decimal::from_str(x).ok());
         match rate {
-            Some(rate) if !class.is_empty() && rate >= Decimal::ZERO && rate < Decimal::ONE && !out.iter().any(|o| o.class == class) => {
-                out.push(TaxRate { class: class.into(), name: name.into(), rate });
+            Some(rate)
+                if !class.is_empty()
+                    && rate >= Decimal::ZERO
+                    && rate < Decimal::ONE
+                    && !out.iter().any(|o| o.class == class) =>
+            {
+                out.push(TaxRate {
+                    class: class.into(),
+                    name: name.into(),
+                    rate,
+                });
             }
             _ => {
                 r.warnings.push(format!(
@@ -354,7 +465,8 @@ fn read_rates(r: &mut Reader<'_>, p: Option<&toml::Table>) -> Option<Vec<TaxRate
         }
     }
     if out.is_empty() {
-        r.warnings.push("[pricing] tax_rates: empty; using the default rates".into());
+        r.warnings
+            .push("[pricing] tax_rates: empty; using the default rates".into());
         return None;
     }
     Some(out)
@@ -416,7 +528,8 @@ mod tests {
 
     #[test]
     fn bad_tax_rates_keep_defaults() {
-        let (c, w) = Config::parse("[[pricing.tax_rates]]\nclass = \"A\"\nrate = \"1.5\"\n").unwrap();
+        let (c, w) =
+            Config::parse("[[pricing.tax_rates]]\nclass = \"A\"\nrate = \"1.5\"\n").unwrap();
         assert_eq!(c.pricing.tax.rates, default_rates());
         assert_eq!(w.len(), 1);
         let (c, w) = Config::parse(

@@ -4,8 +4,12 @@
 //! `ui` → `sim`, `devices` → `payment` → `store` → `core`.
 #![forbid(unsafe_code)]
 
-pub mod core;
-pub mod store;
+pub mod bench;
+pub mod check;
+pub mod cli;
 pub mod config;
+pub mod core;
+pub mod demo;
 pub mod logging;
+pub mod store;
 pub mod till;

@@ -9,24 +9,38 @@ use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 /// Starts logging; keep the guard alive for as long as the program runs, or
 /// the last lines of the file log are lost.
 pub fn init(log_dir: &Path, level: &str, max_files: usize) -> Option<WorkerGuard> {
-    let filter = || EnvFilter::try_from_env("TILLPOINT_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let filter =
+        || EnvFilter::try_from_env("TILLPOINT_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = std::fs::create_dir_all(log_dir);
     let file = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("tillpoint")
         .filename_suffix("log")
         .max_log_files(max_files.max(1))
         .build(log_dir);
-    let stderr = fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(filter());
+    let stderr = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_filter(filter());
     match file {
         Ok(appender) => {
             let (writer, guard) = tracing_appender::non_blocking(appender);
-            let file_layer = fmt::layer().with_writer(writer).with_ansi(false).with_filter(filter());
-            let _ = tracing_subscriber::registry().with(stderr).with(file_layer).try_init();
+            let file_layer = fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false)
+                .with_filter(filter());
+            let _ = tracing_subscriber::registry()
+                .with(stderr)
+                .with(file_layer)
+                .try_init();
             Some(guard)
         }
         Err(e) => {
             let _ = tracing_subscriber::registry().with(stderr).try_init();
-            tracing::warn!("file logging is off: cannot write logs in {}: {e}", log_dir.display());
+            tracing::warn!(
+                "file logging is off: cannot write logs in {}: {e}",
+                log_dir.display()
+            );
             None
         }
     }

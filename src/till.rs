@@ -33,17 +33,32 @@ impl Paths {
     /// Command-line values win, then environment variables, then the
     /// platform's directories (e.g. ~/.config/tillpoint and ~/.local/share/tillpoint).
     pub fn resolve(config: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<Paths, TillError> {
-        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let dirs = directories::ProjectDirs::from("org", "tillpoint", "tillpoint");
         let config_file = match config.or_else(|| env(ENV_CONFIG)) {
             Some(p) => p,
-            None => dirs.as_ref().ok_or(TillError::NoHome)?.config_dir().join("tillpoint.toml"),
+            None => dirs
+                .as_ref()
+                .ok_or(TillError::NoHome)?
+                .config_dir()
+                .join("tillpoint.toml"),
         };
         let data_dir = match data_dir.or_else(|| env(ENV_DATA_DIR)) {
             Some(p) => p,
-            None => dirs.as_ref().ok_or(TillError::NoHome)?.data_dir().to_path_buf(),
+            None => dirs
+                .as_ref()
+                .ok_or(TillError::NoHome)?
+                .data_dir()
+                .to_path_buf(),
         };
-        Ok(Paths { config_file, data_dir })
+        Ok(Paths {
+            config_file,
+            data_dir,
+        })
     }
 
     pub fn database(&self) -> PathBuf {
@@ -109,7 +124,8 @@ impl Clock {
 
     /// "2026-11-21 14:05:09" in the shop's zone.
     pub fn format(&self, at_ms: i64) -> String {
-        let off = time::UtcOffset::from_whole_seconds(self.offset_secs).unwrap_or(time::UtcOffset::UTC);
+        let off =
+            time::UtcOffset::from_whole_seconds(self.offset_secs).unwrap_or(time::UtcOffset::UTC);
         match time::OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000)) {
             Ok(t) => {
                 let t = t.to_offset(off);
@@ -186,7 +202,10 @@ mod tests {
         let t = 1_767_227_400_000;
         assert_eq!(c.local_hour(t), 8);
         assert_eq!(c.format(t), "2026-01-01 08:30:00");
-        assert_eq!(c.parse_date("2026-01-01"), Some(1_767_225_600_000 - 8 * 3_600_000));
+        assert_eq!(
+            c.parse_date("2026-01-01"),
+            Some(1_767_225_600_000 - 8 * 3_600_000)
+        );
         assert_eq!(c.parse_date("yesterday"), None);
     }
 }

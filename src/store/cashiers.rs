@@ -3,7 +3,9 @@
 
 use super::{Result, Store, StoreError};
 use crate::core::cashier::{Cashier, Role};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use rusqlite::{params, OptionalExtension};
 
@@ -49,11 +51,16 @@ impl Store {
         let Some((name, role, hash)) = row else {
             return Ok(None);
         };
-        let parsed = PasswordHash::new(&hash).map_err(|e| StoreError::Corrupt(format!("cashier {number} PIN hash: {e}")))?;
-        if Argon2::default().verify_password(pin.as_bytes(), &parsed).is_err() {
+        let parsed = PasswordHash::new(&hash)
+            .map_err(|e| StoreError::Corrupt(format!("cashier {number} PIN hash: {e}")))?;
+        if Argon2::default()
+            .verify_password(pin.as_bytes(), &parsed)
+            .is_err()
+        {
             return Ok(None);
         }
-        let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("cashier {number} role {role}")))?;
+        let role = Role::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("cashier {number} role {role}")))?;
         Ok(Some(Cashier { number, name, role }))
     }
 
@@ -75,6 +82,9 @@ impl Store {
     }
 
     pub fn deactivate_cashier(&mut self, number: u32) -> Result<bool> {
-        Ok(self.conn.execute("UPDATE cashiers SET active = 0 WHERE number = ?1", [number])? > 0)
+        Ok(self
+            .conn
+            .execute("UPDATE cashiers SET active = 0 WHERE number = ?1", [number])?
+            > 0)
     }
 }

@@ -2,7 +2,9 @@
 //! name search through an FTS5 index that also finds Chinese names.
 
 use super::{Result, Store, StoreError};
-use crate::core::catalog::{normalize_barcode, parse_embedded, Embedded, EmbeddedKind, Product, Unit};
+use crate::core::catalog::{
+    normalize_barcode, parse_embedded, Embedded, EmbeddedKind, Product, Unit,
+};
 use crate::core::money::{Currency, Money};
 use rusqlite::{params, OptionalExtension, Row};
 use std::io::Read;
@@ -37,7 +39,15 @@ pub struct ImportSummary {
 /// Errors past this many are counted but not listed, to keep the message usable.
 const MAX_LISTED_ERRORS: usize = 50;
 
-const COLUMNS: [&str; 7] = ["sku", "name", "price", "tax_class", "category", "unit", "barcodes"];
+const COLUMNS: [&str; 7] = [
+    "sku",
+    "name",
+    "price",
+    "tax_class",
+    "category",
+    "unit",
+    "barcodes",
+];
 
 /// The text indexed for a product: Latin words as they are, and every CJK
 /// character as a token of its own, so "可乐" finds "可口可乐" (FTS5's
@@ -131,10 +141,20 @@ impl Store {
     /// Imports products from CSV (header `sku,name,price,tax_class,category,unit,barcodes`,
     /// barcodes separated by `|`). Existing SKUs are updated. Every row is
     /// checked; if any is bad, nothing is written and every bad line is named.
-    pub fn import_catalog<R: Read>(&mut self, input: R, tax_classes: &[String]) -> std::result::Result<ImportSummary, ImportError> {
+    pub fn import_catalog<R: Read>(
+        &mut self,
+        input: R,
+        tax_classes: &[String],
+    ) -> std::result::Result<ImportSummary, ImportError> {
         let currency = self.settings.currency;
-        let mut rdr = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(input);
-        let headers = rdr.headers().map_err(|e| ImportError::Csv(e.to_string()))?.clone();
+        let mut rdr = csv::ReaderBuilder::new()
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(input);
+        let headers = rdr
+            .headers()
+            .map_err(|e| ImportError::Csv(e.to_string()))?
+            .clone();
         let mut idx = [0usize; 7];
         for (i, col) in COLUMNS.iter().enumerate() {
             idx[i] = headers
@@ -147,14 +167,18 @@ impl Store {
         let mut error_count = 0usize;
         let mut summary = ImportSummary::default();
         {
-            let mut find = tx.prepare("SELECT id FROM products WHERE sku = ?1").map_err(StoreError::from)?;
+            let mut find = tx
+                .prepare("SELECT id FROM products WHERE sku = ?1")
+                .map_err(StoreError::from)?;
             let mut insert = tx
                 .prepare("INSERT INTO products(sku, name, price, tax_class, category, unit) VALUES (?1,?2,?3,?4,?5,?6)")
                 .map_err(StoreError::from)?;
             let mut update = tx
                 .prepare("UPDATE products SET name=?2, price=?3, tax_class=?4, category=?5, unit=?6 WHERE id=?1")
                 .map_err(StoreError::from)?;
-            let mut drop_codes = tx.prepare("DELETE FROM barcodes WHERE product_id = ?1").map_err(StoreError::from)?;
+            let mut drop_codes = tx
+                .prepare("DELETE FROM barcodes WHERE product_id = ?1")
+                .map_err(StoreError::from)?;
             let mut add_code = tx
                 .prepare("INSERT INTO barcodes(code, product_id) VALUES (?1, ?2) ON CONFLICT(code) DO NOTHING")
                 .map_err(StoreError::from)?;
@@ -170,7 +194,10 @@ impl Store {
                     Ok(m) => m,
                     Err(e) => {
                         let line = e.position().map_or(0, |p| p.line());
-                        errors.push(RowError { line, message: format!("unreadable: {e}") });
+                        errors.push(RowError {
+                            line,
+                            message: format!("unreadable: {e}"),
+                        });
                         error_count += 1;
                         break;
                     }
@@ -209,16 +236,26 @@ impl Store {
                 };
                 let class = field(3);
                 if !tax_classes.iter().any(|c| c == class) {
-                    fail(format!("product {sku}: tax class {class:?} is not configured (known: {})", tax_classes.join(", ")));
+                    fail(format!(
+                        "product {sku}: tax class {class:?} is not configured (known: {})",
+                        tax_classes.join(", ")
+                    ));
                     continue;
                 }
                 let Some(unit) = Unit::parse(field(5)) else {
-                    fail(format!("product {sku}: unit {:?} is neither piece nor kg", field(5)));
+                    fail(format!(
+                        "product {sku}: unit {:?} is neither piece nor kg",
+                        field(5)
+                    ));
                     continue;
                 };
                 let mut codes = Vec::new();
                 let mut bad_code = None;
-                for c in field(6).split(['|', ';']).map(str::trim).filter(|c| !c.is_empty()) {
+                for c in field(6)
+                    .split(['|', ';'])
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                {
                     match normalize_barcode(c) {
                         Ok(n) => codes.push(n),
                         Err(e) => bad_code = Some(e.to_string()),
@@ -229,11 +266,21 @@ impl Store {
                     continue;
                 }
                 let category = field(4);
-                let existing: Option<i64> = find.query_row([sku], |r| r.get(0)).optional().map_err(StoreError::from)?;
+                let existing: Option<i64> = find
+                    .query_row([sku], |r| r.get(0))
+                    .optional()
+                    .map_err(StoreError::from)?;
                 let id = match existing {
                     Some(id) => {
                         update
-                            .execute(params![id, name, price.minor, class, category, unit.as_str()])
+                            .execute(params![
+                                id,
+                                name,
+                                price.minor,
+                                class,
+                                category,
+                                unit.as_str()
+                            ])
                             .map_err(StoreError::from)?;
                         drop_codes.execute([id]).map_err(StoreError::from)?;
                         summary.updated += 1;
@@ -241,22 +288,40 @@ impl Store {
                     }
                     None => {
                         insert
-                            .execute(params![sku, name, price.minor, class, category, unit.as_str()])
+                            .execute(params![
+                                sku,
+                                name,
+                                price.minor,
+                                class,
+                                category,
+                                unit.as_str()
+                            ])
                             .map_err(StoreError::from)?;
                         summary.added += 1;
                         tx.last_insert_rowid()
                     }
                 };
                 for code in &codes {
-                    if add_code.execute(params![code, id]).map_err(StoreError::from)? == 0 {
-                        let other: String = owner.query_row([code], |r| r.get(0)).map_err(StoreError::from)?;
+                    if add_code
+                        .execute(params![code, id])
+                        .map_err(StoreError::from)?
+                        == 0
+                    {
+                        let other: String = owner
+                            .query_row([code], |r| r.get(0))
+                            .map_err(StoreError::from)?;
                         if other != sku {
-                            fail(format!("product {sku}: barcode {code} already belongs to product {other}"));
+                            fail(format!(
+                                "product {sku}: barcode {code} already belongs to product {other}"
+                            ));
                         }
                     }
                 }
-                fts.execute(params![id, search_tokens(&format!("{name} {sku} {category}"))])
-                    .map_err(StoreError::from)?;
+                fts.execute(params![
+                    id,
+                    search_tokens(&format!("{name} {sku} {category}"))
+                ])
+                .map_err(StoreError::from)?;
             }
         }
         if error_count > 0 {
@@ -273,15 +338,24 @@ impl Store {
     }
 
     fn with_barcodes(&self, id: i64, mut p: Product) -> Result<Product> {
-        let mut stmt = self.conn.prepare_cached("SELECT code FROM barcodes WHERE product_id = ?1 ORDER BY code")?;
-        p.barcodes = stmt.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT code FROM barcodes WHERE product_id = ?1 ORDER BY code")?;
+        p.barcodes = stmt
+            .query_map([id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(p)
     }
 
     pub fn product_by_sku(&self, sku: &str) -> Result<Option<Product>> {
         let cur = self.settings.currency;
-        let mut stmt = self.conn.prepare_cached(&format!("SELECT {PRODUCT_COLS} FROM products p WHERE p.sku = ?1"))?;
-        match stmt.query_row([sku], |r| product_from_row(r, cur)).optional()? {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {PRODUCT_COLS} FROM products p WHERE p.sku = ?1"
+        ))?;
+        match stmt
+            .query_row([sku], |r| product_from_row(r, cur))
+            .optional()?
+        {
             Some((id, p)) => Ok(Some(self.with_barcodes(id, p)?)),
             None => Ok(None),
         }
@@ -293,7 +367,10 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {PRODUCT_COLS} FROM barcodes b JOIN products p ON p.id = b.product_id WHERE b.code = ?1"
         ))?;
-        match stmt.query_row([code], |r| product_from_row(r, cur)).optional()? {
+        match stmt
+            .query_row([code], |r| product_from_row(r, cur))
+            .optional()?
+        {
             Some((id, p)) => Ok(Some(self.with_barcodes(id, p)?)),
             None => Ok(None),
         }
@@ -301,19 +378,32 @@ impl Store {
 
     /// Resolves what the scanner or the cashier entered: a barcode (exact, or
     /// an in-store price/weight barcode by its prefix), else a SKU.
-    pub fn resolve_code(&self, input: &str, prefixes: &[(u8, EmbeddedKind)]) -> Result<Option<ScanHit>> {
+    pub fn resolve_code(
+        &self,
+        input: &str,
+        prefixes: &[(u8, EmbeddedKind)],
+    ) -> Result<Option<ScanHit>> {
         let input = input.trim();
         if let Ok(code) = normalize_barcode(input) {
             if let Some(product) = self.product_by_barcode(&code)? {
-                return Ok(Some(ScanHit { product, embedded: None }));
+                return Ok(Some(ScanHit {
+                    product,
+                    embedded: None,
+                }));
             }
             if let Some(e) = parse_embedded(&code, prefixes) {
                 if let Some(product) = self.product_by_barcode(&e.product_code)? {
-                    return Ok(Some(ScanHit { product, embedded: Some(e) }));
+                    return Ok(Some(ScanHit {
+                        product,
+                        embedded: Some(e),
+                    }));
                 }
             }
         }
-        Ok(self.product_by_sku(input)?.map(|product| ScanHit { product, embedded: None }))
+        Ok(self.product_by_sku(input)?.map(|product| ScanHit {
+            product,
+            embedded: None,
+        }))
     }
 
     /// Name search (also matches SKU and category words), at most `limit` hits.
@@ -339,10 +429,12 @@ impl Store {
 
     /// Categories with their product counts, for the quick-key tabs.
     pub fn categories(&self) -> Result<Vec<(String, i64)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT category, COUNT(*) FROM products GROUP BY category ORDER BY category")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT category, COUNT(*) FROM products GROUP BY category ORDER BY category",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
 
@@ -353,13 +445,19 @@ impl Store {
             "SELECT {PRODUCT_COLS} FROM products p WHERE p.category = ?1 ORDER BY p.name LIMIT ?2"
         ))?;
         let rows = stmt
-            .query_map(params![category, limit as i64], |r| product_from_row(r, cur))?
+            .query_map(params![category, limit as i64], |r| {
+                product_from_row(r, cur)
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter().map(|(id, p)| self.with_barcodes(id, p)).collect()
+        rows.into_iter()
+            .map(|(id, p)| self.with_barcodes(id, p))
+            .collect()
     }
 
     pub fn product_count(&self) -> Result<i64> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM products", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM products", [], |r| r.get(0))?)
     }
 }
 
@@ -369,7 +467,12 @@ mod tests {
 
     #[test]
     fn cjk_tokens_and_queries() {
-        assert_eq!(search_tokens("可乐 Cola").split_whitespace().collect::<Vec<_>>(), ["可", "乐", "Cola"]);
+        assert_eq!(
+            search_tokens("可乐 Cola")
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            ["可", "乐", "Cola"]
+        );
         assert_eq!(fts_query("可乐").unwrap(), "\"可 乐\"");
         assert_eq!(fts_query("cola可乐").unwrap(), "\"cola\"* \"可 乐\"");
         assert_eq!(fts_query("co mi").unwrap(), "\"co\"* \"mi\"*");

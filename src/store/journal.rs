@@ -26,7 +26,14 @@ pub struct Entry {
 }
 
 /// The hash rule: the one place it is written.
-pub fn entry_hash(prev_hash: &str, seq: i64, at_ms: i64, kind: &str, reference: Option<&str>, payload: &str) -> String {
+pub fn entry_hash(
+    prev_hash: &str,
+    seq: i64,
+    at_ms: i64,
+    kind: &str,
+    reference: Option<&str>,
+    payload: &str,
+) -> String {
     let mut h = Sha256::new();
     h.update(prev_hash.as_bytes());
     h.update(b"\n");
@@ -43,11 +50,19 @@ pub fn entry_hash(prev_hash: &str, seq: i64, at_ms: i64, kind: &str, reference: 
 }
 
 /// Appends an entry inside the caller's transaction; returns its sequence number.
-pub(crate) fn append(tx: &Transaction<'_>, at_ms: i64, kind: &str, reference: Option<&str>, payload: &str) -> Result<i64> {
+pub(crate) fn append(
+    tx: &Transaction<'_>,
+    at_ms: i64,
+    kind: &str,
+    reference: Option<&str>,
+    payload: &str,
+) -> Result<i64> {
     let last: Option<(i64, String)> = tx
-        .query_row("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let (seq, prev) = match last {
         Some((s, h)) => (s + 1, h),
@@ -72,9 +87,9 @@ impl Store {
     /// Walks the whole chain; `Ok(Ok(n))` with the number of entries, or the
     /// first broken entry.
     pub fn verify_journal(&self) -> Result<std::result::Result<i64, Broken>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT seq, at_ms, kind, ref, payload, prev_hash, hash FROM journal ORDER BY seq")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, at_ms, kind, ref, payload, prev_hash, hash FROM journal ORDER BY seq",
+        )?;
         let mut rows = stmt.query([])?;
         let mut prev = GENESIS.to_string();
         let mut expected_seq = 1;
@@ -101,11 +116,19 @@ impl Store {
                     reason: "does not link to the entry before it".into(),
                 }));
             }
-            let h = entry_hash(&e.prev_hash, e.seq, e.at_ms, &e.kind, e.reference.as_deref(), &e.payload);
+            let h = entry_hash(
+                &e.prev_hash,
+                e.seq,
+                e.at_ms,
+                &e.kind,
+                e.reference.as_deref(),
+                &e.payload,
+            );
             if h != e.hash {
                 return Ok(Err(Broken {
                     seq: e.seq,
-                    reason: "its content does not match its hash (edited after it was written)".into(),
+                    reason: "its content does not match its hash (edited after it was written)"
+                        .into(),
                 }));
             }
             prev = e.hash;
@@ -138,6 +161,8 @@ impl Store {
     }
 
     pub fn journal_len(&self) -> Result<i64> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))?)
     }
 }

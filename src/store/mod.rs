@@ -4,6 +4,7 @@
 //! `synchronous=FULL`, so a sale the cashier saw completed survives a power
 //! cut. Each public operation that changes state is one transaction.
 
+pub mod bulk;
 pub mod cashiers;
 pub mod catalog;
 pub mod journal;
@@ -25,7 +26,11 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     #[error("the database {path} was written by a newer tillpoint (schema {found}, this build knows {known}); upgrade tillpoint")]
-    TooNew { path: PathBuf, found: i64, known: i64 },
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("stored data is not readable: {0}")]
@@ -74,9 +79,12 @@ impl Store {
         let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
         match schema::migrate(&mut conn).map_err(open_err)? {
             schema::MigrateOutcome::AtVersion(_) => {}
             schema::MigrateOutcome::TooNew { found } => {
@@ -104,7 +112,9 @@ impl Store {
 
     /// Schema version of the open database.
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
     /// SQLite's own consistency check; `Ok(())` or the problems it lists.
@@ -134,5 +144,7 @@ fn next_counter(tx: &rusqlite::Transaction<'_>, name: &str) -> rusqlite::Result<
          ON CONFLICT(name) DO UPDATE SET value = value + 1",
         [name],
     )?;
-    tx.query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| r.get(0))
+    tx.query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
 }

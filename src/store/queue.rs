@@ -75,7 +75,11 @@ impl Store {
     pub fn queue_reprint(&mut self, receipt_no: &str, at_ms: i64) -> Result<i64> {
         let tx = self.conn.transaction()?;
         let sale_id: i64 = tx
-            .query_row("SELECT id FROM sales WHERE receipt_no = ?1", [receipt_no], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM sales WHERE receipt_no = ?1",
+                [receipt_no],
+                |r| r.get(0),
+            )
             .map_err(|_| super::StoreError::NoSuchReceipt(receipt_no.to_string()))?;
         tx.execute(
             "INSERT INTO print_jobs(sale_id, kind, copies, created_at_ms) VALUES (?1, 'reprint', 1, ?2)",
@@ -110,9 +114,11 @@ impl Store {
     }
 
     pub fn pending_outbox_count(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0))?)
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     /// Marks an outbox row acknowledged and erases its card data: the full

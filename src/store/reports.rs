@@ -14,8 +14,17 @@ impl Store {
     /// opening a period if none is open yet.
     pub fn x_report(&mut self, at_ms: i64) -> Result<Report> {
         let tx = self.conn.transaction()?;
-        let (id, totals) = open_period(&tx, at_ms, self.settings.currency, self.settings.opening_float)?;
-        let opened: i64 = tx.query_row("SELECT opened_at_ms FROM periods WHERE id = ?1", [id], |r| r.get(0))?;
+        let (id, totals) = open_period(
+            &tx,
+            at_ms,
+            self.settings.currency,
+            self.settings.opening_float,
+        )?;
+        let opened: i64 = tx.query_row(
+            "SELECT opened_at_ms FROM periods WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
         tx.commit()?;
         Ok(Report {
             z_number: None,
@@ -30,23 +39,45 @@ impl Store {
     pub fn z_report(&mut self, approval: &Approval, at_ms: i64) -> Result<Report> {
         require(approval, Action::ZReport)?;
         let tx = self.conn.transaction()?;
-        let (id, totals) = open_period(&tx, at_ms, self.settings.currency, self.settings.opening_float)?;
+        let (id, totals) = open_period(
+            &tx,
+            at_ms,
+            self.settings.currency,
+            self.settings.opening_float,
+        )?;
         if totals.is_empty() {
-            let last: Option<i64> = tx.query_row("SELECT MAX(z_number) FROM periods", [], |r| r.get(0))?;
+            let last: Option<i64> =
+                tx.query_row("SELECT MAX(z_number) FROM periods", [], |r| r.get(0))?;
             return Err(StoreError::Rejected(match last {
-                Some(n) => format!("nothing happened since Z report {n}; there is nothing to close"),
+                Some(n) => {
+                    format!("nothing happened since Z report {n}; there is nothing to close")
+                }
                 None => "nothing happened yet; there is nothing to close".into(),
             }));
         }
-        let z: i64 = tx.query_row("SELECT COALESCE(MAX(z_number), 0) + 1 FROM periods", [], |r| r.get(0))?;
-        let opened: i64 = tx.query_row("SELECT opened_at_ms FROM periods WHERE id = ?1", [id], |r| r.get(0))?;
+        let z: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(z_number), 0) + 1 FROM periods",
+            [],
+            |r| r.get(0),
+        )?;
+        let opened: i64 = tx.query_row(
+            "SELECT opened_at_ms FROM periods WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
         let report = Report {
             z_number: Some(z),
             opened_at_ms: opened,
             closed_at_ms: at_ms,
             totals,
         };
-        append(&tx, at_ms, "z_report", Some(&z.to_string()), &to_json(&report)?)?;
+        append(
+            &tx,
+            at_ms,
+            "z_report",
+            Some(&z.to_string()),
+            &to_json(&report)?,
+        )?;
         tx.execute(
             "UPDATE periods SET closed_at_ms = ?2, z_number = ?3 WHERE id = ?1",
             params![id, at_ms, z],
@@ -70,7 +101,8 @@ impl Store {
                 z_number: Some(z),
                 opened_at_ms: o,
                 closed_at_ms: c,
-                totals: serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("Z {z}: {e}")))?,
+                totals: serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("Z {z}: {e}")))?,
             })
         })
         .transpose()
@@ -81,17 +113,19 @@ impl Store {
     /// whose stored totals disagree.
     pub fn verify_period_totals(&self) -> Result<Option<i64>> {
         let cur = self.settings.currency;
-        let mut periods = self.conn.prepare("SELECT id, totals FROM periods ORDER BY id")?;
+        let mut periods = self
+            .conn
+            .prepare("SELECT id, totals FROM periods ORDER BY id")?;
         let list: Vec<(i64, String)> = periods
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         for (id, json) in list {
-            let stored: ReportTotals =
-                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("period {id}: {e}")))?;
+            let stored: ReportTotals = serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("period {id}: {e}")))?;
             let mut replay = ReportTotals::new(stored.currency, stored.opening_float);
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT id, voided_at_ms IS NOT NULL FROM sales WHERE period_id = ?1")?;
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id, voided_at_ms IS NOT NULL FROM sales WHERE period_id = ?1",
+            )?;
             let sales: Vec<(i64, bool)> = stmt
                 .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -125,10 +159,12 @@ impl Store {
 
     /// Numbers of the Z reports taken, newest first.
     pub fn z_numbers(&self) -> Result<Vec<i64>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT z_number FROM periods WHERE z_number IS NOT NULL ORDER BY z_number DESC")?;
-        let v = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self.conn.prepare(
+            "SELECT z_number FROM periods WHERE z_number IS NOT NULL ORDER BY z_number DESC",
+        )?;
+        let v = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(v)
     }
 }

@@ -79,14 +79,22 @@ struct VoidPayload<'a> {
 }
 
 /// The open period's id and totals, opening one if none is open.
-pub(crate) fn open_period(tx: &Transaction<'_>, at_ms: i64, currency: Currency, float: i64) -> Result<(i64, ReportTotals)> {
+pub(crate) fn open_period(
+    tx: &Transaction<'_>,
+    at_ms: i64,
+    currency: Currency,
+    float: i64,
+) -> Result<(i64, ReportTotals)> {
     let row: Option<(i64, String)> = tx
-        .query_row("SELECT id, totals FROM periods WHERE closed_at_ms IS NULL", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT id, totals FROM periods WHERE closed_at_ms IS NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     if let Some((id, json)) = row {
-        let totals = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("period {id} totals: {e}")))?;
+        let totals = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("period {id} totals: {e}")))?;
         return Ok((id, totals));
     }
     let totals = ReportTotals::new(currency, float);
@@ -97,14 +105,22 @@ pub(crate) fn open_period(tx: &Transaction<'_>, at_ms: i64, currency: Currency, 
     Ok((tx.last_insert_rowid(), totals))
 }
 
-fn bump(tx: &Transaction<'_>, settings: &StoreSettings, at_ms: i64, event: ReportEvent<'_>) -> Result<i64> {
+fn bump(
+    tx: &Transaction<'_>,
+    settings: &StoreSettings,
+    at_ms: i64,
+    event: ReportEvent<'_>,
+) -> Result<i64> {
     let (id, mut totals) = open_period(tx, at_ms, settings.currency, settings.opening_float)?;
     totals.apply(event);
-    tx.execute("UPDATE periods SET totals = ?2 WHERE id = ?1", params![id, to_json(&totals)?])?;
+    tx.execute(
+        "UPDATE periods SET totals = ?2 WHERE id = ?1",
+        params![id, to_json(&totals)?],
+    )?;
     Ok(id)
 }
 
-fn next_receipt_no(tx: &Transaction<'_>, settings: &StoreSettings) -> Result<String> {
+pub(crate) fn next_receipt_no(tx: &Transaction<'_>, settings: &StoreSettings) -> Result<String> {
     let n = next_counter(tx, "receipt")?;
     Ok(format!("{}-{:06}", settings.till_id, n))
 }
@@ -113,7 +129,12 @@ pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn insert_record(tx: &Transaction<'_>, r: &SaleRecord, period_id: i64, journal_seq: i64) -> Result<i64> {
+fn insert_record(
+    tx: &Transaction<'_>,
+    r: &SaleRecord,
+    period_id: i64,
+    journal_seq: i64,
+) -> Result<i64> {
     tx.execute(
         "INSERT INTO sales(receipt_no, kind, period_id, cashier, currency, completed_at_ms, local_hour,
             subtotal, discount, total, rounding, original_receipt, approved_by, journal_seq)
@@ -185,7 +206,15 @@ fn insert_record(tx: &Transaction<'_>, r: &SaleRecord, period_id: i64, journal_s
         "INSERT INTO sale_tax(sale_id, class, name, rate, net, tax, gross) VALUES (?1,?2,?3,?4,?5,?6,?7)",
     )?;
     for t in &r.tax {
-        tax.execute(params![id, t.class, t.name, t.rate.to_string(), t.net.minor, t.tax.minor, t.gross.minor])?;
+        tax.execute(params![
+            id,
+            t.class,
+            t.name,
+            t.rate.to_string(),
+            t.net.minor,
+            t.tax.minor,
+            t.gross.minor
+        ])?;
     }
     Ok(id)
 }
@@ -266,11 +295,21 @@ pub(crate) fn load_record(conn: &Connection, sale_id: i64) -> Result<SaleRecord>
         "SELECT kind, amount, given, change, card, refund_of FROM sale_tenders WHERE sale_id = ?1 ORDER BY idx",
     )?;
     let raw: Vec<(String, i64, Option<i64>, i64, Option<String>, Option<u32>)> = stmt
-        .query_map([sale_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+        .query_map([sale_id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut tenders = Vec::with_capacity(raw.len());
     for (kind, amount, given, change, card, refund_of) in raw {
-        let kind = TenderKind::parse(&kind).ok_or_else(|| corrupt(&format!("tender kind {kind}")))?;
+        let kind =
+            TenderKind::parse(&kind).ok_or_else(|| corrupt(&format!("tender kind {kind}")))?;
         let card = match card {
             Some(j) => Some(serde_json::from_str(&j).map_err(|e| corrupt(&e.to_string()))?),
             None => None,
@@ -284,10 +323,20 @@ pub(crate) fn load_record(conn: &Connection, sale_id: i64) -> Result<SaleRecord>
             refund_of,
         });
     }
-    let mut stmt = conn
-        .prepare_cached("SELECT class, name, rate, net, tax, gross FROM sale_tax WHERE sale_id = ?1 ORDER BY class")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT class, name, rate, net, tax, gross FROM sale_tax WHERE sale_id = ?1 ORDER BY class",
+    )?;
     let raw: Vec<(String, String, String, i64, i64, i64)> = stmt
-        .query_map([sale_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+        .query_map([sale_id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut tax = Vec::with_capacity(raw.len());
     for (class, name, rate, net, t, gross) in raw {
@@ -322,7 +371,7 @@ pub(crate) fn load_record(conn: &Connection, sale_id: i64) -> Result<SaleRecord>
 
 impl Store {
     /// Writes a completed record with everything that belongs to it.
-    fn record_completion(
+    pub(crate) fn record_completion(
         settings: &StoreSettings,
         tx: &Transaction<'_>,
         record: SaleRecord,
@@ -344,7 +393,10 @@ impl Store {
                 _ => None,
             };
             if let Some(k) = outbox_kind {
-                let data = card_data.iter().find(|(idx, _)| *idx as usize == i).map(|(_, d)| d.as_slice());
+                let data = card_data
+                    .iter()
+                    .find(|(idx, _)| *idx as usize == i)
+                    .map(|(_, d)| d.as_slice());
                 tx.execute(
                     "INSERT INTO outbox(sale_id, tender_idx, kind, created_at_ms, card_data) VALUES (?1,?2,?3,?4,?5)",
                     params![sale_id, i as i64, k, at_ms, data],
@@ -392,9 +444,13 @@ impl Store {
     }
 
     fn sale_id_of(conn: &Connection, receipt_no: &str) -> Result<i64> {
-        conn.query_row("SELECT id FROM sales WHERE receipt_no = ?1", [receipt_no], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| StoreError::NoSuchReceipt(receipt_no.to_string()))
+        conn.query_row(
+            "SELECT id FROM sales WHERE receipt_no = ?1",
+            [receipt_no],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::NoSuchReceipt(receipt_no.to_string()))
     }
 
     /// Loads a completed sale or refund by receipt number.
@@ -405,17 +461,25 @@ impl Store {
 
     /// The refunds already made against a receipt.
     pub fn refunds_of(&self, receipt_no: &str) -> Result<Vec<SaleRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id FROM sales WHERE original_receipt = ?1 AND kind = 'refund' ORDER BY id")?;
-        let ids: Vec<i64> = stmt.query_map([receipt_no], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-        ids.into_iter().map(|id| load_record(&self.conn, id)).collect()
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM sales WHERE original_receipt = ?1 AND kind = 'refund' ORDER BY id",
+        )?;
+        let ids: Vec<i64> = stmt
+            .query_map([receipt_no], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        ids.into_iter()
+            .map(|id| load_record(&self.conn, id))
+            .collect()
     }
 
     pub fn is_voided(&self, receipt_no: &str) -> Result<bool> {
         let v: Option<i64> = self
             .conn
-            .query_row("SELECT voided_at_ms FROM sales WHERE receipt_no = ?1", [receipt_no], |r| r.get(0))
+            .query_row(
+                "SELECT voided_at_ms FROM sales WHERE receipt_no = ?1",
+                [receipt_no],
+                |r| r.get(0),
+            )
             .optional()?
             .ok_or_else(|| StoreError::NoSuchReceipt(receipt_no.to_string()))?;
         Ok(v.is_some())
@@ -439,13 +503,21 @@ impl Store {
         let tx = self.conn.transaction()?;
         let orig_id = Self::sale_id_of(&tx, original_receipt.trim())?;
         let original = load_record(&tx, orig_id)?;
-        let voided: Option<i64> = tx.query_row("SELECT voided_at_ms FROM sales WHERE id = ?1", [orig_id], |r| r.get(0))?;
-        let mut stmt = tx.prepare("SELECT id FROM sales WHERE original_receipt = ?1 AND kind = 'refund'")?;
+        let voided: Option<i64> = tx.query_row(
+            "SELECT voided_at_ms FROM sales WHERE id = ?1",
+            [orig_id],
+            |r| r.get(0),
+        )?;
+        let mut stmt =
+            tx.prepare("SELECT id FROM sales WHERE original_receipt = ?1 AND kind = 'refund'")?;
         let ids: Vec<i64> = stmt
             .query_map([&original.receipt_no], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         drop(stmt);
-        let prior = ids.into_iter().map(|id| load_record(&tx, id)).collect::<Result<Vec<_>>>()?;
+        let prior = ids
+            .into_iter()
+            .map(|id| load_record(&tx, id))
+            .collect::<Result<Vec<_>>>()?;
         let receipt_no = next_receipt_no(&tx, &settings)?;
         let record = build_refund(
             &RefundRequest {
@@ -471,24 +543,38 @@ impl Store {
     /// Voids a completed sale of the open period (supervisor approval
     /// required). The sale stays on record, marked; the totals drop it; its
     /// electronic tenders get a void in the outbox for the acquirer.
-    pub fn post_void(&mut self, receipt_no: &str, approval: &Approval, at_ms: i64) -> Result<SaleRecord> {
+    pub fn post_void(
+        &mut self,
+        receipt_no: &str,
+        approval: &Approval,
+        at_ms: i64,
+    ) -> Result<SaleRecord> {
         require(approval, Action::PostVoid)?;
         let settings = self.settings.clone();
         let tx = self.conn.transaction()?;
         let id = Self::sale_id_of(&tx, receipt_no.trim())?;
         let record = load_record(&tx, id)?;
-        let (voided, period): (Option<i64>, i64) =
-            tx.query_row("SELECT voided_at_ms, period_id FROM sales WHERE id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+        let (voided, period): (Option<i64>, i64) = tx.query_row(
+            "SELECT voided_at_ms, period_id FROM sales WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         if record.kind != SaleKind::Sale {
-            return Err(StoreError::Rejected(format!("{receipt_no} is a refund; refunds cannot be voided")));
+            return Err(StoreError::Rejected(format!(
+                "{receipt_no} is a refund; refunds cannot be voided"
+            )));
         }
         if voided.is_some() {
-            return Err(StoreError::Rejected(format!("{receipt_no} is already voided")));
+            return Err(StoreError::Rejected(format!(
+                "{receipt_no} is already voided"
+            )));
         }
         let open: Option<i64> = tx
-            .query_row("SELECT id FROM periods WHERE closed_at_ms IS NULL", [], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM periods WHERE closed_at_ms IS NULL",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         if open != Some(period) {
             return Err(StoreError::Rejected(format!(
@@ -501,7 +587,9 @@ impl Store {
             |r| r.get(0),
         )?;
         if refunded > 0 {
-            return Err(StoreError::Rejected(format!("{receipt_no} has refunds and cannot be voided")));
+            return Err(StoreError::Rejected(format!(
+                "{receipt_no} has refunds and cannot be voided"
+            )));
         }
         let payload = to_json(&VoidPayload {
             receipt_no: &record.receipt_no,
@@ -537,7 +625,8 @@ impl Store {
         at_ms: i64,
     ) -> Result<()> {
         if kind == CashMovement::NoSale {
-            let ap = approval.ok_or_else(|| StoreError::Rejected("a no-sale needs a supervisor".into()))?;
+            let ap = approval
+                .ok_or_else(|| StoreError::Rejected("a no-sale needs a supervisor".into()))?;
             require(ap, Action::NoSale)?;
         } else if amount.minor <= 0 {
             return Err(StoreError::Rejected("the amount must be positive".into()));
@@ -588,11 +677,14 @@ impl Store {
             .conn
             .prepare("SELECT id, cashier, parked_at_ms, label, sale FROM parked ORDER BY id")?;
         let rows: Vec<(i64, u32, i64, String, String)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         rows.into_iter()
             .map(|(id, cashier, at, label, json)| {
-                let sale: Sale = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("parked {id}: {e}")))?;
+                let sale: Sale = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt(format!("parked {id}: {e}")))?;
                 Ok(Parked {
                     id,
                     cashier,
@@ -611,7 +703,8 @@ impl Store {
             .query_row("SELECT sale FROM parked WHERE id = ?1", [id], |r| r.get(0))
             .optional()?
             .ok_or_else(|| StoreError::Rejected(format!("no parked sale {id}")))?;
-        let sale = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("parked {id}: {e}")))?;
+        let sale = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("parked {id}: {e}")))?;
         tx.execute("DELETE FROM parked WHERE id = ?1", [id])?;
         tx.commit()?;
         Ok(sale)
@@ -634,13 +727,19 @@ impl Store {
 
     /// The most recent receipts, newest first, for the reprint list.
     pub fn recent_receipts(&self, limit: usize) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare("SELECT receipt_no FROM sales ORDER BY id DESC LIMIT ?1")?;
-        let v = stmt.query_map([limit as i64], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT receipt_no FROM sales ORDER BY id DESC LIMIT ?1")?;
+        let v = stmt
+            .query_map([limit as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
         Ok(v)
     }
 
     pub fn sale_count(&self) -> Result<i64> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0))?)
     }
 
     /// Checks every sale against its journal entry: a sale edited in the

@@ -253,7 +253,8 @@ pub enum Block {
     /// A QR code (model 2), printed centred.
     Qr {
         data: String,
-        /// Module size in dots (1–16).
+        /// Module size in dots (1–15). ESC/POS allows 16, but the escpos crate silently
+        /// clamps to 15, so 16 is refused rather than printed smaller than asked.
         size: u8,
         level: QrLevel,
     },
@@ -344,7 +345,7 @@ impl PrintDocument {
                     }
                 }
                 Block::Qr { data, size, .. } => {
-                    if !(1..=16).contains(size) {
+                    if !(1..=15).contains(size) {
                         return Err(DocError::QrSize(*size));
                     }
                     // GS ( k carries the data length plus 3 in two bytes; symbol capacity
@@ -386,8 +387,8 @@ pub enum DocError {
     /// Barcode height or module width outside what ESC/POS accepts.
     #[error("barcode height {height} (1-255) or module width {module} (2-6) out of range")]
     BarcodeGeometry { height: u8, module: u8 },
-    /// QR module size outside 1–16 dots.
-    #[error("QR module size {0} is outside 1-16")]
+    /// QR module size outside 1–15 dots.
+    #[error("QR module size {0} is outside 1-15")]
     QrSize(u8),
     /// QR data empty or beyond the largest symbol.
     #[error("QR data of {0} bytes is empty or too long (max 2953)")]

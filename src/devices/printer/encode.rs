@@ -525,9 +525,28 @@ mod tests {
         assert_eq!(qr, want);
     }
 
-    // The gaps listed in shared/NOTES.md, pinned so a crate upgrade that changes them is seen.
+    // The gaps listed in shared/NOTES.md (plus the QR size clamp found by the round-trip
+    // tests), pinned so a crate upgrade that changes them is seen.
     #[test]
     fn escpos_crate_gaps_are_still_worked_around() {
+        let qr16 = escpos_bytes(|p| {
+            p.qrcode_option(
+                "x",
+                QRCodeOption::new(QRCodeModel::Model2, 16, QRCodeCorrectionLevel::L),
+            )
+        })
+        .unwrap();
+        assert!(
+            qr16.windows(8).any(|w| w == [0x1D, 0x28, 0x6B, 3, 0, 49, 67, 15]),
+            "escpos clamps QR module size 16 to 15"
+        );
+        let mut d = PrintDocument::new(PaperWidth::Mm58);
+        d.push(Block::Qr {
+            data: "x".into(),
+            size: 16,
+            level: QrLevel::L,
+        });
+        assert!(matches!(encode(&d, &opts()), Err(EncodeError::Doc(DocError::QrSize(16)))));
         use escpos::utils::CashDrawer;
         assert_eq!(
             escpos_bytes(|p| p.cash_drawer(CashDrawer::Pin2)).unwrap(),

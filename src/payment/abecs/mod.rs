@@ -110,7 +110,11 @@ impl AbecsError {
             | K::UnexpectedEof => AbecsError::Disconnected(e.to_string()),
             // A vanished USB-serial adapter reports EIO (raw OS error 5).
             _ if e.raw_os_error() == Some(5) => AbecsError::Disconnected(e.to_string()),
-            _ if e.to_string().contains("Input/output error") => {
+            _ if {
+                let text = e.to_string().to_lowercase();
+                text.contains("i/o error") || text.contains("input/output error")
+            } =>
+            {
                 AbecsError::Disconnected(e.to_string())
             }
             _ => AbecsError::Io(e.to_string()),

@@ -73,7 +73,7 @@ impl DataKey {
             Ok(mut f) => {
                 tighten_permissions(&path, &f);
                 let mut buf = Zeroizing::new(Vec::with_capacity(33));
-                f.by_ref()
+                Read::by_ref(&mut f)
                     .take(33)
                     .read_to_end(&mut buf)
                     .map_err(io_err)?;

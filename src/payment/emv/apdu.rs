@@ -235,6 +235,37 @@ impl Command {
         c
     }
 
+    /// Parses a raw short APDU (ISO 7816-4 cases 1-4), as issuer scripts
+    /// carry them in tag 86. `None` if the length bytes do not add up.
+    pub fn parse(raw: &[u8]) -> Option<Command> {
+        let &[cla, ins, p1, p2] = raw.first_chunk::<4>()?;
+        let body = raw.get(4..)?;
+        let (data, le) = match body {
+            [] => (Vec::new(), None),
+            [le] => (Vec::new(), Some(*le)),
+            [lc, rest @ ..] => {
+                let lc = usize::from(*lc);
+                if lc == 0 {
+                    return None;
+                }
+                match rest.len().checked_sub(lc)? {
+                    0 => (rest.to_vec(), None),
+                    1 => (rest.get(..lc)?.to_vec(), rest.last().copied()),
+                    _ => return None,
+                }
+            }
+        };
+        Some(Command {
+            cla,
+            ins,
+            p1,
+            p2,
+            data,
+            le,
+            name: "ISSUER SCRIPT COMMAND",
+        })
+    }
+
     /// Encodes the APDU. Data longer than 255 bytes is cut: the callers build
     /// data from DOLs, which [`super::dol::parse`] already bounds.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -534,7 +565,7 @@ mod tests {
 
     #[test]
     fn t0_get_response_chains() {
-        let mut a = Apdu::new(script(&["6105", "0102030405610302", "0607089000"]));
+        let mut a = Apdu::new(script(&["6105", "01020304056103", "0607089000"]));
         let r = a.exchange(&Command::read_record(1, 1)).unwrap();
         assert_eq!(r.data, vec![1, 2, 3, 4, 5, 6, 7, 8]);
         assert!(r.sw.is_ok());
@@ -586,7 +617,7 @@ mod tests {
     #[test]
     fn trace_masks_pan_and_track2() {
         let mut a = Apdu::new(script(&[
-            "70135A0847617390010100109F1F0431323334 9000".replace(' ', "").as_str(),
+            "70115A0847617390010100109F1F0431323334 9000".replace(' ', "").as_str(),
         ]));
         a.enable_trace();
         a.exchange(&Command::read_record(1, 1)).unwrap();

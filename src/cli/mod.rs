@@ -1,0 +1,411 @@
+//! The command line: parses arguments (clap) and runs each command against
+//! an open [`Till`]. `src/main.rs` only calls [`main`].
+
+pub mod text;
+
+use crate::bench;
+use crate::check;
+use crate::core::cashier::{authorize, Action, Cashier, Role};
+use crate::demo;
+use crate::till::{Paths, Till};
+use anyhow::{anyhow, bail, Context};
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tillpoint",
+    version,
+    about = "Cashier application for countertop tills"
+)]
+pub struct Cli {
+    /// Config file (default: the platform config dir's tillpoint.toml).
+    #[arg(long, global = true, env = crate::till::ENV_CONFIG)]
+    pub config: Option<PathBuf>,
+    /// Data directory with the database and logs (default: the platform data dir).
+    #[arg(long, global = true, env = crate::till::ENV_DATA_DIR)]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Demo mode: a sample shop with simulated devices, on a temporary database
+    /// unless --data-dir is given.
+    Demo,
+    /// Product catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCmd),
+    /// Cashier accounts.
+    #[command(subcommand)]
+    Cashier(CashierCmd),
+    /// X report (period so far) or Z report (closes the day).
+    Report {
+        #[arg(value_parser = ["x", "z"])]
+        kind: String,
+        /// Supervisor number approving a Z report; the PIN is read from
+        /// TILLPOINT_PIN or standard input.
+        #[arg(long)]
+        supervisor: Option<u32>,
+        /// Reprint an earlier Z report by number (marked as a copy).
+        #[arg(long)]
+        reprint: Option<i64>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export data as CSV.
+    #[command(subcommand)]
+    Export(ExportCmd),
+    /// Power-on self-check: one line per check; exit status 1 if any fails.
+    Check,
+    /// Benchmarks with baselines measured in the same run.
+    Bench {
+        /// A smaller run that finishes in under a minute.
+        #[arg(long)]
+        quick: bool,
+        /// Print a JSON array of figures.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Test support: completes sales in a loop and prints each receipt
+    /// number once its commit has returned (used by the crash test).
+    #[command(hide = true)]
+    SellLoop {
+        #[arg(long, default_value_t = u64::MAX)]
+        count: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCmd {
+    /// Import products from CSV (sku,name,price,tax_class,category,unit,barcodes).
+    Import { file: PathBuf },
+    /// Search products by name.
+    Search { query: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CashierCmd {
+    /// Add or replace a cashier; the PIN is read from TILLPOINT_PIN or standard input.
+    Add {
+        #[arg(long)]
+        number: u32,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "cashier", value_parser = ["cashier", "supervisor", "manager"])]
+        role: String,
+    },
+    /// List active cashiers.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCmd {
+    /// Sales and refunds completed between two dates (shop time, --to exclusive).
+    Sales {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read_pin(prompt: &str) -> anyhow::Result<String> {
+    if let Ok(pin) = std::env::var("TILLPOINT_PIN") {
+        return Ok(pin);
+    }
+    eprint!("{prompt}: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the PIN")?;
+    Ok(line.trim().to_string())
+}
+
+fn open(cli: &Cli) -> anyhow::Result<(Till, Option<tracing_appender::non_blocking::WorkerGuard>)> {
+    let paths = Paths::resolve(cli.config.clone(), cli.data_dir.clone())?;
+    let till = Till::open(paths)?;
+    let guard = crate::logging::init(
+        &till.paths.logs(),
+        &till.config.log_level,
+        till.config.log_max_files,
+    );
+    for w in &till.warnings {
+        tracing::warn!("config: {w}");
+    }
+    Ok((till, guard))
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        None => {
+            let (till, _g) = open(&cli)?;
+            println!("The cashier screen is not part of this build yet; `tillpoint demo` shows the till working.");
+            Ok(print_check(&till))
+        }
+        Some(Command::Demo) => run_demo(&cli),
+        Some(Command::Check) => {
+            let (till, _g) = open(&cli)?;
+            Ok(print_check(&till))
+        }
+        Some(Command::Catalog(CatalogCmd::Import { file })) => {
+            let (mut till, _g) = open(&cli)?;
+            let f = std::fs::File::open(file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let classes = till.config.tax_classes();
+            let sum = till
+                .store
+                .import_catalog(std::io::BufReader::new(f), &classes)?;
+            println!(
+                "imported {}: {} added, {} updated",
+                file.display(),
+                sum.added,
+                sum.updated
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Catalog(CatalogCmd::Search { query })) => {
+            let (till, _g) = open(&cli)?;
+            for p in till.store.search_products(query, 50)? {
+                println!(
+                    "{:<10} {:<40} {:>10} {}",
+                    p.sku,
+                    p.name,
+                    p.price.to_string(),
+                    p.unit.as_str()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Cashier(CashierCmd::Add { number, name, role })) => {
+            let (mut till, _g) = open(&cli)?;
+            let role = Role::parse(role).ok_or_else(|| anyhow!("unknown role {role}"))?;
+            let pin = read_pin(&format!("PIN for cashier {number}"))?;
+            till.store.add_cashier(
+                &Cashier {
+                    number: *number,
+                    name: name.clone(),
+                    role,
+                },
+                &pin,
+            )?;
+            println!("cashier {number} ({}) saved", role.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Cashier(CashierCmd::List)) => {
+            let (till, _g) = open(&cli)?;
+            for c in till.store.cashiers()? {
+                println!("{:>6}  {:<24} {}", c.number, c.name, c.role.as_str());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Report {
+            kind,
+            supervisor,
+            reprint,
+            json,
+        }) => {
+            let (mut till, _g) = open(&cli)?;
+            let now = till.clock.now_ms();
+            let (report, is_copy) = match (kind.as_str(), reprint) {
+                ("z", Some(n)) => (
+                    till.store
+                        .z_by_number(*n)?
+                        .ok_or_else(|| anyhow!("there is no Z report {n}"))?,
+                    true,
+                ),
+                ("z", None) => {
+                    let number = supervisor
+                        .ok_or_else(|| anyhow!("a Z report needs --supervisor NUMBER"))?;
+                    let pin = read_pin(&format!("PIN for supervisor {number}"))?;
+                    let who = till
+                        .store
+                        .login(number, &pin)?
+                        .ok_or_else(|| anyhow!("wrong supervisor number or PIN"))?;
+                    let approval = authorize(&who, Action::ZReport)?;
+                    (till.store.z_report(&approval, now)?, false)
+                }
+                _ => (till.store.x_report(now)?, false),
+            };
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", text::report(&report, &till.clock, is_copy));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Export(ExportCmd::Sales { from, to, out })) => {
+            let (till, _g) = open(&cli)?;
+            let from_ms = till
+                .clock
+                .parse_date(from)
+                .ok_or_else(|| anyhow!("--from {from:?} is not a date like 2026-11-21"))?;
+            let to_ms = till
+                .clock
+                .parse_date(to)
+                .ok_or_else(|| anyhow!("--to {to:?} is not a date like 2026-11-22"))?;
+            if to_ms <= from_ms {
+                bail!("--to must be after --from");
+            }
+            let sink: Box<dyn Write> = match out {
+                Some(p) => Box::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot write {}", p.display()))?,
+                ),
+                None => Box::new(std::io::stdout()),
+            };
+            let mut w = csv::Writer::from_writer(sink);
+            w.write_record(text::EXPORT_HEADER)?;
+            let rows = till.store.sales_between(from_ms, to_ms)?;
+            for (r, voided) in &rows {
+                w.write_record(text::export_row(r, *voided, &till.clock))?;
+            }
+            w.flush()?;
+            eprintln!("{} sale(s) exported", rows.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Bench { quick, json }) => {
+            let size = if *quick {
+                bench::Size::quick()
+            } else {
+                bench::Size::full()
+            };
+            let dir =
+                tempfile::tempdir().context("cannot make a temporary directory for the bench")?;
+            let quiet = *json;
+            let progress = move |s: &str| {
+                if !quiet {
+                    eprintln!("bench: {s}");
+                }
+            };
+            let figures = bench::store::run(dir.path(), size, &progress)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&figures)?);
+            } else {
+                print!("{}", bench::table(&figures));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::SellLoop { count }) => sell_loop(&cli, *count),
+    }
+}
+
+fn print_check(till: &Till) -> ExitCode {
+    let lines = check::run(till);
+    print!("{}", check::render(&lines));
+    if lines.iter().all(|l| l.ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_demo(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let temp;
+    let data_dir = match &cli.data_dir {
+        Some(d) => d.clone(),
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("tillpoint-demo-")
+                .tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let config = match &cli.config {
+        Some(c) => c.clone(),
+        None => {
+            let p = data_dir.join("tillpoint.toml");
+            if !p.exists() {
+                std::fs::write(&p, demo::CONFIG_TOML)?;
+            }
+            p
+        }
+    };
+    let mut till = Till::open(Paths {
+        config_file: config,
+        data_dir: data_dir.clone(),
+    })?;
+    let _g = crate::logging::init(
+        &till.paths.logs(),
+        &till.config.log_level,
+        till.config.log_max_files,
+    );
+    let classes = till.config.tax_classes();
+    if demo::seed(&mut till.store, &classes)? {
+        println!("demo shop set up in {}", data_dir.display());
+    }
+    println!("demo cashiers (number / PIN):");
+    for (c, pin) in demo::cashiers() {
+        println!(
+            "  {:>5} / {}  {} ({})",
+            c.number,
+            pin,
+            c.name,
+            c.role.as_str()
+        );
+    }
+    let receipts = demo::ring_samples(&mut till)?;
+    println!("sample receipts: {}", receipts.join(", "));
+    let code = print_check(&till);
+    let now = till.clock.now_ms();
+    print!(
+        "{}",
+        text::report(&till.store.x_report(now)?, &till.clock, false)
+    );
+    Ok(code)
+}
+
+fn sell_loop(cli: &Cli, count: u64) -> anyhow::Result<ExitCode> {
+    let (mut till, _g) = open(cli)?;
+    let classes = till.config.tax_classes();
+    demo::seed(&mut till.store, &classes)?;
+    let rules = till.config.pricing.clone();
+    let cur = rules.currency;
+    let skus = ["00001", "00003", "00010", "00020", "00040"];
+    let mut out = std::io::stdout().lock();
+    for i in 0..count {
+        let mut sale = crate::core::sale::Sale::new(cur, 1001);
+        for (k, sku) in skus.iter().enumerate().take(1 + (i as usize % skus.len())) {
+            let p = till
+                .store
+                .product_by_sku(sku)?
+                .ok_or_else(|| anyhow!("demo product {sku} missing"))?;
+            sale.add(&p, crate::core::catalog::Qty::pieces(1 + k as i64))?;
+        }
+        let due = sale.cash_due(&rules)?;
+        sale.pay_cash(
+            crate::core::money::Money::new(due.minor + 1000, cur),
+            &rules,
+        )?;
+        let now = till.clock.now_ms();
+        let done = till
+            .store
+            .complete_sale(&sale, &rules, now, till.clock.local_hour(now), &[])?;
+        writeln!(out, "completed {}", done.record.receipt_no)?;
+        out.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

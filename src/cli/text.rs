@@ -1,0 +1,153 @@
+//! Plain-text renderings for the terminal: reports and sales export.
+
+use crate::core::money::{Currency, Money};
+use crate::core::report::Report;
+use crate::core::sale::SaleRecord;
+use crate::core::tender::TenderKind;
+use crate::till::Clock;
+use std::fmt::Write;
+
+fn m(v: i64, c: Currency) -> String {
+    Money::new(v, c).to_string()
+}
+
+/// An X or Z report as the terminal (and a plain printer) shows it.
+pub fn report(r: &Report, clock: &Clock, reprint: bool) -> String {
+    let t = &r.totals;
+    let c = t.currency;
+    let mut s = String::new();
+    let title = match r.z_number {
+        Some(n) => format!("Z REPORT #{n}{}", if reprint { " (COPY)" } else { "" }),
+        None => "X REPORT (period so far)".to_string(),
+    };
+    let _ = writeln!(s, "{title}");
+    let _ = writeln!(
+        s,
+        "from {} to {}",
+        clock.format(r.opened_at_ms),
+        clock.format(r.closed_at_ms)
+    );
+    let _ = writeln!(s, "{:<24}{:>6}{:>14}", "", "count", c.code());
+    let row = |s: &mut String, label: &str, n: i64, v: i64| {
+        let _ = writeln!(s, "{label:<24}{n:>6}{:>14}", m(v, c));
+    };
+    row(&mut s, "Sales", t.sales.count, t.sales.amount);
+    row(&mut s, "Refunds", t.refunds.count, t.refunds.amount);
+    row(
+        &mut s,
+        "Post-voids",
+        t.post_voids.count,
+        t.post_voids.amount,
+    );
+    let _ = writeln!(s, "{:<24}{:>6}{:>14}", "Net takings", "", m(t.net(), c));
+    let _ = writeln!(
+        s,
+        "{:<24}{:>6}{:>14}",
+        "Discounts given",
+        "",
+        m(t.discounts, c)
+    );
+    let _ = writeln!(s, "{:<24}{:>6}", "Voided lines", t.line_voids);
+    let _ = writeln!(
+        s,
+        "{:<24}{:>6}{:>14}",
+        "Cash rounding",
+        "",
+        m(t.rounding, c)
+    );
+    let _ = writeln!(s, "-- per tender --");
+    for (kind, tt) in &t.tenders {
+        row(
+            &mut s,
+            &format!("{} sales", kind.as_str()),
+            tt.sales.count,
+            tt.sales.amount,
+        );
+        row(
+            &mut s,
+            &format!("{} refunds", kind.as_str()),
+            tt.refunds.count,
+            tt.refunds.amount,
+        );
+    }
+    let _ = writeln!(s, "-- per tax rate --");
+    let _ = writeln!(s, "{:<12}{:>12}{:>12}{:>12}", "rate", "net", "tax", "gross");
+    for (class, tx) in &t.tax {
+        let _ = writeln!(
+            s,
+            "{:<12}{:>12}{:>12}{:>12}",
+            format!("{class} {}", tx.name),
+            m(tx.net, c),
+            m(tx.tax, c),
+            m(tx.gross, c)
+        );
+    }
+    let _ = writeln!(s, "-- drawer --");
+    let _ = writeln!(
+        s,
+        "{:<24}{:>6}{:>14}",
+        "Opening float",
+        "",
+        m(t.opening_float, c)
+    );
+    row(&mut s, "Cash in", t.cash_in.count, t.cash_in.amount);
+    row(&mut s, "Cash out", t.cash_out.count, t.cash_out.amount);
+    let _ = writeln!(s, "{:<24}{:>6}", "No-sale openings", t.no_sales);
+    let _ = writeln!(
+        s,
+        "{:<24}{:>6}{:>14}",
+        "Cash expected",
+        "",
+        m(t.cash_expected(), c)
+    );
+    s
+}
+
+/// CSV header of the sales export.
+pub const EXPORT_HEADER: [&str; 15] = [
+    "receipt_no",
+    "kind",
+    "completed_at",
+    "cashier",
+    "currency",
+    "subtotal",
+    "discount",
+    "tax",
+    "total",
+    "rounding",
+    "cash",
+    "card",
+    "qr",
+    "voided",
+    "original_receipt",
+];
+
+/// One export row per sale or refund.
+pub fn export_row(r: &SaleRecord, voided: bool, clock: &Clock) -> Vec<String> {
+    let c = r.currency;
+    let by = |k: TenderKind| {
+        r.tenders
+            .iter()
+            .filter(|t| t.kind == k)
+            .map(|t| t.amount.minor)
+            .sum::<i64>()
+    };
+    let tax: i64 = r.tax.iter().map(|t| t.tax.minor).sum();
+    vec![
+        r.receipt_no.clone(),
+        r.kind.as_str().into(),
+        clock.format(r.completed_at_ms),
+        r.cashier.to_string(),
+        c.code().into(),
+        r.subtotal.to_string(),
+        r.discount.to_string(),
+        m(tax, c),
+        r.total.to_string(),
+        r.rounding.to_string(),
+        m(by(TenderKind::Cash), c),
+        m(by(TenderKind::Card), c),
+        m(by(TenderKind::Qr), c),
+        voided.to_string(),
+        r.original_receipt.clone().unwrap_or_default(),
+    ]
+}

@@ -1,0 +1,153 @@
+//! Demo mode: a convenience-store catalog, demo cashiers and a few sample
+//! sales, so a new user sees a working till without any setup.
+
+use crate::core::cashier::{authorize, Action, Cashier, Role};
+use crate::core::catalog::Qty;
+use crate::core::money::Money;
+use crate::core::sale::Sale;
+use crate::core::tender::{mask_pan, CardRef, TenderKind};
+use crate::store::{Store, StoreError};
+use crate::till::Till;
+
+/// The demo catalog shipped in assets/ (210 products, 12 categories, 4 tax rates, 20 weighed).
+pub const CATALOG_CSV: &str = include_str!("../assets/demo/catalog.csv");
+
+/// Demo config: a Chinese convenience store with tax-inclusive prices.
+pub const CONFIG_TOML: &str = r#"
+[shop]
+name = "Corner Store 街角便利店"
+address = ["88 Nanjing Road, Shanghai", "上海市南京路88号"]
+tax_id = "91310000MA1FL0000X"
+footer = ["Thank you! 谢谢惠顾", "Returns within 7 days with receipt"]
+
+[till]
+id = "T01"
+currency = "CNY"
+locale = "en-US"
+opening_float = "500.00"
+"#;
+
+/// Demo cashiers and their PINs; shown on the login screen in demo mode only.
+pub fn cashiers() -> Vec<(Cashier, &'static str)> {
+    vec![
+        (
+            Cashier {
+                number: 1001,
+                name: "Ann Li 李安".into(),
+                role: Role::Cashier,
+            },
+            "1234",
+        ),
+        (
+            Cashier {
+                number: 2001,
+                name: "Sue Wang 王苏".into(),
+                role: Role::Supervisor,
+            },
+            "2468",
+        ),
+        (
+            Cashier {
+                number: 9001,
+                name: "Max Chen 陈明".into(),
+                role: Role::Manager,
+            },
+            "9999",
+        ),
+    ]
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Import(#[from] crate::store::catalog::ImportError),
+    #[error("demo product {0} is missing from the catalog")]
+    Missing(String),
+}
+
+/// Loads the demo catalog and cashiers into an empty store (no-op otherwise).
+pub fn seed(store: &mut Store, tax_classes: &[String]) -> Result<bool, DemoError> {
+    if store.product_count()? > 0 {
+        return Ok(false);
+    }
+    store.import_catalog(CATALOG_CSV.as_bytes(), tax_classes)?;
+    for (c, pin) in cashiers() {
+        store.add_cashier(&c, pin)?;
+    }
+    Ok(true)
+}
+
+/// Rings a few sample sales through the real engine and store: cash with
+/// change, a weighed item, a card + cash split, and a refund.
+pub fn ring_samples(till: &mut Till) -> Result<Vec<String>, DemoError> {
+    let rules = till.config.pricing.clone();
+    let prefixes = till.config.embedded_prefixes.clone();
+    let cur = rules.currency;
+    let find = |store: &Store, code: &str| -> Result<_, DemoError> {
+        store
+            .resolve_code(code, &prefixes)?
+            .ok_or_else(|| DemoError::Missing(code.to_string()))
+    };
+    let mut receipts = Vec::new();
+    let now = till.clock.now_ms();
+    let hour = till.clock.local_hour(now);
+
+    let mut s = Sale::new(cur, 1001);
+    for sku in ["00001", "00010", "00030"] {
+        let hit = find(&till.store, sku)?;
+        s.add(&hit.product, Qty::ONE).map_err(StoreError::from)?;
+    }
+    let due = s.cash_due(&rules).map_err(StoreError::from)?;
+    let given = Money::new((due.minor / 10_000 + 1) * 10_000, cur);
+    s.pay_cash(given, &rules).map_err(StoreError::from)?;
+    receipts.push(
+        till.store
+            .complete_sale(&s, &rules, now, hour, &[])?
+            .record
+            .receipt_no,
+    );
+
+    let mut s = Sale::new(cur, 1001);
+    let apples = find(&till.store, "2300001012506")?; // 1.250 kg of apples, in-store barcode
+    let qty = Qty(apples.embedded.as_ref().map_or(1000, |e| e.value));
+    s.add(&apples.product, qty).map_err(StoreError::from)?;
+    s.add(&find(&till.store, "00050")?.product, Qty::pieces(2))
+        .map_err(StoreError::from)?;
+    let card_part = Money::new(s.balance(&rules).map_err(StoreError::from)?.minor / 2, cur);
+    let card = CardRef {
+        masked_pan: mask_pan("6212345678901234567"),
+        scheme: "UnionPay".into(),
+        app_label: "UnionPay Debit".into(),
+        aid: "A000000333010101".into(),
+        auth_code: "123456".into(),
+        entry_mode: "chip".into(),
+        cvm: "pin".into(),
+        ..CardRef::default()
+    };
+    s.pay_electronic(TenderKind::Card, card_part, card, &rules)
+        .map_err(StoreError::from)?;
+    let rest = s.cash_due(&rules).map_err(StoreError::from)?;
+    s.pay_cash(rest, &rules).map_err(StoreError::from)?;
+    let second = till
+        .store
+        .complete_sale(&s, &rules, now, hour, &[])?
+        .record
+        .receipt_no;
+    receipts.push(second.clone());
+
+    let (sup, _) = cashiers().remove(1);
+    let approval = authorize(&sup, Action::Refund).map_err(StoreError::from)?;
+    let refund = till.store.complete_refund(
+        &second,
+        &[(2, Qty::ONE)],
+        &rules,
+        1001,
+        &approval,
+        now,
+        hour,
+    )?;
+    receipts.push(refund.record.receipt_no);
+    Ok(receipts)
+}

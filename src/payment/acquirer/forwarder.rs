@@ -1,0 +1,563 @@
+//! Store-and-forward of offline-approved (TC) chip transactions.
+//!
+//! Exactly once, end to end: each advice gets its STAN and field 7 when it is
+//! queued; the attempt count is persisted before every send, so any resend
+//! (after a timeout, a dropped link or a crash) is a 0221 with the same
+//! identity, which the host deduplicates. An item is marked done only by a
+//! matching 0230. Items go strictly in queue order, after any pending
+//! reversal, and the link backs off exponentially while the host is away.
+//!
+//! Offline acceptance itself is capped (count, total amount, age of the
+//! oldest unforwarded item) so a till cut off for too long stops taking risk.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rand::Rng;
+use zeroize::Zeroizing;
+
+use super::crypto::{decrypt, encrypt, DataKey};
+use super::session::{Session, SessionError};
+use super::{AcquirerStore, BatchItem, OutboxItem, OutboxState};
+use crate::payment::iso8583::messages::{
+    self, mask_pan, parse_reply, CardInput, EntryMode, OriginalData, Stamp, Stan, Timestamp,
+    TxnKind,
+};
+use crate::payment::iso8583::profile::response;
+use crate::payment::iso8583::Mti;
+
+/// Caps on offline acceptance; reaching any of them refuses the next
+/// offline sale until the outbox drains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OfflineLimits {
+    pub max_count: u64,
+    /// In minor units of the till's currency.
+    pub max_amount: u64,
+    pub max_age: Duration,
+}
+
+impl Default for OfflineLimits {
+    fn default() -> Self {
+        OfflineLimits {
+            max_count: 200,
+            max_amount: 500_000,
+            max_age: Duration::from_secs(72 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum OfflineRefusal {
+    #[error("{limit} offline transactions already wait to be forwarded")]
+    Count { limit: u64 },
+    #[error("offline total would exceed {limit} minor units")]
+    Amount { limit: u64 },
+    #[error("the oldest offline transaction is older than {hours} hours")]
+    Age { hours: u64 },
+}
+
+/// An offline approval to queue, as the EMV kernel produced it.
+#[derive(Clone, Debug)]
+pub struct OfflineSale {
+    pub kind: TxnKind,
+    pub amount: u64,
+    /// Card data with the TC in `icc`; no PIN data is kept.
+    pub card: CardInput,
+    /// Offline authorization code, e.g. `Y1`.
+    pub auth_code: String,
+}
+
+/// What one forwarding step did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ForwardOutcome {
+    /// Nothing to forward.
+    Idle,
+    /// The host acknowledged the item.
+    Delivered { id: u64, stan: Stan },
+    /// The host refused it or its card data was unreadable; it was set aside.
+    Refused { id: u64, note: String },
+    /// The link failed or the host asked to retry; the item stays first.
+    Retry { id: u64, why: String },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ForwardReport {
+    pub delivered: usize,
+    pub refused: usize,
+    /// Items still pending after the run.
+    pub remaining: usize,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+}
+
+/// Exponential back-off with jitter, so many tills do not hit a recovering
+/// host in lock-step.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Backoff {
+            base,
+            max,
+            failures: 0,
+        }
+    }
+
+    /// Delay before the next attempt: base·2^failures (capped) plus up to
+    /// a quarter of it at random.
+    pub fn delay(&self) -> Duration {
+        if self.failures == 0 {
+            return Duration::ZERO;
+        }
+        let factor = 1u32 << self.failures.saturating_sub(1).min(16);
+        let d = self.base.saturating_mul(factor).min(self.max);
+        let jitter_ms = (d.as_millis() / 4) as u64;
+        let extra = if jitter_ms > 0 {
+            rand::thread_rng().gen_range(0..=jitter_ms)
+        } else {
+            0
+        };
+        (d + Duration::from_millis(extra)).min(self.max)
+    }
+
+    pub fn failure(&mut self) {
+        self.failures = self.failures.saturating_add(1);
+    }
+
+    pub fn success(&mut self) {
+        self.failures = 0;
+    }
+
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+}
+
+/// Associated data binding a sealed card blob to its outbox identity.
+fn card_aad(tid: &str, stan: Stan, transmitted: Timestamp) -> Vec<u8> {
+    format!("tillpoint-outbox-v1|{tid}|{stan}|{}", transmitted.mmddhhmmss()).into_bytes()
+}
+
+const CARD_FORMAT_V1: u8 = 1;
+
+fn put(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    match value {
+        None => out.push(0),
+        Some(v) => {
+            out.push(1);
+            let len = u16::try_from(v.len()).unwrap_or(u16::MAX);
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(v.get(..usize::from(len)).unwrap_or(v));
+        }
+    }
+}
+
+fn take<'a>(data: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
+    let (&flag, rest) = data.split_first()?;
+    *data = rest;
+    if flag == 0 {
+        return Some(None);
+    }
+    let len = usize::from(u16::from_be_bytes([*data.first()?, *data.get(1)?]));
+    let value = data.get(2..2 + len)?;
+    *data = data.get(2 + len..)?;
+    Some(Some(value))
+}
+
+/// Serializes and encrypts the card data of an advice (PIN data excluded).
+pub fn seal_card(
+    key: &DataKey,
+    tid: &str,
+    stan: Stan,
+    transmitted: Timestamp,
+    card: &CardInput,
+) -> Result<Vec<u8>, SessionError> {
+    let mut plain = Zeroizing::new(vec![CARD_FORMAT_V1]);
+    put(&mut plain, Some(card.pan.as_bytes()));
+    put(&mut plain, card.expiry.as_deref().map(str::as_bytes));
+    put(&mut plain, card.sequence.as_deref().map(str::as_bytes));
+    put(&mut plain, card.track2.as_deref().map(str::as_bytes));
+    put(&mut plain, Some(card.entry.code().as_bytes()));
+    put(&mut plain, card.icc.as_deref());
+    Ok(encrypt(key, &card_aad(tid, stan, transmitted), &plain)?)
+}
+
+/// Decrypts and parses card data sealed by [`seal_card`].
+pub fn open_card(
+    key: &DataKey,
+    tid: &str,
+    stan: Stan,
+    transmitted: Timestamp,
+    sealed: &[u8],
+) -> Result<CardInput, SessionError> {
+    let plain = decrypt(key, &card_aad(tid, stan, transmitted), sealed)?;
+    parse_card(&plain).ok_or(SessionError::Crypto(
+        super::crypto::CryptoError::Authentication,
+    ))
+}
+
+fn parse_card(plain: &[u8]) -> Option<CardInput> {
+    let (&version, mut rest) = plain.split_first()?;
+    if version != CARD_FORMAT_V1 {
+        return None;
+    }
+    let text = |v: Option<&[u8]>| -> Option<Option<String>> {
+        match v {
+            None => Some(None),
+            Some(b) => std::str::from_utf8(b).ok().map(|s| Some(s.to_owned())),
+        }
+    };
+    let pan = text(take(&mut rest)?)??;
+    let expiry = text(take(&mut rest)?)?;
+    let sequence = text(take(&mut rest)?)?;
+    let track2 = text(take(&mut rest)?)?;
+    let entry = EntryMode::from_code(&text(take(&mut rest)?)??)?;
+    let icc = take(&mut rest)?.map(<[u8]>::to_vec);
+    Some(CardInput {
+        pan,
+        expiry,
+        sequence,
+        track2,
+        entry,
+        icc,
+        pin: None,
+    })
+}
+
+impl<S: AcquirerStore> Session<S> {
+    /// Whether one more offline sale of `amount` is within the caps.
+    pub fn check_offline(&self, amount: u64) -> Result<(), SessionError> {
+        let exposure = self.store.offline_exposure()?;
+        let limits = self.limits;
+        if exposure.count >= limits.max_count {
+            return Err(OfflineRefusal::Count {
+                limit: limits.max_count,
+            }
+            .into());
+        }
+        if exposure.amount.saturating_add(amount) > limits.max_amount {
+            return Err(OfflineRefusal::Amount {
+                limit: limits.max_amount,
+            }
+            .into());
+        }
+        if let Some(oldest) = exposure.oldest_created_at {
+            let age = self.clock.now().unix_timestamp().saturating_sub(oldest);
+            if age > i64::try_from(limits.max_age.as_secs()).unwrap_or(i64::MAX) {
+                return Err(OfflineRefusal::Age {
+                    hours: limits.max_age.as_secs() / 3600,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues an offline approval: checks the caps, gives it its STAN and
+    /// field 7, seals its card data and stores the advice together with its
+    /// capture. Returns the outbox id.
+    pub fn queue_offline(&mut self, sale: &OfflineSale) -> Result<u64, SessionError> {
+        if sale.kind == TxnKind::VoidPurchase {
+            return Err(SessionError::Build(messages::BuildError::Invalid {
+                what: "offline transaction",
+                why: "a void is online only",
+            }));
+        }
+        self.check_offline(sale.amount)?;
+        let stamp = self.new_stamp()?;
+        // Prove now that the advice will build, so a bad item never blocks
+        // the queue later.
+        messages::offline_advice(
+            &self.ids,
+            &stamp,
+            sale.kind,
+            sale.amount,
+            &sale.card,
+            &sale.auth_code,
+            false,
+        )?;
+        let sealed = seal_card(
+            &self.key,
+            &self.ids.tid,
+            stamp.stan,
+            stamp.transmitted,
+            &sale.card,
+        )?;
+        let original = OriginalData {
+            mti: Mti::FINANCIAL_ADVICE,
+            stan: stamp.stan,
+            transmitted: stamp.transmitted,
+        };
+        let item = OutboxItem {
+            id: 0,
+            stan: stamp.stan,
+            transmitted: stamp.transmitted,
+            local: stamp.local,
+            batch: stamp.batch,
+            kind: sale.kind,
+            amount: sale.amount,
+            auth_code: sale.auth_code.clone(),
+            masked_pan: mask_pan(&sale.card.pan),
+            sealed_card: sealed,
+            created_at: self.clock.now().unix_timestamp(),
+            attempts: 0,
+            state: OutboxState::Pending,
+            note: None,
+        };
+        let capture = BatchItem {
+            original,
+            kind: sale.kind,
+            amount: sale.amount,
+            local: stamp.local,
+            batch: stamp.batch,
+            rrn: None,
+            auth_code: Some(sale.auth_code.clone()),
+            voided: false,
+        };
+        Ok(self.store.enqueue_offline(&item, &capture)?)
+    }
+
+    /// Forwards the first pending advice, after any due reversal.
+    pub fn forward_one(&mut self) -> Result<ForwardOutcome, SessionError> {
+        match self.flush_reversals() {
+            Ok(_) => {}
+            Err(SessionError::ReversalPending { count }) => {
+                return Ok(ForwardOutcome::Retry {
+                    id: 0,
+                    why: format!("{count} reversal(s) pending"),
+                })
+            }
+            Err(e) => return Err(e),
+        }
+        let Some(item) = self.store.outbox_pending(1)?.into_iter().next() else {
+            return Ok(ForwardOutcome::Idle);
+        };
+        let card = match open_card(
+            &self.key,
+            &self.ids.tid,
+            item.stan,
+            item.transmitted,
+            &item.sealed_card,
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                let note = format!("card data unreadable: {e}");
+                self.store.outbox_mark_refused(item.id, &note)?;
+                return Ok(ForwardOutcome::Refused { id: item.id, note });
+            }
+        };
+        let repeat = item.attempts > 0;
+        self.store
+            .outbox_mark_attempt(item.id, item.attempts.saturating_add(1))?;
+        let stamp = Stamp {
+            stan: item.stan,
+            transmitted: item.transmitted,
+            local: item.local,
+            batch: item.batch,
+        };
+        let msg = messages::offline_advice(
+            &self.ids,
+            &stamp,
+            item.kind,
+            item.amount,
+            &card,
+            &item.auth_code,
+            repeat,
+        )?;
+        drop(card);
+        let reply = match self.exchange(&msg) {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(ForwardOutcome::Retry {
+                    id: item.id,
+                    why: e.to_string(),
+                })
+            }
+        };
+        let reply = match parse_reply(&reply) {
+            Ok(r) => r,
+            Err(e) => {
+                self.client.disconnect();
+                return Ok(ForwardOutcome::Retry {
+                    id: item.id,
+                    why: format!("bad answer: {e}"),
+                });
+            }
+        };
+        match reply.response_code.as_str() {
+            response::APPROVED | response::DUPLICATE => {
+                self.store.outbox_mark_done(item.id)?;
+                Ok(ForwardOutcome::Delivered {
+                    id: item.id,
+                    stan: item.stan,
+                })
+            }
+            response::FORMAT_ERROR => {
+                let note = format!("host refused the advice: {}", reply.response_code);
+                self.store.outbox_mark_refused(item.id, &note)?;
+                Ok(ForwardOutcome::Refused { id: item.id, note })
+            }
+            other => Ok(ForwardOutcome::Retry {
+                id: item.id,
+                why: format!("host answered {other}"),
+            }),
+        }
+    }
+
+    /// Forwards up to `max` advices in order, stopping at the first failure
+    /// (order is kept: nothing overtakes a stuck item).
+    pub fn forward_pending(&mut self, max: usize) -> Result<ForwardReport, SessionError> {
+        let mut report = ForwardReport::default();
+        for _ in 0..max {
+            match self.forward_one()? {
+                ForwardOutcome::Idle => break,
+                ForwardOutcome::Delivered { .. } => report.delivered += 1,
+                ForwardOutcome::Refused { .. } => report.refused += 1,
+                ForwardOutcome::Retry { why, .. } => {
+                    report.stopped = Some(why);
+                    break;
+                }
+            }
+        }
+        report.remaining = self.store.offline_exposure()?.count as usize;
+        Ok(report)
+    }
+}
+
+/// Settings of the background forwarder.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Pause when the outbox is empty.
+    pub idle_poll: Duration,
+    pub backoff: Backoff,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            idle_poll: Duration::from_secs(5),
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(120)),
+        }
+    }
+}
+
+/// Runs forwarding on its own thread until `stop` is set. The session lock
+/// is held for one item at a time, so online sales interleave with it.
+pub fn spawn_forwarder<S>(
+    session: Arc<Mutex<Session<S>>>,
+    mut cfg: WorkerConfig,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>>
+where
+    S: AcquirerStore + 'static,
+{
+    std::thread::Builder::new()
+        .name("acquirer-forwarder".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let outcome = match session.lock() {
+                    Ok(mut s) => s.forward_one(),
+                    Err(_) => {
+                        tracing::error!("acquirer session lock poisoned; forwarder stops");
+                        return;
+                    }
+                };
+                let pause = match outcome {
+                    Ok(ForwardOutcome::Delivered { .. } | ForwardOutcome::Refused { .. }) => {
+                        cfg.backoff.success();
+                        Duration::ZERO
+                    }
+                    Ok(ForwardOutcome::Idle) => {
+                        cfg.backoff.success();
+                        cfg.idle_poll
+                    }
+                    Ok(ForwardOutcome::Retry { why, .. }) => {
+                        cfg.backoff.failure();
+                        tracing::info!(%why, "forwarding paused");
+                        cfg.backoff.delay()
+                    }
+                    Err(e) => {
+                        cfg.backoff.failure();
+                        tracing::warn!(error = %e, "forwarding failed");
+                        cfg.backoff.delay()
+                    }
+                };
+                sleep_unless_stopped(pause, &stop);
+            }
+        })
+}
+
+fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
+    let step = Duration::from_millis(20);
+    let mut slept = Duration::ZERO;
+    while slept < total && !stop.load(Ordering::Relaxed) {
+        let d = step.min(total - slept);
+        std::thread::sleep(d);
+        slept += d;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card() -> CardInput {
+        CardInput {
+            pan: "4761739001010010".into(),
+            expiry: Some("3012".into()),
+            sequence: None,
+            track2: Some("4761739001010010D3012".into()),
+            entry: EntryMode::Chip,
+            icc: Some(vec![0x9f, 0x26, 0x02, 0xab, 0xcd]),
+            pin: None,
+        }
+    }
+
+    #[test]
+    fn sealed_card_round_trips_and_is_bound_to_identity() {
+        let key = DataKey::generate();
+        let t = Timestamp::new(5, 6, 7, 8, 9).unwrap();
+        let stan = Stan::new(77).unwrap();
+        let blob = seal_card(&key, "TILL0001", stan, t, &card()).unwrap();
+        assert!(!blob
+            .windows(16)
+            .any(|w| w == b"4761739001010010"));
+        let back = open_card(&key, "TILL0001", stan, t, &blob).unwrap();
+        assert_eq!(back, card());
+        assert!(open_card(&key, "TILL0001", Stan::new(78).unwrap(), t, &blob).is_err());
+        assert!(open_card(&key, "TILL0002", stan, t, &blob).is_err());
+    }
+
+    #[test]
+    fn card_parser_rejects_garbage() {
+        assert!(parse_card(&[]).is_none());
+        assert!(parse_card(&[2]).is_none());
+        assert!(parse_card(&[1, 1, 0, 50, b'4']).is_none());
+        assert!(parse_card(&[1, 0]).is_none(), "PAN is mandatory");
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
+        assert_eq!(b.delay(), Duration::ZERO);
+        b.failure();
+        let d1 = b.delay();
+        assert!(d1 >= Duration::from_millis(100) && d1 <= Duration::from_millis(125));
+        b.failure();
+        let d2 = b.delay();
+        assert!(d2 >= Duration::from_millis(200) && d2 <= Duration::from_millis(250));
+        for _ in 0..40 {
+            b.failure();
+        }
+        assert_eq!(b.delay(), Duration::from_secs(1));
+        b.success();
+        assert_eq!(b.delay(), Duration::ZERO);
+    }
+}

@@ -1,0 +1,691 @@
+//! The online session: authorizations, reversals, sign-on/echo and
+//! settlement, with every durable step written before the message leaves.
+//!
+//! The reversal rule, in order of events for a 0200:
+//! 1. a pending reversal (not yet due, reason "power loss") is stored;
+//! 2. the request is sent;
+//! 3. a decline clears it; an approval leaves it armed until the caller
+//!    [`Session::confirm`]s the sale (card accepted the ARPC, receipt
+//!    printing) or [`Session::reverse`]s it (card declined, cashier cancel);
+//! 4. no or bad answer makes it due with the matching reason and it is sent
+//!    at once, then again (0401, same STAN) until the host acknowledges.
+//!
+//! A process that dies anywhere in between finds the reversal on restart,
+//! and [`Session::new`] makes it due.
+
+use time::OffsetDateTime;
+
+use super::client::{AcquirerClient, LinkError};
+use super::crypto::{CryptoError, DataKey};
+use super::forwarder::{OfflineLimits, OfflineRefusal};
+use super::{AcquirerStore, BatchItem, CaptureChange, PendingReversal, StoreError};
+use crate::payment::iso8583::messages::{
+    self, parse_reply, BuildError, CardInput, NetworkRequest, OriginalData, OriginalRef, Reply,
+    Stamp, Stan, TerminalIds, Timestamp, Totals, TxnKind, UploadItem,
+};
+use crate::payment::iso8583::profile::{field, response};
+use crate::payment::iso8583::{Message, Mti, ReversalReason};
+
+/// Source of the current time; injected so tests control field 7 and the
+/// offline age cap.
+pub trait Clock: Send {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The system clock, in UTC (field 7 is GMT by the standard; the till may
+/// supply a clock with its local offset for fields 12/13).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("{count} reversal(s) await the host's acknowledgement; online requests are blocked until then")]
+    ReversalPending { count: usize },
+    #[error("the approved transaction with STAN {0} has been neither confirmed nor reversed")]
+    Unconfirmed(Stan),
+    #[error("the acquirer is unreachable; nothing was sent: {0}")]
+    Offline(LinkError),
+    #[error("no definitive answer from the acquirer; reversal queued (reason {reason:?}): {source}")]
+    NoAnswer {
+        reason: ReversalReason,
+        source: LinkError,
+    },
+    #[error("acquirer link failed: {0}")]
+    Link(#[from] LinkError),
+    #[error("the acquirer answered {code} ({})", response::describe(code))]
+    HostRefused { code: String },
+    #[error("{0} offline advice(s) still wait for the host; settle after they are forwarded")]
+    OutboxNotEmpty(usize),
+    #[error("no pending authorization with STAN {0}")]
+    UnknownAuthorization(Stan),
+    #[error("offline acceptance refused: {0}")]
+    OfflineRefused(#[from] OfflineRefusal),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+/// Fixed settings of a session.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    pub ids: TerminalIds,
+    pub limits: OfflineLimits,
+}
+
+/// An online request, as the sale engine describes it.
+#[derive(Clone, Debug)]
+pub enum OnlineRequest {
+    Purchase {
+        amount: u64,
+        card: CardInput,
+    },
+    Refund {
+        amount: u64,
+        card: CardInput,
+    },
+    Void {
+        amount: u64,
+        card: CardInput,
+        original: OriginalRef,
+    },
+    /// Customer-presented QR code; online only.
+    Qr {
+        amount: u64,
+        code: String,
+    },
+}
+
+/// A definitive answer to an online request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authorization {
+    /// Identity of the request (0200, STAN, field 7).
+    pub request: OriginalData,
+    pub kind: TxnKind,
+    pub amount: u64,
+    pub local: Timestamp,
+    pub batch: u32,
+    /// Host answer: response code, RRN (kept with the sale), auth code, ARPC.
+    pub reply: Reply,
+    /// For a void: the purchase it cancels.
+    pub voids: Option<OriginalData>,
+}
+
+impl Authorization {
+    pub fn approved(&self) -> bool {
+        self.reply.approved()
+    }
+
+    /// What a later void of this purchase needs.
+    pub fn original_ref(&self) -> OriginalRef {
+        OriginalRef {
+            data: self.request,
+            rrn: self.reply.rrn.clone().unwrap_or_default(),
+            auth_code: self.reply.auth_code.clone().unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettlementOutcome {
+    /// Totals agreed on the first 0500.
+    Matched,
+    /// Totals agreed after uploading the batch.
+    MatchedAfterUpload,
+    /// Totals still differ after the upload; the batch stays open.
+    Mismatch,
+}
+
+/// The closing note's figures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettlementReport {
+    pub batch: u32,
+    pub till: Totals,
+    /// The host's totals from its last 0510, when it sent them.
+    pub host: Option<Totals>,
+    pub outcome: SettlementOutcome,
+    pub uploaded: usize,
+}
+
+/// Settlement totals of a batch: purchases are debits, refunds credits,
+/// voided items are left out.
+pub fn totals_of(items: &[BatchItem]) -> Totals {
+    let mut t = Totals::default();
+    for i in items.iter().filter(|i| !i.voided) {
+        match i.kind {
+            TxnKind::Purchase => {
+                t.debits_count += 1;
+                t.debits_amount += i.amount;
+            }
+            TxnKind::Refund => {
+                t.credits_count += 1;
+                t.credits_amount += i.amount;
+            }
+            TxnKind::VoidPurchase => {}
+        }
+    }
+    t
+}
+
+/// The acquirer session of one till.
+pub struct Session<S: AcquirerStore> {
+    pub(super) store: S,
+    pub(super) client: AcquirerClient,
+    pub(super) ids: TerminalIds,
+    pub(super) clock: Box<dyn Clock>,
+    pub(super) key: DataKey,
+    pub(super) limits: OfflineLimits,
+    online: Option<bool>,
+}
+
+impl<S: AcquirerStore> std::fmt::Debug for Session<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("tid", &self.ids.tid)
+            .field("client", &self.client)
+            .field("online", &self.online)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reversal answers after which nothing is left to reverse.
+fn reversal_is_settled(code: &str) -> bool {
+    matches!(
+        code,
+        response::APPROVED | response::ORIGINAL_NOT_FOUND | response::DUPLICATE
+    )
+}
+
+impl<S: AcquirerStore> Session<S> {
+    /// Opens a session. Reversals left armed by a previous process (it died
+    /// with a request in flight or unconfirmed) become due with reason
+    /// "power loss".
+    pub fn new(
+        store: S,
+        client: AcquirerClient,
+        cfg: SessionConfig,
+        clock: Box<dyn Clock>,
+        key: DataKey,
+    ) -> Result<Self, SessionError> {
+        for mut r in store.pending_reversals()? {
+            if !r.due {
+                r.due = true;
+                r.reason = ReversalReason::PowerLoss;
+                store.save_reversal(&r)?;
+            }
+        }
+        Ok(Session {
+            store,
+            client,
+            ids: cfg.ids,
+            clock,
+            key,
+            limits: cfg.limits,
+            online: None,
+        })
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn client_mut(&mut self) -> &mut AcquirerClient {
+        &mut self.client
+    }
+
+    /// Last known link state: `Some(true)` after a successful exchange,
+    /// `Some(false)` after a link failure, `None` before any attempt.
+    pub fn online(&self) -> Option<bool> {
+        self.online
+    }
+
+    pub(super) fn times(&self) -> (Timestamp, Timestamp) {
+        let now = self.clock.now();
+        let utc = now.to_offset(time::UtcOffset::UTC);
+        (Timestamp::from_datetime(utc), Timestamp::from_datetime(now))
+    }
+
+    /// Exchanges a message and records the link state and late answers.
+    pub(super) fn exchange(&mut self, msg: &Message) -> Result<Message, LinkError> {
+        let result = self.client.exchange(msg);
+        self.online = Some(match &result {
+            Ok(_) => true,
+            Err(LinkError::Pack(_)) => self.online.unwrap_or(false),
+            Err(_) => false,
+        });
+        self.note_late_replies();
+        result
+    }
+
+    fn note_late_replies(&mut self) {
+        for late in self.client.take_late_replies() {
+            if late.mti != Mti::FINANCIAL_RESPONSE {
+                continue;
+            }
+            let Some(stan) = late.get_str(field::STAN).and_then(Stan::parse) else {
+                continue;
+            };
+            tracing::warn!(%stan, "late answer to a request already given up");
+            let Ok(pending) = self.store.pending_reversals() else {
+                continue;
+            };
+            if let Some(mut r) = pending
+                .into_iter()
+                .find(|r| r.original.stan == stan && r.due)
+            {
+                if r.reason == ReversalReason::Timeout {
+                    r.reason = ReversalReason::LateResponse;
+                    if let Err(e) = self.store.save_reversal(&r) {
+                        tracing::warn!(error = %e, "could not record a late response");
+                    }
+                }
+            }
+        }
+    }
+
+    /// 0800 sign-on.
+    pub fn sign_on(&mut self) -> Result<Reply, SessionError> {
+        self.network(NetworkRequest::SignOn)
+    }
+
+    /// 0800 echo; `Ok(true)` means the host is reachable and answering.
+    pub fn echo(&mut self) -> Result<bool, SessionError> {
+        match self.network(NetworkRequest::Echo) {
+            Ok(r) => Ok(r.approved()),
+            Err(SessionError::Link(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn network(&mut self, kind: NetworkRequest) -> Result<Reply, SessionError> {
+        let stamp = self.new_stamp()?;
+        let msg = messages::network_request(&self.ids, &stamp, kind)?;
+        let reply = self.exchange(&msg)?;
+        Ok(parse_reply(&reply)?)
+    }
+
+    pub(super) fn new_stamp(&mut self) -> Result<Stamp, SessionError> {
+        let batch = self.store.current_batch()?;
+        let (transmitted, local) = self.times();
+        Ok(Stamp {
+            stan: self.store.next_stan()?,
+            transmitted,
+            local,
+            batch,
+        })
+    }
+
+    /// Sends every due reversal, oldest first. Returns how many the host
+    /// acknowledged; fails with `ReversalPending` if any remain.
+    pub fn flush_reversals(&mut self) -> Result<usize, SessionError> {
+        let mut delivered = 0;
+        for r in self.store.pending_reversals()? {
+            if !r.due {
+                continue;
+            }
+            if self.send_reversal(r)? {
+                delivered += 1;
+            } else {
+                let count = self
+                    .store
+                    .pending_reversals()?
+                    .iter()
+                    .filter(|r| r.due)
+                    .count();
+                return Err(SessionError::ReversalPending { count });
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// One delivery attempt; `Ok(true)` when the host settled it.
+    fn send_reversal(&mut self, mut r: PendingReversal) -> Result<bool, SessionError> {
+        let repeat = r.attempts > 0;
+        r.attempts = r.attempts.saturating_add(1);
+        self.store.save_reversal(&r)?;
+        let stamp = Stamp {
+            stan: r.stan,
+            transmitted: r.transmitted,
+            local: r.local,
+            batch: r.batch,
+        };
+        let msg = messages::reversal(
+            &self.ids,
+            &stamp,
+            &r.original,
+            r.kind,
+            r.amount,
+            r.reason,
+            repeat,
+        )?;
+        match self.exchange(&msg) {
+            Ok(reply) => {
+                let code = reply.get_str(field::RESPONSE_CODE).unwrap_or("");
+                if reversal_is_settled(code) {
+                    self.store.clear_reversal(r.original.stan)?;
+                    Ok(true)
+                } else {
+                    tracing::warn!(code, stan = %r.stan, "reversal not accepted yet");
+                    Ok(false)
+                }
+            }
+            Err(e) => {
+                tracing::info!(error = %e, stan = %r.stan, "reversal not delivered");
+                Ok(false)
+            }
+        }
+    }
+
+    /// Pending reversals must be delivered, and no approval may be left
+    /// unconfirmed, before a new online request goes out.
+    pub(super) fn ensure_clear(&mut self) -> Result<(), SessionError> {
+        self.flush_reversals()?;
+        if let Some(r) = self.store.pending_reversals()?.first() {
+            return Err(SessionError::Unconfirmed(r.original.stan));
+        }
+        Ok(())
+    }
+
+    /// Sends an online request and returns the host's definitive answer.
+    ///
+    /// A decline is `Ok` with `approved() == false`. An approval must be
+    /// followed by [`Session::confirm`] or [`Session::reverse`].
+    pub fn authorize(&mut self, request: &OnlineRequest) -> Result<Authorization, SessionError> {
+        self.ensure_clear()?;
+        let stamp = self.new_stamp()?;
+        let (kind, amount, msg, voids) = match request {
+            OnlineRequest::Purchase { amount, card } => (
+                TxnKind::Purchase,
+                *amount,
+                messages::purchase(&self.ids, &stamp, *amount, card)?,
+                None,
+            ),
+            OnlineRequest::Refund { amount, card } => (
+                TxnKind::Refund,
+                *amount,
+                messages::refund(&self.ids, &stamp, *amount, card)?,
+                None,
+            ),
+            OnlineRequest::Void {
+                amount,
+                card,
+                original,
+            } => (
+                TxnKind::VoidPurchase,
+                *amount,
+                messages::void_purchase(&self.ids, &stamp, *amount, card, original)?,
+                Some(original.data),
+            ),
+            OnlineRequest::Qr { amount, code } => (
+                TxnKind::Purchase,
+                *amount,
+                messages::qr_purchase(&self.ids, &stamp, *amount, code)?,
+                None,
+            ),
+        };
+        let original = OriginalData {
+            mti: Mti::FINANCIAL_REQUEST,
+            stan: stamp.stan,
+            transmitted: stamp.transmitted,
+        };
+        let reversal = PendingReversal {
+            original,
+            kind,
+            amount,
+            batch: stamp.batch,
+            reason: ReversalReason::PowerLoss,
+            stan: self.store.next_stan()?,
+            transmitted: stamp.transmitted,
+            local: stamp.local,
+            attempts: 0,
+            due: false,
+        };
+        self.store.save_reversal(&reversal)?;
+
+        match self.exchange(&msg) {
+            Ok(reply_msg) => match parse_reply(&reply_msg) {
+                Ok(reply) => {
+                    if !reply.approved() {
+                        self.store.clear_reversal(original.stan)?;
+                    }
+                    Ok(Authorization {
+                        request: original,
+                        kind,
+                        amount,
+                        local: stamp.local,
+                        batch: stamp.batch,
+                        reply,
+                        voids,
+                    })
+                }
+                Err(e) => self.fail(
+                    reversal,
+                    ReversalReason::MalformedResponse,
+                    LinkError::Malformed(e.to_string()),
+                ),
+            },
+            Err(e) if !e.request_may_have_arrived() => {
+                self.store.clear_reversal(original.stan)?;
+                Err(SessionError::Offline(e))
+            }
+            Err(e) => {
+                let reason = match e {
+                    LinkError::Malformed(_) => ReversalReason::MalformedResponse,
+                    _ => ReversalReason::Timeout,
+                };
+                self.fail(reversal, reason, e)
+            }
+        }
+    }
+
+    fn fail(
+        &mut self,
+        mut r: PendingReversal,
+        reason: ReversalReason,
+        source: LinkError,
+    ) -> Result<Authorization, SessionError> {
+        r.reason = reason;
+        r.due = true;
+        self.store.save_reversal(&r)?;
+        if let Err(e) = self.flush_reversals() {
+            tracing::info!(error = %e, "reversal stays queued");
+        }
+        Err(SessionError::NoAnswer { reason, source })
+    }
+
+    /// The sale completed: clear the armed reversal and record the capture,
+    /// in one store transaction. Does nothing for a decline.
+    pub fn confirm(&mut self, auth: &Authorization) -> Result<(), SessionError> {
+        if !auth.approved() {
+            return Ok(());
+        }
+        let change = match (auth.kind, auth.voids) {
+            (TxnKind::VoidPurchase, Some(original)) => CaptureChange::Void {
+                batch: auth.batch,
+                original_stan: original.stan,
+            },
+            _ => CaptureChange::Add(BatchItem {
+                original: auth.request,
+                kind: auth.kind,
+                amount: auth.amount,
+                local: auth.local,
+                batch: auth.batch,
+                rrn: auth.reply.rrn.clone(),
+                auth_code: auth.reply.auth_code.clone(),
+                voided: false,
+            }),
+        };
+        self.store.confirm_online(auth.request.stan, &change)?;
+        Ok(())
+    }
+
+    /// The sale did not complete after an approval (card declined at the
+    /// second GENERATE AC, cashier cancel): send the reversal now.
+    /// `Ok(true)` when the host acknowledged it, `Ok(false)` when it stays
+    /// queued for later delivery.
+    pub fn reverse(
+        &mut self,
+        auth: &Authorization,
+        reason: ReversalReason,
+    ) -> Result<bool, SessionError> {
+        let mut r = self
+            .store
+            .pending_reversals()?
+            .into_iter()
+            .find(|r| r.original.stan == auth.request.stan)
+            .ok_or(SessionError::UnknownAuthorization(auth.request.stan))?;
+        r.reason = reason;
+        r.due = true;
+        self.store.save_reversal(&r)?;
+        match self.flush_reversals() {
+            Ok(_) => Ok(true),
+            Err(SessionError::ReversalPending { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// End of day: deliver what is owed, compare totals with the host,
+    /// upload the batch on a mismatch and try once more.
+    pub fn settle(&mut self) -> Result<SettlementReport, SessionError> {
+        self.ensure_clear()?;
+        let forwarded = self.forward_pending(usize::MAX)?;
+        if forwarded.remaining > 0 {
+            return Err(SessionError::OutboxNotEmpty(forwarded.remaining));
+        }
+        let batch = self.store.current_batch()?;
+        let items = self.store.batch_items(batch)?;
+        let till = totals_of(&items);
+
+        let first = self.settlement_exchange(&till, false)?;
+        match first.response_code.as_str() {
+            response::APPROVED => {
+                self.store.close_batch(batch)?;
+                return Ok(SettlementReport {
+                    batch,
+                    till,
+                    host: first.totals,
+                    outcome: SettlementOutcome::Matched,
+                    uploaded: 0,
+                });
+            }
+            response::RECONCILE_ERROR => {}
+            other => {
+                return Err(SessionError::HostRefused {
+                    code: other.to_owned(),
+                })
+            }
+        }
+
+        let mut uploaded = 0;
+        for item in items.iter().filter(|i| !i.voided) {
+            let stamp = self.new_stamp()?;
+            let upload = UploadItem {
+                original: item.original,
+                kind: item.kind,
+                amount: item.amount,
+                local: item.local,
+                rrn: item.rrn.clone(),
+                auth_code: item.auth_code.clone(),
+            };
+            let msg = messages::batch_upload(&self.ids, &stamp, &upload)?;
+            let reply = parse_reply(&self.exchange(&msg)?)?;
+            if !reply.approved() {
+                return Err(SessionError::HostRefused {
+                    code: reply.response_code,
+                });
+            }
+            uploaded += 1;
+        }
+
+        let second = self.settlement_exchange(&till, true)?;
+        let outcome = match second.response_code.as_str() {
+            response::APPROVED => {
+                self.store.close_batch(batch)?;
+                SettlementOutcome::MatchedAfterUpload
+            }
+            response::RECONCILE_ERROR => SettlementOutcome::Mismatch,
+            other => {
+                return Err(SessionError::HostRefused {
+                    code: other.to_owned(),
+                })
+            }
+        };
+        Ok(SettlementReport {
+            batch,
+            till,
+            host: second.totals,
+            outcome,
+            uploaded,
+        })
+    }
+
+    fn settlement_exchange(
+        &mut self,
+        till: &Totals,
+        after_upload: bool,
+    ) -> Result<Reply, SessionError> {
+        let stamp = self.new_stamp()?;
+        let msg = messages::settlement(&self.ids, &stamp, till, after_upload)?;
+        let reply = self.exchange(&msg)?;
+        Ok(parse_reply(&reply)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(kind: TxnKind, amount: u64, voided: bool) -> BatchItem {
+        let t = Timestamp::new(1, 1, 0, 0, 0).unwrap();
+        BatchItem {
+            original: OriginalData {
+                mti: Mti::FINANCIAL_REQUEST,
+                stan: Stan::FIRST,
+                transmitted: t,
+            },
+            kind,
+            amount,
+            local: t,
+            batch: 1,
+            rrn: None,
+            auth_code: None,
+            voided,
+        }
+    }
+
+    #[test]
+    fn totals_count_debits_credits_and_skip_voids() {
+        let t = totals_of(&[
+            item(TxnKind::Purchase, 1000, false),
+            item(TxnKind::Purchase, 250, false),
+            item(TxnKind::Purchase, 999, true),
+            item(TxnKind::Refund, 300, false),
+        ]);
+        assert_eq!(
+            t,
+            Totals {
+                debits_count: 2,
+                debits_amount: 1250,
+                credits_count: 1,
+                credits_amount: 300
+            }
+        );
+    }
+
+    #[test]
+    fn reversal_answers() {
+        assert!(reversal_is_settled("00"));
+        assert!(reversal_is_settled("25"));
+        assert!(reversal_is_settled("94"));
+        assert!(!reversal_is_settled("96"));
+        assert!(!reversal_is_settled(""));
+    }
+}

@@ -1,0 +1,320 @@
+//! Card profiles for the virtual EMV card: what is on the chip and how its
+//! own risk management answers. Each profile mirrors a kind of card a till
+//! meets (scheme style, CVM, offline behaviour) or a kind of broken card.
+
+use crate::payment::emv::crypto::DesKey;
+
+/// Which offline data authentication the card supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Oda {
+    /// None (AIP bits clear).
+    None,
+    /// Static data authentication.
+    Sda,
+    /// Dynamic data authentication.
+    Dda,
+}
+
+/// A deliberate defect, for testing how the kernel copes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A well-behaved card.
+    None,
+    /// GPO answers with an AFL whose length is not a multiple of 4.
+    WrongLength,
+    /// A record declares more bytes than it holds.
+    BadTlv,
+    /// READ RECORD fails with 6F00.
+    UnexpectedStatus,
+    /// The card never answers GENERATE AC.
+    Silence,
+}
+
+/// How the card's own risk management answers the first GENERATE AC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardPolicy {
+    /// Always asks to go online (ARQC) unless the terminal asks for AAC.
+    AlwaysOnline,
+    /// Grants a TC when asked, up to this amount (minor units).
+    OfflineUpTo(u64),
+    /// Always declines (AAC), e.g. a blocked or fraud-flagged account.
+    Decline,
+}
+
+/// One application on the card.
+#[derive(Debug, Clone)]
+pub struct AppProfile {
+    /// ADF name.
+    pub aid: Vec<u8>,
+    /// Application label (50).
+    pub label: String,
+    /// Application priority indicator (87), if any.
+    pub priority: Option<u8>,
+    /// PAN digits.
+    pub pan: String,
+    /// PAN sequence number (5F34), BCD.
+    pub psn: u8,
+    /// Cardholder name (5F20).
+    pub cardholder: String,
+    /// Expiry YYMMDD, BCD.
+    pub expiry: [u8; 3],
+    /// Effective date YYMMDD, BCD.
+    pub effective: [u8; 3],
+    /// Issuer country (ISO 3166 numeric).
+    pub issuer_country: u16,
+    /// Application currency (ISO 4217 numeric).
+    pub currency: u16,
+    /// Application version number (9F08).
+    pub app_version: [u8; 2],
+    /// Application usage control (9F07).
+    pub auc: [u8; 2],
+    /// CVM list value (8E).
+    pub cvm_list: Vec<u8>,
+    /// IAC default, denial, online.
+    pub iac: [[u8; 5]; 3],
+    /// PDOL (empty for none).
+    pub pdol: Vec<u8>,
+    /// CDOL1.
+    pub cdol1: Vec<u8>,
+    /// CDOL2.
+    pub cdol2: Vec<u8>,
+    /// Answer GPO with template 77 instead of 80.
+    pub gpo_format2: bool,
+    /// Offline data authentication.
+    pub oda: Oda,
+    /// Lower and upper consecutive offline limits (9F14, 9F23).
+    pub offline_limits: Option<(u8, u8)>,
+    /// ATC at power-on.
+    pub atc: u16,
+    /// Last online ATC register.
+    pub last_online_atc: u16,
+    /// Card risk management policy.
+    pub policy: CardPolicy,
+    /// Issuer master key for AC (the card holds only the derived ICC key).
+    pub issuer_master_key: DesKey,
+    /// Derivation key index put in the IAD.
+    pub dki: u8,
+    /// Language preference (5F2D).
+    pub language: String,
+}
+
+/// A whole card.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Name used on the command line.
+    pub name: &'static str,
+    /// One line for `--help` and the demo.
+    pub description: &'static str,
+    /// Answer-to-reset.
+    pub atr: Vec<u8>,
+    /// Whether the card has a PSE directory.
+    pub pse: bool,
+    /// Answer case-4 commands T=0 style (61xx, then GET RESPONSE; 6Cxx on
+    /// READ RECORD with the wrong Le).
+    pub t0: bool,
+    /// Applications, in directory order.
+    pub apps: Vec<AppProfile>,
+    /// Deliberate defect.
+    pub fault: Fault,
+}
+
+/// A typical T=0 bank-card ATR (14 historical bytes).
+const ATR_T0: &str = "3B6E00008031806 6B0840C016E0183009000";
+
+/// PDOL of the UnionPay-style card.
+const PDOL_UP: &str = "9F1A029F02065F2A029A039C019F3704";
+/// CDOL1 with the Book 2 Table 26 minimum set plus the terminal's view.
+const CDOL1: &str = "9F02069F03069F1A0295055F2A029A039C019F37049F35019F3403";
+/// CDOL2 carrying the ARC and the same transaction data.
+const CDOL2: &str = "8A029F02069F03069F1A0295055F2A029A039C019F3704";
+/// CDOL2 that also takes the issuer authentication data (tag 91).
+const CDOL2_WITH_91: &str = "8A02910A9F02069F03069F1A0295055F2A029A039C019F3704";
+
+fn h(s: &str) -> Vec<u8> {
+    hex::decode(s.replace(' ', "")).unwrap_or_default()
+}
+
+fn key(s: &str) -> DesKey {
+    DesKey::from_hex(s).unwrap_or_else(|| DesKey::new([0x11; 16]))
+}
+
+fn visa_app(pan: &str) -> AppProfile {
+    AppProfile {
+        aid: h("A0000000031010"),
+        label: "VISA CREDIT".into(),
+        priority: Some(1),
+        pan: pan.into(),
+        psn: 0x01,
+        cardholder: "TEST/CARDHOLDER".into(),
+        expiry: [0x30, 0x12, 0x31],
+        effective: [0x20, 0x01, 0x01],
+        issuer_country: 840,
+        currency: 840,
+        app_version: [0x00, 0x8C],
+        auc: [0xFF, 0x00],
+        // Online PIN if supported (apply next), signature, no CVM.
+        cvm_list: h("00000000 00000000 4203 1E03 1F03"),
+        // IAC default / denial / online (a common Visa issuer setting).
+        iac: [h("F040008800"), h("0010000000"), h("F040009800")].map(arr5),
+        pdol: Vec::new(),
+        cdol1: h(CDOL1),
+        cdol2: h(CDOL2),
+        gpo_format2: false,
+        oda: Oda::Dda,
+        offline_limits: Some((3, 6)),
+        atc: 0x0010,
+        last_online_atc: 0x000F,
+        policy: CardPolicy::AlwaysOnline,
+        issuer_master_key: key("0123456789ABCDEFFEDCBA9876543210"),
+        dki: 0x01,
+        language: "en".into(),
+    }
+}
+
+fn arr5(v: Vec<u8>) -> [u8; 5] {
+    let mut a = [0u8; 5];
+    for (d, s) in a.iter_mut().zip(v) {
+        *d = s;
+    }
+    a
+}
+
+fn unionpay_app() -> AppProfile {
+    AppProfile {
+        aid: h("A000000333010101"),
+        label: "UnionPay Debit".into(),
+        priority: Some(1),
+        pan: "6212345678901232".into(),
+        psn: 0x00,
+        cardholder: "ZHANG/SAN".into(),
+        expiry: [0x31, 0x06, 0x30],
+        effective: [0x21, 0x07, 0x01],
+        issuer_country: 156,
+        currency: 156,
+        app_version: [0x00, 0x30],
+        auc: [0xFF, 0x00],
+        // Online PIN (apply next), then no CVM.
+        cvm_list: h("00000000 00000000 4203 1F03"),
+        iac: [h("D84000A800"), h("0010000000"), h("D84004F800")].map(arr5),
+        pdol: h(PDOL_UP),
+        cdol1: h(CDOL1),
+        cdol2: h(CDOL2_WITH_91),
+        gpo_format2: true,
+        oda: Oda::Sda,
+        offline_limits: None,
+        atc: 0x0100,
+        last_online_atc: 0x00FF,
+        policy: CardPolicy::AlwaysOnline,
+        issuer_master_key: key("FEDCBA98765432100123456789ABCDEF"),
+        dki: 0x02,
+        language: "zhen".into(),
+    }
+}
+
+/// Every profile the simulator knows.
+pub fn all() -> Vec<Profile> {
+    let atr = h(ATR_T0);
+    let visa = Profile {
+        name: "visa-online-pin",
+        description: "Visa-style credit card with DDA; online PIN, goes online for every purchase",
+        atr: atr.clone(),
+        pse: true,
+        t0: false,
+        apps: vec![visa_app("4761739001010010")],
+        fault: Fault::None,
+    };
+    let unionpay = Profile {
+        name: "unionpay-online-pin",
+        description: "UnionPay-style debit card, no PSE, SDA, online PIN, T=0 GET RESPONSE, ARPC in CDOL2",
+        atr: atr.clone(),
+        pse: false,
+        t0: true,
+        apps: vec![unionpay_app()],
+        fault: Fault::None,
+    };
+    let mut offline_app = visa_app("4761739001010119");
+    offline_app.aid = h("A0000000032010");
+    offline_app.label = "VISA ELECTRON".into();
+    offline_app.cvm_list = h("00000000 00000000 1E03 1F03");
+    offline_app.oda = Oda::Sda;
+    offline_app.policy = CardPolicy::OfflineUpTo(10_000);
+    offline_app.iac = [h("0000000000"), h("0000000000"), h("0000000000")].map(arr5);
+    let offline = Profile {
+        name: "offline-approve",
+        description: "approves offline (TC) under the floor limit; signature or no CVM; SDA",
+        atr: atr.clone(),
+        pse: true,
+        t0: false,
+        apps: vec![offline_app.clone()],
+        fault: Fault::None,
+    };
+    let mut decline_app = visa_app("4761739001010200");
+    decline_app.policy = CardPolicy::Decline;
+    decline_app.cvm_list = h("00000000 00000000 1F03");
+    let declining = Profile {
+        name: "declining",
+        description: "card risk management declines every transaction (AAC)",
+        atr: atr.clone(),
+        pse: true,
+        t0: false,
+        apps: vec![decline_app],
+        fault: Fault::None,
+    };
+    let mut expired_app = visa_app("4761739001010309");
+    expired_app.expiry = [0x23, 0x12, 0x31];
+    expired_app.cvm_list = h("00000000 00000000 1F03");
+    // Issuer wants expired cards declined offline (IAC denial byte 2 bit 7).
+    expired_app.iac = [h("F040008800"), h("0050000000"), h("F040009800")].map(arr5);
+    let expired = Profile {
+        name: "expired",
+        description: "expired card; the issuer action code denies it offline",
+        atr: atr.clone(),
+        pse: true,
+        t0: false,
+        apps: vec![expired_app],
+        fault: Fault::None,
+    };
+    let mut second = offline_app;
+    second.priority = Some(2);
+    second.pan = "4761739001010010".into();
+    let two = Profile {
+        name: "two-apps",
+        description: "Visa Credit (priority 1, online PIN) and Visa Electron (priority 2, offline) on one chip",
+        atr: atr.clone(),
+        pse: true,
+        t0: false,
+        apps: vec![visa_app("4761739001010010"), second],
+        fault: Fault::None,
+    };
+    let broken = |name: &'static str, description: &'static str, fault: Fault| Profile {
+        name,
+        description,
+        atr: atr.clone(),
+        pse: true,
+        t0: false,
+        apps: vec![visa_app("4761739001010010")],
+        fault,
+    };
+    vec![
+        visa,
+        unionpay,
+        offline,
+        declining,
+        expired,
+        two,
+        broken("broken-length", "GPO answers with an AFL of wrong length", Fault::WrongLength),
+        broken("broken-tlv", "a record with a TLV length beyond its data", Fault::BadTlv),
+        broken("broken-status", "READ RECORD fails with 6F00", Fault::UnexpectedStatus),
+        broken("silent", "never answers GENERATE AC", Fault::Silence),
+    ]
+}
+
+/// A profile by name.
+pub fn by_name(name: &str) -> Option<Profile> {
+    all().into_iter().find(|p| p.name == name)
+}
+
+/// Names of all profiles, for help text.
+pub fn names() -> Vec<&'static str> {
+    all().iter().map(|p| p.name).collect()
+}

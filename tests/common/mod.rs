@@ -1,0 +1,31 @@
+//! Helpers shared by the integration tests: a till on a real SQLite file in
+//! a temporary directory, with the demo catalog and cashiers.
+#![allow(dead_code)]
+
+use tillpoint::config::Config;
+use tillpoint::core::cashier::{authorize, Action, Approval, Cashier, Role};
+use tillpoint::store::Store;
+use tillpoint::till::store_settings;
+
+pub fn demo_store(dir: &std::path::Path) -> (Store, Config) {
+    let (config, _) = Config::parse(tillpoint::demo::CONFIG_TOML).unwrap();
+    let mut store = Store::open(&dir.join("till.db"), store_settings(&config)).unwrap();
+    tillpoint::demo::seed(&mut store, &config.tax_classes()).unwrap();
+    (store, config)
+}
+
+pub fn supervisor(action: Action) -> Approval {
+    authorize(
+        &Cashier {
+            number: 2001,
+            name: "Sue".into(),
+            role: Role::Supervisor,
+        },
+        action,
+    )
+    .unwrap()
+}
+
+pub fn bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tillpoint"))
+}

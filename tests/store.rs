@@ -1,0 +1,413 @@
+//! Integration tests of the store on a real SQLite file.
+
+mod common;
+
+use common::{demo_store, supervisor};
+use tillpoint::core::cashier::Action;
+use tillpoint::core::catalog::Qty;
+use tillpoint::core::money::Money;
+use tillpoint::core::sale::Sale;
+use tillpoint::core::tender::{CardRef, TenderKind};
+use tillpoint::store::catalog::ImportError;
+use tillpoint::store::sales::CashMovement;
+use tillpoint::store::{Store, StoreError};
+
+const T: i64 = 1_763_700_000_000;
+
+fn sale_of(store: &Store, skus: &[(&str, i64)]) -> Sale {
+    let mut s = Sale::new(store.settings().currency, 1001);
+    for (sku, n) in skus {
+        let p = store.product_by_sku(sku).unwrap().unwrap();
+        s.add(&p, Qty::pieces(*n)).unwrap();
+    }
+    s
+}
+
+#[test]
+fn complete_park_resume_refund_and_z() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, config) = demo_store(dir.path());
+    let rules = &config.pricing;
+    let cur = rules.currency;
+
+    // Park a sale, serve someone else, resume it.
+    let parked = sale_of(&store, &[("00001", 2), ("00010", 1)]);
+    let id = store.park(&parked, "blue jacket", T).unwrap();
+    assert_eq!(store.parked().unwrap().len(), 1);
+    let mut other = sale_of(&store, &[("00003", 1)]);
+    other.pay_cash(Money::new(10_000, cur), rules).unwrap();
+    let first = store.complete_sale(&other, rules, T, 9, &[]).unwrap();
+    let mut resumed = store.resume(id).unwrap();
+    assert_eq!(resumed, parked);
+    assert!(store.parked().unwrap().is_empty());
+    assert!(store.resume(id).is_err(), "a parked sale resumes once");
+
+    // Pay the resumed sale by card and cash, complete it.
+    let half = Money::new(resumed.balance(rules).unwrap().minor / 2, cur);
+    let card = CardRef {
+        masked_pan: "621234*********4567".into(),
+        offline: true,
+        ..CardRef::default()
+    };
+    resumed
+        .pay_electronic(TenderKind::Card, half, card, rules)
+        .unwrap();
+    let due = resumed.cash_due(rules).unwrap();
+    resumed.pay_cash(due, rules).unwrap();
+    let second = store
+        .complete_sale(&resumed, rules, T + 1000, 10, &[(0, vec![1, 2, 3])])
+        .unwrap();
+    assert_eq!(
+        store.sale_by_receipt(&second.record.receipt_no).unwrap(),
+        second.record
+    );
+    // The offline card tender waits in the outbox with its (opaque) card data.
+    let out = store.pending_outbox(10).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].kind, "advice");
+    assert_eq!(out[0].card_data.as_deref(), Some(&[1u8, 2, 3][..]));
+    assert!(store.outbox_done(out[0].id, T).unwrap());
+    assert!(
+        !store.outbox_done(out[0].id, T).unwrap(),
+        "acknowledged once"
+    );
+    assert_eq!(store.pending_outbox(10).unwrap().len(), 0);
+
+    // Refund one of the two colas; a second refund of 2 is refused.
+    let ap = supervisor(Action::Refund);
+    let refund = store
+        .complete_refund(
+            &second.record.receipt_no,
+            &[(1, Qty::ONE)],
+            rules,
+            1001,
+            &ap,
+            T + 2000,
+            11,
+        )
+        .unwrap();
+    assert!(refund.record.total.minor < 0);
+    assert_eq!(
+        refund.record.tenders[0].kind,
+        TenderKind::Card,
+        "back to the card first"
+    );
+    let err = store
+        .complete_refund(
+            &second.record.receipt_no,
+            &[(1, Qty::pieces(2))],
+            rules,
+            1001,
+            &ap,
+            T + 3000,
+            11,
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Refund(_)), "{err}");
+    assert_eq!(
+        store.refunds_of(&second.record.receipt_no).unwrap().len(),
+        1
+    );
+
+    // A refund approval does not void; a post-void approval does.
+    assert!(store
+        .post_void(&first.record.receipt_no, &ap, T + 4000)
+        .is_err());
+    store
+        .post_void(
+            &first.record.receipt_no,
+            &supervisor(Action::PostVoid),
+            T + 4000,
+        )
+        .unwrap();
+    assert!(store
+        .post_void(
+            &first.record.receipt_no,
+            &supervisor(Action::PostVoid),
+            T + 4001
+        )
+        .is_err());
+    assert!(
+        store
+            .post_void(
+                &second.record.receipt_no,
+                &supervisor(Action::PostVoid),
+                T + 4002
+            )
+            .is_err(),
+        "a refunded sale cannot be voided"
+    );
+
+    store
+        .cash_movement(
+            CashMovement::In,
+            Money::new(5000, cur),
+            1001,
+            None,
+            "change float",
+            T,
+        )
+        .unwrap();
+    store
+        .cash_movement(
+            CashMovement::Out,
+            Money::new(2000, cur),
+            1001,
+            None,
+            "pickup",
+            T,
+        )
+        .unwrap();
+    assert!(store
+        .cash_movement(CashMovement::NoSale, Money::zero(cur), 1001, None, "", T)
+        .is_err());
+    store
+        .cash_movement(
+            CashMovement::NoSale,
+            Money::zero(cur),
+            1001,
+            Some(&supervisor(Action::NoSale)),
+            "change",
+            T,
+        )
+        .unwrap();
+
+    let x = store.x_report(T + 5000).unwrap();
+    let t = &x.totals;
+    assert_eq!(t.sales.count, 1, "the voided sale no longer counts");
+    assert_eq!(t.refunds.count, 1);
+    assert_eq!(t.post_voids.count, 1);
+    assert_eq!(
+        t.net(),
+        second.record.settled().minor + refund.record.settled().minor
+    );
+    let cash_in_sales: i64 = second
+        .record
+        .tenders
+        .iter()
+        .filter(|t| t.kind == TenderKind::Cash)
+        .map(|t| t.amount.minor)
+        .sum();
+    assert_eq!(t.cash_expected(), 50_000 + cash_in_sales + 5000 - 2000);
+    let tax_gross: i64 = t.tax.values().map(|x| x.gross).sum();
+    assert_eq!(tax_gross, t.net());
+
+    // Z closes the period; a second Z right away has nothing to close.
+    let z = store
+        .z_report(&supervisor(Action::ZReport), T + 6000)
+        .unwrap();
+    assert_eq!(z.z_number, Some(1));
+    assert_eq!(z.totals, x.totals);
+    assert!(store
+        .z_report(&supervisor(Action::ZReport), T + 7000)
+        .is_err());
+    assert!(store
+        .z_report(&supervisor(Action::Refund), T + 7000)
+        .is_err());
+    assert_eq!(store.z_by_number(1).unwrap().unwrap(), z);
+    // After the Z a sale of the closed day cannot be voided, and the new period starts clean.
+    assert!(store
+        .post_void(
+            &second.record.receipt_no,
+            &supervisor(Action::PostVoid),
+            T + 8000
+        )
+        .is_err());
+    assert_eq!(store.x_report(T + 9000).unwrap().totals.sales.count, 0);
+
+    // Everything verifies, and survives a reopen.
+    drop(store);
+    let (store, _) = demo_store(dir.path());
+    assert_eq!(store.integrity_check().unwrap(), Ok(()));
+    assert!(store.verify_journal().unwrap().is_ok());
+    assert_eq!(store.verify_sales_against_journal().unwrap(), None);
+    assert_eq!(store.verify_period_totals().unwrap(), None);
+    assert_eq!(store.queued_print_jobs().unwrap().len(), 3);
+}
+
+#[test]
+fn migrations_run_once_from_empty_and_refuse_newer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let (_, config) = demo_store(dir.path());
+    let settings = tillpoint::till::store_settings(&config);
+    let s = Store::open(&path, settings.clone()).unwrap();
+    assert_eq!(
+        s.schema_version().unwrap(),
+        tillpoint::store::schema::LATEST
+    );
+    drop(s);
+    // Re-opening re-runs nothing and keeps data.
+    let s = Store::open(&path, settings.clone()).unwrap();
+    assert_eq!(
+        s.schema_version().unwrap(),
+        tillpoint::store::schema::LATEST
+    );
+    s.raw_connection()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    drop(s);
+    match Store::open(&path, settings) {
+        Err(StoreError::TooNew { found: 99, .. }) => {}
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("opened a database from the future"),
+    }
+}
+
+#[test]
+fn csv_import_names_every_bad_line_and_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, config) = demo_store(dir.path());
+    let before = store.product_count().unwrap();
+    let csv = "sku,name,price,tax_class,category,unit,barcodes\n\
+               X1,Good,1.00,A,c,piece,4006381333931\n\
+               X2,Bad price,abc,A,c,piece,\n\
+               X3,Bad class,1.00,Q,c,piece,\n\
+               X4,Bad code,1.00,A,c,piece,4006381333932\n\
+               X5,Bad unit,1.00,A,c,litre,\n\
+               ,No sku,1.00,A,c,piece,\n\
+               X7,Dup code,1.00,A,c,piece,4006381333931\n";
+    let err = store
+        .import_catalog(csv.as_bytes(), &config.tax_classes())
+        .unwrap_err();
+    let ImportError::Rows(rows) = &err else {
+        panic!("{err}")
+    };
+    let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+    assert_eq!(lines, vec![3, 4, 5, 6, 7, 8], "{err}");
+    assert!(
+        err.to_string()
+            .contains("line 4: product X3: tax class \"Q\""),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("already belongs to product X1"),
+        "{err}"
+    );
+    assert_eq!(
+        store.product_count().unwrap(),
+        before,
+        "nothing half-imported"
+    );
+    assert!(store.product_by_sku("X1").unwrap().is_none());
+    let missing_col = store
+        .import_catalog("sku,name\n1,a\n".as_bytes(), &config.tax_classes())
+        .unwrap_err();
+    assert!(
+        missing_col.to_string().contains("missing price"),
+        "{missing_col}"
+    );
+    // A good file imports, and updating a SKU replaces its barcodes.
+    let ok =
+        "sku,name,price,tax_class,category,unit,barcodes\nX1,Good,1.00,A,c,piece,4006381333931\n";
+    assert_eq!(
+        store
+            .import_catalog(ok.as_bytes(), &config.tax_classes())
+            .unwrap()
+            .added,
+        1
+    );
+    let upd =
+        "sku,name,price,tax_class,category,unit,barcodes\nX1,Better,2.00,A,c,piece,96385074\n";
+    assert_eq!(
+        store
+            .import_catalog(upd.as_bytes(), &config.tax_classes())
+            .unwrap()
+            .updated,
+        1
+    );
+    assert!(store.product_by_barcode("4006381333931").unwrap().is_none());
+    assert_eq!(
+        store.product_by_barcode("96385074").unwrap().unwrap().name,
+        "Better"
+    );
+}
+
+#[test]
+fn lookups_search_and_embedded_barcodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, config) = demo_store(dir.path());
+    let cola = store.product_by_sku("00001").unwrap().unwrap();
+    let hit = store
+        .resolve_code(&cola.barcodes[0], &config.embedded_prefixes)
+        .unwrap()
+        .unwrap();
+    assert_eq!(hit.product.sku, "00001");
+    // Weight-embedded apples: 1.250 kg.
+    let apples = store
+        .resolve_code("2300001012506", &config.embedded_prefixes)
+        .unwrap()
+        .unwrap();
+    assert_eq!(apples.embedded.unwrap().value, 1250);
+    assert!(apples.product.name.contains("Apples"));
+    assert!(store
+        .resolve_code("0000000000000", &config.embedded_prefixes)
+        .unwrap()
+        .is_none());
+    // Chinese inner match and Latin prefix match.
+    let r = store.search_products("可乐", 10).unwrap();
+    assert!(r.iter().any(|p| p.sku == "00001"), "{r:?}");
+    let r = store.search_products("coca", 10).unwrap();
+    assert!(r.iter().all(|p| p.name.contains("Coca")) && !r.is_empty());
+    assert!(store.search_products("\"*)(", 10).unwrap().is_empty());
+    assert!(store.categories().unwrap().len() >= 10);
+}
+
+#[test]
+fn cashier_pins_are_hashed_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = demo_store(dir.path());
+    assert_eq!(store.login(1001, "1234").unwrap().unwrap().number, 1001);
+    assert!(store.login(1001, "4321").unwrap().is_none());
+    assert!(store.login(4242, "1234").unwrap().is_none());
+    let hash: String = store
+        .raw_connection()
+        .query_row(
+            "SELECT pin_hash FROM cashiers WHERE number = 1001",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$") && !hash.contains("1234"));
+    let c = tillpoint::core::cashier::Cashier {
+        number: 5,
+        name: "X".into(),
+        role: tillpoint::core::cashier::Role::Cashier,
+    };
+    assert!(store.add_cashier(&c, "12").is_err());
+    assert!(store.add_cashier(&c, "12ab").is_err());
+}
+
+#[test]
+fn tampering_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, config) = demo_store(dir.path());
+    let rules = &config.pricing;
+    for _ in 0..3 {
+        let mut s = sale_of(&store, &[("00001", 1)]);
+        s.pay_cash(Money::new(10_000, rules.currency), rules)
+            .unwrap();
+        store.complete_sale(&s, rules, T, 9, &[]).unwrap();
+    }
+    let c = store.raw_connection();
+    // The triggers refuse ordinary edits of the journal.
+    assert!(c
+        .execute("UPDATE journal SET payload = 'x' WHERE seq = 2", [])
+        .is_err());
+    assert!(c.execute("DELETE FROM journal WHERE seq = 3", []).is_err());
+    // Editing a sale's total is caught by comparing with its journal entry.
+    c.execute(
+        "UPDATE sales SET total = total - 100 WHERE receipt_no = 'T01-000002'",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        store.verify_sales_against_journal().unwrap().as_deref(),
+        Some("T01-000002")
+    );
+    // Going around the trigger breaks the chain at that entry.
+    c.execute_batch("DROP TRIGGER journal_no_update; UPDATE journal SET payload = replace(payload, '1001', '1002') WHERE seq = 2;")
+        .unwrap();
+    let broken = store.verify_journal().unwrap().unwrap_err();
+    assert_eq!(broken.seq, 2);
+}
