@@ -223,47 +223,42 @@ fn insert_record(
 /// this with the journal's copy).
 pub(crate) fn load_record(conn: &Connection, sale_id: i64) -> Result<SaleRecord> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("sale {sale_id}: {what}"));
-    let (receipt_no, kind, cashier, currency, at, hour, subtotal, discount, total, rounding, original, approved): (
-        String,
-        String,
-        u32,
-        String,
-        i64,
-        u8,
-        i64,
-        i64,
-        i64,
-        i64,
-        Option<String>,
-        Option<u32>,
-    ) = conn.query_row(
+    let mut rec = conn.query_row(
         "SELECT receipt_no, kind, cashier, currency, completed_at_ms, local_hour, subtotal, discount, total,
                 rounding, original_receipt, approved_by FROM sales WHERE id = ?1",
         [sale_id],
         |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-                r.get(9)?,
-                r.get(10)?,
-                r.get(11)?,
-            ))
+            let currency: String = r.get(3)?;
+            let kind: String = r.get(1)?;
+            let bad = |what: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into());
+            let cur = Currency::from_str(&currency).map_err(|e| bad(e.to_string()))?;
+            let kind = match kind.as_str() {
+                "sale" => SaleKind::Sale,
+                "refund" => SaleKind::Refund,
+                other => return Err(bad(format!("sale kind {other}"))),
+            };
+            let m = |v: i64| Money::new(v, cur);
+            Ok(SaleRecord {
+                receipt_no: r.get(0)?,
+                kind,
+                cashier: r.get(2)?,
+                currency: cur,
+                completed_at_ms: r.get(4)?,
+                local_hour: r.get(5)?,
+                lines: Vec::new(),
+                tenders: Vec::new(),
+                tax: Vec::new(),
+                subtotal: m(r.get(6)?),
+                discount: m(r.get(7)?),
+                total: m(r.get(8)?),
+                rounding: m(r.get(9)?),
+                original_receipt: r.get(10)?,
+                approved_by: r.get(11)?,
+            })
         },
     )?;
-    let cur = Currency::from_str(&currency).map_err(|e| corrupt(&e.to_string()))?;
+    let cur = rec.currency;
     let m = |v: i64| Money::new(v, cur);
-    let kind = match kind.as_str() {
-        "sale" => SaleKind::Sale,
-        "refund" => SaleKind::Refund,
-        other => return Err(corrupt(&format!("kind {other}"))),
-    };
     let mut stmt = conn.prepare_cached(
         "SELECT line_no, sku, name, tax_class, unit, qty, unit_price, list_price, override_by, voided,
                 before_discount, discount, tax, gross, refund_of
@@ -294,7 +289,8 @@ pub(crate) fn load_record(conn: &Connection, sale_id: i64) -> Result<SaleRecord>
     let mut stmt = conn.prepare_cached(
         "SELECT kind, amount, given, change, card, refund_of FROM sale_tenders WHERE sale_id = ?1 ORDER BY idx",
     )?;
-    let raw: Vec<(String, i64, Option<i64>, i64, Option<String>, Option<u32>)> = stmt
+    type TenderRow = (String, i64, Option<i64>, i64, Option<String>, Option<u32>);
+    let raw: Vec<TenderRow> = stmt
         .query_map([sale_id], |r| {
             Ok((
                 r.get(0)?,
@@ -350,23 +346,10 @@ pub(crate) fn load_record(conn: &Connection, sale_id: i64) -> Result<SaleRecord>
             gross: m(gross),
         });
     }
-    Ok(SaleRecord {
-        receipt_no,
-        kind,
-        cashier,
-        currency: cur,
-        completed_at_ms: at,
-        local_hour: hour,
-        lines,
-        tenders,
-        tax,
-        subtotal: m(subtotal),
-        discount: m(discount),
-        total: m(total),
-        rounding: m(rounding),
-        original_receipt: original,
-        approved_by: approved,
-    })
+    rec.lines = lines;
+    rec.tenders = tenders;
+    rec.tax = tax;
+    Ok(rec)
 }
 
 impl Store {
@@ -488,6 +471,7 @@ impl Store {
     /// Refunds lines of an earlier receipt (supervisor approval required);
     /// the original, its earlier refunds and the new refund are read and
     /// written in one transaction, so two tills cannot refund the same item twice.
+    #[allow(clippy::too_many_arguments)] // each is a distinct fact of the refund; a struct would only rename them
     pub fn complete_refund(
         &mut self,
         original_receipt: &str,

@@ -481,15 +481,19 @@ pub fn wrap(text: &str, cols: usize) -> Vec<String> {
     for para in text.split('\n') {
         let mut line = String::new();
         let mut line_w = 0;
+        // Leading spaces indent the paragraph (e.g. a weight line under its item) and are
+        // kept; spaces where a line breaks are dropped.
+        let mut indent = true;
         for word in split_keep_spaces(para) {
             let word_w = display_width(word);
             if word == " " {
-                if line_w < cols && line_w > 0 {
+                if line_w < cols && (line_w > 0 || indent) {
                     line.push(' ');
                     line_w += 1;
                 }
                 continue;
             }
+            indent = false;
             if line_w + word_w <= cols {
                 line.push_str(word);
                 line_w += word_w;
@@ -640,11 +644,7 @@ mod tests {
 
     #[test]
     fn long_left_wraps_and_price_lands_on_last_line() {
-        let lines = two_columns(
-            "Organic free-range eggs, large, box of twelve",
-            "12.90",
-            32,
-        );
+        let lines = two_columns("Organic free-range eggs, large, box of twelve", "12.90", 32);
         assert!(lines.len() >= 2);
         for l in &lines {
             assert!(display_width(l) <= 32, "{l:?}");
@@ -679,6 +679,8 @@ mod tests {
         assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
         assert_eq!(wrap("", 10), vec![""]);
         assert_eq!(wrap("a\nb", 10), vec!["a", "b"]);
+        assert_eq!(wrap("  0.350 kg", 10), vec!["  0.350 kg"]);
+        assert_eq!(wrap("  ab cd", 5), vec!["  ab", "cd"]);
     }
 
     #[test]

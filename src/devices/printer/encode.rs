@@ -302,9 +302,8 @@ impl Encoder {
                     }
                     BarcodeKind::Code128 => {
                         let payload = code128_payload(data);
-                        let n = u8::try_from(payload.len()).map_err(|_| DocError::Code128 {
-                            data: data.clone(),
-                        })?;
+                        let n = u8::try_from(payload.len())
+                            .map_err(|_| DocError::Code128 { data: data.clone() })?;
                         b.extend([GS, b'k', 73, n]);
                         b.extend(payload);
                     }
@@ -537,7 +536,8 @@ mod tests {
         })
         .unwrap();
         assert!(
-            qr16.windows(8).any(|w| w == [0x1D, 0x28, 0x6B, 3, 0, 49, 67, 15]),
+            qr16.windows(8)
+                .any(|w| w == [0x1D, 0x28, 0x6B, 3, 0, 49, 67, 15]),
             "escpos clamps QR module size 16 to 15"
         );
         let mut d = PrintDocument::new(PaperWidth::Mm58);
@@ -546,7 +546,10 @@ mod tests {
             size: 16,
             level: QrLevel::L,
         });
-        assert!(matches!(encode(&d, &opts()), Err(EncodeError::Doc(DocError::QrSize(16)))));
+        assert!(matches!(
+            encode(&d, &opts()),
+            Err(EncodeError::Doc(DocError::QrSize(16)))
+        ));
         use escpos::utils::CashDrawer;
         assert_eq!(
             escpos_bytes(|p| p.cash_drawer(CashDrawer::Pin2)).unwrap(),
@@ -618,7 +621,10 @@ mod tests {
             for c in candidates {
                 if let Some(b) = cp.encode_char(c) {
                     assert!(b >= 0x80);
-                    assert!(by_byte.insert(b, c).is_none(), "byte {b:02X} twice in {cp:?}");
+                    assert!(
+                        by_byte.insert(b, c).is_none(),
+                        "byte {b:02X} twice in {cp:?}"
+                    );
                 }
             }
             assert_eq!(by_byte.len(), 128, "{cp:?}");
@@ -701,26 +707,29 @@ mod tests {
 
     fn sample(width: PaperWidth) -> PrintDocument {
         let mut d = PrintDocument::new(width);
-        d.text("Corner Shop 街角小店", TextStyle::plain().bold().align(Align::Center))
-            .columns("Café crème", "€3.50", TextStyle::plain())
-            .columns("绿茶", "¥8.00", TextStyle::plain())
-            .separator('-')
-            .text("TOTAL €11.50", TextStyle::plain().double())
-            .push(Block::Barcode {
-                kind: BarcodeKind::Code128,
-                data: "R-0042".into(),
-                height: 60,
-                module: 2,
-                hri: true,
-            })
-            .push(Block::Qr {
-                data: "R-0042".into(),
-                size: 5,
-                level: QrLevel::M,
-            })
-            .push(Block::Feed(2))
-            .push(Block::Cut { partial: false })
-            .push(Block::Drawer(DrawerPulse::default()));
+        d.text(
+            "Corner Shop 街角小店",
+            TextStyle::plain().bold().align(Align::Center),
+        )
+        .columns("Café crème", "€3.50", TextStyle::plain())
+        .columns("绿茶", "¥8.00", TextStyle::plain())
+        .separator('-')
+        .text("TOTAL €11.50", TextStyle::plain().double())
+        .push(Block::Barcode {
+            kind: BarcodeKind::Code128,
+            data: "R-0042".into(),
+            height: 60,
+            module: 2,
+            hri: true,
+        })
+        .push(Block::Qr {
+            data: "R-0042".into(),
+            size: 5,
+            level: QrLevel::M,
+        })
+        .push(Block::Feed(2))
+        .push(Block::Cut { partial: false })
+        .push(Block::Drawer(DrawerPulse::default()));
         d
     }
 
@@ -728,37 +737,48 @@ mod tests {
         let cols = width.columns();
         let pad = |used: usize| vec![b' '; cols - used];
         cat(&[
-            &[0x1B, 0x40],       // ESC @
-            &[0x1B, 0x74, 19],   // ESC t 19: PC858
-            &[0x1B, 0x61, 1],    // centre
-            &[0x1B, 0x45, 1],    // bold
+            &[0x1B, 0x40],     // ESC @
+            &[0x1B, 0x74, 19], // ESC t 19: PC858
+            &[0x1B, 0x61, 1],  // centre
+            &[0x1B, 0x45, 1],  // bold
             b"Corner Shop ",
-            &[0x1C, 0x26],                         // FS &
+            &[0x1C, 0x26],                                     // FS &
             &[0xBD, 0xD6, 0xBD, 0xC7, 0xD0, 0xA1, 0xB5, 0xEA], // 街角小店 (GB18030)
-            &[0x1C, 0x2E, 0x0A],                   // FS . LF
-            &[0x1B, 0x61, 0],                      // left
-            &[0x1B, 0x45, 0],                      // bold off
-            b"Caf", &[0x82], b" cr", &[0x8A], b"me", // é = 82, è = 8A in CP858
+            &[0x1C, 0x2E, 0x0A],                               // FS . LF
+            &[0x1B, 0x61, 0],                                  // left
+            &[0x1B, 0x45, 0],                                  // bold off
+            b"Caf",
+            &[0x82],
+            b" cr",
+            &[0x8A],
+            b"me", // é = 82, è = 8A in CP858
             &pad(10 + 5),
-            &[0xD5], b"3.50\n",                     // € = D5
+            &[0xD5],
+            b"3.50\n",                                         // € = D5
             &[0x1C, 0x26, 0xC2, 0xCC, 0xB2, 0xE8, 0x1C, 0x2E], // 绿茶
             &pad(4 + 5),
-            &[0xBE], b"8.00\n",                     // ¥ = BE in CP858
-            &vec![b'-'; cols], b"\n",
-            &[0x1D, 0x21, 0x11],                   // GS ! double width+height
-            b"TOTAL ", &[0xD5], b"11.50\n",
-            &[0x1B, 0x61, 1],                      // centre (barcode)
-            &[0x1D, 0x21, 0x00],                   // normal size
+            &[0xBE],
+            b"8.00\n", // ¥ = BE in CP858
+            &vec![b'-'; cols],
+            b"\n",
+            &[0x1D, 0x21, 0x11], // GS ! double width+height
+            b"TOTAL ",
+            &[0xD5],
+            b"11.50\n",
+            &[0x1B, 0x61, 1],    // centre (barcode)
+            &[0x1D, 0x21, 0x00], // normal size
             &[0x1D, 0x77, 2, 0x1D, 0x68, 60, 0x1D, 0x66, 0, 0x1D, 0x48, 2],
-            &[0x1D, 0x6B, 73, 8], b"{BR-0042",
+            &[0x1D, 0x6B, 73, 8],
+            b"{BR-0042",
             &[0x1D, 0x28, 0x6B, 4, 0, 49, 65, 50, 0],
             &[0x1D, 0x28, 0x6B, 3, 0, 49, 67, 5],
             &[0x1D, 0x28, 0x6B, 3, 0, 49, 69, 49],
-            &[0x1D, 0x28, 0x6B, 9, 0, 49, 80, 48], b"R-0042",
+            &[0x1D, 0x28, 0x6B, 9, 0, 49, 80, 48],
+            b"R-0042",
             &[0x1D, 0x28, 0x6B, 3, 0, 49, 81, 48],
-            &[0x1B, 0x64, 2],                      // feed 2
-            &[0x1D, 0x56, 65, 0],                  // full cut
-            &[0x1B, 0x70, 0, 25, 250],             // drawer pin 2, 50 ms / 500 ms
+            &[0x1B, 0x64, 2],          // feed 2
+            &[0x1D, 0x56, 65, 0],      // full cut
+            &[0x1B, 0x70, 0, 25, 250], // drawer pin 2, 50 ms / 500 ms
         ])
     }
 
@@ -780,7 +800,8 @@ mod tests {
     fn raster_and_partial_cut_bytes() {
         let img = RasterImage::from_fn(9, 2, |x, _| x == 8).unwrap();
         let mut d = PrintDocument::new(PaperWidth::Mm58);
-        d.push(Block::Raster(img)).push(Block::Cut { partial: true });
+        d.push(Block::Raster(img))
+            .push(Block::Cut { partial: true });
         let e = encode(&d, &opts()).unwrap();
         let want = cat(&[
             &[0x1B, 0x40, 0x1B, 0x74, 19, 0x1B, 0x61, 1],

@@ -196,7 +196,9 @@ mod tests {
         );
         assert_eq!(r.status_after, None);
         pr.open_drawer(DrawerPulse::default()).unwrap();
-        assert!(std::fs::read(&p).unwrap().ends_with(&[0x1B, 0x70, 0, 25, 250]));
+        assert!(std::fs::read(&p)
+            .unwrap()
+            .ends_with(&[0x1B, 0x70, 0, 25, 250]));
     }
 
     #[test]

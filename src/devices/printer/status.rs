@@ -137,7 +137,9 @@ impl PrinterStatus {
         let bit = |on: bool, mask: u8| if on { mask } else { 0 };
         FIXED_VALUE
             | match req {
-                StatusRequest::Printer => bit(self.drawer_pin3_high, 0x04) | bit(!self.online, 0x08),
+                StatusRequest::Printer => {
+                    bit(self.drawer_pin3_high, 0x04) | bit(!self.online, 0x08)
+                }
                 StatusRequest::OfflineCause => {
                     bit(self.cover_open, 0x04)
                         | bit(self.feeding_by_button, 0x08)

@@ -80,8 +80,11 @@ pub trait Transport: Send {
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), TransportError>;
 
     /// Fills `buf` completely or fails once `timeout` has passed.
-    fn read_exact_timeout(&mut self, buf: &mut [u8], timeout: Duration)
-        -> Result<(), TransportError>;
+    fn read_exact_timeout(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<(), TransportError>;
 
     /// Throws away unread input (late or unsolicited status bytes) before a new query.
     fn discard_input(&mut self) -> Result<(), TransportError>;
@@ -93,7 +96,10 @@ pub trait Transport: Send {
 }
 
 fn timed_out(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -709,7 +715,9 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(e, TransportError::Unreachable { .. }));
-        assert!(e.to_string().contains(&format!("127.0.0.1:{port} is unreachable")));
+        assert!(e
+            .to_string()
+            .contains(&format!("127.0.0.1:{port} is unreachable")));
     }
 
     #[test]

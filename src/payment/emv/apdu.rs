@@ -448,10 +448,10 @@ impl<C: CardChannel> Apdu<C> {
     }
 }
 
-/// Hex of an APDU with the values of sensitive tags replaced by a mask.
-/// Data that does not parse as TLV is shown as is: it carries no tagged
-/// cardholder data (GENERATE AC data, SELECT names, status words).
-fn masked_hex(bytes: &[u8]) -> String {
+/// Hex of a response APDU with the values of sensitive tags replaced by a
+/// mask, for traces and logs. Data that does not parse as TLV is shown as
+/// is: it carries no tagged cardholder data (status words, raw signatures).
+pub fn masked_hex(bytes: &[u8]) -> String {
     let Some(body_len) = bytes.len().checked_sub(2) else {
         return hex::encode_upper(bytes);
     };

@@ -236,11 +236,13 @@ impl CryptogramType {
         }
     }
 
+    /// EMV order (Book 3, 9.3): a card may answer a request with the same
+    /// or a lower type, where AAC < ARQC < TC.
     fn rank(self) -> u8 {
         match self {
             CryptogramType::Aac => 0,
-            CryptogramType::Tc => 1,
-            CryptogramType::Arqc => 2,
+            CryptogramType::Arqc => 1,
+            CryptogramType::Tc => 2,
         }
     }
 }

@@ -57,7 +57,7 @@ pub trait IssuerVerifier: Send + Sync {
 
 /// Finds a primitive tag's value in BER-TLV data (bounded walk, no panics).
 /// Constructed templates (e.g. 77, 70) are descended into.
-pub fn find_tag<'a>(data: &'a [u8], wanted: u16) -> Result<Option<&'a [u8]>, IssuerError> {
+pub fn find_tag(data: &[u8], wanted: u16) -> Result<Option<&[u8]>, IssuerError> {
     let mut rest = data;
     while let Some((&first, after)) = rest.split_first() {
         if first == 0x00 || first == 0xff {
@@ -192,7 +192,7 @@ impl TestIssuer {
 }
 
 /// Amount as 6-byte BCD (tag 9F02 layout).
-fn bcd12(amount: u64) -> [u8; 6] {
+pub(crate) fn bcd12(amount: u64) -> [u8; 6] {
     let digits = format!("{:012}", amount % 1_000_000_000_000);
     let mut out = [0u8; 6];
     for (i, pair) in digits.as_bytes().chunks(2).enumerate() {

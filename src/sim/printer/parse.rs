@@ -466,8 +466,9 @@ impl Parser {
         Self::default()
     }
 
-    /// Feeds more bytes and returns every item they complete. After an error the parser is
-    /// in an unspecified state and should be dropped.
+    /// Feeds more bytes and returns every item they complete. After an error, items
+    /// completed before the bad bytes are available from [`take_parsed`](Self::take_parsed);
+    /// the parser itself should then be dropped.
     pub fn push(&mut self, data: &[u8]) -> Result<Vec<Item>, ParseError> {
         self.buf.extend_from_slice(data);
         let mut pos = 0;
@@ -520,6 +521,12 @@ impl Parser {
         }
         self.flush_line();
         Ok(std::mem::take(&mut self.out))
+    }
+
+    /// Items completed before a [`push`](Self::push) that returned an error, so what came
+    /// before the bad bytes can still be printed.
+    pub fn take_parsed(&mut self) -> Vec<Item> {
+        std::mem::take(&mut self.out)
     }
 
     /// Whether text is waiting for a line feed.
@@ -946,7 +953,11 @@ impl Parser {
             return Err(invalid("empty"));
         }
         let (text, code128) = match symbology {
-            Symbology::Ean13 => (ean13_text(data).ok_or_else(|| invalid("needs 12 digits, or 13 with a valid check digit"))?, None),
+            Symbology::Ean13 => (
+                ean13_text(data)
+                    .ok_or_else(|| invalid("needs 12 digits, or 13 with a valid check digit"))?,
+                None,
+            ),
             Symbology::Code128 => {
                 let (values, text) = decode_code128(data).map_err(invalid)?;
                 (text, Some(values))
@@ -1397,7 +1408,9 @@ mod tests {
                 align: Align::Center
             })
         );
-        let Item::Barcode(c) = &items[1] else { panic!() };
+        let Item::Barcode(c) = &items[1] else {
+            panic!()
+        };
         assert_eq!(c.symbology, Symbology::Code128);
         assert_eq!(c.text, "R-0042");
         assert_eq!(
@@ -1405,9 +1418,13 @@ mod tests {
             Some(&[104, 50, 13, 16, 16, 20, 18][..])
         );
         assert_eq!((c.height, c.module, c.hri), (60, 2, HriPosition::Below));
-        let Item::Barcode(e) = &items[2] else { panic!() };
+        let Item::Barcode(e) = &items[2] else {
+            panic!()
+        };
         assert_eq!(e.text, "4006381333931");
-        let Item::Barcode(cc) = &items[3] else { panic!() };
+        let Item::Barcode(cc) = &items[3] else {
+            panic!()
+        };
         assert_eq!(cc.text, "123456");
         assert_eq!(cc.code128.as_deref(), Some(&[105, 12, 34, 56][..]));
     }

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use ab_glyph::{Font, FontArc, Glyph, GlyphId, PxScale, ScaleFont};
 use image::{GrayImage, Luma};
 
-use super::parse::{columns_of, Align, Barcode, HriPosition, Item, Line, Qr, QrEcLevel, Raster, Symbology};
+use super::parse::{
+    columns_of, Align, Barcode, HriPosition, Item, Line, Qr, QrEcLevel, Raster, Symbology,
+};
 
 /// Font A cell width in dots.
 pub const CELL_W: u32 = 12;
@@ -217,11 +219,35 @@ struct Cell {
 
 /// A laid-out element with its vertical extent.
 enum Row {
-    Text { cells: Vec<Cell>, x: u32, height: u32, text: String },
-    Qr { code: Option<qrcode::QrCode>, module: u32, x: u32, size: u32 },
-    Bars { modules: Vec<bool>, module: u32, x: u32, height: u32, hri: Option<(String, HriPosition)> },
-    Placeholder { label: String, x: u32, width: u32, height: u32 },
-    Raster { raster: Raster, x: u32 },
+    Text {
+        cells: Vec<Cell>,
+        x: u32,
+        height: u32,
+        text: String,
+    },
+    Qr {
+        code: Option<qrcode::QrCode>,
+        module: u32,
+        x: u32,
+        size: u32,
+    },
+    Bars {
+        modules: Vec<bool>,
+        module: u32,
+        x: u32,
+        height: u32,
+        hri: Option<(String, HriPosition)>,
+    },
+    Placeholder {
+        label: String,
+        x: u32,
+        width: u32,
+        height: u32,
+    },
+    Raster {
+        raster: Raster,
+        x: u32,
+    },
     Gap,
 }
 
@@ -244,7 +270,16 @@ pub fn render(items: &[Item], paper: Paper, fonts: &Fonts) -> Result<Rendered, R
                     let x = SIDE_MARGIN + aligned(line.align, paper_w, w);
                     let pitch = u32::from(line.spacing).max(h);
                     let text = cells.iter().map(|c| c.c).collect();
-                    rows.push((y, h, Row::Text { cells, x, height: h, text }));
+                    rows.push((
+                        y,
+                        h,
+                        Row::Text {
+                            cells,
+                            x,
+                            height: h,
+                            text,
+                        },
+                    ));
                     y += pitch;
                 }
             }
@@ -264,7 +299,14 @@ pub fn render(items: &[Item], paper: Paper, fonts: &Fonts) -> Result<Rendered, R
                 let w = u32::from(r.width_bytes) * 8 * u32::from(r.scale_x);
                 let h = u32::from(r.height) * u32::from(r.scale_y);
                 let x = SIDE_MARGIN + aligned(r.align, paper_w, w.min(paper_w));
-                rows.push((y, h, Row::Raster { raster: r.clone(), x }));
+                rows.push((
+                    y,
+                    h,
+                    Row::Raster {
+                        raster: r.clone(),
+                        x,
+                    },
+                ));
                 y += h;
             }
             Item::Cut { .. } => {
@@ -310,10 +352,12 @@ fn placement(y: u32, height: u32, row: &Row) -> Option<Placed> {
             text.clone(),
         ),
         Row::Qr { x, size, .. } => (*x, *size, "qr".to_string()),
-        Row::Bars { modules, module, x, .. } => {
-            (*x, modules.len() as u32 * module, "barcode".to_string())
-        }
-        Row::Placeholder { x, width, label, .. } => (*x, *width, label.clone()),
+        Row::Bars {
+            modules, module, x, ..
+        } => (*x, modules.len() as u32 * module, "barcode".to_string()),
+        Row::Placeholder {
+            x, width, label, ..
+        } => (*x, *width, label.clone()),
         Row::Raster { raster, x } => (
             *x,
             u32::from(raster.width_bytes) * 8 * u32::from(raster.scale_x),
@@ -459,7 +503,9 @@ fn barcode_row(b: &Barcode, paper_w: u32, warnings: &mut Vec<String>) -> (Row, u
 
 fn draw_row(img: &mut GrayImage, y: u32, row: &Row, fonts: &Fonts, warnings: &mut Vec<String>) {
     match row {
-        Row::Text { cells, x, height, .. } => {
+        Row::Text {
+            cells, x, height, ..
+        } => {
             let mut cx = *x;
             for cell in cells {
                 let cw = cell.cols * CELL_W * cell.width;
@@ -467,8 +513,17 @@ fn draw_row(img: &mut GrayImage, y: u32, row: &Row, fonts: &Fonts, warnings: &mu
                 // Characters sit on the row's baseline, like mixed sizes on a printer.
                 let top = y + height - ch;
                 if !draw_glyph(img, fonts, cell, cx, top, cw, ch) && !cell.c.is_whitespace() {
-                    warnings.push(format!("no glyph for {:?} (U+{:04X})", cell.c, cell.c as u32));
-                    draw_box(img, cx + 1, top + 2, cw.saturating_sub(2), ch.saturating_sub(4));
+                    warnings.push(format!(
+                        "no glyph for {:?} (U+{:04X})",
+                        cell.c, cell.c as u32
+                    ));
+                    draw_box(
+                        img,
+                        cx + 1,
+                        top + 2,
+                        cw.saturating_sub(2),
+                        ch.saturating_sub(4),
+                    );
                 }
                 if cell.underline > 0 {
                     for t in 0..u32::from(cell.underline) {
@@ -478,20 +533,37 @@ fn draw_row(img: &mut GrayImage, y: u32, row: &Row, fonts: &Fonts, warnings: &mu
                 cx += cw;
             }
         }
-        Row::Qr { code, module, x, size } => match code {
+        Row::Qr {
+            code,
+            module,
+            x,
+            size,
+        } => match code {
             Some(code) => {
                 let w = code.width() as u32;
                 let colors = code.to_colors();
                 for (i, color) in colors.iter().enumerate() {
                     if *color == qrcode::Color::Dark {
                         let (mx, my) = (i as u32 % w, i as u32 / w);
-                        fill(img, x + (mx + 4) * module, y + (my + 4) * module, *module, *module);
+                        fill(
+                            img,
+                            x + (mx + 4) * module,
+                            y + (my + 4) * module,
+                            *module,
+                            *module,
+                        );
                     }
                 }
             }
             None => draw_box(img, *x, y, *size, *size),
         },
-        Row::Bars { modules, module, x, height, hri } => {
+        Row::Bars {
+            modules,
+            module,
+            x,
+            height,
+            hri,
+        } => {
             let mut bars_top = y;
             if let Some((text, pos)) = hri {
                 if matches!(pos, HriPosition::Above | HriPosition::Both) {
@@ -506,11 +578,20 @@ fn draw_row(img: &mut GrayImage, y: u32, row: &Row, fonts: &Fonts, warnings: &mu
             }
             if let Some((text, pos)) = hri {
                 if matches!(pos, HriPosition::Below | HriPosition::Both) {
-                    draw_hri(img, fonts, text, *x, modules.len() as u32 * module, bars_top + height);
+                    draw_hri(
+                        img,
+                        fonts,
+                        text,
+                        *x,
+                        modules.len() as u32 * module,
+                        bars_top + height,
+                    );
                 }
             }
         }
-        Row::Placeholder { x, width, height, .. } => draw_box(img, *x, y, *width, *height),
+        Row::Placeholder {
+            x, width, height, ..
+        } => draw_box(img, *x, y, *width, *height),
         Row::Raster { raster, x } => {
             let (sx, sy) = (u32::from(raster.scale_x), u32::from(raster.scale_y));
             for ry in 0..u32::from(raster.height) {
@@ -551,14 +632,28 @@ fn draw_hri(img: &mut GrayImage, fonts: &Fonts, text: &str, x: u32, width: u32, 
 }
 
 /// Draws one character scaled into its cell; false if no font has a glyph for it.
-fn draw_glyph(img: &mut GrayImage, fonts: &Fonts, cell: &Cell, x: u32, y: u32, w: u32, h: u32) -> bool {
+fn draw_glyph(
+    img: &mut GrayImage,
+    fonts: &Fonts,
+    cell: &Cell,
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+) -> bool {
     if cell.c == ' ' {
         return true;
     }
     let candidates: Vec<&FontArc> = if cell.cols == 2 {
-        fonts.cjk.iter().chain(std::iter::once(&fonts.latin)).collect()
+        fonts
+            .cjk
+            .iter()
+            .chain(std::iter::once(&fonts.latin))
+            .collect()
     } else {
-        std::iter::once(&fonts.latin).chain(fonts.cjk.iter()).collect()
+        std::iter::once(&fonts.latin)
+            .chain(fonts.cjk.iter())
+            .collect()
     };
     let Some((font, id)) = candidates
         .into_iter()
@@ -776,7 +871,13 @@ mod tests {
             assert_eq!((w[0] + w[2] + w[4]) % 2, 0, "{p}");
             assert!(seen.insert(p), "{p} twice");
         }
-        assert_eq!(CODE128_STOP.bytes().map(|b| u32::from(b - b'0')).sum::<u32>(), 13);
+        assert_eq!(
+            CODE128_STOP
+                .bytes()
+                .map(|b| u32::from(b - b'0'))
+                .sum::<u32>(),
+            13
+        );
     }
 
     #[test]
@@ -839,7 +940,10 @@ mod tests {
             assert_eq!(ink(img, col_x(1), row_y(0), col_x(cols), row_y(0) + 24), 0);
             // Row 1: ink in the last column only.
             assert!(ink(img, col_x(cols - 1), row_y(1), col_x(cols), row_y(1) + 24) > 20);
-            assert_eq!(ink(img, col_x(0), row_y(1), col_x(cols - 1), row_y(1) + 24), 0);
+            assert_eq!(
+                ink(img, col_x(0), row_y(1), col_x(cols - 1), row_y(1) + 24),
+                0
+            );
             // Row 2: centred, i.e. column cols/2 - 1 + half a cell.
             let mid = SIDE_MARGIN + (paper.dots() - CELL_W) / 2;
             assert!(ink(img, mid, row_y(2), mid + CELL_W, row_y(2) + 24) > 20);
@@ -871,13 +975,26 @@ mod tests {
     #[test]
     fn bold_has_more_ink_and_underline_draws_a_rule() {
         let f = fonts();
-        let plain = render(&[line("HHHH", Align::Left, Style::default())], Paper::Mm58, &f).unwrap();
+        let plain = render(
+            &[line("HHHH", Align::Left, Style::default())],
+            Paper::Mm58,
+            &f,
+        )
+        .unwrap();
         let bold = Style {
             bold: true,
             ..Style::default()
         };
         let b = render(&[line("HHHH", Align::Left, bold)], Paper::Mm58, &f).unwrap();
-        let area = |i: &GrayImage| ink(i, SIDE_MARGIN, TOP_MARGIN, SIDE_MARGIN + 48, TOP_MARGIN + 24);
+        let area = |i: &GrayImage| {
+            ink(
+                i,
+                SIDE_MARGIN,
+                TOP_MARGIN,
+                SIDE_MARGIN + 48,
+                TOP_MARGIN + 24,
+            )
+        };
         assert!(area(&b.image) > area(&plain.image) + 20);
         let ul = Style {
             underline: 1,
@@ -891,7 +1008,12 @@ mod tests {
     #[test]
     fn too_long_lines_wrap_and_are_counted() {
         let f = fonts();
-        let r = render(&[line(&"x".repeat(40), Align::Left, Style::default())], Paper::Mm58, &f).unwrap();
+        let r = render(
+            &[line(&"x".repeat(40), Align::Left, Style::default())],
+            Paper::Mm58,
+            &f,
+        )
+        .unwrap();
         assert_eq!(r.overflow_lines, 1);
         assert_eq!(r.placed.len(), 2);
         assert_eq!(r.placed[1].what.len(), 8);
@@ -900,16 +1022,31 @@ mod tests {
     #[test]
     fn cjk_text_renders_with_the_cjk_font() {
         let f = fonts();
-        assert!(f.cjk_path.is_some(), "install fonts-wqy-microhei (or fonts-noto-cjk)");
+        assert!(
+            f.cjk_path.is_some(),
+            "install fonts-wqy-microhei (or fonts-noto-cjk)"
+        );
         let items = parse(b"\x1c&\xca\xd5\xd2\xf8\xcc\xa8\x1c.\n").unwrap();
         let r = render(&items, Paper::Mm58, &f).unwrap();
         assert!(r.warnings.is_empty(), "{:?}", r.warnings);
         // Three characters, two columns each: ink in each 24-dot cell, none after.
         for i in 0..3 {
             let x = SIDE_MARGIN + i * 24;
-            assert!(ink(&r.image, x, TOP_MARGIN, x + 24, TOP_MARGIN + 24) > 40, "char {i}");
+            assert!(
+                ink(&r.image, x, TOP_MARGIN, x + 24, TOP_MARGIN + 24) > 40,
+                "char {i}"
+            );
         }
-        assert_eq!(ink(&r.image, SIDE_MARGIN + 72, TOP_MARGIN, SIDE_MARGIN + 384, TOP_MARGIN + 24), 0);
+        assert_eq!(
+            ink(
+                &r.image,
+                SIDE_MARGIN + 72,
+                TOP_MARGIN,
+                SIDE_MARGIN + 384,
+                TOP_MARGIN + 24
+            ),
+            0
+        );
     }
 
     #[test]
@@ -923,7 +1060,10 @@ mod tests {
         assert_eq!(p.x, SIDE_MARGIN + (576 - p.width) / 2);
         // The finder pattern's top-left module is dark, the quiet zone is light.
         let m = 4;
-        assert_eq!(ink(&r.image, p.x + 4 * m, p.y + 4 * m, p.x + 5 * m, p.y + 5 * m), 16);
+        assert_eq!(
+            ink(&r.image, p.x + 4 * m, p.y + 4 * m, p.x + 5 * m, p.y + 5 * m),
+            16
+        );
         assert_eq!(ink(&r.image, p.x, p.y, p.x + 4 * m, p.y + 4 * m), 0);
     }
 

@@ -97,6 +97,8 @@ struct Shared {
     faults: Faults,
     stats: SimStats,
     next_receipt: u64,
+    /// Printable items left before the roll runs out, if a test asked for that.
+    paper_left: Option<usize>,
 }
 
 /// A cloneable handle to the emulator's faults and statistics.
@@ -129,6 +131,12 @@ impl SimControl {
     /// Sets or clears paper near end.
     pub fn set_paper_near_end(&self, on: bool) {
         self.lock().faults.paper_near_end = on;
+    }
+
+    /// Lets `items` more printable items (lines, codes, images, feeds) through, then
+    /// reports paper out: a roll ending in the middle of a receipt.
+    pub fn set_paper_out_after(&self, items: usize) {
+        self.lock().paper_left = Some(items);
     }
 
     /// Current faults set through this handle.
@@ -211,8 +219,10 @@ impl PrinterSim {
             dir: out_dir.to_path_buf(),
             source,
         })?;
-        let listener =
-            TcpListener::bind(listen).map_err(|source| SimError::Bind { addr: listen, source })?;
+        let listener = TcpListener::bind(listen).map_err(|source| SimError::Bind {
+            addr: listen,
+            source,
+        })?;
         Ok(Self {
             listener,
             out_dir: out_dir.to_path_buf(),
@@ -306,7 +316,11 @@ impl Drop for SimHandle {
 
 /// Runs the emulator in the foreground: what `tillpoint printer-sim --listen ADDR --out DIR`
 /// calls.
-pub fn run_printer_sim(listen: SocketAddr, out_dir: &Path, state: SimState) -> Result<(), SimError> {
+pub fn run_printer_sim(
+    listen: SocketAddr,
+    out_dir: &Path,
+    state: SimState,
+) -> Result<(), SimError> {
     let sim = PrinterSim::bind(listen, out_dir, state)?;
     tracing::info!(addr = %sim.local_addr()?, out = %out_dir.display(), "printer emulator listening");
     sim.run()
@@ -324,7 +338,12 @@ fn serve(mut stream: TcpStream, out_dir: &Path, state: &SimState) -> io::Result<
         let n = match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 break
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -335,6 +354,9 @@ fn serve(mut stream: TcpStream, out_dir: &Path, state: &SimState) -> io::Result<
             Err(e) => {
                 record_error(state, format!("{e}"));
                 // Print what came before the garbage, like a printer would have.
+                for item in parser.take_parsed() {
+                    handle_item(item, &mut stream, &mut receipt, out_dir, state)?;
+                }
                 finish_receipt(&mut receipt, out_dir, state, false);
                 return Ok(());
             }
@@ -382,10 +404,31 @@ fn handle_item(
             }
         }
         other if prints(&other) => {
+            let roll_ended = {
+                let mut sh = state.control.lock();
+                match sh.paper_left {
+                    Some(0) => {
+                        sh.paper_left = None;
+                        sh.faults.paper_out = true;
+                        true
+                    }
+                    Some(n) => {
+                        sh.paper_left = Some(n - 1);
+                        false
+                    }
+                    None => false,
+                }
+            };
+            if roll_ended {
+                tracing::info!("printer emulator: paper ran out mid-receipt");
+            }
             if state.faults().can_print() {
                 receipt.push(other);
             } else {
+                // The part already printed is torn off and lost, like on a real printer
+                // whose roll ends: the till must print the whole receipt again.
                 state.control.lock().stats.discarded_items += 1;
+                receipt.clear();
             }
         }
         _ => {}

@@ -1,0 +1,1012 @@
+//! The simulator's TCP server and request processing.
+//!
+//! One thread per connection, each with its own ledger connection; every
+//! read is bounded by an idle timeout and the profile's maximum frame
+//! length. Each request is processed and its answer stored in one ledger
+//! transaction, so repeats are answered from the ledger.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::{bcd12, find_tag, Fault, Faults, IssuerVerifier};
+use crate::payment::iso8583::codec::{pack, unpack, Message};
+use crate::payment::iso8583::framing::{read_frame, write_frame, FrameError};
+use crate::payment::iso8583::messages::{
+    get_totals, mask_pan, set_totals, OriginalData, Totals,
+};
+use crate::payment::iso8583::profile::{field, network, processing, response};
+use crate::payment::iso8583::{Mti, HOST_PROFILE, MAX_MESSAGE_LEN};
+use crate::store::host_ledger::{
+    HostLedger, LedgerError, LedgerTotals, LedgerTx, MessageKey, NewTxn, TxnSource, TxnStatus,
+    UploadRow,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("simulator I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("invalid simulator configuration: {0}")]
+    Config(&'static str),
+    #[error("session error during benchmark: {0}")]
+    Session(crate::payment::acquirer::SessionError),
+    #[error("benchmark failed: {0}")]
+    Bench(String),
+}
+
+/// Simulator settings.
+#[derive(Clone)]
+pub struct SimConfig {
+    pub listen: SocketAddr,
+    pub db: PathBuf,
+    pub verifier: Arc<dyn IssuerVerifier>,
+    pub faults: Arc<Faults>,
+    /// A connection idle this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections beyond this are closed at once.
+    pub max_connections: usize,
+    /// Largest amount approved, in minor units (test-card rule 4).
+    pub amount_limit: u64,
+}
+
+impl SimConfig {
+    pub fn new(listen: SocketAddr, db: PathBuf, verifier: Arc<dyn IssuerVerifier>) -> Self {
+        SimConfig {
+            listen,
+            db,
+            verifier,
+            faults: Arc::new(Faults::default()),
+            idle_timeout: Duration::from_secs(120),
+            max_connections: 64,
+            amount_limit: 500_000,
+        }
+    }
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    addr: SocketAddr,
+    db: PathBuf,
+    faults: Arc<Faults>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle").field("addr", &self.addr).finish()
+    }
+}
+
+impl SimHandle {
+    /// The bound address (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// A separate connection to the ledger, for inspection.
+    pub fn ledger(&self) -> Result<HostLedger, SimError> {
+        Ok(HostLedger::open(&self.db)?)
+    }
+
+    /// Stops accepting; open connections end at their next read.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Binds and starts the simulator in the background.
+pub fn start_acquirer_sim(cfg: SimConfig) -> Result<SimHandle, SimError> {
+    // Create the schema once before serving.
+    HostLedger::open(&cfg.db)?;
+    let listener = TcpListener::bind(cfg.listen)?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let faults = cfg.faults.clone();
+    let db = cfg.db.clone();
+    let thread = {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("acquirer-sim".into())
+            .spawn(move || accept_loop(listener, cfg, stop))?
+    };
+    tracing::info!(%addr, "acquirer simulator listening");
+    Ok(SimHandle {
+        addr,
+        db,
+        faults,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+/// Runs the simulator in the foreground (the `acquirer-sim` command) until
+/// the process is stopped.
+pub fn run_acquirer_sim(
+    listen: SocketAddr,
+    db: &Path,
+    verifier: Arc<dyn IssuerVerifier>,
+    faults: Arc<Faults>,
+) -> Result<(), SimError> {
+    let mut cfg = SimConfig::new(listen, db.to_path_buf(), verifier);
+    cfg.faults = faults;
+    let mut handle = start_acquirer_sim(cfg)?;
+    if let Some(t) = handle.thread.take() {
+        let _ = t.join();
+    }
+    Ok(())
+}
+
+fn accept_loop(listener: TcpListener, cfg: SimConfig, stop: Arc<AtomicBool>) {
+    let active = Arc::new(AtomicUsize::new(0));
+    let cfg = Arc::new(cfg);
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                if active.load(Ordering::Relaxed) >= cfg.max_connections {
+                    tracing::warn!(%peer, "too many connections; closing");
+                    continue;
+                }
+                active.fetch_add(1, Ordering::Relaxed);
+                let (cfg, stop, counter) = (cfg.clone(), stop.clone(), active.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("acquirer-sim-conn".into())
+                    .spawn(move || {
+                        if let Err(e) = serve(stream, &cfg, &stop) {
+                            tracing::warn!(%peer, error = %e, "simulator connection ended");
+                        }
+                        counter.fetch_sub(1, Ordering::Relaxed);
+                    });
+                if spawned.is_err() {
+                    active.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// Reads are sliced so a stopped simulator notices within this time.
+const POLL: Duration = Duration::from_millis(200);
+
+fn serve(mut stream: TcpStream, cfg: &SimConfig, stop: &AtomicBool) -> Result<(), SimError> {
+    stream.set_nonblocking(false)?;
+    stream.set_nodelay(true)?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let mut ledger = HostLedger::open(&cfg.db)?;
+    let mut idle = Duration::ZERO;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let frame = match read_frame(&mut stream, MAX_MESSAGE_LEN, POLL) {
+            Ok(f) => f,
+            Err(FrameError::Timeout) => {
+                idle += POLL;
+                if idle >= cfg.idle_timeout {
+                    return Ok(());
+                }
+                continue;
+            }
+            Err(FrameError::Closed) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "bad frame from till; closing");
+                return Ok(());
+            }
+        };
+        idle = Duration::ZERO;
+        let (delay, fault) = cfg.faults.take();
+        if fault == Some(Fault::DropAfterRead) {
+            return Ok(());
+        }
+        let answer = process(&mut ledger, cfg, &frame, OffsetDateTime::now_utc())?;
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        let Some(answer) = answer else {
+            tracing::warn!("undecodable request; closing");
+            return Ok(());
+        };
+        match fault {
+            Some(Fault::NoAnswer) => continue,
+            Some(Fault::Garble) => {
+                let mut bad = answer;
+                // Mangle the MTI and the bytes after the bitmap so the
+                // answer is neither decodable nor matchable.
+                for (i, b) in bad.iter_mut().enumerate() {
+                    if i < 4 || i % 3 == 0 {
+                        *b ^= 0x5a;
+                    }
+                }
+                write_frame(&mut stream, &bad).map_err(frame_io)?;
+            }
+            Some(Fault::Truncate) => {
+                let len = u16::try_from(answer.len()).unwrap_or(u16::MAX);
+                let half = answer.get(..answer.len() / 2).unwrap_or(&[]);
+                stream.write_all(&len.to_be_bytes())?;
+                stream.write_all(half)?;
+                stream.flush()?;
+                return Ok(());
+            }
+            _ => write_frame(&mut stream, &answer).map_err(frame_io)?,
+        }
+    }
+}
+
+fn frame_io(e: FrameError) -> SimError {
+    match e {
+        FrameError::Io(io) => SimError::Io(io),
+        other => SimError::Io(std::io::Error::other(other.to_string())),
+    }
+}
+
+/// Copies identity and context fields from the request into an answer.
+fn answer_to(req: &Message, code: &str) -> Message {
+    let mut m = Message::new(req.mti.response());
+    for f in [
+        field::PROCESSING_CODE,
+        field::AMOUNT,
+        field::TRANSMISSION,
+        field::STAN,
+        field::LOCAL_TIME,
+        field::LOCAL_DATE,
+        field::TID,
+        field::MID,
+        field::CURRENCY,
+        field::BATCH,
+        field::NETWORK_CODE,
+    ] {
+        if let Some(v) = req.get(f) {
+            let _ = m.set(f, v.to_vec());
+        }
+    }
+    let _ = m.set_str(field::RESPONSE_CODE, code);
+    m
+}
+
+fn text(m: &Message, f: u8) -> Option<String> {
+    m.get_str(f).map(|s| s.trim_end().to_owned())
+}
+
+fn luhn_ok(pan: &str) -> bool {
+    if !(12..=19).contains(&pan.len()) || !pan.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let sum: u32 = pan
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// PAN and expiry from field 2/14 or, failing that, track 2.
+fn card_of(m: &Message) -> (Option<String>, Option<String>) {
+    let track2 = m.get_str(field::TRACK2).unwrap_or("");
+    let (t2_pan, t2_rest) = match track2.find(['=', 'D']) {
+        Some(i) => (track2.get(..i), track2.get(i + 1..)),
+        None => (None, None),
+    };
+    let pan = text(m, field::PAN).or_else(|| t2_pan.map(str::to_owned));
+    let expiry = text(m, field::EXPIRY)
+        .or_else(|| t2_rest.and_then(|r| r.get(..4)).map(str::to_owned));
+    (pan, expiry)
+}
+
+fn key_of(m: &Message) -> Option<MessageKey> {
+    let tid = text(m, field::TID)?;
+    let stan = m.get_str(field::STAN)?.to_owned();
+    let tdate = m.get_str(field::TRANSMISSION)?.get(..4)?.to_owned();
+    Some(MessageKey { tid, stan, tdate })
+}
+
+fn original_key(m: &Message, tid: &str) -> Option<MessageKey> {
+    let o = OriginalData::decode(m.get_str(field::ORIGINAL_DATA)?)?;
+    Some(MessageKey {
+        tid: tid.to_owned(),
+        stan: o.stan.to_string(),
+        tdate: o.transmitted.mmdd(),
+    })
+}
+
+fn to_totals(t: LedgerTotals) -> Totals {
+    Totals {
+        debits_count: t.debits_count,
+        debits_amount: t.debits_amount,
+        credits_count: t.credits_count,
+        credits_amount: t.credits_amount,
+    }
+}
+
+/// Processes one request frame; `None` when it cannot be answered at all.
+pub(crate) fn process(
+    ledger: &mut HostLedger,
+    cfg: &SimConfig,
+    frame: &[u8],
+    now: OffsetDateTime,
+) -> Result<Option<Vec<u8>>, SimError> {
+    let req = match unpack(&HOST_PROFILE, frame) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "undecodable request");
+            return Ok(None);
+        }
+    };
+    if req.mti.is_response() {
+        return Ok(None);
+    }
+    if req.mti == Mti::NETWORK {
+        let code = match req.get_str(field::NETWORK_CODE) {
+            Some(network::SIGN_ON | network::ECHO) => response::APPROVED,
+            _ => response::FORMAT_ERROR,
+        };
+        return Ok(pack(&HOST_PROFILE, &answer_to(&req, code)).ok());
+    }
+    let Some(key) = key_of(&req) else {
+        return Ok(pack(&HOST_PROFILE, &answer_to(&req, response::FORMAT_ERROR)).ok());
+    };
+    let unix = now.unix_timestamp();
+    let tx = ledger.begin()?;
+    if let Some((mti, stored)) = tx.replay(&key)? {
+        let same_kind = Mti::from_ascii(mti.as_bytes())
+            .is_some_and(|m| m.response() == req.mti.response());
+        if same_kind {
+            return Ok(Some(stored));
+        }
+        return Ok(pack(&HOST_PROFILE, &answer_to(&req, response::DUPLICATE)).ok());
+    }
+    let ctx = Ctx {
+        tx: &tx,
+        cfg,
+        req: &req,
+        key: &key,
+        now,
+    };
+    let answer = match req.mti {
+        Mti::FINANCIAL_REQUEST => ctx.financial()?,
+        Mti::FINANCIAL_ADVICE | Mti::FINANCIAL_ADVICE_REPEAT => ctx.advice()?,
+        Mti::REVERSAL | Mti::REVERSAL_REPEAT => ctx.reversal()?,
+        Mti::SETTLEMENT => ctx.settlement()?,
+        Mti::BATCH_UPLOAD => ctx.upload()?,
+        _ => answer_to(&req, response::INVALID_TRANSACTION),
+    };
+    let Ok(bytes) = pack(&HOST_PROFILE, &answer) else {
+        return Ok(None);
+    };
+    tx.record_message(&key, &req.mti.to_string(), &bytes, unix)?;
+    tx.commit()?;
+    Ok(Some(bytes))
+}
+
+struct Ctx<'a, 'l> {
+    tx: &'a LedgerTx<'l>,
+    cfg: &'a SimConfig,
+    req: &'a Message,
+    key: &'a MessageKey,
+    now: OffsetDateTime,
+}
+
+impl Ctx<'_, '_> {
+    fn base_txn(&self, status: TxnStatus, code: &str, source: TxnSource) -> NewTxn {
+        let (pan, _) = card_of(self.req);
+        NewTxn {
+            key: self.key.clone(),
+            mid: text(self.req, field::MID).unwrap_or_default(),
+            batch: text(self.req, field::BATCH).unwrap_or_default(),
+            transmitted: text(self.req, field::TRANSMISSION).unwrap_or_default(),
+            mti: self.req.mti.to_string(),
+            proc_code: text(self.req, field::PROCESSING_CODE).unwrap_or_default(),
+            amount: self.amount().map_or(0, |a| i64::try_from(a).unwrap_or(0)),
+            currency: text(self.req, field::CURRENCY).unwrap_or_default(),
+            pan_masked: pan.as_deref().map(mask_pan),
+            entry_mode: text(self.req, field::ENTRY_MODE),
+            response_code: code.to_owned(),
+            rrn: None,
+            auth_code: None,
+            decline_reason: None,
+            status,
+            source,
+            original_id: None,
+        }
+    }
+
+    fn amount(&self) -> Option<u64> {
+        self.req.get_str(field::AMOUNT)?.parse().ok()
+    }
+
+    fn references(&self) -> Result<(String, String), SimError> {
+        let id = self.tx.next_txn_id()?;
+        let rrn = format!("{:012}", id);
+        let auth = format!("{:06}", (id * 7919 + 104_729) % 1_000_000);
+        Ok((rrn, auth))
+    }
+
+    /// Test-card rules 1-9 of PROFILE.md; `Ok(None)` means approve.
+    fn decide(&self, is_purchase: bool) -> (Option<&'static str>, Option<&'static str>) {
+        let req = self.req;
+        let qr = req.get_str(field::QR_CODE);
+        let (pan, expiry) = card_of(req);
+        if (pan.is_none() && qr.is_none())
+            || (req.has(field::PIN_BLOCK) && !req.has(field::SECURITY_INFO))
+        {
+            return (Some(response::FORMAT_ERROR), Some("format"));
+        }
+        let Some(amount) = self.amount() else {
+            return (Some(response::FORMAT_ERROR), Some("format"));
+        };
+        if let Some(code) = qr {
+            if code.ends_with("0000") {
+                return (Some(response::INVALID_CARD), Some("qr code"));
+            }
+        } else if let Some(pan) = &pan {
+            if !luhn_ok(pan) {
+                return (Some(response::INVALID_CARD), Some("luhn"));
+            }
+            let current = format!(
+                "{:02}{:02}",
+                self.now.year() % 100,
+                u8::from(self.now.month())
+            );
+            if let Some(e) = expiry.filter(|e| e.len() == 4) {
+                if e < current {
+                    return (Some(response::EXPIRED_CARD), Some("expired"));
+                }
+            }
+        }
+        if amount == 0 {
+            return (Some(response::INVALID_AMOUNT), Some("amount"));
+        }
+        if amount > self.cfg.amount_limit {
+            return (Some(response::EXCEEDS_LIMIT), Some("limit"));
+        }
+        if !is_purchase {
+            return (None, None);
+        }
+        if let (Some(pan), Some(icc)) = (&pan, req.get(field::ICC)) {
+            // The cryptogram covers 9F02, so it must be the amount asked for.
+            let amount_matches = match find_tag(icc, 0x9f02) {
+                Ok(Some(v)) => v == bcd12(amount),
+                Ok(None) => true,
+                Err(_) => false,
+            };
+            let psn = req.get_str(field::CARD_SEQUENCE);
+            if !amount_matches
+                || !matches!(self.cfg.verifier.verify_arqc(pan, psn, icc), Ok(true))
+            {
+                return (Some(response::DO_NOT_HONOUR), Some("arqc"));
+            }
+        }
+        if let (Some(pan), Some(block), Some(ksn)) = (
+            &pan,
+            req.get(field::PIN_BLOCK),
+            req.get(field::SECURITY_INFO),
+        ) {
+            let ok = self
+                .cfg
+                .verifier
+                .recover_pin(pan, block, ksn)
+                .map(|pin| self.cfg.verifier.pin_matches(pan, &pin))
+                .unwrap_or(false);
+            if !ok {
+                return (Some(response::INCORRECT_PIN), Some("pin"));
+            }
+        }
+        match amount % 100 {
+            51 => (Some(response::INSUFFICIENT_FUNDS), Some("funds")),
+            5 => (Some(response::DO_NOT_HONOUR), Some("do not honour")),
+            91 => (Some(response::ISSUER_UNAVAILABLE), Some("issuer")),
+            _ => (None, None),
+        }
+    }
+
+    fn financial(&self) -> Result<Message, SimError> {
+        let proc_code = self.req.get_str(field::PROCESSING_CODE).unwrap_or("");
+        match proc_code {
+            processing::PURCHASE | processing::REFUND => {}
+            processing::VOID_PURCHASE => return self.void(),
+            _ => return Ok(answer_to(self.req, response::INVALID_TRANSACTION)),
+        }
+        let (decline, reason) = self.decide(proc_code == processing::PURCHASE);
+        let code = decline.unwrap_or(response::APPROVED);
+        let mut answer = answer_to(self.req, code);
+        let (rrn, auth) = self.references()?;
+        let mut t = self.base_txn(
+            if decline.is_some() {
+                TxnStatus::Declined
+            } else {
+                TxnStatus::Approved
+            },
+            code,
+            TxnSource::Online,
+        );
+        t.rrn = Some(rrn.clone());
+        t.decline_reason = reason.map(str::to_owned);
+        answer.set_str(field::RRN, &rrn).ok();
+        if decline.is_none() {
+            t.auth_code = Some(auth.clone());
+            answer.set_str(field::AUTH_CODE, &auth).ok();
+        }
+        // Answer the card's ARQC with an ARPC whenever the ARQC verified.
+        if let (Some(pan), Some(icc)) = (card_of(self.req).0, self.req.get(field::ICC)) {
+            if reason != Some("arqc") && reason != Some("format") {
+                let psn = self.req.get_str(field::CARD_SEQUENCE);
+                let arc = [
+                    code.as_bytes().first().copied().unwrap_or(b'0'),
+                    code.as_bytes().get(1).copied().unwrap_or(b'0'),
+                ];
+                if let Ok(arpc) = self.cfg.verifier.make_arpc(&pan, psn, icc, arc) {
+                    if let Ok(len) = u8::try_from(arpc.len()) {
+                        if len < 0x80 {
+                            let mut tlv = vec![0x91, len];
+                            tlv.extend_from_slice(&arpc);
+                            answer.set(field::ICC, tlv).ok();
+                        }
+                    }
+                }
+            }
+        }
+        self.tx.insert_txn(&t, self.now.unix_timestamp())?;
+        Ok(answer)
+    }
+
+    fn void(&self) -> Result<Message, SimError> {
+        let Some(orig_key) = original_key(self.req, &self.key.tid) else {
+            return Ok(answer_to(self.req, response::FORMAT_ERROR));
+        };
+        let original = self.tx.find_txn(&orig_key)?;
+        let batch = text(self.req, field::BATCH).unwrap_or_default();
+        let code = match &original {
+            None => response::ORIGINAL_NOT_FOUND,
+            Some(o)
+                if o.status == TxnStatus::Approved
+                    && o.proc_code == processing::PURCHASE
+                    && o.batch == batch
+                    && Some(o.amount) == self.amount().and_then(|a| i64::try_from(a).ok()) =>
+            {
+                response::APPROVED
+            }
+            Some(_) => response::INVALID_TRANSACTION,
+        };
+        let mut answer = answer_to(self.req, code);
+        let (rrn, auth) = self.references()?;
+        let mut t = self.base_txn(
+            if code == response::APPROVED {
+                TxnStatus::Approved
+            } else {
+                TxnStatus::Declined
+            },
+            code,
+            TxnSource::Online,
+        );
+        t.rrn = Some(rrn.clone());
+        t.original_id = original.as_ref().map(|o| o.id);
+        answer.set_str(field::RRN, &rrn).ok();
+        if code == response::APPROVED {
+            if let Some(o) = &original {
+                self.tx.set_status(o.id, TxnStatus::Voided)?;
+            }
+            t.auth_code = Some(auth.clone());
+            answer.set_str(field::AUTH_CODE, &auth).ok();
+        }
+        self.tx.insert_txn(&t, self.now.unix_timestamp())?;
+        Ok(answer)
+    }
+
+    fn advice(&self) -> Result<Message, SimError> {
+        let proc_code = self.req.get_str(field::PROCESSING_CODE).unwrap_or("");
+        let (pan, _) = card_of(self.req);
+        if pan.is_none() || self.amount().is_none() {
+            return Ok(answer_to(self.req, response::FORMAT_ERROR));
+        }
+        if proc_code != processing::PURCHASE && proc_code != processing::REFUND {
+            return Ok(answer_to(self.req, response::INVALID_TRANSACTION));
+        }
+        let (rrn, _) = self.references()?;
+        let mut t = self.base_txn(TxnStatus::Approved, response::APPROVED, TxnSource::Advice);
+        t.rrn = Some(rrn.clone());
+        t.auth_code = text(self.req, field::AUTH_CODE);
+        self.tx.insert_txn(&t, self.now.unix_timestamp())?;
+        let mut answer = answer_to(self.req, response::APPROVED);
+        answer.set_str(field::RRN, &rrn).ok();
+        Ok(answer)
+    }
+
+    fn reversal(&self) -> Result<Message, SimError> {
+        let Some(orig_key) = original_key(self.req, &self.key.tid) else {
+            return Ok(answer_to(self.req, response::FORMAT_ERROR));
+        };
+        let Some(original) = self.tx.find_txn(&orig_key)? else {
+            return Ok(answer_to(self.req, response::ORIGINAL_NOT_FOUND));
+        };
+        if original.status == TxnStatus::Approved {
+            let reason = text(self.req, field::REVERSAL_REASON).unwrap_or_default();
+            self.tx.mark_reversed(original.id, &reason)?;
+            if original.proc_code == processing::VOID_PURCHASE {
+                if let Some(voided) = original.original_id {
+                    self.tx.set_status(voided, TxnStatus::Approved)?;
+                }
+            }
+        }
+        Ok(answer_to(self.req, response::APPROVED))
+    }
+
+    fn settlement(&self) -> Result<Message, SimError> {
+        let tid = &self.key.tid;
+        let batch = text(self.req, field::BATCH).unwrap_or_default();
+        let Some(till) = get_totals(self.req) else {
+            return Ok(answer_to(self.req, response::FORMAT_ERROR));
+        };
+        let after_upload =
+            self.req.get_str(field::PROCESSING_CODE) == Some(processing::SETTLEMENT_AFTER_UPLOAD);
+        let host = match self.tx.settled_totals(tid, &batch)? {
+            Some(closed) => closed,
+            None => {
+                if after_upload {
+                    let mid = text(self.req, field::MID).unwrap_or_default();
+                    let currency = text(self.req, field::CURRENCY).unwrap_or_default();
+                    let (dropped, added) = self.tx.apply_uploads(
+                        tid,
+                        &batch,
+                        &mid,
+                        &currency,
+                        self.now.unix_timestamp(),
+                    )?;
+                    tracing::info!(dropped, added, "batch upload applied");
+                }
+                let host = self.tx.totals(tid, &batch)?;
+                if to_totals(host) == till {
+                    self.tx.close_batch(
+                        tid,
+                        &batch,
+                        &host,
+                        after_upload,
+                        self.now.unix_timestamp(),
+                    )?;
+                }
+                host
+            }
+        };
+        let code = if to_totals(host) == till {
+            response::APPROVED
+        } else {
+            response::RECONCILE_ERROR
+        };
+        let mut answer = answer_to(self.req, code);
+        if set_totals(&mut answer, &to_totals(host)).is_err() {
+            return Ok(answer_to(self.req, response::SYSTEM_MALFUNCTION));
+        }
+        Ok(answer)
+    }
+
+    fn upload(&self) -> Result<Message, SimError> {
+        let Some(orig_key) = original_key(self.req, &self.key.tid) else {
+            return Ok(answer_to(self.req, response::FORMAT_ERROR));
+        };
+        let (Some(amount), Some(proc_code)) = (
+            self.amount().and_then(|a| i64::try_from(a).ok()),
+            text(self.req, field::PROCESSING_CODE),
+        ) else {
+            return Ok(answer_to(self.req, response::FORMAT_ERROR));
+        };
+        let batch = text(self.req, field::BATCH).unwrap_or_default();
+        if self.tx.settled_totals(&self.key.tid, &batch)?.is_some() {
+            return Ok(answer_to(self.req, response::INVALID_TRANSACTION));
+        }
+        self.tx.record_upload(&UploadRow {
+            key: orig_key,
+            batch,
+            proc_code,
+            amount,
+            rrn: text(self.req, field::RRN),
+            auth_code: text(self.req, field::AUTH_CODE),
+        })?;
+        let mut answer = answer_to(self.req, response::APPROVED);
+        for f in [field::RRN, field::AUTH_CODE] {
+            if let Some(v) = self.req.get(f) {
+                answer.set(f, v.to_vec()).ok();
+            }
+        }
+        Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payment::iso8583::messages::{
+        self, CardInput, EntryMode, PinData, Stamp, Stan, TerminalIds, Timestamp, TxnKind,
+    };
+    use crate::payment::iso8583::ReversalReason;
+    use crate::sim::acquirer::TestIssuer;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        ledger: HostLedger,
+        cfg: SimConfig,
+        issuer: TestIssuer,
+        stan: u32,
+    }
+
+    const PAN: &str = "4761739001010010";
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("host.db");
+        let issuer = TestIssuer::default();
+        let cfg = SimConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            db.clone(),
+            Arc::new(issuer.clone()),
+        );
+        Fixture {
+            ledger: HostLedger::open(&db).unwrap(),
+            _dir: dir,
+            cfg,
+            issuer,
+            stan: 0,
+        }
+    }
+
+    fn ids() -> TerminalIds {
+        TerminalIds {
+            tid: "TILL0001".into(),
+            mid: "SHOP00000000001".into(),
+            currency: 978,
+        }
+    }
+
+    impl Fixture {
+        fn stamp(&mut self) -> Stamp {
+            self.stan += 1;
+            let t = Timestamp::from_datetime(OffsetDateTime::now_utc());
+            Stamp {
+                stan: Stan::new(self.stan).unwrap(),
+                transmitted: t,
+                local: t,
+                batch: 1,
+            }
+        }
+
+        fn send(&mut self, m: &Message) -> Message {
+            let bytes = pack(&HOST_PROFILE, m).unwrap();
+            let out = process(&mut self.ledger, &self.cfg, &bytes, OffsetDateTime::now_utc())
+                .unwrap()
+                .unwrap();
+            unpack(&HOST_PROFILE, &out).unwrap()
+        }
+
+        fn card(&self, amount: u64, pin: Option<&str>) -> CardInput {
+            let ksn = vec![0xff, 0xff, 0x98, 0x76, 0x54, 0x32, 0x10, 0xe0, 0, 1];
+            CardInput {
+                pan: PAN.into(),
+                expiry: Some("3012".into()),
+                sequence: Some("001".into()),
+                track2: None,
+                entry: EntryMode::Chip,
+                icc: Some(self.issuer.icc_for(PAN, amount, 1)),
+                pin: pin.map(|p| PinData {
+                    block: self.issuer.pin_block(p, PAN, &ksn).unwrap(),
+                    ksn,
+                }),
+            }
+        }
+    }
+
+    #[test]
+    fn test_card_rules() {
+        let mut f = fixture();
+        let cases: [(u64, Option<&str>, &str); 7] = [
+            (1000, Some("1234"), "00"),
+            (1000, Some("9999"), "55"),
+            (1251, None, "51"),
+            (1205, None, "05"),
+            (1291, None, "91"),
+            (0, None, "13"),
+            (500_001, None, "61"),
+        ];
+        for (amount, pin, expected) in cases {
+            let card = f.card(amount, pin);
+            let s = f.stamp();
+            let m = messages::purchase(&ids(), &s, amount, &card).unwrap();
+            let a = f.send(&m);
+            assert_eq!(a.get_str(39), Some(expected), "amount {amount} pin {pin:?}");
+            assert_eq!(a.mti, Mti::FINANCIAL_RESPONSE);
+            assert_eq!(a.get(11), m.get(11));
+            if expected == "00" {
+                assert_eq!(a.get_str(38).map(str::len), Some(6));
+                let icc = a.get(55).unwrap();
+                assert_eq!(icc[0], 0x91);
+                assert_eq!(&icc[icc.len() - 2..], b"00");
+            }
+        }
+        // Bad Luhn, expired card, bad ARQC.
+        let mut c = f.card(100, None);
+        c.pan = "4761739001010011".into();
+        let s = f.stamp();
+        assert_eq!(
+            f.send(&messages::purchase(&ids(), &s, 100, &c).unwrap())
+                .get_str(39),
+            Some("14")
+        );
+        let mut c = f.card(100, None);
+        c.expiry = Some("1901".into());
+        let s = f.stamp();
+        assert_eq!(
+            f.send(&messages::purchase(&ids(), &s, 100, &c).unwrap())
+                .get_str(39),
+            Some("54")
+        );
+        let c = f.card(999, None); // chip data for another amount
+        let s = f.stamp();
+        let a = f.send(&messages::purchase(&ids(), &s, 100, &c).unwrap());
+        assert_eq!(a.get_str(39), Some("05"));
+        assert!(!a.has(55), "no ARPC for a failed ARQC");
+        let mut c = f.card(100, None);
+        if let Some(icc) = c.icc.as_mut() {
+            let n = icc.len();
+            icc[n - 5] ^= 0x01; // last ARQC byte (before 9F27 01 80)
+        }
+        let s = f.stamp();
+        let a = f.send(&messages::purchase(&ids(), &s, 100, &c).unwrap());
+        assert_eq!(a.get_str(39), Some("05"));
+        // QR rules.
+        let s = f.stamp();
+        assert_eq!(
+            f.send(&messages::qr_purchase(&ids(), &s, 100, "284500000000").unwrap())
+                .get_str(39),
+            Some("14")
+        );
+        let s = f.stamp();
+        assert_eq!(
+            f.send(&messages::qr_purchase(&ids(), &s, 100, "284512345678").unwrap())
+                .get_str(39),
+            Some("00")
+        );
+        let rows = f.ledger.txns("TILL0001").unwrap();
+        assert!(rows.iter().all(|r| r.rrn.is_some()));
+        assert_eq!(rows.iter().filter(|r| r.status == TxnStatus::Approved).count(), 2);
+    }
+
+    #[test]
+    fn repeats_are_answered_from_the_ledger() {
+        let mut f = fixture();
+        let card = f.card(700, None);
+        let s = f.stamp();
+        let advice =
+            messages::offline_advice(&ids(), &s, TxnKind::Purchase, 700, &card, "Y1", false)
+                .unwrap();
+        let first = f.send(&advice);
+        let repeat =
+            messages::offline_advice(&ids(), &s, TxnKind::Purchase, 700, &card, "Y1", true)
+                .unwrap();
+        let second = f.send(&repeat);
+        assert_eq!(first, second);
+        assert_eq!(f.ledger.txns("TILL0001").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn reversal_void_and_reversal_of_void() {
+        let mut f = fixture();
+        let card = f.card(1000, None);
+        let s1 = f.stamp();
+        let p = f.send(&messages::purchase(&ids(), &s1, 1000, &card).unwrap());
+        assert_eq!(p.get_str(39), Some("00"));
+        let original = OriginalData {
+            mti: Mti::FINANCIAL_REQUEST,
+            stan: s1.stan,
+            transmitted: s1.transmitted,
+        };
+        let oref = messages::OriginalRef {
+            data: original,
+            rrn: p.get_str(37).unwrap().into(),
+            auth_code: p.get_str(38).unwrap().into(),
+        };
+        let s2 = f.stamp();
+        let v = f.send(&messages::void_purchase(&ids(), &s2, 1000, &card, &oref).unwrap());
+        assert_eq!(v.get_str(39), Some("00"));
+        let totals = f.ledger.totals("TILL0001", "000001").unwrap();
+        assert_eq!(totals.debits_count, 0);
+        // Reverse the void: the purchase counts again.
+        let s3 = f.stamp();
+        let void_ref = OriginalData {
+            mti: Mti::FINANCIAL_REQUEST,
+            stan: s2.stan,
+            transmitted: s2.transmitted,
+        };
+        let r = f.send(
+            &messages::reversal(
+                &ids(),
+                &s3,
+                &void_ref,
+                TxnKind::VoidPurchase,
+                1000,
+                ReversalReason::CashierCancel,
+                false,
+            )
+            .unwrap(),
+        );
+        assert_eq!(r.get_str(39), Some("00"));
+        assert_eq!(f.ledger.totals("TILL0001", "000001").unwrap().debits_count, 1);
+        // Voiding again with a wrong amount is refused.
+        let s4 = f.stamp();
+        let bad = f.send(&messages::void_purchase(&ids(), &s4, 999, &card, &oref).unwrap());
+        assert_eq!(bad.get_str(39), Some("12"));
+        // Reversal of something unknown.
+        let s5 = f.stamp();
+        let unknown = OriginalData {
+            mti: Mti::FINANCIAL_REQUEST,
+            stan: Stan::new(4242).unwrap(),
+            transmitted: s1.transmitted,
+        };
+        let r = f.send(
+            &messages::reversal(
+                &ids(),
+                &s5,
+                &unknown,
+                TxnKind::Purchase,
+                1,
+                ReversalReason::Timeout,
+                false,
+            )
+            .unwrap(),
+        );
+        assert_eq!(r.get_str(39), Some("25"));
+    }
+
+    #[test]
+    fn garbage_is_not_answered() {
+        let mut f = fixture();
+        assert_eq!(
+            process(&mut f.ledger, &f.cfg, b"02\xff\xff", OffsetDateTime::now_utc()).unwrap(),
+            None
+        );
+        assert!(luhn_ok(PAN));
+        assert!(!luhn_ok("4761739001010011"));
+        assert!(!luhn_ok("47617390"));
+    }
+}

@@ -1,0 +1,203 @@
+//! Kernel overhead benchmark for `tillpoint bench`: a full online-PIN
+//! transaction against the in-memory card, compared with replaying the same
+//! APDUs to the same card without the kernel. The difference is what the
+//! kernel itself costs (TLV, DOLs, RSA recovery for ODA, decisions).
+
+use std::time::{Duration, Instant};
+
+use crate::payment::emv::apdu::{CardChannel, ChannelError};
+use crate::payment::emv::config::TerminalConfig;
+use crate::payment::emv::crypto;
+use crate::payment::emv::kernel::{
+    Cardholder, Decision, HostResponse, Kernel, KernelError, PinEntry, PinRequest, TransactionInput, TxnDate,
+};
+use crate::payment::emv::select::{ApplicationChooser, Candidate, Choice};
+
+use super::{profile, VirtualCard};
+
+/// A cardholder that answers from a script: which candidate to pick and
+/// what happens at the PIN pad. Used by tests, the demo and the benchmark.
+#[derive(Debug, Clone)]
+pub struct ScriptedCardholder {
+    /// Index to choose when several applications are offered.
+    pub choice: usize,
+    /// The PIN pad result.
+    pub pin: PinEntry,
+    /// How often a PIN was requested.
+    pub pin_requests: u32,
+    /// The candidate lists shown.
+    pub shown: Vec<Vec<String>>,
+}
+
+impl Default for ScriptedCardholder {
+    fn default() -> Self {
+        ScriptedCardholder {
+            choice: 0,
+            pin: PinEntry::Entered,
+            pin_requests: 0,
+            shown: Vec::new(),
+        }
+    }
+}
+
+impl ApplicationChooser for ScriptedCardholder {
+    fn choose(&mut self, candidates: &[Candidate]) -> Choice {
+        self.shown
+            .push(candidates.iter().map(|c| c.display_name().to_string()).collect());
+        Choice::Select(self.choice)
+    }
+    fn confirm(&mut self, _candidate: &Candidate) -> bool {
+        true
+    }
+}
+
+impl Cardholder for ScriptedCardholder {
+    fn online_pin(&mut self, _request: &PinRequest<'_>) -> PinEntry {
+        self.pin_requests += 1;
+        self.pin
+    }
+}
+
+/// A fixed purchase for tests and the benchmark.
+pub fn sample_purchase(amount: u64) -> TransactionInput {
+    TransactionInput {
+        amount,
+        amount_other: 0,
+        currency: 840,
+        currency_exponent: 2,
+        txn_type: 0x00,
+        date: TxnDate { year: 2025, month: 6, day: 30 },
+        time: (12, 30, 0),
+        unpredictable_number: [0x1A, 0x2B, 0x3C, 0x4D],
+        random_selection: 99,
+        sequence_counter: 1,
+        force_online: false,
+    }
+}
+
+/// The issuer side of an approval, as the acquirer simulator computes it:
+/// ARPC method 1 under the AC session key of the card's ATC.
+pub fn issuer_approval(profile_name: &str, pan: &str, psn: Option<&str>, atc: u16, arqc: &[u8; 8]) -> Option<HostResponse> {
+    let p = profile::by_name(profile_name)?;
+    let app = p.apps.iter().find(|a| a.pan == pan)?;
+    let mk = crypto::derive_icc_master_key_a(&app.issuer_master_key, pan, psn).ok()?;
+    let sk = crypto::ac_session_key(&mk, atc.to_be_bytes());
+    let arc = *b"00";
+    let mut iad = crypto::arpc_method1(&sk, arqc, arc).to_vec();
+    iad.extend_from_slice(&arc);
+    Some(HostResponse::Answered {
+        arc,
+        auth_code: Some("123456".into()),
+        issuer_auth_data: Some(iad),
+        scripts: Vec::new(),
+    })
+}
+
+/// Records the commands a kernel sends.
+struct Recorder {
+    card: VirtualCard,
+    commands: Vec<Vec<u8>>,
+}
+
+impl CardChannel for Recorder {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ChannelError> {
+        self.commands.push(apdu.to_vec());
+        self.card.transmit(apdu)
+    }
+}
+
+/// Result of [`bench_kernel`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BenchReport {
+    /// Transactions timed.
+    pub iterations: u32,
+    /// APDUs in one transaction.
+    pub apdus_per_txn: usize,
+    /// Mean time of a full kernel transaction (start + complete).
+    pub kernel_per_txn: Duration,
+    /// Mean time of the bare APDU exchange of the same transaction.
+    pub apdu_only_per_txn: Duration,
+}
+
+impl BenchReport {
+    /// The kernel's own cost per transaction.
+    pub fn overhead_per_txn(&self) -> Duration {
+        self.kernel_per_txn.saturating_sub(self.apdu_only_per_txn)
+    }
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "EMV kernel, visa-online-pin, {} transactions of {} APDUs: kernel {:?}/txn, bare APDU exchange {:?}/txn, kernel overhead {:?}/txn",
+            self.iterations,
+            self.apdus_per_txn,
+            self.kernel_per_txn,
+            self.apdu_only_per_txn,
+            self.overhead_per_txn()
+        )
+    }
+}
+
+/// Times `iterations` online-PIN transactions (each on a fresh copy of the
+/// same card, so every run is identical) and the bare replay of their
+/// APDUs.
+pub fn bench_kernel(iterations: u32) -> Result<BenchReport, KernelError> {
+    let iterations = iterations.max(1);
+    let name = "visa-online-pin";
+    let profile = profile::by_name(name).ok_or_else(|| KernelError::Input("profile missing".into()))?;
+    let base = VirtualCard::new(&profile);
+    let cfg = TerminalConfig::default();
+    let txn = sample_purchase(25_00);
+
+    // One recorded run gives the APDU sequence and the host's answer.
+    let mut recorder = Recorder {
+        card: base.clone(),
+        commands: Vec::new(),
+    };
+    let host = {
+        let mut k = Kernel::new(&mut recorder, &cfg);
+        let mut out = k.start(&txn, &mut ScriptedCardholder::default())?;
+        let secrets = out
+            .take_card_secrets()
+            .ok_or_else(|| KernelError::Input("no card data".into()))?;
+        let online = out
+            .online
+            .ok_or_else(|| KernelError::Input("benchmark card did not go online".into()))?;
+        let host = issuer_approval(name, &secrets.pan, secrets.pan_sequence.as_deref(), out.receipt.atc, &online.arqc)
+            .ok_or_else(|| KernelError::Input("no issuer key for the benchmark card".into()))?;
+        let done = k.complete(host.clone())?;
+        if done.decision != Decision::ApprovedOnline {
+            return Err(KernelError::Input(format!("benchmark transaction ended {:?}", done.decision)));
+        }
+        host
+    };
+    let commands = recorder.commands;
+
+    let mut kernel_total = Duration::ZERO;
+    for _ in 0..iterations {
+        let mut card = base.clone();
+        let mut ch = ScriptedCardholder::default();
+        let start = Instant::now();
+        let mut k = Kernel::new(&mut card, &cfg);
+        k.start(&txn, &mut ch)?;
+        k.complete(host.clone())?;
+        kernel_total += start.elapsed();
+    }
+    let mut bare_total = Duration::ZERO;
+    for _ in 0..iterations {
+        let mut card = base.clone();
+        let start = Instant::now();
+        for c in &commands {
+            card.transmit(c).map_err(|e| KernelError::Input(e.to_string()))?;
+        }
+        bare_total += start.elapsed();
+    }
+    Ok(BenchReport {
+        iterations,
+        apdus_per_txn: commands.len(),
+        kernel_per_txn: kernel_total / iterations,
+        apdu_only_per_txn: bare_total / iterations,
+    })
+}

@@ -1,0 +1,429 @@
+//! Kernel against the in-memory virtual card: one full transaction per
+//! profile, completion paths, and a property test that no sequence of card
+//! answers makes the kernel panic.
+
+use super::*;
+use crate::payment::emv::apdu::ApduError;
+use crate::payment::emv::kernel::{
+    has_bit, tsi, tvr, CryptogramType, CvmPerformed, Decision, HostResponse, Kernel, KernelError, Outcome,
+    PinEntry,
+};
+use crate::payment::emv::select::SelectError;
+use crate::payment::emv::TerminalConfig;
+
+fn card(name: &str) -> VirtualCard {
+    VirtualCard::from_profile_name(name).unwrap()
+}
+
+fn run_first(card: &mut VirtualCard, amount: u64, ch: &mut ScriptedCardholder) -> Result<Outcome, KernelError> {
+    let cfg = TerminalConfig::default();
+    let mut k = Kernel::new(card, &cfg);
+    k.start(&sample_purchase(amount), ch)
+}
+
+/// Runs start and, if the card goes online, completes with `host` built
+/// from the first outcome.
+fn run_full(
+    card: &mut VirtualCard,
+    amount: u64,
+    ch: &mut ScriptedCardholder,
+    host: impl FnOnce(&mut Outcome) -> HostResponse,
+) -> (Outcome, Option<Outcome>) {
+    let cfg = TerminalConfig::default();
+    let mut k = Kernel::new(card, &cfg);
+    let mut first = k.start(&sample_purchase(amount), ch).unwrap();
+    if first.decision != Decision::GoOnline {
+        return (first, None);
+    }
+    let h = host(&mut first);
+    let second = k.complete(h).unwrap();
+    (first, Some(second))
+}
+
+fn approve(profile: &'static str) -> impl FnOnce(&mut Outcome) -> HostResponse {
+    move |o: &mut Outcome| {
+        let s = o.take_card_secrets().unwrap();
+        let arqc = o.online.as_ref().unwrap().arqc;
+        issuer_approval(profile, &s.pan, s.pan_sequence.as_deref(), o.receipt.atc, &arqc).unwrap()
+    }
+}
+
+#[test]
+fn visa_online_pin_approved_with_dda() {
+    let mut c = card("visa-online-pin");
+    let mut ch = ScriptedCardholder::default();
+    let (first, second) = run_full(&mut c, 25_00, &mut ch, approve("visa-online-pin"));
+    assert_eq!(first.decision, Decision::GoOnline);
+    assert_eq!(ch.pin_requests, 1);
+    let r = &first.receipt;
+    assert_eq!(r.masked_pan, "476173******0010");
+    assert_eq!(r.aid, hex::decode("A0000000031010").unwrap());
+    assert_eq!(r.app_label, "VISA CREDIT");
+    assert_eq!(r.cvm, CvmPerformed::OnlinePin);
+    assert_eq!(r.cvm_results, [0x42, 0x03, 0x00]);
+    assert!(has_bit(&r.tsi, tsi::ODA), "DDA performed");
+    assert!(!has_bit(&r.tvr, tvr::DDA_FAILED), "DDA must pass: TVR {:02X?}", r.tvr);
+    assert!(!has_bit(&r.tvr, tvr::ODA_NOT_PERFORMED));
+    assert!(has_bit(&r.tvr, tvr::ONLINE_PIN_ENTERED));
+    let online = first.online.as_ref().unwrap();
+    assert!(online.pin_entered);
+    // Field 55 carries the ARQC and the data the host needs to verify it.
+    let f55 = crate::payment::emv::tlv::parse_all(&online.field55).unwrap();
+    assert_eq!(crate::payment::emv::tlv::find_bytes(&f55, 0x9F26).unwrap(), online.arqc);
+    assert!(crate::payment::emv::tlv::find_bytes(&f55, 0x5A).is_none(), "no PAN in field 55");
+    // The host can recompute the ARQC from field 55 with the issuer key.
+    let p = profile::by_name("visa-online-pin").unwrap();
+    let mk = crypto::derive_icc_master_key_a(&p.apps[0].issuer_master_key, "4761739001010010", Some("01")).unwrap();
+    let sk = crypto::ac_session_key(&mk, r.atc.to_be_bytes());
+    let input = CryptogramInput::from_tlv(&f55).unwrap();
+    assert_eq!(crypto::application_cryptogram(&sk, &input.to_bytes()), online.arqc);
+
+    let second = second.unwrap();
+    assert_eq!(second.decision, Decision::ApprovedOnline);
+    assert_eq!(second.receipt.cryptogram_type, CryptogramType::Tc);
+    assert!(has_bit(&second.receipt.tsi, tsi::ISSUER_AUTH));
+    assert!(!has_bit(&second.receipt.tvr, tvr::ISSUER_AUTH_FAILED));
+    assert_eq!(second.receipt.auth_code.as_deref(), Some("123456"));
+}
+
+#[test]
+fn unionpay_online_pin_t0_sda_arpc_in_cdol2() {
+    let mut c = card("unionpay-online-pin");
+    let mut ch = ScriptedCardholder::default();
+    let (first, second) = run_full(&mut c, 88_00, &mut ch, approve("unionpay-online-pin"));
+    assert_eq!(first.decision, Decision::GoOnline);
+    assert_eq!(first.receipt.app_label, "UnionPay Debit");
+    assert!(has_bit(&first.receipt.tvr, tvr::SDA_SELECTED));
+    assert!(!has_bit(&first.receipt.tvr, tvr::SDA_FAILED), "TVR {:02X?}", first.receipt.tvr);
+    let second = second.unwrap();
+    assert_eq!(second.decision, Decision::ApprovedOnline);
+}
+
+#[test]
+fn wrong_arpc_makes_the_card_decline_after_host_approval() {
+    let mut c = card("visa-online-pin");
+    let mut ch = ScriptedCardholder::default();
+    let (_, second) = run_full(&mut c, 25_00, &mut ch, |_o| HostResponse::Answered {
+        arc: *b"00",
+        auth_code: Some("999999".into()),
+        issuer_auth_data: Some(hex::decode("00112233445566773030").unwrap()),
+        scripts: Vec::new(),
+    });
+    let second = second.unwrap();
+    assert_eq!(second.decision, Decision::DeclinedByCardAfterApproval);
+    assert!(second.decision.reversal_required());
+    assert!(has_bit(&second.receipt.tvr, tvr::ISSUER_AUTH_FAILED));
+    // Same for the CDOL2 (tag 91) path.
+    let mut c = card("unionpay-online-pin");
+    let (_, second) = run_full(&mut c, 25_00, &mut ScriptedCardholder::default(), |_o| HostResponse::Answered {
+        arc: *b"00",
+        auth_code: None,
+        issuer_auth_data: Some(vec![0xAB; 10]),
+        scripts: Vec::new(),
+    });
+    assert_eq!(second.unwrap().decision, Decision::DeclinedByCardAfterApproval);
+}
+
+#[test]
+fn host_decline_and_unable_to_go_online() {
+    let mut c = card("visa-online-pin");
+    let (_, second) = run_full(&mut c, 25_00, &mut ScriptedCardholder::default(), |_o| HostResponse::Answered {
+        arc: *b"05",
+        auth_code: None,
+        issuer_auth_data: None,
+        scripts: Vec::new(),
+    });
+    let s = second.unwrap();
+    assert_eq!(s.decision, Decision::DeclinedByIssuer);
+    assert_eq!(s.receipt.cryptogram_type, CryptogramType::Aac);
+    // Unable to go online: the TAC/IAC default codes allow a TC, but this
+    // card refuses to approve without its issuer (AAC), so Z3.
+    let mut c = card("visa-online-pin");
+    let (_, second) = run_full(&mut c, 25_00, &mut ScriptedCardholder::default(), |_| HostResponse::Unavailable);
+    let s = second.unwrap();
+    assert_eq!(s.decision, Decision::DeclinedUnableToGoOnline);
+    assert_eq!(s.receipt.arc, *b"Z3");
+}
+
+#[test]
+fn offline_card_approves_under_floor_limit_and_goes_online_above() {
+    let mut c = card("offline-approve");
+    let mut ch = ScriptedCardholder::default();
+    let out = run_first(&mut c, 20_00, &mut ch).unwrap();
+    assert_eq!(out.decision, Decision::ApprovedOffline);
+    assert_eq!(out.receipt.arc, *b"Y1");
+    assert_eq!(out.receipt.cvm, CvmPerformed::Signature);
+    assert!(out.receipt.signature_required);
+    assert_eq!(ch.pin_requests, 0);
+    assert!(has_bit(&out.receipt.tsi, tsi::TERMINAL_RISK));
+    assert_eq!(out.receipt.tvr, [0x02, 0, 0, 0, 0], "only 'SDA selected' expected");
+    // Above the floor limit (50.00) the terminal asks for an ARQC.
+    let mut c = card("offline-approve");
+    let out = run_first(&mut c, 60_00, &mut ScriptedCardholder::default()).unwrap();
+    assert_eq!(out.decision, Decision::GoOnline);
+    assert!(has_bit(&out.receipt.tvr, tvr::FLOOR_LIMIT));
+    // Unable to go online above the floor limit: TAC default holds
+    // "exceeds floor limit", so the terminal declines (Z3).
+    let mut c = card("offline-approve");
+    let (_, s) = run_full(&mut c, 60_00, &mut ScriptedCardholder::default(), |_| HostResponse::Unavailable);
+    assert_eq!(s.unwrap().decision, Decision::DeclinedUnableToGoOnline);
+}
+
+#[test]
+fn randomly_selected_then_unable_to_go_online_is_approved_offline() {
+    // Random selection is not in TAC default: without a host the card's
+    // own limit (100.00) lets it approve (Y3).
+    let cfg = TerminalConfig::default();
+    let mut c = card("offline-approve");
+    let mut txn = sample_purchase(20_00);
+    txn.random_selection = 1;
+    let mut k = Kernel::new(&mut c, &cfg);
+    let first = k.start(&txn, &mut ScriptedCardholder::default()).unwrap();
+    assert_eq!(first.decision, Decision::GoOnline);
+    let done = k.complete(HostResponse::Unavailable).unwrap();
+    assert_eq!(done.decision, Decision::ApprovedUnableToGoOnline);
+    assert_eq!(done.receipt.arc, *b"Y3");
+    assert_eq!(done.receipt.cryptogram_type, CryptogramType::Tc);
+}
+
+#[test]
+fn random_selection_sends_a_small_transaction_online() {
+    let cfg = TerminalConfig::default();
+    let mut c = card("offline-approve");
+    let mut txn = sample_purchase(5_00);
+    txn.random_selection = 3; // below the 10 % target
+    let out = Kernel::new(&mut c, &cfg).start(&txn, &mut ScriptedCardholder::default()).unwrap();
+    assert!(has_bit(&out.receipt.tvr, tvr::RANDOM_SELECTED));
+    assert_eq!(out.decision, Decision::GoOnline);
+}
+
+#[test]
+fn velocity_check_uses_get_data() {
+    // Last online ATC 0x0F, LCOL 3. GPO raises the ATC to 0x11, then 0x12:
+    // 2 and 3 offline transactions, within the limit.
+    let mut c = card("offline-approve");
+    for _ in 0..2 {
+        let out = run_first(&mut c, 20_00, &mut ScriptedCardholder::default()).unwrap();
+        assert_eq!(out.decision, Decision::ApprovedOffline);
+    }
+    // Next one: ATC 0x13 - 0x0F = 4 > LCOL 3.
+    let out = run_first(&mut c, 20_00, &mut ScriptedCardholder::default()).unwrap();
+    assert!(has_bit(&out.receipt.tvr, tvr::LCOL_EXCEEDED), "TVR {:02X?}", out.receipt.tvr);
+    assert_eq!(out.decision, Decision::GoOnline);
+}
+
+#[test]
+fn declining_and_expired_cards() {
+    let mut c = card("declining");
+    let out = run_first(&mut c, 10_00, &mut ScriptedCardholder::default()).unwrap();
+    assert_eq!(out.decision, Decision::DeclinedOffline);
+    assert_eq!(out.receipt.cryptogram_type, CryptogramType::Aac);
+    let mut c = card("expired");
+    let out = run_first(&mut c, 10_00, &mut ScriptedCardholder::default()).unwrap();
+    assert_eq!(out.decision, Decision::DeclinedOffline);
+    assert!(has_bit(&out.receipt.tvr, tvr::EXPIRED));
+}
+
+#[test]
+fn two_apps_ask_the_cardholder() {
+    let mut c = card("two-apps");
+    let mut ch = ScriptedCardholder {
+        choice: 1,
+        ..ScriptedCardholder::default()
+    };
+    let out = run_first(&mut c, 20_00, &mut ch).unwrap();
+    assert_eq!(ch.shown, vec![vec!["VISA CREDIT".to_string(), "VISA ELECTRON".to_string()]]);
+    assert_eq!(out.receipt.app_label, "VISA ELECTRON");
+    assert_eq!(out.decision, Decision::ApprovedOffline);
+}
+
+#[test]
+fn pin_bypass_and_cancel() {
+    let mut c = card("visa-online-pin");
+    let mut ch = ScriptedCardholder {
+        pin: PinEntry::Bypassed,
+        ..ScriptedCardholder::default()
+    };
+    let out = run_first(&mut c, 25_00, &mut ch).unwrap();
+    assert!(has_bit(&out.receipt.tvr, tvr::PIN_NOT_ENTERED));
+    assert_eq!(out.receipt.cvm, CvmPerformed::Signature);
+    let mut c = card("visa-online-pin");
+    let mut ch = ScriptedCardholder {
+        pin: PinEntry::Cancelled,
+        ..ScriptedCardholder::default()
+    };
+    assert_eq!(run_first(&mut c, 25_00, &mut ch).unwrap_err(), KernelError::Cancelled);
+}
+
+#[test]
+fn broken_cards_end_with_clear_errors() {
+    let e = run_first(&mut card("broken-length"), 10_00, &mut ScriptedCardholder::default()).unwrap_err();
+    assert!(matches!(e, KernelError::CardData(ref m) if m.contains("AFL")), "{e}");
+    let e = run_first(&mut card("broken-tlv"), 10_00, &mut ScriptedCardholder::default()).unwrap_err();
+    assert!(matches!(e, KernelError::CardData(ref m) if m.contains("truncated")), "{e}");
+    let e = run_first(&mut card("broken-status"), 10_00, &mut ScriptedCardholder::default()).unwrap_err();
+    assert!(matches!(e, KernelError::CardStatus { sw, .. } if sw.0 == 0x6F00), "{e}");
+    let e = run_first(&mut card("silent"), 10_00, &mut ScriptedCardholder::default()).unwrap_err();
+    assert!(matches!(e, KernelError::Apdu(ApduError::Channel(ChannelError::Timeout(_)))), "{e}");
+}
+
+#[test]
+fn card_removed_mid_transaction() {
+    let mut c = card("visa-online-pin");
+    c.remove_after(5);
+    let e = run_first(&mut c, 10_00, &mut ScriptedCardholder::default()).unwrap_err();
+    assert!(e.is_card_removed(), "{e}");
+    let mut c = card("visa-online-pin");
+    c.remove_after(1);
+    let e = run_first(&mut c, 10_00, &mut ScriptedCardholder::default()).unwrap_err();
+    assert!(matches!(e, KernelError::Select(SelectError::Apdu(_))), "{e}");
+    assert!(e.is_card_removed());
+}
+
+#[test]
+fn issuer_scripts_before_and_after() {
+    let mut c = card("visa-online-pin");
+    let (_, second) = run_full(&mut c, 25_00, &mut ScriptedCardholder::default(), |o| {
+        let HostResponse::Answered { arc, auth_code, issuer_auth_data, .. } = approve("visa-online-pin")(o) else {
+            unreachable!()
+        };
+        // 71: PUT DATA (accepted). 72: an unknown instruction (refused).
+        let s71 = Tlv::constructed(
+            0x71,
+            vec![tlv_p(0x9F18, vec![0, 0, 0, 1]), tlv_p(0x86, hex::decode("84DA9F58050000000000").unwrap())],
+        );
+        let s72 = Tlv::constructed(
+            0x72,
+            vec![tlv_p(0x9F18, vec![0, 0, 0, 2]), tlv_p(0x86, hex::decode("84EE000000").unwrap())],
+        );
+        let mut scripts = s71.to_bytes();
+        scripts.extend(s72.to_bytes());
+        HostResponse::Answered { arc, auth_code, issuer_auth_data, scripts }
+    });
+    let s = second.unwrap();
+    assert_eq!(s.decision, Decision::ApprovedOnline);
+    assert_eq!(hex::encode_upper(&s.script_results), "20000000011100000002");
+    assert!(has_bit(&s.receipt.tsi, tsi::SCRIPT));
+    assert!(has_bit(&s.receipt.tvr, tvr::SCRIPT_FAILED_AFTER));
+    assert!(!has_bit(&s.receipt.tvr, tvr::SCRIPT_FAILED_BEFORE));
+}
+
+#[test]
+fn card_secrets_are_separate_and_redacted() {
+    let mut c = card("visa-online-pin");
+    let mut out = run_first(&mut c, 25_00, &mut ScriptedCardholder::default()).unwrap();
+    let dbg = format!("{out:?}");
+    assert!(!dbg.contains("4761739001010010"), "PAN leaked in Debug");
+    let s = out.take_card_secrets().unwrap();
+    assert_eq!(s.pan, "4761739001010010");
+    assert_eq!(s.pan_sequence.as_deref(), Some("01"));
+    assert_eq!(format!("{s:?}"), "CardSecrets(<redacted>)");
+    assert!(out.take_card_secrets().is_none());
+}
+
+#[test]
+fn tampered_static_data_fails_sda() {
+    let mut p = profile::by_name("offline-approve").unwrap();
+    let mut c = VirtualCard::new(&p);
+    // Change the cardholder name after signing: SDA must fail.
+    if let Some(r) = c.apps[0].records.get_mut(&(1, 1)) {
+        let n = r.len();
+        r[n - 1] ^= 0x01;
+    }
+    let out = run_first(&mut c, 20_00, &mut ScriptedCardholder::default()).unwrap();
+    assert!(has_bit(&out.receipt.tvr, tvr::SDA_FAILED), "TVR {:02X?}", out.receipt.tvr);
+    // TAC default/online include "SDA failed": no offline approval.
+    assert_eq!(out.decision, Decision::GoOnline);
+    // A card whose CA key index is unknown to the terminal: SDA fails too.
+    p.apps[0].pan = "4761739001010119".into();
+    let cfg = TerminalConfig {
+        ca_keys: Vec::new(),
+        ..TerminalConfig::default()
+    };
+    let mut c = VirtualCard::new(&p);
+    let out = Kernel::new(&mut c, &cfg)
+        .start(&sample_purchase(20_00), &mut ScriptedCardholder::default())
+        .unwrap();
+    assert!(has_bit(&out.receipt.tvr, tvr::SDA_FAILED));
+}
+
+#[test]
+fn bench_reports_kernel_and_bare_times() {
+    let r = bench_kernel(2).unwrap();
+    assert_eq!(r.iterations, 2);
+    assert!(r.apdus_per_txn >= 10, "{r}");
+    assert!(r.kernel_per_txn >= r.apdu_only_per_txn, "{r}");
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    /// Answers with scripted bytes, or errors when the script runs out.
+    struct Arbitrary(VecDeque<Vec<u8>>);
+
+    impl CardChannel for Arbitrary {
+        fn transmit(&mut self, _apdu: &[u8]) -> Result<Vec<u8>, ChannelError> {
+            self.0.pop_front().ok_or(ChannelError::CardRemoved)
+        }
+    }
+
+    /// A real card whose answers are damaged at chosen points.
+    struct Mangled {
+        card: VirtualCard,
+        edits: Vec<(usize, u8, u8)>,
+        n: usize,
+    }
+
+    impl CardChannel for Mangled {
+        fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ChannelError> {
+            let mut r = self.card.transmit(apdu)?;
+            for (at, pos, val) in &self.edits {
+                if *at == self.n && !r.is_empty() {
+                    let i = usize::from(*pos) % r.len();
+                    match val % 3 {
+                        0 => r[i] ^= val | 1,
+                        1 => r.truncate(i),
+                        _ => r.insert(i, *val),
+                    }
+                }
+            }
+            self.n += 1;
+            Ok(r)
+        }
+    }
+
+    fn drive(ch: &mut dyn CardChannel) {
+        let cfg = TerminalConfig::default();
+        let mut k = Kernel::new(ch, &cfg);
+        if let Ok(out) = k.start(&sample_purchase(25_00), &mut ScriptedCardholder::default()) {
+            if out.decision == Decision::GoOnline {
+                let _ = k.complete(HostResponse::Answered {
+                    arc: *b"00",
+                    auth_code: None,
+                    issuer_auth_data: Some(vec![1; 10]),
+                    scripts: hex::decode("7109860784DA000002AABB").unwrap(),
+                });
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_answers_never_panic(answers in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..24)) {
+            drive(&mut Arbitrary(answers.into()));
+        }
+
+        #[test]
+        fn mangled_real_answers_never_panic(
+            profile in proptest::sample::select(profile::names()),
+            edits in proptest::collection::vec((0usize..24, any::<u8>(), any::<u8>()), 1..4),
+        ) {
+            let card = VirtualCard::from_profile_name(profile).unwrap();
+            drive(&mut Mangled { card, edits, n: 0 });
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The command line against real files: bad input gives a clear message and
+//! a non-zero exit, never a panic.
+
+mod common;
+
+use common::bin;
+use std::path::Path;
+
+fn run(args: &[&str], data: &Path, config: &Path) -> (i32, String, String) {
+    let out = bin()
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .env_remove("TILLPOINT_PIN")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    (out.status.code().unwrap_or(-1), stdout, stderr)
+}
+
+#[test]
+fn corrupt_config_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[till\nid = \"T01\"").unwrap();
+    let (code, _, err) = run(&["check"], &dir.path().join("data"), &cfg);
+    assert_ne!(code, 0);
+    assert!(err.contains("is not valid TOML"), "{err}");
+    assert!(err.contains("bad.toml"), "{err}");
+}
+
+#[test]
+fn invalid_field_falls_back_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[till]\ncurrency = \"XXX\"\n").unwrap();
+    let (code, out, err) = run(&["check"], &dir.path().join("data"), &cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("1 warning(s)") && out.contains("currency"),
+        "{out}"
+    );
+}
+
+#[test]
+fn unusable_data_dir_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let (code, _, err) = run(&["check"], &file, &dir.path().join("none.toml"));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("cannot be used") && err.contains("not a directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tampered_journal_fails_the_check_naming_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("none.toml");
+    let (code, out, err) = run(&["sell-loop", "--count", "3"], &data, &cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = run(&["check"], &data, &cfg);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("journal chain verified (3 entries)"), "{out}");
+    let conn = rusqlite::Connection::open(data.join("till.db")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER journal_no_update; UPDATE journal SET at_ms = at_ms + 1 WHERE seq = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    let (code, out, _) = run(&["check"], &data, &cfg);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL journal") && out.contains("broken at entry 2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn reports_cashiers_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("none.toml");
+    run(&["sell-loop", "--count", "4"], &data, &cfg);
+    let (code, out, _) = run(&["report", "x"], &data, &cfg);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("X REPORT") && out.contains("Sales                        4"),
+        "{out}"
+    );
+    // Z needs a supervisor and the right PIN.
+    let (code, _, err) = run(&["report", "z"], &data, &cfg);
+    assert_ne!(code, 0);
+    assert!(err.contains("--supervisor"), "{err}");
+    let z = |pin: &str| {
+        bin()
+            .args(["report", "z", "--supervisor", "2001", "--data-dir"])
+            .arg(&data)
+            .arg("--config")
+            .arg(&cfg)
+            .env("TILLPOINT_PIN", pin)
+            .output()
+            .unwrap()
+    };
+    let bad = z("0000");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("wrong supervisor"));
+    let good = z("2468");
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(String::from_utf8_lossy(&good.stdout).contains("Z REPORT #1"));
+    let again = z("2468");
+    assert!(!again.status.success(), "a Z cannot be repeated");
+    let (code, out, _) = run(&["report", "z", "--reprint", "1"], &data, &cfg);
+    assert_eq!(code, 0);
+    assert!(out.contains("Z REPORT #1 (COPY)"));
+    // A cashier may not take a Z report.
+    let z_by_cashier = bin()
+        .args(["report", "z", "--supervisor", "1001", "--data-dir"])
+        .arg(&data)
+        .arg("--config")
+        .arg(&cfg)
+        .env("TILLPOINT_PIN", "1234")
+        .output()
+        .unwrap();
+    assert!(!z_by_cashier.status.success());
+    assert!(String::from_utf8_lossy(&z_by_cashier.stderr).contains("may not z_report"));
+
+    let csv_path = dir.path().join("sales.csv");
+    let (code, _, err) = run(
+        &[
+            "export",
+            "sales",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2100-01-01",
+            "--out",
+            csv_path.to_str().unwrap(),
+        ],
+        &data,
+        &cfg,
+    );
+    assert_eq!(code, 0, "{err}");
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(csv.starts_with("receipt_no,kind,completed_at"));
+    let (code, _, err) = run(
+        &["export", "sales", "--from", "soon", "--to", "2100-01-01"],
+        &data,
+        &cfg,
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("not a date"), "{err}");
+
+    let add = bin()
+        .args([
+            "cashier",
+            "add",
+            "--number",
+            "77",
+            "--name",
+            "Zoe",
+            "--role",
+            "supervisor",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .arg("--config")
+        .arg(&cfg)
+        .env("TILLPOINT_PIN", "7777")
+        .output()
+        .unwrap();
+    assert!(add.status.success());
+    let (_, out, _) = run(&["cashier", "list"], &data, &cfg);
+    assert!(out.contains("Zoe") && out.contains("supervisor"), "{out}");
+}
+
+#[test]
+fn catalog_import_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("none.toml");
+    let csv = dir.path().join("c.csv");
+    std::fs::write(&csv, "sku,name,price,tax_class,category,unit,barcodes\nA1,Tea,3.50,A,Drinks,piece,\nA2,Bad,x,A,Drinks,piece,\n").unwrap();
+    let (code, _, err) = run(&["catalog", "import", csv.to_str().unwrap()], &data, &cfg);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("line 3") && err.contains("nothing imported"),
+        "{err}"
+    );
+    std::fs::write(
+        &csv,
+        "sku,name,price,tax_class,category,unit,barcodes\nA1,Tea,3.50,A,Drinks,piece,\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(&["catalog", "import", csv.to_str().unwrap()], &data, &cfg);
+    assert_eq!(code, 0);
+    assert!(out.contains("1 added"));
+    let (_, out, _) = run(&["catalog", "search", "tea"], &data, &cfg);
+    assert!(out.contains("A1"), "{out}");
+}
