@@ -39,8 +39,14 @@ pub struct UsbMatch {
 /// Vendors of common Abecs PIN pads with a USB-serial interface: Ingenico
 /// (0B00) and Verifone (11CA). Configure others by ID.
 pub const KNOWN_PINPAD_VENDORS: &[UsbMatch] = &[
-    UsbMatch { vid: 0x0B00, pid: None },
-    UsbMatch { vid: 0x11CA, pid: None },
+    UsbMatch {
+        vid: 0x0B00,
+        pid: None,
+    },
+    UsbMatch {
+        vid: 0x11CA,
+        pid: None,
+    },
 ];
 
 /// Which port the pad is on.
@@ -171,7 +177,9 @@ fn classify_open_error(path: &str, e: &serialport::Error) -> PinPadError {
         K::Io(std::io::ErrorKind::NotFound) => PinPadError::PortMissing(path.into()),
         K::Io(std::io::ErrorKind::PermissionDenied) => PinPadError::PermissionDenied(path.into()),
         // serialport reports EBUSY and a held exclusive lock as NoDevice.
-        K::NoDevice if Path::new(path).exists() || !cfg!(unix) => PinPadError::PortBusy(path.into()),
+        K::NoDevice if Path::new(path).exists() || !cfg!(unix) => {
+            PinPadError::PortBusy(path.into())
+        }
         K::NoDevice => PinPadError::PortMissing(path.into()),
         _ => PinPadError::Open {
             port: path.into(),
@@ -278,9 +286,11 @@ impl SerialPinPad {
         loop {
             match self.try_connect() {
                 Ok(()) => break,
-                Err(e @ (PinPadError::PortMissing(_) | PinPadError::PortBusy(_) | PinPadError::NotFound))
-                    if Instant::now() < deadline =>
-                {
+                Err(
+                    e @ (PinPadError::PortMissing(_)
+                    | PinPadError::PortBusy(_)
+                    | PinPadError::NotFound),
+                ) if Instant::now() < deadline => {
                     tracing::debug!("{e}; waiting for the PIN pad");
                     thread::sleep(Duration::from_millis(100));
                 }
@@ -330,7 +340,10 @@ impl SerialPinPad {
     }
 
     /// GKY: waits up to `wait` for a key on the pad (e.g. to confirm an amount).
-    pub fn wait_for_key(&mut self, wait: Duration) -> Result<crate::payment::abecs::Key, PinEntryError> {
+    pub fn wait_for_key(
+        &mut self,
+        wait: Duration,
+    ) -> Result<crate::payment::abecs::Key, PinEntryError> {
         let cancel = self.cancel.clone();
         let result = self.link()?.get_key(wait, &cancel);
         self.cancel.reset();
@@ -344,9 +357,8 @@ impl SerialPinPad {
             .info
             .as_ref()
             .is_some_and(|i| i.capabilities.aes_dukpt_pin);
-        let aes = self.config.allow_aes
-            && pad_aes
-            && request.formats == FormatPreference::AesIfSupported;
+        let aes =
+            self.config.allow_aes && pad_aes && request.formats == FormatPreference::AesIfSupported;
         let (method, format) = if aes {
             (PinMethod::DukptAes, PinBlockFormat::Iso4AesDukpt)
         } else {
@@ -385,15 +397,19 @@ impl SerialPinPad {
     }
 }
 
+/// Two display lines: the amount over the message, or a long message wrapped
+/// after 16 characters.
 fn display_text(amount: Option<&str>, message: &str) -> String {
     match amount {
         Some(a) if !a.is_empty() => format!("{a}\n{message}"),
+        _ if message.contains('\n') => message.to_owned(),
         _ => {
-            let (l1, l2) = message.split_at(message.len().min(16));
-            if message.contains('\n') || !message.is_char_boundary(l1.len()) {
-                message.to_owned()
+            let first: String = message.chars().take(16).collect();
+            let rest: String = message.chars().skip(16).collect();
+            if rest.is_empty() {
+                first
             } else {
-                format!("{l1}\n{l2}")
+                format!("{first}\n{rest}")
             }
         }
     }
@@ -424,16 +440,31 @@ mod tests {
 
     #[test]
     fn missing_port_is_named() {
-        let e = open_port("/dev/tillpoint-no-such-port", 19_200).err().unwrap();
-        assert_eq!(e, PinPadError::PortMissing("/dev/tillpoint-no-such-port".into()));
+        let e = open_port("/dev/tillpoint-no-such-port", 19_200)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e,
+            PinPadError::PortMissing("/dev/tillpoint-no-such-port".into())
+        );
         assert!(e.to_string().contains("plugged in"));
     }
 
     #[test]
     fn display_text_layout() {
-        assert_eq!(display_text(Some("EUR 1.00"), "ENTER PIN"), "EUR 1.00\nENTER PIN");
-        assert_eq!(display_text(None, "INSERT OR TAP CARD"), "INSERT OR TAP CA\nRD");
+        assert_eq!(
+            display_text(Some("EUR 1.00"), "ENTER PIN"),
+            "EUR 1.00\nENTER PIN"
+        );
+        assert_eq!(
+            display_text(None, "INSERT OR TAP CARD"),
+            "INSERT OR TAP CA\nRD"
+        );
         assert_eq!(display_text(None, "A\nB"), "A\nB");
+        assert_eq!(
+            display_text(None, "ÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀ"),
+            "ÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀ\nÀ"
+        );
     }
 
     #[test]
@@ -442,10 +473,19 @@ mod tests {
             command: "GPN".into(),
             status,
         };
-        assert_eq!(to_entry_error(st(Status::Cancel)), PinEntryError::CancelledByCardholder);
+        assert_eq!(
+            to_entry_error(st(Status::Cancel)),
+            PinEntryError::CancelledByCardholder
+        );
         assert_eq!(to_entry_error(st(Status::Timeout)), PinEntryError::Timeout);
-        assert_eq!(to_entry_error(st(Status::KeyMissing)), PinEntryError::KeyMissing);
-        assert_eq!(to_entry_error(AbecsError::Cancelled), PinEntryError::CancelledByCashier);
+        assert_eq!(
+            to_entry_error(st(Status::KeyMissing)),
+            PinEntryError::KeyMissing
+        );
+        assert_eq!(
+            to_entry_error(AbecsError::Cancelled),
+            PinEntryError::CancelledByCashier
+        );
         assert!(matches!(
             to_entry_error(AbecsError::Disconnected("x".into())),
             PinEntryError::Unavailable(_)
@@ -456,7 +496,10 @@ mod tests {
     fn discovery_filters_by_id() {
         // No PIN pad is attached to a build machine: discovery must simply
         // return nothing (or fail cleanly where enumeration is unavailable).
-        match discover(&[UsbMatch { vid: 0xFFFE, pid: Some(0xFFFE) }]) {
+        match discover(&[UsbMatch {
+            vid: 0xFFFE,
+            pid: Some(0xFFFE),
+        }]) {
             Ok(found) => assert!(found.is_empty()),
             Err(e) => assert!(matches!(e, PinPadError::Open { .. })),
         }

@@ -62,7 +62,9 @@ impl ReaderError {
         match e {
             E::NoService | E::ServiceStopped => ReaderError::NoService,
             E::NoReadersAvailable => ReaderError::NoReader,
-            E::UnknownReader | E::ReaderUnavailable => ReaderError::ReaderNotFound(reader.to_string()),
+            E::UnknownReader | E::ReaderUnavailable => {
+                ReaderError::ReaderNotFound(reader.to_string())
+            }
             E::NoSmartcard => ReaderError::NoCard,
             E::RemovedCard => ReaderError::CardRemoved,
             E::UnresponsiveCard | E::UnpoweredCard => ReaderError::Unresponsive,
@@ -78,9 +80,11 @@ fn channel_error(e: pcsc::Error) -> ChannelError {
     match e {
         E::RemovedCard | E::NoSmartcard => ChannelError::CardRemoved,
         E::ResetCard => ChannelError::CardReset,
-        E::ReaderUnavailable | E::UnknownReader | E::NoReadersAvailable | E::NoService | E::ServiceStopped => {
-            ChannelError::NoReader
-        }
+        E::ReaderUnavailable
+        | E::UnknownReader
+        | E::NoReadersAvailable
+        | E::NoService
+        | E::ServiceStopped => ChannelError::NoReader,
         E::Timeout => ChannelError::Timeout(0),
         E::Cancelled => ChannelError::Cancelled,
         other => ChannelError::Transport(other.to_string()),
@@ -96,7 +100,10 @@ fn establish() -> Result<Context, ReaderError> {
 pub fn list_readers() -> Result<Vec<String>, ReaderError> {
     let ctx = establish()?;
     match ctx.list_readers_owned() {
-        Ok(names) => Ok(names.into_iter().map(|n| n.to_string_lossy().into_owned()).collect()),
+        Ok(names) => Ok(names
+            .into_iter()
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect()),
         Err(pcsc::Error::NoReadersAvailable) => Ok(Vec::new()),
         Err(e) => Err(ReaderError::from_pcsc(e, "")),
     }
@@ -161,7 +168,11 @@ impl Reader {
                     *self = r;
                     return Ok(());
                 }
-                Err(e @ (ReaderError::ReaderNotFound(_) | ReaderError::NoReader | ReaderError::NoService)) => {
+                Err(
+                    e @ (ReaderError::ReaderNotFound(_)
+                    | ReaderError::NoReader
+                    | ReaderError::NoService),
+                ) => {
                     if Instant::now() >= deadline {
                         return Err(e);
                     }
@@ -263,7 +274,13 @@ impl PcscCard {
                 let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
                 while let Ok(req) = req_rx.recv() {
                     let reply = match req {
-                        Request::Transmit(apdu) => card.transmit(&apdu, &mut buf).map(<[u8]>::to_vec),
+                        Request::Transmit(apdu) => match card.transmit(&apdu, &mut buf) {
+                            Ok(r) if r.len() >= 2 => Ok(r.to_vec()),
+                            // pcsc-lite reports a card that vanished during
+                            // the exchange as an empty answer: ask why.
+                            Ok(_) => Err(why_no_answer(&card)),
+                            Err(e) => Err(e),
+                        },
                         Request::Reset => card
                             .reconnect(ShareMode::Shared, Protocols::ANY, Disposition::ResetCard)
                             .map(|()| Vec::new()),
@@ -317,9 +334,13 @@ impl PcscCard {
             Ok(r) => r.map_err(channel_error),
             Err(RecvTimeoutError::Timeout) => {
                 self.poisoned = true;
-                Err(ChannelError::Timeout(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX)))
+                Err(ChannelError::Timeout(
+                    u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+                ))
             }
-            Err(RecvTimeoutError::Disconnected) => Err(ChannelError::Transport("card worker thread ended".into())),
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(ChannelError::Transport("card worker thread ended".into()))
+            }
         }
     }
 
@@ -327,6 +348,21 @@ impl PcscCard {
     pub fn reset(&mut self) -> Result<(), ChannelError> {
         self.call(Request::Reset).map(|_| ())
     }
+}
+
+/// After an empty answer: the card was removed (pcscd notices within its
+/// ~0.4 s polling period, so look for up to a second) or it is mute.
+fn why_no_answer(card: &pcsc::Card) -> pcsc::Error {
+    for _ in 0..20 {
+        match card.status2_owned() {
+            Err(e) => return e,
+            Ok(s) if !s.status().contains(pcsc::Status::PRESENT) => {
+                return pcsc::Error::RemovedCard
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    pcsc::Error::UnresponsiveCard
 }
 
 impl CardChannel for PcscCard {
@@ -353,15 +389,33 @@ mod tests {
 
     #[test]
     fn pcsc_errors_map_to_clear_reader_errors() {
-        assert_eq!(ReaderError::from_pcsc(pcsc::Error::NoService, ""), ReaderError::NoService);
-        assert_eq!(ReaderError::from_pcsc(pcsc::Error::NoReadersAvailable, ""), ReaderError::NoReader);
+        assert_eq!(
+            ReaderError::from_pcsc(pcsc::Error::NoService, ""),
+            ReaderError::NoService
+        );
+        assert_eq!(
+            ReaderError::from_pcsc(pcsc::Error::NoReadersAvailable, ""),
+            ReaderError::NoReader
+        );
         assert_eq!(
             ReaderError::from_pcsc(pcsc::Error::UnknownReader, "X"),
             ReaderError::ReaderNotFound("X".into())
         );
-        assert_eq!(ReaderError::from_pcsc(pcsc::Error::NoSmartcard, "X"), ReaderError::NoCard);
-        assert_eq!(channel_error(pcsc::Error::RemovedCard), ChannelError::CardRemoved);
-        assert_eq!(channel_error(pcsc::Error::ReaderUnavailable), ChannelError::NoReader);
-        assert_eq!(ReaderError::NoService.to_string(), "the smart card service (pcscd) is not running");
+        assert_eq!(
+            ReaderError::from_pcsc(pcsc::Error::NoSmartcard, "X"),
+            ReaderError::NoCard
+        );
+        assert_eq!(
+            channel_error(pcsc::Error::RemovedCard),
+            ChannelError::CardRemoved
+        );
+        assert_eq!(
+            channel_error(pcsc::Error::ReaderUnavailable),
+            ChannelError::NoReader
+        );
+        assert_eq!(
+            ReaderError::NoService.to_string(),
+            "the smart card service (pcscd) is not running"
+        );
     }
 }

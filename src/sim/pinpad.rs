@@ -99,9 +99,10 @@ fn keys_for(entry: &str) -> Vec<PadKey> {
         "C" | "CANCEL" => vec![PadKey::Cancel],
         "CLEAR" => vec![PadKey::Clear],
         "TIMEOUT" => vec![],
-        f if f.len() == 2 && f.starts_with('F') && (b'1'..=b'4').contains(&f.as_bytes()[1]) => {
-            vec![PadKey::Function(f.as_bytes()[1] - b'0')]
-        }
+        "F1" => vec![PadKey::Function(1)],
+        "F2" => vec![PadKey::Function(2)],
+        "F3" => vec![PadKey::Function(3)],
+        "F4" => vec![PadKey::Function(4)],
         _ if e.bytes().all(|b| b.is_ascii_digit()) => {
             let mut keys: Vec<PadKey> = e.bytes().map(|b| PadKey::Digit(b - b'0')).collect();
             keys.push(PadKey::Enter);
@@ -132,7 +133,10 @@ pub enum Fault {
 
 impl Fault {
     fn on_command(&self) -> bool {
-        matches!(self, Fault::DropAck | Fault::NakCommand | Fault::Disconnect(_))
+        matches!(
+            self,
+            Fault::DropAck | Fault::NakCommand | Fault::Disconnect(_)
+        )
     }
 }
 
@@ -144,7 +148,9 @@ impl FromStr for Fault {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (name, arg) = s.split_once(':').map_or((s, None), |(n, a)| (n, Some(a)));
         let number = |default: u64| -> Result<u64, String> {
-            arg.map_or(Ok(default), |a| a.parse().map_err(|_| format!("bad number in fault {s:?}")))
+            arg.map_or(Ok(default), |a| {
+                a.parse().map_err(|_| format!("bad number in fault {s:?}"))
+            })
         };
         Ok(match name {
             "noise" => Fault::Noise(number(16)? as usize),
@@ -171,7 +177,10 @@ impl FaultQueue {
 
     /// Queues a fault for the next matching exchange.
     pub fn push(&self, fault: Fault) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push_back(fault);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(fault);
     }
 
     /// Faults not yet used.
@@ -240,8 +249,14 @@ impl SimKeys {
     /// Keys derived from the published test BDKs.
     pub fn test_keys() -> Self {
         Self {
-            tdes: Some((dukpt_tdes::derive_ipek(&TEST_TDES_BDK, &TEST_TDES_KSN), TEST_TDES_KSN)),
-            aes: Some((dukpt_aes::derive_initial_key(&TEST_AES_BDK, &TEST_AES_IKID), TEST_AES_IKID)),
+            tdes: Some((
+                dukpt_tdes::derive_ipek(&TEST_TDES_BDK, &TEST_TDES_KSN),
+                TEST_TDES_KSN,
+            )),
+            aes: Some((
+                dukpt_aes::derive_initial_key(&TEST_AES_BDK, &TEST_AES_IKID),
+                TEST_AES_IKID,
+            )),
         }
     }
 }
@@ -249,8 +264,14 @@ impl SimKeys {
 impl fmt::Debug for SimKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SimKeys")
-            .field("tdes_ksn", &self.tdes.as_ref().map(|(_, k)| hex::encode_upper(k)))
-            .field("aes_ikid", &self.aes.as_ref().map(|(_, i)| hex::encode_upper(i)))
+            .field(
+                "tdes_ksn",
+                &self.tdes.as_ref().map(|(_, k)| hex::encode_upper(k)),
+            )
+            .field(
+                "aes_ikid",
+                &self.aes.as_ref().map(|(_, i)| hex::encode_upper(i)),
+            )
             .finish()
     }
 }
@@ -390,7 +411,11 @@ impl CounterStore {
 
     /// Advances a counter and persists it before returning it.
     fn advance(&mut self, aes: bool) -> Result<Option<u32>, io::Error> {
-        let current = if aes { self.counters.aes_counter } else { self.counters.tdes_counter };
+        let current = if aes {
+            self.counters.aes_counter
+        } else {
+            self.counters.tdes_counter
+        };
         let next = if aes {
             dukpt_aes::next_counter(current)
         } else {
@@ -476,7 +501,10 @@ impl PinPadSim {
 
     /// Current (TDES, AES) KSN counters.
     pub fn counters(&self) -> (u32, u32) {
-        (self.counters.counters.tdes_counter, self.counters.counters.aes_counter)
+        (
+            self.counters.counters.tdes_counter,
+            self.counters.counters.aes_counter,
+        )
     }
 
     fn emit(&self, event: SimEvent) {
@@ -501,8 +529,9 @@ impl PinPadSim {
                 Ok(n) => {
                     failing_since = None;
                     let mut events = Vec::new();
-                    self.decoder.feed(&buf[..n], &mut events);
-                    zeroize::Zeroize::zeroize(&mut buf[..n]);
+                    let got = buf.get_mut(..n).unwrap_or_default();
+                    self.decoder.feed(got, &mut events);
+                    zeroize::Zeroize::zeroize(got);
                     for ev in events {
                         if let Some(end) = self.on_event(line, ev) {
                             return end;
@@ -546,7 +575,11 @@ impl PinPadSim {
         None
     }
 
-    fn on_command(&mut self, line: &mut dyn SerialLine, body: Zeroizing<Vec<u8>>) -> Option<ServeEnd> {
+    fn on_command(
+        &mut self,
+        line: &mut dyn SerialLine,
+        body: Zeroizing<Vec<u8>>,
+    ) -> Option<ServeEnd> {
         let busy_body = match &self.busy {
             Busy::Idle => None,
             Busy::Pin(p) => Some(&p.body),
@@ -611,10 +644,17 @@ impl PinPadSim {
                 self.respond(line, &Response::new("GIN", Status::Ok, info.to_blocks()));
             }
             Request::GetInfo { .. } => {
-                self.respond(line, &Response::new("GIN", Status::InvalidParameter, vec![]));
+                self.respond(
+                    line,
+                    &Response::new("GIN", Status::InvalidParameter, vec![]),
+                );
             }
             Request::Display { text } | Request::DisplayEx { text } => {
-                let id = if body.starts_with(b"DSP") { "DSP" } else { "DEX" };
+                let id = if body.starts_with(b"DSP") {
+                    "DSP"
+                } else {
+                    "DEX"
+                };
                 self.emit(SimEvent::Display(text));
                 self.respond(line, &ok(id));
             }
@@ -634,7 +674,10 @@ impl PinPadSim {
             _ => false,
         };
         if !matches!(request.method, PinMethod::DukptTdes | PinMethod::DukptAes) {
-            self.respond(line, &Response::new("GPN", Status::InvalidParameter, vec![]));
+            self.respond(
+                line,
+                &Response::new("GPN", Status::InvalidParameter, vec![]),
+            );
             return;
         }
         if !supported || request.key_index != self.key_index {
@@ -642,9 +685,10 @@ impl PinPadSim {
             return;
         }
         if self.notify_pin_entry {
-            if let Ok(wire) = Response::notify("PIN ENTRY\nON PIN PAD").encode().and_then(|b| {
-                frame::encode(&b).map_err(crate::payment::abecs::AbecsError::from)
-            }) {
+            if let Ok(wire) = Response::notify("PIN ENTRY\nON PIN PAD")
+                .encode()
+                .and_then(|b| frame::encode(&b).map_err(crate::payment::abecs::AbecsError::from))
+            {
                 self.write(line, &wire);
             }
         }
@@ -710,7 +754,9 @@ impl PinPadSim {
 
     fn tick_pin(&mut self, line: &mut dyn SerialLine) {
         while let Some(key) = self.next_key() {
-            let Busy::Pin(state) = &mut self.busy else { return };
+            let Busy::Pin(state) = &mut self.busy else {
+                return;
+            };
             match key {
                 PadKey::Digit(d) => {
                     if state.digits.len() < usize::from(state.request.max_len) {
@@ -725,7 +771,11 @@ impl PinPadSim {
                     self.emit(SimEvent::PinDigits(0));
                 }
                 PadKey::Cancel => {
-                    self.end_pin(line, PinOutcome::Cancelled, Response::new("GPN", Status::Cancel, vec![]));
+                    self.end_pin(
+                        line,
+                        PinOutcome::Cancelled,
+                        Response::new("GPN", Status::Cancel, vec![]),
+                    );
                     return;
                 }
                 PadKey::Function(_) => {}
@@ -739,7 +789,11 @@ impl PinPadSim {
         }
         if let Busy::Pin(state) = &self.busy {
             if Instant::now() >= state.deadline {
-                self.end_pin(line, PinOutcome::TimedOut, Response::new("GPN", Status::Timeout, vec![]));
+                self.end_pin(
+                    line,
+                    PinOutcome::TimedOut,
+                    Response::new("GPN", Status::Timeout, vec![]),
+                );
             }
         }
     }
@@ -751,7 +805,9 @@ impl PinPadSim {
     }
 
     fn finish_pin(&mut self, line: &mut dyn SerialLine) {
-        let Busy::Pin(state) = std::mem::replace(&mut self.busy, Busy::Idle) else { return };
+        let Busy::Pin(state) = std::mem::replace(&mut self.busy, Busy::Idle) else {
+            return;
+        };
         match self.encrypt(&state) {
             Ok(data) => {
                 self.emit(SimEvent::PinEntryEnded(PinOutcome::Entered));
@@ -790,8 +846,8 @@ impl PinPadSim {
         } else {
             let (ipek, base) = self.keys.tdes.as_ref().ok_or(Status::KeyMissing)?;
             let ksn = dukpt_tdes::with_counter(base, counter);
-            let block =
-                dukpt_tdes::encrypt_pin(ipek, &ksn, pin, pan).map_err(|_| Status::InvalidParameter)?;
+            let block = dukpt_tdes::encrypt_pin(ipek, &ksn, pin, pan)
+                .map_err(|_| Status::InvalidParameter)?;
             Ok(PinBlockData {
                 block: Zeroizing::new(block.to_vec()),
                 ksn: ksn.to_vec(),
@@ -855,7 +911,13 @@ fn noise_bytes(n: usize) -> Vec<u8> {
         let b = (rng.next_u32() & 0xFF) as u8;
         if !matches!(
             b,
-            frame::SYN | frame::ETB | frame::DC3 | frame::ACK | frame::NAK | frame::EOT | frame::CAN
+            frame::SYN
+                | frame::ETB
+                | frame::DC3
+                | frame::ACK
+                | frame::NAK
+                | frame::EOT
+                | frame::CAN
         ) {
             out.push(b);
         }
@@ -956,7 +1018,13 @@ mod tests {
         }
     }
 
-    fn start(opts: SimOptions) -> (Link<crate::payment::abecs::link::MemoryLine>, CancelToken, thread::JoinHandle<PinPadSim>) {
+    fn start(
+        opts: SimOptions,
+    ) -> (
+        Link<crate::payment::abecs::link::MemoryLine>,
+        CancelToken,
+        thread::JoinHandle<PinPadSim>,
+    ) {
         let (host, mut pad) = memory_pair();
         let stop = CancelToken::new();
         let s = stop.clone();
@@ -994,14 +1062,36 @@ mod tests {
         opts.pin_source = PinSource::Script(vec!["1234".into(), "987654".into()]);
         let (mut link, stop, handle) = start(opts);
         let cancel = CancelToken::new();
-        let d = link.get_pin(&gpn(PinMethod::DukptTdes), Duration::from_secs(2), &cancel, &mut |_| {}).unwrap();
+        let d = link
+            .get_pin(
+                &gpn(PinMethod::DukptTdes),
+                Duration::from_secs(2),
+                &cancel,
+                &mut |_| {},
+            )
+            .unwrap();
         assert_eq!(hex::encode_upper(&d.ksn), "FFFF9876543210E00001");
         // ANSI X9.24-1 Annex A: first block for PIN 1234 / PAN 4012345678909.
         assert_eq!(hex::encode_upper(&d.block[..]), "1B9C1845EB993A7A");
-        let a = link.get_pin(&gpn(PinMethod::DukptAes), Duration::from_secs(2), &cancel, &mut |_| {}).unwrap();
+        let a = link
+            .get_pin(
+                &gpn(PinMethod::DukptAes),
+                Duration::from_secs(2),
+                &cancel,
+                &mut |_| {},
+            )
+            .unwrap();
         assert_eq!(hex::encode_upper(&a.ksn), "123456789012345600000001");
-        let e = EncryptedPin::new(a.block.to_vec(), a.ksn.clone(), PinBlockFormat::Iso4AesDukpt).unwrap();
-        assert_eq!(recover_pin(&keys(), &e, "4012345678909").unwrap().as_str(), "987654");
+        let e = EncryptedPin::new(
+            a.block.to_vec(),
+            a.ksn.clone(),
+            PinBlockFormat::Iso4AesDukpt,
+        )
+        .unwrap();
+        assert_eq!(
+            recover_pin(&keys(), &e, "4012345678909").unwrap().as_str(),
+            "987654"
+        );
         stop.cancel();
         let sim = handle.join().unwrap();
         assert_eq!(sim.counters(), (1, 1));
@@ -1010,7 +1100,14 @@ mod tests {
         let mut opts = SimOptions::new("unused", &state);
         opts.pin_source = PinSource::Script(vec!["1234".into()]);
         let (mut link, stop, handle) = start(opts);
-        let d = link.get_pin(&gpn(PinMethod::DukptTdes), Duration::from_secs(2), &cancel, &mut |_| {}).unwrap();
+        let d = link
+            .get_pin(
+                &gpn(PinMethod::DukptTdes),
+                Duration::from_secs(2),
+                &cancel,
+                &mut |_| {},
+            )
+            .unwrap();
         assert_eq!(hex::encode_upper(&d.ksn), "FFFF9876543210E00002");
         assert_eq!(hex::encode_upper(&d.block[..]), "10A01C8D02C69107");
         stop.cancel();
@@ -1032,15 +1129,26 @@ mod tests {
     fn fault_spellings() {
         assert_eq!("noise:8".parse::<Fault>(), Ok(Fault::Noise(8)));
         assert_eq!("bad-crc".parse::<Fault>(), Ok(Fault::BadCrc));
-        assert_eq!("slow:250".parse::<Fault>(), Ok(Fault::Slow(Duration::from_millis(250))));
-        assert_eq!("disconnect".parse::<Fault>(), Ok(Fault::Disconnect(Duration::from_secs(1))));
+        assert_eq!(
+            "slow:250".parse::<Fault>(),
+            Ok(Fault::Slow(Duration::from_millis(250)))
+        );
+        assert_eq!(
+            "disconnect".parse::<Fault>(),
+            Ok(Fault::Disconnect(Duration::from_secs(1)))
+        );
         assert!("melt".parse::<Fault>().is_err());
-        assert!(noise_bytes(500).iter().all(|b| !matches!(*b, 0x04 | 0x06 | 0x13 | 0x15..=0x18)));
+        assert!(noise_bytes(500)
+            .iter()
+            .all(|b| !matches!(*b, 0x04 | 0x06 | 0x13 | 0x15..=0x18)));
     }
 
     #[test]
     fn script_entries_map_to_keys() {
-        assert_eq!(keys_for("12"), vec![PadKey::Digit(1), PadKey::Digit(2), PadKey::Enter]);
+        assert_eq!(
+            keys_for("12"),
+            vec![PadKey::Digit(1), PadKey::Digit(2), PadKey::Enter]
+        );
         assert_eq!(keys_for("cancel"), vec![PadKey::Cancel]);
         assert_eq!(keys_for("F3"), vec![PadKey::Function(3)]);
         assert_eq!(keys_for("TIMEOUT"), vec![]);

@@ -58,19 +58,15 @@ pub(crate) fn append(
     payload: &str,
 ) -> Result<i64> {
     let last: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (seq, prev) = match last {
         Some((s, h)) => (s + 1, h),
         None => (1, GENESIS.to_string()),
     };
     let hash = entry_hash(&prev, seq, at_ms, kind, reference, payload);
-    tx.execute(
-        "INSERT INTO journal(seq, at_ms, kind, ref, payload, prev_hash, hash) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+    tx.prepare_cached("INSERT INTO journal(seq, at_ms, kind, ref, payload, prev_hash, hash) VALUES (?1,?2,?3,?4,?5,?6,?7)")?.execute(
         params![seq, at_ms, kind, reference, payload, prev, hash],
     )?;
     Ok(seq)

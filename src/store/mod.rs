@@ -136,15 +136,3 @@ impl Store {
         &self.conn
     }
 }
-
-/// Reads a counter and advances it, inside the caller's transaction.
-fn next_counter(tx: &rusqlite::Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
-    tx.execute(
-        "INSERT INTO counters(name, value) VALUES (?1, 1)
-         ON CONFLICT(name) DO UPDATE SET value = value + 1",
-        [name],
-    )?;
-    tx.query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| {
-        r.get(0)
-    })
-}

@@ -6,19 +6,17 @@
 //! none of it is.
 
 use super::journal::append;
-use super::{next_counter, Result, Store, StoreError, StoreSettings};
+use super::{Result, Store, StoreError, StoreSettings};
 use crate::core::cashier::{require, Action, Approval};
-use crate::core::catalog::{Qty, Unit};
+use crate::core::catalog::Qty;
 use crate::core::money::{Currency, Money};
 use crate::core::receipt::Receipt;
 use crate::core::refund::{build_refund, RefundRequest};
 use crate::core::report::{ReportEvent, ReportTotals};
-use crate::core::sale::{PricingRules, RecordLine, Sale, SaleKind, SaleRecord, Stamp};
-use crate::core::tax::TaxLine;
-use crate::core::tender::{Tender, TenderKind};
+use crate::core::sale::{PricingRules, Sale, SaleKind, SaleRecord, Stamp};
+use crate::core::tender::TenderKind;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
-use std::str::FromStr;
 
 /// What a completed sale or refund left in the store.
 #[derive(Debug, Clone)]
@@ -86,11 +84,8 @@ pub(crate) fn open_period(
     float: i64,
 ) -> Result<(i64, ReportTotals)> {
     let row: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT id, totals FROM periods WHERE closed_at_ms IS NULL",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT id, totals FROM periods WHERE closed_at_ms IS NULL")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     if let Some((id, json)) = row {
         let totals = serde_json::from_str(&json)
@@ -98,10 +93,8 @@ pub(crate) fn open_period(
         return Ok((id, totals));
     }
     let totals = ReportTotals::new(currency, float);
-    tx.execute(
-        "INSERT INTO periods(opened_at_ms, totals) VALUES (?1, ?2)",
-        params![at_ms, to_json(&totals)?],
-    )?;
+    tx.prepare_cached("INSERT INTO periods(opened_at_ms, totals) VALUES (?1, ?2)")?
+        .execute(params![at_ms, to_json(&totals)?])?;
     Ok((tx.last_insert_rowid(), totals))
 }
 
@@ -113,15 +106,17 @@ fn bump(
 ) -> Result<i64> {
     let (id, mut totals) = open_period(tx, at_ms, settings.currency, settings.opening_float)?;
     totals.apply(event);
-    tx.execute(
-        "UPDATE periods SET totals = ?2 WHERE id = ?1",
-        params![id, to_json(&totals)?],
-    )?;
+    tx.prepare_cached("UPDATE periods SET totals = ?2 WHERE id = ?1")?
+        .execute(params![id, to_json(&totals)?])?;
     Ok(id)
 }
 
 pub(crate) fn next_receipt_no(tx: &Transaction<'_>, settings: &StoreSettings) -> Result<String> {
-    let n = next_counter(tx, "receipt")?;
+    // Receipt numbers follow the sales table's own row ids: no separate
+    // counter row to write on every sale, and no gaps after a rollback.
+    let n: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM sales")?
+        .query_row([], |r| r.get(0))?;
     Ok(format!("{}-{:06}", settings.till_id, n))
 }
 
@@ -135,221 +130,58 @@ fn insert_record(
     period_id: i64,
     journal_seq: i64,
 ) -> Result<i64> {
-    tx.execute(
-        "INSERT INTO sales(receipt_no, kind, period_id, cashier, currency, completed_at_ms, local_hour,
-            subtotal, discount, total, rounding, original_receipt, approved_by, journal_seq)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
-        params![
-            r.receipt_no,
-            r.kind.as_str(),
-            period_id,
-            r.cashier,
-            r.currency.code(),
-            r.completed_at_ms,
-            r.local_hour,
-            r.subtotal.minor,
-            r.discount.minor,
-            r.total.minor,
-            r.rounding.minor,
-            r.original_receipt,
-            r.approved_by,
-            journal_seq
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
-    let mut line = tx.prepare_cached(
-        "INSERT INTO sale_lines(sale_id, line_no, sku, name, tax_class, unit, qty, unit_price, list_price,
-            override_by, voided, before_discount, discount, tax, gross, refund_of)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
-    )?;
-    for l in &r.lines {
-        line.execute(params![
-            id,
-            l.line_no,
-            l.sku,
-            l.name,
-            l.tax_class,
-            l.unit.as_str(),
-            l.qty.milli(),
-            l.unit_price.minor,
-            l.list_price.minor,
-            l.override_by,
-            l.voided,
-            l.before_discount.minor,
-            l.discount.minor,
-            l.tax.minor,
-            l.gross.minor,
-            l.refund_of
-        ])?;
-    }
-    let mut tender = tx.prepare_cached(
-        "INSERT INTO sale_tenders(sale_id, idx, kind, amount, given, change, card, refund_of)
+    tx.prepare_cached(
+        "INSERT INTO sales(receipt_no, kind, period_id, cashier, completed_at_ms, total, original_receipt, journal_seq)
          VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-    )?;
-    for (i, t) in r.tenders.iter().enumerate() {
-        let card = match &t.card {
-            Some(c) => Some(to_json(c)?),
-            None => None,
-        };
-        tender.execute(params![
-            id,
-            i as i64,
-            t.kind.as_str(),
-            t.amount.minor,
-            t.given.map(|g| g.minor),
-            t.change.minor,
-            card,
-            t.refund_of
-        ])?;
-    }
-    let mut tax = tx.prepare_cached(
-        "INSERT INTO sale_tax(sale_id, class, name, rate, net, tax, gross) VALUES (?1,?2,?3,?4,?5,?6,?7)",
-    )?;
-    for t in &r.tax {
-        tax.execute(params![
-            id,
-            t.class,
-            t.name,
-            t.rate.to_string(),
-            t.net.minor,
-            t.tax.minor,
-            t.gross.minor
-        ])?;
-    }
-    Ok(id)
+    )?
+    .execute(params![
+        r.receipt_no,
+        r.kind.as_str(),
+        period_id,
+        r.cashier,
+        r.completed_at_ms,
+        r.total.minor,
+        r.original_receipt,
+        journal_seq
+    ])?;
+    Ok(tx.last_insert_rowid())
 }
 
-/// Reads a sale back exactly as it was recorded (the journal check compares
-/// this with the journal's copy).
+/// The columns of a sales row, which must agree with the journal's record.
+#[derive(Debug, PartialEq, Eq)]
+struct IndexRow {
+    receipt_no: String,
+    kind: String,
+    cashier: u32,
+    completed_at_ms: i64,
+    total: i64,
+    original_receipt: Option<String>,
+}
+
+impl IndexRow {
+    fn of(r: &SaleRecord) -> IndexRow {
+        IndexRow {
+            receipt_no: r.receipt_no.clone(),
+            kind: r.kind.as_str().to_string(),
+            cashier: r.cashier,
+            completed_at_ms: r.completed_at_ms,
+            total: r.total.minor,
+            original_receipt: r.original_receipt.clone(),
+        }
+    }
+}
+
+/// Reads a sale back from its journal entry, exactly as it was recorded.
 pub(crate) fn load_record(conn: &Connection, sale_id: i64) -> Result<SaleRecord> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("sale {sale_id}: {what}"));
-    let mut rec = conn.query_row(
-        "SELECT receipt_no, kind, cashier, currency, completed_at_ms, local_hour, subtotal, discount, total,
-                rounding, original_receipt, approved_by FROM sales WHERE id = ?1",
-        [sale_id],
-        |r| {
-            let currency: String = r.get(3)?;
-            let kind: String = r.get(1)?;
-            let bad = |what: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into());
-            let cur = Currency::from_str(&currency).map_err(|e| bad(e.to_string()))?;
-            let kind = match kind.as_str() {
-                "sale" => SaleKind::Sale,
-                "refund" => SaleKind::Refund,
-                other => return Err(bad(format!("sale kind {other}"))),
-            };
-            let m = |v: i64| Money::new(v, cur);
-            Ok(SaleRecord {
-                receipt_no: r.get(0)?,
-                kind,
-                cashier: r.get(2)?,
-                currency: cur,
-                completed_at_ms: r.get(4)?,
-                local_hour: r.get(5)?,
-                lines: Vec::new(),
-                tenders: Vec::new(),
-                tax: Vec::new(),
-                subtotal: m(r.get(6)?),
-                discount: m(r.get(7)?),
-                total: m(r.get(8)?),
-                rounding: m(r.get(9)?),
-                original_receipt: r.get(10)?,
-                approved_by: r.get(11)?,
-            })
-        },
-    )?;
-    let cur = rec.currency;
-    let m = |v: i64| Money::new(v, cur);
-    let mut stmt = conn.prepare_cached(
-        "SELECT line_no, sku, name, tax_class, unit, qty, unit_price, list_price, override_by, voided,
-                before_discount, discount, tax, gross, refund_of
-         FROM sale_lines WHERE sale_id = ?1 ORDER BY line_no",
-    )?;
-    let lines = stmt
-        .query_map([sale_id], |r| {
-            let unit: String = r.get(4)?;
-            Ok(RecordLine {
-                line_no: r.get(0)?,
-                sku: r.get(1)?,
-                name: r.get(2)?,
-                tax_class: r.get(3)?,
-                unit: Unit::parse(&unit).unwrap_or(Unit::Piece),
-                qty: Qty(r.get(5)?),
-                unit_price: m(r.get(6)?),
-                list_price: m(r.get(7)?),
-                override_by: r.get(8)?,
-                voided: r.get(9)?,
-                before_discount: m(r.get(10)?),
-                discount: m(r.get(11)?),
-                tax: m(r.get(12)?),
-                gross: m(r.get(13)?),
-                refund_of: r.get(14)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT kind, amount, given, change, card, refund_of FROM sale_tenders WHERE sale_id = ?1 ORDER BY idx",
-    )?;
-    type TenderRow = (String, i64, Option<i64>, i64, Option<String>, Option<u32>);
-    let raw: Vec<TenderRow> = stmt
-        .query_map([sale_id], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut tenders = Vec::with_capacity(raw.len());
-    for (kind, amount, given, change, card, refund_of) in raw {
-        let kind =
-            TenderKind::parse(&kind).ok_or_else(|| corrupt(&format!("tender kind {kind}")))?;
-        let card = match card {
-            Some(j) => Some(serde_json::from_str(&j).map_err(|e| corrupt(&e.to_string()))?),
-            None => None,
-        };
-        tenders.push(Tender {
-            kind,
-            amount: m(amount),
-            given: given.map(m),
-            change: m(change),
-            card,
-            refund_of,
-        });
-    }
-    let mut stmt = conn.prepare_cached(
-        "SELECT class, name, rate, net, tax, gross FROM sale_tax WHERE sale_id = ?1 ORDER BY class",
-    )?;
-    let raw: Vec<(String, String, String, i64, i64, i64)> = stmt
-        .query_map([sale_id], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut tax = Vec::with_capacity(raw.len());
-    for (class, name, rate, net, t, gross) in raw {
-        let rate = rust_decimal::Decimal::from_str(&rate).map_err(|e| corrupt(&e.to_string()))?;
-        tax.push(TaxLine {
-            class,
-            name,
-            rate,
-            net: m(net),
-            tax: m(t),
-            gross: m(gross),
-        });
-    }
-    rec.lines = lines;
-    rec.tenders = tenders;
-    rec.tax = tax;
-    Ok(rec)
+    let payload: String = conn
+        .prepare_cached(
+            "SELECT j.payload FROM sales s JOIN journal j ON j.seq = s.journal_seq WHERE s.id = ?1",
+        )?
+        .query_row([sale_id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::Corrupt(format!("sale {sale_id} has no journal entry")))?;
+    serde_json::from_str(&payload)
+        .map_err(|e| StoreError::Corrupt(format!("sale {sale_id}: journal payload: {e}")))
 }
 
 impl Store {
@@ -380,15 +212,13 @@ impl Store {
                     .iter()
                     .find(|(idx, _)| *idx as usize == i)
                     .map(|(_, d)| d.as_slice());
-                tx.execute(
-                    "INSERT INTO outbox(sale_id, tender_idx, kind, created_at_ms, card_data) VALUES (?1,?2,?3,?4,?5)",
+                tx.prepare_cached("INSERT INTO outbox(sale_id, tender_idx, kind, created_at_ms, card_data) VALUES (?1,?2,?3,?4,?5)")?.execute(
                     params![sale_id, i as i64, k, at_ms, data],
                 )?;
             }
         }
         let copies = Receipt::copies_for(&record).len() as i64;
-        tx.execute(
-            "INSERT INTO print_jobs(sale_id, kind, copies, created_at_ms) VALUES (?1, 'receipt', ?2, ?3)",
+        tx.prepare_cached("INSERT INTO print_jobs(sale_id, kind, copies, created_at_ms) VALUES (?1, 'receipt', ?2, ?3)")?.execute(
             params![sale_id, copies, at_ms],
         )?;
         let print_job = tx.last_insert_rowid();
@@ -487,11 +317,9 @@ impl Store {
         let tx = self.conn.transaction()?;
         let orig_id = Self::sale_id_of(&tx, original_receipt.trim())?;
         let original = load_record(&tx, orig_id)?;
-        let voided: Option<i64> = tx.query_row(
-            "SELECT voided_at_ms FROM sales WHERE id = ?1",
-            [orig_id],
-            |r| r.get(0),
-        )?;
+        let voided: Option<i64> = tx
+            .prepare_cached("SELECT voided_at_ms FROM sales WHERE id = ?1")?
+            .query_row([orig_id], |r| r.get(0))?;
         let mut stmt =
             tx.prepare("SELECT id FROM sales WHERE original_receipt = ?1 AND kind = 'refund'")?;
         let ids: Vec<i64> = stmt
@@ -538,11 +366,9 @@ impl Store {
         let tx = self.conn.transaction()?;
         let id = Self::sale_id_of(&tx, receipt_no.trim())?;
         let record = load_record(&tx, id)?;
-        let (voided, period): (Option<i64>, i64) = tx.query_row(
-            "SELECT voided_at_ms, period_id FROM sales WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (voided, period): (Option<i64>, i64) = tx
+            .prepare_cached("SELECT voided_at_ms, period_id FROM sales WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         if record.kind != SaleKind::Sale {
             return Err(StoreError::Rejected(format!(
                 "{receipt_no} is a refund; refunds cannot be voided"
@@ -554,22 +380,17 @@ impl Store {
             )));
         }
         let open: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM periods WHERE closed_at_ms IS NULL",
-                [],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT id FROM periods WHERE closed_at_ms IS NULL")?
+            .query_row([], |r| r.get(0))
             .optional()?;
         if open != Some(period) {
             return Err(StoreError::Rejected(format!(
                 "{receipt_no} belongs to a closed day (Z report taken); use a refund instead"
             )));
         }
-        let refunded: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM sales WHERE original_receipt = ?1",
-            [&record.receipt_no],
-            |r| r.get(0),
-        )?;
+        let refunded: i64 = tx
+            .prepare_cached("SELECT COUNT(*) FROM sales WHERE original_receipt = ?1")?
+            .query_row([&record.receipt_no], |r| r.get(0))?;
         if refunded > 0 {
             return Err(StoreError::Rejected(format!(
                 "{receipt_no} has refunds and cannot be voided"
@@ -580,15 +401,12 @@ impl Store {
             approved_by: approval.approver(),
         })?;
         append(&tx, at_ms, "post_void", Some(&record.receipt_no), &payload)?;
-        tx.execute(
-            "UPDATE sales SET voided_at_ms = ?2, voided_by = ?3 WHERE id = ?1",
-            params![id, at_ms, approval.approver()],
-        )?;
+        tx.prepare_cached("UPDATE sales SET voided_at_ms = ?2, voided_by = ?3 WHERE id = ?1")?
+            .execute(params![id, at_ms, approval.approver()])?;
         bump(&tx, &settings, at_ms, ReportEvent::PostVoided(&record))?;
         for (i, t) in record.tenders.iter().enumerate() {
             if t.kind.is_electronic() {
-                tx.execute(
-                    "INSERT INTO outbox(sale_id, tender_idx, kind, created_at_ms) VALUES (?1,?2,'void',?3)",
+                tx.prepare_cached("INSERT INTO outbox(sale_id, tender_idx, kind, created_at_ms) VALUES (?1,?2,'void',?3)")?.execute(
                     params![id, i as i64, at_ms],
                 )?;
             }
@@ -637,9 +455,8 @@ impl Store {
             CashMovement::NoSale => ReportEvent::NoSale,
         };
         let period = bump(&tx, &settings, at_ms, event)?;
-        tx.execute(
-            "INSERT INTO cash_movements(period_id, kind, amount, cashier, approved_by, reason, at_ms, journal_seq)
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+        tx.prepare_cached("INSERT INTO cash_movements(period_id, kind, amount, cashier, approved_by, reason, at_ms, journal_seq)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?.execute(
             params![period, kind.as_str(), amount.minor, cashier, approval.map(Approval::approver), reason, at_ms, seq],
         )?;
         tx.commit()?;
@@ -684,12 +501,14 @@ impl Store {
     pub fn resume(&mut self, id: i64) -> Result<Sale> {
         let tx = self.conn.transaction()?;
         let json: String = tx
-            .query_row("SELECT sale FROM parked WHERE id = ?1", [id], |r| r.get(0))
+            .prepare_cached("SELECT sale FROM parked WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
             .optional()?
             .ok_or_else(|| StoreError::Rejected(format!("no parked sale {id}")))?;
         let sale = serde_json::from_str(&json)
             .map_err(|e| StoreError::Corrupt(format!("parked {id}: {e}")))?;
-        tx.execute("DELETE FROM parked WHERE id = ?1", [id])?;
+        tx.prepare_cached("DELETE FROM parked WHERE id = ?1")?
+            .execute([id])?;
         tx.commit()?;
         Ok(sale)
     }
@@ -726,21 +545,33 @@ impl Store {
             .query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0))?)
     }
 
-    /// Checks every sale against its journal entry: a sale edited in the
-    /// tables after completion no longer matches what the chain vouches for.
-    /// Returns the first mismatching receipt, if any.
+    /// Checks every sales row against the journal entry it points to: a row
+    /// edited after completion (a total lowered, a receipt renamed) no longer
+    /// matches what the hash chain vouches for. Returns the first mismatch.
     pub fn verify_sales_against_journal(&self) -> Result<Option<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT s.id, s.receipt_no, j.payload FROM sales s LEFT JOIN journal j ON j.seq = s.journal_seq ORDER BY s.id")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT s.receipt_no, s.kind, s.cashier, s.completed_at_ms, s.total, s.original_receipt, j.payload, j.kind
+             FROM sales s LEFT JOIN journal j ON j.seq = s.journal_seq ORDER BY s.id",
+        )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            let receipt: String = r.get(1)?;
-            let payload: Option<String> = r.get(2)?;
-            let now = to_json(&load_record(&self.conn, id)?)?;
-            if payload.as_deref() != Some(now.as_str()) {
-                return Ok(Some(receipt));
+            let row = IndexRow {
+                receipt_no: r.get(0)?,
+                kind: r.get(1)?,
+                cashier: r.get(2)?,
+                completed_at_ms: r.get(3)?,
+                total: r.get(4)?,
+                original_receipt: r.get(5)?,
+            };
+            let payload: Option<String> = r.get(6)?;
+            let entry_kind: Option<String> = r.get(7)?;
+            let matches = payload
+                .and_then(|p| serde_json::from_str::<SaleRecord>(&p).ok())
+                .is_some_and(|rec| {
+                    IndexRow::of(&rec) == row && entry_kind.as_deref() == Some(rec.kind.as_str())
+                });
+            if !matches {
+                return Ok(Some(row.receipt_no));
             }
         }
         Ok(None)

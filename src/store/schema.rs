@@ -36,50 +36,23 @@ const STEPS: &[&str] = &[
         totals TEXT NOT NULL
     );
 
+    -- A completed sale's full record lives once, in its journal entry's
+    -- payload; this table indexes it for lookups, reports and voids.
     CREATE TABLE sales(
         id INTEGER PRIMARY KEY,
         receipt_no TEXT NOT NULL UNIQUE,
         kind TEXT NOT NULL CHECK (kind IN ('sale','refund')),
         period_id INTEGER NOT NULL REFERENCES periods(id),
         cashier INTEGER NOT NULL,
-        currency TEXT NOT NULL,
         completed_at_ms INTEGER NOT NULL,
-        local_hour INTEGER NOT NULL,
-        subtotal INTEGER NOT NULL,
-        discount INTEGER NOT NULL,
         total INTEGER NOT NULL,
-        rounding INTEGER NOT NULL,
         original_receipt TEXT,
-        approved_by INTEGER,
-        journal_seq INTEGER NOT NULL,
+        journal_seq INTEGER NOT NULL REFERENCES journal(seq),
         voided_at_ms INTEGER,
         voided_by INTEGER
     );
     CREATE INDEX sales_time ON sales(completed_at_ms);
     CREATE INDEX sales_original ON sales(original_receipt) WHERE original_receipt IS NOT NULL;
-    CREATE TABLE sale_lines(
-        sale_id INTEGER NOT NULL REFERENCES sales(id),
-        line_no INTEGER NOT NULL,
-        sku TEXT NOT NULL, name TEXT NOT NULL, tax_class TEXT NOT NULL, unit TEXT NOT NULL,
-        qty INTEGER NOT NULL, unit_price INTEGER NOT NULL, list_price INTEGER NOT NULL,
-        override_by INTEGER, voided INTEGER NOT NULL,
-        before_discount INTEGER NOT NULL, discount INTEGER NOT NULL,
-        tax INTEGER NOT NULL, gross INTEGER NOT NULL, refund_of INTEGER,
-        PRIMARY KEY (sale_id, line_no)
-    ) WITHOUT ROWID;
-    CREATE TABLE sale_tenders(
-        sale_id INTEGER NOT NULL REFERENCES sales(id),
-        idx INTEGER NOT NULL,
-        kind TEXT NOT NULL, amount INTEGER NOT NULL, given INTEGER, change INTEGER NOT NULL,
-        card TEXT, refund_of INTEGER,
-        PRIMARY KEY (sale_id, idx)
-    ) WITHOUT ROWID;
-    CREATE TABLE sale_tax(
-        sale_id INTEGER NOT NULL REFERENCES sales(id),
-        class TEXT NOT NULL, name TEXT NOT NULL, rate TEXT NOT NULL,
-        net INTEGER NOT NULL, tax INTEGER NOT NULL, gross INTEGER NOT NULL,
-        PRIMARY KEY (sale_id, class)
-    ) WITHOUT ROWID;
 
     CREATE TABLE journal(
         seq INTEGER PRIMARY KEY,

@@ -720,6 +720,48 @@ mod tests {
             .contains(&format!("127.0.0.1:{port} is unreachable")));
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn serial_port_over_a_pseudo_terminal() {
+        use serialport::SerialPort;
+        let (mut printer_end, till_end) = serialport::TTYPort::pair().unwrap();
+        let path = till_end.name().unwrap();
+        let settings = SerialSettings {
+            baud: 115_200,
+            flow: serialport::FlowControl::None,
+        };
+        let mut t = SerialTransport::open(&path, settings, Timeouts::default()).unwrap();
+        t.write_all(&[0x10, 0x04, 0x01]).unwrap();
+        let mut got = [0u8; 3];
+        printer_end.set_timeout(Duration::from_secs(2)).unwrap();
+        printer_end.read_exact(&mut got).unwrap();
+        assert_eq!(got, [0x10, 0x04, 0x01]);
+        printer_end.write_all(&[0x12]).unwrap();
+        let mut ans = [0u8; 1];
+        t.read_exact_timeout(&mut ans, Duration::from_secs(2))
+            .unwrap();
+        assert_eq!(ans, [0x12]);
+        let start = Instant::now();
+        let e = t
+            .read_exact_timeout(&mut ans, Duration::from_millis(80))
+            .unwrap_err();
+        assert!(matches!(e, TransportError::Timeout { .. }), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(1));
+        drop(till_end);
+    }
+
+    #[test]
+    fn missing_serial_port_is_a_clear_error() {
+        let e = SerialTransport::open(
+            "/dev/ttyNOPE9",
+            SerialSettings::default(),
+            Timeouts::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("/dev/ttyNOPE9"), "{e}");
+    }
+
     #[test]
     fn missing_usb_device_is_a_clear_error() {
         let e = UsbDeviceTransport::open(Path::new("/dev/usb/lp-none"), Timeouts::default())

@@ -296,6 +296,17 @@ fn two_lines(text: &str) -> String {
     out
 }
 
+/// Splits a two-line display field into trimmed lines. The bytes are cut before
+/// decoding, so a multi-byte character sent by a misbehaving peer can never
+/// land on the cut (a `str` split there would panic).
+fn split_lines(field: &[u8]) -> (String, String) {
+    let (a, b) = field.split_at(field.len().min(DISPLAY_COLUMNS));
+    (
+        String::from_utf8_lossy(a).trim_end().to_owned(),
+        String::from_utf8_lossy(b).trim_end().to_owned(),
+    )
+}
+
 fn push_block(body: &mut Vec<u8>, data: &[u8]) -> Result<(), AbecsError> {
     if data.len() > MAX_BLOCK {
         return Err(AbecsError::InvalidRequest(format!(
@@ -361,7 +372,9 @@ impl Request {
             Request::GetPin(g) => {
                 let pan = g.pan.as_str();
                 if !(8..=19).contains(&pan.len()) || !pan.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(AbecsError::InvalidRequest("PAN must be 8 to 19 digits".into()));
+                    return Err(AbecsError::InvalidRequest(
+                        "PAN must be 8 to 19 digits".into(),
+                    ));
                 }
                 if g.key_index > 99 || g.min_len > g.max_len || g.max_len > 12 || g.min_len < 4 {
                     return Err(AbecsError::InvalidRequest("GPN limits out of range".into()));
@@ -384,16 +397,18 @@ impl Request {
 
     /// Parses a command body (pad side).
     pub fn parse(body: &[u8]) -> Result<Request, RequestError> {
-        let id = body.get(..3).ok_or_else(|| RequestError::UnknownCommand(String::new()))?;
+        let id = body
+            .get(..3)
+            .ok_or_else(|| RequestError::UnknownCommand(String::new()))?;
         let id = String::from_utf8_lossy(id).into_owned();
         let bad = |why| RequestError::InvalidParameter(id.clone(), why);
-        let blocks = split_blocks(body.get(3..).unwrap_or_default()).map_err(|_| bad("block length"))?;
+        let blocks =
+            split_blocks(body.get(3..).unwrap_or_default()).map_err(|_| bad("block length"))?;
         let first = blocks.first().map(|b| b.as_slice());
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let two = |b: &[u8]| {
-            let t = text(b);
-            let (l1, l2) = t.split_at(t.len().min(DISPLAY_COLUMNS));
-            format!("{}\n{}", l1.trim_end(), l2.trim_end())
+            let (l1, l2) = split_lines(b);
+            format!("{l1}\n{l2}")
         };
         Ok(match id.as_str() {
             "OPN" => Request::Open,
@@ -412,13 +427,18 @@ impl Request {
             },
             "DEX" => {
                 let b = first.ok_or_else(|| bad("missing DEX message"))?;
-                let len = b.get(..3).and_then(parse_decimal).ok_or_else(|| bad("DEX length"))?;
+                let len = b
+                    .get(..3)
+                    .and_then(parse_decimal)
+                    .ok_or_else(|| bad("DEX length"))?;
                 let msg = b.get(3..3 + len).ok_or_else(|| bad("DEX length"))?;
                 Request::DisplayEx {
                     text: text(msg).replace('\r', "\n"),
                 }
             }
-            "GPN" => Request::GetPin(parse_gpn(first.ok_or_else(|| bad("missing block"))?).map_err(bad)?),
+            "GPN" => {
+                Request::GetPin(parse_gpn(first.ok_or_else(|| bad("missing block"))?).map_err(bad)?)
+            }
             _ => return Err(RequestError::UnknownCommand(id)),
         })
     }
@@ -432,9 +452,14 @@ fn parse_decimal(b: &[u8]) -> Option<usize> {
 }
 
 fn parse_gpn(b: &[u8]) -> Result<GetPin, &'static str> {
-    let method = b.first().and_then(|c| PinMethod::from_code(*c)).ok_or("GPN_METHOD")?;
+    let method = b
+        .first()
+        .and_then(|c| PinMethod::from_code(*c))
+        .ok_or("GPN_METHOD")?;
     let key_index = b.get(1..3).and_then(parse_decimal).ok_or("GPN_KEYIDX")? as u8;
-    b.get(3..35).filter(|w| w.iter().all(u8::is_ascii_hexdigit)).ok_or("GPN_WKENC")?;
+    b.get(3..35)
+        .filter(|w| w.iter().all(u8::is_ascii_hexdigit))
+        .ok_or("GPN_WKENC")?;
     let pan_len = b.get(35..37).and_then(parse_decimal).ok_or("GPN_PANLEN")?;
     if !(8..=19).contains(&pan_len) {
         return Err("GPN_PANLEN");
@@ -447,7 +472,13 @@ fn parse_gpn(b: &[u8]) -> Result<GetPin, &'static str> {
             .checked_sub(pan_field + 1)
             .is_some_and(|r| r > 0 && r % 36 == 0)
     };
-    let pan_field = if fits(19) { 19 } else if fits(pan_len) { pan_len } else { return Err("GPN_PAN") };
+    let pan_field = if fits(19) {
+        19
+    } else if fits(pan_len) {
+        pan_len
+    } else {
+        return Err("GPN_PAN");
+    };
     let field = rest.get(..pan_field).ok_or("GPN_PAN")?;
     let pan: Vec<u8> = field.iter().copied().filter(|c| *c != b' ').collect();
     if pan.len() != pan_len || !pan.iter().all(u8::is_ascii_digit) {
@@ -463,15 +494,14 @@ fn parse_gpn(b: &[u8]) -> Result<GetPin, &'static str> {
     if min_len < 4 || max_len > 12 || min_len > max_len {
         return Err("GPN_MIN/GPN_MAX");
     }
-    let msg = String::from_utf8_lossy(entries.get(5..37).ok_or("GPN_MSG")?).into_owned();
-    let (l1, l2) = msg.split_at(msg.len().min(DISPLAY_COLUMNS));
+    let (l1, l2) = split_lines(entries.get(5..37).ok_or("GPN_MSG")?);
     Ok(GetPin {
         method,
         key_index,
         pan,
         min_len,
         max_len,
-        message: format!("{}\n{}", l1.trim_end(), l2.trim_end()),
+        message: format!("{l1}\n{l2}"),
     })
 }
 
@@ -584,9 +614,12 @@ impl Response {
         if self.id() != "NTM" {
             return None;
         }
-        let msg = self.blocks.first().map(|b| String::from_utf8_lossy(b).into_owned())?;
-        let (l1, l2) = msg.split_at(msg.len().min(DISPLAY_COLUMNS));
-        Some(format!("{} {}", l1.trim_end(), l2.trim_end()).trim().to_owned())
+        let (l1, l2) = split_lines(self.blocks.first()?);
+        Some(
+            format!("{l1} {l2}")
+                .trim()
+                .to_owned(),
+        )
     }
 
     /// A notification response (pad side).
@@ -706,11 +739,12 @@ impl PinBlockData {
             .first()
             .filter(|b| b.len() == block_hex + ksn_hex)
             .ok_or_else(|| AbecsError::Malformed("GPN response length".into()))?;
+        let (block, ksn) = data.split_at(block_hex);
         let block = Zeroizing::new(
-            hex::decode(&data[..block_hex])
+            hex::decode(block)
                 .map_err(|_| AbecsError::Malformed("GPN_PINBLK is not hex".into()))?,
         );
-        let ksn = hex::decode(&data[block_hex..])
+        let ksn = hex::decode(ksn)
             .map_err(|_| AbecsError::Malformed("GPN_KSN is not hex".into()))?;
         Ok(Self { block, ksn })
     }
@@ -784,11 +818,17 @@ mod tests {
     fn encodes_simple_commands() {
         assert_eq!(&Request::Open.encode().unwrap()[..], b"OPN");
         assert_eq!(&Request::GetKey.encode().unwrap()[..], b"GKY");
-        assert_eq!(&Request::GetInfo { index: 0 }.encode().unwrap()[..], b"GIN00200");
+        assert_eq!(
+            &Request::GetInfo { index: 0 }.encode().unwrap()[..],
+            b"GIN00200"
+        );
         let dsp = Request::Display {
             text: "TOTAL 12.34\nINSERT CARD".into(),
         };
-        assert_eq!(&dsp.encode().unwrap()[..], b"DSP032TOTAL 12.34     INSERT CARD     ");
+        assert_eq!(
+            &dsp.encode().unwrap()[..],
+            b"DSP032TOTAL 12.34     INSERT CARD     "
+        );
         let clo = Request::Close { message: None };
         assert_eq!(&clo.encode().unwrap()[..], b"CLO");
         let dex = Request::DisplayEx {
@@ -799,9 +839,13 @@ mod tests {
 
     #[test]
     fn non_ascii_text_is_replaced() {
-        let dsp = Request::Display { text: "收银台 OK".into() };
+        let dsp = Request::Display {
+            text: "收银台 OK".into(),
+        };
         let body = dsp.encode().unwrap();
-        assert!(body.iter().all(|b| (0x20..0x7F).contains(b) || b.is_ascii_digit()));
+        assert!(body
+            .iter()
+            .all(|b| (0x20..0x7F).contains(b) || b.is_ascii_digit()));
         assert!(body.starts_with(b"DSP032??? OK"));
     }
 
@@ -853,8 +897,14 @@ mod tests {
             Request::parse(b"GPN0053014X"),
             Err(RequestError::InvalidParameter(..))
         ));
-        assert!(matches!(Request::parse(b"XYZ"), Err(RequestError::UnknownCommand(_))));
-        assert!(matches!(Request::parse(b"GIN9"), Err(RequestError::InvalidParameter(..))));
+        assert!(matches!(
+            Request::parse(b"XYZ"),
+            Err(RequestError::UnknownCommand(_))
+        ));
+        assert!(matches!(
+            Request::parse(b"GIN9"),
+            Err(RequestError::InvalidParameter(..))
+        ));
     }
 
     #[test]
@@ -875,9 +925,19 @@ mod tests {
         assert!(Response::parse(b"OP").is_err());
         assert!(Response::parse(b"OPN0x0").is_err());
         assert!(Response::parse(b"GIN000100abc").is_err());
+        // Multi-byte text straddling the 16-byte cut must not panic.
+        let mut odd = b"NTM002032".to_vec();
+        odd.extend_from_slice("ÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀ".as_bytes());
+        assert!(Response::parse(&odd).unwrap().notification().is_some());
+        let mut dsp = b"DSP032 ".to_vec();
+        dsp.extend_from_slice("ÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀ"[..31].as_bytes());
+        let _ = Request::parse(&dsp);
         let n = Response::notify("PIN ENTRY\nIN PROGRESS");
         let back = Response::parse(&n.encode().unwrap()).unwrap();
-        assert_eq!(back.notification().as_deref(), Some("PIN ENTRY IN PROGRESS"));
+        assert_eq!(
+            back.notification().as_deref(),
+            Some("PIN ENTRY IN PROGRESS")
+        );
     }
 
     #[test]
@@ -890,18 +950,26 @@ mod tests {
             spec_version: "2.12".into(),
             manager_version: "001.00 250101".into(),
             serial: "SIM0001".into(),
-            capabilities: Capabilities { aes_dukpt_pin: true },
+            capabilities: Capabilities {
+                aes_dukpt_pin: true,
+            },
         };
         let blocks = info.to_blocks();
         assert_eq!(blocks[0].len(), 100);
-        let resp = Response::parse(&Response::new("GIN", Status::Ok, blocks).encode().unwrap()).unwrap();
+        let resp =
+            Response::parse(&Response::new("GIN", Status::Ok, blocks).encode().unwrap()).unwrap();
         assert_eq!(DeviceInfo::from_response(&resp).unwrap(), info);
         let plain = DeviceInfo {
             capabilities: Capabilities::default(),
             ..info
         };
         let resp = Response::new("GIN", Status::Ok, plain.to_blocks());
-        assert!(!DeviceInfo::from_response(&resp).unwrap().capabilities.aes_dukpt_pin);
+        assert!(
+            !DeviceInfo::from_response(&resp)
+                .unwrap()
+                .capabilities
+                .aes_dukpt_pin
+        );
     }
 
     #[test]
@@ -911,8 +979,14 @@ mod tests {
             ksn: hex::decode("FFFF9876543210E00001").unwrap(),
         };
         let r = d.to_response();
-        assert_eq!(&r.encode().unwrap()[..], b"GPN0000361B9C1845EB993A7AFFFF9876543210E00001");
-        assert_eq!(PinBlockData::from_response(&r, PinMethod::DukptTdes).unwrap(), d);
+        assert_eq!(
+            &r.encode().unwrap()[..],
+            b"GPN0000361B9C1845EB993A7AFFFF9876543210E00001"
+        );
+        assert_eq!(
+            PinBlockData::from_response(&r, PinMethod::DukptTdes).unwrap(),
+            d
+        );
         assert!(PinBlockData::from_response(&r, PinMethod::DukptAes).is_err());
         let aes = PinBlockData {
             block: Zeroizing::new(hex::decode("A912150391AB65A67E52883D81CE2D15").unwrap()),

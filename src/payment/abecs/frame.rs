@@ -390,7 +390,10 @@ mod tests {
         wire[n - 1] ^= 0x01;
         wire.extend(encode(b"DSP000").unwrap());
         let events = decode_all(&wire);
-        assert!(matches!(events[0], Event::Corrupt(FrameError::BadCrc { .. })));
+        assert!(matches!(
+            events[0],
+            Event::Corrupt(FrameError::BadCrc { .. })
+        ));
         assert_eq!(events[1], Event::Frame(b"DSP000".to_vec()));
     }
 
@@ -425,9 +428,15 @@ mod tests {
         big.extend([ETB, 0, 0]);
         assert_eq!(decode_all(&big), vec![Event::Corrupt(FrameError::TooLong)]);
         assert_eq!(encode(&[]), Err(FrameError::Empty));
-        assert_eq!(encode(&vec![b'a'; MAX_PAYLOAD + 1]), Err(FrameError::TooLong));
+        assert_eq!(
+            encode(&vec![b'a'; MAX_PAYLOAD + 1]),
+            Err(FrameError::TooLong)
+        );
         assert!(encode(&vec![b'a'; MAX_PAYLOAD]).is_ok());
-        assert_eq!(decode_all(&[SYN, ETB, 0, 0]), vec![Event::Corrupt(FrameError::Empty)]);
+        assert_eq!(
+            decode_all(&[SYN, ETB, 0, 0]),
+            vec![Event::Corrupt(FrameError::Empty)]
+        );
     }
 
     #[test]
@@ -437,7 +446,10 @@ mod tests {
         for i in 0..5000u32 {
             let body = format!("GIN{i:06}");
             let crc = packet_crc(body.as_bytes()).to_be_bytes();
-            if crc.iter().any(|b| matches!(*b, SYN | ETB | DC3 | ACK | CAN)) {
+            if crc
+                .iter()
+                .any(|b| matches!(*b, SYN | ETB | DC3 | ACK | CAN))
+            {
                 found += 1;
                 let wire = encode(body.as_bytes()).unwrap();
                 assert_eq!(decode_all(&wire), vec![Event::Frame(body.into_bytes())]);

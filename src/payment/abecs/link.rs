@@ -93,7 +93,16 @@ impl SerialLine for PortLine {
         self.set_timeout(timeout)?;
         match io::Read::read(&mut self.port, buf) {
             Ok(n) => Ok(n),
-            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(0),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut
+                        | io::ErrorKind::WouldBlock
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(0)
+            }
             Err(e) => Err(e),
         }
     }
@@ -159,7 +168,10 @@ impl SerialLine for MemoryLine {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         let mut pipe = self.tx.lock();
         if pipe.closed {
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "memory line closed"));
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "memory line closed",
+            ));
         }
         pipe.bytes.extend(bytes);
         drop(pipe);
@@ -179,7 +191,10 @@ impl SerialLine for MemoryLine {
                 return Ok(n);
             }
             if pipe.closed {
-                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "memory line closed"));
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "memory line closed",
+                ));
             }
             let now = Instant::now();
             if now >= deadline {
@@ -290,7 +305,9 @@ impl<L: SerialLine> Link<L> {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), AbecsError> {
-        self.line.write_all(bytes).map_err(|e| AbecsError::from_io(&e))
+        self.line
+            .write_all(bytes)
+            .map_err(|e| AbecsError::from_io(&e))
     }
 
     /// Next decoded event before `until`, or `None` at `until`.
@@ -318,13 +335,14 @@ impl<L: SerialLine> Link<L> {
                 .line
                 .read(&mut buf, wait)
                 .map_err(|e| AbecsError::from_io(&e))?;
-            if n > 0 {
+            let got = buf.get_mut(..n).unwrap_or_default();
+            if !got.is_empty() {
                 self.last_byte = Instant::now();
                 let mut events = Vec::new();
-                self.decoder.feed(&buf[..n], &mut events);
+                self.decoder.feed(got, &mut events);
                 self.pending.extend(events);
             }
-            zeroize::Zeroize::zeroize(&mut buf[..n]);
+            zeroize::Zeroize::zeroize(got);
         }
     }
 
@@ -508,14 +526,18 @@ impl<L: SerialLine> Link<L> {
 
     /// DSP: two lines of 16 characters (`\n` separates them).
     pub fn display(&mut self, text: &str) -> Result<(), AbecsError> {
-        self.simple(&Request::Display { text: text.to_owned() })
-            .map(|_| ())
+        self.simple(&Request::Display {
+            text: text.to_owned(),
+        })
+        .map(|_| ())
     }
 
     /// DEX: free text, lines separated by `\n`.
     pub fn display_ex(&mut self, text: &str) -> Result<(), AbecsError> {
-        self.simple(&Request::DisplayEx { text: text.to_owned() })
-            .map(|_| ())
+        self.simple(&Request::DisplayEx {
+            text: text.to_owned(),
+        })
+        .map(|_| ())
     }
 
     /// GPN: asks the cardholder for the PIN; returns the encrypted block and KSN.
@@ -527,7 +549,12 @@ impl<L: SerialLine> Link<L> {
         notify: &mut dyn FnMut(&str),
     ) -> Result<PinBlockData, AbecsError> {
         let method = request.method;
-        let response = self.execute(&Request::GetPin(request.clone()), Some(wait), cancel, notify)?;
+        let response = self.execute(
+            &Request::GetPin(request.clone()),
+            Some(wait),
+            cancel,
+            notify,
+        )?;
         PinBlockData::from_response(&response, method)
     }
 
@@ -655,7 +682,10 @@ mod tests {
                 status: Status::InvalidCall
             })
         );
-        assert!(matches!(link.open(), Err(AbecsError::UnexpectedResponse { .. })));
+        assert!(matches!(
+            link.open(),
+            Err(AbecsError::UnexpectedResponse { .. })
+        ));
         drop(peer.join().unwrap());
     }
 
@@ -687,10 +717,15 @@ mod tests {
         let mut link = Link::new(host, fast());
         let mut notes = Vec::new();
         // The cashier cancels as soon as the notification shows.
-        let r = link.execute(&Request::GetKey, Some(Duration::from_secs(5)), &cancel, &mut |m| {
-            notes.push(m.to_owned());
-            c2.cancel();
-        });
+        let r = link.execute(
+            &Request::GetKey,
+            Some(Duration::from_secs(5)),
+            &cancel,
+            &mut |m| {
+                notes.push(m.to_owned());
+                c2.cancel();
+            },
+        );
         assert_eq!(r, Err(AbecsError::Cancelled));
         assert_eq!(notes, vec!["HELLO".to_owned()]);
         drop(peer.join().unwrap());

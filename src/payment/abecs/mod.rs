@@ -21,7 +21,9 @@ pub mod link;
 
 use std::time::Duration;
 
-pub use command::{Capabilities, DeviceInfo, GetPin, Key, PinBlockData, PinMethod, Request, Response, Status};
+pub use command::{
+    Capabilities, DeviceInfo, GetPin, Key, PinBlockData, PinMethod, Request, Response, Status,
+};
 pub use frame::{FrameDecoder, FrameError};
 pub use link::{Link, LinkConfig, SerialLine};
 

@@ -160,6 +160,12 @@ impl AcquirerClient {
         std::mem::take(&mut self.late)
     }
 
+    /// Makes sure a connection is open, so callers can tell "host
+    /// unreachable" apart before they record an attempt.
+    pub fn connect(&mut self) -> Result<(), LinkError> {
+        self.stream().map(|_| ())
+    }
+
     fn stream(&mut self) -> Result<&mut Box<dyn LinkStream>, LinkError> {
         if let Some(s) = self.stream.as_mut() {
             if s.peer_closed() {

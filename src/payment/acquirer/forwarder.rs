@@ -353,6 +353,13 @@ impl<S: AcquirerStore> Session<S> {
                 return Ok(ForwardOutcome::Refused { id: item.id, note });
             }
         };
+        // Only a reachable host makes this an attempt (see send_reversal).
+        if let Err(e) = self.connect() {
+            return Ok(ForwardOutcome::Retry {
+                id: item.id,
+                why: e.to_string(),
+            });
+        }
         let repeat = item.attempts > 0;
         self.store
             .outbox_mark_attempt(item.id, item.attempts.saturating_add(1))?;

@@ -265,6 +265,15 @@ impl<S: AcquirerStore> Session<S> {
         result
     }
 
+    /// Opens the connection if needed, recording the link state.
+    pub(super) fn connect(&mut self) -> Result<(), LinkError> {
+        let result = self.client.connect();
+        if result.is_err() {
+            self.online = Some(false);
+        }
+        result
+    }
+
     fn note_late_replies(&mut self) {
         for late in self.client.take_late_replies() {
             if late.mti != Mti::FINANCIAL_RESPONSE {
@@ -348,6 +357,11 @@ impl<S: AcquirerStore> Session<S> {
 
     /// One delivery attempt; `Ok(true)` when the host settled it.
     fn send_reversal(&mut self, mut r: PendingReversal) -> Result<bool, SessionError> {
+        // An unreachable host is not an attempt: the next send stays an
+        // original 0400 rather than a repeat of something never sent.
+        if self.connect().is_err() {
+            return Ok(false);
+        }
         let repeat = r.attempts > 0;
         r.attempts = r.attempts.saturating_add(1);
         self.store.save_reversal(&r)?;

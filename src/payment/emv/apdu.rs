@@ -188,7 +188,14 @@ impl Command {
 
     /// READ RECORD `record` of file `sfi`.
     pub fn read_record(sfi: u8, record: u8) -> Command {
-        Command::new("READ RECORD", 0x00, 0xB2, record, (sfi << 3) | 0x04, Vec::new())
+        Command::new(
+            "READ RECORD",
+            0x00,
+            0xB2,
+            record,
+            (sfi << 3) | 0x04,
+            Vec::new(),
+        )
     }
 
     /// GET PROCESSING OPTIONS with the PDOL data wrapped in tag 83.
@@ -551,12 +558,18 @@ mod tests {
             Command::select(b"1PAY.SYS.DDF01", false).to_bytes(),
             hex::decode("00A404000E315041592E5359532E444446303100").unwrap()
         );
-        assert_eq!(Command::read_record(1, 2).to_bytes(), [0x00, 0xB2, 0x02, 0x0C, 0x00]);
+        assert_eq!(
+            Command::read_record(1, 2).to_bytes(),
+            [0x00, 0xB2, 0x02, 0x0C, 0x00]
+        );
         assert_eq!(
             Command::get_processing_options(&[]).to_bytes(),
             [0x80, 0xA8, 0x00, 0x00, 0x02, 0x83, 0x00, 0x00]
         );
-        assert_eq!(Command::get_data(0x9F36).to_bytes(), [0x80, 0xCA, 0x9F, 0x36, 0x00]);
+        assert_eq!(
+            Command::get_data(0x9F36).to_bytes(),
+            [0x80, 0xCA, 0x9F, 0x36, 0x00]
+        );
         assert_eq!(
             Command::external_authenticate(vec![1, 2]).to_bytes(),
             [0x00, 0x82, 0x00, 0x00, 0x02, 1, 2]
@@ -616,15 +629,23 @@ mod tests {
 
     #[test]
     fn trace_masks_pan_and_track2() {
-        let mut a = Apdu::new(script(&[
-            "70115A0847617390010100109F1F0431323334 9000".replace(' ', "").as_str(),
-        ]));
+        let mut a = Apdu::new(script(&["70115A0847617390010100109F1F0431323334 9000"
+            .replace(' ', "")
+            .as_str()]));
         a.enable_trace();
         a.exchange(&Command::read_record(1, 1)).unwrap();
         let t = a.take_trace();
         assert_eq!(t.len(), 1);
-        assert!(t[0].response.contains("476173EEEEEE0010"), "{}", t[0].response);
-        assert!(t[0].response.contains("9F1F04EEEEEEEE"), "{}", t[0].response);
+        assert!(
+            t[0].response.contains("476173EEEEEE0010"),
+            "{}",
+            t[0].response
+        );
+        assert!(
+            t[0].response.contains("9F1F04EEEEEEEE"),
+            "{}",
+            t[0].response
+        );
         assert!(!t[0].response.contains("4761739001010010"));
     }
 }

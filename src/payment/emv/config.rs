@@ -205,7 +205,13 @@ impl TerminalConfig {
     pub fn sanitize(&mut self) -> Vec<String> {
         let d = TerminalConfig::default();
         let mut w = Vec::new();
-        fix_len(&mut self.capabilities, 3, &d.capabilities, "capabilities", &mut w);
+        fix_len(
+            &mut self.capabilities,
+            3,
+            &d.capabilities,
+            "capabilities",
+            &mut w,
+        );
         fix_len(
             &mut self.additional_capabilities,
             5,
@@ -232,12 +238,38 @@ impl TerminalConfig {
                 a.aid.clear();
                 continue;
             }
-            fix_len(&mut a.app_version, 2, &da.app_version, &format!("{p}.app_version"), &mut w);
-            fix_len(&mut a.tac_default, 5, &da.tac_default, &format!("{p}.tac_default"), &mut w);
-            fix_len(&mut a.tac_denial, 5, &da.tac_denial, &format!("{p}.tac_denial"), &mut w);
-            fix_len(&mut a.tac_online, 5, &da.tac_online, &format!("{p}.tac_online"), &mut w);
+            fix_len(
+                &mut a.app_version,
+                2,
+                &da.app_version,
+                &format!("{p}.app_version"),
+                &mut w,
+            );
+            fix_len(
+                &mut a.tac_default,
+                5,
+                &da.tac_default,
+                &format!("{p}.tac_default"),
+                &mut w,
+            );
+            fix_len(
+                &mut a.tac_denial,
+                5,
+                &da.tac_denial,
+                &format!("{p}.tac_denial"),
+                &mut w,
+            );
+            fix_len(
+                &mut a.tac_online,
+                5,
+                &da.tac_online,
+                &format!("{p}.tac_online"),
+                &mut w,
+            );
             if a.random_target_percent > 99 || a.random_max_target_percent > 99 {
-                w.push(format!("{p}: random selection percentages must be 0-99; using 0"));
+                w.push(format!(
+                    "{p}: random selection percentages must be 0-99; using 0"
+                ));
                 a.random_target_percent = 0;
                 a.random_max_target_percent = 0;
             }
@@ -318,7 +350,10 @@ mod tests {
         assert_eq!(c.country_code, 156);
         assert_eq!(c.capabilities, vec![0x60, 0x68, 0xC0]);
         assert_eq!(c.applications.len(), 1);
-        assert_eq!(c.applications[0].tac_online, ApplicationConfig::default().tac_online);
+        assert_eq!(
+            c.applications[0].tac_online,
+            ApplicationConfig::default().tac_online
+        );
         assert_eq!(c.applications[0].floor_limit, 0);
         assert_eq!(c.applications[0].random_target_percent, 10);
         assert_eq!(warnings.len(), 2, "{warnings:?}");

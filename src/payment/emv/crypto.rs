@@ -322,14 +322,27 @@ mod tests {
         // test_ac_hsm.py::test_generate_ac_emv_arpc1
         let mk = derive_icc_master_key_a(&imk(), "9901234567890123", Some("45")).unwrap();
         assert_eq!(kcv2(&mk), "1DA5");
-        let sk = derive_session_key(&mk, hex::decode("1234567890123456").unwrap().try_into().unwrap());
+        let sk = derive_session_key(
+            &mk,
+            hex::decode("1234567890123456").unwrap().try_into().unwrap(),
+        );
         assert_eq!(kcv2(&sk), "0995");
-        let arqc = application_cryptogram(&sk, &hex::decode("0123456789ABCDEF0123456789ABCDEF").unwrap());
+        let arqc = application_cryptogram(
+            &sk,
+            &hex::decode("0123456789ABCDEF0123456789ABCDEF").unwrap(),
+        );
         assert_eq!(hex::encode_upper(arqc), "4B46013359B7A58B");
         // ARPC method 1 under the ICC master key, ARC 0000
-        assert_eq!(hex::encode_upper(arpc_method1(&mk, &arqc, [0, 0])), "F8C9CECAABD55AD1");
+        assert_eq!(
+            hex::encode_upper(arpc_method1(&mk, &arqc, [0, 0])),
+            "F8C9CECAABD55AD1"
+        );
         // Padding method 1 (Visa) over 17 bytes: test_generate_ac_visa_aprc1
-        let visa = retail_mac(&sk, &hex::decode("0123456789ABCDEF0123456789ABCDEF01").unwrap(), Padding::Zeros);
+        let visa = retail_mac(
+            &sk,
+            &hex::decode("0123456789ABCDEF0123456789ABCDEF01").unwrap(),
+            Padding::Zeros,
+        );
         assert_eq!(hex::encode_upper(visa), "2E141C6BC4A20DA8");
     }
 
@@ -338,37 +351,70 @@ mod tests {
         // test_kd_hsm.py::test_derive_icc_mk_a_psn and ::test_derive_common_sk
         let mk = derive_icc_master_key_a(&imk(), "12345678901234567", Some("45")).unwrap();
         assert_eq!(kcv2(&mk), "FF08");
-        let sk = derive_session_key(&mk, hex::decode("1234567890123456").unwrap().try_into().unwrap());
+        let sk = derive_session_key(
+            &mk,
+            hex::decode("1234567890123456").unwrap().try_into().unwrap(),
+        );
         assert_eq!(kcv2(&sk), "DF82");
-        let arqc = application_cryptogram(&sk, &hex::decode("0123456789ABCDEF0123456789ABCDEF").unwrap());
+        let arqc = application_cryptogram(
+            &sk,
+            &hex::decode("0123456789ABCDEF0123456789ABCDEF").unwrap(),
+        );
         assert_eq!(hex::encode_upper(arqc), "19C1FBC83EBDC0D5");
-        assert_eq!(hex::encode_upper(arpc_method1(&mk, &arqc, [0, 0])), "78A372523FA35A03");
-        assert_eq!(hex::encode_upper(arpc_method1(&sk, &arqc, [0, 0])), "C3620580668E5B65");
+        assert_eq!(
+            hex::encode_upper(arpc_method1(&mk, &arqc, [0, 0])),
+            "78A372523FA35A03"
+        );
+        assert_eq!(
+            hex::encode_upper(arpc_method1(&sk, &arqc, [0, 0])),
+            "C3620580668E5B65"
+        );
     }
 
     #[test]
     fn option_a_without_psn() {
         // test_kd_hsm.py::test_derive_icc_mk_a_no_psn
         let mk = derive_icc_master_key_a(&imk(), "12345678901234567", None).unwrap();
-        let sk = derive_session_key(&mk, hex::decode("1234567890123456").unwrap().try_into().unwrap());
+        let sk = derive_session_key(
+            &mk,
+            hex::decode("1234567890123456").unwrap().try_into().unwrap(),
+        );
         assert_eq!(kcv2(&sk), "3F4F");
-        let arqc = application_cryptogram(&sk, &hex::decode("0123456789ABCDEF0123456789ABCDEF").unwrap());
+        let arqc = application_cryptogram(
+            &sk,
+            &hex::decode("0123456789ABCDEF0123456789ABCDEF").unwrap(),
+        );
         assert_eq!(hex::encode_upper(arqc), "8698A7319324FD93");
-        assert_eq!(hex::encode_upper(arpc_method1(&mk, &arqc, [0, 0])), "BEA11C8F4A47EF6F");
+        assert_eq!(
+            hex::encode_upper(arpc_method1(&mk, &arqc, [0, 0])),
+            "BEA11C8F4A47EF6F"
+        );
     }
 
     #[test]
     fn retail_mac_vectors() {
         // test_mac.py::test_mac_iso9797_3: key AAAA.. || BBBB.., "hello world"
         let k = DesKey::from_hex("AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBB").unwrap();
-        assert_eq!(hex::encode_upper(retail_mac(&k, b"hello world", Padding::Zeros)), "78DA3D3DEB48FD4D");
-        assert_eq!(hex::encode_upper(retail_mac(&k, b"hello world", Padding::Iso2)), "2BC2D9EDE0CF31F6");
+        assert_eq!(
+            hex::encode_upper(retail_mac(&k, b"hello world", Padding::Zeros)),
+            "78DA3D3DEB48FD4D"
+        );
+        assert_eq!(
+            hex::encode_upper(retail_mac(&k, b"hello world", Padding::Iso2)),
+            "2BC2D9EDE0CF31F6"
+        );
     }
 
     #[test]
     fn derivation_rejects_bad_input() {
-        assert_eq!(derive_icc_master_key_a(&imk(), "12345", None), Err(CryptoError::PanLength(5)));
-        assert_eq!(derive_icc_master_key_a(&imk(), "4761739001010010", Some("4x")), Err(CryptoError::NotDigits));
+        assert_eq!(
+            derive_icc_master_key_a(&imk(), "12345", None),
+            Err(CryptoError::PanLength(5))
+        );
+        assert_eq!(
+            derive_icc_master_key_a(&imk(), "4761739001010010", Some("4x")),
+            Err(CryptoError::NotDigits)
+        );
     }
 
     #[test]

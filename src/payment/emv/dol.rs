@@ -186,8 +186,20 @@ mod tests {
         let dol = hex::decode("9F02069F03069F1A0295055F2A029A039C019F3704").unwrap();
         let e = parse(&dol).unwrap();
         assert_eq!(e.len(), 8);
-        assert_eq!(e[0], DolEntry { tag: Tag(0x9F02), len: 6 });
-        assert_eq!(e[7], DolEntry { tag: Tag(0x9F37), len: 4 });
+        assert_eq!(
+            e[0],
+            DolEntry {
+                tag: Tag(0x9F02),
+                len: 6
+            }
+        );
+        assert_eq!(
+            e[7],
+            DolEntry {
+                tag: Tag(0x9F37),
+                len: 4
+            }
+        );
         assert_eq!(e.iter().map(|x| x.len).sum::<usize>(), 29);
     }
 

@@ -42,7 +42,11 @@ pub struct TxnDate {
 impl TxnDate {
     /// YYMMDD as BCD, the format of tag 9A.
     pub fn to_bcd(self) -> [u8; 3] {
-        [bcd2((self.year % 100) as u8), bcd2(self.month), bcd2(self.day)]
+        [
+            bcd2((self.year % 100) as u8),
+            bcd2(self.month),
+            bcd2(self.day),
+        ]
     }
 
     /// Parses a card date YYMMDD (BCD); years 00-49 are 20xx (Book 4, 6.7.3).
@@ -52,8 +56,16 @@ impl TxnDate {
         if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
             return None;
         }
-        let year = if y < 50 { 2000 + u16::from(y) } else { 1900 + u16::from(y) };
-        Some(TxnDate { year, month: m, day: d })
+        let year = if y < 50 {
+            2000 + u16::from(y)
+        } else {
+            1900 + u16::from(y)
+        };
+        Some(TxnDate {
+            year,
+            month: m,
+            day: d,
+        })
     }
 }
 
@@ -197,7 +209,9 @@ impl Decision {
     pub fn is_approved(self) -> bool {
         matches!(
             self,
-            Decision::ApprovedOffline | Decision::ApprovedOnline | Decision::ApprovedUnableToGoOnline
+            Decision::ApprovedOffline
+                | Decision::ApprovedOnline
+                | Decision::ApprovedUnableToGoOnline
         )
     }
 
@@ -395,10 +409,11 @@ impl KernelError {
         use super::apdu::ChannelError;
         matches!(
             self,
-            KernelError::Apdu(ApduError::Channel(ChannelError::CardRemoved | ChannelError::NoCard))
-                | KernelError::Select(SelectError::Apdu(ApduError::Channel(
-                    ChannelError::CardRemoved | ChannelError::NoCard
-                )))
+            KernelError::Apdu(ApduError::Channel(
+                ChannelError::CardRemoved | ChannelError::NoCard
+            )) | KernelError::Select(SelectError::Apdu(ApduError::Channel(
+                ChannelError::CardRemoved | ChannelError::NoCard
+            )))
         )
     }
 }
@@ -556,7 +571,10 @@ fn parse_afl(afl: &[u8]) -> Result<Vec<AflEntry>, KernelError> {
                 if ok {
                     Ok(e)
                 } else {
-                    Err(KernelError::CardData(format!("invalid AFL entry {}", hex::encode_upper(c))))
+                    Err(KernelError::CardData(format!(
+                        "invalid AFL entry {}",
+                        hex::encode_upper(c)
+                    )))
                 }
             }
             _ => Err(KernelError::CardData("AFL entry cut".into())),
@@ -660,19 +678,24 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         cardholder: &mut dyn Cardholder,
     ) -> Result<Outcome, KernelError> {
         if self.phase != Phase::Idle {
-            return Err(KernelError::Input("kernel already used for a transaction".into()));
+            return Err(KernelError::Input(
+                "kernel already used for a transaction".into(),
+            ));
         }
         self.phase = Phase::Done;
         self.txn = Some(txn.clone());
         let mut candidates = select::build_candidates(&mut self.apdu, self.cfg)?;
         // Selection and GPO loop: a 6985 to GPO removes the app (Book 3, 10.1).
         let gpo = loop {
-            let selected = select::choose_and_select(&mut self.apdu, self.cfg, &mut candidates, cardholder)?;
+            let selected =
+                select::choose_and_select(&mut self.apdu, self.cfg, &mut candidates, cardholder)?;
             self.reset_data(txn, &selected)?;
             let pdol = dol::parse(&selected.pdol)?;
             let pdol_data = dol::build(&pdol, &self.data);
             self.selected = Some(selected);
-            let resp = self.apdu.exchange(&Command::get_processing_options(&pdol_data))?;
+            let resp = self
+                .apdu
+                .exchange(&Command::get_processing_options(&pdol_data))?;
             if resp.sw == StatusWord::CONDITIONS_NOT_SATISFIED {
                 continue;
             }
@@ -690,12 +713,18 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         Ok(outcome)
     }
 
-    fn reset_data(&mut self, txn: &TransactionInput, selected: &Selected) -> Result<(), KernelError> {
+    fn reset_data(
+        &mut self,
+        txn: &TransactionInput,
+        selected: &Selected,
+    ) -> Result<(), KernelError> {
         let cfg = self.cfg;
         let app = cfg
             .applications
             .get(selected.candidate.config_index)
-            .ok_or_else(|| KernelError::Input("selected application has no configuration".into()))?;
+            .ok_or_else(|| {
+                KernelError::Input("selected application has no configuration".into())
+            })?;
         self.data = DataStore::new();
         self.tvr = [0; 5];
         self.tsi = [0; 2];
@@ -711,18 +740,33 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         }
         d.set(tags::AMOUNT_AUTHORISED, amount);
         d.set(tags::AMOUNT_OTHER, other);
-        d.set(tags::AMOUNT_BINARY, u32::try_from(txn.amount).unwrap_or(u32::MAX).to_be_bytes().to_vec());
+        d.set(
+            tags::AMOUNT_BINARY,
+            u32::try_from(txn.amount)
+                .unwrap_or(u32::MAX)
+                .to_be_bytes()
+                .to_vec(),
+        );
         d.set(
             tags::AMOUNT_OTHER_BINARY,
-            u32::try_from(txn.amount_other).unwrap_or(u32::MAX).to_be_bytes().to_vec(),
+            u32::try_from(txn.amount_other)
+                .unwrap_or(u32::MAX)
+                .to_be_bytes()
+                .to_vec(),
         );
         let bcd4 = |v: u16| bcd_number(u64::from(v), 2).unwrap_or_default();
         d.set(tags::TXN_CURRENCY, bcd4(txn.currency));
         d.set(tags::TXN_CURRENCY_EXP, vec![bcd2(txn.currency_exponent)]);
         d.set(tags::TXN_DATE, txn.date.to_bcd().to_vec());
-        d.set(tags::TXN_TIME, vec![bcd2(txn.time.0), bcd2(txn.time.1), bcd2(txn.time.2)]);
+        d.set(
+            tags::TXN_TIME,
+            vec![bcd2(txn.time.0), bcd2(txn.time.1), bcd2(txn.time.2)],
+        );
         d.set(tags::TXN_TYPE, vec![txn.txn_type]);
-        d.set(tags::UNPREDICTABLE_NUMBER, txn.unpredictable_number.to_vec());
+        d.set(
+            tags::UNPREDICTABLE_NUMBER,
+            txn.unpredictable_number.to_vec(),
+        );
         d.set(
             tags::TXN_SEQ_COUNTER,
             bcd_number(u64::from(txn.sequence_counter), 4).unwrap_or_default(),
@@ -730,18 +774,27 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         d.set(tags::TERMINAL_COUNTRY, bcd4(cfg.country_code));
         d.set(tags::TERMINAL_TYPE, vec![cfg.terminal_type]);
         d.set(tags::TERMINAL_CAPABILITIES, cfg.capabilities.clone());
-        d.set(tags::ADDITIONAL_CAPABILITIES, cfg.additional_capabilities.clone());
+        d.set(
+            tags::ADDITIONAL_CAPABILITIES,
+            cfg.additional_capabilities.clone(),
+        );
         d.set(tags::MERCHANT_CATEGORY, bcd4(cfg.merchant_category_code));
         d.set(tags::MERCHANT_ID, cfg.merchant_id.as_bytes().to_vec());
         d.set(tags::TERMINAL_ID, cfg.terminal_id.as_bytes().to_vec());
         d.set(tags::IFD_SERIAL, cfg.ifd_serial.as_bytes().to_vec());
-        d.set(tags::MERCHANT_NAME_LOCATION, cfg.merchant_name_location.as_bytes().to_vec());
+        d.set(
+            tags::MERCHANT_NAME_LOCATION,
+            cfg.merchant_name_location.as_bytes().to_vec(),
+        );
         d.set(tags::POS_ENTRY_MODE, vec![0x05]);
         d.set(tags::APP_VERSION_TERMINAL, app.app_version.clone());
         d.set(tags::AID_TERMINAL, app.aid.clone());
         d.set(
             tags::FLOOR_LIMIT,
-            u32::try_from(app.floor_limit).unwrap_or(u32::MAX).to_be_bytes().to_vec(),
+            u32::try_from(app.floor_limit)
+                .unwrap_or(u32::MAX)
+                .to_be_bytes()
+                .to_vec(),
         );
         d.set(tags::DF_NAME, selected.candidate.aid.clone());
         // Card data from the FCI (label, preferred name, language, PDOL).
@@ -768,14 +821,22 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
             tags::RESPONSE_FORMAT_1 => {
                 let v = t.bytes().unwrap_or(&[]);
                 if v.len() < 2 {
-                    return Err(KernelError::CardData("GPO format 1 shorter than the AIP".into()));
+                    return Err(KernelError::CardData(
+                        "GPO format 1 shorter than the AIP".into(),
+                    ));
                 }
                 let (a, f) = v.split_at(2);
                 (a.to_vec(), f.to_vec())
             }
             tags::RESPONSE_FORMAT_2 => {
-                let a = t.find(tags::AIP).and_then(Tlv::bytes).ok_or_else(|| missing(tags::AIP))?;
-                let f = t.find(tags::AFL).and_then(Tlv::bytes).ok_or_else(|| missing(tags::AFL))?;
+                let a = t
+                    .find(tags::AIP)
+                    .and_then(Tlv::bytes)
+                    .ok_or_else(|| missing(tags::AIP))?;
+                let f = t
+                    .find(tags::AFL)
+                    .and_then(Tlv::bytes)
+                    .ok_or_else(|| missing(tags::AFL))?;
                 // Other data in a format 2 answer is card data too.
                 for (tag, value) in tlv::flatten(t.children()) {
                     if tag.0 != tags::AIP && tag.0 != tags::AFL {
@@ -785,10 +846,13 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
                 (a.to_vec(), f.to_vec())
             }
             other => {
-                return Err(KernelError::CardData(format!("GPO answered with template {other:X}")));
+                return Err(KernelError::CardData(format!(
+                    "GPO answered with template {other:X}"
+                )));
             }
         };
-        self.aip = arr(Some(&aip)).ok_or_else(|| KernelError::CardData("AIP is not 2 bytes".into()))?;
+        self.aip =
+            arr(Some(&aip)).ok_or_else(|| KernelError::CardData("AIP is not 2 bytes".into()))?;
         self.data.set(tags::AIP, aip);
         self.data.set(tags::AFL, afl.clone());
         parse_afl(&afl)
@@ -922,8 +986,15 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
     }
 
     fn ca_key(&self) -> Result<&'c CaPublicKey, OdaFailure> {
-        let aid = &self.selected.as_ref().ok_or(OdaFailure::new("no application"))?.candidate.aid;
-        let rid = aid.get(..5).ok_or(OdaFailure::new("AID shorter than a RID"))?;
+        let aid = &self
+            .selected
+            .as_ref()
+            .ok_or(OdaFailure::new("no application"))?
+            .candidate
+            .aid;
+        let rid = aid
+            .get(..5)
+            .ok_or(OdaFailure::new("AID shorter than a RID"))?;
         let index = self
             .data
             .get(tags::CA_PK_INDEX)
@@ -937,9 +1008,17 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
     fn issuer_key(&self, today: TxnDate) -> Result<RsaKey, OdaFailure> {
         let ca = self.ca_key()?;
         let ca = RsaKey::new(&ca.modulus, &ca.exponent).ok_or(OdaFailure::new("CA key invalid"))?;
-        let cert = self.data.get(tags::ISSUER_PK_CERT).ok_or(OdaFailure::missing("issuer certificate 90"))?;
-        let exp = self.data.get(tags::ISSUER_PK_EXP).ok_or(OdaFailure::missing("issuer exponent 9F32"))?;
-        let x = ca.recover(cert).ok_or(OdaFailure::new("issuer certificate length/RSA"))?;
+        let cert = self
+            .data
+            .get(tags::ISSUER_PK_CERT)
+            .ok_or(OdaFailure::missing("issuer certificate 90"))?;
+        let exp = self
+            .data
+            .get(tags::ISSUER_PK_EXP)
+            .ok_or(OdaFailure::missing("issuer exponent 9F32"))?;
+        let x = ca
+            .recover(cert)
+            .ok_or(OdaFailure::new("issuer certificate length/RSA"))?;
         let n = x.len();
         check_frame(&x, 0x02)?;
         let remainder = self.data.get(tags::ISSUER_PK_REMAINDER).unwrap_or(&[]);
@@ -968,11 +1047,20 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
     }
 
     fn sda(&mut self) -> Result<(), OdaFailure> {
-        let today = self.txn.as_ref().map(|t| t.date).ok_or(OdaFailure::new("no transaction"))?;
+        let today = self
+            .txn
+            .as_ref()
+            .map(|t| t.date)
+            .ok_or(OdaFailure::new("no transaction"))?;
         let input = self.oda_input()?;
         let issuer = self.issuer_key(today)?;
-        let ssad = self.data.get(tags::SSAD).ok_or(OdaFailure::missing("signed static data 93"))?;
-        let x = issuer.recover(ssad).ok_or(OdaFailure::new("SSAD length/RSA"))?;
+        let ssad = self
+            .data
+            .get(tags::SSAD)
+            .ok_or(OdaFailure::missing("signed static data 93"))?;
+        let x = issuer
+            .recover(ssad)
+            .ok_or(OdaFailure::new("SSAD length/RSA"))?;
         let n = x.len();
         check_frame(&x, 0x03)?;
         let mut hashed = x.get(1..n - 21).unwrap_or(&[]).to_vec();
@@ -985,12 +1073,24 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
     }
 
     fn dda(&mut self) -> Result<(), OdaFailure> {
-        let today = self.txn.as_ref().map(|t| t.date).ok_or(OdaFailure::new("no transaction"))?;
+        let today = self
+            .txn
+            .as_ref()
+            .map(|t| t.date)
+            .ok_or(OdaFailure::new("no transaction"))?;
         let input = self.oda_input()?;
         let issuer = self.issuer_key(today)?;
-        let cert = self.data.get(tags::ICC_PK_CERT).ok_or(OdaFailure::missing("ICC certificate 9F46"))?;
-        let exp = self.data.get(tags::ICC_PK_EXP).ok_or(OdaFailure::missing("ICC exponent 9F47"))?;
-        let x = issuer.recover(cert).ok_or(OdaFailure::new("ICC certificate length/RSA"))?;
+        let cert = self
+            .data
+            .get(tags::ICC_PK_CERT)
+            .ok_or(OdaFailure::missing("ICC certificate 9F46"))?;
+        let exp = self
+            .data
+            .get(tags::ICC_PK_EXP)
+            .ok_or(OdaFailure::missing("ICC exponent 9F47"))?;
+        let x = issuer
+            .recover(cert)
+            .ok_or(OdaFailure::new("ICC certificate length/RSA"))?;
         let n = x.len();
         check_frame(&x, 0x04)?;
         let remainder = self.data.get(tags::ICC_PK_REMAINDER).unwrap_or(&[]);
@@ -1008,7 +1108,9 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
             .map(|d| char::from(b'0' + d))
             .collect();
         if cert_pan.as_str() != self.pan_digits().as_str() {
-            return Err(OdaFailure::new("PAN in ICC certificate differs from the card's"));
+            return Err(OdaFailure::new(
+                "PAN in ICC certificate differs from the card's",
+            ));
         }
         check_cert_expiry(x.get(12..14).unwrap_or(&[]), today)?;
         if x.get(17) != Some(&0x01) || x.get(18) != Some(&0x01) {
@@ -1036,7 +1138,8 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         if !resp.sw.is_ok() {
             return Err(OdaFailure::new("INTERNAL AUTHENTICATE refused"));
         }
-        let t = tlv::parse_one(&resp.data).map_err(|_| OdaFailure::new("INTERNAL AUTHENTICATE answer malformed"))?;
+        let t = tlv::parse_one(&resp.data)
+            .map_err(|_| OdaFailure::new("INTERNAL AUTHENTICATE answer malformed"))?;
         let sdad = match t.tag.0 {
             tags::RESPONSE_FORMAT_1 => t.bytes().unwrap_or(&[]).to_vec(),
             tags::RESPONSE_FORMAT_2 => t
@@ -1046,14 +1149,18 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
                 .to_vec(),
             _ => return Err(OdaFailure::new("INTERNAL AUTHENTICATE template")),
         };
-        let x = icc.recover(&sdad).ok_or(OdaFailure::new("SDAD length/RSA"))?;
+        let x = icc
+            .recover(&sdad)
+            .ok_or(OdaFailure::new("SDAD length/RSA"))?;
         let n = x.len();
         check_frame(&x, 0x05)?;
         let mut hashed = x.get(1..n - 21).unwrap_or(&[]).to_vec();
         hashed.extend_from_slice(&ddol_data);
         check_hash(&x, &hashed)?;
         let ldd = usize::from(*x.get(3).unwrap_or(&0));
-        let dyn_data = x.get(4..4 + ldd).ok_or(OdaFailure::new("dynamic data length"))?;
+        let dyn_data = x
+            .get(4..4 + ldd)
+            .ok_or(OdaFailure::new("dynamic data length"))?;
         if let Some((len, rest)) = dyn_data.split_first() {
             if let Some(num) = rest.get(..usize::from(*len)) {
                 self.data.set(tags::ICC_DYNAMIC_NUMBER, num.to_vec());
@@ -1079,13 +1186,18 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
             }
         }
         if let Some(eff) = self.data.get(tags::EFFECTIVE_DATE) {
-            let eff = TxnDate::from_bcd(eff).ok_or_else(|| KernelError::CardData("invalid effective date".into()))?;
+            let eff = TxnDate::from_bcd(eff)
+                .ok_or_else(|| KernelError::CardData("invalid effective date".into()))?;
             if txn.date < eff {
                 self.set_tvr(tvr::NOT_EFFECTIVE);
             }
         }
-        let exp = self.data.get(tags::EXPIRY_DATE).ok_or_else(|| missing(tags::EXPIRY_DATE))?;
-        let exp = TxnDate::from_bcd(exp).ok_or_else(|| KernelError::CardData("invalid expiry date".into()))?;
+        let exp = self
+            .data
+            .get(tags::EXPIRY_DATE)
+            .ok_or_else(|| missing(tags::EXPIRY_DATE))?;
+        let exp = TxnDate::from_bcd(exp)
+            .ok_or_else(|| KernelError::CardData("invalid expiry date".into()))?;
         if txn.date > exp {
             self.set_tvr(tvr::EXPIRED);
         }
@@ -1104,7 +1216,11 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
             self.cvm = CvmPerformed::NotPerformed;
             return Ok(());
         }
-        let list = self.data.get(tags::CVM_LIST).map(<[u8]>::to_vec).unwrap_or_default();
+        let list = self
+            .data
+            .get(tags::CVM_LIST)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
         let Some(list) = CvmList::parse(&list) else {
             self.set_tvr(tvr::ICC_DATA_MISSING);
             self.cvm_results = [0x3F, 0x00, 0x00];
@@ -1166,9 +1282,9 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         if self.aip[0] & 0x08 == 0 {
             return Ok(());
         }
-        let app = self
-            .app_cfg()
-            .ok_or_else(|| KernelError::Input("selected application has no configuration".into()))?;
+        let app = self.app_cfg().ok_or_else(|| {
+            KernelError::Input("selected application has no configuration".into())
+        })?;
         let same_currency = txn.currency == self.cfg.currency_code;
         // Amounts in another currency cannot be held against the floor
         // limit: treat them as above it, which sends them online.
@@ -1243,11 +1359,17 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         action_analysis(&self.tvr, &self.action_codes(), self.cfg.online_capable())
     }
 
-    fn generate_ac(&mut self, wanted: CryptogramType, cdol_tag: u32) -> Result<GenAcResponse, KernelError> {
+    fn generate_ac(
+        &mut self,
+        wanted: CryptogramType,
+        cdol_tag: u32,
+    ) -> Result<GenAcResponse, KernelError> {
         self.sync();
         let cdol = dol::parse(self.data.get(cdol_tag).unwrap_or(&[]))?;
         let data = dol::build(&cdol, &self.data);
-        let resp = self.apdu.exchange(&Command::generate_ac(wanted.p1(), data))?;
+        let resp = self
+            .apdu
+            .exchange(&Command::generate_ac(wanted.p1(), data))?;
         let body = expect_ok(resp, "GENERATE AC")?;
         let r = parse_generate_ac(&body)?;
         if r.kind.rank() > wanted.rank() {
@@ -1307,7 +1429,9 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
             decision,
             receipt: ReceiptData {
                 masked_pan: self.masked_pan(),
-                aid: selected.map(|s| s.candidate.aid.clone()).unwrap_or_default(),
+                aid: selected
+                    .map(|s| s.candidate.aid.clone())
+                    .unwrap_or_default(),
                 app_label: label,
                 tvr: self.tvr,
                 tsi: self.tsi,
@@ -1335,8 +1459,16 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
                 .get(tags::PAN_SEQ)
                 .and_then(|b| b.first())
                 .map(|b| format!("{:02X}", b)),
-            track2: self.data.get(tags::TRACK2).map(<[u8]>::to_vec).unwrap_or_default(),
-            expiry: self.data.get(tags::EXPIRY_DATE).map(<[u8]>::to_vec).unwrap_or_default(),
+            track2: self
+                .data
+                .get(tags::TRACK2)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default(),
+            expiry: self
+                .data
+                .get(tags::EXPIRY_DATE)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default(),
         }
     }
 
@@ -1344,7 +1476,11 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
     fn field55(&self) -> Vec<u8> {
         FIELD55_TAGS
             .iter()
-            .filter_map(|t| self.data.get(*t).map(|v| Tlv::primitive(*t, v.to_vec()).to_bytes()))
+            .filter_map(|t| {
+                self.data
+                    .get(*t)
+                    .map(|v| Tlv::primitive(*t, v.to_vec()).to_bytes())
+            })
             .flatten()
             .collect()
     }
@@ -1375,7 +1511,11 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
                     self.issuer_authentication(iad)?;
                 }
                 let approved = matches!(&arc, b"00" | b"08" | b"10" | b"11");
-                let wanted = if approved { CryptogramType::Tc } else { CryptogramType::Aac };
+                let wanted = if approved {
+                    CryptogramType::Tc
+                } else {
+                    CryptogramType::Aac
+                };
                 (wanted, arc, auth_code, approved, scripts)
             }
             HostResponse::Unavailable => {
@@ -1394,7 +1534,8 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         let r = self.generate_ac(wanted, tags::CDOL2)?;
         self.run_scripts(&script_list, tags::ISSUER_SCRIPT_2, &mut script_results)?;
         if !script_results.is_empty() {
-            self.data.set(tags::ISSUER_SCRIPT_RESULTS, script_results.clone());
+            self.data
+                .set(tags::ISSUER_SCRIPT_RESULTS, script_results.clone());
         }
         self.sync();
         let unable = arc == *b"Z3";
@@ -1409,7 +1550,15 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
             self.data.set(tags::ARC, final_arc.to_vec());
         }
         let field55 = self.field55();
-        Ok(self.outcome(decision, &r, final_arc, auth_code, None, field55, script_results))
+        Ok(self.outcome(
+            decision,
+            &r,
+            final_arc,
+            auth_code,
+            None,
+            field55,
+            script_results,
+        ))
     }
 
     fn issuer_authentication(&mut self, iad: Vec<u8>) -> Result<(), KernelError> {
@@ -1430,7 +1579,12 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         Ok(())
     }
 
-    fn run_scripts(&mut self, list: &[Tlv], template: u32, results: &mut Vec<u8>) -> Result<(), KernelError> {
+    fn run_scripts(
+        &mut self,
+        list: &[Tlv],
+        template: u32,
+        results: &mut Vec<u8>,
+    ) -> Result<(), KernelError> {
         for script in list.iter().filter(|t| t.tag.0 == template).take(10) {
             self.set_tsi(tsi::SCRIPT);
             let id = script
@@ -1474,7 +1628,10 @@ fn expect_ok(resp: Response, command: &'static str) -> Result<Vec<u8>, KernelErr
     if resp.sw.is_ok() {
         Ok(resp.data)
     } else {
-        Err(KernelError::CardStatus { command, sw: resp.sw })
+        Err(KernelError::CardStatus {
+            command,
+            sw: resp.sw,
+        })
     }
 }
 
@@ -1506,9 +1663,12 @@ fn parse_generate_ac(body: &[u8]) -> Result<GenAcResponse, KernelError> {
             (cid, atc, ac, iad)
         }
         tags::RESPONSE_FORMAT_2 => {
-            let cid = arr::<1>(t.find(tags::CID).and_then(Tlv::bytes)).ok_or_else(|| missing(tags::CID))?[0];
-            let atc = arr::<2>(t.find(tags::ATC).and_then(Tlv::bytes)).ok_or_else(|| missing(tags::ATC))?;
-            let ac = arr::<8>(t.find(tags::AC).and_then(Tlv::bytes)).ok_or_else(|| missing(tags::AC))?;
+            let cid = arr::<1>(t.find(tags::CID).and_then(Tlv::bytes))
+                .ok_or_else(|| missing(tags::CID))?[0];
+            let atc = arr::<2>(t.find(tags::ATC).and_then(Tlv::bytes))
+                .ok_or_else(|| missing(tags::ATC))?;
+            let ac =
+                arr::<8>(t.find(tags::AC).and_then(Tlv::bytes)).ok_or_else(|| missing(tags::AC))?;
             let iad = t.find(tags::IAD).and_then(Tlv::bytes).map(<[u8]>::to_vec);
             (cid, atc, ac, iad)
         }
@@ -1518,8 +1678,9 @@ fn parse_generate_ac(body: &[u8]) -> Result<GenAcResponse, KernelError> {
             )))
         }
     };
-    let kind = CryptogramType::from_cid(cid)
-        .ok_or_else(|| KernelError::CardData(format!("cryptogram information data {cid:02X} is RFU")))?;
+    let kind = CryptogramType::from_cid(cid).ok_or_else(|| {
+        KernelError::CardData(format!("cryptogram information data {cid:02X} is RFU"))
+    })?;
     Ok(GenAcResponse {
         cid,
         kind,
@@ -1604,9 +1765,12 @@ struct RsaKey(RsaPublicKey);
 
 impl RsaKey {
     fn new(modulus: &[u8], exponent: &[u8]) -> Option<RsaKey> {
-        RsaPublicKey::new(BigUint::from_bytes_be(modulus), BigUint::from_bytes_be(exponent))
-            .ok()
-            .map(RsaKey)
+        RsaPublicKey::new(
+            BigUint::from_bytes_be(modulus),
+            BigUint::from_bytes_be(exponent),
+        )
+        .ok()
+        .map(RsaKey)
     }
 
     fn len(&self) -> usize {
@@ -1641,7 +1805,9 @@ fn check_frame(x: &[u8], format: u8) -> Result<(), OdaFailure> {
 /// The 20-byte SHA-1 before the trailer must equal SHA-1 of `hashed`.
 fn check_hash(x: &[u8], hashed: &[u8]) -> Result<(), OdaFailure> {
     let n = x.len();
-    let stored = x.get(n - 21..n - 1).ok_or(OdaFailure::new("recovered data too short"))?;
+    let stored = x
+        .get(n - 21..n - 1)
+        .ok_or(OdaFailure::new("recovered data too short"))?;
     if Sha1::digest(hashed).as_slice() != stored {
         return Err(OdaFailure::new("hash mismatch"));
     }
@@ -1655,7 +1821,11 @@ fn check_cert_expiry(mmyy: &[u8], today: TxnDate) -> Result<(), OdaFailure> {
         from_bcd2(mm).ok_or(OdaFailure::new("certificate expiry"))?,
         from_bcd2(yy).ok_or(OdaFailure::new("certificate expiry"))?,
     );
-    let year = if y < 50 { 2000 + u16::from(y) } else { 1900 + u16::from(y) };
+    let year = if y < 50 {
+        2000 + u16::from(y)
+    } else {
+        1900 + u16::from(y)
+    };
     if (year, m) < (today.year, today.month) {
         return Err(OdaFailure::new("certificate expired"));
     }
@@ -1664,8 +1834,16 @@ fn check_cert_expiry(mmyy: &[u8], today: TxnDate) -> Result<(), OdaFailure> {
 
 /// Reassembles a public key modulus from the certificate field and the
 /// remainder (Book 2, 5.3 step 10 / 6.4 step 10).
-fn key_from_cert(x: &[u8], start: usize, end: usize, len: usize, remainder: &[u8]) -> Result<Vec<u8>, OdaFailure> {
-    let field = x.get(start..end).ok_or(OdaFailure::new("certificate layout"))?;
+fn key_from_cert(
+    x: &[u8],
+    start: usize,
+    end: usize,
+    len: usize,
+    remainder: &[u8],
+) -> Result<Vec<u8>, OdaFailure> {
+    let field = x
+        .get(start..end)
+        .ok_or(OdaFailure::new("certificate layout"))?;
     if len <= field.len() {
         if !remainder.is_empty() {
             // A remainder where none fits is inconsistent data.
@@ -1674,7 +1852,9 @@ fn key_from_cert(x: &[u8], start: usize, end: usize, len: usize, remainder: &[u8
         return Ok(field.get(..len).unwrap_or(&[]).to_vec());
     }
     if field.len() + remainder.len() != len {
-        return Err(OdaFailure::missing("public key remainder missing or wrong length"));
+        return Err(OdaFailure::missing(
+            "public key remainder missing or wrong length",
+        ));
     }
     let mut m = field.to_vec();
     m.extend_from_slice(remainder);
@@ -1694,7 +1874,11 @@ pub fn auc_allows(auc: [u8; 2], domestic: bool, txn_type: u8, atm: bool) -> bool
     if !atm && b1 & 0x01 == 0 {
         return false;
     }
-    let goods_or_services = if domestic { b1 & 0x28 != 0 } else { b1 & 0x14 != 0 };
+    let goods_or_services = if domestic {
+        b1 & 0x28 != 0
+    } else {
+        b1 & 0x14 != 0
+    };
     match txn_type {
         0x01 | 0x17 => {
             if domestic {
@@ -1703,7 +1887,14 @@ pub fn auc_allows(auc: [u8; 2], domestic: bool, txn_type: u8, atm: bool) -> bool
                 b1 & 0x40 != 0
             }
         }
-        0x09 => goods_or_services && if domestic { b2 & 0x80 != 0 } else { b2 & 0x40 != 0 },
+        0x09 => {
+            goods_or_services
+                && if domestic {
+                    b2 & 0x80 != 0
+                } else {
+                    b2 & 0x40 != 0
+                }
+        }
         _ => goods_or_services,
     }
 }
@@ -1790,10 +1981,13 @@ impl CvmList {
         Some(CvmList {
             x: u64::from(x),
             y: u64::from(y),
-            rules: rest.chunks(2).filter_map(|c| match c {
-                [a, b] => Some((*a, *b)),
-                _ => None,
-            }).collect(),
+            rules: rest
+                .chunks(2)
+                .filter_map(|c| match c {
+                    [a, b] => Some((*a, *b)),
+                    _ => None,
+                })
+                .collect(),
         })
     }
 }
@@ -1944,7 +2138,14 @@ pub fn evaluate_cvm(
 
 /// Random transaction selection (Book 3, 10.6.2). `random` is the caller's
 /// number in 1..=99 (values outside are clamped).
-pub fn random_selection(amount: u64, floor: u64, threshold: u64, target: u8, max_target: u8, random: u8) -> bool {
+pub fn random_selection(
+    amount: u64,
+    floor: u64,
+    threshold: u64,
+    target: u8,
+    max_target: u8,
+    random: u8,
+) -> bool {
     let random = u64::from(random.clamp(1, 99));
     let target = u64::from(target.min(99));
     let max_target = u64::from(max_target.min(99)).max(target);
@@ -2014,7 +2215,10 @@ pub struct ActionCodes {
 }
 
 fn matches_any(tvr: &[u8; 5], tac: &[u8; 5], iac: &[u8; 5]) -> bool {
-    tvr.iter().zip(tac).zip(iac).any(|((t, a), i)| t & (a | i) != 0)
+    tvr.iter()
+        .zip(tac)
+        .zip(iac)
+        .any(|((t, a), i)| t & (a | i) != 0)
 }
 
 /// The cryptogram to ask for at the first GENERATE AC.
@@ -2023,12 +2227,20 @@ pub fn action_analysis(tvr: &[u8; 5], codes: &ActionCodes, online_capable: bool)
         return CryptogramType::Aac;
     }
     if online_capable {
-        if matches_any(tvr, &codes.tac_online, &codes.iac_online.unwrap_or([0xFF; 5])) {
+        if matches_any(
+            tvr,
+            &codes.tac_online,
+            &codes.iac_online.unwrap_or([0xFF; 5]),
+        ) {
             CryptogramType::Arqc
         } else {
             CryptogramType::Tc
         }
-    } else if matches_any(tvr, &codes.tac_default, &codes.iac_default.unwrap_or([0xFF; 5])) {
+    } else if matches_any(
+        tvr,
+        &codes.tac_default,
+        &codes.iac_default.unwrap_or([0xFF; 5]),
+    ) {
         CryptogramType::Aac
     } else {
         CryptogramType::Tc
@@ -2038,7 +2250,11 @@ pub fn action_analysis(tvr: &[u8; 5], codes: &ActionCodes, online_capable: bool)
 /// The decision when the host cannot be reached after an ARQC: the default
 /// action codes decide (Book 3, 10.7, "unable to go online").
 pub fn unable_to_go_online(tvr: &[u8; 5], codes: &ActionCodes) -> CryptogramType {
-    if matches_any(tvr, &codes.tac_default, &codes.iac_default.unwrap_or([0xFF; 5])) {
+    if matches_any(
+        tvr,
+        &codes.tac_default,
+        &codes.iac_default.unwrap_or([0xFF; 5]),
+    ) {
         CryptogramType::Aac
     } else {
         CryptogramType::Tc
@@ -2157,19 +2373,35 @@ mod tests {
     fn velocity_worked_examples() {
         assert_eq!(
             velocity(Some(0x0010), Some(0x000C), 3, 6),
-            Velocity { lower: true, upper: false, new_card: false }
+            Velocity {
+                lower: true,
+                upper: false,
+                new_card: false
+            }
         );
         assert_eq!(
             velocity(Some(0x0013), Some(0x000C), 3, 6),
-            Velocity { lower: true, upper: true, new_card: false }
+            Velocity {
+                lower: true,
+                upper: true,
+                new_card: false
+            }
         );
         assert_eq!(
             velocity(Some(2), Some(0), 3, 6),
-            Velocity { lower: false, upper: false, new_card: true }
+            Velocity {
+                lower: false,
+                upper: false,
+                new_card: true
+            }
         );
         assert_eq!(
             velocity(None, Some(1), 3, 6),
-            Velocity { lower: true, upper: true, new_card: false }
+            Velocity {
+                lower: true,
+                upper: true,
+                new_card: false
+            }
         );
     }
 
@@ -2190,25 +2422,49 @@ mod tests {
         // Clean TVR: offline approval requested.
         assert_eq!(action_analysis(&[0; 5], &c, true), CryptogramType::Tc);
         // Floor limit exceeded (byte 4 bit 8): online.
-        assert_eq!(action_analysis(&[0, 0, 0, 0x80, 0], &c, true), CryptogramType::Arqc);
+        assert_eq!(
+            action_analysis(&[0, 0, 0, 0x80, 0], &c, true),
+            CryptogramType::Arqc
+        );
         // Service not allowed (byte 2 bit 5) is in TAC denial.
-        assert_eq!(action_analysis(&[0, 0x10, 0, 0, 0], &c, true), CryptogramType::Aac);
+        assert_eq!(
+            action_analysis(&[0, 0x10, 0, 0, 0], &c, true),
+            CryptogramType::Aac
+        );
         // Offline-only terminal: floor limit exceeded matches TAC default.
-        assert_eq!(action_analysis(&[0, 0, 0, 0x80, 0], &c, false), CryptogramType::Aac);
+        assert_eq!(
+            action_analysis(&[0, 0, 0, 0x80, 0], &c, false),
+            CryptogramType::Aac
+        );
         // Online PIN entered is in TAC online but not in TAC default: when
         // the host is unreachable the default codes let it through.
-        assert_eq!(unable_to_go_online(&[0, 0, 0x04, 0, 0], &c), CryptogramType::Tc);
-        assert_eq!(unable_to_go_online(&[0, 0, 0x04, 0x80, 0], &c), CryptogramType::Aac);
+        assert_eq!(
+            unable_to_go_online(&[0, 0, 0x04, 0, 0], &c),
+            CryptogramType::Tc
+        );
+        assert_eq!(
+            unable_to_go_online(&[0, 0, 0x04, 0x80, 0], &c),
+            CryptogramType::Aac
+        );
         // Absent IAC online/default count as all ones.
         let mut absent = c;
         absent.iac_online = None;
         absent.iac_default = None;
-        assert_eq!(action_analysis(&[0, 0, 0, 0, 0x01], &absent, true), CryptogramType::Arqc);
-        assert_eq!(unable_to_go_online(&[0, 0, 0, 0, 0x01], &absent), CryptogramType::Aac);
+        assert_eq!(
+            action_analysis(&[0, 0, 0, 0, 0x01], &absent, true),
+            CryptogramType::Arqc
+        );
+        assert_eq!(
+            unable_to_go_online(&[0, 0, 0, 0, 0x01], &absent),
+            CryptogramType::Aac
+        );
         // IAC denial contributes.
         let mut deny = c;
         deny.iac_denial = Some([0, 0x40, 0, 0, 0]);
-        assert_eq!(action_analysis(&[0, 0x40, 0, 0, 0], &deny, true), CryptogramType::Aac);
+        assert_eq!(
+            action_analysis(&[0, 0x40, 0, 0, 0], &deny, true),
+            CryptogramType::Aac
+        );
     }
 
     #[test]
@@ -2225,7 +2481,11 @@ mod tests {
 
     #[test]
     fn dates_and_bcd() {
-        let d = TxnDate { year: 2025, month: 6, day: 30 };
+        let d = TxnDate {
+            year: 2025,
+            month: 6,
+            day: 30,
+        };
         assert_eq!(d.to_bcd(), [0x25, 0x06, 0x30]);
         assert_eq!(TxnDate::from_bcd(&[0x25, 0x06, 0x30]), Some(d));
         assert_eq!(TxnDate::from_bcd(&[0x99, 0x12, 0x31]).unwrap().year, 1999);
@@ -2241,7 +2501,12 @@ mod tests {
     fn afl_validation() {
         assert_eq!(
             parse_afl(&hex::decode("08010200").unwrap()).unwrap(),
-            vec![AflEntry { sfi: 1, first: 1, last: 2, oda_count: 0 }]
+            vec![AflEntry {
+                sfi: 1,
+                first: 1,
+                last: 2,
+                oda_count: 0
+            }]
         );
         assert!(parse_afl(&[]).is_err());
         assert!(parse_afl(&hex::decode("080102").unwrap()).is_err());
@@ -2258,7 +2523,10 @@ mod tests {
         let r = parse_generate_ac(body).unwrap();
         assert_eq!(r.kind, CryptogramType::Arqc);
         assert_eq!(r.atc, 12);
-        assert_eq!(r.iad.as_deref(), Some(&[0x06, 0x11, 0x12, 0x03, 0x00, 0x00, 0x00][..]));
+        assert_eq!(
+            r.iad.as_deref(),
+            Some(&[0x06, 0x11, 0x12, 0x03, 0x00, 0x00, 0x00][..])
+        );
         let f2 = Tlv::constructed(
             0x77,
             vec![

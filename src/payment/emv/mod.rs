@@ -17,4 +17,6 @@ pub mod tlv;
 
 pub use apdu::{CardChannel, ChannelError};
 pub use config::TerminalConfig;
-pub use kernel::{Cardholder, Decision, HostResponse, Kernel, KernelError, Outcome, TransactionInput, TxnDate};
+pub use kernel::{
+    Cardholder, Decision, HostResponse, Kernel, KernelError, Outcome, TransactionInput, TxnDate,
+};

@@ -124,7 +124,10 @@ fn match_config(cfg: &TerminalConfig, card_aid: &[u8]) -> Option<usize> {
 }
 
 fn candidate_from(entry: &Tlv, cfg: &TerminalConfig, aid: &[u8], index: usize) -> Candidate {
-    let api = entry.find(tags::APP_PRIORITY).and_then(Tlv::bytes).and_then(|b| b.first().copied());
+    let api = entry
+        .find(tags::APP_PRIORITY)
+        .and_then(Tlv::bytes)
+        .and_then(|b| b.first().copied());
     let label = text(entry.find(tags::APP_LABEL).and_then(Tlv::bytes))
         .or_else(|| cfg.applications.get(index).map(|a| a.label.clone()))
         .unwrap_or_default();
@@ -172,7 +175,11 @@ fn from_pse<C: CardChannel>(
     let Ok(fci) = tlv::parse_one(&resp.data) else {
         return Ok(None);
     };
-    let Some(sfi) = fci.find(tags::SFI).and_then(Tlv::bytes).and_then(|b| b.first().copied()) else {
+    let Some(sfi) = fci
+        .find(tags::SFI)
+        .and_then(Tlv::bytes)
+        .and_then(|b| b.first().copied())
+    else {
         return Ok(None);
     };
     if !(1..=10).contains(&sfi) {
@@ -230,7 +237,8 @@ fn from_aid_list<C: CardChannel>(
                 break;
             };
             let exact = df == app.aid.as_slice();
-            let partial = app.partial_selection && df.len() > app.aid.len() && df.starts_with(&app.aid);
+            let partial =
+                app.partial_selection && df.len() > app.aid.len() && df.starts_with(&app.aid);
             if (exact || partial) && resp.sw.is_ok() && !out.iter().any(|c| c.aid == df) {
                 out.push(candidate_from(&fci, cfg, df, index));
             }
@@ -289,7 +297,11 @@ pub fn choose_and_select<C: CardChannel>(
         {
             continue;
         }
-        let pdol = fci.find(tags::PDOL).and_then(Tlv::bytes).map(<[u8]>::to_vec).unwrap_or_default();
+        let pdol = fci
+            .find(tags::PDOL)
+            .and_then(Tlv::bytes)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
         let language = text(fci.find(tags::LANGUAGE_PREF).and_then(Tlv::bytes));
         // The final FCI may carry a better label than the PSE entry had.
         let mut candidate = candidate;
@@ -318,7 +330,11 @@ mod tests {
     impl CardChannel for Table {
         fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ChannelError> {
             self.1.push(apdu.to_vec());
-            Ok(self.0.get(apdu).cloned().unwrap_or_else(|| vec![0x6A, 0x82]))
+            Ok(self
+                .0
+                .get(apdu)
+                .cloned()
+                .unwrap_or_else(|| vec![0x6A, 0x82]))
         }
     }
 
@@ -329,7 +345,10 @@ mod tests {
         }
         let mut v = Tlv::constructed(
             0x6F,
-            vec![Tlv::primitive(0x84, hex::decode(aid).unwrap()), Tlv::constructed(0xA5, a5)],
+            vec![
+                Tlv::primitive(0x84, hex::decode(aid).unwrap()),
+                Tlv::constructed(0xA5, a5),
+            ],
         )
         .to_bytes();
         v.extend([0x90, 0x00]);
@@ -385,8 +404,14 @@ mod tests {
     fn aid_list_with_partial_matching_and_select_next() {
         let mut t = HashMap::new();
         let visa = hex::decode("A000000003").unwrap();
-        t.insert(sel(&visa, false), fci("A0000000031010", "VISA CREDIT", Some(2)));
-        t.insert(sel(&visa, true), fci("A0000000032010", "VISA ELECTRON", Some(1)));
+        t.insert(
+            sel(&visa, false),
+            fci("A0000000031010", "VISA CREDIT", Some(2)),
+        );
+        t.insert(
+            sel(&visa, true),
+            fci("A0000000032010", "VISA ELECTRON", Some(1)),
+        );
         // third "next": not found
         let up = hex::decode("A000000333").unwrap();
         // UnionPay app is blocked: 6283 must not become a candidate.
@@ -446,9 +471,13 @@ mod tests {
         let mut a = Apdu::new(Table(t, vec![]));
         let mut list = vec![cand("A0000000031010", false), cand("A0000000032010", false)];
         let mut pick = Pick(Choice::Select(0), true, 0);
-        let s = choose_and_select(&mut a, &TerminalConfig::default(), &mut list, &mut pick).unwrap();
+        let s =
+            choose_and_select(&mut a, &TerminalConfig::default(), &mut list, &mut pick).unwrap();
         assert_eq!(s.candidate.label, "VISA ELECTRON");
-        assert_eq!(pick.2, 1, "second round had a single candidate: no question");
+        assert_eq!(
+            pick.2, 1,
+            "second round had a single candidate: no question"
+        );
     }
 
     #[test]

@@ -252,10 +252,12 @@ pub fn parse_length(data: &[u8], pos: usize) -> Result<(usize, usize), TlvError>
             byte: first,
         });
     }
-    let bytes = data.get(pos + 1..pos + 1 + count).ok_or(TlvError::Truncated {
-        offset: pos + 1,
-        what: "length",
-    })?;
+    let bytes = data
+        .get(pos + 1..pos + 1 + count)
+        .ok_or(TlvError::Truncated {
+            offset: pos + 1,
+            what: "length",
+        })?;
     let len = bytes
         .iter()
         .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));

@@ -95,12 +95,12 @@ fn derivation_data(usage: KeyUsage, ikid: &[u8; IKID_LEN], counter: u32) -> [u8;
     data
 }
 
+/// One block of the X9.24-3 KDF: `AES(key, derivation data)`, computed in place
+/// in wiped storage.
 fn derive(key: &[u8; 16], data: &[u8; 16]) -> Zeroizing<[u8; 16]> {
     let cipher = Aes128::new(GenericArray::from_slice(key));
-    let mut block = GenericArray::clone_from_slice(data);
-    cipher.encrypt_block(&mut block);
-    let mut out = Zeroizing::new([0u8; 16]);
-    out.copy_from_slice(&block);
+    let mut out = Zeroizing::new(*data);
+    cipher.encrypt_block(GenericArray::from_mut_slice(&mut out[..]));
     out
 }
 
@@ -123,7 +123,10 @@ pub fn derive_working_key(
     while bit != 0 {
         if counter & bit != 0 {
             working |= bit;
-            key = derive(&key, &derivation_data(KeyUsage::KeyDerivation, &ikid, working));
+            key = derive(
+                &key,
+                &derivation_data(KeyUsage::KeyDerivation, &ikid, working),
+            );
         }
         bit >>= 1;
     }
@@ -185,7 +188,10 @@ mod tests {
     #[test]
     fn initial_key_from_bdk() {
         let ik = derive_initial_key(&unhex(BDK), &unhex(IKID));
-        assert_eq!(hex::encode_upper(&ik[..]), "1273671EA26AC29AFA4D1084127652A1");
+        assert_eq!(
+            hex::encode_upper(&ik[..]),
+            "1273671EA26AC29AFA4D1084127652A1"
+        );
         // Derivation data of X9.24-3 Annex B for this key.
         let data = derivation_data(KeyUsage::InitialKey, &unhex(IKID), 0);
         assert_eq!(hex::encode_upper(data), "01018001000200801234567890123456");
@@ -196,15 +202,30 @@ mod tests {
         let bdk = unhex::<16>(BDK);
         let ik = derive_initial_key(&bdk, &unhex(IKID));
         let cases = [
-            ("123456789012345600000001", "AF8CB133A78F8DC2D1359F18527593FB"),
-            ("123456789012345600000008", "4D9DF3FBEE3448FC3E676D04320A90F5"),
-            ("123456789012345600020000", "AB828BE7B58C7EC5D5ED0D5D320A0C9D"),
-            ("123456789012345600845FED", "D1DDA386AA4A556AF0119FDCB5D132C6"),
+            (
+                "123456789012345600000001",
+                "AF8CB133A78F8DC2D1359F18527593FB",
+            ),
+            (
+                "123456789012345600000008",
+                "4D9DF3FBEE3448FC3E676D04320A90F5",
+            ),
+            (
+                "123456789012345600020000",
+                "AB828BE7B58C7EC5D5ED0D5D320A0C9D",
+            ),
+            (
+                "123456789012345600845FED",
+                "D1DDA386AA4A556AF0119FDCB5D132C6",
+            ),
         ];
         for (ksn, expected) in cases {
             let ksn = unhex::<12>(ksn);
             assert_eq!(hex::encode_upper(&pin_key(&ik, &ksn)[..]), expected);
-            assert_eq!(hex::encode_upper(&pin_key_from_bdk(&bdk, &ksn)[..]), expected);
+            assert_eq!(
+                hex::encode_upper(&pin_key_from_bdk(&bdk, &ksn)[..]),
+                expected
+            );
         }
     }
 
@@ -213,9 +234,15 @@ mod tests {
         let ik = unhex::<16>("1273671EA26AC29AFA4D1084127652A1");
         let ksn = unhex::<12>("123456789012345600000001");
         let mac = derive_working_key(&ik, &ksn, KeyUsage::MacGeneration);
-        assert_eq!(hex::encode_upper(&mac[..]), "A2DC23DE6FDE0824A2BC321E08E4B8B7");
+        assert_eq!(
+            hex::encode_upper(&mac[..]),
+            "A2DC23DE6FDE0824A2BC321E08E4B8B7"
+        );
         let data = derive_working_key(&ik, &ksn, KeyUsage::DataEncryptionEncrypt);
-        assert_eq!(hex::encode_upper(&data[..]), "A35C412EFD41FDB98B69797C02DCD08F");
+        assert_eq!(
+            hex::encode_upper(&data[..]),
+            "A35C412EFD41FDB98B69797C02DCD08F"
+        );
     }
 
     #[test]
@@ -224,8 +251,14 @@ mod tests {
         // PAN 4111111111111111, random fill 2F69ADDE2E9E7ACE.
         let ik = derive_initial_key(&unhex(BDK), &unhex(IKID));
         let ksn = unhex::<12>("123456789012345600000001");
-        let block = encrypt_pin(&ik, &ksn, "1234", "4111111111111111", &unhex("2F69ADDE2E9E7ACE"))
-            .unwrap();
+        let block = encrypt_pin(
+            &ik,
+            &ksn,
+            "1234",
+            "4111111111111111",
+            &unhex("2F69ADDE2E9E7ACE"),
+        )
+        .unwrap();
         assert_eq!(hex::encode_upper(block), "A912150391AB65A67E52883D81CE2D15");
         let pin = recover_pin(&unhex(BDK), &ksn, &block, "4111111111111111").unwrap();
         assert_eq!(pin.as_str(), "1234");

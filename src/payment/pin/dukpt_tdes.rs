@@ -31,9 +31,7 @@ const KEY_MASK: [u8; 16] = [
     0xC0, 0xC0, 0xC0, 0xC0, 0x00, 0x00, 0x00, 0x00, 0xC0, 0xC0, 0xC0, 0xC0, 0x00, 0x00, 0x00, 0x00,
 ];
 /// PIN encryption variant applied to the transaction key (X9.24-1, A.4).
-const PIN_VARIANT: [u8; 16] = [
-    0, 0, 0, 0, 0, 0, 0, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0xFF,
-];
+const PIN_VARIANT: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0xFF, 0, 0, 0, 0, 0, 0, 0, 0xFF];
 
 /// The 21-bit transaction counter of a KSN.
 pub fn counter(ksn: &[u8; KSN_LEN]) -> u32 {
@@ -67,13 +65,12 @@ pub fn next_counter(counter: u32) -> Option<u32> {
     (next <= COUNTER_MASK).then_some(next)
 }
 
-fn tdes_encrypt(key: &[u8; 16], block: &[u8; 8]) -> [u8; 8] {
+/// Encrypts `block` with a double-length TDES key into `out` (no stack copy of
+/// the result is left behind: callers pass wiped storage).
+fn tdes_encrypt_into(key: &[u8; 16], block: &[u8; 8], out: &mut [u8]) {
     let cipher = TdesEde2::new(GenericArray::from_slice(key));
-    let mut b = GenericArray::clone_from_slice(block);
-    cipher.encrypt_block(&mut b);
-    let mut out = [0u8; 8];
-    out.copy_from_slice(&b);
-    out
+    out.copy_from_slice(block);
+    cipher.encrypt_block(GenericArray::from_mut_slice(out));
 }
 
 fn xor16(a: &[u8; 16], b: &[u8; 16]) -> Zeroizing<[u8; 16]> {
@@ -91,33 +88,32 @@ pub fn derive_ipek(bdk: &[u8; 16], ksn: &[u8; KSN_LEN]) -> Zeroizing<[u8; 16]> {
     let mut reg = [0u8; 8];
     reg.copy_from_slice(&base[..8]);
     let mut ipek = Zeroizing::new([0u8; 16]);
-    ipek[..8].copy_from_slice(&tdes_encrypt(bdk, &reg));
+    let (left, right) = ipek.split_at_mut(8);
+    tdes_encrypt_into(bdk, &reg, left);
     let masked = xor16(bdk, &KEY_MASK);
-    ipek[8..].copy_from_slice(&tdes_encrypt(&masked, &reg));
+    tdes_encrypt_into(&masked, &reg, right);
     ipek
 }
 
 /// The non-reversible key generation process of X9.24-1 (A.2): a new key from
-/// the current key and the crypto register.
+/// the current key and the crypto register, computed in wiped storage.
 fn non_reversible(key: &[u8; 16], reg: &[u8; 8]) -> Zeroizing<[u8; 16]> {
-    fn half(key: &[u8; 16], reg: &[u8; 8]) -> [u8; 8] {
-        let mut msg = [0u8; 8];
-        for ((m, r), k) in msg.iter_mut().zip(reg).zip(&key[8..]) {
-            *m = r ^ k;
+    /// One half: `DES(key_left, reg XOR key_right) XOR key_right`, into `out`.
+    fn half(key: &[u8; 16], reg: &[u8; 8], out: &mut [u8]) {
+        for ((o, r), k) in out.iter_mut().zip(reg).zip(&key[8..]) {
+            *o = r ^ k;
         }
         let cipher = Des::new(GenericArray::from_slice(&key[..8]));
-        let mut b = GenericArray::clone_from_slice(&msg);
-        cipher.encrypt_block(&mut b);
-        let mut out = [0u8; 8];
-        for ((o, e), k) in out.iter_mut().zip(b.iter()).zip(&key[8..]) {
-            *o = e ^ k;
+        cipher.encrypt_block(GenericArray::from_mut_slice(out));
+        for (o, k) in out.iter_mut().zip(&key[8..]) {
+            *o ^= k;
         }
-        out
     }
     let mut out = Zeroizing::new([0u8; 16]);
-    out[8..].copy_from_slice(&half(key, reg));
+    let (left, right) = out.split_at_mut(8);
+    half(key, reg, right);
     let masked = xor16(key, &KEY_MASK);
-    out[..8].copy_from_slice(&half(&masked, reg));
+    half(&masked, reg, left);
     out
 }
 
@@ -166,7 +162,9 @@ pub fn encrypt_pin(
     }
     let clear = pinblock::encode_format0(pin, pan)?;
     let key = pin_key(ipek, ksn);
-    Ok(tdes_encrypt(&key, &clear))
+    let mut block = [0u8; 8];
+    tdes_encrypt_into(&key, &clear, &mut block);
+    Ok(block)
 }
 
 /// Decrypts a format 0 block with the BDK and recovers the PIN. Host side.
@@ -199,51 +197,206 @@ mod tests {
     /// (e.g. the "DUKPT2000" verify table of the Python DUKPT_Key reference, jPOS's
     /// DUKPT tests and moov-io/dukpt's A.4.2 sequence).
     const ANNEX_A: &[(&str, &str, &str)] = &[
-        ("FFFF9876543210E00001", "042666B49184CF5C68DE9628D0397B36", "1B9C1845EB993A7A"),
-        ("FFFF9876543210E00002", "C46551CEF9FD244FAA9AD834130D3B38", "10A01C8D02C69107"),
-        ("FFFF9876543210E00003", "0DF3D9422ACA561A47676D07AD6BAD05", "18DC07B94797B466"),
-        ("FFFF9876543210E00004", "279C0F6AEED0BE9A2B2C733E1383AE6E", "0BC79509D5645DF7"),
-        ("FFFF9876543210E00005", "5F8DC6D2C845C1DA508DDC048093B8C0", "5BC0AF22AD87B327"),
-        ("FFFF9876543210E00006", "5E415CB0BAF9F0C3D0C14B63FB62FFBC", "A16DF70AE36158D8"),
-        ("FFFF9876543210E00007", "0C8F780B7C8B492FAE84A9EB2A6CE69F", "27711C16CB257F8E"),
-        ("FFFF9876543210E00008", "27F66D5244FF621EAA6F6120EDEB427F", "50E55547A5027551"),
-        ("FFFF9876543210E00009", "27E31064FDC565968900E2057F658E81", "536CF7F678ACFC8D"),
-        ("FFFF9876543210E0000A", "6CF2500A22507C83C776CEADC1E330EB", "EDABBA23221833FE"),
-        ("FFFF9876543210E0000B", "3E8260BA04B2D6DFC01482B3819A1848", "2328981C57B4BDBA"),
-        ("FFFF9876543210E0000C", "B716E1E11CF53D7F726CAEE75C3A62B0", "038D03CC926CF286"),
-        ("FFFF9876543210E0000D", "E072EDF9534053A0B6C581C58FBF25CC", "6C8AA97088B62C68"),
-        ("FFFF9876543210E0000E", "A80046087F5B8FDB5AAD95E1842908B0", "F17C9E1D72CD4950"),
-        ("FFFF9876543210E0000F", "93DD5B956C4878B82E453AAEFD32A555", "B170F6E7F7F2F64A"),
-        ("FFFF9876543210E00010", "59598DCBD9BD943F94165CE453585FA8", "D5D9638559EF53D6"),
-        ("FFFF9876543210E00011", "2B5F01F4F0CC0515639D523231BF1B5D", "D544F8CDD292C863"),
-        ("FFFF9876543210E00012", "9CF640F279C2AE1915F725EEEAC2CB50", "7A21BD10F36DC41D"),
-        ("FFFF9876543210E00013", "C3DF489FDF11534BF03DE97C27DC4CD0", "78649BD17D0DFA60"),
-        ("FFFF9876543210E00014", "658488507721B30E4737FA93F923CB2D", "7E7E16EA0C31AD56"),
-        ("FFFF9876543210E00015", "E161D1956A61F62DF37AFD7F9CC36965", "72105C22EBC791E6"),
-        ("FFFF9876543210E10000", "2F9A0C0B46ECCBA1F8287A7A071AF54B", "19776D96D73AF1E2"),
-        ("FFFF9876543210E20000", "DEFDE0EA1043B58D2FA013DE6C4B8F04", "83F14581B8946B2D"),
-        ("FFFF9876543210E40000", "9F59E8536BDB056513C856FCCF9A0981", "96B3ADCBF9F5219C"),
-        ("FFFF9876543210E80000", "87B9983D9D23047A8D199F5CA0C3DEEC", "1E0F453FD55FCE45"),
-        ("FFFF9876543210EFF800", "F9CDFEBF4F5B1D61B3EC12454527E189", "33365F5CC6F23C35"),
-        ("FFFF9876543210EFF801", "5BEE92627E9782A3911BF619DF72CAC4", "3A86BF003F835C9D"),
-        ("FFFF9876543210EFF802", "64CA2F8AB93F614F1620B00BF77C73FE", "3DB977D05C36DF3F"),
-        ("FFFF9876543210EFF804", "35A168695B3BA8CC07E871C42021DDC8", "BA83243305712099"),
-        ("FFFF9876543210EFF808", "12C380FCB72ED33D6FC6079AF63F4778", "B0DA04AC90A36D85"),
-        ("FFFF9876543210EFF810", "D8007C833A1E3CB6C6889B97A68C5400", "2CF02BD9C309EEDA"),
-        ("FFFF9876543210EFF820", "A9C9FF9B735FDDB6591F296B0BF0FD8F", "9D1E2F77AEEE81C6"),
-        ("FFFF9876543210EFF840", "0E3E221062CB5EFCA384602783A00405", "40870B0F8BA2011C"),
-        ("FFFF9876543210EFF880", "CA8225C587124D04B87F279C0BE297D8", "22E340D6ABB40981"),
-        ("FFFF9876543210EFF900", "906AAC1751D497E5144D52C76C6E1F68", "1A4C10AFBA03A430"),
-        ("FFFF9876543210EFFA00", "2B9E2CE7C27503C8E10B54D2989EA650", "849763B43E5F9CFF"),
-        ("FFFF9876543210EFFC00", "F9430DF97508246EC77BE4EF4FDB9111", "DEFC6F09F8927B71"),
-        ("FFFF9876543210F00000", "AA4D58DB653EC7B548C75F2F047DD24A", "73EC88AD0AC5830E"),
+        (
+            "FFFF9876543210E00001",
+            "042666B49184CF5C68DE9628D0397B36",
+            "1B9C1845EB993A7A",
+        ),
+        (
+            "FFFF9876543210E00002",
+            "C46551CEF9FD244FAA9AD834130D3B38",
+            "10A01C8D02C69107",
+        ),
+        (
+            "FFFF9876543210E00003",
+            "0DF3D9422ACA561A47676D07AD6BAD05",
+            "18DC07B94797B466",
+        ),
+        (
+            "FFFF9876543210E00004",
+            "279C0F6AEED0BE9A2B2C733E1383AE6E",
+            "0BC79509D5645DF7",
+        ),
+        (
+            "FFFF9876543210E00005",
+            "5F8DC6D2C845C1DA508DDC048093B8C0",
+            "5BC0AF22AD87B327",
+        ),
+        (
+            "FFFF9876543210E00006",
+            "5E415CB0BAF9F0C3D0C14B63FB62FFBC",
+            "A16DF70AE36158D8",
+        ),
+        (
+            "FFFF9876543210E00007",
+            "0C8F780B7C8B492FAE84A9EB2A6CE69F",
+            "27711C16CB257F8E",
+        ),
+        (
+            "FFFF9876543210E00008",
+            "27F66D5244FF621EAA6F6120EDEB427F",
+            "50E55547A5027551",
+        ),
+        (
+            "FFFF9876543210E00009",
+            "27E31064FDC565968900E2057F658E81",
+            "536CF7F678ACFC8D",
+        ),
+        (
+            "FFFF9876543210E0000A",
+            "6CF2500A22507C83C776CEADC1E330EB",
+            "EDABBA23221833FE",
+        ),
+        (
+            "FFFF9876543210E0000B",
+            "3E8260BA04B2D6DFC01482B3819A1848",
+            "2328981C57B4BDBA",
+        ),
+        (
+            "FFFF9876543210E0000C",
+            "B716E1E11CF53D7F726CAEE75C3A62B0",
+            "038D03CC926CF286",
+        ),
+        (
+            "FFFF9876543210E0000D",
+            "E072EDF9534053A0B6C581C58FBF25CC",
+            "6C8AA97088B62C68",
+        ),
+        (
+            "FFFF9876543210E0000E",
+            "A80046087F5B8FDB5AAD95E1842908B0",
+            "F17C9E1D72CD4950",
+        ),
+        (
+            "FFFF9876543210E0000F",
+            "93DD5B956C4878B82E453AAEFD32A555",
+            "B170F6E7F7F2F64A",
+        ),
+        (
+            "FFFF9876543210E00010",
+            "59598DCBD9BD943F94165CE453585FA8",
+            "D5D9638559EF53D6",
+        ),
+        (
+            "FFFF9876543210E00011",
+            "2B5F01F4F0CC0515639D523231BF1B5D",
+            "D544F8CDD292C863",
+        ),
+        (
+            "FFFF9876543210E00012",
+            "9CF640F279C2AE1915F725EEEAC2CB50",
+            "7A21BD10F36DC41D",
+        ),
+        (
+            "FFFF9876543210E00013",
+            "C3DF489FDF11534BF03DE97C27DC4CD0",
+            "78649BD17D0DFA60",
+        ),
+        (
+            "FFFF9876543210E00014",
+            "658488507721B30E4737FA93F923CB2D",
+            "7E7E16EA0C31AD56",
+        ),
+        (
+            "FFFF9876543210E00015",
+            "E161D1956A61F62DF37AFD7F9CC36965",
+            "72105C22EBC791E6",
+        ),
+        (
+            "FFFF9876543210E10000",
+            "2F9A0C0B46ECCBA1F8287A7A071AF54B",
+            "19776D96D73AF1E2",
+        ),
+        (
+            "FFFF9876543210E20000",
+            "DEFDE0EA1043B58D2FA013DE6C4B8F04",
+            "83F14581B8946B2D",
+        ),
+        (
+            "FFFF9876543210E40000",
+            "9F59E8536BDB056513C856FCCF9A0981",
+            "96B3ADCBF9F5219C",
+        ),
+        (
+            "FFFF9876543210E80000",
+            "87B9983D9D23047A8D199F5CA0C3DEEC",
+            "1E0F453FD55FCE45",
+        ),
+        (
+            "FFFF9876543210EFF800",
+            "F9CDFEBF4F5B1D61B3EC12454527E189",
+            "33365F5CC6F23C35",
+        ),
+        (
+            "FFFF9876543210EFF801",
+            "5BEE92627E9782A3911BF619DF72CAC4",
+            "3A86BF003F835C9D",
+        ),
+        (
+            "FFFF9876543210EFF802",
+            "64CA2F8AB93F614F1620B00BF77C73FE",
+            "3DB977D05C36DF3F",
+        ),
+        (
+            "FFFF9876543210EFF804",
+            "35A168695B3BA8CC07E871C42021DDC8",
+            "BA83243305712099",
+        ),
+        (
+            "FFFF9876543210EFF808",
+            "12C380FCB72ED33D6FC6079AF63F4778",
+            "B0DA04AC90A36D85",
+        ),
+        (
+            "FFFF9876543210EFF810",
+            "D8007C833A1E3CB6C6889B97A68C5400",
+            "2CF02BD9C309EEDA",
+        ),
+        (
+            "FFFF9876543210EFF820",
+            "A9C9FF9B735FDDB6591F296B0BF0FD8F",
+            "9D1E2F77AEEE81C6",
+        ),
+        (
+            "FFFF9876543210EFF840",
+            "0E3E221062CB5EFCA384602783A00405",
+            "40870B0F8BA2011C",
+        ),
+        (
+            "FFFF9876543210EFF880",
+            "CA8225C587124D04B87F279C0BE297D8",
+            "22E340D6ABB40981",
+        ),
+        (
+            "FFFF9876543210EFF900",
+            "906AAC1751D497E5144D52C76C6E1F68",
+            "1A4C10AFBA03A430",
+        ),
+        (
+            "FFFF9876543210EFFA00",
+            "2B9E2CE7C27503C8E10B54D2989EA650",
+            "849763B43E5F9CFF",
+        ),
+        (
+            "FFFF9876543210EFFC00",
+            "F9430DF97508246EC77BE4EF4FDB9111",
+            "DEFC6F09F8927B71",
+        ),
+        (
+            "FFFF9876543210F00000",
+            "AA4D58DB653EC7B548C75F2F047DD24A",
+            "73EC88AD0AC5830E",
+        ),
     ];
 
     #[test]
     fn ipek_from_bdk() {
         // X9.24-1:2009 Annex A: IPEK for KSN FFFF9876543210E00000.
         let ipek = derive_ipek(&unhex(BDK), &unhex("FFFF9876543210E00000"));
-        assert_eq!(hex::encode_upper(&ipek[..]), "6AC292FAA1315B4D858AB3A3D7D5933A");
+        assert_eq!(
+            hex::encode_upper(&ipek[..]),
+            "6AC292FAA1315B4D858AB3A3D7D5933A"
+        );
         // The counter bits must not influence the IPEK.
         let again = derive_ipek(&unhex(BDK), &unhex("FFFF9876543210EFF800"));
         assert_eq!(ipek, again);
@@ -254,7 +407,10 @@ mod tests {
         // moov-io/dukpt A.4.2 sequence: current (pre-variant) key for counter 1.
         let ipek = unhex::<16>("6AC292FAA1315B4D858AB3A3D7D5933A");
         let key = derive_transaction_key(&ipek, &unhex("FFFF9876543210E00001"));
-        assert_eq!(hex::encode_upper(&key[..]), "042666B49184CFA368DE9628D0397BC9");
+        assert_eq!(
+            hex::encode_upper(&key[..]),
+            "042666B49184CFA368DE9628D0397BC9"
+        );
     }
 
     #[test]
@@ -264,7 +420,12 @@ mod tests {
         for (ksn, key_hex, block_hex) in ANNEX_A {
             let ksn = unhex::<10>(ksn);
             let key = pin_key(&ipek, &ksn);
-            assert_eq!(hex::encode_upper(&key[..]), *key_hex, "PIN key for {}", hex::encode_upper(ksn));
+            assert_eq!(
+                hex::encode_upper(&key[..]),
+                *key_hex,
+                "PIN key for {}",
+                hex::encode_upper(ksn)
+            );
             assert_eq!(*pin_key_from_bdk(&bdk, &ksn), *key);
             let block = encrypt_pin(&ipek, &ksn, "1234", "4012345678909").unwrap();
             assert_eq!(hex::encode_upper(block), *block_hex);
@@ -302,7 +463,12 @@ mod tests {
     #[test]
     fn pad_refuses_invalid_counter() {
         let ipek = unhex::<16>("6AC292FAA1315B4D858AB3A3D7D5933A");
-        let err = encrypt_pin(&ipek, &unhex("FFFF9876543210E007FF"), "1234", "4012345678909");
+        let err = encrypt_pin(
+            &ipek,
+            &unhex("FFFF9876543210E007FF"),
+            "1234",
+            "4012345678909",
+        );
         assert_eq!(err, Err(PinError::InvalidCounter));
     }
 

@@ -155,7 +155,10 @@ pub fn recover_pin(
     };
     match encrypted.format {
         PinBlockFormat::Iso0TdesDukpt => {
-            let bdk = keys.tdes.as_ref().ok_or(PinError::MissingKey(encrypted.format))?;
+            let bdk = keys
+                .tdes
+                .as_ref()
+                .ok_or(PinError::MissingKey(encrypted.format))?;
             let ksn: [u8; dukpt_tdes::KSN_LEN] = encrypted
                 .ksn
                 .as_slice()
@@ -169,7 +172,10 @@ pub fn recover_pin(
             dukpt_tdes::recover_pin(bdk, &ksn, &block, pan)
         }
         PinBlockFormat::Iso4AesDukpt => {
-            let bdk = keys.aes.as_ref().ok_or(PinError::MissingKey(encrypted.format))?;
+            let bdk = keys
+                .aes
+                .as_ref()
+                .ok_or(PinError::MissingKey(encrypted.format))?;
             let ksn: [u8; dukpt_aes::KSN_LEN] = encrypted
                 .ksn
                 .as_slice()
@@ -254,7 +260,9 @@ impl PinRequest {
             )));
         }
         if self.timeout.is_zero() {
-            return Err(PinEntryError::InvalidRequest("timeout must not be zero".into()));
+            return Err(PinEntryError::InvalidRequest(
+                "timeout must not be zero".into(),
+            ));
         }
         Ok(())
     }
@@ -353,11 +361,13 @@ mod tests {
 
     #[test]
     fn encrypted_pin_checks_lengths_and_redacts() {
-        let e = EncryptedPin::new(vec![0xAB; 8], vec![1; 10], PinBlockFormat::Iso0TdesDukpt)
-            .unwrap();
+        let e =
+            EncryptedPin::new(vec![0xAB; 8], vec![1; 10], PinBlockFormat::Iso0TdesDukpt).unwrap();
         let shown = format!("{e:?}");
         assert!(shown.contains("redacted") && !shown.contains("AB"));
-        assert!(EncryptedPin::new(vec![0; 16], vec![1; 10], PinBlockFormat::Iso0TdesDukpt).is_err());
+        assert!(
+            EncryptedPin::new(vec![0; 16], vec![1; 10], PinBlockFormat::Iso0TdesDukpt).is_err()
+        );
         assert!(EncryptedPin::new(vec![0; 16], vec![1; 10], PinBlockFormat::Iso4AesDukpt).is_err());
     }
 
@@ -381,7 +391,10 @@ mod tests {
         // PAN 4012345678909 → 1B9C1845EB993A7A.
         let keys = BaseDerivationKeys {
             tdes: Some(Zeroizing::new(
-                hex::decode("0123456789ABCDEFFEDCBA9876543210").unwrap().try_into().unwrap(),
+                hex::decode("0123456789ABCDEFFEDCBA9876543210")
+                    .unwrap()
+                    .try_into()
+                    .unwrap(),
             )),
             aes: None,
         };
@@ -391,8 +404,12 @@ mod tests {
             PinBlockFormat::Iso0TdesDukpt,
         )
         .unwrap();
-        assert_eq!(recover_pin(&keys, &e, "4012345678909").unwrap().as_str(), "1234");
-        let aes = EncryptedPin::new(vec![0; 16], vec![0; 12], PinBlockFormat::Iso4AesDukpt).unwrap();
+        assert_eq!(
+            recover_pin(&keys, &e, "4012345678909").unwrap().as_str(),
+            "1234"
+        );
+        let aes =
+            EncryptedPin::new(vec![0; 16], vec![0; 12], PinBlockFormat::Iso4AesDukpt).unwrap();
         assert_eq!(
             recover_pin(&keys, &aes, "4012345678909"),
             Err(PinError::MissingKey(PinBlockFormat::Iso4AesDukpt))

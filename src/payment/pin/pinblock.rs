@@ -69,12 +69,10 @@ fn nibble_at(bytes: &[u8], index: usize) -> u8 {
 /// excluding the check digit (left-padded with zeros for short PANs).
 fn format0_pan_field(pan: &str) -> Result<[u8; 8], PinError> {
     validate_pan(pan)?;
-    let without_check = &pan.as_bytes()[..pan.len() - 1];
-    let take = without_check.len().min(12);
-    let digits = &without_check[without_check.len() - take..];
+    let (_check, without_check) = pan.as_bytes().split_last().ok_or(PinError::InvalidPan)?;
+    // The twelve rightmost digits, right-aligned in the 16 nibbles.
     let mut nibbles = [0u8; 16];
-    let start = 16 - take;
-    for (slot, d) in nibbles[start..].iter_mut().zip(digits) {
+    for (slot, d) in nibbles.iter_mut().rev().zip(without_check.iter().rev().take(12)) {
         *slot = digit(*d);
     }
     let mut field = [0u8; 8];
@@ -166,16 +164,11 @@ pub fn format4_pan_field(pan: &str) -> Result<[u8; 16], PinError> {
     validate_pan(pan)?;
     let mut nibbles = [0u8; 32];
     let len = pan.len();
-    if len >= 12 {
-        nibbles[0] = (len - 12) as u8;
-        for (slot, d) in nibbles[1..].iter_mut().zip(pan.bytes()) {
-            *slot = digit(d);
-        }
-    } else {
-        let start = 1 + (12 - len);
-        for (slot, d) in nibbles[start..].iter_mut().zip(pan.bytes()) {
-            *slot = digit(d);
-        }
+    // Shorter PANs are left-padded with zeros to 12 digits (M stays 0).
+    nibbles[0] = len.saturating_sub(12) as u8;
+    let start = 1 + 12usize.saturating_sub(len);
+    for (slot, d) in nibbles.iter_mut().skip(start).zip(pan.bytes()) {
+        *slot = digit(d);
     }
     let mut field = [0u8; 16];
     pack(&nibbles, &mut field);
@@ -257,12 +250,18 @@ mod tests {
 
     #[test]
     fn format0_rejects_bad_input() {
-        assert_eq!(encode_format0("123", "4012345678909"), Err(PinError::InvalidPin));
+        assert_eq!(
+            encode_format0("123", "4012345678909"),
+            Err(PinError::InvalidPin)
+        );
         assert_eq!(
             encode_format0("1234567890123", "4012345678909"),
             Err(PinError::InvalidPin)
         );
-        assert_eq!(encode_format0("12a4", "4012345678909"), Err(PinError::InvalidPin));
+        assert_eq!(
+            encode_format0("12a4", "4012345678909"),
+            Err(PinError::InvalidPin)
+        );
         assert_eq!(encode_format0("1234", "40123"), Err(PinError::InvalidPan));
         // A block decoded with the wrong PAN has the wrong fill and is refused.
         let block = encode_format0("1234", "4012345678909").unwrap();

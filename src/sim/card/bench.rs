@@ -9,7 +9,8 @@ use crate::payment::emv::apdu::{CardChannel, ChannelError};
 use crate::payment::emv::config::TerminalConfig;
 use crate::payment::emv::crypto;
 use crate::payment::emv::kernel::{
-    Cardholder, Decision, HostResponse, Kernel, KernelError, PinEntry, PinRequest, TransactionInput, TxnDate,
+    Cardholder, Decision, HostResponse, Kernel, KernelError, PinEntry, PinRequest,
+    TransactionInput, TxnDate,
 };
 use crate::payment::emv::select::{ApplicationChooser, Candidate, Choice};
 
@@ -42,8 +43,12 @@ impl Default for ScriptedCardholder {
 
 impl ApplicationChooser for ScriptedCardholder {
     fn choose(&mut self, candidates: &[Candidate]) -> Choice {
-        self.shown
-            .push(candidates.iter().map(|c| c.display_name().to_string()).collect());
+        self.shown.push(
+            candidates
+                .iter()
+                .map(|c| c.display_name().to_string())
+                .collect(),
+        );
         Choice::Select(self.choice)
     }
     fn confirm(&mut self, _candidate: &Candidate) -> bool {
@@ -66,7 +71,11 @@ pub fn sample_purchase(amount: u64) -> TransactionInput {
         currency: 840,
         currency_exponent: 2,
         txn_type: 0x00,
-        date: TxnDate { year: 2025, month: 6, day: 30 },
+        date: TxnDate {
+            year: 2025,
+            month: 6,
+            day: 30,
+        },
         time: (12, 30, 0),
         unpredictable_number: [0x1A, 0x2B, 0x3C, 0x4D],
         random_selection: 99,
@@ -77,7 +86,13 @@ pub fn sample_purchase(amount: u64) -> TransactionInput {
 
 /// The issuer side of an approval, as the acquirer simulator computes it:
 /// ARPC method 1 under the AC session key of the card's ATC.
-pub fn issuer_approval(profile_name: &str, pan: &str, psn: Option<&str>, atc: u16, arqc: &[u8; 8]) -> Option<HostResponse> {
+pub fn issuer_approval(
+    profile_name: &str,
+    pan: &str,
+    psn: Option<&str>,
+    atc: u16,
+    arqc: &[u8; 8],
+) -> Option<HostResponse> {
     let p = profile::by_name(profile_name)?;
     let app = p.apps.iter().find(|a| a.pan == pan)?;
     let mk = crypto::derive_icc_master_key_a(&app.issuer_master_key, pan, psn).ok()?;
@@ -146,7 +161,8 @@ impl std::fmt::Display for BenchReport {
 pub fn bench_kernel(iterations: u32) -> Result<BenchReport, KernelError> {
     let iterations = iterations.max(1);
     let name = "visa-online-pin";
-    let profile = profile::by_name(name).ok_or_else(|| KernelError::Input("profile missing".into()))?;
+    let profile =
+        profile::by_name(name).ok_or_else(|| KernelError::Input("profile missing".into()))?;
     let base = VirtualCard::new(&profile);
     let cfg = TerminalConfig::default();
     let txn = sample_purchase(25_00);
@@ -165,11 +181,20 @@ pub fn bench_kernel(iterations: u32) -> Result<BenchReport, KernelError> {
         let online = out
             .online
             .ok_or_else(|| KernelError::Input("benchmark card did not go online".into()))?;
-        let host = issuer_approval(name, &secrets.pan, secrets.pan_sequence.as_deref(), out.receipt.atc, &online.arqc)
-            .ok_or_else(|| KernelError::Input("no issuer key for the benchmark card".into()))?;
+        let host = issuer_approval(
+            name,
+            &secrets.pan,
+            secrets.pan_sequence.as_deref(),
+            out.receipt.atc,
+            &online.arqc,
+        )
+        .ok_or_else(|| KernelError::Input("no issuer key for the benchmark card".into()))?;
         let done = k.complete(host.clone())?;
         if done.decision != Decision::ApprovedOnline {
-            return Err(KernelError::Input(format!("benchmark transaction ended {:?}", done.decision)));
+            return Err(KernelError::Input(format!(
+                "benchmark transaction ended {:?}",
+                done.decision
+            )));
         }
         host
     };
@@ -190,7 +215,8 @@ pub fn bench_kernel(iterations: u32) -> Result<BenchReport, KernelError> {
         let mut card = base.clone();
         let start = Instant::now();
         for c in &commands {
-            card.transmit(c).map_err(|e| KernelError::Input(e.to_string()))?;
+            card.transmit(c)
+                .map_err(|e| KernelError::Input(e.to_string()))?;
         }
         bare_total += start.elapsed();
     }

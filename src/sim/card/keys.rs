@@ -76,7 +76,9 @@ impl TestKey {
                 return s.clone();
             }
         }
-        let s = BigUint::from_bytes_be(block).modpow(&self.d, &self.n).to_bytes_be();
+        let s = BigUint::from_bytes_be(block)
+            .modpow(&self.d, &self.n)
+            .to_bytes_be();
         let mut out = vec![0u8; self.len.saturating_sub(s.len())];
         out.extend(s);
         if let Ok(mut c) = cache.lock() {
@@ -116,7 +118,13 @@ fn sign_framed(key: &TestKey, body: &[u8], extra: &[u8]) -> Vec<u8> {
 /// Issuer public key certificate (Book 2, 5.3, table 6) and remainder.
 /// `issuer_id` is the leftmost PAN digits, F-padded to 4 bytes;
 /// `expiry` is MMYY.
-pub fn issuer_certificate(ca: &TestKey, issuer: &TestKey, exponent: &[u8], issuer_id: [u8; 4], expiry: [u8; 2]) -> (Vec<u8>, Vec<u8>) {
+pub fn issuer_certificate(
+    ca: &TestKey,
+    issuer: &TestKey,
+    exponent: &[u8],
+    issuer_id: [u8; 4],
+    expiry: [u8; 2],
+) -> (Vec<u8>, Vec<u8>) {
     let modulus = issuer.modulus();
     let (field, remainder) = split_key(&modulus, ca.len - 36);
     let mut body = vec![0x02];
@@ -141,7 +149,14 @@ pub fn signed_static_data(issuer: &TestKey, dac: [u8; 2], static_data: &[u8]) ->
 
 /// ICC public key certificate (Book 2, 6.4, table 14) and remainder.
 /// `pan` is the PAN as 10 bytes, F-padded; `expiry` is MMYY.
-pub fn icc_certificate(issuer: &TestKey, icc: &TestKey, exponent: &[u8], pan: [u8; 10], expiry: [u8; 2], static_data: &[u8]) -> (Vec<u8>, Vec<u8>) {
+pub fn icc_certificate(
+    issuer: &TestKey,
+    icc: &TestKey,
+    exponent: &[u8],
+    pan: [u8; 10],
+    expiry: [u8; 2],
+    static_data: &[u8],
+) -> (Vec<u8>, Vec<u8>) {
     let modulus = icc.modulus();
     let (field, remainder) = split_key(&modulus, issuer.len - 42);
     let mut body = vec![0x04];
@@ -160,7 +175,12 @@ pub fn icc_certificate(issuer: &TestKey, icc: &TestKey, exponent: &[u8], pan: [u
 
 /// Signed dynamic application data for DDA (Book 2, 6.5, table 17).
 pub fn signed_dynamic_data(icc: &TestKey, dynamic_number: &[u8], ddol_data: &[u8]) -> Vec<u8> {
-    let mut body = vec![0x05, 0x01, (dynamic_number.len() + 1) as u8, dynamic_number.len() as u8];
+    let mut body = vec![
+        0x05,
+        0x01,
+        (dynamic_number.len() + 1) as u8,
+        dynamic_number.len() as u8,
+    ];
     body.extend_from_slice(dynamic_number);
     body.resize(icc.len - 22, 0xBB);
     sign_framed(icc, &body, ddol_data)
@@ -174,7 +194,9 @@ mod tests {
     fn keys_are_consistent() {
         // m^(e*d) = m for a sample block under each test key (e = 3).
         for k in [TestKey::ca(), TestKey::issuer(), TestKey::icc()] {
-            let block: Vec<u8> = (0..k.len).map(|i| if i == 0 { 0x6A } else { i as u8 }).collect();
+            let block: Vec<u8> = (0..k.len)
+                .map(|i| if i == 0 { 0x6A } else { i as u8 })
+                .collect();
             let s = BigUint::from_bytes_be(&k.sign(&block));
             let back = s.modpow(&BigUint::from(3u8), &k.n).to_bytes_be();
             assert_eq!(back, block);

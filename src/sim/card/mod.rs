@@ -139,7 +139,9 @@ fn record(children: Vec<Tlv>) -> Vec<u8> {
 
 impl AppImage {
     fn build(p: &AppProfile, fault: Fault) -> AppImage {
-        let aip0 = 0x10 | 0x08 | 0x04
+        let aip0 = 0x10
+            | 0x08
+            | 0x04
             | match p.oda {
                 Oda::None => 0,
                 Oda::Sda => 0x40,
@@ -154,7 +156,11 @@ impl AppImage {
             a5.push(tlv_p(0x9F38, p.pdol.clone()));
         }
         a5.push(tlv_p(0x5F2D, p.language.as_bytes().to_vec()));
-        let fci = Tlv::constructed(0x6F, vec![tlv_p(0x84, p.aid.clone()), Tlv::constructed(0xA5, a5)]).to_bytes();
+        let fci = Tlv::constructed(
+            0x6F,
+            vec![tlv_p(0x84, p.aid.clone()), Tlv::constructed(0xA5, a5)],
+        )
+        .to_bytes();
 
         // Track 2: PAN D YYMM 201 discretionary, F-padded.
         let mut t2 = p.pan.clone();
@@ -232,11 +238,15 @@ impl AppImage {
             }
             records.insert((3, 1), record(r31));
             let r32 = if p.oda == Oda::Sda {
-                vec![tlv_p(0x93, keys::signed_static_data(&issuer, [0xDA, 0xC1], &static_data))]
+                vec![tlv_p(
+                    0x93,
+                    keys::signed_static_data(&issuer, [0xDA, 0xC1], &static_data),
+                )]
             } else {
                 let icc = TestKey::icc();
                 let pan10: [u8; 10] = pan_bcd(&p.pan, Some(10)).try_into().unwrap_or([0xFF; 10]);
-                let (cert, rem) = keys::icc_certificate(&issuer, &icc, &exp, pan10, [0x12, 0x49], &static_data);
+                let (cert, rem) =
+                    keys::icc_certificate(&issuer, &icc, &exp, pan10, [0x12, 0x49], &static_data);
                 let mut v = vec![tlv_p(0x9F46, cert), tlv_p(0x9F47, exp)];
                 if !rem.is_empty() {
                     v.push(tlv_p(0x9F48, rem));
@@ -278,7 +288,11 @@ impl AppImage {
 impl VirtualCard {
     /// Personalises a card from a profile (certificates are signed here).
     pub fn new(profile: &Profile) -> VirtualCard {
-        let apps: Vec<AppImage> = profile.apps.iter().map(|a| AppImage::build(a, profile.fault)).collect();
+        let apps: Vec<AppImage> = profile
+            .apps
+            .iter()
+            .map(|a| AppImage::build(a, profile.fault))
+            .collect();
         VirtualCard {
             name: profile.name,
             atr: profile.atr.clone(),
@@ -365,7 +379,9 @@ impl VirtualCard {
             return out;
         }
         if cmd.ins == 0xB2 {
-            let le = cmd.le.map_or(256, |l| if l == 0 { 256 } else { usize::from(l) });
+            let le = cmd
+                .le
+                .map_or(256, |l| if l == 0 { 256 } else { usize::from(l) });
             if le != data.len() {
                 return vec![0x6C, data.len() as u8];
             }
@@ -382,7 +398,9 @@ impl VirtualCard {
         if self.pending.is_empty() {
             return SW_CONDITIONS.to_vec();
         }
-        let le = cmd.le.map_or(256, |l| if l == 0 { 256 } else { usize::from(l) });
+        let le = cmd
+            .le
+            .map_or(256, |l| if l == 0 { 256 } else { usize::from(l) });
         if le > self.pending.len() {
             return vec![0x6C, self.pending.len() as u8];
         }
@@ -432,7 +450,10 @@ impl VirtualCard {
                 0x6F,
                 vec![
                     tlv_p(0x84, PSE.to_vec()),
-                    Tlv::constructed(0xA5, vec![tlv_p(0x88, vec![0x01]), tlv_p(0x5F2D, b"en".to_vec())]),
+                    Tlv::constructed(
+                        0xA5,
+                        vec![tlv_p(0x88, vec![0x01]), tlv_p(0x5F2D, b"en".to_vec())],
+                    ),
                 ],
             );
             return (fci.to_bytes(), SW_OK);
@@ -476,7 +497,10 @@ impl VirtualCard {
                     .apps
                     .iter()
                     .map(|a| {
-                        let mut v = vec![tlv_p(0x4F, a.p.aid.clone()), tlv_p(0x50, a.p.label.as_bytes().to_vec())];
+                        let mut v = vec![
+                            tlv_p(0x4F, a.p.aid.clone()),
+                            tlv_p(0x50, a.p.label.as_bytes().to_vec()),
+                        ];
                         if let Some(p) = a.p.priority {
                             v.push(tlv_p(0x87, vec![p]));
                         }
@@ -510,7 +534,11 @@ impl VirtualCard {
             return (Vec::new(), SW_WRONG_LENGTH);
         }
         let body = if app.p.gpo_format2 {
-            Tlv::constructed(0x77, vec![tlv_p(0x82, app.aip.to_vec()), tlv_p(0x94, app.afl.clone())]).to_bytes()
+            Tlv::constructed(
+                0x77,
+                vec![tlv_p(0x82, app.aip.to_vec()), tlv_p(0x94, app.afl.clone())],
+            )
+            .to_bytes()
         } else {
             let mut v = app.aip.to_vec();
             v.extend_from_slice(&app.afl);
@@ -640,7 +668,13 @@ impl VirtualCard {
             self.cvr(1, type_bits(kind))
         };
         let iad = crypto::build_iad(app.p.dki, cvr);
-        let mut list: Vec<Tlv> = fields.iter().map(|(t, v)| Tlv { tag: *t, value: tlv::Value::Primitive(v.to_vec()) }).collect();
+        let mut list: Vec<Tlv> = fields
+            .iter()
+            .map(|(t, v)| Tlv {
+                tag: *t,
+                value: tlv::Value::Primitive(v.to_vec()),
+            })
+            .collect();
         list.push(tlv_p(0x82, app.aip.to_vec()));
         list.push(tlv_p(0x9F36, atc.to_be_bytes().to_vec()));
         list.push(tlv_p(0x9F10, iad.clone()));
@@ -650,7 +684,10 @@ impl VirtualCard {
         let sk = crypto::ac_session_key(&app.icc_mk, atc.to_be_bytes());
         let ac = crypto::application_cryptogram(&sk, &input.to_bytes());
         self.phase = if first && kind == 0x80 {
-            Phase::FirstAc { arqc: ac, online: false }
+            Phase::FirstAc {
+                arqc: ac,
+                online: false,
+            }
         } else {
             Phase::Done
         };
@@ -728,7 +765,6 @@ impl VirtualCard {
         }
         (Vec::new(), SW_OK)
     }
-
 }
 
 impl CardChannel for VirtualCard {

@@ -225,7 +225,8 @@ pub fn all() -> Vec<Profile> {
     };
     let unionpay = Profile {
         name: "unionpay-online-pin",
-        description: "UnionPay-style debit card, no PSE, SDA, online PIN, T=0 GET RESPONSE, ARPC in CDOL2",
+        description:
+            "UnionPay-style debit card, no PSE, SDA, online PIN, T=0 GET RESPONSE, ARPC in CDOL2",
         atr: atr.clone(),
         pse: false,
         t0: true,
@@ -302,9 +303,21 @@ pub fn all() -> Vec<Profile> {
         declining,
         expired,
         two,
-        broken("broken-length", "GPO answers with an AFL of wrong length", Fault::WrongLength),
-        broken("broken-tlv", "a record with a TLV length beyond its data", Fault::BadTlv),
-        broken("broken-status", "READ RECORD fails with 6F00", Fault::UnexpectedStatus),
+        broken(
+            "broken-length",
+            "GPO answers with an AFL of wrong length",
+            Fault::WrongLength,
+        ),
+        broken(
+            "broken-tlv",
+            "a record with a TLV length beyond its data",
+            Fault::BadTlv,
+        ),
+        broken(
+            "broken-status",
+            "READ RECORD fails with 6F00",
+            Fault::UnexpectedStatus,
+        ),
         broken("silent", "never answers GENERATE AC", Fault::Silence),
     ]
 }

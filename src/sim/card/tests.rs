@@ -5,8 +5,8 @@
 use super::*;
 use crate::payment::emv::apdu::ApduError;
 use crate::payment::emv::kernel::{
-    has_bit, tsi, tvr, CryptogramType, CvmPerformed, Decision, HostResponse, Kernel, KernelError, Outcome,
-    PinEntry,
+    has_bit, tsi, tvr, CryptogramType, CvmPerformed, Decision, HostResponse, Kernel, KernelError,
+    Outcome, PinEntry,
 };
 use crate::payment::emv::select::SelectError;
 use crate::payment::emv::TerminalConfig;
@@ -15,7 +15,11 @@ fn card(name: &str) -> VirtualCard {
     VirtualCard::from_profile_name(name).unwrap()
 }
 
-fn run_first(card: &mut VirtualCard, amount: u64, ch: &mut ScriptedCardholder) -> Result<Outcome, KernelError> {
+fn run_first(
+    card: &mut VirtualCard,
+    amount: u64,
+    ch: &mut ScriptedCardholder,
+) -> Result<Outcome, KernelError> {
     let cfg = TerminalConfig::default();
     let mut k = Kernel::new(card, &cfg);
     k.start(&sample_purchase(amount), ch)
@@ -44,7 +48,14 @@ fn approve(profile: &'static str) -> impl FnOnce(&mut Outcome) -> HostResponse {
     move |o: &mut Outcome| {
         let s = o.take_card_secrets().unwrap();
         let arqc = o.online.as_ref().unwrap().arqc;
-        issuer_approval(profile, &s.pan, s.pan_sequence.as_deref(), o.receipt.atc, &arqc).unwrap()
+        issuer_approval(
+            profile,
+            &s.pan,
+            s.pan_sequence.as_deref(),
+            o.receipt.atc,
+            &arqc,
+        )
+        .unwrap()
     }
 }
 
@@ -62,21 +73,39 @@ fn visa_online_pin_approved_with_dda() {
     assert_eq!(r.cvm, CvmPerformed::OnlinePin);
     assert_eq!(r.cvm_results, [0x42, 0x03, 0x00]);
     assert!(has_bit(&r.tsi, tsi::ODA), "DDA performed");
-    assert!(!has_bit(&r.tvr, tvr::DDA_FAILED), "DDA must pass: TVR {:02X?}", r.tvr);
+    assert!(
+        !has_bit(&r.tvr, tvr::DDA_FAILED),
+        "DDA must pass: TVR {:02X?}",
+        r.tvr
+    );
     assert!(!has_bit(&r.tvr, tvr::ODA_NOT_PERFORMED));
     assert!(has_bit(&r.tvr, tvr::ONLINE_PIN_ENTERED));
     let online = first.online.as_ref().unwrap();
     assert!(online.pin_entered);
     // Field 55 carries the ARQC and the data the host needs to verify it.
     let f55 = crate::payment::emv::tlv::parse_all(&online.field55).unwrap();
-    assert_eq!(crate::payment::emv::tlv::find_bytes(&f55, 0x9F26).unwrap(), online.arqc);
-    assert!(crate::payment::emv::tlv::find_bytes(&f55, 0x5A).is_none(), "no PAN in field 55");
+    assert_eq!(
+        crate::payment::emv::tlv::find_bytes(&f55, 0x9F26).unwrap(),
+        online.arqc
+    );
+    assert!(
+        crate::payment::emv::tlv::find_bytes(&f55, 0x5A).is_none(),
+        "no PAN in field 55"
+    );
     // The host can recompute the ARQC from field 55 with the issuer key.
     let p = profile::by_name("visa-online-pin").unwrap();
-    let mk = crypto::derive_icc_master_key_a(&p.apps[0].issuer_master_key, "4761739001010010", Some("01")).unwrap();
+    let mk = crypto::derive_icc_master_key_a(
+        &p.apps[0].issuer_master_key,
+        "4761739001010010",
+        Some("01"),
+    )
+    .unwrap();
     let sk = crypto::ac_session_key(&mk, r.atc.to_be_bytes());
     let input = CryptogramInput::from_tlv(&f55).unwrap();
-    assert_eq!(crypto::application_cryptogram(&sk, &input.to_bytes()), online.arqc);
+    assert_eq!(
+        crypto::application_cryptogram(&sk, &input.to_bytes()),
+        online.arqc
+    );
 
     let second = second.unwrap();
     assert_eq!(second.decision, Decision::ApprovedOnline);
@@ -94,7 +123,11 @@ fn unionpay_online_pin_t0_sda_arpc_in_cdol2() {
     assert_eq!(first.decision, Decision::GoOnline);
     assert_eq!(first.receipt.app_label, "UnionPay Debit");
     assert!(has_bit(&first.receipt.tvr, tvr::SDA_SELECTED));
-    assert!(!has_bit(&first.receipt.tvr, tvr::SDA_FAILED), "TVR {:02X?}", first.receipt.tvr);
+    assert!(
+        !has_bit(&first.receipt.tvr, tvr::SDA_FAILED),
+        "TVR {:02X?}",
+        first.receipt.tvr
+    );
     let second = second.unwrap();
     assert_eq!(second.decision, Decision::ApprovedOnline);
 }
@@ -115,23 +148,30 @@ fn wrong_arpc_makes_the_card_decline_after_host_approval() {
     assert!(has_bit(&second.receipt.tvr, tvr::ISSUER_AUTH_FAILED));
     // Same for the CDOL2 (tag 91) path.
     let mut c = card("unionpay-online-pin");
-    let (_, second) = run_full(&mut c, 25_00, &mut ScriptedCardholder::default(), |_o| HostResponse::Answered {
-        arc: *b"00",
-        auth_code: None,
-        issuer_auth_data: Some(vec![0xAB; 10]),
-        scripts: Vec::new(),
+    let (_, second) = run_full(&mut c, 25_00, &mut ScriptedCardholder::default(), |_o| {
+        HostResponse::Answered {
+            arc: *b"00",
+            auth_code: None,
+            issuer_auth_data: Some(vec![0xAB; 10]),
+            scripts: Vec::new(),
+        }
     });
-    assert_eq!(second.unwrap().decision, Decision::DeclinedByCardAfterApproval);
+    assert_eq!(
+        second.unwrap().decision,
+        Decision::DeclinedByCardAfterApproval
+    );
 }
 
 #[test]
 fn host_decline_and_unable_to_go_online() {
     let mut c = card("visa-online-pin");
-    let (_, second) = run_full(&mut c, 25_00, &mut ScriptedCardholder::default(), |_o| HostResponse::Answered {
-        arc: *b"05",
-        auth_code: None,
-        issuer_auth_data: None,
-        scripts: Vec::new(),
+    let (_, second) = run_full(&mut c, 25_00, &mut ScriptedCardholder::default(), |_o| {
+        HostResponse::Answered {
+            arc: *b"05",
+            auth_code: None,
+            issuer_auth_data: None,
+            scripts: Vec::new(),
+        }
     });
     let s = second.unwrap();
     assert_eq!(s.decision, Decision::DeclinedByIssuer);
@@ -139,7 +179,9 @@ fn host_decline_and_unable_to_go_online() {
     // Unable to go online: the TAC/IAC default codes allow a TC, but this
     // card refuses to approve without its issuer (AAC), so Z3.
     let mut c = card("visa-online-pin");
-    let (_, second) = run_full(&mut c, 25_00, &mut ScriptedCardholder::default(), |_| HostResponse::Unavailable);
+    let (_, second) = run_full(&mut c, 25_00, &mut ScriptedCardholder::default(), |_| {
+        HostResponse::Unavailable
+    });
     let s = second.unwrap();
     assert_eq!(s.decision, Decision::DeclinedUnableToGoOnline);
     assert_eq!(s.receipt.arc, *b"Z3");
@@ -156,7 +198,11 @@ fn offline_card_approves_under_floor_limit_and_goes_online_above() {
     assert!(out.receipt.signature_required);
     assert_eq!(ch.pin_requests, 0);
     assert!(has_bit(&out.receipt.tsi, tsi::TERMINAL_RISK));
-    assert_eq!(out.receipt.tvr, [0x02, 0, 0, 0, 0], "only 'SDA selected' expected");
+    assert_eq!(
+        out.receipt.tvr,
+        [0x02, 0, 0, 0, 0],
+        "only 'SDA selected' expected"
+    );
     // Above the floor limit (50.00) the terminal asks for an ARQC.
     let mut c = card("offline-approve");
     let out = run_first(&mut c, 60_00, &mut ScriptedCardholder::default()).unwrap();
@@ -165,7 +211,9 @@ fn offline_card_approves_under_floor_limit_and_goes_online_above() {
     // Unable to go online above the floor limit: TAC default holds
     // "exceeds floor limit", so the terminal declines (Z3).
     let mut c = card("offline-approve");
-    let (_, s) = run_full(&mut c, 60_00, &mut ScriptedCardholder::default(), |_| HostResponse::Unavailable);
+    let (_, s) = run_full(&mut c, 60_00, &mut ScriptedCardholder::default(), |_| {
+        HostResponse::Unavailable
+    });
     assert_eq!(s.unwrap().decision, Decision::DeclinedUnableToGoOnline);
 }
 
@@ -192,7 +240,9 @@ fn random_selection_sends_a_small_transaction_online() {
     let mut c = card("offline-approve");
     let mut txn = sample_purchase(5_00);
     txn.random_selection = 3; // below the 10 % target
-    let out = Kernel::new(&mut c, &cfg).start(&txn, &mut ScriptedCardholder::default()).unwrap();
+    let out = Kernel::new(&mut c, &cfg)
+        .start(&txn, &mut ScriptedCardholder::default())
+        .unwrap();
     assert!(has_bit(&out.receipt.tvr, tvr::RANDOM_SELECTED));
     assert_eq!(out.decision, Decision::GoOnline);
 }
@@ -208,7 +258,11 @@ fn velocity_check_uses_get_data() {
     }
     // Next one: ATC 0x13 - 0x0F = 4 > LCOL 3.
     let out = run_first(&mut c, 20_00, &mut ScriptedCardholder::default()).unwrap();
-    assert!(has_bit(&out.receipt.tvr, tvr::LCOL_EXCEEDED), "TVR {:02X?}", out.receipt.tvr);
+    assert!(
+        has_bit(&out.receipt.tvr, tvr::LCOL_EXCEEDED),
+        "TVR {:02X?}",
+        out.receipt.tvr
+    );
     assert_eq!(out.decision, Decision::GoOnline);
 }
 
@@ -232,7 +286,10 @@ fn two_apps_ask_the_cardholder() {
         ..ScriptedCardholder::default()
     };
     let out = run_first(&mut c, 20_00, &mut ch).unwrap();
-    assert_eq!(ch.shown, vec![vec!["VISA CREDIT".to_string(), "VISA ELECTRON".to_string()]]);
+    assert_eq!(
+        ch.shown,
+        vec![vec!["VISA CREDIT".to_string(), "VISA ELECTRON".to_string()]]
+    );
     assert_eq!(out.receipt.app_label, "VISA ELECTRON");
     assert_eq!(out.decision, Decision::ApprovedOffline);
 }
@@ -252,19 +309,57 @@ fn pin_bypass_and_cancel() {
         pin: PinEntry::Cancelled,
         ..ScriptedCardholder::default()
     };
-    assert_eq!(run_first(&mut c, 25_00, &mut ch).unwrap_err(), KernelError::Cancelled);
+    assert_eq!(
+        run_first(&mut c, 25_00, &mut ch).unwrap_err(),
+        KernelError::Cancelled
+    );
 }
 
 #[test]
 fn broken_cards_end_with_clear_errors() {
-    let e = run_first(&mut card("broken-length"), 10_00, &mut ScriptedCardholder::default()).unwrap_err();
-    assert!(matches!(e, KernelError::CardData(ref m) if m.contains("AFL")), "{e}");
-    let e = run_first(&mut card("broken-tlv"), 10_00, &mut ScriptedCardholder::default()).unwrap_err();
-    assert!(matches!(e, KernelError::CardData(ref m) if m.contains("truncated")), "{e}");
-    let e = run_first(&mut card("broken-status"), 10_00, &mut ScriptedCardholder::default()).unwrap_err();
-    assert!(matches!(e, KernelError::CardStatus { sw, .. } if sw.0 == 0x6F00), "{e}");
-    let e = run_first(&mut card("silent"), 10_00, &mut ScriptedCardholder::default()).unwrap_err();
-    assert!(matches!(e, KernelError::Apdu(ApduError::Channel(ChannelError::Timeout(_)))), "{e}");
+    let e = run_first(
+        &mut card("broken-length"),
+        10_00,
+        &mut ScriptedCardholder::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, KernelError::CardData(ref m) if m.contains("AFL")),
+        "{e}"
+    );
+    let e = run_first(
+        &mut card("broken-tlv"),
+        10_00,
+        &mut ScriptedCardholder::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, KernelError::CardData(ref m) if m.contains("truncated")),
+        "{e}"
+    );
+    let e = run_first(
+        &mut card("broken-status"),
+        10_00,
+        &mut ScriptedCardholder::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, KernelError::CardStatus { sw, .. } if sw.0 == 0x6F00),
+        "{e}"
+    );
+    let e = run_first(
+        &mut card("silent"),
+        10_00,
+        &mut ScriptedCardholder::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            KernelError::Apdu(ApduError::Channel(ChannelError::Timeout(_)))
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -276,7 +371,10 @@ fn card_removed_mid_transaction() {
     let mut c = card("visa-online-pin");
     c.remove_after(1);
     let e = run_first(&mut c, 10_00, &mut ScriptedCardholder::default()).unwrap_err();
-    assert!(matches!(e, KernelError::Select(SelectError::Apdu(_))), "{e}");
+    assert!(
+        matches!(e, KernelError::Select(SelectError::Apdu(_))),
+        "{e}"
+    );
     assert!(e.is_card_removed());
 }
 
@@ -284,21 +382,38 @@ fn card_removed_mid_transaction() {
 fn issuer_scripts_before_and_after() {
     let mut c = card("visa-online-pin");
     let (_, second) = run_full(&mut c, 25_00, &mut ScriptedCardholder::default(), |o| {
-        let HostResponse::Answered { arc, auth_code, issuer_auth_data, .. } = approve("visa-online-pin")(o) else {
+        let HostResponse::Answered {
+            arc,
+            auth_code,
+            issuer_auth_data,
+            ..
+        } = approve("visa-online-pin")(o)
+        else {
             unreachable!()
         };
         // 71: PUT DATA (accepted). 72: an unknown instruction (refused).
         let s71 = Tlv::constructed(
             0x71,
-            vec![tlv_p(0x9F18, vec![0, 0, 0, 1]), tlv_p(0x86, hex::decode("84DA9F58050000000000").unwrap())],
+            vec![
+                tlv_p(0x9F18, vec![0, 0, 0, 1]),
+                tlv_p(0x86, hex::decode("84DA9F58050000000000").unwrap()),
+            ],
         );
         let s72 = Tlv::constructed(
             0x72,
-            vec![tlv_p(0x9F18, vec![0, 0, 0, 2]), tlv_p(0x86, hex::decode("84EE000000").unwrap())],
+            vec![
+                tlv_p(0x9F18, vec![0, 0, 0, 2]),
+                tlv_p(0x86, hex::decode("84EE000000").unwrap()),
+            ],
         );
         let mut scripts = s71.to_bytes();
         scripts.extend(s72.to_bytes());
-        HostResponse::Answered { arc, auth_code, issuer_auth_data, scripts }
+        HostResponse::Answered {
+            arc,
+            auth_code,
+            issuer_auth_data,
+            scripts,
+        }
     });
     let s = second.unwrap();
     assert_eq!(s.decision, Decision::ApprovedOnline);
@@ -331,7 +446,11 @@ fn tampered_static_data_fails_sda() {
         r[n - 1] ^= 0x01;
     }
     let out = run_first(&mut c, 20_00, &mut ScriptedCardholder::default()).unwrap();
-    assert!(has_bit(&out.receipt.tvr, tvr::SDA_FAILED), "TVR {:02X?}", out.receipt.tvr);
+    assert!(
+        has_bit(&out.receipt.tvr, tvr::SDA_FAILED),
+        "TVR {:02X?}",
+        out.receipt.tvr
+    );
     // TAC default/online include "SDA failed": no offline approval.
     assert_eq!(out.decision, Decision::GoOnline);
     // A card whose CA key index is unknown to the terminal: SDA fails too.

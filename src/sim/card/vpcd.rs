@@ -69,7 +69,11 @@ pub struct SimSummary {
 /// Runs the named profile against vpcd at `addr` until `stop` is set (or,
 /// without `reconnect`, until vpcd hangs up). This is what
 /// `tillpoint card-sim --profile NAME` calls.
-pub fn run_card_sim(profile: &str, addr: SocketAddr, stop: &AtomicBool) -> Result<SimSummary, SimError> {
+pub fn run_card_sim(
+    profile: &str,
+    addr: SocketAddr,
+    stop: &AtomicBool,
+) -> Result<SimSummary, SimError> {
     let card = VirtualCard::from_profile_name(profile).ok_or_else(|| {
         SimError::UnknownProfile(profile.to_string(), super::profile::names().join(", "))
     })?;
@@ -160,7 +164,10 @@ fn serve(
     let mut chunk = [0u8; 1024];
     loop {
         // Complete frames first.
-        if let Some(len) = buf.get(..2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))) {
+        if let Some(len) = buf
+            .get(..2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        {
             if len > MAX_FRAME {
                 return Err(SimError::FrameTooLong(len));
             }
@@ -184,8 +191,19 @@ fn serve(
                 let _ = SockRef::from(&stream).set_quickack(true);
                 buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                ) =>
+            {
                 return Ok(Ended::HungUp);
             }
             Err(e) => return Err(e.into()),

@@ -586,13 +586,13 @@ impl Parser {
             reason,
         };
         if !(0x81..=0xFE).contains(&first) {
-            return Err(bad(&b[..1], "not a GB18030 lead byte"));
+            return Err(bad(&[first], "not a GB18030 lead byte"));
         }
         let second = need!(b.get(1).copied());
         let len = match second {
             0x30..=0x39 => 4,
             0x40..=0x7E | 0x80..=0xFE => 2,
-            _ => return Err(bad(&b[..2], "not a GB18030 trail byte")),
+            _ => return Err(bad(&[first, second], "not a GB18030 trail byte")),
         };
         let seq = need!(b.get(..len));
         if len == 4 {
@@ -631,8 +631,7 @@ impl Parser {
             }
             0x14 => {
                 // DLE DC4 fn m t: fn 1 = real-time drawer pulse, t in 100 ms units.
-                let p = need!(b.get(2..5));
-                let (fnc, m, t) = (p[0], p[1], p[2]);
+                let [fnc, m, t] = need!(bytes_at::<3>(b, 2));
                 if fnc != 1 {
                     return Err(ParseErrorKind::Unsupported("DLE DC4 other than fn 1"));
                 }
@@ -762,10 +761,10 @@ impl Parser {
                 Ok(Step::Done(3))
             }
             b'p' => {
-                let p = need!(b.get(2..5));
-                let pin = drawer_pin(p[0])?;
-                let on = u16::from(p[1]) * 2;
-                let off = u16::from(p[2]) * 2;
+                let [m, t1, t2] = need!(bytes_at::<3>(b, 2));
+                let pin = drawer_pin(m)?;
+                let on = u16::from(t1) * 2;
+                let off = u16::from(t2) * 2;
                 self.out.push(Item::DrawerPulse {
                     pin,
                     on_ms: on,
@@ -922,19 +921,12 @@ impl Parser {
         let (data, used) = if m <= 6 {
             // Function A: data up to a NUL.
             let rest = b.get(3..).unwrap_or(&[]);
-            match rest.iter().position(|&x| x == 0) {
-                Some(end) if end <= 255 => (rest.get(..end).unwrap_or(&[]), 3 + end + 1),
-                Some(end) => {
-                    return Err(ParseErrorKind::TooLarge {
-                        what: "barcode data",
-                        size: end,
-                        max: 255,
-                    })
-                }
+            match rest.iter().take(256).position(|&x| x == 0) {
+                Some(end) => (rest.get(..end).unwrap_or(&[]), 3 + end + 1),
                 None if rest.len() > 255 => {
                     return Err(ParseErrorKind::TooLarge {
                         what: "barcode data without NUL",
-                        size: rest.len(),
+                        size: 256,
                         max: 255,
                     })
                 }
@@ -984,8 +976,8 @@ impl Parser {
     }
 
     fn two_d(&mut self, b: &[u8]) -> Result<Step, ParseErrorKind> {
-        let p = need!(b.get(3..5));
-        let len = usize::from(p[0]) + usize::from(p[1]) * 256;
+        let [pl, ph] = need!(bytes_at::<2>(b, 3));
+        let len = usize::from(pl) + usize::from(ph) * 256;
         let body = need!(b.get(5..5 + len));
         let bad = |command, value: u32| ParseErrorKind::BadParameter { command, value };
         let (Some(&cn), Some(&fnc)) = (body.first(), body.get(1)) else {
@@ -1051,11 +1043,11 @@ impl Parser {
     }
 
     fn raster(&mut self, b: &[u8]) -> Result<Step, ParseErrorKind> {
-        let h = need!(b.get(2..8));
-        if h[0] != b'0' {
-            return Err(ParseErrorKind::UnknownCommand(vec![0x1D, b'v', h[0]]));
+        let [sub, mode, xl, xh, yl, yh] = need!(bytes_at::<6>(b, 2));
+        if sub != b'0' {
+            return Err(ParseErrorKind::UnknownCommand(vec![0x1D, b'v', sub]));
         }
-        let (scale_x, scale_y) = match h[1] {
+        let (scale_x, scale_y) = match mode {
             0 | 48 => (1, 1),
             1 | 49 => (2, 1),
             2 | 50 => (1, 2),
@@ -1067,8 +1059,8 @@ impl Parser {
                 })
             }
         };
-        let x = u16::from_le_bytes([h[2], h[3]]);
-        let y = u16::from_le_bytes([h[4], h[5]]);
+        let x = u16::from_le_bytes([xl, xh]);
+        let y = u16::from_le_bytes([yl, yh]);
         if x == 0 || x > 255 || y == 0 || y > 4095 {
             return Err(ParseErrorKind::TooLarge {
                 what: "raster image (bytes per row x rows, max 255 x 4095)",
@@ -1159,6 +1151,11 @@ impl Parser {
     fn flush_line(&mut self) {
         self.print_line_if_pending();
     }
+}
+
+/// `N` bytes at `at`, or `None` while they have not all arrived.
+fn bytes_at<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..at.checked_add(N)?)?.try_into().ok()
 }
 
 fn underline(n: u8) -> Option<u8> {
@@ -1486,6 +1483,22 @@ mod tests {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
             let _ = parse(&bytes);
+        }
+
+        #[test]
+        fn chunked_input_parses_like_whole_input(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            cut in 0usize..300,
+        ) {
+            let cut = cut.min(bytes.len());
+            let whole = parse(&bytes);
+            let mut p = Parser::new();
+            let chunked = p.push(&bytes[..cut]).and_then(|mut items| {
+                items.extend(p.push(&bytes[cut..])?);
+                items.extend(p.finish()?);
+                Ok(items)
+            });
+            proptest::prop_assert_eq!(whole, chunked);
         }
 
         #[test]
