@@ -564,7 +564,7 @@ pub fn two_columns(left: &str, right: &str, cols: usize) -> Vec<String> {
     let mut lines = wrap(left, cols);
     let last = lines.pop().unwrap_or_default();
     let last_w = display_width(&last);
-    if last_w + 1 + right_w <= cols || (last.is_empty() && right_w <= cols) {
+    if last_w + 1 + right_w <= cols {
         lines.push(format!("{}{}", pad_right(&last, cols - right_w), right));
     } else {
         lines.push(pad_right(&last, cols));

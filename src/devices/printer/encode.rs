@@ -396,7 +396,7 @@ impl Encoder {
 /// one byte 0–99 per digit pair), which halves the symbol width for receipt numbers.
 pub fn code128_payload(data: &str) -> Vec<u8> {
     let digits = data.bytes().all(|b| b.is_ascii_digit());
-    if digits && data.len() >= 4 && data.len() % 2 == 0 {
+    if digits && data.len() >= 4 && data.len().is_multiple_of(2) {
         let mut out = vec![b'{', b'C'];
         for pair in data.as_bytes().chunks(2) {
             if let [a, b] = pair {

@@ -165,7 +165,8 @@ pub struct SimState {
 }
 
 impl SimState {
-    /// An 80 mm printer with system fonts (or fonts from `assets`), no control file.
+    /// A healthy printer of the given width with fonts from `assets` (its `*.ttf`/`*.ttc`
+    /// files, see [`Fonts::discover`]) or the system, and no control file.
     pub fn new(paper: Paper, assets: Option<&Path>) -> Result<Self, SimError> {
         Ok(Self {
             control: SimControl::new(),

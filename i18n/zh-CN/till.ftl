@@ -1,0 +1,1 @@
+app-title = tillpoint 收银台

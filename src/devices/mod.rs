@@ -1,0 +1,5 @@
+//! Real hardware adapters: each implements a small trait from `payment`
+//! or `devices` so the demo's simulators and the shop's hardware are
+//! interchangeable.
+
+pub mod printer;

@@ -1,0 +1,4 @@
+//! Simulated peers for the demo and the tests. Each speaks the real
+//! protocol on a real transport, so the code under test cannot tell.
+
+pub mod printer;
