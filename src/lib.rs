@@ -13,6 +13,7 @@ pub mod demo;
 pub mod devices;
 pub mod i18n;
 pub mod logging;
+pub mod payment;
 pub mod sim;
 pub mod store;
 pub mod till;

@@ -1,6 +1,8 @@
 //! The command line: parses arguments (clap) and runs each command against
 //! an open [`Till`]. `src/main.rs` only calls [`main`].
 
+pub mod card;
+pub mod pinpad;
 pub mod text;
 
 use crate::bench;
@@ -70,6 +72,48 @@ pub enum Command {
         /// Print a JSON array of figures.
         #[arg(long)]
         json: bool,
+    },
+    /// List PC/SC card readers.
+    Readers,
+    /// Run the virtual EMV card on the vsmartcard vpcd socket (pcscd must run).
+    CardSim {
+        /// visa-online-pin, unionpay-online-pin, offline-approve, declining,
+        /// expired, two-apps, broken-length, broken-tlv, broken-status, silent.
+        #[arg(long, default_value = "visa-online-pin")]
+        profile: String,
+        #[arg(long, default_value = "127.0.0.1:35963")]
+        vpcd: std::net::SocketAddr,
+    },
+    /// One test purchase through a card reader with the simulated issuer.
+    CardTest {
+        #[arg(long)]
+        reader: Option<String>,
+        /// Card profile the simulated issuer assumes (its issuer master key).
+        #[arg(long, default_value = "visa-online-pin")]
+        profile: String,
+        /// Amount in minor units.
+        #[arg(long, default_value_t = 2500)]
+        amount: u64,
+    },
+    /// Run the PIN pad simulator (Abecs over a serial port or a pty end).
+    PinpadSim {
+        #[arg(long)]
+        port: PathBuf,
+        /// File that keeps the DUKPT counters across restarts.
+        #[arg(long, default_value = "pinpad-sim.state")]
+        state: PathBuf,
+        /// A PIN to enter at the next request (repeat for later ones); also
+        /// CANCEL, CLEAR, TIMEOUT.
+        #[arg(long = "pin")]
+        pins: Vec<String>,
+        /// Read key presses from standard input instead.
+        #[arg(long)]
+        stdin: bool,
+        /// Faults to inject: noise[:N], bad-crc, drop-ack, nak, slow:MS, split, disconnect[:MS].
+        #[arg(long = "fault")]
+        faults: Vec<String>,
+        #[arg(long, default_value_t = 19200)]
+        baud: u32,
     },
     /// Test support: completes sales in a loop and prints each receipt
     /// number once its commit has returned (used by the crash test).
@@ -308,6 +352,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::SellLoop { count }) => sell_loop(&cli, *count),
+        Some(Command::Readers) => card::readers(),
+        Some(Command::PinpadSim {
+            port,
+            state,
+            pins,
+            stdin,
+            faults,
+            baud,
+        }) => pinpad::pinpad_sim(
+            port.clone(),
+            state.clone(),
+            pins.clone(),
+            *stdin,
+            faults.clone(),
+            *baud,
+        ),
+        Some(Command::CardSim { profile, vpcd }) => card::card_sim(profile, *vpcd),
+        Some(Command::CardTest {
+            reader,
+            profile,
+            amount,
+        }) => card::card_test(reader.as_deref(), profile, *amount),
     }
 }
 

@@ -2,4 +2,6 @@
 //! or `devices` so the demo's simulators and the shop's hardware are
 //! interchangeable.
 
+pub mod pinpad;
 pub mod printer;
+pub mod reader;

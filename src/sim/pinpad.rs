@@ -460,6 +460,7 @@ pub struct PinPadSim {
     counters: CounterStore,
     script: VecDeque<String>,
     key_rx: Option<Receiver<PadKey>>,
+    stdin_prompts: bool,
     pending_keys: VecDeque<PadKey>,
     busy: Busy,
     last_response: Option<Zeroizing<Vec<u8>>>,
@@ -474,6 +475,7 @@ impl PinPadSim {
     /// Builds the pad from the options (the port fields are not used here).
     pub fn new(opts: SimOptions) -> Result<Self, SimError> {
         let counters = CounterStore::load(&opts.state_file)?;
+        let stdin_prompts = matches!(opts.pin_source, PinSource::Stdin);
         let (script, key_rx) = match opts.pin_source {
             PinSource::Script(s) => (s.into(), None),
             PinSource::Channel(rx) => (VecDeque::new(), Some(rx)),
@@ -490,6 +492,7 @@ impl PinPadSim {
             counters,
             script,
             key_rx,
+            stdin_prompts,
             pending_keys: VecDeque::new(),
             busy: Busy::Idle,
             last_response: None,
@@ -497,6 +500,11 @@ impl PinPadSim {
             opened: false,
             line_error_grace: Duration::from_secs(1),
         })
+    }
+
+    /// Whether the till has opened the pad (OPN) and not closed it (CLO) since.
+    pub fn is_open(&self) -> bool {
+        self.opened
     }
 
     /// Current (TDES, AES) KSN counters.
@@ -660,7 +668,7 @@ impl PinPadSim {
             }
             Request::GetPin(request) => self.start_pin(line, request, body),
             Request::GetKey => {
-                self.load_input();
+                self.load_input("press a key");
                 self.busy = Busy::Key(body);
                 self.emit(SimEvent::WaitingForKey);
             }
@@ -685,30 +693,29 @@ impl PinPadSim {
             return;
         }
         if self.notify_pin_entry {
-            if let Ok(wire) = Response::notify("PIN ENTRY\nON PIN PAD")
-                .encode()
-                .and_then(|b| frame::encode(&b).map_err(crate::payment::abecs::AbecsError::from))
-            {
-                self.write(line, &wire);
-            }
+            self.send_plain(line, &Response::notify("PIN ENTRY\nON PIN PAD"));
         }
         self.emit(SimEvent::PinEntryStarted {
             message: request.message.clone(),
             min_len: request.min_len,
             max_len: request.max_len,
         });
-        self.load_input();
+        self.load_input("enter the PIN");
         self.busy = Busy::Pin(Box::new(PinState {
             request,
             body,
-            digits: Zeroizing::new(String::new()),
+            // Room for the longest PIN up front: growing would leave copies behind.
+            digits: Zeroizing::new(String::with_capacity(12)),
             deadline: Instant::now() + self.pin_timeout,
         }));
     }
 
     /// Prepares the key presses for a new blocking command.
-    fn load_input(&mut self) {
+    fn load_input(&mut self, what: &str) {
         self.pending_keys.clear();
+        if self.stdin_prompts {
+            eprintln!("PIN pad: {what} (digits then Enter; empty line = OK, c = cancel)");
+        }
         if let Some(rx) = &self.key_rx {
             // Keys pressed while nothing was asked are stale.
             while rx.try_recv().is_ok() {}
@@ -862,6 +869,13 @@ impl PinPadSim {
             Busy::Pin(_) => self.emit(SimEvent::PinEntryEnded(outcome)),
         }
         self.pending_keys.clear();
+    }
+
+    /// Sends a notification: never faulted, never retransmitted.
+    fn send_plain(&mut self, line: &mut dyn SerialLine, response: &Response) {
+        if let Ok(Ok(wire)) = response.encode().map(|body| frame::encode(&body)) {
+            self.write(line, &wire);
+        }
     }
 
     /// Sends a response, applying at most one queued response fault.

@@ -615,11 +615,7 @@ impl Response {
             return None;
         }
         let (l1, l2) = split_lines(self.blocks.first()?);
-        Some(
-            format!("{l1} {l2}")
-                .trim()
-                .to_owned(),
-        )
+        Some(format!("{l1} {l2}").trim().to_owned())
     }
 
     /// A notification response (pad side).
@@ -744,8 +740,8 @@ impl PinBlockData {
             hex::decode(block)
                 .map_err(|_| AbecsError::Malformed("GPN_PINBLK is not hex".into()))?,
         );
-        let ksn = hex::decode(ksn)
-            .map_err(|_| AbecsError::Malformed("GPN_KSN is not hex".into()))?;
+        let ksn =
+            hex::decode(ksn).map_err(|_| AbecsError::Malformed("GPN_KSN is not hex".into()))?;
         Ok(Self { block, ksn })
     }
 
@@ -930,8 +926,9 @@ mod tests {
         odd.extend_from_slice("ÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀ".as_bytes());
         assert!(Response::parse(&odd).unwrap().notification().is_some());
         let mut dsp = b"DSP032 ".to_vec();
-        dsp.extend_from_slice("ÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀ"[..31].as_bytes());
-        let _ = Request::parse(&dsp);
+        dsp.extend_from_slice(&"ÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀÀ".as_bytes()[..31]);
+        assert!(Request::parse(&dsp).is_ok());
+
         let n = Response::notify("PIN ENTRY\nIN PROGRESS");
         let back = Response::parse(&n.encode().unwrap()).unwrap();
         assert_eq!(

@@ -245,6 +245,8 @@ struct MemoryInner {
     reversals: Vec<PendingReversal>,
     captures: Vec<BatchItem>,
     outbox: Vec<OutboxItem>,
+    /// Index before which no item is pending (items only leave Pending).
+    first_pending: usize,
     next_outbox_id: u64,
 }
 
@@ -263,6 +265,7 @@ impl MemoryStore {
                 reversals: Vec::new(),
                 captures: Vec::new(),
                 outbox: Vec::new(),
+                first_pending: 0,
                 next_outbox_id: 1,
             }),
         }
@@ -384,24 +387,35 @@ impl AcquirerStore for MemoryStore {
     }
 
     fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
-        Ok(self
-            .lock()?
-            .outbox
+        let g = self.lock()?;
+        Ok(g.outbox
             .iter()
+            .skip(g.first_pending)
             .filter(|i| i.state == OutboxState::Pending)
             .take(limit)
             .cloned()
             .collect())
     }
 
+    fn offline_exposure(&self) -> Result<OfflineExposure, StoreError> {
+        let g = self.lock()?;
+        let mut e = OfflineExposure::default();
+        for i in g.outbox.iter().skip(g.first_pending) {
+            if i.state == OutboxState::Pending {
+                e.count += 1;
+                e.amount = e.amount.saturating_add(i.amount);
+                e.oldest_created_at = Some(
+                    e.oldest_created_at
+                        .map_or(i.created_at, |o| o.min(i.created_at)),
+                );
+            }
+        }
+        Ok(e)
+    }
+
     fn outbox_mark_attempt(&self, id: u64, attempts: u32) -> Result<(), StoreError> {
         let mut g = self.lock()?;
-        let item = g
-            .outbox
-            .iter_mut()
-            .find(|i| i.id == id)
-            .ok_or_else(|| StoreError::NotFound(format!("outbox item {id}")))?;
-        item.attempts = attempts;
+        outbox_item(&mut g.outbox, id)?.attempts = attempts;
         Ok(())
     }
 
@@ -414,18 +428,32 @@ impl AcquirerStore for MemoryStore {
     }
 }
 
+/// Outbox ids are assigned 1, 2, 3, ... so the id is the position + 1.
+fn outbox_item(outbox: &mut [OutboxItem], id: u64) -> Result<&mut OutboxItem, StoreError> {
+    usize::try_from(id)
+        .ok()
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| outbox.get_mut(i))
+        .filter(|item| item.id == id)
+        .ok_or_else(|| StoreError::NotFound(format!("outbox item {id}")))
+}
+
 impl MemoryStore {
     fn finish(&self, id: u64, state: OutboxState, note: Option<&str>) -> Result<(), StoreError> {
         let mut g = self.lock()?;
-        let item = g
-            .outbox
-            .iter_mut()
-            .find(|i| i.id == id)
-            .ok_or_else(|| StoreError::NotFound(format!("outbox item {id}")))?;
+        let item = outbox_item(&mut g.outbox, id)?;
         item.state = state;
         item.note = note.map(str::to_owned);
         zeroize::Zeroize::zeroize(&mut item.sealed_card);
         item.sealed_card = Vec::new();
+        let start = g.first_pending;
+        let skip = g
+            .outbox
+            .iter()
+            .skip(start)
+            .take_while(|i| i.state != OutboxState::Pending)
+            .count();
+        g.first_pending = start + skip;
         Ok(())
     }
 }

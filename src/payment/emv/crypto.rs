@@ -162,7 +162,7 @@ pub fn retail_mac(key: &DesKey, data: &[u8], padding: Padding) -> [u8; 8] {
     let mut msg = data.to_vec();
     match padding {
         Padding::Zeros => {
-            if msg.is_empty() || msg.len() % 8 != 0 {
+            if msg.is_empty() || !msg.len().is_multiple_of(8) {
                 msg.resize(msg.len().div_ceil(8).max(1) * 8, 0);
             }
         }

@@ -549,7 +549,7 @@ struct AflEntry {
 }
 
 fn parse_afl(afl: &[u8]) -> Result<Vec<AflEntry>, KernelError> {
-    if afl.is_empty() || afl.len() % 4 != 0 {
+    if afl.is_empty() || !afl.len().is_multiple_of(4) {
         return Err(KernelError::CardData(format!(
             "AFL length {} is not a positive multiple of 4",
             afl.len()

@@ -58,7 +58,7 @@ fn pack(nibbles: &[u8], out: &mut [u8]) {
 
 fn nibble_at(bytes: &[u8], index: usize) -> u8 {
     let byte = bytes.get(index / 2).copied().unwrap_or(0);
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         byte >> 4
     } else {
         byte & 0x0F
@@ -72,7 +72,11 @@ fn format0_pan_field(pan: &str) -> Result<[u8; 8], PinError> {
     let (_check, without_check) = pan.as_bytes().split_last().ok_or(PinError::InvalidPan)?;
     // The twelve rightmost digits, right-aligned in the 16 nibbles.
     let mut nibbles = [0u8; 16];
-    for (slot, d) in nibbles.iter_mut().rev().zip(without_check.iter().rev().take(12)) {
+    for (slot, d) in nibbles
+        .iter_mut()
+        .rev()
+        .zip(without_check.iter().rev().take(12))
+    {
         *slot = digit(*d);
     }
     let mut field = [0u8; 8];

@@ -1,0 +1,103 @@
+//! Card-reader commands: list PC/SC readers, run the virtual EMV card on
+//! vpcd, and run one test transaction through a reader.
+
+use crate::devices::reader::{list_readers, Reader};
+use crate::payment::emv::kernel::{Decision, HostResponse, Kernel};
+use crate::payment::emv::TerminalConfig;
+use crate::sim::card::{issuer_approval, run_card_sim, sample_purchase, ScriptedCardholder};
+use anyhow::{anyhow, Context};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// `tillpoint readers`
+pub fn readers() -> anyhow::Result<ExitCode> {
+    let names = list_readers()?;
+    if names.is_empty() {
+        println!("no card reader connected");
+        return Ok(ExitCode::FAILURE);
+    }
+    for n in names {
+        println!("{n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tillpoint card-sim --profile P --vpcd ADDR`: serves the virtual card to
+/// vpcd until killed (reconnecting when pcscd restarts).
+pub fn card_sim(profile: &str, vpcd: SocketAddr) -> anyhow::Result<ExitCode> {
+    if !vpcd.ip().is_loopback() {
+        return Err(anyhow!(
+            "the virtual card connects to vpcd on loopback only, not {vpcd}"
+        ));
+    }
+    let stop = AtomicBool::new(false);
+    eprintln!("virtual card {profile:?} connecting to vpcd at {vpcd}");
+    let summary = run_card_sim(profile, vpcd, &stop)?;
+    println!("{summary:?}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tillpoint card-test`: one purchase through the named (or first) reader,
+/// with the simulated issuer answering, printing the masked APDU trace.
+pub fn card_test(
+    reader: Option<&str>,
+    profile: &str,
+    amount_minor: u64,
+) -> anyhow::Result<ExitCode> {
+    let reader = Reader::open(reader)?;
+    println!("reader: {}", reader.name());
+    let atr = reader
+        .wait_for_card(Duration::from_secs(10))
+        .context("waiting for a card")?;
+    println!("ATR {}", hex::encode_upper(atr));
+    let mut card = reader.connect()?;
+    let cfg = TerminalConfig::default();
+    let mut kernel = Kernel::new(&mut card, &cfg);
+    kernel.enable_trace();
+    let mut first = kernel.start(
+        &sample_purchase(amount_minor),
+        &mut ScriptedCardholder::default(),
+    )?;
+    let decision = if first.decision == Decision::GoOnline {
+        let secrets = first
+            .take_card_secrets()
+            .ok_or_else(|| anyhow!("the kernel kept no card data"))?;
+        let arqc = first
+            .online
+            .as_ref()
+            .map(|o| o.arqc)
+            .ok_or_else(|| anyhow!("no ARQC"))?;
+        let host = issuer_approval(
+            profile,
+            &secrets.pan,
+            secrets.pan_sequence.as_deref(),
+            first.receipt.atc,
+            &arqc,
+        )
+        .unwrap_or(HostResponse::Unavailable);
+        let done = kernel.complete(host)?;
+        println!(
+            "final: {:?}, {}, {}, TVR {}, TSI {}",
+            done.decision,
+            done.receipt.masked_pan,
+            done.receipt.app_label,
+            hex::encode_upper(done.receipt.tvr),
+            hex::encode_upper(done.receipt.tsi)
+        );
+        done.decision
+    } else {
+        println!("final: {:?}, {}", first.decision, first.receipt.masked_pan);
+        first.decision
+    };
+    for t in kernel.take_trace() {
+        println!("{t}");
+    }
+    Ok(match decision {
+        Decision::ApprovedOffline
+        | Decision::ApprovedOnline
+        | Decision::ApprovedUnableToGoOnline => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    })
+}

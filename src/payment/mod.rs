@@ -1,0 +1,7 @@
+//! Payment protocols as codecs and state machines, free of hardware code:
+//! the EMV kernel, PIN blocks and DUKPT, the Abecs PIN pad protocol, ISO 8583
+//! and the acquirer session with its store-and-forward.
+
+pub mod abecs;
+pub mod emv;
+pub mod pin;
