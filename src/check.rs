@@ -95,7 +95,20 @@ pub fn run(till: &Till) -> Vec<CheckLine> {
             ),
         )
     });
+    out.push(printer_check(&till.config));
     out
+}
+
+/// The receipt printer's status: opens the printer configured in `[printer]` and asks it
+/// (bounded by the configured time limits). No printer configured passes: receipts wait
+/// in the queue. A printer that is unreachable, out of paper or open fails, with what to do.
+pub fn printer_check(config: &crate::config::Config) -> CheckLine {
+    let c = crate::devices::printer::queue::check_printer(config);
+    if c.ok {
+        CheckLine::pass("printer", c.detail)
+    } else {
+        CheckLine::fail("printer", c.detail, c.action)
+    }
 }
 
 /// Renders check lines as text, one per line.

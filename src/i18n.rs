@@ -272,17 +272,17 @@ mod tests {
         assert!(seen > 10, "found only {seen} ids: the scan is broken");
     }
 
-    /// Ids are string literals right after `t(`, `tr(lang, ` or `tr_args(lang, `,
+    /// Ids are string literals right after `.t(`, `.ta(`, `.tr(lang, ` or `.tr_args(lang, `,
     /// made of lowercase letters, digits and dashes.
     fn used_ids(text: &str) -> Vec<String> {
         let mut out = Vec::new();
         for marker in [
-            "t(\"",
-            "tr(self.lang, \"",
-            "tr(lang, \"",
-            "tr_args(lang, \"",
-            "tr_args(self.lang, \"",
-            "ta(\"",
+            ".t(\"",
+            ".tr(self.lang, \"",
+            ".tr(lang, \"",
+            ".tr_args(lang, \"",
+            ".tr_args(self.lang, \"",
+            ".ta(\"",
         ] {
             let mut rest = text;
             while let Some(pos) = rest.find(marker) {

@@ -17,3 +17,4 @@ pub mod payment;
 pub mod sim;
 pub mod store;
 pub mod till;
+pub mod ui;

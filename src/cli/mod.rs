@@ -3,6 +3,7 @@
 
 pub mod card;
 pub mod pinpad;
+pub mod printer;
 pub mod text;
 
 use crate::bench;
@@ -114,6 +115,38 @@ pub enum Command {
         faults: Vec<String>,
         #[arg(long, default_value_t = 19200)]
         baud: u32,
+    },
+    /// ESC/POS printer emulator: listens like a network receipt printer (TCP 9100),
+    /// answers status requests and writes one PNG per receipt into --out.
+    PrinterSim {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        listen: std::net::SocketAddr,
+        /// Directory for the receipt PNGs.
+        #[arg(long)]
+        out: PathBuf,
+        /// Paper roll width in mm.
+        #[arg(long, default_value = "80", value_parser = ["58", "80"])]
+        paper: String,
+        /// Start with paper out (until restarted; use --control to switch at run time).
+        #[arg(long)]
+        paper_out: bool,
+        /// Control file read on every status request: words paper-out, cover-open, near-end.
+        #[arg(long)]
+        control: Option<PathBuf>,
+        /// Directory with the fonts (DejaVuSansMono.ttf, wqy-microhei.ttc); default: system fonts.
+        #[arg(long)]
+        fonts: Option<PathBuf>,
+    },
+    /// Prints the receipts waiting in the print queue once, on the printer in [printer],
+    /// and says why any are still waiting (exit status 1 while receipts wait).
+    Print {
+        /// Queue a reprint of this receipt number first.
+        #[arg(long)]
+        reprint: Option<String>,
+        /// Only say what waits and why; print nothing.
+        #[arg(long)]
+        status: bool,
     },
     /// Test support: completes sales in a loop and prints each receipt
     /// number once its commit has returned (used by the crash test).
@@ -352,6 +385,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::SellLoop { count }) => sell_loop(&cli, *count),
+        Some(Command::PrinterSim {
+            listen,
+            out,
+            paper,
+            paper_out,
+            control,
+            fonts,
+        }) => printer::printer_sim(*listen, out, paper, *paper_out, control, fonts.as_deref()),
+        Some(Command::Print { reprint, status }) => {
+            printer::print_queue(&cli, reprint.as_deref(), *status)
+        }
         Some(Command::Readers) => card::readers(),
         Some(Command::PinpadSim {
             port,

@@ -3,5 +3,7 @@
 //! and the acquirer session with its store-and-forward.
 
 pub mod abecs;
+pub mod acquirer;
 pub mod emv;
+pub mod iso8583;
 pub mod pin;

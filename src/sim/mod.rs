@@ -1,6 +1,7 @@
 //! Simulated peers for the demo and the tests. Each speaks the real
 //! protocol on a real transport, so the code under test cannot tell.
 
+pub mod acquirer;
 pub mod card;
 pub mod pinpad;
 pub mod printer;

@@ -66,6 +66,13 @@ CREATE TABLE IF NOT EXISTS uploads (
     auth_code TEXT,
     PRIMARY KEY (tid, batch, stan, tdate)
 );
+CREATE TABLE IF NOT EXISTS orphan_reversals (
+    tid    TEXT NOT NULL,
+    stan   TEXT NOT NULL,
+    tdate  TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (tid, stan, tdate)
+);
 CREATE TABLE IF NOT EXISTS settlements (
     tid            TEXT NOT NULL,
     batch          TEXT NOT NULL,
@@ -347,11 +354,12 @@ impl LedgerTx<'_> {
     pub fn replay(&self, key: &MessageKey) -> Result<Option<(String, Vec<u8>)>, LedgerError> {
         Ok(self
             .tx
-            .query_row(
+            .prepare_cached(
                 "SELECT mti, response FROM messages WHERE tid = ?1 AND stan = ?2 AND tdate = ?3",
-                params![key.tid, key.stan, key.tdate],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            )?
+            .query_row(params![key.tid, key.stan, key.tdate], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?)
     }
 
@@ -363,11 +371,12 @@ impl LedgerTx<'_> {
         response: &[u8],
         now: i64,
     ) -> Result<(), LedgerError> {
-        self.tx.execute(
-            "INSERT INTO messages (tid, stan, tdate, mti, response, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![key.tid, key.stan, key.tdate, mti, response, now],
-        )?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO messages (tid, stan, tdate, mti, response, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![key.tid, key.stan, key.tdate, mti, response, now])?;
         Ok(())
     }
 
@@ -375,19 +384,19 @@ impl LedgerTx<'_> {
     pub fn next_txn_id(&self) -> Result<i64, LedgerError> {
         Ok(self
             .tx
-            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM txns", [], |r| {
-                r.get(0)
-            })?)
+            .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM txns")?
+            .query_row([], |r| r.get(0))?)
     }
 
     pub fn insert_txn(&self, t: &NewTxn, now: i64) -> Result<i64, LedgerError> {
-        self.tx.execute(
+        self.tx.prepare_cached(
             "INSERT INTO txns (tid, mid, batch, stan, tdate, transmitted, mti, proc_code, amount,
                 currency, pan_masked, entry_mode, response_code, rrn, auth_code, decline_reason,
                 status, source, original_id, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
                 ?18, ?19, ?20)",
-            params![
+        )?
+        .execute(params![
                 t.key.tid,
                 t.mid,
                 t.batch,
@@ -418,7 +427,8 @@ impl LedgerTx<'_> {
         let sql =
             format!("SELECT {TXN_COLUMNS} FROM txns WHERE tid = ?1 AND stan = ?2 AND tdate = ?3");
         self.tx
-            .query_row(&sql, params![key.tid, key.stan, key.tdate], txn_row)
+            .prepare_cached(&sql)?
+            .query_row(params![key.tid, key.stan, key.tdate], txn_row)
             .optional()?
             .map(finish_row)
             .transpose()
@@ -451,6 +461,39 @@ impl LedgerTx<'_> {
 
     pub fn totals(&self, tid: &str, batch: &str) -> Result<LedgerTotals, LedgerError> {
         totals_in(&self.tx, tid, batch)
+    }
+
+    /// Remembers a reversal whose original has not arrived (it may still be
+    /// on another connection), so the original is reversed when it comes.
+    pub fn record_orphan_reversal(
+        &self,
+        key: &MessageKey,
+        reason: &str,
+    ) -> Result<(), LedgerError> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO orphan_reversals (tid, stan, tdate, reason)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![key.tid, key.stan, key.tdate, reason],
+        )?;
+        Ok(())
+    }
+
+    /// Removes and returns the reason of a reversal that came before its original.
+    pub fn take_orphan_reversal(&self, key: &MessageKey) -> Result<Option<String>, LedgerError> {
+        let reason: Option<String> = self
+            .tx
+            .prepare_cached(
+                "SELECT reason FROM orphan_reversals WHERE tid = ?1 AND stan = ?2 AND tdate = ?3",
+            )?
+            .query_row(params![key.tid, key.stan, key.tdate], |r| r.get(0))
+            .optional()?;
+        if reason.is_some() {
+            self.tx.execute(
+                "DELETE FROM orphan_reversals WHERE tid = ?1 AND stan = ?2 AND tdate = ?3",
+                params![key.tid, key.stan, key.tdate],
+            )?;
+        }
+        Ok(reason)
     }
 
     /// Totals recorded when the batch was settled, if it was.
@@ -645,7 +688,8 @@ mod tests {
         {
             let tx = l.begin().unwrap();
             assert_eq!(tx.replay(&key("000001")).unwrap(), None);
-            tx.record_message(&key("000001"), "0200", b"answer", 0).unwrap();
+            tx.record_message(&key("000001"), "0200", b"answer", 0)
+                .unwrap();
             assert_eq!(tx.next_txn_id().unwrap(), 1);
             tx.insert_txn(&txn("000001", PURCHASE, 1000), 0).unwrap();
             tx.insert_txn(&txn("000002", PURCHASE, 500), 0).unwrap();
@@ -698,11 +742,14 @@ mod tests {
                 credits_amount: 50
             }
         );
-        tx.close_batch("T1", "000001", &totals, true, 0).unwrap();
+        tx.record_orphan_reversal(&key("000077"), "01").unwrap();
         assert_eq!(
-            tx.settled_totals("T1", "000001").unwrap(),
-            Some(totals)
+            tx.take_orphan_reversal(&key("000077")).unwrap().as_deref(),
+            Some("01")
         );
+        assert_eq!(tx.take_orphan_reversal(&key("000077")).unwrap(), None);
+        tx.close_batch("T1", "000001", &totals, true, 0).unwrap();
+        assert_eq!(tx.settled_totals("T1", "000001").unwrap(), Some(totals));
         tx.commit().unwrap();
         assert!(l.is_settled("T1", "000001").unwrap());
         assert_eq!(l.message_count().unwrap(), 1);

@@ -7,6 +7,7 @@
 pub mod bulk;
 pub mod cashiers;
 pub mod catalog;
+pub mod host_ledger;
 pub mod journal;
 pub mod queue;
 pub mod reports;

@@ -62,6 +62,18 @@ impl Store {
         )? == 1)
     }
 
+    /// Records that one copy of a multi-copy job (e.g. the merchant slip of a card
+    /// sale) came out whole: the job's copy count drops by one, so a retry after paper
+    /// runs out in the next copy prints only the copies still missing. The last copy is
+    /// recorded with [`Store::mark_printed`] instead. Returns false when there was no
+    /// such queued job with more than one copy left.
+    pub fn mark_copy_printed(&mut self, job: i64) -> Result<bool> {
+        Ok(self.conn.execute(
+            "UPDATE print_jobs SET copies = copies - 1 WHERE id = ?1 AND state = 'queued' AND copies > 1",
+            params![job],
+        )? == 1)
+    }
+
     /// Records a failed attempt; the job stays queued with the reason shown.
     pub fn mark_print_failed(&mut self, job: i64, error: &str) -> Result<()> {
         self.conn.execute(

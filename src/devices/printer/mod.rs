@@ -7,8 +7,11 @@
 //! `sim::printer` implements the same protocol from the other side without using any of
 //! this, so each checks the other.
 
+pub mod config;
 pub mod doc;
 pub mod encode;
+pub mod layout;
+pub mod queue;
 pub mod status;
 pub mod transport;
 

@@ -189,18 +189,33 @@ impl AcquirerClient {
     /// as late replies. On any failure after sending, the connection is
     /// dropped unless it is known to be in step (a clean timeout).
     pub fn exchange(&mut self, request: &Message) -> Result<Message, LinkError> {
+        self.send(request)?;
+        self.receive_for(request)
+    }
+
+    /// Writes one request without waiting for its answer, so several can be
+    /// in flight on the connection (the forwarder pipelines advices).
+    pub fn send(&mut self, request: &Message) -> Result<(), LinkError> {
         let bytes = pack(&HOST_PROFILE, request)?;
-        let read_timeout = self.cfg.read_timeout;
         let stream = self.stream()?;
         if let Err(e) = write_frame(stream.as_mut(), &bytes) {
             self.stream = None;
             return Err(LinkError::Send(e));
         }
-        let deadline = Instant::now() + read_timeout;
+        Ok(())
+    }
+
+    /// Waits up to the read timeout for the answer to `request`, taking it
+    /// from answers already set aside if it came early.
+    pub fn receive_for(&mut self, request: &Message) -> Result<Message, LinkError> {
+        if let Some(i) = self.late.iter().position(|m| answers(request, m)) {
+            return Ok(self.late.remove(i));
+        }
+        let deadline = Instant::now() + self.cfg.read_timeout;
         for _ in 0..MAX_STRAY_FRAMES {
             let left = deadline.saturating_duration_since(Instant::now());
             let Some(stream) = self.stream.as_mut() else {
-                break;
+                return Err(LinkError::NoAnswer(FrameError::Closed));
             };
             let frame = match read_frame(stream.as_mut(), MAX_MESSAGE_LEN, left) {
                 Ok(f) => f,
@@ -230,7 +245,9 @@ impl AcquirerClient {
             if answers(request, &reply) {
                 return Ok(reply);
             }
-            tracing::warn!(mti = %reply.mti, "discarding an answer to an earlier request");
+            if self.late.len() >= MAX_STRAY_FRAMES {
+                self.late.remove(0);
+            }
             self.late.push(reply);
         }
         self.stream = None;
@@ -243,7 +260,9 @@ impl AcquirerClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payment::iso8583::messages::{network_request, NetworkRequest, Stamp, Stan, TerminalIds, Timestamp};
+    use crate::payment::iso8583::messages::{
+        network_request, NetworkRequest, Stamp, Stan, TerminalIds, Timestamp,
+    };
     use crate::payment::iso8583::Mti;
     use std::net::TcpListener;
     use std::thread;
@@ -341,10 +360,7 @@ mod tests {
     fn garbage_answer_is_malformed_and_drops_connection() {
         let addr = host(|_| vec![vec![0, 6, b'0', b'8', b'1', b'0', 0xff, 0xff]]);
         let mut c = client(addr);
-        assert!(matches!(
-            c.exchange(&echo(1)),
-            Err(LinkError::Malformed(_))
-        ));
+        assert!(matches!(c.exchange(&echo(1)), Err(LinkError::Malformed(_))));
         assert!(!c.is_connected());
     }
 

@@ -164,7 +164,11 @@ pub(crate) fn seal_with_nonce(
 }
 
 /// Decrypts a blob from [`encrypt`]; the result is wiped when dropped.
-pub fn decrypt(key: &DataKey, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub fn decrypt(
+    key: &DataKey,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     if sealed.len() < NONCE_LEN + TAG_LEN {
         return Err(CryptoError::Truncated);
     }

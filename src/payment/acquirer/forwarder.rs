@@ -142,7 +142,11 @@ impl Backoff {
 
 /// Associated data binding a sealed card blob to its outbox identity.
 fn card_aad(tid: &str, stan: Stan, transmitted: Timestamp) -> Vec<u8> {
-    format!("tillpoint-outbox-v1|{tid}|{stan}|{}", transmitted.mmddhhmmss()).into_bytes()
+    format!(
+        "tillpoint-outbox-v1|{tid}|{stan}|{}",
+        transmitted.mmddhhmmss()
+    )
+    .into_bytes()
 }
 
 const CARD_FORMAT_V1: u8 = 1;
@@ -326,76 +330,138 @@ impl<S: AcquirerStore> Session<S> {
 
     /// Forwards the first pending advice, after any due reversal.
     pub fn forward_one(&mut self) -> Result<ForwardOutcome, SessionError> {
+        Ok(self
+            .forward_window(1)?
+            .into_iter()
+            .next()
+            .unwrap_or(ForwardOutcome::Idle))
+    }
+
+    /// Sends up to `window` advices back to back on one connection, then
+    /// reads their answers in order. Each attempt is persisted before its
+    /// advice is written; the outcomes come back in queue order and a
+    /// `Retry` ends the list (items after it stay pending and are sent
+    /// again as 0221, which the host deduplicates).
+    pub fn forward_window(&mut self, window: usize) -> Result<Vec<ForwardOutcome>, SessionError> {
         match self.flush_reversals() {
             Ok(_) => {}
             Err(SessionError::ReversalPending { count }) => {
-                return Ok(ForwardOutcome::Retry {
+                return Ok(vec![ForwardOutcome::Retry {
                     id: 0,
                     why: format!("{count} reversal(s) pending"),
-                })
+                }])
             }
             Err(e) => return Err(e),
         }
-        let Some(item) = self.store.outbox_pending(1)?.into_iter().next() else {
-            return Ok(ForwardOutcome::Idle);
-        };
-        let card = match open_card(
-            &self.key,
-            &self.ids.tid,
-            item.stan,
-            item.transmitted,
-            &item.sealed_card,
-        ) {
-            Ok(c) => c,
-            Err(e) => {
-                let note = format!("card data unreadable: {e}");
-                self.store.outbox_mark_refused(item.id, &note)?;
-                return Ok(ForwardOutcome::Refused { id: item.id, note });
-            }
+        let items = self.store.outbox_pending(window.max(1))?;
+        let Some(first) = items.first() else {
+            return Ok(vec![ForwardOutcome::Idle]);
         };
         // Only a reachable host makes this an attempt (see send_reversal).
         if let Err(e) = self.connect() {
-            return Ok(ForwardOutcome::Retry {
-                id: item.id,
+            return Ok(vec![ForwardOutcome::Retry {
+                id: first.id,
                 why: e.to_string(),
-            });
+            }]);
         }
-        let repeat = item.attempts > 0;
-        self.store
-            .outbox_mark_attempt(item.id, item.attempts.saturating_add(1))?;
-        let stamp = Stamp {
-            stan: item.stan,
-            transmitted: item.transmitted,
-            local: item.local,
-            batch: item.batch,
-        };
-        let msg = messages::offline_advice(
-            &self.ids,
-            &stamp,
-            item.kind,
-            item.amount,
-            &card,
-            &item.auth_code,
-            repeat,
-        )?;
-        drop(card);
-        let reply = match self.exchange(&msg) {
-            Ok(r) => r,
-            Err(e) => {
-                return Ok(ForwardOutcome::Retry {
+        let mut outcomes = Vec::with_capacity(items.len());
+        let mut in_flight = Vec::with_capacity(items.len());
+        for item in items {
+            let card = match open_card(
+                &self.key,
+                &self.ids.tid,
+                item.stan,
+                item.transmitted,
+                &item.sealed_card,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    let note = format!("card data unreadable: {e}");
+                    self.store.outbox_mark_refused(item.id, &note)?;
+                    outcomes.push(ForwardOutcome::Refused { id: item.id, note });
+                    continue;
+                }
+            };
+            let repeat = item.attempts > 0;
+            self.store
+                .outbox_mark_attempt(item.id, item.attempts.saturating_add(1))?;
+            let stamp = Stamp {
+                stan: item.stan,
+                transmitted: item.transmitted,
+                local: item.local,
+                batch: item.batch,
+            };
+            let msg = messages::offline_advice(
+                &self.ids,
+                &stamp,
+                item.kind,
+                item.amount,
+                &card,
+                &item.auth_code,
+                repeat,
+            )?;
+            drop(card);
+            if let Err(e) = self.client.send(&msg) {
+                self.mark_link(false);
+                outcomes.push(ForwardOutcome::Retry {
                     id: item.id,
                     why: e.to_string(),
-                })
+                });
+                break;
             }
-        };
-        let reply = match parse_reply(&reply) {
+            in_flight.push((item, msg));
+        }
+        let stopped_on_send = matches!(outcomes.last(), Some(ForwardOutcome::Retry { .. }));
+        let mut answered = Vec::with_capacity(in_flight.len());
+        for (item, msg) in &in_flight {
+            let outcome = match self.client.receive_for(msg) {
+                Ok(reply) => {
+                    self.mark_link(true);
+                    self.settle_advice(item, &reply)?
+                }
+                Err(e) => {
+                    self.mark_link(false);
+                    ForwardOutcome::Retry {
+                        id: item.id,
+                        why: e.to_string(),
+                    }
+                }
+            };
+            let stop = matches!(outcome, ForwardOutcome::Retry { .. });
+            answered.push(outcome);
+            if stop {
+                // Later answers cannot be trusted to arrive; start afresh.
+                self.client.disconnect();
+                break;
+            }
+        }
+        self.note_late();
+        // Keep queue order in the report: answers first, then a send failure.
+        if stopped_on_send {
+            let failed = outcomes.pop();
+            outcomes.extend(answered);
+            if !matches!(outcomes.last(), Some(ForwardOutcome::Retry { .. })) {
+                outcomes.extend(failed);
+            }
+        } else {
+            outcomes.extend(answered);
+        }
+        Ok(outcomes)
+    }
+
+    /// Applies the host's answer to one advice.
+    fn settle_advice(
+        &mut self,
+        item: &OutboxItem,
+        reply: &crate::payment::iso8583::Message,
+    ) -> Result<ForwardOutcome, SessionError> {
+        let reply = match parse_reply(reply) {
             Ok(r) => r,
             Err(e) => {
-                self.client.disconnect();
                 return Ok(ForwardOutcome::Retry {
                     id: item.id,
                     why: format!("bad answer: {e}"),
-                });
+                })
             }
         };
         match reply.response_code.as_str() {
@@ -418,25 +484,34 @@ impl<S: AcquirerStore> Session<S> {
         }
     }
 
-    /// Forwards up to `max` advices in order, stopping at the first failure
-    /// (order is kept: nothing overtakes a stuck item).
+    /// Forwards up to `max` advices in order, in pipelined windows, stopping
+    /// at the first failure (nothing overtakes a stuck item).
     pub fn forward_pending(&mut self, max: usize) -> Result<ForwardReport, SessionError> {
         let mut report = ForwardReport::default();
-        for _ in 0..max {
-            match self.forward_one()? {
-                ForwardOutcome::Idle => break,
-                ForwardOutcome::Delivered { .. } => report.delivered += 1,
-                ForwardOutcome::Refused { .. } => report.refused += 1,
-                ForwardOutcome::Retry { why, .. } => {
-                    report.stopped = Some(why);
-                    break;
+        let mut budget = max;
+        'windows: while budget > 0 {
+            let outcomes = self.forward_window(budget.min(FORWARD_WINDOW))?;
+            for outcome in outcomes {
+                match outcome {
+                    ForwardOutcome::Idle => break 'windows,
+                    ForwardOutcome::Delivered { .. } => report.delivered += 1,
+                    ForwardOutcome::Refused { .. } => report.refused += 1,
+                    ForwardOutcome::Retry { why, .. } => {
+                        report.stopped = Some(why);
+                        break 'windows;
+                    }
                 }
+                budget = budget.saturating_sub(1);
             }
         }
         report.remaining = self.store.offline_exposure()?.count as usize;
         Ok(report)
     }
 }
+
+/// Advices in flight at once on the link. Large enough to hide the round
+/// trip, small enough that a failure leaves few repeats to send.
+pub const FORWARD_WINDOW: usize = 32;
 
 /// Settings of the background forwarder.
 #[derive(Clone, Debug)]
@@ -470,7 +545,10 @@ where
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let outcome = match session.lock() {
-                    Ok(mut s) => s.forward_one(),
+                    Ok(mut s) => s.forward_window(FORWARD_WINDOW).map(|o| {
+                        // The last outcome says whether to pause.
+                        o.into_iter().last().unwrap_or(ForwardOutcome::Idle)
+                    }),
                     Err(_) => {
                         tracing::error!("acquirer session lock poisoned; forwarder stops");
                         return;
@@ -533,9 +611,7 @@ mod tests {
         let t = Timestamp::new(5, 6, 7, 8, 9).unwrap();
         let stan = Stan::new(77).unwrap();
         let blob = seal_card(&key, "TILL0001", stan, t, &card()).unwrap();
-        assert!(!blob
-            .windows(16)
-            .any(|w| w == b"4761739001010010"));
+        assert!(!blob.windows(16).any(|w| w == b"4761739001010010"));
         let back = open_card(&key, "TILL0001", stan, t, &blob).unwrap();
         assert_eq!(back, card());
         assert!(open_card(&key, "TILL0001", Stan::new(78).unwrap(), t, &blob).is_err());

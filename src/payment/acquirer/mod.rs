@@ -344,9 +344,10 @@ impl AcquirerStore for MemoryStore {
                 batch,
                 original_stan,
             } => {
-                let target = g.captures.iter_mut().find(|c| {
-                    c.batch == *batch && c.original.stan == *original_stan && !c.voided
-                });
+                let target = g
+                    .captures
+                    .iter_mut()
+                    .find(|c| c.batch == *batch && c.original.stan == *original_stan && !c.voided);
                 match target {
                     Some(c) => c.voided = true,
                     None => {

@@ -51,7 +51,9 @@ pub enum SessionError {
     Unconfirmed(Stan),
     #[error("the acquirer is unreachable; nothing was sent: {0}")]
     Offline(LinkError),
-    #[error("no definitive answer from the acquirer; reversal queued (reason {reason:?}): {source}")]
+    #[error(
+        "no definitive answer from the acquirer; reversal queued (reason {reason:?}): {source}"
+    )]
     NoAnswer {
         reason: ReversalReason,
         source: LinkError,
@@ -256,13 +258,17 @@ impl<S: AcquirerStore> Session<S> {
     /// Exchanges a message and records the link state and late answers.
     pub(super) fn exchange(&mut self, msg: &Message) -> Result<Message, LinkError> {
         let result = self.client.exchange(msg);
-        self.online = Some(match &result {
-            Ok(_) => true,
-            Err(LinkError::Pack(_)) => self.online.unwrap_or(false),
-            Err(_) => false,
-        });
-        self.note_late_replies();
+        match &result {
+            Ok(_) => self.mark_link(true),
+            Err(LinkError::Pack(_)) => {}
+            Err(_) => self.mark_link(false),
+        }
+        self.note_late();
         result
+    }
+
+    pub(super) fn mark_link(&mut self, up: bool) {
+        self.online = Some(up);
     }
 
     /// Opens the connection if needed, recording the link state.
@@ -274,7 +280,7 @@ impl<S: AcquirerStore> Session<S> {
         result
     }
 
-    fn note_late_replies(&mut self) {
+    pub(super) fn note_late(&mut self) {
         for late in self.client.take_late_replies() {
             if late.mti != Mti::FINANCIAL_RESPONSE {
                 continue;

@@ -678,6 +678,24 @@ mod tests {
             let _ = unpack(&HEX, &data);
         }
 
+        /// The fuzz target's property on the real host profile: a valid
+        /// header followed by arbitrary field bytes never panics, and what
+        /// decodes round-trips.
+        #[test]
+        fn host_profile_decoder_round_trips_what_it_accepts(
+            bitmap in proptest::collection::vec(any::<u8>(), 16),
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            use crate::payment::iso8583::profile::HOST_PROFILE;
+            let mut data = b"0210".to_vec();
+            data.extend_from_slice(&bitmap);
+            data.extend_from_slice(&body);
+            if let Ok(msg) = unpack(&HOST_PROFILE, &data) {
+                let packed = pack(&HOST_PROFILE, &msg).unwrap();
+                prop_assert_eq!(unpack(&HOST_PROFILE, &packed).unwrap(), msg);
+            }
+        }
+
         #[test]
         fn mutated_valid_messages_never_panic(msg in arb_message(), pos in any::<usize>(), byte in any::<u8>()) {
             let mut bytes = pack(&BIN, &msg).unwrap();

@@ -90,12 +90,7 @@ pub fn read_frame<R: TimedRead + ?Sized>(
     }
     let mut body = vec![0u8; len];
     let got = match read_full(r, &mut body, deadline) {
-        Err((FrameError::Timeout, got)) => {
-            return Err(FrameError::Stalled {
-                got,
-                expected: len,
-            })
-        }
+        Err((FrameError::Timeout, got)) => return Err(FrameError::Stalled { got, expected: len }),
         Err((e, _)) => return Err(e),
         Ok(n) => n,
     };

@@ -556,7 +556,6 @@ pub fn offline_advice(
 /// 0400 reversal (0401 when `repeat`). Carries no card data: the host finds
 /// the original by terminal id and field 90, so a pending reversal can be
 /// stored without a PAN.
-#[allow(clippy::too_many_arguments)]
 pub fn reversal(
     ids: &TerminalIds,
     stamp: &Stamp,
@@ -700,8 +699,7 @@ pub fn parse_reply(m: &Message) -> Result<Reply, BuildError> {
             .map(str::to_owned)
             .ok_or(BuildError::MissingField(f))
     };
-    let stan =
-        Stan::parse(&text(field::STAN)?).ok_or(BuildError::MalformedField(field::STAN))?;
+    let stan = Stan::parse(&text(field::STAN)?).ok_or(BuildError::MalformedField(field::STAN))?;
     Ok(Reply {
         mti: m.mti,
         stan,
@@ -746,9 +744,7 @@ mod tests {
 
     /// Fixed stand-ins for the EMV kernel's field 55 and the PIN pad's block
     /// until those modules land.
-    const ICC: [u8; 14] = [
-        0x9f, 0x26, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x9f, 0x27, 0x00,
-    ];
+    const ICC: [u8; 14] = [0x9f, 0x26, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x9f, 0x27, 0x00];
     const PIN_BLOCK: [u8; 8] = [0x04, 0x12, 0x8f, 0xfe, 0xdc, 0xba, 0x98, 0x76];
 
     fn card() -> CardInput {
@@ -830,14 +826,30 @@ mod tests {
     #[test]
     fn advice_and_repeat() {
         let a = round_trip(
-            &offline_advice(&ids(), &stamp(5), TxnKind::Purchase, 700, &card(), "Y1", false)
-                .unwrap(),
+            &offline_advice(
+                &ids(),
+                &stamp(5),
+                TxnKind::Purchase,
+                700,
+                &card(),
+                "Y1",
+                false,
+            )
+            .unwrap(),
         );
         assert_eq!(a.mti, Mti::FINANCIAL_ADVICE);
         assert_eq!(a.get_str(38), Some("Y1    "));
         assert!(!a.has(52), "an advice never carries a PIN block");
-        let r = offline_advice(&ids(), &stamp(5), TxnKind::Purchase, 700, &card(), "Y1", true)
-            .unwrap();
+        let r = offline_advice(
+            &ids(),
+            &stamp(5),
+            TxnKind::Purchase,
+            700,
+            &card(),
+            "Y1",
+            true,
+        )
+        .unwrap();
         assert_eq!(r.mti, Mti::FINANCIAL_ADVICE_REPEAT);
         assert_eq!(r.get(11), a.get(11));
     }
@@ -863,10 +875,7 @@ mod tests {
         );
         assert_eq!(m.mti, Mti::REVERSAL);
         assert_eq!(m.get_str(61), Some("01"));
-        assert_eq!(
-            OriginalData::decode(m.get_str(90).unwrap()),
-            Some(original)
-        );
+        assert_eq!(OriginalData::decode(m.get_str(90).unwrap()), Some(original));
         for f in [2, 14, 35, 52, 53, 55] {
             assert!(!m.has(f), "reversal carries field {f}");
         }

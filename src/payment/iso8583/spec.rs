@@ -325,13 +325,7 @@ mod tests {
             bitmap: BitmapEncoding::Binary,
             fields: &TOO_LONG,
         };
-        assert_eq!(
-            spec.check(),
-            Err(SpecError::BadMax {
-                field: 2,
-                max: 100
-            })
-        );
+        assert_eq!(spec.check(), Err(SpecError::BadMax { field: 2, max: 100 }));
     }
 
     #[test]

@@ -403,8 +403,8 @@ pub fn bench_forwarding(n: usize) -> Result<ForwardingBench, SimError> {
         SessionConfig, SystemClock,
     };
     use crate::payment::iso8583::messages::{
-        network_request, CardInput, EntryMode, NetworkRequest, Stamp, Stan, TerminalIds,
-        Timestamp, TxnKind,
+        network_request, CardInput, EntryMode, NetworkRequest, Stamp, Stan, TerminalIds, Timestamp,
+        TxnKind,
     };
 
     let n = n.max(1);
@@ -416,7 +416,9 @@ pub fn bench_forwarding(n: usize) -> Result<ForwardingBench, SimError> {
     std::fs::create_dir_all(&dir).map_err(SimError::Io)?;
     let result = (|| {
         let sim = start_acquirer_sim(SimConfig::new(
-            "127.0.0.1:0".parse().map_err(|_| SimError::Config("address"))?,
+            "127.0.0.1:0"
+                .parse()
+                .map_err(|_| SimError::Config("address"))?,
             dir.join("host.db"),
             Arc::new(TestIssuer::default()),
         ))?;
@@ -551,7 +553,9 @@ mod tests {
         let mut tampered = icc.clone();
         tampered[4] ^= 1; // amount byte
         assert!(!issuer.verify_arqc(pan, None, &tampered).unwrap());
-        assert!(issuer.verify_arqc(pan, None, &[0x9f, 0x27, 0x01, 0x80]).is_err());
+        assert!(issuer
+            .verify_arqc(pan, None, &[0x9f, 0x27, 0x01, 0x80])
+            .is_err());
         let arpc = issuer.make_arpc(pan, None, &icc, *b"00").unwrap();
         assert_eq!(arpc.len(), 10);
         assert_eq!(&arpc[8..], b"00");
@@ -559,7 +563,11 @@ mod tests {
 
         let ksn = [0xff, 0xff, 0x98, 0x76, 0x54, 0x32, 0x10, 0xe0, 0, 1];
         let block = issuer.pin_block("1234", pan, &ksn).unwrap();
-        assert_ne!(block, iso9564_format0("1234", pan).unwrap(), "block is encrypted");
+        assert_ne!(
+            block,
+            iso9564_format0("1234", pan).unwrap(),
+            "block is encrypted"
+        );
         let pin = issuer.recover_pin(pan, &block, &ksn).unwrap();
         assert!(issuer.pin_matches(pan, &pin));
         assert!(!issuer.pin_matches("5413330089010434", &pin));

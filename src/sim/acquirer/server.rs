@@ -5,7 +5,7 @@
 //! length. Each request is processed and its answer stored in one ledger
 //! transaction, so repeats are answered from the ledger.
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,9 +18,7 @@ use time::OffsetDateTime;
 use super::{bcd12, find_tag, Fault, Faults, IssuerVerifier};
 use crate::payment::iso8583::codec::{pack, unpack, Message};
 use crate::payment::iso8583::framing::{read_frame, write_frame, FrameError};
-use crate::payment::iso8583::messages::{
-    get_totals, mask_pan, set_totals, OriginalData, Totals,
-};
+use crate::payment::iso8583::messages::{get_totals, mask_pan, set_totals, OriginalData, Totals};
 use crate::payment::iso8583::profile::{field, network, processing, response};
 use crate::payment::iso8583::{Mti, HOST_PROFILE, MAX_MESSAGE_LEN};
 use crate::store::host_ledger::{
@@ -82,7 +80,9 @@ pub struct SimHandle {
 
 impl std::fmt::Debug for SimHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimHandle").field("addr", &self.addr).finish()
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -198,8 +198,10 @@ fn accept_loop(listener: TcpListener, cfg: SimConfig, stop: Arc<AtomicBool>) {
     }
 }
 
-/// Reads are sliced so a stopped simulator notices within this time.
+/// Waiting for a request is sliced so a stopped simulator notices within this time.
 const POLL: Duration = Duration::from_millis(200);
+/// Once a request has begun, the rest of its frame must arrive within this.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn serve(mut stream: TcpStream, cfg: &SimConfig, stop: &AtomicBool) -> Result<(), SimError> {
     stream.set_nonblocking(false)?;
@@ -211,15 +213,25 @@ fn serve(mut stream: TcpStream, cfg: &SimConfig, stop: &AtomicBool) -> Result<()
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let frame = match read_frame(&mut stream, MAX_MESSAGE_LEN, POLL) {
-            Ok(f) => f,
-            Err(FrameError::Timeout) => {
+        // Wait for the next request in short slices (so a stop is noticed),
+        // then give the whole frame its own bound.
+        stream.set_read_timeout(Some(POLL))?;
+        let mut probe = [0u8; 1];
+        match stream.peek(&mut probe) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 idle += POLL;
                 if idle >= cfg.idle_timeout {
                     return Ok(());
                 }
                 continue;
             }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => return Ok(()),
+        }
+        let frame = match read_frame(&mut stream, MAX_MESSAGE_LEN, FRAME_TIMEOUT) {
+            Ok(f) => f,
             Err(FrameError::Closed) => return Ok(()),
             Err(e) => {
                 tracing::warn!(error = %e, "bad frame from till; closing");
@@ -322,7 +334,7 @@ fn luhn_ok(pan: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// PAN and expiry from field 2/14 or, failing that, track 2.
@@ -333,8 +345,8 @@ fn card_of(m: &Message) -> (Option<String>, Option<String>) {
         None => (None, None),
     };
     let pan = text(m, field::PAN).or_else(|| t2_pan.map(str::to_owned));
-    let expiry = text(m, field::EXPIRY)
-        .or_else(|| t2_rest.and_then(|r| r.get(..4)).map(str::to_owned));
+    let expiry =
+        text(m, field::EXPIRY).or_else(|| t2_rest.and_then(|r| r.get(..4)).map(str::to_owned));
     (pan, expiry)
 }
 
@@ -393,8 +405,8 @@ pub(crate) fn process(
     let unix = now.unix_timestamp();
     let tx = ledger.begin()?;
     if let Some((mti, stored)) = tx.replay(&key)? {
-        let same_kind = Mti::from_ascii(mti.as_bytes())
-            .is_some_and(|m| m.response() == req.mti.response());
+        let same_kind =
+            Mti::from_ascii(mti.as_bytes()).is_some_and(|m| m.response() == req.mti.response());
         if same_kind {
             return Ok(Some(stored));
         }
@@ -515,8 +527,7 @@ impl Ctx<'_, '_> {
                 Err(_) => false,
             };
             let psn = req.get_str(field::CARD_SEQUENCE);
-            if !amount_matches
-                || !matches!(self.cfg.verifier.verify_arqc(pan, psn, icc), Ok(true))
+            if !amount_matches || !matches!(self.cfg.verifier.verify_arqc(pan, psn, icc), Ok(true))
             {
                 return (Some(response::DO_NOT_HONOUR), Some("arqc"));
             }
@@ -590,8 +601,35 @@ impl Ctx<'_, '_> {
                 }
             }
         }
-        self.tx.insert_txn(&t, self.now.unix_timestamp())?;
+        let id = self.tx.insert_txn(&t, self.now.unix_timestamp())?;
+        self.apply_orphan_reversal(id)?;
         Ok(answer)
+    }
+
+    /// If this request's reversal arrived first, reverse it now.
+    fn apply_orphan_reversal(&self, id: i64) -> Result<(), SimError> {
+        if let Some(reason) = self.tx.take_orphan_reversal(self.key)? {
+            if let Some(row) = self.tx.get_txn(id)? {
+                if row.status == TxnStatus::Approved {
+                    self.reverse_row(&row, &reason)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn reverse_row(
+        &self,
+        row: &crate::store::host_ledger::TxnRow,
+        reason: &str,
+    ) -> Result<(), SimError> {
+        self.tx.mark_reversed(row.id, reason)?;
+        if row.proc_code == processing::VOID_PURCHASE {
+            if let Some(voided) = row.original_id {
+                self.tx.set_status(voided, TxnStatus::Approved)?;
+            }
+        }
+        Ok(())
     }
 
     fn void(&self) -> Result<Message, SimError> {
@@ -633,7 +671,8 @@ impl Ctx<'_, '_> {
             t.auth_code = Some(auth.clone());
             answer.set_str(field::AUTH_CODE, &auth).ok();
         }
-        self.tx.insert_txn(&t, self.now.unix_timestamp())?;
+        let id = self.tx.insert_txn(&t, self.now.unix_timestamp())?;
+        self.apply_orphan_reversal(id)?;
         Ok(answer)
     }
 
@@ -660,17 +699,14 @@ impl Ctx<'_, '_> {
         let Some(orig_key) = original_key(self.req, &self.key.tid) else {
             return Ok(answer_to(self.req, response::FORMAT_ERROR));
         };
+        let reason = text(self.req, field::REVERSAL_REASON).unwrap_or_default();
         let Some(original) = self.tx.find_txn(&orig_key)? else {
+            // The original may still be on its way over another connection.
+            self.tx.record_orphan_reversal(&orig_key, &reason)?;
             return Ok(answer_to(self.req, response::ORIGINAL_NOT_FOUND));
         };
         if original.status == TxnStatus::Approved {
-            let reason = text(self.req, field::REVERSAL_REASON).unwrap_or_default();
-            self.tx.mark_reversed(original.id, &reason)?;
-            if original.proc_code == processing::VOID_PURCHASE {
-                if let Some(voided) = original.original_id {
-                    self.tx.set_status(voided, TxnStatus::Approved)?;
-                }
-            }
+            self.reverse_row(&original, &reason)?;
         }
         Ok(answer_to(self.req, response::APPROVED))
     }
@@ -814,9 +850,14 @@ mod tests {
 
         fn send(&mut self, m: &Message) -> Message {
             let bytes = pack(&HOST_PROFILE, m).unwrap();
-            let out = process(&mut self.ledger, &self.cfg, &bytes, OffsetDateTime::now_utc())
-                .unwrap()
-                .unwrap();
+            let out = process(
+                &mut self.ledger,
+                &self.cfg,
+                &bytes,
+                OffsetDateTime::now_utc(),
+            )
+            .unwrap()
+            .unwrap();
             unpack(&HOST_PROFILE, &out).unwrap()
         }
 
@@ -909,7 +950,12 @@ mod tests {
         );
         let rows = f.ledger.txns("TILL0001").unwrap();
         assert!(rows.iter().all(|r| r.rrn.is_some()));
-        assert_eq!(rows.iter().filter(|r| r.status == TxnStatus::Approved).count(), 2);
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.status == TxnStatus::Approved)
+                .count(),
+            2
+        );
     }
 
     #[test]
@@ -971,7 +1017,10 @@ mod tests {
             .unwrap(),
         );
         assert_eq!(r.get_str(39), Some("00"));
-        assert_eq!(f.ledger.totals("TILL0001", "000001").unwrap().debits_count, 1);
+        assert_eq!(
+            f.ledger.totals("TILL0001", "000001").unwrap().debits_count,
+            1
+        );
         // Voiding again with a wrong amount is refused.
         let s4 = f.stamp();
         let bad = f.send(&messages::void_purchase(&ids(), &s4, 999, &card, &oref).unwrap());
@@ -999,10 +1048,51 @@ mod tests {
     }
 
     #[test]
+    fn reversal_before_its_original_still_reverses_it() {
+        let mut f = fixture();
+        let card = f.card(1000, None);
+        let s1 = f.stamp();
+        let original = OriginalData {
+            mti: Mti::FINANCIAL_REQUEST,
+            stan: s1.stan,
+            transmitted: s1.transmitted,
+        };
+        let s2 = f.stamp();
+        let r = f.send(
+            &messages::reversal(
+                &ids(),
+                &s2,
+                &original,
+                TxnKind::Purchase,
+                1000,
+                ReversalReason::Timeout,
+                false,
+            )
+            .unwrap(),
+        );
+        assert_eq!(r.get_str(39), Some("25"));
+        let p = f.send(&messages::purchase(&ids(), &s1, 1000, &card).unwrap());
+        assert_eq!(p.get_str(39), Some("00"));
+        let rows = f.ledger.txns("TILL0001").unwrap();
+        assert_eq!(rows[0].status, TxnStatus::Reversed);
+        assert_eq!(rows[0].reversal_reason.as_deref(), Some("01"));
+        assert_eq!(
+            f.ledger.totals("TILL0001", "000001").unwrap().debits_count,
+            0
+        );
+    }
+
+    #[test]
     fn garbage_is_not_answered() {
         let mut f = fixture();
         assert_eq!(
-            process(&mut f.ledger, &f.cfg, b"02\xff\xff", OffsetDateTime::now_utc()).unwrap(),
+            process(
+                &mut f.ledger,
+                &f.cfg,
+                b"02\xff\xff",
+                OffsetDateTime::now_utc()
+            )
+            .unwrap(),
             None
         );
         assert!(luhn_ok(PAN));

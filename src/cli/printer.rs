@@ -1,0 +1,100 @@
+//! `tillpoint printer-sim` (the ESC/POS printer emulator in the foreground) and
+//! `tillpoint print` (prints the queued receipts once and says why any still wait).
+
+use super::{open, Cli};
+use crate::devices::printer::config::PrinterConfig;
+use crate::devices::printer::queue::{drain_configured, queue_status};
+use crate::i18n::I18n;
+use crate::sim::printer::{run_printer_sim, Paper, SimState};
+use anyhow::Context;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Runs the printer emulator until the process is stopped. Logs (paper running out,
+/// render warnings, rejected input) go to standard error.
+pub fn printer_sim(
+    listen: SocketAddr,
+    out: &Path,
+    paper: &str,
+    paper_out: bool,
+    control: &Option<PathBuf>,
+    fonts: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TILLPOINT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+    let (paper, mm) = if paper == "58" {
+        (Paper::Mm58, 58)
+    } else {
+        (Paper::Mm80, 80)
+    };
+    let mut state = SimState::new(paper, fonts).context("printer emulator fonts")?;
+    state.control_file = control.clone();
+    state.control.set_paper_out(paper_out);
+    println!(
+        "printer emulator: {mm} mm paper on {listen}, receipts to {}{}",
+        out.display(),
+        if paper_out { " (paper out)" } else { "" }
+    );
+    let _ = std::io::stdout().flush();
+    run_printer_sim(listen, out, state)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Drains the print queue once on the configured printer (after queueing a reprint if
+/// asked), prints what happened, and exits with status 1 while receipts still wait.
+pub fn print_queue(
+    cli: &Cli,
+    reprint: Option<&str>,
+    status_only: bool,
+) -> anyhow::Result<ExitCode> {
+    let (mut till, _guard) = open(cli)?;
+    let mut warnings = Vec::new();
+    let printer = PrinterConfig::load(&till.config, &mut warnings);
+    let settings = printer.receipt_settings(&till.config, till.clock.offset_secs(), &mut warnings);
+    for w in &warnings {
+        tracing::warn!("config: {w}");
+    }
+    let lang = printer.lang(&till.config.till.locale);
+    let i18n = I18n::load();
+    if let Some(no) = reprint {
+        till.store.queue_reprint(no, till.clock.now_ms())?;
+        println!("reprint of {no} queued");
+    }
+    if !status_only {
+        let now = till.clock.now_ms();
+        let report = drain_configured(&mut till.store, &printer, &i18n, &settings, now)?;
+        for no in &report.printed {
+            println!("printed {no}");
+        }
+        for s in &report.skipped {
+            println!(
+                "cannot print {}: {}",
+                s.receipt_no.as_deref().unwrap_or("(no receipt)"),
+                s.detail
+            );
+        }
+        if let Some(w) = report.warning(&i18n, lang) {
+            println!("{w}");
+        }
+    }
+    let status = queue_status(&till.store)?;
+    match status.message(&i18n, lang) {
+        None => {
+            println!("print queue empty");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(m) => {
+            println!("{m}");
+            if let Some(d) = &status.detail {
+                println!("({d})");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! The GUI's bridge to the till: every request the screens make (database,
+//! devices, simulated payments) is a [`Job`] run off the UI thread, and its
+//! [`Outcome`] comes back as a message. Tests run jobs synchronously through
+//! the same [`Backend::run`], so what they check is what the window does.
+
+use crate::check::CheckLine;
+use crate::core::cashier::{authorize, Action, Approval, Cashier};
+use crate::core::catalog::{Product, Qty};
+use crate::core::money::Money;
+use crate::core::report::Report;
+use crate::core::sale::{Sale, SaleRecord};
+use crate::core::tender::TenderKind;
+use crate::store::catalog::ScanHit;
+use crate::store::sales::{CashMovement, Parked};
+use crate::till::Till;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Work the GUI asks for.
+#[derive(Debug, Clone)]
+pub enum Job {
+    Check,
+    Login {
+        number: u32,
+        pin: String,
+    },
+    /// Checks a supervisor's number and PIN for one action.
+    Approve {
+        number: u32,
+        pin: String,
+        action: Action,
+    },
+    Resolve(String),
+    Search(String),
+    Categories,
+    Category(String),
+    Complete(Box<Sale>),
+    Park(Box<Sale>, String),
+    ListParked,
+    Resume(i64),
+    LoadReceipt(String),
+    Refund {
+        receipt: String,
+        picks: Vec<(u32, Qty)>,
+        cashier: u32,
+        approval: Approval,
+    },
+    PostVoid {
+        receipt: String,
+        approval: Approval,
+    },
+    Cash {
+        kind: CashMovement,
+        amount: Money,
+        cashier: u32,
+        approval: Option<Approval>,
+        reason: String,
+    },
+    XReport,
+    ZReport(Approval),
+    Reprint(String),
+    RecentReceipts,
+    Status,
+    /// Renders a receipt as the printer would print it, for the preview.
+    Preview(Box<SaleRecord>),
+    /// Prints a test page on the configured printer.
+    TestPrint,
+    /// One step of a simulated card or QR payment (demo mode).
+    PaymentStep {
+        kind: TenderKind,
+        amount: Money,
+        step: u8,
+    },
+}
+
+/// What came of a job.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Checked(Vec<CheckLine>),
+    LoggedIn(Option<Cashier>),
+    Approved(Result<Approval, String>),
+    Resolved(String, Option<ScanHit>),
+    Found(Vec<Product>),
+    Categories(Vec<String>),
+    CategoryProducts(String, Vec<Product>),
+    Completed(Box<SaleRecord>),
+    Parked(i64),
+    ParkedList(Vec<Parked>),
+    Resumed(Box<Sale>),
+    Receipt(Box<SaleRecord>, Vec<SaleRecord>, bool),
+    Refunded(Box<SaleRecord>),
+    Voided(String),
+    CashDone(CashMovement),
+    Report(Box<Report>),
+    Reprinted(String),
+    Recent(Vec<String>),
+    Status {
+        pending_outbox: i64,
+        queued_prints: i64,
+    },
+    Payment {
+        kind: TenderKind,
+        amount: Money,
+        step: u8,
+        approved: Option<bool>,
+    },
+    /// Receipt pages as (width, height, RGBA pixels).
+    Preview(Vec<(u32, u32, Vec<u8>)>),
+    Printed(String),
+    Failed(String),
+}
+
+/// A shared handle to the open till.
+#[derive(Clone)]
+pub struct Backend {
+    till: Arc<Mutex<Till>>,
+    /// Delay between simulated payment steps (zero in tests).
+    pub step_delay: Duration,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Backend")
+    }
+}
+
+/// The demo's simulated card outcome: amounts ending in .13 are declined,
+/// so a demo user can see both paths (written on the help screen).
+pub fn demo_declines(amount: Money) -> bool {
+    amount.minor.rem_euclid(100) == 13
+}
+
+impl Backend {
+    pub fn new(till: Till) -> Backend {
+        Backend {
+            till: Arc::new(Mutex::new(till)),
+            step_delay: Duration::from_millis(900),
+        }
+    }
+
+    /// Runs a job to completion on the calling thread.
+    pub fn run(&self, job: Job) -> Outcome {
+        let mut guard = match self.till.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let till = &mut *guard;
+        let now = till.clock.now_ms();
+        let hour = till.clock.local_hour(now);
+        let rules = till.config.pricing.clone();
+        let fail = |e: &dyn std::fmt::Display| Outcome::Failed(e.to_string());
+        match job {
+            Job::Check => Outcome::Checked(crate::check::run(till)),
+            Job::Login { number, pin } => match till.store.login(number, &pin) {
+                Ok(c) => Outcome::LoggedIn(c),
+                Err(e) => fail(&e),
+            },
+            Job::Approve {
+                number,
+                pin,
+                action,
+            } => match till.store.login(number, &pin) {
+                Ok(Some(c)) => Outcome::Approved(authorize(&c, action).map_err(|e| e.to_string())),
+                Ok(None) => Outcome::Approved(Err(String::new())),
+                Err(e) => fail(&e),
+            },
+            Job::Resolve(code) => match till
+                .store
+                .resolve_code(&code, &till.config.embedded_prefixes)
+            {
+                Ok(hit) => Outcome::Resolved(code, hit),
+                Err(e) => fail(&e),
+            },
+            Job::Search(q) => match till.store.search_products(&q, 40) {
+                Ok(v) => Outcome::Found(v),
+                Err(e) => fail(&e),
+            },
+            Job::Categories => match till.store.categories() {
+                Ok(v) => Outcome::Categories(v.into_iter().map(|(c, _)| c).collect()),
+                Err(e) => fail(&e),
+            },
+            Job::Category(c) => match till.store.products_in_category(&c, 60) {
+                Ok(v) => Outcome::CategoryProducts(c, v),
+                Err(e) => fail(&e),
+            },
+            Job::Complete(sale) => match till.store.complete_sale(&sale, &rules, now, hour, &[]) {
+                Ok(done) => Outcome::Completed(Box::new(done.record)),
+                Err(e) => fail(&e),
+            },
+            Job::Park(sale, label) => match till.store.park(&sale, &label, now) {
+                Ok(id) => Outcome::Parked(id),
+                Err(e) => fail(&e),
+            },
+            Job::ListParked => match till.store.parked() {
+                Ok(v) => Outcome::ParkedList(v),
+                Err(e) => fail(&e),
+            },
+            Job::Resume(id) => match till.store.resume(id) {
+                Ok(s) => Outcome::Resumed(Box::new(s)),
+                Err(e) => fail(&e),
+            },
+            Job::LoadReceipt(no) => {
+                let no = no.trim().to_string();
+                match (
+                    till.store.sale_by_receipt(&no),
+                    till.store.refunds_of(&no),
+                    till.store.is_voided(&no),
+                ) {
+                    (Ok(r), Ok(prior), Ok(v)) => Outcome::Receipt(Box::new(r), prior, v),
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => fail(&e),
+                }
+            }
+            Job::Refund {
+                receipt,
+                picks,
+                cashier,
+                approval,
+            } => {
+                match till
+                    .store
+                    .complete_refund(&receipt, &picks, &rules, cashier, &approval, now, hour)
+                {
+                    Ok(done) => Outcome::Refunded(Box::new(done.record)),
+                    Err(e) => fail(&e),
+                }
+            }
+            Job::PostVoid { receipt, approval } => {
+                match till.store.post_void(&receipt, &approval, now) {
+                    Ok(r) => Outcome::Voided(r.receipt_no),
+                    Err(e) => fail(&e),
+                }
+            }
+            Job::Cash {
+                kind,
+                amount,
+                cashier,
+                approval,
+                reason,
+            } => {
+                match till.store.cash_movement(
+                    kind,
+                    amount,
+                    cashier,
+                    approval.as_ref(),
+                    &reason,
+                    now,
+                ) {
+                    Ok(()) => Outcome::CashDone(kind),
+                    Err(e) => fail(&e),
+                }
+            }
+            Job::XReport => match till.store.x_report(now) {
+                Ok(r) => Outcome::Report(Box::new(r)),
+                Err(e) => fail(&e),
+            },
+            Job::ZReport(ap) => match till.store.z_report(&ap, now) {
+                Ok(r) => Outcome::Report(Box::new(r)),
+                Err(e) => fail(&e),
+            },
+            Job::Reprint(no) => match till.store.queue_reprint(&no, now) {
+                Ok(_) => Outcome::Reprinted(no),
+                Err(e) => fail(&e),
+            },
+            Job::RecentReceipts => match till.store.recent_receipts(30) {
+                Ok(v) => Outcome::Recent(v),
+                Err(e) => fail(&e),
+            },
+            Job::Status => {
+                let pending_outbox = till.store.pending_outbox_count().unwrap_or(-1);
+                let queued_prints = till
+                    .store
+                    .queued_print_jobs()
+                    .map(|v| v.len() as i64)
+                    .unwrap_or(-1);
+                Outcome::Status {
+                    pending_outbox,
+                    queued_prints,
+                }
+            }
+            Job::Preview(record) => match preview(till, &record) {
+                Ok(pages) => Outcome::Preview(pages),
+                Err(e) => fail(&e),
+            },
+            Job::TestPrint => test_print(till),
+            Job::PaymentStep { kind, amount, step } => {
+                drop(guard);
+                std::thread::sleep(self.step_delay);
+                let last = if kind == TenderKind::Card { 3 } else { 2 };
+                let approved = (step + 1 >= last).then(|| !demo_declines(amount));
+                Outcome::Payment {
+                    kind,
+                    amount,
+                    step: step + 1,
+                    approved,
+                }
+            }
+        }
+    }
+
+    /// Runs a job on a worker thread; the future resolves with its outcome.
+    pub fn spawn(&self, job: Job) -> impl std::future::Future<Output = Outcome> + Send + 'static {
+        let (tx, rx) = iced::futures::channel::oneshot::channel();
+        let me = self.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(me.run(job));
+        });
+        async move {
+            rx.await
+                .unwrap_or_else(|_| Outcome::Failed("the worker stopped".into()))
+        }
+    }
+
+    /// Read-only access for views that need configuration (shop details).
+    pub fn with_till<T>(&self, f: impl FnOnce(&Till) -> T) -> T {
+        let guard = match self.till.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        f(&guard)
+    }
+}
+
+/// Lays the receipt out, encodes it to ESC/POS and renders those bytes with
+/// the printer emulator: the preview shows exactly what the printer gets.
+fn preview(till: &Till, record: &SaleRecord) -> anyhow::Result<Vec<(u32, u32, Vec<u8>)>> {
+    use crate::core::receipt::Receipt;
+    use crate::devices::printer::config::PrinterConfig;
+    use crate::devices::printer::encode::encode;
+    use crate::devices::printer::layout::receipt_document;
+    use crate::sim::printer::{render_stream, Fonts, Paper};
+    let mut warnings = Vec::new();
+    let pc = PrinterConfig::load(&till.config, &mut warnings);
+    let settings = pc.receipt_settings(&till.config, till.clock.offset_secs(), &mut warnings);
+    let i18n = crate::i18n::I18n::load();
+    let fonts = Fonts::discover(Some(&assets_dir()))?;
+    let paper = match settings.layout.width {
+        crate::devices::printer::doc::PaperWidth::Mm58 => Paper::Mm58,
+        crate::devices::printer::doc::PaperWidth::Mm80 => Paper::Mm80,
+    };
+    let mut pages = Vec::new();
+    for copy in Receipt::copies_for(record) {
+        let receipt = Receipt {
+            shop: settings.shop.clone(),
+            till_id: settings.till_id.clone(),
+            record: record.clone(),
+            copy,
+            reprint: false,
+        };
+        let doc = receipt_document(&receipt, &i18n, &settings.layout);
+        let bytes = encode(&doc, &pc.encode_options())?.bytes;
+        for r in render_stream(&bytes, paper, &fonts)? {
+            let (w, h) = r.image.dimensions();
+            let rgba: Vec<u8> = r
+                .image
+                .pixels()
+                .flat_map(|p| [p.0[0], p.0[0], p.0[0], 255])
+                .collect();
+            pages.push((w, h, rgba));
+        }
+    }
+    Ok(pages)
+}
+
+/// The assets directory: next to the executable in an installed package,
+/// else the source tree's (for `cargo run` and tests).
+pub fn assets_dir() -> std::path::PathBuf {
+    let installed = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("../share/tillpoint/assets")))
+        .filter(|p| p.is_dir());
+    installed
+        .unwrap_or_else(|| std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")))
+}
+
+fn test_print(till: &Till) -> Outcome {
+    use crate::devices::printer::config::PrinterConfig;
+    use crate::devices::printer::doc::{PrintDocument, TextStyle};
+    use crate::devices::printer::ReceiptPrinter;
+    let mut warnings = Vec::new();
+    let pc = PrinterConfig::load(&till.config, &mut warnings);
+    let mut doc = PrintDocument::new(pc.paper_width());
+    doc.text("tillpoint", TextStyle::plain().bold().double());
+    doc.text("Printer test / 打印测试", TextStyle::plain());
+    doc.text(
+        till.clock.format(till.clock.now_ms()),
+        TextStyle::plain(),
+    );
+    doc.push(crate::devices::printer::doc::Block::Cut { partial: false });
+    match pc.open() {
+        Ok(None) => {
+            Outcome::Printed("no printer is configured ([printer] transport = \"none\")".into())
+        }
+        Ok(Some(mut p)) => match p.print(&doc) {
+            Ok(_) => Outcome::Printed(format!("test page printed on {}", pc.describe())),
+            Err(e) => Outcome::Failed(format!("printer: {e}")),
+        },
+        Err(e) => Outcome::Failed(format!("printer: {e}")),
+    }
+}

@@ -1,0 +1,39 @@
+//! What every view needs to turn state into words: translations, the
+//! language, the currency and the shop's time zone.
+
+use crate::core::money::{Currency, Money};
+use crate::i18n::{self, I18n, Lang};
+
+/// Rendering context handed to each screen's `view`.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub i18n: &'a I18n,
+    pub lang: Lang,
+    pub currency: Currency,
+    pub offset_secs: i32,
+    pub demo: bool,
+}
+
+impl Ctx<'_> {
+    /// The message `id` in the current language.
+    pub fn t(&self, id: &str) -> String {
+        self.i18n.tr(self.lang, id)
+    }
+
+    /// The message `id` with arguments.
+    pub fn ta(&self, id: &str, args: &[(&str, String)]) -> String {
+        self.i18n.tr_args(self.lang, id, args)
+    }
+
+    pub fn money(&self, m: Money) -> String {
+        i18n::money(self.lang, m)
+    }
+
+    pub fn minor(&self, minor: i64) -> String {
+        i18n::money(self.lang, Money::new(minor, self.currency))
+    }
+
+    pub fn datetime(&self, at_ms: i64) -> String {
+        i18n::datetime(self.lang, at_ms, self.offset_secs)
+    }
+}

@@ -1,0 +1,48 @@
+//! Keyboard shortcuts and demo rules.
+
+use crate::ui::ctx::Ctx;
+use crate::ui::theme;
+use iced::widget::{column, container, row, text, Column};
+use iced::{Element, Length};
+
+/// The shortcut table: key and message id of what it does. The app's key
+/// handling and this table are checked against each other in a test.
+pub const SHORTCUTS: &[(&str, &str)] = &[
+    ("F1", "nav-help"),
+    ("F2", "help-search"),
+    ("F4", "nav-park"),
+    ("F5", "nav-parked"),
+    ("F6", "nav-refund"),
+    ("F7", "nav-cash"),
+    ("F8", "nav-reports"),
+    ("F9", "nav-settings"),
+    ("F10", "nav-lock"),
+    ("F11", "nav-receipts"),
+    ("F12", "nav-pay"),
+    ("Esc", "help-back"),
+];
+
+pub fn view<'a, M: Clone + 'a>(ctx: &Ctx<'_>, back: M) -> Element<'a, M> {
+    let mut keys = Column::new().spacing(6);
+    for (key, id) in SHORTCUTS {
+        keys = keys.push(row![
+            text(*key).size(theme::TEXT).width(80),
+            text(ctx.t(id)).size(theme::TEXT)
+        ]);
+    }
+    let mut col = column![
+        theme::title(ctx.t("help-title")),
+        theme::panel(keys),
+        text(ctx.t("help-scanner")).size(theme::TEXT)
+    ]
+    .spacing(theme::GAP);
+    if ctx.demo {
+        col =
+            col.push(theme::panel(text(ctx.t("help-demo")).size(theme::TEXT)).width(Length::Fill));
+    }
+    col = col.push(theme::secondary(ctx.t("common-back"), Some(back)).width(200));
+    container(col.max_width(800))
+        .center_x(Length::Fill)
+        .padding(theme::PAD)
+        .into()
+}

@@ -1,0 +1,216 @@
+//! Login (and the idle lock screen): cashier number and PIN on a large
+//! on-screen keypad or the keyboard.
+
+use crate::ui::ctx::Ctx;
+use crate::ui::theme;
+use crate::ui::widget::keypad;
+use iced::widget::{column, container, row, text, text_input};
+use iced::{Alignment, Element, Length};
+
+pub const NUMBER_ID: &str = "login-number";
+pub const PIN_ID: &str = "login-pin";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Field {
+    #[default]
+    Number,
+    Pin,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub number: String,
+    pub pin: String,
+    pub field: Field,
+    pub error: Option<String>,
+    /// On the lock screen: the cashier who must unlock.
+    pub locked_for: Option<u32>,
+    pub busy: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    NumberChanged(String),
+    PinChanged(String),
+    Focus(Field),
+    Key(char),
+    Backspace,
+    Clear,
+    Submit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Login { number: u32, pin: String },
+}
+
+fn digits(s: &str, max: usize) -> String {
+    s.chars().filter(char::is_ascii_digit).take(max).collect()
+}
+
+impl State {
+    pub fn locked(number: u32) -> State {
+        State {
+            number: number.to_string(),
+            field: Field::Pin,
+            locked_for: Some(number),
+            ..State::default()
+        }
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Option<Event> {
+        self.error = None;
+        match msg {
+            Msg::NumberChanged(s) if self.locked_for.is_none() => self.number = digits(&s, 6),
+            Msg::NumberChanged(_) => {}
+            Msg::PinChanged(s) => self.pin = digits(&s, 8),
+            Msg::Focus(f) => self.field = f,
+            Msg::Key(c) if c.is_ascii_digit() => match self.field {
+                Field::Number if self.locked_for.is_none() && self.number.len() < 6 => {
+                    self.number.push(c)
+                }
+                Field::Pin if self.pin.len() < 8 => self.pin.push(c),
+                _ => {}
+            },
+            Msg::Key(_) => {}
+            Msg::Backspace => {
+                match self.field {
+                    Field::Number if self.locked_for.is_none() => self.number.pop(),
+                    _ => self.pin.pop(),
+                };
+            }
+            Msg::Clear => {
+                self.pin.clear();
+                if self.locked_for.is_none() {
+                    self.number.clear();
+                    self.field = Field::Number;
+                }
+            }
+            Msg::Submit => {
+                if self.field == Field::Number && self.pin.is_empty() {
+                    self.field = Field::Pin;
+                    return None;
+                }
+                let Ok(number) = self.number.parse::<u32>() else {
+                    self.field = Field::Number;
+                    return None;
+                };
+                if self.pin.len() < 4 {
+                    self.field = Field::Pin;
+                    return None;
+                }
+                self.busy = true;
+                return Some(Event::Login {
+                    number,
+                    pin: std::mem::take(&mut self.pin),
+                });
+            }
+        }
+        None
+    }
+
+    /// The login failed: say so and let the cashier try the PIN again.
+    pub fn rejected(&mut self, message: String) {
+        self.busy = false;
+        self.pin.clear();
+        self.field = Field::Pin;
+        self.error = Some(message);
+    }
+
+    pub fn view<'a>(&'a self, ctx: &Ctx<'_>, demo_hint: Option<String>) -> Element<'a, Msg> {
+        let heading = match self.locked_for {
+            Some(n) => ctx.ta("login-locked", &[("number", n.to_string())]),
+            None => ctx.t("login-title"),
+        };
+        let number = text_input(&ctx.t("login-number"), &self.number)
+            .id(NUMBER_ID)
+            .on_input(Msg::NumberChanged)
+            .on_submit(Msg::Submit)
+            .size(theme::HUGE * 0.7)
+            .padding(10);
+        let pin = text_input(&ctx.t("login-pin"), &self.pin)
+            .id(PIN_ID)
+            .secure(true)
+            .on_input(Msg::PinChanged)
+            .on_submit(Msg::Submit)
+            .size(theme::HUGE * 0.7)
+            .padding(10);
+        let field_button = |label: String, f: Field| {
+            let b = theme::big(label, Some(Msg::Focus(f))).width(Length::Fill);
+            if self.field == f {
+                b.style(iced::widget::button::primary)
+            } else {
+                b.style(iced::widget::button::secondary)
+            }
+        };
+        let fields = column![
+            row![
+                field_button(ctx.t("login-number"), Field::Number).width(160),
+                number
+            ]
+            .spacing(theme::GAP),
+            row![field_button(ctx.t("login-pin"), Field::Pin).width(160), pin].spacing(theme::GAP),
+        ]
+        .spacing(theme::GAP);
+        let labels = [ctx.t("key-enter"), ctx.t("key-clear"), ctx.t("key-back")];
+        let pad = keypad::view(
+            Msg::Key,
+            Msg::Backspace,
+            Msg::Clear,
+            Msg::Submit,
+            [&labels[0], &labels[1], &labels[2]],
+        );
+        let mut col = column![theme::title(heading), fields, pad]
+            .spacing(16)
+            .max_width(520)
+            .align_x(Alignment::Center);
+        if let Some(e) = &self.error {
+            col = col.push(theme::notice(e, true));
+        }
+        if let Some(hint) = demo_hint {
+            col = col.push(theme::panel(text(hint).size(theme::SMALL)).width(Length::Fill));
+        }
+        container(col).center(Length::Fill).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typing_number_then_pin_submits_a_login() {
+        let mut s = State::default();
+        for c in "1001".chars() {
+            s.update(Msg::Key(c));
+        }
+        assert_eq!(s.update(Msg::Submit), None, "first Enter moves to the PIN");
+        assert_eq!(s.field, Field::Pin);
+        for c in "12345678901".chars() {
+            s.update(Msg::Key(c));
+        }
+        assert_eq!(s.pin.len(), 8, "PIN is capped at 8 digits");
+        s.update(Msg::Backspace);
+        assert_eq!(
+            s.update(Msg::Submit),
+            Some(Event::Login {
+                number: 1001,
+                pin: "1234567".into()
+            })
+        );
+        assert!(s.pin.is_empty(), "the PIN does not stay in memory");
+        s.rejected("wrong".into());
+        assert_eq!(s.error.as_deref(), Some("wrong"));
+    }
+
+    #[test]
+    fn lock_screen_keeps_the_cashier_number() {
+        let mut s = State::locked(1001);
+        s.update(Msg::NumberChanged("9999".into()));
+        s.update(Msg::Clear);
+        assert_eq!(s.number, "1001");
+        assert_eq!(s.field, Field::Pin);
+        s.update(Msg::NumberChanged("12ab".into()));
+        assert_eq!(s.number, "1001");
+    }
+}

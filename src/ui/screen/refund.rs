@@ -1,0 +1,198 @@
+//! Refunds: find the original by receipt number (typed or scanned from the
+//! receipt's barcode), pick lines and quantities, then a supervisor approves.
+//! Post-void of a same-day sale lives here too.
+
+use crate::core::catalog::{Qty, Unit};
+use crate::core::refund::refundable;
+use crate::core::sale::SaleRecord;
+use crate::ui::ctx::Ctx;
+use crate::ui::theme;
+use iced::widget::{column, container, row, scrollable, text, text_input, Column};
+use iced::{Alignment, Element, Length};
+use std::collections::BTreeMap;
+
+pub const LOOKUP_ID: &str = "refund-lookup";
+
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub lookup: String,
+    pub original: Option<SaleRecord>,
+    pub prior: Vec<SaleRecord>,
+    pub voided: bool,
+    /// Original line → quantity (thousandths) to give back.
+    pub picks: BTreeMap<u32, i64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Lookup(String),
+    Find,
+    Inc(u32),
+    Dec(u32),
+    All,
+    Confirm,
+    PostVoid,
+    Back,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Find(String),
+    /// Needs a supervisor; the app asks for approval, then refunds.
+    Refund(String, Vec<(u32, Qty)>),
+    PostVoid(String),
+    Back,
+    Notice(String),
+}
+
+impl State {
+    pub fn loaded(&mut self, original: SaleRecord, prior: Vec<SaleRecord>, voided: bool) {
+        self.picks.clear();
+        self.original = Some(original);
+        self.prior = prior;
+        self.voided = voided;
+    }
+
+    fn left(&self, line: u32) -> i64 {
+        self.original
+            .as_ref()
+            .map(|o| refundable(o, &self.prior))
+            .and_then(|v| v.into_iter().find(|(l, _)| *l == line))
+            .map_or(0, |(_, q)| q.milli())
+    }
+
+    pub fn update(&mut self, msg: Msg, ctx: &Ctx<'_>) -> Option<Event> {
+        match msg {
+            Msg::Lookup(s) => {
+                self.lookup = s;
+                None
+            }
+            Msg::Find => {
+                let no = self.lookup.trim().to_string();
+                (!no.is_empty()).then_some(Event::Find(no))
+            }
+            Msg::Inc(l) | Msg::Dec(l) => {
+                let unit = self
+                    .original
+                    .as_ref()?
+                    .lines
+                    .iter()
+                    .find(|x| x.line_no == l)?
+                    .unit;
+                let left = self.left(l);
+                let step = if unit == Unit::Kg { left } else { 1000 };
+                let cur = self.picks.get(&l).copied().unwrap_or(0);
+                let next = if matches!(msg, Msg::Inc(_)) {
+                    (cur + step).min(left)
+                } else {
+                    (cur - step).max(0)
+                };
+                if next == 0 {
+                    self.picks.remove(&l);
+                } else {
+                    self.picks.insert(l, next);
+                }
+                None
+            }
+            Msg::All => {
+                let lines: Vec<u32> = self
+                    .original
+                    .as_ref()?
+                    .lines
+                    .iter()
+                    .map(|l| l.line_no)
+                    .collect();
+                for l in lines {
+                    let left = self.left(l);
+                    if left > 0 {
+                        self.picks.insert(l, left);
+                    }
+                }
+                None
+            }
+            Msg::Confirm => {
+                let o = self.original.as_ref()?;
+                if self.picks.is_empty() {
+                    return Some(Event::Notice(ctx.t("refund-pick-lines")));
+                }
+                Some(Event::Refund(
+                    o.receipt_no.clone(),
+                    self.picks.iter().map(|(l, q)| (*l, Qty(*q))).collect(),
+                ))
+            }
+            Msg::PostVoid => self
+                .original
+                .as_ref()
+                .map(|o| Event::PostVoid(o.receipt_no.clone())),
+            Msg::Back => Some(Event::Back),
+        }
+    }
+
+    pub fn view<'a>(&'a self, ctx: &Ctx<'_>) -> Element<'a, Msg> {
+        let find = row![
+            text_input(&ctx.t("refund-lookup-hint"), &self.lookup)
+                .id(LOOKUP_ID)
+                .on_input(Msg::Lookup)
+                .on_submit(Msg::Find)
+                .size(theme::TITLE)
+                .padding(10),
+            theme::primary(ctx.t("refund-find"), Some(Msg::Find)).width(160),
+        ]
+        .spacing(theme::GAP);
+        let mut body = column![theme::title(ctx.t("refund-title")), find].spacing(theme::GAP);
+        if let Some(o) = &self.original {
+            body = body.push(
+                text(ctx.ta(
+                    "refund-original",
+                    &[
+                        ("number", o.receipt_no.clone()),
+                        ("date", ctx.datetime(o.completed_at_ms)),
+                        ("total", ctx.money(o.settled())),
+                    ],
+                ))
+                .size(theme::TEXT),
+            );
+            if self.voided {
+                body = body.push(theme::notice(&ctx.t("refund-voided"), true));
+            }
+            let mut lines = Column::new().spacing(4);
+            for l in o.lines.iter().filter(|l| !l.voided) {
+                let left = Qty(self.left(l.line_no));
+                let pick = Qty(self.picks.get(&l.line_no).copied().unwrap_or(0));
+                lines = lines.push(
+                    row![
+                        text(l.name.clone()).size(theme::TEXT).width(Length::Fill),
+                        text(ctx.ta("refund-left", &[("qty", left.to_string())]))
+                            .size(theme::SMALL)
+                            .width(110),
+                        text(ctx.money(l.gross)).size(theme::TEXT).width(110),
+                        theme::secondary("−".into(), Some(Msg::Dec(l.line_no))).width(52),
+                        text(pick.to_string())
+                            .size(theme::TITLE)
+                            .width(70)
+                            .align_x(Alignment::Center),
+                        theme::secondary("+".into(), Some(Msg::Inc(l.line_no))).width(52),
+                    ]
+                    .spacing(theme::GAP)
+                    .align_y(Alignment::Center),
+                );
+            }
+            body = body
+                .push(theme::panel(scrollable(lines).height(Length::Fill)).height(Length::Fill));
+            body = body.push(
+                row![
+                    theme::secondary(ctx.t("refund-all"), Some(Msg::All)).width(Length::Fill),
+                    theme::danger(ctx.t("refund-post-void"), Some(Msg::PostVoid))
+                        .width(Length::Fill),
+                    theme::primary(ctx.t("refund-confirm"), Some(Msg::Confirm)).width(Length::Fill),
+                ]
+                .spacing(theme::GAP),
+            );
+        }
+        body = body.push(theme::secondary(ctx.t("common-back"), Some(Msg::Back)).width(200));
+        container(body.max_width(1000))
+            .center_x(Length::Fill)
+            .padding(theme::PAD)
+            .into()
+    }
+}

@@ -1,0 +1,600 @@
+//! The sale screen: an always-focused entry for the barcode scanner and
+//! typed SKUs, name search, quick keys by category, the cart with its
+//! controls, totals with tax, and the Pay button.
+
+use crate::core::catalog::{Product, Qty, Unit};
+use crate::core::money::Money;
+use crate::core::sale::{Discount, Sale, Totals};
+use crate::ui::ctx::Ctx;
+use crate::ui::theme;
+use iced::widget::{button, column, container, row, scrollable, text, text_input, Column};
+use iced::{Alignment, Element, Length};
+use rust_decimal::Decimal;
+
+/// The scanner entry's widget id: focus returns here after every action.
+pub const SCAN_ID: &str = "scan";
+pub const SEARCH_ID: &str = "search";
+
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub entry: String,
+    pub search: String,
+    pub results: Vec<Product>,
+    pub categories: Vec<String>,
+    pub category: Option<String>,
+    pub quick: Vec<Product>,
+    pub selected: Option<u32>,
+    /// Amount or percentage typed for a discount or a price override.
+    pub amount: String,
+    /// A weighed product waiting for its weight.
+    pub weighing: Option<(Product, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Entry(String),
+    Submit,
+    Search(String),
+    SearchSubmit,
+    Pick(Product),
+    Category(String),
+    Select(u32),
+    Inc(u32),
+    Dec(u32),
+    Void(u32),
+    Amount(String),
+    LineDiscount,
+    SaleDiscount,
+    Override,
+    Weight(String),
+    WeightOk,
+    WeightCancel,
+    Go(Nav),
+}
+
+/// Places the sale screen leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Pay,
+    Park,
+    Parked,
+    Refund,
+    Cash,
+    Reports,
+    Receipts,
+    Settings,
+    Help,
+    Lock,
+    Logout,
+}
+
+/// What the sale screen asks of the application.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Resolve(String),
+    Search(String),
+    Category(String),
+    Add(Product, Qty),
+    SetQty(u32, Qty),
+    Void(u32),
+    LineDiscount(u32, Discount),
+    SaleDiscount(Discount),
+    /// Needs a supervisor: the app asks for approval first.
+    Override(u32, Money),
+    Go(Nav),
+    Notice(String),
+}
+
+/// Parses "10%" as a percentage and "2.50" as an amount.
+fn parse_discount(text: &str, sale: &Sale) -> Option<Discount> {
+    let t = text.trim();
+    if let Some(p) = t.strip_suffix('%') {
+        let p: Decimal = p.trim().parse().ok()?;
+        (p > Decimal::ZERO && p <= Decimal::ONE_HUNDRED).then_some(Discount::Percent(p))
+    } else {
+        let m = Money::parse(t, sale.currency).ok()?;
+        (m.minor > 0).then_some(Discount::Amount(m.minor))
+    }
+}
+
+impl State {
+    pub fn update(&mut self, msg: Msg, sale: &Sale, ctx: &Ctx<'_>) -> Option<Event> {
+        match msg {
+            Msg::Entry(s) => {
+                self.entry = s;
+                None
+            }
+            Msg::Submit => {
+                let code = std::mem::take(&mut self.entry).trim().to_string();
+                (!code.is_empty()).then_some(Event::Resolve(code))
+            }
+            Msg::Search(s) => {
+                self.search = s;
+                (self.search.chars().count() >= 2).then(|| Event::Search(self.search.clone()))
+            }
+            Msg::SearchSubmit => Some(Event::Search(self.search.clone())),
+            Msg::Pick(p) => self.pick(p),
+            Msg::Category(c) => {
+                self.category = Some(c.clone());
+                Some(Event::Category(c))
+            }
+            Msg::Select(l) => {
+                self.selected = Some(l);
+                None
+            }
+            Msg::Inc(l) | Msg::Dec(l) => {
+                let line = sale.lines.iter().find(|x| x.line_no == l && !x.voided)?;
+                let step = if line.unit == Unit::Kg { 100 } else { 1000 };
+                let q = if matches!(msg, Msg::Inc(_)) {
+                    line.qty.milli() + step
+                } else {
+                    line.qty.milli() - step
+                };
+                self.selected = Some(l);
+                if q <= 0 {
+                    Some(Event::Void(l))
+                } else {
+                    Some(Event::SetQty(l, Qty(q)))
+                }
+            }
+            Msg::Void(l) => Some(Event::Void(l)),
+            Msg::Amount(s) => {
+                self.amount = s;
+                None
+            }
+            Msg::LineDiscount => {
+                let Some(l) = self.selected else {
+                    return Some(Event::Notice(ctx.t("sale-select-line")));
+                };
+                match parse_discount(&self.amount, sale) {
+                    Some(d) => {
+                        self.amount.clear();
+                        Some(Event::LineDiscount(l, d))
+                    }
+                    None => Some(Event::Notice(ctx.t("sale-bad-discount"))),
+                }
+            }
+            Msg::SaleDiscount => match parse_discount(&self.amount, sale) {
+                Some(d) => {
+                    self.amount.clear();
+                    Some(Event::SaleDiscount(d))
+                }
+                None => Some(Event::Notice(ctx.t("sale-bad-discount"))),
+            },
+            Msg::Override => {
+                let Some(l) = self.selected else {
+                    return Some(Event::Notice(ctx.t("sale-select-line")));
+                };
+                match Money::parse(&self.amount, sale.currency) {
+                    Ok(m) if m.minor >= 0 => {
+                        self.amount.clear();
+                        Some(Event::Override(l, m))
+                    }
+                    _ => Some(Event::Notice(ctx.t("sale-bad-price"))),
+                }
+            }
+            Msg::Weight(s) => {
+                if let Some((_, w)) = &mut self.weighing {
+                    *w = s;
+                }
+                None
+            }
+            Msg::WeightOk => {
+                let (p, w) = self.weighing.take()?;
+                match Qty::parse(&w) {
+                    Some(q) if q.milli() > 0 => Some(Event::Add(p, q)),
+                    _ => {
+                        self.weighing = Some((p, w));
+                        Some(Event::Notice(ctx.t("sale-bad-weight")))
+                    }
+                }
+            }
+            Msg::WeightCancel => {
+                self.weighing = None;
+                None
+            }
+            Msg::Go(n) => Some(Event::Go(n)),
+        }
+    }
+
+    /// A product chosen from search or quick keys: weighed goods ask for the weight.
+    pub fn pick(&mut self, p: Product) -> Option<Event> {
+        if p.unit == Unit::Kg {
+            self.weighing = Some((p, String::new()));
+            None
+        } else {
+            Some(Event::Add(p, Qty::ONE))
+        }
+    }
+
+    pub fn view<'a>(
+        &'a self,
+        ctx: &Ctx<'_>,
+        sale: &'a Sale,
+        totals: Option<&Totals>,
+    ) -> Element<'a, Msg> {
+        let left = column![
+            self.entry_bar(ctx),
+            self.cart(ctx, sale, totals),
+            self.line_tools(ctx)
+        ]
+        .spacing(theme::GAP)
+        .width(Length::FillPortion(3));
+        let right = column![self.totals(ctx, totals), self.browse(ctx), self.nav(ctx)]
+            .spacing(theme::GAP)
+            .width(Length::FillPortion(2));
+        let body: Element<'a, Msg> = row![left, right]
+            .spacing(theme::GAP)
+            .height(Length::Fill)
+            .into();
+        match &self.weighing {
+            Some((p, w)) => {
+                let dialog = theme::panel(
+                    column![
+                        text(ctx.ta("sale-weigh", &[("name", p.name.clone())])).size(theme::TEXT),
+                        text_input("0.000", w)
+                            .id("weight")
+                            .on_input(Msg::Weight)
+                            .on_submit(Msg::WeightOk)
+                            .size(theme::TITLE)
+                            .padding(8),
+                        row![
+                            theme::secondary(ctx.t("common-cancel"), Some(Msg::WeightCancel))
+                                .width(Length::Fill),
+                            theme::primary(ctx.t("common-ok"), Some(Msg::WeightOk))
+                                .width(Length::Fill),
+                        ]
+                        .spacing(theme::GAP)
+                    ]
+                    .spacing(theme::GAP)
+                    .max_width(420),
+                );
+                column![container(dialog).center_x(Length::Fill), body]
+                    .spacing(theme::GAP)
+                    .into()
+            }
+            None => body,
+        }
+    }
+
+    fn entry_bar<'a>(&'a self, ctx: &Ctx<'_>) -> Element<'a, Msg> {
+        row![
+            text_input(&ctx.t("sale-scan-hint"), &self.entry)
+                .id(SCAN_ID)
+                .on_input(Msg::Entry)
+                .on_submit(Msg::Submit)
+                .size(theme::TITLE)
+                .padding(10)
+                .width(Length::FillPortion(3)),
+            text_input(&ctx.t("sale-search-hint"), &self.search)
+                .id(SEARCH_ID)
+                .on_input(Msg::Search)
+                .on_submit(Msg::SearchSubmit)
+                .size(theme::TEXT)
+                .padding(12)
+                .width(Length::FillPortion(2)),
+        ]
+        .spacing(theme::GAP)
+        .into()
+    }
+
+    fn cart<'a>(
+        &'a self,
+        ctx: &Ctx<'_>,
+        sale: &'a Sale,
+        totals: Option<&Totals>,
+    ) -> Element<'a, Msg> {
+        let mut list = Column::new().spacing(4);
+        if sale.lines.is_empty() {
+            list = list.push(text(ctx.t("sale-empty")).size(theme::TEXT));
+        }
+        for l in &sale.lines {
+            let amount = totals
+                .and_then(|t| t.lines.iter().find(|x| x.line_no == l.line_no))
+                .map(|t| ctx.money(t.gross))
+                .unwrap_or_else(|| ctx.t("sale-voided"));
+            let qty = if l.unit == Unit::Kg {
+                format!("{} kg × {}", l.qty, ctx.money(l.unit_price))
+            } else {
+                format!("{} × {}", l.qty, ctx.money(l.unit_price))
+            };
+            let mut info = column![
+                text(l.name.clone()).size(theme::TEXT),
+                text(qty).size(theme::SMALL)
+            ]
+            .spacing(2);
+            if l.discount.is_some() {
+                info = info.push(text(ctx.t("sale-discounted")).size(theme::SMALL));
+            }
+            if l.override_by.is_some() {
+                info = info.push(text(ctx.t("sale-overridden")).size(theme::SMALL));
+            }
+            let controls: Element<'a, Msg> = if l.voided {
+                text(ctx.t("sale-voided")).size(theme::TEXT).into()
+            } else {
+                row![
+                    theme::secondary("−".into(), Some(Msg::Dec(l.line_no))).width(52),
+                    theme::secondary("+".into(), Some(Msg::Inc(l.line_no))).width(52),
+                    theme::danger(ctx.t("sale-void"), Some(Msg::Void(l.line_no))).width(90),
+                ]
+                .spacing(4)
+                .into()
+            };
+            let line = row![
+                info.width(Length::Fill),
+                text(amount)
+                    .size(theme::TEXT)
+                    .width(120)
+                    .align_x(Alignment::End),
+                controls
+            ]
+            .spacing(theme::GAP)
+            .align_y(Alignment::Center);
+            let selected = self.selected == Some(l.line_no);
+            list = list.push(
+                button(line)
+                    .on_press(Msg::Select(l.line_no))
+                    .width(Length::Fill)
+                    .padding(6)
+                    .style(if selected {
+                        button::subtle
+                    } else {
+                        button::text
+                    }),
+            );
+        }
+        theme::panel(scrollable(list).height(Length::Fill).anchor_bottom())
+            .height(Length::Fill)
+            .into()
+    }
+
+    fn line_tools<'a>(&'a self, ctx: &Ctx<'_>) -> Element<'a, Msg> {
+        row![
+            text_input(&ctx.t("sale-amount-hint"), &self.amount)
+                .on_input(Msg::Amount)
+                .size(theme::TEXT)
+                .padding(12)
+                .width(Length::FillPortion(2)),
+            theme::secondary(ctx.t("sale-line-discount"), Some(Msg::LineDiscount))
+                .width(Length::FillPortion(2)),
+            theme::secondary(ctx.t("sale-sale-discount"), Some(Msg::SaleDiscount))
+                .width(Length::FillPortion(2)),
+            theme::secondary(ctx.t("sale-override"), Some(Msg::Override))
+                .width(Length::FillPortion(2)),
+        ]
+        .spacing(theme::GAP)
+        .into()
+    }
+
+    fn totals<'a>(&'a self, ctx: &Ctx<'_>, totals: Option<&Totals>) -> Element<'a, Msg> {
+        let Some(t) = totals else {
+            return theme::panel(text(ctx.t("sale-empty")))
+                .width(Length::Fill)
+                .into();
+        };
+        let line = |label: String, value: String| {
+            row![
+                text(label).size(theme::TEXT).width(Length::Fill),
+                text(value).size(theme::TEXT)
+            ]
+        };
+        let mut c = column![line(ctx.t("sale-subtotal"), ctx.money(t.subtotal))].spacing(2);
+        let disc = t.line_discounts + t.sale_discount;
+        if !disc.is_zero() {
+            c = c.push(line(ctx.t("sale-discount"), ctx.money(-disc)));
+        }
+        for tx in &t.tax {
+            c = c.push(line(
+                ctx.ta("sale-tax", &[("name", tx.name.clone())]),
+                ctx.money(tx.tax),
+            ));
+        }
+        c = c.push(
+            row![
+                text(ctx.t("sale-total"))
+                    .size(theme::TITLE)
+                    .width(Length::Fill),
+                text(ctx.money(t.total)).size(theme::HUGE)
+            ]
+            .align_y(Alignment::Center),
+        );
+        theme::panel(c).width(Length::Fill).into()
+    }
+
+    fn browse<'a>(&'a self, ctx: &Ctx<'_>) -> Element<'a, Msg> {
+        let shown: &[Product] = if !self.results.is_empty() {
+            &self.results
+        } else {
+            &self.quick
+        };
+        let mut tabs = iced::widget::Row::new().spacing(4);
+        for c in &self.categories {
+            let short: String = c.split_whitespace().last().unwrap_or(c).to_string();
+            let b = theme::big(short, Some(Msg::Category(c.clone())));
+            tabs = tabs.push(if self.category.as_deref() == Some(c) {
+                b.style(button::primary)
+            } else {
+                b.style(button::secondary)
+            });
+        }
+        let mut grid = Column::new().spacing(4);
+        for chunk in shown.chunks(3) {
+            let mut r = iced::widget::Row::new().spacing(4);
+            for p in chunk {
+                let label = column![
+                    text(p.name.clone()).size(theme::SMALL),
+                    text(if p.unit == Unit::Kg {
+                        format!("{}/kg", ctx.money(p.price))
+                    } else {
+                        ctx.money(p.price)
+                    })
+                    .size(theme::SMALL)
+                ];
+                r = r.push(
+                    button(label)
+                        .on_press(Msg::Pick(p.clone()))
+                        .width(Length::FillPortion(1))
+                        .height(64)
+                        .padding(4)
+                        .style(button::secondary),
+                );
+            }
+            for _ in chunk.len()..3 {
+                r = r.push(iced::widget::space::horizontal().width(Length::FillPortion(1)));
+            }
+            grid = grid.push(r);
+        }
+        if shown.is_empty() {
+            grid = grid.push(text(ctx.t("sale-no-results")).size(theme::SMALL));
+        }
+        column![
+            scrollable(tabs).direction(scrollable::Direction::Horizontal(
+                scrollable::Scrollbar::new()
+            )),
+            theme::panel(scrollable(grid).height(Length::Fill)).height(Length::Fill)
+        ]
+        .spacing(4)
+        .height(Length::Fill)
+        .into()
+    }
+
+    fn nav<'a>(&'a self, ctx: &Ctx<'_>) -> Element<'a, Msg> {
+        let b = |id: &str, key: &str, n: Nav| {
+            theme::secondary(format!("{} {key}", ctx.t(id)), Some(Msg::Go(n))).width(Length::Fill)
+        };
+        column![
+            row![
+                b("nav-park", "F4", Nav::Park),
+                b("nav-parked", "F5", Nav::Parked),
+                b("nav-refund", "F6", Nav::Refund)
+            ]
+            .spacing(4),
+            row![
+                b("nav-cash", "F7", Nav::Cash),
+                b("nav-reports", "F8", Nav::Reports),
+                b("nav-receipts", "F11", Nav::Receipts)
+            ]
+            .spacing(4),
+            row![
+                b("nav-settings", "F9", Nav::Settings),
+                b("nav-help", "F1", Nav::Help),
+                b("nav-lock", "F10", Nav::Lock)
+            ]
+            .spacing(4),
+            theme::primary(
+                format!("{}  F12", ctx.t("nav-pay")),
+                Some(Msg::Go(Nav::Pay))
+            )
+            .width(Length::Fill)
+            .height(72),
+        ]
+        .spacing(4)
+        .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::money::Currency;
+    use crate::i18n::{I18n, Lang};
+
+    fn ctx(i: &I18n) -> Ctx<'_> {
+        Ctx {
+            i18n: i,
+            lang: Lang::En,
+            currency: Currency::CNY,
+            offset_secs: 0,
+            demo: true,
+        }
+    }
+
+    fn product(unit: Unit) -> Product {
+        Product {
+            sku: "1".into(),
+            name: "Tea".into(),
+            barcodes: vec![],
+            price: Money::new(350, Currency::CNY),
+            tax_class: "A".into(),
+            category: "c".into(),
+            unit,
+        }
+    }
+
+    #[test]
+    fn scanning_submits_the_code_and_clears_the_entry() {
+        let i = I18n::load();
+        let mut s = State::default();
+        let sale = Sale::new(Currency::CNY, 1);
+        s.update(Msg::Entry("6901234567892".into()), &sale, &ctx(&i));
+        assert_eq!(
+            s.update(Msg::Submit, &sale, &ctx(&i)),
+            Some(Event::Resolve("6901234567892".into()))
+        );
+        assert!(s.entry.is_empty());
+        assert_eq!(
+            s.update(Msg::Submit, &sale, &ctx(&i)),
+            None,
+            "an empty Enter does nothing"
+        );
+    }
+
+    #[test]
+    fn weighed_products_ask_for_a_weight() {
+        let i = I18n::load();
+        let mut s = State::default();
+        let sale = Sale::new(Currency::CNY, 1);
+        assert_eq!(
+            s.update(Msg::Pick(product(Unit::Kg)), &sale, &ctx(&i)),
+            None
+        );
+        assert!(s.weighing.is_some());
+        s.update(Msg::Weight("abc".into()), &sale, &ctx(&i));
+        assert!(matches!(
+            s.update(Msg::WeightOk, &sale, &ctx(&i)),
+            Some(Event::Notice(_))
+        ));
+        s.update(Msg::Weight("0.750".into()), &sale, &ctx(&i));
+        assert_eq!(
+            s.update(Msg::WeightOk, &sale, &ctx(&i)),
+            Some(Event::Add(product(Unit::Kg), Qty(750)))
+        );
+        assert_eq!(
+            s.update(Msg::Pick(product(Unit::Piece)), &sale, &ctx(&i)),
+            Some(Event::Add(product(Unit::Piece), Qty::ONE))
+        );
+    }
+
+    #[test]
+    fn minus_on_the_last_unit_voids_the_line_and_discounts_parse() {
+        let i = I18n::load();
+        let mut s = State::default();
+        let mut sale = Sale::new(Currency::CNY, 1);
+        let l = sale.add(&product(Unit::Piece), Qty::ONE).unwrap();
+        assert_eq!(s.update(Msg::Dec(l), &sale, &ctx(&i)), Some(Event::Void(l)));
+        assert_eq!(
+            s.update(Msg::Inc(l), &sale, &ctx(&i)),
+            Some(Event::SetQty(l, Qty(2000)))
+        );
+        s.update(Msg::Amount("10%".into()), &sale, &ctx(&i));
+        assert_eq!(
+            s.update(Msg::LineDiscount, &sale, &ctx(&i)),
+            Some(Event::LineDiscount(l, Discount::Percent(Decimal::from(10))))
+        );
+        s.update(Msg::Amount("1.50".into()), &sale, &ctx(&i));
+        assert_eq!(
+            s.update(Msg::SaleDiscount, &sale, &ctx(&i)),
+            Some(Event::SaleDiscount(Discount::Amount(150)))
+        );
+        s.update(Msg::Amount("150%".into()), &sale, &ctx(&i));
+        assert!(matches!(
+            s.update(Msg::SaleDiscount, &sale, &ctx(&i)),
+            Some(Event::Notice(_))
+        ));
+        s.update(Msg::Amount("2.00".into()), &sale, &ctx(&i));
+        assert_eq!(
+            s.update(Msg::Override, &sale, &ctx(&i)),
+            Some(Event::Override(l, Money::new(200, Currency::CNY)))
+        );
+    }
+}

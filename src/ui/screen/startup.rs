@@ -1,0 +1,80 @@
+//! The start-up self-check: database, journal, config and each device, with
+//! what to do about a failure.
+
+use crate::check::CheckLine;
+use crate::ui::ctx::Ctx;
+use crate::ui::theme;
+use iced::widget::{column, container, row, text, Column};
+use iced::{Element, Length};
+
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub lines: Vec<CheckLine>,
+    pub done: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Retry,
+    Continue,
+}
+
+impl State {
+    pub fn all_ok(&self) -> bool {
+        self.done && self.lines.iter().all(|l| l.ok)
+    }
+
+    pub fn view<'a>(&'a self, ctx: &Ctx<'_>) -> Element<'a, Msg> {
+        let mut list = Column::new().spacing(theme::GAP);
+        if !self.done {
+            list = list.push(text(ctx.t("startup-running")).size(theme::TEXT));
+        }
+        for l in &self.lines {
+            let (mark, color) = if l.ok {
+                ("✓", theme::ok_color())
+            } else {
+                ("✗", theme::error_color())
+            };
+            let mut c = column![row![
+                text(mark).size(theme::TITLE).color(color).width(36),
+                text(ctx.t(&format!("check-{}", l.id)))
+                    .size(theme::TEXT)
+                    .width(220),
+                text(l.detail.clone())
+                    .size(theme::SMALL)
+                    .width(Length::Fill),
+            ]
+            .spacing(theme::GAP)];
+            if !l.ok {
+                c = c.push(
+                    text(ctx.ta("startup-action", &[("action", l.action.clone())]))
+                        .size(theme::TEXT)
+                        .color(color),
+                );
+            }
+            list = list.push(c);
+        }
+        let buttons = row![
+            theme::secondary(ctx.t("startup-retry"), Some(Msg::Retry)).width(Length::Fill),
+            theme::primary(
+                ctx.t("startup-continue"),
+                self.done.then_some(Msg::Continue)
+            )
+            .width(Length::Fill),
+        ]
+        .spacing(theme::GAP);
+        let mut col = column![
+            theme::title(ctx.t("startup-title")),
+            theme::panel(list).width(Length::Fill)
+        ]
+        .spacing(16);
+        if self.done && !self.all_ok() {
+            col = col.push(theme::notice(&ctx.t("startup-failed"), true));
+        }
+        col = col.push(buttons);
+        container(col.max_width(900))
+            .center(Length::Fill)
+            .padding(theme::PAD)
+            .into()
+    }
+}

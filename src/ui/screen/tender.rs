@@ -1,0 +1,272 @@
+//! Taking payment: cash with quick note buttons and change due, card and QR
+//! with a progress screen, and split payment until the balance is zero.
+
+use crate::core::money::Money;
+use crate::core::sale::Sale;
+use crate::core::tender::TenderKind;
+use crate::ui::ctx::Ctx;
+use crate::ui::theme;
+use iced::widget::{column, container, row, text, text_input, Column};
+use iced::{Alignment, Element, Length};
+
+pub const CASH_ID: &str = "cash";
+
+/// Where an electronic payment stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub kind: TenderKind,
+    pub amount: Money,
+    /// 0 waiting for card / code, 1 PIN on the PIN pad, 2 processing, 3 done.
+    pub step: u8,
+    pub approved: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub cash: String,
+    /// Amount for the next card/QR payment (empty: the whole balance).
+    pub part: String,
+    pub progress: Option<Progress>,
+    pub last_change: Option<Money>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Cash(String),
+    Part(String),
+    Note(i64),
+    Exact,
+    PayCash,
+    Card,
+    Qr,
+    Dismiss,
+    Back,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Cash(Money),
+    Electronic(TenderKind, Money),
+    Back,
+    Notice(String),
+}
+
+/// Note values offered as one-touch buttons, in minor units.
+const NOTES: [i64; 5] = [1_000, 2_000, 5_000, 10_000, 20_000];
+
+impl State {
+    pub fn update(&mut self, msg: Msg, balance: Money, ctx: &Ctx<'_>) -> Option<Event> {
+        match msg {
+            Msg::Cash(s) => {
+                self.cash = s;
+                None
+            }
+            Msg::Part(s) => {
+                self.part = s;
+                None
+            }
+            Msg::Note(minor) => Some(Event::Cash(Money::new(minor, balance.currency))),
+            Msg::Exact => Some(Event::Cash(balance)),
+            Msg::PayCash => match Money::parse(&self.cash, balance.currency) {
+                Ok(m) if m.minor > 0 => {
+                    self.cash.clear();
+                    Some(Event::Cash(m))
+                }
+                _ => Some(Event::Notice(ctx.t("tender-bad-amount"))),
+            },
+            Msg::Card | Msg::Qr => {
+                let kind = if matches!(msg, Msg::Card) {
+                    TenderKind::Card
+                } else {
+                    TenderKind::Qr
+                };
+                let amount = if self.part.trim().is_empty() {
+                    balance
+                } else {
+                    match Money::parse(&self.part, balance.currency) {
+                        Ok(m) if m.minor > 0 && m.minor <= balance.minor => m,
+                        _ => return Some(Event::Notice(ctx.t("tender-bad-amount"))),
+                    }
+                };
+                self.part.clear();
+                self.progress = Some(Progress {
+                    kind,
+                    amount,
+                    step: 0,
+                    approved: None,
+                });
+                Some(Event::Electronic(kind, amount))
+            }
+            Msg::Dismiss => {
+                self.progress = None;
+                None
+            }
+            Msg::Back => Some(Event::Back),
+        }
+    }
+
+    pub fn view<'a>(
+        &'a self,
+        ctx: &Ctx<'_>,
+        sale: &'a Sale,
+        balance: Money,
+        cash_due: Money,
+    ) -> Element<'a, Msg> {
+        if let Some(p) = &self.progress {
+            return self.progress_view(ctx, p);
+        }
+        let mut paid = Column::new().spacing(4);
+        for t in &sale.tenders {
+            let label = match t.kind {
+                TenderKind::Cash => ctx.t("tender-cash"),
+                TenderKind::Card => ctx.t("tender-card"),
+                TenderKind::Qr => ctx.t("tender-qr"),
+            };
+            paid = paid.push(row![
+                text(label).width(Length::Fill).size(theme::TEXT),
+                text(ctx.money(t.amount)).size(theme::TEXT)
+            ]);
+        }
+        let header = column![
+            text(ctx.t("tender-balance")).size(theme::TITLE),
+            text(ctx.money(balance)).size(theme::HUGE * 1.4),
+            text(ctx.ta("tender-cash-due", &[("amount", ctx.money(cash_due))])).size(theme::TEXT),
+        ]
+        .spacing(4)
+        .align_x(Alignment::Center);
+        let mut notes = iced::widget::Row::new().spacing(theme::GAP);
+        notes =
+            notes.push(theme::success(ctx.t("tender-exact"), Some(Msg::Exact)).width(Length::Fill));
+        for n in NOTES.iter().filter(|n| **n >= cash_due.minor).take(4) {
+            notes = notes
+                .push(theme::secondary(ctx.minor(*n), Some(Msg::Note(*n))).width(Length::Fill));
+        }
+        let cash = row![
+            text_input(&ctx.t("tender-cash-hint"), &self.cash)
+                .id(CASH_ID)
+                .on_input(Msg::Cash)
+                .on_submit(Msg::PayCash)
+                .size(theme::TITLE)
+                .padding(10),
+            theme::primary(ctx.t("tender-take-cash"), Some(Msg::PayCash)).width(200),
+        ]
+        .spacing(theme::GAP);
+        let electronic = row![
+            text_input(&ctx.t("tender-part-hint"), &self.part)
+                .on_input(Msg::Part)
+                .size(theme::TEXT)
+                .padding(12),
+            theme::primary(ctx.t("tender-card"), Some(Msg::Card)).width(160),
+            theme::primary(ctx.t("tender-qr"), Some(Msg::Qr)).width(160),
+        ]
+        .spacing(theme::GAP);
+        let mut body = column![
+            header,
+            theme::panel(paid).width(Length::Fill),
+            notes,
+            cash,
+            electronic
+        ]
+        .spacing(16)
+        .max_width(900);
+        if let Some(ch) = self.last_change {
+            body = body.push(theme::notice(
+                &ctx.ta("tender-change", &[("amount", ctx.money(ch))]),
+                false,
+            ));
+        }
+        body = body.push(theme::secondary(ctx.t("tender-back"), Some(Msg::Back)).width(200));
+        container(body)
+            .center_x(Length::Fill)
+            .padding(theme::PAD)
+            .into()
+    }
+
+    fn progress_view<'a>(&'a self, ctx: &Ctx<'_>, p: &Progress) -> Element<'a, Msg> {
+        let steps: Vec<String> = match p.kind {
+            TenderKind::Card => vec![
+                ctx.t("pay-insert-card"),
+                ctx.t("pay-enter-pin"),
+                ctx.t("pay-processing"),
+            ],
+            _ => vec![ctx.t("pay-scan-code"), ctx.t("pay-processing")],
+        };
+        let mut col = column![text(ctx.money(p.amount)).size(theme::HUGE),]
+            .spacing(16)
+            .align_x(Alignment::Center);
+        for (i, s) in steps.iter().enumerate() {
+            let mark = if (i as u8) < p.step {
+                "✓"
+            } else if i as u8 == p.step && p.approved.is_none() {
+                "…"
+            } else {
+                " "
+            };
+            col = col.push(text(format!("{mark} {s}")).size(theme::TITLE));
+        }
+        match p.approved {
+            Some(true) => {
+                col = col.push(theme::notice(&ctx.t("pay-approved"), false));
+                col = col.push(theme::primary(ctx.t("common-ok"), Some(Msg::Dismiss)).width(200));
+            }
+            Some(false) => {
+                col = col.push(theme::notice(&ctx.t("pay-declined"), true));
+                col = col.push(theme::primary(ctx.t("common-ok"), Some(Msg::Dismiss)).width(200));
+            }
+            None => {}
+        }
+        container(col).center(Length::Fill).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::money::Currency;
+    use crate::i18n::{I18n, Lang};
+
+    #[test]
+    fn cash_card_and_split_amounts() {
+        let i = I18n::load();
+        let ctx = Ctx {
+            i18n: &i,
+            lang: Lang::En,
+            currency: Currency::CNY,
+            offset_secs: 0,
+            demo: true,
+        };
+        let bal = Money::new(1250, Currency::CNY);
+        let mut s = State::default();
+        assert_eq!(s.update(Msg::Exact, bal, &ctx), Some(Event::Cash(bal)));
+        assert_eq!(
+            s.update(Msg::Note(5000), bal, &ctx),
+            Some(Event::Cash(Money::new(5000, Currency::CNY)))
+        );
+        s.update(Msg::Cash("x".into()), bal, &ctx);
+        assert!(matches!(
+            s.update(Msg::PayCash, bal, &ctx),
+            Some(Event::Notice(_))
+        ));
+        s.update(Msg::Part("5.00".into()), bal, &ctx);
+        assert_eq!(
+            s.update(Msg::Card, bal, &ctx),
+            Some(Event::Electronic(
+                TenderKind::Card,
+                Money::new(500, Currency::CNY)
+            ))
+        );
+        assert_eq!(s.progress.as_ref().map(|p| p.step), Some(0));
+        s.update(Msg::Dismiss, bal, &ctx);
+        s.update(Msg::Part("99.00".into()), bal, &ctx);
+        assert!(
+            matches!(s.update(Msg::Qr, bal, &ctx), Some(Event::Notice(_))),
+            "more than the balance"
+        );
+        s.update(Msg::Part(String::new()), bal, &ctx);
+        assert_eq!(
+            s.update(Msg::Qr, bal, &ctx),
+            Some(Event::Electronic(TenderKind::Qr, bal)),
+            "empty part = balance"
+        );
+    }
+}

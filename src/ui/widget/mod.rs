@@ -1,0 +1,4 @@
+//! Reusable widgets: the numeric keypad, the status bar, the hourly chart.
+
+pub mod chart;
+pub mod keypad;

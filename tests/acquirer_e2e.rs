@@ -1,0 +1,512 @@
+//! End to end against the acquirer host simulator on loopback: a real TCP
+//! server with its own SQLite ledger, a session over the in-memory store.
+
+mod acquirer_common;
+
+use std::time::Duration;
+
+use acquirer_common::proxy::FaultProxy;
+use acquirer_common::{Rig, PAN, TID};
+use tillpoint::payment::acquirer::{
+    AcquirerStore, BatchItem, OfflineLimits, OfflineRefusal, OnlineRequest, OutboxState,
+    SessionError, SettlementOutcome,
+};
+use tillpoint::payment::iso8583::messages::{OriginalData, Stan, Timestamp, TxnKind};
+use tillpoint::payment::iso8583::{Mti, ReversalReason};
+use tillpoint::sim::acquirer::Fault;
+use tillpoint::store::host_ledger::TxnStatus;
+
+#[test]
+fn sign_on_and_echo() {
+    let mut rig = Rig::new();
+    assert!(rig.session.sign_on().unwrap().approved());
+    assert!(rig.session.echo().unwrap());
+    assert_eq!(rig.session.online(), Some(true));
+}
+
+#[test]
+fn purchase_with_pin_and_chip_is_approved_and_captured() {
+    let mut rig = Rig::new();
+    let card = rig.card(2500, Some("1234"));
+    let auth = rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 2500, card })
+        .unwrap();
+    assert!(auth.approved(), "{:?}", auth.reply);
+    // Until confirmed, the reversal stays armed and blocks the next request.
+    assert_eq!(rig.store.pending_reversals().unwrap().len(), 1);
+    let card = rig.card(100, None);
+    assert!(matches!(
+        rig.session
+            .authorize(&OnlineRequest::Purchase { amount: 100, card }),
+        Err(SessionError::Unconfirmed(_))
+    ));
+    // The ARPC answers the ARQC: tag 91, ARC "00" at the end.
+    let icc = auth.reply.icc.clone().unwrap();
+    assert_eq!(icc[0], 0x91);
+    assert_eq!(&icc[icc.len() - 2..], b"00");
+    rig.session.confirm(&auth).unwrap();
+    assert!(rig.store.pending_reversals().unwrap().is_empty());
+
+    let rows = rig.host_rows();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, TxnStatus::Approved);
+    assert_eq!(rows[0].rrn, auth.reply.rrn, "RRN kept with the sale");
+    let batch = rig.store.batch_items(1).unwrap();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].rrn, auth.reply.rrn);
+    rig.assert_agree();
+}
+
+#[test]
+fn wrong_pin_and_decline_leave_nothing_to_reverse() {
+    let mut rig = Rig::new();
+    let card = rig.card(2500, Some("4321"));
+    let auth = rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 2500, card })
+        .unwrap();
+    assert_eq!(auth.reply.response_code, "55");
+    let card = rig.card(1251, None);
+    let auth = rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 1251, card })
+        .unwrap();
+    assert!(!auth.approved());
+    assert_eq!(auth.reply.response_code, "51");
+    rig.session.confirm(&auth).unwrap(); // no-op for a decline
+    assert!(rig.store.pending_reversals().unwrap().is_empty());
+    assert!(rig.store.batch_items(1).unwrap().is_empty());
+    let rows = rig.host_rows();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.status == TxnStatus::Declined));
+    assert_eq!(rows[0].decline_reason.as_deref(), Some("pin"));
+    rig.assert_agree();
+}
+
+#[test]
+fn refund_and_void() {
+    let mut rig = Rig::new();
+    let card = rig.card(4000, None);
+    let purchase = rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 4000, card })
+        .unwrap();
+    rig.session.confirm(&purchase).unwrap();
+
+    let card = rig.card(700, None);
+    let refund = rig
+        .session
+        .authorize(&OnlineRequest::Refund { amount: 700, card })
+        .unwrap();
+    assert!(refund.approved());
+    rig.session.confirm(&refund).unwrap();
+
+    let card = rig.card(4000, None);
+    let void = rig
+        .session
+        .authorize(&OnlineRequest::Void {
+            amount: 4000,
+            card,
+            original: purchase.original_ref(),
+        })
+        .unwrap();
+    assert!(void.approved(), "{:?}", void.reply);
+    rig.session.confirm(&void).unwrap();
+
+    let batch = rig.store.batch_items(1).unwrap();
+    assert!(batch[0].voided);
+    assert_eq!(batch[1].kind, TxnKind::Refund);
+    let rows = rig.host_rows();
+    assert_eq!(rows[0].status, TxnStatus::Voided);
+    assert_eq!(rows[2].proc_code, "020000");
+    rig.assert_agree();
+
+    // A second void of the same purchase is refused by the host.
+    let card = rig.card(4000, None);
+    let again = rig
+        .session
+        .authorize(&OnlineRequest::Void {
+            amount: 4000,
+            card,
+            original: purchase.original_ref(),
+        })
+        .unwrap();
+    assert_eq!(again.reply.response_code, "12");
+}
+
+#[test]
+fn qr_payment_goes_online_as_barcode_purchase() {
+    let mut rig = Rig::new();
+    let auth = rig
+        .session
+        .authorize(&OnlineRequest::Qr {
+            amount: 1999,
+            code: "284512345678901234".into(),
+        })
+        .unwrap();
+    assert!(auth.approved());
+    rig.session.confirm(&auth).unwrap();
+    let rows = rig.host_rows();
+    assert_eq!(rows[0].proc_code, "000000");
+    assert_eq!(rows[0].status, TxnStatus::Approved);
+    rig.assert_agree();
+}
+
+#[test]
+fn timeout_sends_reversal_at_once() {
+    let mut rig = Rig::new();
+    // Host approves but its answer never comes.
+    rig.sim.faults().set_fault(Fault::NoAnswer, 1);
+    let card = rig.card(3000, None);
+    let err = rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 3000, card })
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        SessionError::NoAnswer {
+            reason: ReversalReason::Timeout,
+            ..
+        }
+    ));
+    assert!(
+        rig.store.pending_reversals().unwrap().is_empty(),
+        "{:?} {:?}",
+        rig.store.pending_reversals(),
+        rig.host_rows()
+    );
+    let rows = rig.host_rows();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, TxnStatus::Reversed);
+    assert_eq!(rows[0].reversal_reason.as_deref(), Some("01"));
+    rig.assert_agree();
+}
+
+#[test]
+fn card_decline_after_approval_is_reversed() {
+    let mut rig = Rig::new();
+    let card = rig.card(800, None);
+    let auth = rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 800, card })
+        .unwrap();
+    assert!(auth.approved());
+    assert!(rig
+        .session
+        .reverse(&auth, ReversalReason::CardDeclined)
+        .unwrap());
+    let rows = rig.host_rows();
+    assert_eq!(rows[0].status, TxnStatus::Reversed);
+    assert_eq!(rows[0].reversal_reason.as_deref(), Some("04"));
+    assert!(rig.store.batch_items(1).unwrap().is_empty());
+    rig.assert_agree();
+}
+
+#[test]
+fn pending_reversal_blocks_until_delivered_and_restart_reverses_unconfirmed() {
+    let proxy_rig = Rig::new();
+    let proxy = FaultProxy::start(proxy_rig.sim.addr());
+    let mut rig = proxy_rig;
+    rig.restart(proxy.addr());
+
+    // Approved, then the till "loses power" before confirming.
+    let card = rig.card(1200, None);
+    let auth = rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 1200, card })
+        .unwrap();
+    assert!(auth.approved());
+    proxy.set_down(true);
+    rig.restart(proxy.addr());
+    let pending = rig.store.pending_reversals().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0].due);
+    assert_eq!(pending[0].reason, ReversalReason::PowerLoss);
+
+    // Link down: the owed reversal blocks any new online request.
+    let card = rig.card(100, None);
+    assert!(matches!(
+        rig.session
+            .authorize(&OnlineRequest::Purchase { amount: 100, card }),
+        Err(SessionError::ReversalPending { count: 1 })
+    ));
+    // Refused connections are not attempts: the first real send is a 0400.
+    assert_eq!(rig.store.pending_reversals().unwrap()[0].attempts, 0);
+
+    // Link back: the reversal goes first, then the sale.
+    proxy.set_down(false);
+    let card = rig.card(100, None);
+    let next = rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 100, card })
+        .unwrap();
+    assert!(next.approved());
+    rig.session.confirm(&next).unwrap();
+    let rows = rig.host_rows();
+    assert_eq!(rows[0].status, TxnStatus::Reversed);
+    assert_eq!(rows[0].reversal_reason.as_deref(), Some("06"));
+    rig.assert_agree();
+}
+
+#[test]
+fn offline_advices_are_forwarded_once_after_link_returns() {
+    let rig0 = Rig::new();
+    let proxy = FaultProxy::start(rig0.sim.addr());
+    let mut rig = rig0;
+    rig.restart(proxy.addr());
+    proxy.set_down(true);
+
+    let mut queued = Vec::new();
+    for (kind, amount) in [
+        (TxnKind::Purchase, 1500),
+        (TxnKind::Purchase, 990),
+        (TxnKind::Refund, 300),
+    ] {
+        let sale = rig.offline_sale(kind, amount);
+        queued.push(rig.session.queue_offline(&sale).unwrap());
+    }
+    // Card data is sealed at rest.
+    for item in rig.store.outbox_all() {
+        assert!(!item
+            .sealed_card
+            .windows(PAN.len())
+            .any(|w| w == PAN.as_bytes()));
+        assert_eq!(item.masked_pan, "476173******0010");
+    }
+    let report = rig.session.forward_pending(10).unwrap();
+    assert_eq!(report.delivered, 0);
+    assert_eq!(report.remaining, 3);
+    assert!(report.stopped.is_some());
+
+    // Back up, but the first answer is lost after the host processed it:
+    // the item is repeated as 0221 with the same STAN and deduplicated.
+    proxy.set_down(false);
+    proxy.set(acquirer_common::proxy::Mode::DropAnswer);
+    let report = rig.session.forward_pending(10).unwrap();
+    assert_eq!(report.delivered, 0);
+    proxy.set(acquirer_common::proxy::Mode::Pass);
+    let report = rig.session.forward_pending(10).unwrap();
+    assert_eq!(report.delivered, 3, "{report:?}");
+    assert_eq!(report.remaining, 0);
+
+    let outbox = rig.store.outbox_all();
+    assert!(outbox.iter().all(|i| i.state == OutboxState::Done));
+    assert!(
+        outbox.iter().all(|i| i.sealed_card.is_empty()),
+        "card data deleted"
+    );
+    // The whole pipelined window had been sent once; each was repeated once (0221).
+    assert!(outbox.iter().all(|i| i.attempts == 2), "{outbox:?}");
+
+    let rows = rig.host_rows();
+    assert_eq!(rows.len(), 3, "each advice captured exactly once");
+    assert!(
+        rows.iter().all(|r| r.mti == "0220"),
+        "the 0221 repeat was deduplicated"
+    );
+    rig.assert_agree();
+}
+
+#[test]
+fn offline_caps_stop_acceptance() {
+    let mut rig = Rig::with(
+        None,
+        OfflineLimits {
+            max_count: 2,
+            max_amount: 5000,
+            max_age: Duration::from_secs(3600),
+        },
+    );
+    let s = rig.offline_sale(TxnKind::Purchase, 4000);
+    rig.session.queue_offline(&s).unwrap();
+    let s = rig.offline_sale(TxnKind::Purchase, 1001);
+    assert!(matches!(
+        rig.session.queue_offline(&s),
+        Err(SessionError::OfflineRefused(OfflineRefusal::Amount {
+            limit: 5000
+        }))
+    ));
+    let s = rig.offline_sale(TxnKind::Purchase, 1000);
+    rig.session.queue_offline(&s).unwrap();
+    let s = rig.offline_sale(TxnKind::Purchase, 1);
+    assert!(matches!(
+        rig.session.queue_offline(&s),
+        Err(SessionError::OfflineRefused(OfflineRefusal::Count {
+            limit: 2
+        }))
+    ));
+    // Forwarding frees the caps; then age applies to what waits.
+    rig.session.forward_pending(10).unwrap();
+    let s = rig.offline_sale(TxnKind::Purchase, 10);
+    rig.session.queue_offline(&s).unwrap();
+    rig.clock.advance(Duration::from_secs(3601));
+    assert!(matches!(
+        rig.session.check_offline(10),
+        Err(SessionError::OfflineRefused(OfflineRefusal::Age { .. }))
+    ));
+}
+
+#[test]
+fn settlement_matches() {
+    let mut rig = Rig::new();
+    for amount in [1000, 2000] {
+        let card = rig.card(amount, None);
+        let a = rig
+            .session
+            .authorize(&OnlineRequest::Purchase { amount, card })
+            .unwrap();
+        rig.session.confirm(&a).unwrap();
+    }
+    let card = rig.card(500, None);
+    let r = rig
+        .session
+        .authorize(&OnlineRequest::Refund { amount: 500, card })
+        .unwrap();
+    rig.session.confirm(&r).unwrap();
+    let sale = rig.offline_sale(TxnKind::Purchase, 250);
+    rig.session.queue_offline(&sale).unwrap();
+    rig.assert_agree_after_forward();
+
+    let report = rig.session.settle().unwrap();
+    assert_eq!(report.outcome, SettlementOutcome::Matched);
+    assert_eq!(report.till.debits_count, 3);
+    assert_eq!(report.till.debits_amount, 3250);
+    assert_eq!(report.till.credits_count, 1);
+    assert_eq!(report.till.credits_amount, 500);
+    assert_eq!(report.host, Some(report.till));
+    assert_eq!(rig.store.current_batch().unwrap(), 2);
+    assert!(rig.sim.ledger().unwrap().is_settled(TID, "000001").unwrap());
+}
+
+#[test]
+fn settlement_mismatch_is_repaired_by_batch_upload() {
+    let mut rig = Rig::new();
+    let card = rig.card(1000, None);
+    let a = rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 1000, card })
+        .unwrap();
+    rig.session.confirm(&a).unwrap();
+
+    // The host has a capture the till does not: an approval sent by another
+    // client with this terminal id (as if the till lost it).
+    let mut other = acquirer_common::client_to(rig.sim.addr(), 1000);
+    let card = rig.card(777, None);
+    let stray = tillpoint::payment::iso8583::messages::purchase(
+        &acquirer_common::ids(),
+        &tillpoint::payment::iso8583::messages::Stamp {
+            stan: Stan::new(900_001).unwrap(),
+            transmitted: Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+            local: Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+            batch: 1,
+        },
+        777,
+        &card,
+    )
+    .unwrap();
+    assert_eq!(other.exchange(&stray).unwrap().get_str(39), Some("00"));
+
+    // And the till has a capture the host never saw.
+    let t = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    rig.store
+        .add_capture(&BatchItem {
+            original: OriginalData {
+                mti: Mti::FINANCIAL_ADVICE,
+                stan: Stan::new(900_002).unwrap(),
+                transmitted: t,
+            },
+            kind: TxnKind::Refund,
+            amount: 120,
+            local: t,
+            batch: 1,
+            rrn: None,
+            auth_code: Some("Y1".into()),
+            voided: false,
+        })
+        .unwrap();
+
+    let report = rig.session.settle().unwrap();
+    assert_eq!(report.outcome, SettlementOutcome::MatchedAfterUpload);
+    assert_eq!(report.uploaded, 2);
+    assert_eq!(report.host, Some(report.till));
+    let rows = rig.host_rows();
+    let stray_row = rows.iter().find(|r| r.stan == "900001").unwrap();
+    assert_eq!(stray_row.status, TxnStatus::Uncaptured);
+    let uploaded = rows.iter().find(|r| r.stan == "900002").unwrap();
+    assert_eq!(uploaded.source, "upload");
+    assert_eq!(uploaded.status, TxnStatus::Approved);
+    assert_eq!(rig.store.current_batch().unwrap(), 2);
+}
+
+trait ForwardHelper {
+    fn assert_agree_after_forward(&mut self);
+}
+
+impl ForwardHelper for Rig {
+    fn assert_agree_after_forward(&mut self) {
+        let report = self.session.forward_pending(100).unwrap();
+        assert_eq!(report.remaining, 0);
+        self.assert_agree();
+    }
+}
+
+#[test]
+fn background_forwarder_drains_the_outbox_when_the_link_returns() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    use tillpoint::payment::acquirer::{
+        spawn_forwarder, Backoff, DataKey, Session, SessionConfig, WorkerConfig,
+    };
+
+    let mut rig = Rig::new();
+    let proxy = FaultProxy::start(rig.sim.addr());
+    for amount in [100, 200, 300, 400, 500] {
+        let sale = rig.offline_sale(TxnKind::Purchase, amount);
+        rig.session.queue_offline(&sale).unwrap();
+    }
+    proxy.set_down(true);
+    let worker_session = Session::new(
+        rig.store.clone(),
+        acquirer_common::client_to(proxy.addr(), 400),
+        SessionConfig {
+            ids: acquirer_common::ids(),
+            limits: OfflineLimits::default(),
+        },
+        Box::new(rig.clock.clone()),
+        DataKey::load_or_create(rig.dir.path()).unwrap(),
+    )
+    .unwrap();
+    let shared = Arc::new(Mutex::new(worker_session));
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = spawn_forwarder(
+        shared.clone(),
+        WorkerConfig {
+            idle_poll: Duration::from_millis(20),
+            backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(100)),
+        },
+        stop.clone(),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(
+        rig.store.offline_exposure().unwrap().count,
+        5,
+        "link is down"
+    );
+    proxy.set_down(false);
+    let start = Instant::now();
+    while rig.store.offline_exposure().unwrap().count > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "worker did not drain"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    handle.join().unwrap();
+    assert_eq!(shared.lock().unwrap().online(), Some(true));
+    assert_eq!(rig.host_rows().len(), 5);
+    rig.assert_agree();
+}
