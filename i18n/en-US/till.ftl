@@ -38,12 +38,12 @@ status-nobody = Not logged in
 status-online = Online
 status-offline = Offline
 status-waiting = { $count } waiting to sync
-status-devices-sim = Reader, PIN pad, printer: simulated
+status-devices-sim = Devices: simulated
 status-devices-none = Devices: see Settings
-status-prints = · { $count } receipt(s) waiting to print
+status-prints = · { $count } to print
 status-demo = DEMO
 
-sale-scan-hint = Scan or type a barcode / SKU, then Enter
+sale-scan-hint = Scan or type barcode / SKU
 sale-search-hint = Search by name (F2)
 sale-empty = No items yet: scan a product.
 sale-no-results = No products.

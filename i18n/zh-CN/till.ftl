@@ -38,12 +38,12 @@ status-nobody = 未登录
 status-online = 在线
 status-offline = 离线
 status-waiting = { $count } 笔待上送
-status-devices-sim = 读卡器、密码键盘、打印机：模拟
+status-devices-sim = 设备：模拟
 status-devices-none = 设备：见设置
-status-prints = · { $count } 张小票待打印
+status-prints = · { $count } 张待打印
 status-demo = 演示
 
-sale-scan-hint = 扫描或输入条码/货号，然后回车
+sale-scan-hint = 扫码或输入条码/货号
 sale-search-hint = 按名称搜索（F2）
 sale-empty = 还没有商品：请扫码。
 sale-no-results = 没有商品。

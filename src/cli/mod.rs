@@ -38,7 +38,19 @@ pub struct Cli {
 pub enum Command {
     /// Demo mode: a sample shop with simulated devices, on a temporary database
     /// unless --data-dir is given.
-    Demo,
+    Demo {
+        /// No window: ring sample sales, run the self-check and print an X report.
+        #[arg(long)]
+        text: bool,
+        /// Language of the screens: en-US or zh-CN (default: the config's).
+        #[arg(long, value_parser = ["en-US", "zh-CN"])]
+        lang: Option<String>,
+        /// Open at a screen with sample content (for screenshots): startup,
+        /// login, sale, weigh, tender, receipt, refund, parked, cash, reports,
+        /// settings, help.
+        #[arg(long, hide = true)]
+        tour: Option<String>,
+    },
     /// Product catalog.
     #[command(subcommand)]
     Catalog(CatalogCmd),
@@ -238,10 +250,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         None => {
             let (till, _g) = open(&cli)?;
-            println!("The cashier screen is not part of this build yet; `tillpoint demo` shows the till working.");
-            Ok(print_check(&till))
+            crate::ui::run(till, crate::ui::Start::default()).map_err(|e| anyhow!("the window could not open: {e}"))?;
+            Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Demo) => run_demo(&cli),
+        Some(Command::Demo { text, lang, tour }) => run_demo(&cli, *text, lang.as_deref(), tour.as_deref()),
         Some(Command::Check) => {
             let (till, _g) = open(&cli)?;
             Ok(print_check(&till))
@@ -431,7 +443,7 @@ fn print_check(till: &Till) -> ExitCode {
     }
 }
 
-fn run_demo(cli: &Cli) -> anyhow::Result<ExitCode> {
+fn run_demo(cli: &Cli, text_only: bool, lang: Option<&str>, tour: Option<&str>) -> anyhow::Result<ExitCode> {
     let temp;
     let data_dir = match &cli.data_dir {
         Some(d) => d.clone(),
@@ -476,6 +488,18 @@ fn run_demo(cli: &Cli) -> anyhow::Result<ExitCode> {
             c.name,
             c.role.as_str()
         );
+    }
+    if !text_only {
+        crate::ui::run(
+            till,
+            crate::ui::Start {
+                demo: true,
+                lang: lang.map(str::to_string),
+                tour: tour.map(str::to_string),
+            },
+        )
+        .map_err(|e| anyhow!("the window could not open: {e}"))?;
+        return Ok(ExitCode::SUCCESS);
     }
     let receipts = demo::ring_samples(&mut till)?;
     println!("sample receipts: {}", receipts.join(", "));

@@ -1,12 +1,13 @@
 //! The cashier GUI (iced). `app` holds the state and behaviour, `screen/`
 //! one module per screen, `backend` the bridge that runs every blocking job
-//! off the UI thread.
+//! off the UI thread, `tour` scripted walks for screenshots and tests.
 
 pub mod app;
 pub mod backend;
 pub mod ctx;
 pub mod screen;
 pub mod theme;
+pub mod tour;
 pub mod widget;
 
 use crate::i18n::Lang;
@@ -14,23 +15,46 @@ use crate::till::Till;
 use app::{App, Effect, Options};
 use backend::Backend;
 
+/// How the window starts, beyond the config file.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    pub demo: bool,
+    /// Language override ("en-US", "zh-CN").
+    pub lang: Option<String>,
+    /// Walk to this screen first (see [`tour::SCREENS`]), for screenshots.
+    pub tour: Option<String>,
+}
+
 /// Opens the till's window and runs until it is closed.
-pub fn run(till: Till, demo: bool) -> iced::Result {
-    let opts = Options {
-        demo,
-        lang: Lang::from_code(&till.config.till.locale),
-        dark: false,
-    };
-    let backend = Backend::new(till);
+pub fn run(till: Till, start: Start) -> iced::Result {
+    let lang = Lang::from_code(start.lang.as_deref().unwrap_or(&till.config.till.locale));
+    let opts = Options { demo: start.demo, lang, dark: false };
+    let mut backend = Backend::new(till);
+    let script = start.tour.as_deref().and_then(tour::script);
+    if script.is_some() {
+        backend.step_delay = std::time::Duration::ZERO;
+    }
     iced::application(
         move || {
             let (mut app, effects) = App::new(backend.clone(), opts.clone());
+            app.now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+            if let Some(script) = &script {
+                for e in effects {
+                    if let Effect::Job(job) = e {
+                        let outcome = app.backend.run(job);
+                        app.drive(app::Message::Done(outcome));
+                    }
+                }
+                for m in script.clone() {
+                    app.drive(m);
+                }
+                app.last_input_ms = app.now_ms;
+                return (app, iced::Task::none());
+            }
             let task = iced::Task::batch(effects.into_iter().map(|e| match e {
                 Effect::Job(job) => iced::Task::perform(app.backend.spawn(job), app::Message::Done),
                 Effect::Focus(id) => iced::widget::operation::focus(id),
             }));
-            app.now_ms =
-                (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
             (app, task)
         },
         App::update,

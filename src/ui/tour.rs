@@ -1,0 +1,91 @@
+//! Scripted walks through the screens, for screenshots and tests: each is a
+//! list of the same messages a cashier's clicks and keys produce.
+
+use super::app::{App, Effect, Message};
+use super::screen::{login, receipt, refund, reports, sale, startup, tender};
+use std::collections::VecDeque;
+
+impl App {
+    /// Handles a message and every job it leads to, to completion, on this
+    /// thread (the window runs the same jobs on a worker thread).
+    pub fn drive(&mut self, message: Message) {
+        let mut queue = VecDeque::from([message]);
+        while let Some(m) = queue.pop_front() {
+            for e in self.handle(m) {
+                if let Effect::Job(job) = e {
+                    queue.push_back(Message::Done(self.backend.run(job)));
+                }
+            }
+        }
+    }
+}
+
+fn keys(s: &str) -> Vec<Message> {
+    s.chars().map(|c| Message::Login(login::Msg::Key(c))).collect()
+}
+
+fn scan(code: &str) -> Vec<Message> {
+    vec![Message::Sale(sale::Msg::Entry(code.into())), Message::Sale(sale::Msg::Submit)]
+}
+
+/// Screens the tour can show.
+pub const SCREENS: &[&str] = &[
+    "startup", "login", "sale", "weigh", "tender", "receipt", "refund", "parked", "cash", "reports", "settings", "help",
+];
+
+/// The messages that lead from start-up to `screen` with sample content.
+pub fn script(screen: &str) -> Option<Vec<Message>> {
+    let mut m = vec![];
+    if screen == "startup" {
+        return Some(m);
+    }
+    m.push(Message::Startup(startup::Msg::Continue));
+    if screen == "login" {
+        m.extend(keys("1001"));
+        return Some(m);
+    }
+    m.extend(keys("1001"));
+    m.push(Message::Login(login::Msg::Submit));
+    m.extend(keys("1234"));
+    m.push(Message::Login(login::Msg::Submit));
+    // Three items: two by barcode, one weighed by its in-store label.
+    m.extend(scan("6930181590837"));
+    m.extend(scan("00010"));
+    m.extend(scan("00010"));
+    m.extend(scan("2300001012506"));
+    match screen {
+        "sale" => {}
+        "weigh" => m.extend(scan("00170")),
+        "tender" => m.push(Message::Sale(sale::Msg::Go(sale::Nav::Pay))),
+        "receipt" | "refund" | "reports" => {
+            m.push(Message::Sale(sale::Msg::Go(sale::Nav::Pay)));
+            m.push(Message::Tender(tender::Msg::Note(10_000)));
+            match screen {
+                "refund" => {
+                    m.push(Message::Receipt(receipt::Msg::NewSale));
+                    m.push(Message::Sale(sale::Msg::Go(sale::Nav::Refund)));
+                    m.push(Message::Refund(refund::Msg::Lookup("T01-000001".into())));
+                    m.push(Message::Refund(refund::Msg::Find));
+                    m.push(Message::Refund(refund::Msg::Inc(2)));
+                }
+                "reports" => {
+                    m.push(Message::Receipt(receipt::Msg::NewSale));
+                    m.push(Message::Sale(sale::Msg::Go(sale::Nav::Reports)));
+                    m.push(Message::Reports(reports::Msg::X));
+                }
+                _ => {}
+            }
+        }
+        "parked" => {
+            m.push(Message::Sale(sale::Msg::Go(sale::Nav::Park)));
+            m.extend(scan("6930181590837"));
+            m.push(Message::Sale(sale::Msg::Go(sale::Nav::Park)));
+            m.push(Message::Sale(sale::Msg::Go(sale::Nav::Parked)));
+        }
+        "cash" => m.push(Message::Sale(sale::Msg::Go(sale::Nav::Cash))),
+        "settings" => m.push(Message::Sale(sale::Msg::Go(sale::Nav::Settings))),
+        "help" => m.push(Message::Sale(sale::Msg::Go(sale::Nav::Help))),
+        _ => return None,
+    }
+    Some(m)
+}
