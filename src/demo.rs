@@ -151,3 +151,31 @@ pub fn ring_samples(till: &mut Till) -> Result<Vec<String>, DemoError> {
     receipts.push(refund.record.receipt_no);
     Ok(receipts)
 }
+
+/// Starts the printer emulator on loopback for the demo and points the
+/// till's `[printer]` at it (unless a printer is configured): receipts are
+/// printed over TCP as ESC/POS and land as PNGs in `<data dir>/receipts/`.
+/// Keep the handle alive while the till runs.
+pub fn start_printer(
+    till: &mut Till,
+) -> Result<Option<crate::sim::printer::SimHandle>, crate::sim::printer::SimError> {
+    use crate::sim::printer::{Paper, PrinterSim, SimState};
+    if till.config.sections.contains_key("printer") {
+        return Ok(None);
+    }
+    let assets = crate::ui::backend::assets_dir();
+    let state = SimState::new(Paper::Mm80, Some(&assets))?;
+    let out = till.data_dir().join("receipts");
+    let handle =
+        PrinterSim::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), &out, state)?.spawn()?;
+    let mut section = toml::Table::new();
+    section.insert("transport".into(), "tcp".into());
+    section.insert("address".into(), handle.addr.to_string().into());
+    section.insert("paper".into(), 80.into());
+    section.insert("chinese".into(), true.into());
+    section.insert("drawer".into(), true.into());
+    till.config
+        .sections
+        .insert("printer".into(), toml::Value::Table(section));
+    Ok(Some(handle))
+}

@@ -1,12 +1,14 @@
 //! End to end against the acquirer host simulator on loopback: a real TCP
-//! server with its own SQLite ledger, a session over the in-memory store.
+//! server with its own SQLite ledger and the EMV issuer (real ARQC/ARPC and
+//! DUKPT PIN checks), a session over the till's SQLite store; every test
+//! runs again on the in-memory store (`on_both_stores!` at the end).
 
 mod acquirer_common;
 
 use std::time::Duration;
 
 use acquirer_common::proxy::FaultProxy;
-use acquirer_common::{Rig, PAN, TID};
+use acquirer_common::{Rig, StoreKind, OFFLINE_PAN, TID};
 use tillpoint::payment::acquirer::{
     AcquirerStore, BatchItem, OfflineLimits, OfflineRefusal, OnlineRequest, OutboxState,
     SessionError, SettlementOutcome,
@@ -270,9 +272,21 @@ fn offline_advices_are_forwarded_once_after_link_returns() {
     for item in rig.store.outbox_all() {
         assert!(!item
             .sealed_card
-            .windows(PAN.len())
-            .any(|w| w == PAN.as_bytes()));
-        assert_eq!(item.masked_pan, "476173******0010");
+            .windows(OFFLINE_PAN.len())
+            .any(|w| w == OFFLINE_PAN.as_bytes()));
+        assert_eq!(item.masked_pan, "476173******0119");
+    }
+    if rig.kind == StoreKind::Sqlite {
+        // Not in the database file or its WAL either.
+        for name in ["till.db", "till.db-wal"] {
+            let bytes = std::fs::read(rig.dir.path().join(name)).unwrap_or_default();
+            assert!(
+                !bytes
+                    .windows(OFFLINE_PAN.len())
+                    .any(|w| w == OFFLINE_PAN.as_bytes()),
+                "clear PAN in {name}"
+            );
+        }
     }
     let report = rig.session.forward_pending(10).unwrap();
     assert_eq!(report.delivered, 0);
@@ -510,3 +524,19 @@ fn background_forwarder_drains_the_outbox_when_the_link_returns() {
     assert_eq!(rig.host_rows().len(), 5);
     rig.assert_agree();
 }
+
+on_both_stores!(
+    sign_on_and_echo,
+    purchase_with_pin_and_chip_is_approved_and_captured,
+    wrong_pin_and_decline_leave_nothing_to_reverse,
+    refund_and_void,
+    qr_payment_goes_online_as_barcode_purchase,
+    timeout_sends_reversal_at_once,
+    card_decline_after_approval_is_reversed,
+    pending_reversal_blocks_until_delivered_and_restart_reverses_unconfirmed,
+    offline_advices_are_forwarded_once_after_link_returns,
+    offline_caps_stop_acceptance,
+    settlement_matches,
+    settlement_mismatch_is_repaired_by_batch_upload,
+    background_forwarder_drains_the_outbox_when_the_link_returns,
+);

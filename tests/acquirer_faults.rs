@@ -1,5 +1,6 @@
 //! Fault injection: a TCP proxy between till and host that drops, delays,
-//! garbles and half-closes, plus the simulator's own fault knobs. After each
+//! garbles and half-closes, plus the simulator's own fault knobs. Every test
+//! runs on the till's SQLite store and again on the in-memory store. After each
 //! fault the link is restored and the till's batch must agree with the host
 //! ledger: no transaction lost, none captured twice.
 
@@ -268,3 +269,15 @@ fn late_answer_changes_the_reversal_reason() {
     assert!(rig.store.pending_reversals().unwrap().is_empty());
     rig.assert_agree();
 }
+
+on_both_stores!(
+    proxy_drops_request,
+    proxy_drops_answer,
+    proxy_delays_past_the_timeout,
+    proxy_garbles_answer,
+    proxy_half_closes,
+    short_delay_within_timeout_is_harmless,
+    simulator_fault_knobs,
+    random_faults_then_exact_settlement,
+    late_answer_changes_the_reversal_reason,
+);

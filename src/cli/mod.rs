@@ -250,10 +250,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         None => {
             let (till, _g) = open(&cli)?;
-            crate::ui::run(till, crate::ui::Start::default()).map_err(|e| anyhow!("the window could not open: {e}"))?;
+            crate::ui::run(till, crate::ui::Start::default())
+                .map_err(|e| anyhow!("the window could not open: {e}"))?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Demo { text, lang, tour }) => run_demo(&cli, *text, lang.as_deref(), tour.as_deref()),
+        Some(Command::Demo { text, lang, tour }) => {
+            run_demo(&cli, *text, lang.as_deref(), tour.as_deref())
+        }
         Some(Command::Check) => {
             let (till, _g) = open(&cli)?;
             Ok(print_check(&till))
@@ -443,7 +446,12 @@ fn print_check(till: &Till) -> ExitCode {
     }
 }
 
-fn run_demo(cli: &Cli, text_only: bool, lang: Option<&str>, tour: Option<&str>) -> anyhow::Result<ExitCode> {
+fn run_demo(
+    cli: &Cli,
+    text_only: bool,
+    lang: Option<&str>,
+    tour: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let temp;
     let data_dir = match &cli.data_dir {
         Some(d) => d.clone(),
@@ -487,6 +495,14 @@ fn run_demo(cli: &Cli, text_only: bool, lang: Option<&str>, tour: Option<&str>) 
             pin,
             c.name,
             c.role.as_str()
+        );
+    }
+    let _printer = demo::start_printer(&mut till)?;
+    if let Some(p) = &_printer {
+        println!(
+            "demo printer at {} prints to {}",
+            p.addr,
+            data_dir.join("receipts").display()
         );
     }
     if !text_only {

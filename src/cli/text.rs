@@ -151,3 +151,137 @@ pub fn export_row(r: &SaleRecord, voided: bool, clock: &Clock) -> Vec<String> {
         r.original_receipt.clone().unwrap_or_default(),
     ]
 }
+
+/// A rate as a percentage, e.g. 0.015 → "1.5%".
+fn percent(rate: rust_decimal::Decimal) -> String {
+    format!(
+        "{}%",
+        (rate * rust_decimal::Decimal::ONE_HUNDRED).normalize()
+    )
+}
+
+fn batch_line(t: &crate::store::acquirer::BatchTotals, c: Currency) -> String {
+    let amount = |v: u64| m(i64::try_from(v).unwrap_or(i64::MAX), c);
+    format!(
+        "{} debit(s) {}, {} credit(s) {}",
+        t.debits_count,
+        amount(t.debits_amount),
+        t.credits_count,
+        amount(t.credits_amount)
+    )
+}
+
+/// Where the card money stands with the acquirer (`acquirer status`, and
+/// the end of the Z report).
+pub fn settlement(
+    s: &crate::store::acquirer::SettlementStatus,
+    clock: &Clock,
+    c: Currency,
+) -> String {
+    use crate::store::acquirer::SettlementOutcomeRow as O;
+    let mut out = String::new();
+    let _ = writeln!(out, "-- settlement --");
+    let _ = writeln!(
+        out,
+        "Open batch {:06}: {}",
+        s.open_batch,
+        batch_line(&s.open_totals, c)
+    );
+    let _ = writeln!(
+        out,
+        "{:<30}{:>8}",
+        "Advices waiting for the host", s.advices_waiting
+    );
+    let _ = writeln!(
+        out,
+        "{:<30}{:>8}",
+        "Reversals owed to the host", s.reversals_pending
+    );
+    if s.advices_refused > 0 {
+        let _ = writeln!(
+            out,
+            "{:<30}{:>8}  (see the outbox; call the acquirer)",
+            "Advices refused by the host", s.advices_refused
+        );
+    }
+    match &s.last {
+        None => {
+            let _ = writeln!(out, "Last settlement: none yet");
+        }
+        Some(l) => {
+            let what = match l.outcome {
+                O::Matched => "settled, totals match".to_string(),
+                O::MatchedAfterUpload => format!(
+                    "settled after uploading {} transaction(s), totals match",
+                    l.uploaded
+                ),
+                O::Mismatch => "NOT settled: totals still differ after the batch upload".into(),
+                O::Failed => format!(
+                    "NOT settled: {}",
+                    l.note.as_deref().unwrap_or("no answer from the acquirer")
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "Last settlement: batch {:06} at {}: {what}",
+                l.batch,
+                clock.format(l.at_ms)
+            );
+            let _ = writeln!(out, "  till: {}", batch_line(&l.till, c));
+            if let Some(h) = &l.host {
+                let _ = writeln!(out, "  host: {}", batch_line(h, c));
+            }
+        }
+    }
+    out
+}
+
+/// The card part of a closing note: merchant fees per scheme and the net
+/// that reaches the shop's account, then the settlement status.
+pub fn card_summary(s: &crate::payment::acquirer::config::CardSummary, clock: &Clock) -> String {
+    let f = &s.fees;
+    let c = f.currency;
+    let mut out = String::new();
+    let _ = writeln!(out, "-- card fees (estimate at the configured rates) --");
+    let _ = writeln!(
+        out,
+        "{:<12}{:>12}{:>12}{:>8}{:>10}{:>12}",
+        "scheme", "sales", "refunds", "rate", "fee", "net"
+    );
+    for l in &f.schemes {
+        let _ = writeln!(
+            out,
+            "{:<12}{:>12}{:>12}{:>8}{:>10}{:>12}",
+            l.scheme,
+            m(l.sales.amount, c),
+            m(l.refunds.amount, c),
+            percent(l.rate),
+            m(l.fee, c),
+            m(l.net, c)
+        );
+    }
+    let _ = writeln!(out, "{:<30}{:>14}", "Card and QR takings", m(f.gross, c));
+    let _ = writeln!(out, "{:<30}{:>14}", "Merchant fees", m(-f.fees, c));
+    let _ = writeln!(
+        out,
+        "{:<30}{:>14}",
+        "Net to the shop's account",
+        m(f.net, c)
+    );
+    if !s.fees_configured {
+        let _ = writeln!(
+            out,
+            "(no fee rates configured: set them in [acquirer.fees] of tillpoint.toml)"
+        );
+    }
+    match &s.settlement {
+        Some(st) => out.push_str(&settlement(st, clock, c)),
+        None => {
+            let _ = writeln!(
+                out,
+                "-- settlement --\nsettlement status unreadable (see the log)"
+            );
+        }
+    }
+    out
+}

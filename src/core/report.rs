@@ -8,9 +8,10 @@
 //! `tillpoint check` replays the period's events through the same function
 //! to prove the two agree.
 
-use super::money::{Currency, Money};
+use super::money::{Currency, Money, MoneyError, Rounding};
 use super::sale::{SaleKind, SaleRecord};
-use super::tender::TenderKind;
+use super::tender::{Tender, TenderKind};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -78,6 +79,11 @@ pub struct ReportTotals {
     pub tax: BTreeMap<String, TaxTotals>,
     /// Net takings per hour of day, for the chart.
     pub by_hour: Vec<i64>,
+    /// Electronic takings per card scheme or wallet ([`scheme_key`]), the
+    /// base of the merchant fees on the Z report. Absent in totals written
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_scheme: BTreeMap<String, TenderTotals>,
     /// Cash in the drawer when the period opened.
     pub opening_float: i64,
 }
@@ -98,6 +104,7 @@ impl ReportTotals {
             tenders: BTreeMap::new(),
             tax: BTreeMap::new(),
             by_hour: vec![0; 24],
+            by_scheme: BTreeMap::new(),
             opening_float,
         }
     }
@@ -135,15 +142,20 @@ impl ReportTotals {
             *h += sign * settled;
         }
         for t in &r.tenders {
-            let tt = self.tenders.entry(t.kind).or_default();
-            let c = match r.kind {
-                SaleKind::Sale => &mut tt.sales,
-                SaleKind::Refund => &mut tt.refunds,
-            };
-            if sign > 0 {
-                c.add(t.amount.minor);
-            } else {
-                c.remove(t.amount.minor);
+            let mut entries = vec![self.tenders.entry(t.kind).or_default()];
+            if t.kind.is_electronic() {
+                entries.push(self.by_scheme.entry(scheme_key(t)).or_default());
+            }
+            for tt in entries {
+                let c = match r.kind {
+                    SaleKind::Sale => &mut tt.sales,
+                    SaleKind::Refund => &mut tt.refunds,
+                };
+                if sign > 0 {
+                    c.add(t.amount.minor);
+                } else {
+                    c.remove(t.amount.minor);
+                }
             }
         }
         for t in &r.tax {
@@ -187,6 +199,102 @@ impl ReportTotals {
             && self.cash_out.count == 0
             && self.no_sales == 0
     }
+}
+
+/// The [`ReportTotals::by_scheme`] key of an electronic tender: its card's
+/// scheme in lower case ("visa", "unionpay", "alipay"), or the tender kind
+/// ("card", "qr") when the payment named none.
+pub fn scheme_key(t: &Tender) -> String {
+    t.card
+        .as_ref()
+        .map(|c| c.scheme.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| t.kind.as_str().to_owned())
+}
+
+/// Merchant fee rates (the acquirer's "merchant discount rate") per scheme
+/// key, and the rate for schemes not listed. Decimals: 0.006 is 0.6 %.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FeeRates {
+    pub by_scheme: BTreeMap<String, Decimal>,
+    pub default: Decimal,
+}
+
+impl FeeRates {
+    /// The rate for a scheme key (case-insensitive).
+    pub fn rate_for(&self, scheme: &str) -> Decimal {
+        self.by_scheme
+            .get(&scheme.trim().to_lowercase())
+            .copied()
+            .unwrap_or(self.default)
+    }
+}
+
+/// How a scheme's fee is rounded to minor units: once per scheme and
+/// period, half up. The acquirer's statement may round per transaction and
+/// differ by a few minor units; the Z report calls the figure an estimate.
+pub const FEE_ROUNDING: Rounding = Rounding::HalfUp;
+
+/// One scheme's line of the fee estimate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemeFee {
+    pub scheme: String,
+    pub sales: CountAmount,
+    /// Refunds, negative amounts.
+    pub refunds: CountAmount,
+    /// The rate applied.
+    pub rate: Decimal,
+    /// The fee on the sales (refunds do not give the fee back), in minor units.
+    pub fee: i64,
+    /// What reaches the shop's account: sales + refunds − fee.
+    pub net: i64,
+}
+
+/// "How much of this will actually reach my account?": electronic takings
+/// per scheme, the merchant fee at the configured rate, and the net.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeSummary {
+    pub currency: Currency,
+    pub schemes: Vec<SchemeFee>,
+    /// Electronic takings: sales + refunds of every scheme.
+    pub gross: i64,
+    pub fees: i64,
+    pub net: i64,
+}
+
+/// The fee estimate of a period's electronic takings. Fails only when an
+/// amount times its rate does not fit (a corrupt total).
+pub fn merchant_fees(totals: &ReportTotals, rates: &FeeRates) -> Result<FeeSummary, MoneyError> {
+    let mut schemes = Vec::with_capacity(totals.by_scheme.len());
+    for (scheme, tt) in &totals.by_scheme {
+        if tt.sales.count == 0 && tt.refunds.count == 0 {
+            continue;
+        }
+        let rate = rates.rate_for(scheme);
+        let fee = Money::new(tt.sales.amount, totals.currency)
+            .mul_decimal(rate, FEE_ROUNDING)?
+            .minor;
+        schemes.push(SchemeFee {
+            scheme: scheme.clone(),
+            sales: tt.sales,
+            refunds: tt.refunds,
+            rate,
+            fee,
+            net: tt.sales.amount + tt.refunds.amount - fee,
+        });
+    }
+    let gross = schemes
+        .iter()
+        .map(|f| f.sales.amount + f.refunds.amount)
+        .sum();
+    let fees = schemes.iter().map(|f| f.fee).sum();
+    Ok(FeeSummary {
+        currency: totals.currency,
+        gross,
+        fees,
+        net: gross - fees,
+        schemes,
+    })
 }
 
 /// A finished report: an X (peek) or a numbered Z (closes the period).
@@ -261,5 +369,67 @@ mod tests {
         assert_eq!(t.sales.count, 0);
         assert_eq!(t.post_voids.count, 1);
         assert_ne!(before_void, t);
+    }
+
+    #[test]
+    fn merchant_fees_per_scheme() {
+        use crate::core::tender::{CardRef, Tender};
+        let cur = Currency::CNY;
+        let mut t = ReportTotals::new(cur, 0);
+        let card = |scheme: &str| CardRef {
+            scheme: scheme.into(),
+            ..CardRef::default()
+        };
+        let mk = |kind, amount: i64, scheme: &str, sale_kind| SaleRecord {
+            receipt_no: "T-1".into(),
+            kind: sale_kind,
+            cashier: 1,
+            currency: cur,
+            completed_at_ms: 0,
+            local_hour: 9,
+            lines: vec![],
+            tenders: vec![Tender::electronic(
+                kind,
+                Money::new(amount, cur),
+                card(scheme),
+            )],
+            tax: vec![],
+            subtotal: Money::new(amount, cur),
+            discount: Money::zero(cur),
+            total: Money::new(amount, cur),
+            rounding: Money::zero(cur),
+            original_receipt: None,
+            approved_by: None,
+        };
+        for (kind, amount, scheme, sk) in [
+            (TenderKind::Card, 10_000, "Visa", SaleKind::Sale),
+            (TenderKind::Card, 5_050, "VISA", SaleKind::Sale),
+            (TenderKind::Card, -2_000, "visa", SaleKind::Refund),
+            (TenderKind::Card, 33_333, "UnionPay", SaleKind::Sale),
+            (TenderKind::Qr, 1_000, "", SaleKind::Sale),
+        ] {
+            t.apply(ReportEvent::Completed(&mk(kind, amount, scheme, sk)));
+        }
+        let rates = FeeRates {
+            by_scheme: [
+                ("visa".to_string(), Decimal::new(15, 3)),
+                ("unionpay".to_string(), Decimal::new(6, 3)),
+            ]
+            .into_iter()
+            .collect(),
+            default: Decimal::new(38, 4),
+        };
+        let f = merchant_fees(&t, &rates).unwrap();
+        let by = |s: &str| f.schemes.iter().find(|x| x.scheme == s).unwrap().clone();
+        // 150.50 × 1.5 % = 2.2575 → 2.26; refunds keep their fee.
+        assert_eq!(by("visa").fee, 226);
+        assert_eq!(by("visa").net, 15_050 - 2_000 - 226);
+        // 333.33 × 0.6 % = 1.99998 → 2.00.
+        assert_eq!(by("unionpay").fee, 200);
+        // No scheme named: keyed by tender kind, default rate 0.38 %.
+        assert_eq!(by("qr").fee, 4);
+        assert_eq!(f.gross, 15_050 - 2_000 + 33_333 + 1_000);
+        assert_eq!(f.fees, 226 + 200 + 4);
+        assert_eq!(f.net, f.gross - f.fees);
     }
 }

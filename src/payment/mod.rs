@@ -7,3 +7,4 @@ pub mod acquirer;
 pub mod emv;
 pub mod iso8583;
 pub mod pin;
+pub mod session;

@@ -3,5 +3,6 @@
 
 pub mod acquirer;
 pub mod card;
+pub mod demo;
 pub mod pinpad;
 pub mod printer;

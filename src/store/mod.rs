@@ -4,6 +4,7 @@
 //! `synchronous=FULL`, so a sale the cashier saw completed survives a power
 //! cut. Each public operation that changes state is one transaction.
 
+pub mod acquirer;
 pub mod bulk;
 pub mod cashiers;
 pub mod catalog;

@@ -20,8 +20,10 @@ pub struct PrintJob {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxItem {
     pub id: i64,
-    pub sale_id: i64,
-    pub tender_idx: i64,
+    /// `None` for an advice the acquirer session queued without a sale.
+    pub sale_id: Option<i64>,
+    /// `None` together with `sale_id`.
+    pub tender_idx: Option<i64>,
     pub kind: String,
     pub created_at_ms: i64,
     pub attempts: i64,

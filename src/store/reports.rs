@@ -150,6 +150,11 @@ impl Store {
                     _ => ReportEvent::NoSale,
                 });
             }
+            // Totals written before per-scheme totals existed have none;
+            // everything else must still agree.
+            if stored.by_scheme.is_empty() {
+                replay.by_scheme.clear();
+            }
             if replay != stored {
                 return Ok(Some(id));
             }

@@ -124,6 +124,91 @@ const STEPS: &[&str] = &[
         active INTEGER NOT NULL DEFAULT 1
     );
     "#,
+    // 2: the acquirer link (store/acquirer.rs). The STAN counter and the open
+    // batch live in `counters`; pending reversals, captured transactions and
+    // settlements get their own tables; the outbox is rebuilt (SQLite cannot
+    // relax NOT NULL in place) so that an advice queued without a sale is
+    // possible and every row can carry the ISO 8583 fields of its advice.
+    // Existing rows are kept as they were.
+    r#"
+    INSERT OR IGNORE INTO counters(name, value) VALUES ('acquirer_stan', 0), ('acquirer_batch', 1);
+
+    CREATE TABLE acquirer_reversals(
+        id INTEGER PRIMARY KEY,
+        original_stan INTEGER NOT NULL UNIQUE,
+        original_mti INTEGER NOT NULL,
+        original_transmitted TEXT NOT NULL,
+        txn_kind TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        batch INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        stan INTEGER NOT NULL,
+        transmitted TEXT NOT NULL,
+        local_time TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        due INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE acquirer_captures(
+        id INTEGER PRIMARY KEY,
+        batch INTEGER NOT NULL,
+        original_mti INTEGER NOT NULL,
+        stan INTEGER NOT NULL,
+        transmitted TEXT NOT NULL,
+        txn_kind TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        local_time TEXT NOT NULL,
+        rrn TEXT,
+        auth_code TEXT,
+        voided INTEGER NOT NULL DEFAULT 0,
+        sale_id INTEGER REFERENCES sales(id)
+    );
+    CREATE INDEX acquirer_captures_batch ON acquirer_captures(batch, stan);
+
+    CREATE TABLE acquirer_settlements(
+        id INTEGER PRIMARY KEY,
+        batch INTEGER NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('matched','matched_after_upload','mismatch','failed')),
+        at_ms INTEGER NOT NULL,
+        till_debits_count INTEGER NOT NULL,
+        till_debits_amount INTEGER NOT NULL,
+        till_credits_count INTEGER NOT NULL,
+        till_credits_amount INTEGER NOT NULL,
+        host_debits_count INTEGER,
+        host_debits_amount INTEGER,
+        host_credits_count INTEGER,
+        host_credits_amount INTEGER,
+        uploaded INTEGER NOT NULL DEFAULT 0,
+        note TEXT
+    );
+
+    CREATE TABLE outbox_v2(
+        id INTEGER PRIMARY KEY,
+        sale_id INTEGER REFERENCES sales(id),
+        tender_idx INTEGER,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','done','failed')),
+        created_at_ms INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        stan INTEGER,
+        card_data BLOB,
+        last_error TEXT,
+        done_at_ms INTEGER,
+        transmitted TEXT,
+        local_time TEXT,
+        batch INTEGER,
+        txn_kind TEXT,
+        amount INTEGER,
+        auth_code TEXT,
+        masked_pan TEXT
+    );
+    INSERT INTO outbox_v2(id, sale_id, tender_idx, kind, state, created_at_ms, attempts, stan, card_data, last_error, done_at_ms)
+        SELECT id, sale_id, tender_idx, kind, state, created_at_ms, attempts, stan, card_data, last_error, done_at_ms FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_v2 RENAME TO outbox;
+    CREATE INDEX outbox_pending ON outbox(state, id);
+    CREATE INDEX outbox_advices ON outbox(id) WHERE state = 'pending' AND txn_kind IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -118,6 +118,8 @@ pub struct Options {
 pub struct Status {
     pub pending_outbox: i64,
     pub queued_prints: i64,
+    /// Why receipts are not printing, in the cashier's words.
+    pub print_problem: Option<String>,
     pub online: bool,
 }
 
@@ -231,7 +233,14 @@ impl App {
                 ..Status::default()
             },
         };
-        (app, vec![Effect::Job(Job::Check), Effect::Job(Job::Status)])
+        (
+            app,
+            vec![
+                Effect::Job(Job::Check),
+                Effect::Job(Job::Status(opts.lang)),
+                Effect::Job(Job::Print),
+            ],
+        )
     }
 
     pub fn ctx(&self) -> Ctx<'_> {
@@ -307,7 +316,11 @@ impl App {
                     fx.extend(self.lock());
                 }
                 if now.rem_euclid(5_000) < 1_000 {
-                    fx.push(Effect::Job(Job::Status));
+                    fx.push(Effect::Job(Job::Status(self.lang)));
+                }
+                // A receipt held up by paper out or an unplugged printer prints by itself once it is back.
+                if self.status.queued_prints > 0 && now.rem_euclid(10_000) < 1_000 {
+                    fx.push(Effect::Job(Job::Print));
                 }
                 fx
             }
@@ -719,8 +732,9 @@ impl App {
                 };
                 if let Some(a) = &mut self.approval {
                     a.error = Some(msg);
+                    a.number.clear();
                 }
-                vec![Effect::Focus("approval-pin")]
+                vec![Effect::Focus("approval-number")]
             }
             Outcome::Resolved(code, hit) => {
                 let Some(hit) = hit else {
@@ -782,9 +796,9 @@ impl App {
                 self.new_sale();
                 self.screen = Screen::Receipt;
                 vec![
+                    Effect::Job(Job::AfterSale(record.clone())),
                     Effect::Job(Job::Preview(record)),
                     Effect::Job(Job::RecentReceipts),
-                    Effect::Job(Job::Status),
                 ]
             }
             Outcome::Parked(id) => {
@@ -829,7 +843,10 @@ impl App {
                 self.receipt.pages.clear();
                 self.receipt.record = Some((*record).clone());
                 self.screen = Screen::Receipt;
-                vec![Effect::Job(Job::Preview(record)), Effect::Job(Job::Status)]
+                vec![
+                    Effect::Job(Job::Preview(record)),
+                    Effect::Job(Job::Status(self.lang)),
+                ]
             }
             Outcome::Voided(no) => {
                 self.info(
@@ -858,7 +875,7 @@ impl App {
                     self.i18n
                         .tr_args(self.lang, "preview-reprinted", &[("number", no)]),
                 );
-                vec![Effect::Job(Job::Status)]
+                vec![Effect::Job(Job::Print)]
             }
             Outcome::Recent(v) => {
                 self.receipt.recent = v;
@@ -867,10 +884,16 @@ impl App {
             Outcome::Status {
                 pending_outbox,
                 queued_prints,
+                print_problem,
             } => {
                 self.status.pending_outbox = pending_outbox;
                 self.status.queued_prints = queued_prints;
+                self.status.print_problem = print_problem;
                 vec![]
+            }
+            Outcome::PrintDone { printed: _, left } => {
+                self.status.queued_prints = left as i64;
+                vec![Effect::Job(Job::Status(self.lang))]
             }
             Outcome::Payment {
                 kind,
@@ -1035,13 +1058,10 @@ impl App {
         } else {
             ctx.t("status-devices-none")
         };
-        let prints = if self.status.queued_prints > 0 {
-            ctx.ta(
-                "status-prints",
-                &[("count", self.status.queued_prints.to_string())],
-            )
-        } else {
-            String::new()
+        let prints = match (&self.status.print_problem, self.status.queued_prints) {
+            (Some(p), _) => format!("· {p}"),
+            (None, n) if n > 0 => ctx.ta("status-prints", &[("count", n.to_string())]),
+            _ => String::new(),
         };
         let mut r = row![
             text(who).size(theme::SMALL).width(Length::FillPortion(3)),

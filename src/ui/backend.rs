@@ -60,11 +60,16 @@ pub enum Job {
     ZReport(Approval),
     Reprint(String),
     RecentReceipts,
-    Status,
+    Status(crate::i18n::Lang),
     /// Renders a receipt as the printer would print it, for the preview.
     Preview(Box<SaleRecord>),
     /// Prints a test page on the configured printer.
     TestPrint,
+    /// Right after a sale: opens the drawer when cash moved, then prints
+    /// what is queued.
+    AfterSale(Box<SaleRecord>),
+    /// Prints whatever waits in the queue.
+    Print,
     /// One step of a simulated card or QR payment (demo mode).
     PaymentStep {
         kind: TenderKind,
@@ -97,6 +102,7 @@ pub enum Outcome {
     Status {
         pending_outbox: i64,
         queued_prints: i64,
+        print_problem: Option<String>,
     },
     Payment {
         kind: TenderKind,
@@ -107,6 +113,10 @@ pub enum Outcome {
     /// Receipt pages as (width, height, RGBA pixels).
     Preview(Vec<(u32, u32, Vec<u8>)>),
     Printed(String),
+    PrintDone {
+        printed: usize,
+        left: usize,
+    },
     Failed(String),
 }
 
@@ -231,6 +241,43 @@ impl Backend {
                 }
             }
             Job::Cash {
+                kind: CashMovement::NoSale,
+                cashier,
+                approval: Some(ap),
+                reason,
+                ..
+            } => {
+                let (pc, _) = printer_setup(till);
+                let result = match pc.open() {
+                    Ok(Some(mut p)) => crate::devices::printer::queue::no_sale(
+                        &mut till.store,
+                        &mut p,
+                        pc.drawer_pulse(),
+                        cashier,
+                        &ap,
+                        &reason,
+                        now,
+                    )
+                    .map_err(|e| e.to_string()),
+                    // No printer, so no drawer to kick: the no-sale is still journaled.
+                    _ => till
+                        .store
+                        .cash_movement(
+                            CashMovement::NoSale,
+                            Money::zero(till.config.till.currency),
+                            cashier,
+                            Some(&ap),
+                            &reason,
+                            now,
+                        )
+                        .map_err(|e| e.to_string()),
+                };
+                match result {
+                    Ok(()) => Outcome::CashDone(CashMovement::NoSale),
+                    Err(e) => Outcome::Failed(e),
+                }
+            }
+            Job::Cash {
                 kind,
                 amount,
                 cashier,
@@ -265,18 +312,38 @@ impl Backend {
                 Ok(v) => Outcome::Recent(v),
                 Err(e) => fail(&e),
             },
-            Job::Status => {
+            Job::Status(lang) => {
                 let pending_outbox = till.store.pending_outbox_count().unwrap_or(-1);
                 let queued_prints = till
                     .store
                     .queued_print_jobs()
                     .map(|v| v.len() as i64)
                     .unwrap_or(-1);
+                let i18n = crate::i18n::I18n::load();
+                let print_problem =
+                    crate::devices::printer::queue::why_not_printing(&till.store, &i18n, lang)
+                        .ok()
+                        .flatten();
                 Outcome::Status {
                     pending_outbox,
                     queued_prints,
+                    print_problem,
                 }
             }
+            Job::AfterSale(record) => {
+                let (pc, _) = printer_setup(till);
+                if let Ok(Some(mut p)) = pc.open() {
+                    if let Err(e) = crate::devices::printer::queue::open_drawer_for_sale(
+                        &mut p,
+                        &record,
+                        pc.drawer_pulse(),
+                    ) {
+                        tracing::warn!("cash drawer: {e}");
+                    }
+                }
+                print_queue(till, now)
+            }
+            Job::Print => print_queue(till, now),
             Job::Preview(record) => match preview(till, &record) {
                 Ok(pages) => Outcome::Preview(pages),
                 Err(e) => fail(&e),
@@ -381,10 +448,7 @@ fn test_print(till: &Till) -> Outcome {
     let mut doc = PrintDocument::new(pc.paper_width());
     doc.text("tillpoint", TextStyle::plain().bold().double());
     doc.text("Printer test / 打印测试", TextStyle::plain());
-    doc.text(
-        till.clock.format(till.clock.now_ms()),
-        TextStyle::plain(),
-    );
+    doc.text(till.clock.format(till.clock.now_ms()), TextStyle::plain());
     doc.push(crate::devices::printer::doc::Block::Cut { partial: false });
     match pc.open() {
         Ok(None) => {
@@ -395,5 +459,37 @@ fn test_print(till: &Till) -> Outcome {
             Err(e) => Outcome::Failed(format!("printer: {e}")),
         },
         Err(e) => Outcome::Failed(format!("printer: {e}")),
+    }
+}
+
+fn printer_setup(
+    till: &Till,
+) -> (
+    crate::devices::printer::config::PrinterConfig,
+    crate::devices::printer::config::ReceiptSettings,
+) {
+    let mut warnings = Vec::new();
+    let pc = crate::devices::printer::config::PrinterConfig::load(&till.config, &mut warnings);
+    let settings = pc.receipt_settings(&till.config, till.clock.offset_secs(), &mut warnings);
+    (pc, settings)
+}
+
+/// Prints the queue; a printer problem is not a failure of the sale, so it
+/// comes back through the status bar rather than as an error.
+fn print_queue(till: &mut Till, now: i64) -> Outcome {
+    let (pc, settings) = printer_setup(till);
+    let i18n = crate::i18n::I18n::load();
+    match crate::devices::printer::queue::drain_configured(
+        &mut till.store,
+        &pc,
+        &i18n,
+        &settings,
+        now,
+    ) {
+        Ok(report) => Outcome::PrintDone {
+            printed: report.printed.len(),
+            left: report.left,
+        },
+        Err(e) => Outcome::Failed(e.to_string()),
     }
 }

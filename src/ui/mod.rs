@@ -28,7 +28,11 @@ pub struct Start {
 /// Opens the till's window and runs until it is closed.
 pub fn run(till: Till, start: Start) -> iced::Result {
     let lang = Lang::from_code(start.lang.as_deref().unwrap_or(&till.config.till.locale));
-    let opts = Options { demo: start.demo, lang, dark: false };
+    let opts = Options {
+        demo: start.demo,
+        lang,
+        dark: false,
+    };
     let mut backend = Backend::new(till);
     let script = start.tour.as_deref().and_then(tour::script);
     if script.is_some() {
@@ -37,7 +41,8 @@ pub fn run(till: Till, start: Start) -> iced::Result {
     iced::application(
         move || {
             let (mut app, effects) = App::new(backend.clone(), opts.clone());
-            app.now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+            app.now_ms =
+                (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
             if let Some(script) = &script {
                 for e in effects {
                     if let Effect::Job(job) = e {

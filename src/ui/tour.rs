@@ -21,16 +21,22 @@ impl App {
 }
 
 fn keys(s: &str) -> Vec<Message> {
-    s.chars().map(|c| Message::Login(login::Msg::Key(c))).collect()
+    s.chars()
+        .map(|c| Message::Login(login::Msg::Key(c)))
+        .collect()
 }
 
 fn scan(code: &str) -> Vec<Message> {
-    vec![Message::Sale(sale::Msg::Entry(code.into())), Message::Sale(sale::Msg::Submit)]
+    vec![
+        Message::Sale(sale::Msg::Entry(code.into())),
+        Message::Sale(sale::Msg::Submit),
+    ]
 }
 
 /// Screens the tour can show.
 pub const SCREENS: &[&str] = &[
-    "startup", "login", "sale", "weigh", "tender", "receipt", "refund", "parked", "cash", "reports", "settings", "help",
+    "startup", "login", "sale", "weigh", "tender", "receipt", "refund", "parked", "cash",
+    "reports", "settings", "help",
 ];
 
 /// The messages that lead from start-up to `screen` with sample content.

@@ -1,27 +1,106 @@
 //! Shared rig for the acquirer-link integration tests: a real simulator on a
 //! loopback port with its own SQLite ledger in a temp dir, an optional TCP
-//! fault proxy in between, and a session over an in-memory store.
+//! fault proxy in between, and a session over the till's store.
+//!
+//! The store is the till's SQLite database (`SqliteAcquirerStore` on a real
+//! file) unless a test runs under [`with_store`]`(StoreKind::Memory, ..)`:
+//! each test file runs its tests on both (see `on_both_stores!`).
 #![allow(dead_code)]
 
 pub mod proxy;
 
+use std::cell::Cell;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use tillpoint::payment::acquirer::sqlite::SqliteAcquirerStore;
 use tillpoint::payment::acquirer::{
-    AcquirerClient, AcquirerStore, ClientConfig, Clock, DataKey, MemoryStore, OfflineLimits,
-    OfflineSale, Session, SessionConfig,
+    AcquirerClient, AcquirerStore, BatchItem, ClientConfig, Clock, DataKey, MemoryStore,
+    OfflineLimits, OfflineSale, OutboxItem, Session, SessionConfig,
 };
 use tillpoint::payment::iso8583::messages::{CardInput, EntryMode, PinData, TerminalIds, TxnKind};
-use tillpoint::sim::acquirer::{start_acquirer_sim, SimConfig, SimHandle, TestIssuer};
+use tillpoint::sim::acquirer::{
+    start_acquirer_sim, test_pin_block, EmvIssuer, SimConfig, SimHandle,
+};
 use tillpoint::store::host_ledger::{TxnRow, TxnStatus};
 
 pub const TID: &str = "TILL0001";
+/// The visa-online-pin virtual card (issuer keys in the simulator).
 pub const PAN: &str = "4761739001010010";
-pub const KSN: [u8; 10] = [0xff, 0xff, 0x98, 0x76, 0x54, 0x32, 0x10, 0xe0, 0x00, 0x01];
+/// The offline-approve virtual card.
+pub const OFFLINE_PAN: &str = "4761739001010119";
+
+/// Which acquirer store a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The till's SQLite database on a real file.
+    Sqlite,
+    /// The in-memory store.
+    Memory,
+}
+
+thread_local! {
+    static KIND: Cell<StoreKind> = const { Cell::new(StoreKind::Sqlite) };
+}
+
+/// Runs `test` with rigs on the given store (each test has its own thread).
+pub fn with_store(kind: StoreKind, test: fn()) {
+    KIND.with(|k| k.set(kind));
+    test();
+}
+
+fn store_kind() -> StoreKind {
+    KIND.with(Cell::get)
+}
+
+/// Generates, for each named test, a copy that runs on the in-memory store
+/// (the originals run on SQLite).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod on_memory_store {
+            $(
+                #[test]
+                fn $name() {
+                    $crate::acquirer_common::with_store(
+                        $crate::acquirer_common::StoreKind::Memory,
+                        super::$name,
+                    );
+                }
+            )*
+        }
+    };
+}
+
+/// What the tests need of a store beyond the trait.
+pub trait RigStore: AcquirerStore + Sync {
+    fn outbox_all(&self) -> Vec<OutboxItem>;
+    fn captures_all(&self) -> Vec<BatchItem>;
+}
+
+impl RigStore for MemoryStore {
+    fn outbox_all(&self) -> Vec<OutboxItem> {
+        MemoryStore::outbox_all(self)
+    }
+    fn captures_all(&self) -> Vec<BatchItem> {
+        MemoryStore::captures_all(self)
+    }
+}
+
+impl RigStore for SqliteAcquirerStore {
+    fn outbox_all(&self) -> Vec<OutboxItem> {
+        SqliteAcquirerStore::outbox_all(self).unwrap()
+    }
+    fn captures_all(&self) -> Vec<BatchItem> {
+        SqliteAcquirerStore::captures_all(self).unwrap()
+    }
+}
+
+pub type SharedStore = Arc<dyn RigStore>;
 
 /// A clock the test moves by hand.
 #[derive(Clone)]
@@ -54,12 +133,14 @@ pub fn ids() -> TerminalIds {
 pub struct Rig {
     pub dir: tempfile::TempDir,
     pub sim: SimHandle,
-    pub store: Arc<MemoryStore>,
-    pub session: Session<Arc<MemoryStore>>,
-    pub issuer: TestIssuer,
+    pub kind: StoreKind,
+    pub store: SharedStore,
+    pub session: Session<SharedStore>,
+    pub issuer: EmvIssuer,
     pub clock: ManualClock,
     pub key: DataKey,
     atc: u16,
+    pin_counter: u32,
 }
 
 pub fn client_to(addr: SocketAddr, read_ms: u64) -> AcquirerClient {
@@ -67,6 +148,13 @@ pub fn client_to(addr: SocketAddr, read_ms: u64) -> AcquirerClient {
     cfg.read_timeout = Duration::from_millis(read_ms);
     cfg.connect_timeout = Duration::from_millis(500);
     AcquirerClient::new(cfg)
+}
+
+fn open_store(kind: StoreKind, db: &PathBuf) -> SharedStore {
+    match kind {
+        StoreKind::Sqlite => Arc::new(SqliteAcquirerStore::open(db).unwrap()),
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+    }
 }
 
 impl Rig {
@@ -78,14 +166,15 @@ impl Rig {
     /// Simulator plus a session talking to `via(sim_addr)` (e.g. a proxy).
     pub fn with(via: Option<SocketAddr>, limits: OfflineLimits) -> Rig {
         let dir = tempfile::tempdir().unwrap();
-        let issuer = TestIssuer::default();
+        let issuer = EmvIssuer::test_cards();
         let sim = start_acquirer_sim(SimConfig::new(
             "127.0.0.1:0".parse().unwrap(),
             dir.path().join("host.db"),
             Arc::new(issuer.clone()),
         ))
         .unwrap();
-        let store = Arc::new(MemoryStore::new());
+        let kind = store_kind();
+        let store = open_store(kind, &dir.path().join("till.db"));
         let clock = ManualClock::new();
         let key = DataKey::load_or_create(dir.path()).unwrap();
         let session = Session::new(
@@ -99,17 +188,24 @@ impl Rig {
         Rig {
             dir,
             sim,
+            kind,
             store,
             session,
             issuer,
             clock,
             key,
             atc: 0,
+            pin_counter: 0,
         }
     }
 
-    /// A new session on the same store (a till restart), talking to `addr`.
+    /// A new session (a till restart), talking to `addr`. On SQLite the
+    /// database is reopened from its file, so only what was committed
+    /// survives.
     pub fn restart(&mut self, addr: SocketAddr) {
+        if self.kind == StoreKind::Sqlite {
+            self.store = open_store(self.kind, &self.dir.path().join("till.db"));
+        }
         self.session = Session::new(
             self.store.clone(),
             client_to(addr, 400),
@@ -123,7 +219,9 @@ impl Rig {
         .unwrap();
     }
 
-    /// Chip card with an ARQC for `amount` and, optionally, an online PIN.
+    /// Chip card with a valid ARQC for `amount` (as the virtual card would
+    /// compute it) and, optionally, an online PIN block from the PIN pad's
+    /// DUKPT keys.
     pub fn card(&mut self, amount: u64, pin: Option<&str>) -> CardInput {
         self.atc += 1;
         CardInput {
@@ -132,20 +230,26 @@ impl Rig {
             sequence: Some("001".into()),
             track2: Some(format!("{PAN}D30122011143878089")),
             entry: EntryMode::Chip,
-            icc: Some(self.issuer.icc_for(PAN, amount, self.atc)),
-            pin: pin.map(|p| PinData {
-                block: self.issuer.pin_block(p, PAN, &KSN).unwrap(),
-                ksn: KSN.to_vec(),
+            icc: self.issuer.icc_for(PAN, amount, self.atc),
+            pin: pin.map(|p| {
+                self.pin_counter += 1;
+                let (block, ksn) = test_pin_block(p, PAN, self.pin_counter).unwrap();
+                PinData { block, ksn }
             }),
         }
     }
 
     pub fn offline_sale(&mut self, kind: TxnKind, amount: u64) -> OfflineSale {
-        let mut card = self.card(amount, None);
-        // An offline approval carries a TC; the stand-in reuses the layout.
-        if let Some(icc) = card.icc.as_mut() {
-            icc.extend_from_slice(&[0x9f, 0x27, 0x01, 0x40]);
-        }
+        self.atc += 1;
+        let card = CardInput {
+            pan: OFFLINE_PAN.into(),
+            expiry: Some("3012".into()),
+            sequence: Some("001".into()),
+            track2: Some(format!("{OFFLINE_PAN}D30122011143878089")),
+            entry: EntryMode::Chip,
+            icc: self.issuer.tc_for(OFFLINE_PAN, amount, self.atc),
+            pin: None,
+        };
         OfflineSale {
             kind,
             amount,

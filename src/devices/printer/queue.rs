@@ -193,7 +193,10 @@ pub fn plan_job(
     let (copies, reprint) = match job.kind.as_str() {
         KIND_RECEIPT => {
             let all = Receipt::copies_for(record);
-            let left = usize::try_from(job.copies).unwrap_or(0).clamp(1, all.len());
+            let left = usize::try_from(job.copies)
+                .unwrap_or(1)
+                .max(1)
+                .min(all.len());
             let skip = all.len() - left;
             (all.into_iter().skip(skip).collect::<Vec<_>>(), false)
         }
@@ -665,6 +668,95 @@ mod tests {
             PrintProblem::of(&PrinterError::Interrupted(cover)),
             PrintProblem::CoverOpen
         );
+    }
+
+    fn card_record() -> SaleRecord {
+        use crate::core::money::Currency;
+        use crate::core::sale::SaleKind;
+        use crate::core::tender::{CardRef, Tender};
+        let m = |v| Money::new(v, Currency::EUR);
+        SaleRecord {
+            receipt_no: "T01-000007".into(),
+            kind: SaleKind::Sale,
+            cashier: 1,
+            currency: Currency::EUR,
+            completed_at_ms: 0,
+            local_hour: 0,
+            lines: vec![],
+            tenders: vec![Tender::electronic(
+                TenderKind::Card,
+                m(500),
+                CardRef::default(),
+            )],
+            tax: vec![],
+            subtotal: m(500),
+            discount: m(0),
+            total: m(500),
+            rounding: m(0),
+            original_receipt: None,
+            approved_by: None,
+        }
+    }
+
+    fn job(kind: &str, copies: i64) -> PrintJob {
+        PrintJob {
+            id: 1,
+            sale_id: Some(1),
+            receipt_no: Some("T01-000007".into()),
+            kind: kind.into(),
+            copies,
+            attempts: 0,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn a_job_prints_only_the_copies_still_missing() {
+        use super::super::doc::{Block, PaperWidth};
+        use super::super::layout::LayoutOptions;
+        let i18n = I18n::load();
+        let mut settings = ReceiptSettings {
+            shop: Default::default(),
+            till_id: "T01".into(),
+            layout: LayoutOptions::new(PaperWidth::Mm58, Lang::En),
+            customer_copies: 1,
+        };
+        let rec = card_record();
+        let copies = |j: &PrintJob, s: &ReceiptSettings| -> Vec<(Copy, usize)> {
+            plan_job(j, &rec, &i18n, s)
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    let cuts = p
+                        .doc
+                        .blocks
+                        .iter()
+                        .filter(|b| matches!(b, Block::Cut { .. }))
+                        .count();
+                    (p.copy, cuts)
+                })
+                .collect()
+        };
+        let fresh = job(KIND_RECEIPT, 2);
+        assert_eq!(
+            copies(&fresh, &settings),
+            vec![(Copy::Merchant, 1), (Copy::Customer, 1)]
+        );
+        let half = job(KIND_RECEIPT, 1);
+        assert_eq!(copies(&half, &settings), vec![(Copy::Customer, 1)]);
+        settings.customer_copies = 2;
+        assert_eq!(
+            copies(&fresh, &settings),
+            vec![(Copy::Merchant, 1), (Copy::Customer, 2)]
+        );
+        let reprint = job(KIND_REPRINT, 1);
+        let plan = plan_job(&reprint, &rec, &i18n, &settings).unwrap();
+        assert_eq!(plan.len(), 1);
+        let text = super::super::layout::document_text(&plan[0].doc);
+        assert!(text.contains("*** REPRINT ***"), "{text}");
+        assert!(plan_job(&job("label", 1), &rec, &i18n, &settings).is_err());
+        // A damaged copy count never panics.
+        assert_eq!(copies(&job(KIND_RECEIPT, -3), &settings).len(), 1);
     }
 
     #[test]

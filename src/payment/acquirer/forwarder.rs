@@ -267,7 +267,23 @@ impl<S: AcquirerStore> Session<S> {
     /// Queues an offline approval: checks the caps, gives it its STAN and
     /// field 7, seals its card data and stores the advice together with its
     /// capture. Returns the outbox id.
+    ///
+    /// The till's sale engine uses [`Session::prepare_offline`] instead and
+    /// writes the advice in the same transaction as the sale.
     pub fn queue_offline(&mut self, sale: &OfflineSale) -> Result<u64, SessionError> {
+        let (item, capture) = self.prepare_offline(sale)?;
+        Ok(self.store.enqueue_offline(&item, &capture)?)
+    }
+
+    /// Everything about an offline approval except storing it: checks the
+    /// caps, allocates (and persists) its STAN, fixes field 7, proves the
+    /// advice builds and seals the card data. The caller stores the advice
+    /// and its capture, with the sale, in one transaction (an unused STAN
+    /// after a crash is harmless: it never reached the host).
+    pub fn prepare_offline(
+        &mut self,
+        sale: &OfflineSale,
+    ) -> Result<(OutboxItem, BatchItem), SessionError> {
         if sale.kind == TxnKind::VoidPurchase {
             return Err(SessionError::Build(messages::BuildError::Invalid {
                 what: "offline transaction",
@@ -325,7 +341,7 @@ impl<S: AcquirerStore> Session<S> {
             auth_code: Some(sale.auth_code.clone()),
             voided: false,
         };
-        Ok(self.store.enqueue_offline(&item, &capture)?)
+        Ok((item, capture))
     }
 
     /// Forwards the first pending advice, after any due reversal.
@@ -365,7 +381,10 @@ impl<S: AcquirerStore> Session<S> {
             }]);
         }
         let mut outcomes = Vec::with_capacity(items.len());
-        let mut in_flight = Vec::with_capacity(items.len());
+        // Build every advice first (an item whose card data no longer opens
+        // is set aside), then record all their attempts in one durable write
+        // before the first byte leaves: any resend is then a 0221.
+        let mut ready = Vec::with_capacity(items.len());
         for item in items {
             let card = match open_card(
                 &self.key,
@@ -382,9 +401,6 @@ impl<S: AcquirerStore> Session<S> {
                     continue;
                 }
             };
-            let repeat = item.attempts > 0;
-            self.store
-                .outbox_mark_attempt(item.id, item.attempts.saturating_add(1))?;
             let stamp = Stamp {
                 stan: item.stan,
                 transmitted: item.transmitted,
@@ -398,26 +414,39 @@ impl<S: AcquirerStore> Session<S> {
                 item.amount,
                 &card,
                 &item.auth_code,
-                repeat,
+                item.attempts > 0,
             )?;
             drop(card);
-            if let Err(e) = self.client.send(&msg) {
+            ready.push((item, msg));
+        }
+        if ready.is_empty() {
+            return Ok(outcomes);
+        }
+        let attempts: Vec<(u64, u32)> = ready
+            .iter()
+            .map(|(item, _)| (item.id, item.attempts.saturating_add(1)))
+            .collect();
+        self.store.outbox_mark_attempts(&attempts)?;
+        let mut sent = 0;
+        let mut send_failure = None;
+        for (item, msg) in &ready {
+            if let Err(e) = self.client.send(msg) {
                 self.mark_link(false);
-                outcomes.push(ForwardOutcome::Retry {
+                send_failure = Some(ForwardOutcome::Retry {
                     id: item.id,
                     why: e.to_string(),
                 });
                 break;
             }
-            in_flight.push((item, msg));
+            sent += 1;
         }
-        let stopped_on_send = matches!(outcomes.last(), Some(ForwardOutcome::Retry { .. }));
-        let mut answered = Vec::with_capacity(in_flight.len());
-        for (item, msg) in &in_flight {
+        let mut acknowledged = Vec::with_capacity(sent);
+        let mut answered = Vec::with_capacity(sent);
+        for (item, msg) in ready.iter().take(sent) {
             let outcome = match self.client.receive_for(msg) {
                 Ok(reply) => {
                     self.mark_link(true);
-                    self.settle_advice(item, &reply)?
+                    self.settle_advice(item, &reply, &mut acknowledged)?
                 }
                 Err(e) => {
                     self.mark_link(false);
@@ -435,25 +464,29 @@ impl<S: AcquirerStore> Session<S> {
                 break;
             }
         }
+        // One durable write for the window's acknowledgements. Losing it to a
+        // crash only means those advices are repeated (0221) and the host
+        // answers them from its ledger.
+        if !acknowledged.is_empty() {
+            self.store.outbox_mark_done_many(&acknowledged)?;
+        }
         self.note_late();
         // Keep queue order in the report: answers first, then a send failure.
-        if stopped_on_send {
-            let failed = outcomes.pop();
-            outcomes.extend(answered);
-            if !matches!(outcomes.last(), Some(ForwardOutcome::Retry { .. })) {
-                outcomes.extend(failed);
-            }
-        } else {
-            outcomes.extend(answered);
+        outcomes.extend(answered);
+        if !matches!(outcomes.last(), Some(ForwardOutcome::Retry { .. })) {
+            outcomes.extend(send_failure);
         }
         Ok(outcomes)
     }
 
     /// Applies the host's answer to one advice.
+    /// An acknowledged item's id is pushed to `acknowledged`, for the caller
+    /// to mark done in one write.
     fn settle_advice(
         &mut self,
         item: &OutboxItem,
         reply: &crate::payment::iso8583::Message,
+        acknowledged: &mut Vec<u64>,
     ) -> Result<ForwardOutcome, SessionError> {
         let reply = match parse_reply(reply) {
             Ok(r) => r,
@@ -466,7 +499,7 @@ impl<S: AcquirerStore> Session<S> {
         };
         match reply.response_code.as_str() {
             response::APPROVED | response::DUPLICATE => {
-                self.store.outbox_mark_done(item.id)?;
+                acknowledged.push(item.id);
                 Ok(ForwardOutcome::Delivered {
                     id: item.id,
                     stan: item.stan,

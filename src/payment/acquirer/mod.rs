@@ -4,13 +4,16 @@
 //! Everything that must survive a crash goes through [`AcquirerStore`]. The
 //! session writes to it *before* it sends: a STAN before the request, a
 //! pending reversal before a 0200, an attempt count before an advice. The
-//! till implements the trait on its SQLite store; [`MemoryStore`] serves
-//! the tests.
+//! till implements the trait on its SQLite database
+//! ([`sqlite::SqliteAcquirerStore`], SQL in `store::acquirer`);
+//! [`MemoryStore`] serves unit tests and comparisons.
 
 pub mod client;
+pub mod config;
 pub mod crypto;
 pub mod forwarder;
 pub mod session;
+pub mod sqlite;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -165,8 +168,24 @@ pub trait AcquirerStore: Send {
     fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
     /// Records that the item is about to be sent for the `attempts`-th time.
     fn outbox_mark_attempt(&self, id: u64, attempts: u32) -> Result<(), StoreError>;
+    /// Records the attempts of a pipelined window in one durable write
+    /// (`(id, attempts)` pairs); the default marks them one by one.
+    fn outbox_mark_attempts(&self, items: &[(u64, u32)]) -> Result<(), StoreError> {
+        for (id, attempts) in items {
+            self.outbox_mark_attempt(*id, *attempts)?;
+        }
+        Ok(())
+    }
     /// Marks the item acknowledged and deletes its card data.
     fn outbox_mark_done(&self, id: u64) -> Result<(), StoreError>;
+    /// Marks several items acknowledged in one durable write; the default
+    /// marks them one by one.
+    fn outbox_mark_done_many(&self, ids: &[u64]) -> Result<(), StoreError> {
+        for id in ids {
+            self.outbox_mark_done(*id)?;
+        }
+        Ok(())
+    }
     /// Marks the item refused (not retried) and deletes its card data.
     fn outbox_mark_refused(&self, id: u64, note: &str) -> Result<(), StoreError>;
     /// What is accepted offline and not yet acknowledged.
@@ -221,8 +240,14 @@ impl<T: AcquirerStore + Sync + ?Sized> AcquirerStore for Arc<T> {
     fn outbox_mark_attempt(&self, id: u64, attempts: u32) -> Result<(), StoreError> {
         (**self).outbox_mark_attempt(id, attempts)
     }
+    fn outbox_mark_attempts(&self, items: &[(u64, u32)]) -> Result<(), StoreError> {
+        (**self).outbox_mark_attempts(items)
+    }
     fn outbox_mark_done(&self, id: u64) -> Result<(), StoreError> {
         (**self).outbox_mark_done(id)
+    }
+    fn outbox_mark_done_many(&self, ids: &[u64]) -> Result<(), StoreError> {
+        (**self).outbox_mark_done_many(ids)
     }
     fn outbox_mark_refused(&self, id: u64, note: &str) -> Result<(), StoreError> {
         (**self).outbox_mark_refused(id, note)

@@ -126,6 +126,31 @@ impl Authorization {
         self.reply.approved()
     }
 
+    /// What confirming this authorization does to the batch; `None` for a
+    /// decline. The till's sale engine stores it with the sale (see
+    /// `sqlite::online_link`), the session's own [`Session::confirm`] alone.
+    pub fn capture_change(&self) -> Option<CaptureChange> {
+        if !self.approved() {
+            return None;
+        }
+        Some(match (self.kind, self.voids) {
+            (TxnKind::VoidPurchase, Some(original)) => CaptureChange::Void {
+                batch: self.batch,
+                original_stan: original.stan,
+            },
+            _ => CaptureChange::Add(BatchItem {
+                original: self.request,
+                kind: self.kind,
+                amount: self.amount,
+                local: self.local,
+                batch: self.batch,
+                rrn: self.reply.rrn.clone(),
+                auth_code: self.reply.auth_code.clone(),
+                voided: false,
+            }),
+        })
+    }
+
     /// What a later void of this purchase needs.
     pub fn original_ref(&self) -> OriginalRef {
         OriginalRef {
@@ -524,24 +549,8 @@ impl<S: AcquirerStore> Session<S> {
     /// The sale completed: clear the armed reversal and record the capture,
     /// in one store transaction. Does nothing for a decline.
     pub fn confirm(&mut self, auth: &Authorization) -> Result<(), SessionError> {
-        if !auth.approved() {
+        let Some(change) = auth.capture_change() else {
             return Ok(());
-        }
-        let change = match (auth.kind, auth.voids) {
-            (TxnKind::VoidPurchase, Some(original)) => CaptureChange::Void {
-                batch: auth.batch,
-                original_stan: original.stan,
-            },
-            _ => CaptureChange::Add(BatchItem {
-                original: auth.request,
-                kind: auth.kind,
-                amount: auth.amount,
-                local: auth.local,
-                batch: auth.batch,
-                rrn: auth.reply.rrn.clone(),
-                auth_code: auth.reply.auth_code.clone(),
-                voided: false,
-            }),
         };
         self.store.confirm_online(auth.request.stan, &change)?;
         Ok(())

@@ -101,6 +101,14 @@ impl SimHandle {
         Ok(HostLedger::open(&self.db)?)
     }
 
+    /// Serves until the process is stopped (the `acquirer-sim` command,
+    /// after it has printed the bound address).
+    pub fn wait(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
     /// Stops accepting; open connections end at their next read.
     pub fn stop(mut self) {
         self.shutdown();
@@ -798,13 +806,13 @@ mod tests {
         self, CardInput, EntryMode, PinData, Stamp, Stan, TerminalIds, Timestamp, TxnKind,
     };
     use crate::payment::iso8583::ReversalReason;
-    use crate::sim::acquirer::TestIssuer;
+    use crate::sim::acquirer::{test_pin_block, EmvIssuer};
 
     struct Fixture {
         _dir: tempfile::TempDir,
         ledger: HostLedger,
         cfg: SimConfig,
-        issuer: TestIssuer,
+        issuer: EmvIssuer,
         stan: u32,
     }
 
@@ -813,7 +821,7 @@ mod tests {
     fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("host.db");
-        let issuer = TestIssuer::default();
+        let issuer = EmvIssuer::test_cards();
         let cfg = SimConfig::new(
             "127.0.0.1:0".parse().unwrap(),
             db.clone(),
@@ -862,17 +870,16 @@ mod tests {
         }
 
         fn card(&self, amount: u64, pin: Option<&str>) -> CardInput {
-            let ksn = vec![0xff, 0xff, 0x98, 0x76, 0x54, 0x32, 0x10, 0xe0, 0, 1];
             CardInput {
                 pan: PAN.into(),
                 expiry: Some("3012".into()),
                 sequence: Some("001".into()),
                 track2: None,
                 entry: EntryMode::Chip,
-                icc: Some(self.issuer.icc_for(PAN, amount, 1)),
-                pin: pin.map(|p| PinData {
-                    block: self.issuer.pin_block(p, PAN, &ksn).unwrap(),
-                    ksn,
+                icc: Some(self.issuer.icc_for(PAN, amount, 1).unwrap()),
+                pin: pin.map(|p| {
+                    let (block, ksn) = test_pin_block(p, PAN, 1).unwrap();
+                    PinData { block, ksn }
                 }),
             }
         }
@@ -929,8 +936,7 @@ mod tests {
         assert!(!a.has(55), "no ARPC for a failed ARQC");
         let mut c = f.card(100, None);
         if let Some(icc) = c.icc.as_mut() {
-            let n = icc.len();
-            icc[n - 5] ^= 0x01; // last ARQC byte (before 9F27 01 80)
+            icc[10] ^= 0x01; // last ARQC byte (9F26 08 comes first)
         }
         let s = f.stamp();
         let a = f.send(&messages::purchase(&ids(), &s, 100, &c).unwrap());

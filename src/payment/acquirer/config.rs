@@ -1,0 +1,452 @@
+//! The `[acquirer]` section of the till's config, and the card figures of
+//! the closing note (Z report): merchant fees per scheme, settlement status.
+//!
+//! Read tolerantly, like every section owned by a module ([`Config::section`]):
+//! a missing section means "no acquirer link", and each bad value falls back
+//! to its default with a warning (shown by `tillpoint check`), so a typo in
+//! the acquirer settings never stops the till from selling.
+//!
+//! ```toml
+//! [acquirer]
+//! host = "127.0.0.1:5000"        # host:port of the acquirer; empty: no link
+//! tid = "TILL0001"               # terminal id (field 41), up to 8 characters
+//! mid = "SHOP00000000001"        # merchant id (field 42), up to 15 characters
+//! connect_timeout_ms = 5000
+//! read_timeout_ms = 30000
+//! settle_on_z = true             # settle the batch when a Z report is taken
+//! offline_max_count = 200        # caps on offline (store-and-forward) sales
+//! offline_max_amount = "5000.00"
+//! offline_max_age_hours = 72
+//!
+//! [acquirer.fees]                # merchant fee rates, per scheme ("1.5%" or "0.015")
+//! visa = "1.5%"
+//! mastercard = "1.5%"
+//! unionpay = "0.6%"
+//! qr = "0.38%"
+//! default = "1%"                 # schemes not listed
+//! ```
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::client::{AcquirerClient, ClientConfig};
+use super::crypto::DataKey;
+use super::session::{totals_of, Session, SessionConfig, SettlementOutcome, SystemClock};
+use super::sqlite::SqliteAcquirerStore;
+use super::{AcquirerStore, OfflineLimits};
+use crate::config::Config;
+use crate::core::money::{Currency, Money};
+use crate::core::report::{merchant_fees, FeeRates, FeeSummary, Report};
+use crate::payment::iso8583::messages::{TerminalIds, Totals};
+use crate::store::acquirer::{BatchTotals, SettlementOutcomeRow, SettlementRow, SettlementStatus};
+use crate::store::Store;
+
+/// The config file's section name.
+const SECTION: &str = "acquirer";
+
+const KNOWN_KEYS: &[&str] = &[
+    "host",
+    "tid",
+    "mid",
+    "connect_timeout_ms",
+    "read_timeout_ms",
+    "settle_on_z",
+    "offline_max_count",
+    "offline_max_amount",
+    "offline_max_age_hours",
+    "fees",
+];
+
+/// The acquirer settings (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcquirerConfig {
+    /// `host:port`; empty when the till has no acquirer link.
+    pub host: String,
+    pub tid: String,
+    pub mid: String,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub settle_on_z: bool,
+    pub limits: OfflineLimits,
+    pub fees: FeeRates,
+    /// Whether `[acquirer.fees]` named any rate (else every fee is 0 and the
+    /// closing note says the rates are not configured).
+    pub fees_configured: bool,
+}
+
+impl AcquirerConfig {
+    /// Defaults for a till whose `[till] id` is `till_id`: no host, the till
+    /// id as terminal id, no fees.
+    pub fn defaults(till_id: &str) -> AcquirerConfig {
+        let tid: String = till_id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(8)
+            .collect::<String>()
+            .to_ascii_uppercase();
+        AcquirerConfig {
+            host: String::new(),
+            tid: if tid.is_empty() {
+                "TILL0001".into()
+            } else {
+                tid
+            },
+            mid: "TILLPOINT".into(),
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(30),
+            settle_on_z: true,
+            limits: OfflineLimits::default(),
+            fees: FeeRates::default(),
+            fees_configured: false,
+        }
+    }
+
+    /// Reads `[acquirer]`, replacing each bad value with its default and
+    /// saying so in `warnings`.
+    pub fn load(config: &Config, warnings: &mut Vec<String>) -> AcquirerConfig {
+        let mut c = AcquirerConfig::defaults(&config.till.id);
+        let table: toml::Table = config.section(SECTION, warnings);
+        for k in table.keys() {
+            if !KNOWN_KEYS.contains(&k.as_str()) {
+                warnings.push(format!("[{SECTION}] {k}: unknown setting, ignored"));
+            }
+        }
+        let mut warn = |key: &str, why: String| {
+            warnings.push(format!("[{SECTION}] {key}: {why}; using the default"));
+        };
+        if let Some(v) = table.get("host") {
+            match v.as_str() {
+                Some(h) if h.is_empty() || h.contains(':') => c.host = h.trim().to_owned(),
+                _ => warn("host", "must be \"host:port\"".into()),
+            }
+        }
+        let text_field = |key: &str, max: usize, warn: &mut dyn FnMut(&str, String)| {
+            let v = table.get(key)?;
+            match v.as_str() {
+                Some(s)
+                    if !s.is_empty()
+                        && s.len() <= max
+                        && s.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
+                {
+                    Some(s.to_owned())
+                }
+                _ => {
+                    warn(
+                        key,
+                        format!("must be 1 to {max} printable ASCII characters"),
+                    );
+                    None
+                }
+            }
+        };
+        if let Some(t) = text_field("tid", 8, &mut warn) {
+            c.tid = t;
+        }
+        if let Some(m) = text_field("mid", 15, &mut warn) {
+            c.mid = m;
+        }
+        let mut int = |key: &str, range: std::ops::RangeInclusive<i64>| -> Option<i64> {
+            let v = table.get(key)?;
+            match v.as_integer() {
+                Some(n) if range.contains(&n) => Some(n),
+                _ => {
+                    warn(
+                        key,
+                        format!(
+                            "must be a whole number from {} to {}",
+                            range.start(),
+                            range.end()
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        let ms = |n: i64| Duration::from_millis(u64::try_from(n).unwrap_or(0));
+        if let Some(n) = int("connect_timeout_ms", 100..=120_000) {
+            c.connect_timeout = ms(n);
+        }
+        if let Some(n) = int("read_timeout_ms", 100..=300_000) {
+            c.read_timeout = ms(n);
+        }
+        if let Some(n) = int("offline_max_count", 0..=100_000) {
+            c.limits.max_count = u64::try_from(n).unwrap_or(0);
+        }
+        if let Some(n) = int("offline_max_age_hours", 1..=24 * 30) {
+            c.limits.max_age = Duration::from_secs(u64::try_from(n).unwrap_or(1) * 3600);
+        }
+        if let Some(v) = table.get("settle_on_z") {
+            match v.as_bool() {
+                Some(b) => c.settle_on_z = b,
+                None => warnings.push(format!(
+                    "[{SECTION}] settle_on_z: must be true or false; using the default"
+                )),
+            }
+        }
+        if let Some(v) = table.get("offline_max_amount") {
+            match v
+                .as_str()
+                .map(|s| Money::parse(s, config.till.currency))
+                .and_then(Result::ok)
+                .and_then(|m| u64::try_from(m.minor).ok())
+            {
+                Some(minor) => c.limits.max_amount = minor,
+                None => warnings.push(format!(
+                    "[{SECTION}] offline_max_amount: must be an amount like \"5000.00\"; using the default"
+                )),
+            }
+        }
+        match table.get("fees") {
+            None => {}
+            Some(toml::Value::Table(fees)) => {
+                for (scheme, v) in fees {
+                    match parse_rate(v) {
+                        Some(rate) => {
+                            c.fees_configured = true;
+                            if scheme.eq_ignore_ascii_case("default") {
+                                c.fees.default = rate;
+                            } else {
+                                c.fees.by_scheme.insert(scheme.to_lowercase(), rate);
+                            }
+                        }
+                        None => warnings.push(format!(
+                            "[{SECTION}.fees] {scheme}: must be a rate like \"1.5%\" or \"0.015\" (0 to under 100 %); ignored"
+                        )),
+                    }
+                }
+            }
+            Some(_) => warnings.push(format!(
+                "[{SECTION}] fees: must be a table of rates per scheme; no fees applied"
+            )),
+        }
+        c
+    }
+
+    /// Whether an acquirer host is configured.
+    pub fn enabled(&self) -> bool {
+        !self.host.is_empty()
+    }
+
+    /// The host's address (resolved now; a name is looked up once).
+    pub fn address(&self) -> Result<SocketAddr, String> {
+        if !self.enabled() {
+            return Err("no acquirer host is configured ([acquirer] host)".into());
+        }
+        self.host
+            .to_socket_addrs()
+            .map_err(|e| format!("[acquirer] host {:?}: {e}", self.host))?
+            .next()
+            .ok_or_else(|| format!("[acquirer] host {:?} has no address", self.host))
+    }
+
+    /// The terminal identity for messages in `currency`.
+    pub fn terminal_ids(&self, currency: Currency) -> TerminalIds {
+        TerminalIds {
+            tid: self.tid.clone(),
+            mid: self.mid.clone(),
+            currency: currency.numeric(),
+        }
+    }
+
+    /// A client for the configured host with the configured timeouts.
+    pub fn client(&self) -> Result<AcquirerClient, String> {
+        let mut cfg = ClientConfig::new(self.address()?);
+        cfg.connect_timeout = self.connect_timeout;
+        cfg.read_timeout = self.read_timeout;
+        Ok(AcquirerClient::new(cfg))
+    }
+
+    /// A session over the till's database in `data_dir` (outbox key there too).
+    pub fn open_session(
+        &self,
+        database: &Path,
+        data_dir: &Path,
+        currency: Currency,
+    ) -> Result<Session<SqliteAcquirerStore>, String> {
+        let store = SqliteAcquirerStore::open(database).map_err(|e| e.to_string())?;
+        let key = DataKey::load_or_create(data_dir).map_err(|e| e.to_string())?;
+        Session::new(
+            store,
+            self.client()?,
+            SessionConfig {
+                ids: self.terminal_ids(currency),
+                limits: self.limits,
+            },
+            Box::new(SystemClock),
+            key,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// "1.5%" or "0.015" (or a TOML number), 0 ≤ rate < 1.
+fn parse_rate(v: &toml::Value) -> Option<Decimal> {
+    let text = match v {
+        toml::Value::String(s) => s.trim().to_owned(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Integer(i) => i.to_string(),
+        _ => return None,
+    };
+    let rate = match text.strip_suffix('%') {
+        Some(p) => Decimal::from_str(p.trim()).ok()? / Decimal::ONE_HUNDRED,
+        None => Decimal::from_str(&text).ok()?,
+    };
+    (rate >= Decimal::ZERO && rate < Decimal::ONE).then(|| rate.normalize())
+}
+
+/// The card part of a closing note: what the period's electronic takings
+/// leave after the merchant fees, and where settlement stands. Data for the
+/// Z report text (`cli::text::card_summary`) and the GUI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CardSummary {
+    pub fees: FeeSummary,
+    /// False when `[acquirer.fees]` names no rate (all fees shown are 0).
+    pub fees_configured: bool,
+    /// The acquirer link's state; `None` if it could not be read.
+    pub settlement: Option<SettlementStatus>,
+}
+
+/// The card summary of `report`, with the settlement status read from the
+/// till's store. A fee that cannot be computed (corrupt totals) is an error.
+pub fn card_summary(
+    report: &Report,
+    cfg: &AcquirerConfig,
+    store: &mut Store,
+) -> Result<CardSummary, String> {
+    let fees = merchant_fees(&report.totals, &cfg.fees).map_err(|e| e.to_string())?;
+    let settlement = match store.settlement_status() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "settlement status unreadable");
+            None
+        }
+    };
+    Ok(CardSummary {
+        fees,
+        fees_configured: cfg.fees_configured,
+        settlement,
+    })
+}
+
+fn batch_totals(t: &Totals) -> BatchTotals {
+    BatchTotals {
+        debits_count: t.debits_count,
+        debits_amount: t.debits_amount,
+        credits_count: t.credits_count,
+        credits_amount: t.credits_amount,
+    }
+}
+
+/// Settles the open batch with the host now (reversals and advices are
+/// delivered first; on a totals mismatch the batch is uploaded and settled
+/// again) and records how it went, success or not, for the closing note.
+pub fn settle_and_record(session: &mut Session<SqliteAcquirerStore>, at_ms: i64) -> SettlementRow {
+    let row = match session.settle() {
+        Ok(report) => SettlementRow {
+            batch: report.batch,
+            outcome: match report.outcome {
+                SettlementOutcome::Matched => SettlementOutcomeRow::Matched,
+                SettlementOutcome::MatchedAfterUpload => SettlementOutcomeRow::MatchedAfterUpload,
+                SettlementOutcome::Mismatch => SettlementOutcomeRow::Mismatch,
+            },
+            at_ms,
+            till: batch_totals(&report.till),
+            host: report.host.as_ref().map(batch_totals),
+            uploaded: u32::try_from(report.uploaded).unwrap_or(u32::MAX),
+            note: None,
+        },
+        Err(e) => {
+            let store = session.store();
+            let batch = store.current_batch().unwrap_or(0);
+            let till = store
+                .batch_items(batch)
+                .map(|items| batch_totals(&totals_of(&items)))
+                .unwrap_or_default();
+            SettlementRow {
+                batch,
+                outcome: SettlementOutcomeRow::Failed,
+                at_ms,
+                till,
+                host: None,
+                uploaded: 0,
+                note: Some(e.to_string()),
+            }
+        }
+    };
+    if let Err(e) = session.store().db().record_settlement(&row) {
+        tracing::warn!(error = %e, "settlement outcome not recorded");
+    }
+    row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn section_is_read_tolerantly() {
+        let (config, _) = Config::parse(
+            r#"
+            [till]
+            id = "t-01"
+            currency = "EUR"
+            [acquirer]
+            host = "127.0.0.1:5000"
+            mid = "THIS MERCHANT ID IS TOO LONG"
+            read_timeout_ms = 2500
+            connect_timeout_ms = "fast"
+            offline_max_amount = "250.00"
+            colour = "blue"
+            [acquirer.fees]
+            visa = "1.5%"
+            UnionPay = 0.006
+            qr = "-1"
+            default = "1%"
+            "#,
+        )
+        .unwrap();
+        let mut w = Vec::new();
+        let c = AcquirerConfig::load(&config, &mut w);
+        assert_eq!(c.host, "127.0.0.1:5000");
+        assert_eq!(c.tid, "T01");
+        assert_eq!(c.mid, "TILLPOINT");
+        assert_eq!(c.read_timeout, Duration::from_millis(2500));
+        assert_eq!(c.connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.limits.max_amount, 25_000);
+        assert_eq!(c.fees.rate_for("VISA"), Decimal::new(15, 3));
+        assert_eq!(c.fees.rate_for("unionpay"), Decimal::new(6, 3));
+        assert_eq!(
+            c.fees.rate_for("qr"),
+            Decimal::new(1, 2),
+            "bad rate ignored"
+        );
+        assert!(c.fees_configured);
+        for needle in ["mid", "connect_timeout_ms", "colour", "qr"] {
+            assert!(w.iter().any(|x| x.contains(needle)), "{needle}: {w:?}");
+        }
+        assert_eq!(c.address().unwrap().port(), 5000);
+
+        let (config, _) = Config::parse("").unwrap();
+        let mut w = Vec::new();
+        let c = AcquirerConfig::load(&config, &mut w);
+        assert!(w.is_empty());
+        assert!(!c.enabled());
+        assert!(c.address().is_err());
+        assert!(!c.fees_configured);
+    }
+
+    #[test]
+    fn rates() {
+        let r = |s: &str| parse_rate(&toml::Value::String(s.into()));
+        assert_eq!(r("0.6%"), Some(Decimal::new(6, 3)));
+        assert_eq!(r("0.015"), Some(Decimal::new(15, 3)));
+        assert_eq!(r("100%"), None);
+        assert_eq!(r("abc"), None);
+        assert_eq!(parse_rate(&toml::Value::Boolean(true)), None);
+    }
+}

@@ -1,0 +1,263 @@
+//! Headless GUI flows with iced's simulator: the same clicks and typing a
+//! cashier does, against the real application state, store and backend.
+
+use iced::keyboard::key::Named;
+use iced::{Settings, Theme};
+use iced_test::selector::id;
+use iced_test::Simulator;
+use tillpoint::i18n::Lang;
+use tillpoint::till::{Paths, Till};
+use tillpoint::ui::app::{App, Effect, Message, Options, Screen};
+use tillpoint::ui::backend::Backend;
+
+fn app(dir: &std::path::Path, lang: Lang) -> App {
+    let cfg = dir.join("tillpoint.toml");
+    std::fs::write(&cfg, tillpoint::demo::CONFIG_TOML).unwrap();
+    let mut till = Till::open(Paths {
+        config_file: cfg,
+        data_dir: dir.to_path_buf(),
+    })
+    .unwrap();
+    let classes = till.config.tax_classes();
+    tillpoint::demo::seed(&mut till.store, &classes).unwrap();
+    let mut backend = Backend::new(till);
+    backend.step_delay = std::time::Duration::ZERO;
+    let (mut app, effects) = App::new(
+        backend,
+        Options {
+            demo: true,
+            lang,
+            dark: false,
+        },
+    );
+    for e in effects {
+        if let Effect::Job(j) = e {
+            let o = app.backend.run(j);
+            app.drive(Message::Done(o));
+        }
+    }
+    app
+}
+
+fn ui(app: &App) -> Simulator<'_, Message> {
+    Simulator::with_size(Settings::default(), (1280.0, 800.0), app.view())
+}
+
+/// Runs one interaction on a fresh view and feeds its messages back.
+fn act(app: &mut App, f: impl FnOnce(&mut Simulator<'_, Message>)) {
+    let msgs: Vec<Message> = {
+        let mut sim = ui(app);
+        f(&mut sim);
+        sim.into_messages().collect()
+    };
+    for m in msgs {
+        app.drive(m);
+    }
+}
+
+fn type_into(app: &mut App, field: &'static str, text: &str) {
+    let text = text.to_string();
+    act(app, move |s| {
+        s.click(id(field)).unwrap();
+        let _ = s.typewrite(&text);
+        let _ = s.tap_key(Named::Enter);
+    });
+}
+
+fn click(app: &mut App, label: &str) {
+    let label = label.to_string();
+    act(app, move |s| {
+        s.click(label.as_str())
+            .unwrap_or_else(|e| panic!("no {label:?} to click: {e:?}"));
+    });
+}
+
+fn login(app: &mut App, number: &str, pin: &str) {
+    click(app, "Continue");
+    assert_eq!(app.screen, Screen::Login);
+    type_into(app, "login-number", number);
+    type_into(app, "login-pin", pin);
+}
+
+#[test]
+fn login_scan_three_items_pay_cash_see_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    assert_eq!(app.screen, Screen::Startup);
+    assert!(app.startup.all_ok(), "{:?}", app.startup.lines);
+    login(&mut app, "1001", "0000");
+    assert_eq!(
+        app.screen,
+        Screen::Login,
+        "a wrong PIN keeps the login screen"
+    );
+    assert!(app.login.error.is_some());
+    type_into(&mut app, "login-pin", "1234");
+    assert_eq!(app.screen, Screen::Sale);
+    assert_eq!(app.cashier.as_ref().map(|c| c.number), Some(1001));
+
+    for code in ["6930181590837", "00010", "2300001012506"] {
+        type_into(&mut app, "scan", code);
+    }
+    type_into(&mut app, "scan", "999999");
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|(n, err)| *err && n.contains("999999")),
+        "{:?}",
+        app.notice
+    );
+    assert_eq!(app.sale.live_lines().count(), 3);
+    let total = app.totals().unwrap().total;
+    assert_eq!(total.minor, 585 + 818 + 1600);
+
+    click(&mut app, "Pay  F12");
+    assert_eq!(app.screen, Screen::Tender);
+    type_into(&mut app, "cash", "50");
+    assert_eq!(app.screen, Screen::Receipt);
+    let rec = app.receipt.record.clone().unwrap();
+    assert_eq!(rec.receipt_no, "T01-000001");
+    assert_eq!(rec.change().minor, 5000 - total.minor);
+    assert!(
+        !app.receipt.pages.is_empty(),
+        "the receipt preview was rendered"
+    );
+    let mut sim = ui(&app);
+    sim.find(
+        format!(
+            "Change: ¥{}",
+            tillpoint::core::money::Money::new(5000 - total.minor, total.currency)
+        )
+        .as_str(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn refund_needs_a_supervisor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "00010");
+    type_into(&mut app, "scan", "00010");
+    click(&mut app, "Pay  F12");
+    click(&mut app, "Exact");
+    assert_eq!(app.screen, Screen::Receipt);
+    click(&mut app, "New sale");
+    click(&mut app, "Refund F6");
+    assert_eq!(app.screen, Screen::Refund);
+    type_into(&mut app, "refund-lookup", "T01-000001");
+    assert!(app.refund.original.is_some());
+    act(&mut app, |s| {
+        s.click("+").unwrap();
+    });
+    click(&mut app, "Refund selected");
+    assert!(app.approval.is_some(), "refund asks for a supervisor");
+    // The cashier's own PIN does not approve.
+    type_into(&mut app, "approval-number", "1001");
+    type_into(&mut app, "approval-pin", "1234");
+    assert!(app.approval.as_ref().unwrap().error.is_some());
+    type_into(&mut app, "approval-number", "2001");
+    type_into(&mut app, "approval-pin", "2468");
+    assert!(app.approval.is_none());
+    assert_eq!(app.screen, Screen::Receipt);
+    let r = app.receipt.record.clone().unwrap();
+    assert_eq!(r.original_receipt.as_deref(), Some("T01-000001"));
+    assert_eq!(r.total.minor, -818);
+}
+
+#[test]
+fn park_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "00001");
+    type_into(&mut app, "scan", "00003");
+    let parked = app.sale.clone();
+    click(&mut app, "Park F4");
+    assert_eq!(
+        app.sale.live_lines().count(),
+        0,
+        "a fresh sale after parking"
+    );
+    type_into(&mut app, "scan", "00010");
+    click(&mut app, "Resume F5");
+    assert_eq!(app.screen, Screen::Parked);
+    click(&mut app, "Resume");
+    assert!(
+        app.notice.as_ref().is_some_and(|(_, e)| *e),
+        "the current sale must be finished first"
+    );
+    app.drive(Message::Sale(tillpoint::ui::screen::sale::Msg::Void(1)));
+    app.drive(Message::Key(Named::Escape));
+    app.sale = tillpoint::core::sale::Sale::new(app.currency, 1001);
+    click(&mut app, "Resume F5");
+    click(&mut app, "Resume");
+    assert_eq!(app.screen, Screen::Sale);
+    assert_eq!(app.sale.lines, parked.lines);
+}
+
+#[test]
+fn language_switches_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    login(&mut app, "1001", "1234");
+    click(&mut app, "Settings F9");
+    click(&mut app, "简体中文");
+    assert_eq!(app.lang, Lang::Zh);
+    click(&mut app, "返回");
+    assert_eq!(app.screen, Screen::Sale);
+    let mut sim = ui(&app);
+    sim.find("结账  F12").unwrap();
+    drop(sim);
+    click(&mut app, "设置 F9");
+    click(&mut app, "English");
+    let mut sim = ui(&app);
+    sim.find("Back").unwrap();
+}
+
+#[test]
+fn z_report_with_supervisor_and_lock_on_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "00001");
+    click(&mut app, "Pay  F12");
+    click(&mut app, "Exact");
+    click(&mut app, "New sale");
+    app.drive(Message::Key(Named::F8));
+    assert_eq!(app.screen, Screen::Reports);
+    assert_eq!(
+        app.reports.report.as_ref().map(|r| r.totals.sales.count),
+        Some(1)
+    );
+    click(&mut app, "Z report (close day)");
+    type_into(&mut app, "approval-number", "2001");
+    type_into(&mut app, "approval-pin", "2468");
+    assert_eq!(
+        app.reports.report.as_ref().and_then(|r| r.z_number),
+        Some(1)
+    );
+    // Idle past the limit locks the screen; the same cashier's PIN unlocks it.
+    let later = app.now_ms + app.idle_lock_ms + 1_000;
+    app.drive(Message::Tick(later));
+    assert_eq!(app.screen, Screen::Locked);
+    type_into(&mut app, "login-pin", "1234");
+    assert_eq!(app.screen, Screen::Reports);
+}
+
+#[test]
+fn login_screen_snapshot() {
+    std::env::set_var("ICED_TEST_BACKEND", "tiny-skia");
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    click(&mut app, "Continue");
+    app.now_ms = 1_767_227_400_000;
+    let mut sim = ui(&app);
+    let snap = sim.snapshot(&Theme::Light).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/login-en");
+    assert!(
+        snap.matches_hash(path).unwrap(),
+        "the login screen changed; delete {path}.sha256 to accept"
+    );
+}
