@@ -28,6 +28,7 @@ fn app(dir: &std::path::Path, lang: Lang) -> App {
             demo: true,
             lang,
             dark: false,
+            exit_when_ready: false,
         },
     );
     for e in effects {

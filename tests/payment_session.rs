@@ -168,7 +168,12 @@ fn online_pin_payment_is_approved_through_the_pty_pin_pad_and_the_loopback_host(
     );
 
     let card = &out.card;
-    assert_eq!(stages[4], Stage::Approved { card: card.clone() });
+    assert_eq!(
+        stages[4],
+        Stage::Approved {
+            card: Box::new(card.clone())
+        }
+    );
     assert_eq!(card.masked_pan, "476173******0010");
     assert_eq!(card.scheme, "VISA");
     assert_eq!(card.app_label, "VISA CREDIT");

@@ -191,3 +191,6 @@ help-search = Search by name
 help-back = Back / cancel
 help-scanner = A barcode scanner works as a keyboard: scan anywhere on the sale screen.
 help-demo = Demo: cards and QR codes are simulated; an amount ending in .13 is declined.
+sale-earlier = Earlier lines
+sale-later = Later lines
+sale-lines-shown = Lines { $from }–{ $to } of { $count }

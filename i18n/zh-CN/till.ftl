@@ -191,3 +191,6 @@ help-search = 按名称搜索
 help-back = 返回/取消
 help-scanner = 扫码枪相当于键盘：在销售界面任何时候都可扫码。
 help-demo = 演示：银行卡和扫码支付均为模拟；金额尾数为 .13 时交易被拒。
+sale-earlier = 上一页
+sale-later = 下一页
+sale-lines-shown = 第 { $from }–{ $to } 行，共 { $count } 行

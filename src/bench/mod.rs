@@ -2,6 +2,8 @@
 //! in the same run on the same machine, so the ratio means something on a
 //! busy 2-core till as well as on a workstation.
 
+pub mod acquirer;
+pub mod gui;
 pub mod store;
 
 use serde::Serialize;
@@ -59,7 +61,7 @@ impl Size {
 
 /// Collected samples of one measured operation.
 #[derive(Debug, Default, Clone)]
-pub struct Samples(Vec<Duration>);
+pub struct Samples(pub Vec<Duration>);
 
 impl Samples {
     pub fn time<T>(&mut self, f: impl FnOnce() -> T) -> T {

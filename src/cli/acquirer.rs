@@ -21,7 +21,9 @@ use crate::core::money::Money;
 use crate::core::report::Report;
 use crate::core::sale::{PricingRules, Sale};
 use crate::core::tender::{CardRef, TenderKind};
-use crate::payment::acquirer::config::{card_summary, settle_and_record, AcquirerConfig, CardSummary};
+use crate::payment::acquirer::config::{
+    card_summary, settle_and_record, AcquirerConfig, CardSummary,
+};
 use crate::payment::acquirer::sqlite::{offline_link, online_link, SqliteAcquirerStore};
 use crate::payment::acquirer::{OfflineSale, OnlineRequest, Session};
 use crate::payment::iso8583::messages::{CardInput, EntryMode, PinData, TxnKind};
@@ -98,9 +100,7 @@ fn parse_fault(text: &str) -> anyhow::Result<(Fault, u32)> {
         "drop-after-read" => Fault::DropAfterRead,
         "garble" => Fault::Garble,
         "truncate" => Fault::Truncate,
-        other => bail!(
-            "--fault {other:?} is not no-answer, drop-after-read, garble or truncate"
-        ),
+        other => bail!("--fault {other:?} is not no-answer, drop-after-read, garble or truncate"),
     };
     Ok((fault, count))
 }
@@ -120,7 +120,7 @@ pub fn acquirer_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .try_init();
-    let mut cfg = SimConfig::new(
+    let cfg = SimConfig::new(
         args.listen,
         args.db.clone(),
         Arc::new(EmvIssuer::test_cards()),
@@ -361,8 +361,8 @@ fn crash_till(
         // Amounts the test-card rules approve (not ending in 05, 51, 91).
         let amount = rng.gen_range(10..900u64) * 10 + 2;
         let atc: u16 = rng.gen_range(1..u16::MAX);
-        let (block, ksn) = test_pin_block("1234", ONLINE_PAN, 1 + i)
-            .ok_or_else(|| anyhow!("PIN block"))?;
+        let (block, ksn) =
+            test_pin_block("1234", ONLINE_PAN, 1 + i).ok_or_else(|| anyhow!("PIN block"))?;
         let request = OnlineRequest::Purchase {
             amount,
             card: CardInput {

@@ -1,6 +1,7 @@
 //! The command line: parses arguments (clap) and runs each command against
 //! an open [`Till`]. `src/main.rs` only calls [`main`].
 
+pub mod acquirer;
 pub mod card;
 pub mod pinpad;
 pub mod printer;
@@ -160,6 +161,15 @@ pub enum Command {
         #[arg(long)]
         status: bool,
     },
+    /// The acquirer host simulator: ISO 8583 on a loopback TCP port, its own
+    /// SQLite ledger, EMV (ARQC/ARPC) and DUKPT PIN checks, fault knobs.
+    AcquirerSim(acquirer::SimArgs),
+    /// The till's acquirer link (host in [acquirer]): status, sync, settle, echo.
+    #[command(subcommand)]
+    Acquirer(acquirer::AcquirerCmd),
+    /// Benchmark support: the bare iced window the cold-start figure compares with.
+    #[command(hide = true)]
+    BareWindow,
     /// Test support: completes sales in a loop and prints each receipt
     /// number once its commit has returned (used by the crash test).
     #[command(hide = true)]
@@ -340,10 +350,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 _ => (till.store.x_report(now)?, false),
             };
+            let card = acquirer::closing(&mut till, &report, kind == "z" && reprint.is_none());
             if *json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                let out = acquirer::ReportJson {
+                    report: &report,
+                    card: card.as_ref(),
+                };
+                println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 print!("{}", text::report(&report, &till.clock, is_copy));
+                if let Some(c) = &card {
+                    print!("{}", text::card_summary(c, &till.clock));
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -392,6 +410,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             let figures = bench::store::run(dir.path(), size, &progress)?;
+            let mut figures = bench::acquirer::with_forwarding(figures, &progress)?;
+            figures.extend(bench::gui::run(dir.path(), size, &progress)?);
             if *json {
                 println!("{}", serde_json::to_string_pretty(&figures)?);
             } else {
@@ -411,7 +431,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Print { reprint, status }) => {
             printer::print_queue(&cli, reprint.as_deref(), *status)
         }
+        Some(Command::AcquirerSim(args)) => acquirer::acquirer_sim(args),
+        Some(Command::Acquirer(cmd)) => acquirer::acquirer(&cli, cmd),
         Some(Command::Readers) => card::readers(),
+        Some(Command::BareWindow) => {
+            crate::ui::bare_window().map_err(|e| anyhow!("the window could not open: {e}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::PinpadSim {
             port,
             state,
@@ -512,6 +538,7 @@ fn run_demo(
                 demo: true,
                 lang: lang.map(str::to_string),
                 tour: tour.map(str::to_string),
+                exit_when_ready: std::env::var_os("TILLPOINT_EXIT_WHEN_READY").is_some(),
             },
         )
         .map_err(|e| anyhow!("the window could not open: {e}"))?;

@@ -94,8 +94,9 @@ pub enum Stage {
     Processing,
     /// Paid. The card reference goes on the tender and the receipt.
     Approved {
-        /// Receipt and refund data of the payment.
-        card: CardRef,
+        /// Receipt and refund data of the payment (boxed: the other stages
+        /// are small and travel as GUI messages).
+        card: Box<CardRef>,
     },
     /// Not paid, with the reason to show.
     Declined {
@@ -1221,11 +1222,22 @@ impl<S: AcquirerStore> PaymentSession<S> {
                 Ok(out)
             }
             Err(e) => {
-                tracing::warn!(error = %e, "card failed after the host approved; reversing");
-                let state = self.reverse(&auth, ReversalReason::CardDeclined);
+                let (why, reason) = if self.cancel.is_cancelled() {
+                    (
+                        ReversalReason::CashierCancel,
+                        DeclineReason::CancelledByCashier,
+                    )
+                } else {
+                    tracing::warn!(error = %e, "card failed after the host approved; reversing");
+                    (
+                        ReversalReason::CardDeclined,
+                        DeclineReason::CardError(e.to_string()),
+                    )
+                };
+                let state = self.reverse(&auth, why);
                 let mut out = CardOutcome::declined(
                     chip.amount,
-                    DeclineReason::CardError(e.to_string()),
+                    reason,
                     self.online_ref(first, chip.pan_hash, &auth),
                 );
                 out.response_code = Some(code);
@@ -1246,11 +1258,13 @@ impl<S: AcquirerStore> PaymentSession<S> {
         let done = match kernel.complete(HostResponse::Unavailable) {
             Ok(done) => done,
             Err(e) => {
-                let mut out = CardOutcome::declined(
-                    chip.amount,
-                    DeclineReason::CardError(e.to_string()),
-                    chip_card_ref(first, chip.pan_hash),
-                );
+                let reason = if self.cancel.is_cancelled() {
+                    DeclineReason::CancelledByCashier
+                } else {
+                    DeclineReason::CardError(e.to_string())
+                };
+                let mut out =
+                    CardOutcome::declined(chip.amount, reason, chip_card_ref(first, chip.pan_hash));
                 out.reversal = reversal;
                 return Ok(out);
             }
@@ -1528,7 +1542,7 @@ fn report_end(reporter: &Reporter<'_>, result: &Result<CardOutcome, PaymentError
     match result {
         Ok(out) => match &out.decision {
             PaymentDecision::Approved => reporter.emit(Stage::Approved {
-                card: out.card.clone(),
+                card: Box::new(out.card.clone()),
             }),
             PaymentDecision::Declined(reason) => {
                 tracing::info!(masked_pan = %out.card.masked_pan, %reason, "payment declined");

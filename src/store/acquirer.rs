@@ -307,6 +307,7 @@ impl AcquirerDb {
         })
     }
 
+    /// The database file, for messages that must name it.
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -94,6 +94,8 @@ pub enum Message {
     Approval(ApprovalMsg),
     Key(keyboard::key::Named),
     Tick(i64),
+    /// A frame was drawn (only subscribed to with `exit_when_ready`).
+    Frame,
     Done(Outcome),
     DismissNotice,
 }
@@ -103,6 +105,8 @@ pub enum Message {
 pub enum Effect {
     Job(Job),
     Focus(&'static str),
+    /// Close the window (start-up benchmark).
+    Exit,
 }
 
 /// Options the window starts with.
@@ -111,6 +115,8 @@ pub struct Options {
     pub demo: bool,
     pub lang: Lang,
     pub dark: bool,
+    /// Quit as soon as the first frame is drawn (the cold-start benchmark).
+    pub exit_when_ready: bool,
 }
 
 /// What the status bar shows.
@@ -154,6 +160,7 @@ pub struct App {
     pub now_ms: i64,
     pub last_input_ms: i64,
     pub status: Status,
+    pub exit_when_ready: bool,
 }
 
 impl App {
@@ -232,6 +239,7 @@ impl App {
                 online: opts.demo,
                 ..Status::default()
             },
+            exit_when_ready: opts.exit_when_ready,
         };
         (
             app,
@@ -298,6 +306,13 @@ impl App {
 
     /// The behaviour of the application.
     pub fn handle(&mut self, message: Message) -> Vec<Effect> {
+        if matches!(message, Message::Frame) {
+            return if self.exit_when_ready {
+                vec![Effect::Exit]
+            } else {
+                vec![]
+            };
+        }
         if !matches!(message, Message::Tick(_) | Message::Done(_)) {
             self.last_input_ms = self.now_ms;
         }
@@ -324,6 +339,7 @@ impl App {
                 }
                 fx
             }
+            Message::Frame => vec![],
             Message::DismissNotice => {
                 self.notice = None;
                 vec![]
@@ -946,6 +962,7 @@ impl App {
         Task::batch(effects.into_iter().map(|e| match e {
             Effect::Job(job) => Task::perform(self.backend.spawn(job), Message::Done),
             Effect::Focus(id) => operation::focus(id),
+            Effect::Exit => iced::exit(),
         }))
     }
 
@@ -973,6 +990,13 @@ impl App {
                 (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
             )
         });
+        if self.exit_when_ready {
+            return Subscription::batch([
+                keys,
+                tick,
+                iced::window::frames().map(|_| Message::Frame),
+            ]);
+        }
         Subscription::batch([keys, tick])
     }
 

@@ -23,6 +23,8 @@ pub struct Start {
     pub lang: Option<String>,
     /// Walk to this screen first (see [`tour::SCREENS`]), for screenshots.
     pub tour: Option<String>,
+    /// Quit after the first frame (the cold-start benchmark).
+    pub exit_when_ready: bool,
 }
 
 /// Opens the till's window and runs until it is closed.
@@ -32,6 +34,7 @@ pub fn run(till: Till, start: Start) -> iced::Result {
         demo: start.demo,
         lang,
         dark: false,
+        exit_when_ready: start.exit_when_ready,
     };
     let mut backend = Backend::new(till);
     let script = start.tour.as_deref().and_then(tour::script);
@@ -59,6 +62,7 @@ pub fn run(till: Till, start: Start) -> iced::Result {
             let task = iced::Task::batch(effects.into_iter().map(|e| match e {
                 Effect::Job(job) => iced::Task::perform(app.backend.spawn(job), app::Message::Done),
                 Effect::Focus(id) => iced::widget::operation::focus(id),
+                Effect::Exit => iced::exit(),
             }));
             (app, task)
         },
@@ -70,4 +74,24 @@ pub fn run(till: Till, start: Start) -> iced::Result {
     .subscription(App::subscription)
     .window_size((1280.0, 800.0))
     .run()
+}
+
+/// The smallest iced window started the same way as the till: the baseline
+/// of the cold-start benchmark (it quits after its first frame).
+pub fn bare_window() -> iced::Result {
+    #[derive(Debug, Clone)]
+    struct Frame;
+    fn update(_: &mut (), _: Frame) -> iced::Task<Frame> {
+        iced::exit()
+    }
+    fn view(_: &()) -> iced::Element<'_, Frame> {
+        iced::widget::text("tillpoint").into()
+    }
+    fn frames(_: &()) -> iced::Subscription<Frame> {
+        iced::window::frames().map(|_| Frame)
+    }
+    iced::application(|| (), update, view)
+        .subscription(frames)
+        .window_size((1280.0, 800.0))
+        .run()
 }

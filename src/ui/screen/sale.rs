@@ -15,6 +15,9 @@ use rust_decimal::Decimal;
 pub const SCAN_ID: &str = "scan";
 pub const SEARCH_ID: &str = "search";
 
+/// Cart lines built per frame.
+pub const CART_WINDOW: usize = 30;
+
 #[derive(Debug, Clone, Default)]
 pub struct State {
     pub entry: String,
@@ -28,6 +31,8 @@ pub struct State {
     pub amount: String,
     /// A weighed product waiting for its weight.
     pub weighing: Option<(Product, String)>,
+    /// How many lines back from the newest the cart view is paged.
+    pub cart_back: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +54,8 @@ pub enum Msg {
     Weight(String),
     WeightOk,
     WeightCancel,
+    CartBack,
+    CartForward,
     Go(Nav),
 }
 
@@ -105,6 +112,7 @@ impl State {
                 None
             }
             Msg::Submit => {
+                self.cart_back = 0;
                 let code = std::mem::take(&mut self.entry).trim().to_string();
                 (!code.is_empty()).then_some(Event::Resolve(code))
             }
@@ -191,6 +199,14 @@ impl State {
             }
             Msg::WeightCancel => {
                 self.weighing = None;
+                None
+            }
+            Msg::CartBack => {
+                self.cart_back += CART_WINDOW;
+                None
+            }
+            Msg::CartForward => {
+                self.cart_back = self.cart_back.saturating_sub(CART_WINDOW);
                 None
             }
             Msg::Go(n) => Some(Event::Go(n)),
@@ -288,9 +304,42 @@ impl State {
         if sale.lines.is_empty() {
             list = list.push(text(ctx.t("sale-empty")).size(theme::TEXT));
         }
-        for l in &sale.lines {
-            let amount = totals
-                .and_then(|t| t.lines.iter().find(|x| x.line_no == l.line_no))
+        // Only a window of lines is built and laid out, so a 500-line cart
+        // costs the same per frame as a short one; the newest line is at the
+        // bottom unless the cashier pages back.
+        let n = sale.lines.len();
+        let end = n.saturating_sub(self.cart_back.min(n.saturating_sub(1)));
+        let start = end.saturating_sub(CART_WINDOW);
+        if start > 0 || end < n {
+            list = list.push(
+                row![
+                    theme::secondary(ctx.t("sale-earlier"), (start > 0).then_some(Msg::CartBack))
+                        .width(Length::Fill),
+                    text(ctx.ta(
+                        "sale-lines-shown",
+                        &[
+                            ("from", (start + 1).to_string()),
+                            ("to", end.to_string()),
+                            ("count", n.to_string())
+                        ]
+                    ))
+                    .size(theme::SMALL)
+                    .width(Length::Fill)
+                    .align_x(Alignment::Center),
+                    theme::secondary(ctx.t("sale-later"), (end < n).then_some(Msg::CartForward))
+                        .width(Length::Fill),
+                ]
+                .spacing(theme::GAP)
+                .align_y(Alignment::Center),
+            );
+        }
+        let by_line: std::collections::HashMap<u32, &crate::core::sale::LineTotals> = totals
+            .map(|t| t.lines.iter().map(|x| (x.line_no, x)).collect())
+            .unwrap_or_default();
+        for l in &sale.lines[start..end] {
+            let amount = by_line
+                .get(&l.line_no)
+                .copied()
                 .map(|t| ctx.money(t.gross))
                 .unwrap_or_else(|| ctx.t("sale-voided"));
             let qty = if l.unit == Unit::Kg {
