@@ -96,6 +96,7 @@ pub fn run(till: &Till) -> Vec<CheckLine> {
         )
     });
     out.push(printer_check(&till.config));
+    out.extend(device_checks(&till.config));
     out
 }
 
@@ -123,4 +124,84 @@ pub fn render(lines: &[CheckLine]) -> String {
         s.push('\n');
     }
     s
+}
+
+/// Card reader, PIN pad and acquirer link, as configured in `[reader]`
+/// (`name`), `[pinpad]` (`port`, `baud`) and `[acquirer]` (`host`). An
+/// absent section means the device is not used (or simulated in the demo)
+/// and is not checked.
+pub fn device_checks(config: &crate::config::Config) -> Vec<CheckLine> {
+    let mut out = Vec::new();
+    let get = |section: &str, key: &str| -> Option<String> {
+        config
+            .sections
+            .get(section)
+            .and_then(|s| s.get(key))
+            .and_then(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .or_else(|| v.as_integer().map(|i| i.to_string()))
+            })
+    };
+    if let Some(t) = config.sections.get("reader") {
+        let wanted = t.get("name").and_then(|v| v.as_str()).unwrap_or("");
+        out.push(match crate::devices::reader::list_readers() {
+            Ok(names) if names.is_empty() => CheckLine::fail(
+                "reader",
+                "no card reader is connected",
+                "plug the card reader in",
+            ),
+            Ok(names) if !wanted.is_empty() && !names.iter().any(|n| n.contains(wanted)) => {
+                CheckLine::fail(
+                    "reader",
+                    format!("reader {wanted:?} not found (have: {})", names.join(", ")),
+                    "check the reader's cable or [reader] name in the config",
+                )
+            }
+            Ok(names) => {
+                CheckLine::pass("reader", format!("card reader ready: {}", names.join(", ")))
+            }
+            Err(e) => CheckLine::fail(
+                "reader",
+                e.to_string(),
+                "start the smart card service (pcscd) or plug the reader in",
+            ),
+        });
+    }
+    if let Some(port) = get("pinpad", "port") {
+        let mut pc = crate::devices::pinpad::PinPadConfig::at_path(&port);
+        if let Some(b) = get("pinpad", "baud").and_then(|b| b.parse().ok()) {
+            pc.baud_rate = b;
+        }
+        let mut pad = crate::devices::pinpad::SerialPinPad::new(pc);
+        out.push(match pad.connect() {
+            Ok(info) => CheckLine::pass("pinpad", format!("PIN pad on {port}: {info:?}")),
+            Err(e) => CheckLine::fail(
+                "pinpad",
+                format!("PIN pad on {port}: {e}"),
+                "check the PIN pad's cable and power",
+            ),
+        });
+    }
+    if let Some(host) = get("acquirer", "host") {
+        out.push(match host.parse::<std::net::SocketAddr>() {
+            Ok(addr) => {
+                match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))
+                {
+                    Ok(_) => CheckLine::pass("acquirer", format!("acquirer host {addr} answers")),
+                    Err(e) => CheckLine::fail(
+                        "acquirer",
+                        format!("acquirer host {addr}: {e}"),
+                        "cards work offline within limits; check the network",
+                    ),
+                }
+            }
+            Err(_) => CheckLine::fail(
+                "acquirer",
+                format!("[acquirer] host {host:?} is not an address:port"),
+                "fix the config",
+            ),
+        });
+    }
+    out
 }

@@ -210,3 +210,30 @@ fn catalog_import_from_the_command_line() {
     let (_, out, _) = run(&["catalog", "search", "tea"], &data, &cfg);
     assert!(out.contains("A1"), "{out}");
 }
+
+#[test]
+fn device_checks_fail_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("devices.toml");
+    // A port that does not exist and a loopback port nobody listens on.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    drop(silent);
+    std::fs::write(
+        &cfg,
+        format!(
+            "[pinpad]\nport = \"/dev/tillpoint-no-such-port\"\n[acquirer]\nhost = \"{addr}\"\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, _) = run(&["check"], &dir.path().join("data"), &cfg);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL pinpad") && out.contains("tillpoint-no-such-port"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL acquirer") && out.contains("check the network"),
+        "{out}"
+    );
+}

@@ -280,7 +280,7 @@ impl std::fmt::Debug for DemoDevices {
 
 /// Pause after the pad starts PIN entry before keys are handed to it: the
 /// simulator drops keys that arrive before it is listening.
-const PAD_SETTLE: Duration = Duration::from_millis(30);
+const PAD_SETTLE: Duration = Duration::from_millis(80);
 /// Keys pressed longer ago than this are not typed into a new PIN entry.
 const STALE_KEY: Duration = Duration::from_secs(10);
 
