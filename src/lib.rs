@@ -8,6 +8,7 @@ pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod config_edit;
 pub mod core;
 pub mod demo;
 pub mod devices;

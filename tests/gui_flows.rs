@@ -262,3 +262,44 @@ fn login_screen_snapshot() {
         "the login screen changed; delete {path}.sha256 to accept"
     );
 }
+
+/// A card payment from the tender screen through the demo's real devices:
+/// the virtual EMV card, the PIN pad simulator on a pseudo-terminal and the
+/// acquirer simulator on loopback, then a declining card.
+#[test]
+fn card_payment_through_the_demo_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    let devices = tillpoint::sim::demo::DemoDevices::start(dir.path(), app.currency).unwrap();
+    app.backend = app.backend.clone().with_devices(devices);
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "00001");
+    click(&mut app, "Pay  F12");
+    click(&mut app, "declining");
+    click(&mut app, "Card");
+    assert_eq!(
+        app.screen,
+        Screen::Tender,
+        "a declined card leaves the sale unpaid"
+    );
+    assert!(
+        app.notice.as_ref().is_some_and(|(_, e)| *e),
+        "{:?}",
+        app.notice
+    );
+    assert!(app.sale.tenders.is_empty());
+    click(&mut app, "OK");
+    click(&mut app, "unionpay-online-pin");
+    click(&mut app, "Card");
+    assert_eq!(app.screen, Screen::Receipt, "{:?}", app.notice);
+    let rec = app.receipt.record.clone().unwrap();
+    let card = rec.tenders[0].card.clone().unwrap();
+    assert_eq!(
+        rec.tenders[0].kind,
+        tillpoint::core::tender::TenderKind::Card
+    );
+    assert!(
+        card.masked_pan.contains('*') && !card.auth_code.is_empty() && card.cvm == "pin",
+        "{card:?}"
+    );
+}

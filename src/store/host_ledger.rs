@@ -645,6 +645,27 @@ impl LedgerTx<'_> {
         self.tx.commit()?;
         Ok(())
     }
+
+    /// Marks where one request's changes begin, so several requests can
+    /// share a transaction (the simulator's group commit) and one that
+    /// cannot be answered leaves nothing behind.
+    pub fn begin_request(&self) -> Result<(), LedgerError> {
+        self.tx.execute_batch("SAVEPOINT request")?;
+        Ok(())
+    }
+
+    /// Keeps the current request's changes.
+    pub fn end_request(&self) -> Result<(), LedgerError> {
+        self.tx.execute_batch("RELEASE request")?;
+        Ok(())
+    }
+
+    /// Undoes the current request's changes.
+    pub fn undo_request(&self) -> Result<(), LedgerError> {
+        self.tx
+            .execute_batch("ROLLBACK TO request; RELEASE request")?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,29 @@ use crate::store::sales::CashMovement;
 use iced::widget::{column, container, operation, row, text, text_input};
 use iced::{keyboard, Alignment, Element, Length, Subscription, Task, Theme};
 
+/// Builds the view context from the app's fields only, so it can be held
+/// while another field (a screen's state) is borrowed mutably.
+macro_rules! ctx {
+    ($app:expr) => {
+        Ctx {
+            i18n: &$app.i18n,
+            lang: $app.lang,
+            currency: $app.currency,
+            offset_secs: $app.offset_secs,
+            demo: $app.demo,
+        }
+    };
+}
+
+/// Virtual cards offered on the demo's tender screen, the default first.
+pub const DEMO_CARDS: [&str; 5] = [
+    "unionpay-online-pin",
+    "visa-online-pin",
+    "offline-approve",
+    "declining",
+    "expired",
+];
+
 /// Which screen is showing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -107,6 +130,8 @@ pub enum Effect {
     Focus(&'static str),
     /// Close the window (start-up benchmark).
     Exit,
+    /// A job whose progress arrives as several outcomes.
+    Stream(Job),
 }
 
 /// Options the window starts with.
@@ -168,40 +193,12 @@ impl App {
     pub fn new(backend: Backend, opts: Options) -> (App, Vec<Effect>) {
         let (rules, offset, idle, embedded, info, now) = backend.with_till(|t| {
             let c = &t.config;
-            let mut devices = vec![
-                (
-                    "settings-printer".to_string(),
-                    device_line(c, "printer", opts.demo),
-                ),
-                (
-                    "settings-reader".to_string(),
-                    device_line(c, "reader", opts.demo),
-                ),
-                (
-                    "settings-pinpad".to_string(),
-                    device_line(c, "pinpad", opts.demo),
-                ),
-                (
-                    "settings-acquirer".to_string(),
-                    device_line(c, "acquirer", opts.demo),
-                ),
-            ];
-            devices.sort();
-            let mut shop = vec![c.shop.name.clone()];
-            shop.extend(c.shop.address.iter().cloned());
-            if !c.shop.tax_id.is_empty() {
-                shop.push(c.shop.tax_id.clone());
-            }
             (
                 c.pricing.clone(),
                 t.clock.offset_secs(),
                 i64::from(c.till.idle_lock_minutes) * 60_000,
                 c.embedded_prefixes.clone(),
-                settings::Info {
-                    config_path: t.paths.config_file.display().to_string(),
-                    shop,
-                    devices,
-                },
+                settings::Info::from_config(c, t.paths.config_file.display().to_string()),
                 t.clock.now_ms(),
             )
         });
@@ -252,13 +249,7 @@ impl App {
     }
 
     pub fn ctx(&self) -> Ctx<'_> {
-        Ctx {
-            i18n: &self.i18n,
-            lang: self.lang,
-            currency: self.currency,
-            offset_secs: self.offset_secs,
-            demo: self.demo,
-        }
+        ctx!(self)
     }
 
     fn t(&self, id: &str) -> String {
@@ -366,13 +357,7 @@ impl App {
             Message::HelpBack => self.go(Screen::Sale),
             Message::Key(k) => self.key(k),
             Message::Sale(m) => {
-                let ctx = Ctx {
-                    i18n: &self.i18n,
-                    lang: self.lang,
-                    currency: self.currency,
-                    offset_secs: self.offset_secs,
-                    demo: self.demo,
-                };
+                let ctx = ctx!(self);
                 let ev = self.sale_ui.update(m, &self.sale, &ctx);
                 let mut fx = match ev {
                     Some(e) => self.sale_event(e),
@@ -388,22 +373,29 @@ impl App {
             }
             Message::Tender(m) => {
                 let bal = self.balance();
-                let ctx = Ctx {
-                    i18n: &self.i18n,
-                    lang: self.lang,
-                    currency: self.currency,
-                    offset_secs: self.offset_secs,
-                    demo: self.demo,
-                };
+                let ctx = ctx!(self);
                 let ev = self.tender.update(m, bal, &ctx);
                 match ev {
                     Some(tender::Event::Cash(given)) => self.take_cash(given),
                     Some(tender::Event::Electronic(kind, amount)) => {
-                        vec![Effect::Job(Job::PaymentStep {
-                            kind,
-                            amount,
-                            step: 0,
-                        })]
+                        if self.backend.has_devices() {
+                            let profile = if self.tender.profile.is_empty() {
+                                DEMO_CARDS[0].to_string()
+                            } else {
+                                self.tender.profile.clone()
+                            };
+                            vec![Effect::Stream(Job::DevicePay {
+                                kind,
+                                amount,
+                                profile,
+                            })]
+                        } else {
+                            vec![Effect::Job(Job::PaymentStep {
+                                kind,
+                                amount,
+                                step: 0,
+                            })]
+                        }
                     }
                     Some(tender::Event::Back) => self.go(Screen::Sale),
                     Some(tender::Event::Notice(n)) => {
@@ -423,13 +415,7 @@ impl App {
                 None => vec![],
             },
             Message::Refund(m) => {
-                let ctx = Ctx {
-                    i18n: &self.i18n,
-                    lang: self.lang,
-                    currency: self.currency,
-                    offset_secs: self.offset_secs,
-                    demo: self.demo,
-                };
+                let ctx = ctx!(self);
                 match self.refund.update(m, &ctx) {
                     Some(refund::Event::Find(no)) => vec![Effect::Job(Job::LoadReceipt(no))],
                     Some(refund::Event::Refund(no, picks)) => {
@@ -453,13 +439,7 @@ impl App {
             }
             Message::Parked(parked::Msg::Back) => self.go(Screen::Sale),
             Message::Cash(m) => {
-                let ctx = Ctx {
-                    i18n: &self.i18n,
-                    lang: self.lang,
-                    currency: self.currency,
-                    offset_secs: self.offset_secs,
-                    demo: self.demo,
-                };
+                let ctx = ctx!(self);
                 match self.cash.update(m, self.currency, &ctx) {
                     Some(cash::Event::Move(kind, amount, reason)) => vec![Effect::Job(Job::Cash {
                         kind,
@@ -489,6 +469,16 @@ impl App {
                 vec![]
             }
             Message::Settings(settings::Msg::TestPrinter) => vec![Effect::Job(Job::TestPrint)],
+            Message::Settings(settings::Msg::Edit(i, v)) => {
+                if let Some(f) = self.settings.fields.get_mut(i) {
+                    f.value = v;
+                    self.settings.dirty = true;
+                }
+                vec![]
+            }
+            Message::Settings(settings::Msg::Save) => {
+                vec![Effect::Job(Job::SaveSettings(self.settings.to_save()))]
+            }
             Message::Settings(settings::Msg::Back) => self.go(Screen::Sale),
         }
     }
@@ -935,12 +925,52 @@ impl App {
                     }
                 }
             }
+            Outcome::PayStage(step) => {
+                if let Some(p) = &mut self.tender.progress {
+                    p.step = step;
+                }
+                vec![]
+            }
+            Outcome::PayDone {
+                kind,
+                amount,
+                result,
+            } => match result {
+                Ok(card) => {
+                    if let Err(e) = self.sale.pay_electronic(kind, amount, *card, &self.rules) {
+                        self.error(e.to_string());
+                        return vec![];
+                    }
+                    self.tender.progress = None;
+                    self.complete_if_paid()
+                }
+                Err(why) => {
+                    if let Some(p) = &mut self.tender.progress {
+                        p.approved = Some(false);
+                    }
+                    self.error(why);
+                    vec![]
+                }
+            },
             Outcome::Preview(pages) => {
                 self.receipt.pages = pages
                     .into_iter()
                     .map(|(w, h, rgba)| iced::widget::image::Handle::from_rgba(w, h, rgba))
                     .collect();
                 vec![]
+            }
+            Outcome::SettingsSaved(warnings) => {
+                self.settings.dirty = false;
+                if warnings.is_empty() {
+                    self.info(self.t("settings-saved"));
+                } else {
+                    self.error(self.i18n.tr_args(
+                        self.lang,
+                        "settings-saved-warnings",
+                        &[("warnings", warnings.join("; "))],
+                    ));
+                }
+                vec![Effect::Job(Job::Check)]
             }
             Outcome::Printed(msg) => {
                 self.info(msg);
@@ -963,6 +993,7 @@ impl App {
             Effect::Job(job) => Task::perform(self.backend.spawn(job), Message::Done),
             Effect::Focus(id) => operation::focus(id),
             Effect::Exit => iced::exit(),
+            Effect::Stream(job) => Task::run(self.backend.stream(job), Message::Done),
         }))
     }
 
@@ -1183,14 +1214,5 @@ fn demo_card_ref(kind: TenderKind, now_ms: i64) -> CardRef {
             cvm: "pin".into(),
             ..CardRef::default()
         },
-    }
-}
-
-/// How a device section of the config reads on the settings screen.
-fn device_line(c: &crate::config::Config, section: &str, demo: bool) -> String {
-    match c.sections.get(section) {
-        Some(v) => v.to_string().replace('\n', "  "),
-        None if demo => "simulated (demo)".into(),
-        None => "not configured".into(),
     }
 }

@@ -65,11 +65,20 @@ pub enum Job {
     Preview(Box<SaleRecord>),
     /// Prints a test page on the configured printer.
     TestPrint,
+    /// Writes settings to the config file and reloads it.
+    SaveSettings(Vec<crate::config_edit::Setting>),
     /// Right after a sale: opens the drawer when cash moved, then prints
     /// what is queued.
     AfterSale(Box<SaleRecord>),
     /// Prints whatever waits in the queue.
     Print,
+    /// A card or QR payment through the demo's devices (virtual card, PIN
+    /// pad on a pty, acquirer simulator); stages arrive as `PayStage`.
+    DevicePay {
+        kind: TenderKind,
+        amount: Money,
+        profile: String,
+    },
     /// One step of a simulated card or QR payment (demo mode).
     PaymentStep {
         kind: TenderKind,
@@ -117,6 +126,16 @@ pub enum Outcome {
         printed: usize,
         left: usize,
     },
+    /// Settings written; the warnings of reading them back.
+    SettingsSaved(Vec<String>),
+    /// A payment moved on (step as in the tender progress screen).
+    PayStage(u8),
+    /// A device payment ended: the card data for the tender, or why not.
+    PayDone {
+        kind: TenderKind,
+        amount: Money,
+        result: Result<Box<crate::core::tender::CardRef>, String>,
+    },
     Failed(String),
 }
 
@@ -124,6 +143,10 @@ pub enum Outcome {
 #[derive(Clone)]
 pub struct Backend {
     till: Arc<Mutex<Till>>,
+    /// The demo's payment devices, when the demo runs them.
+    devices: Option<Arc<Mutex<crate::sim::demo::DemoDevices>>>,
+    /// Where a streaming job sends its progress.
+    progress: Option<iced::futures::channel::mpsc::UnboundedSender<Outcome>>,
     /// Delay between simulated payment steps (zero in tests).
     pub step_delay: Duration,
 }
@@ -144,12 +167,89 @@ impl Backend {
     pub fn new(till: Till) -> Backend {
         Backend {
             till: Arc::new(Mutex::new(till)),
+            devices: None,
+            progress: None,
             step_delay: Duration::from_millis(900),
+        }
+    }
+
+    /// Uses the demo's devices (virtual card, PIN pad simulator on a pty,
+    /// acquirer simulator on loopback) for card and QR payments.
+    pub fn with_devices(mut self, devices: crate::sim::demo::DemoDevices) -> Backend {
+        self.devices = Some(Arc::new(Mutex::new(devices)));
+        self
+    }
+
+    pub fn has_devices(&self) -> bool {
+        self.devices.is_some()
+    }
+
+    /// Runs a job on a worker thread; progress and then the outcome arrive
+    /// on the returned stream.
+    pub fn stream(&self, job: Job) -> iced::futures::channel::mpsc::UnboundedReceiver<Outcome> {
+        let (tx, rx) = iced::futures::channel::mpsc::unbounded();
+        let mut me = self.clone();
+        me.progress = Some(tx.clone());
+        std::thread::spawn(move || {
+            let _ = tx.unbounded_send(me.run(job));
+        });
+        rx
+    }
+
+    fn device_pay(&self, kind: TenderKind, amount: Money, profile: &str) -> Outcome {
+        use crate::payment::session::{PaymentDecision, Stage};
+        let Some(devices) = &self.devices else {
+            return Outcome::Failed("no payment devices".into());
+        };
+        let mut dev = match devices.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let progress = |s: Stage| {
+            let step = match s {
+                Stage::WaitingForCard => 0u8,
+                Stage::AppSelected { .. } | Stage::EnterPin { .. } => 1,
+                Stage::Processing => 2,
+                _ => return,
+            };
+            let step = if kind == TenderKind::Qr {
+                step.saturating_sub(1)
+            } else {
+                step
+            };
+            if let Some(tx) = &self.progress {
+                let _ = tx.unbounded_send(Outcome::PayStage(step));
+            }
+        };
+        let outcome = if kind == TenderKind::Qr {
+            dev.pay_qr(amount, demo_qr_code(amount), progress)
+        } else {
+            dev.pay_card(amount, profile, progress)
+        };
+        let result = match outcome {
+            Ok(o) => match o.decision {
+                PaymentDecision::Approved => Ok(Box::new(o.card)),
+                PaymentDecision::Declined(reason) => Err(reason.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        Outcome::PayDone {
+            kind,
+            amount,
+            result,
         }
     }
 
     /// Runs a job to completion on the calling thread.
     pub fn run(&self, job: Job) -> Outcome {
+        if let Job::DevicePay {
+            kind,
+            amount,
+            profile,
+        } = &job
+        {
+            return self.device_pay(*kind, *amount, profile);
+        }
         let mut guard = match self.till.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -349,6 +449,28 @@ impl Backend {
                 Err(e) => fail(&e),
             },
             Job::TestPrint => test_print(till),
+            Job::SaveSettings(values) => {
+                if let Err(e) = crate::config_edit::save(&till.paths.config_file, &values) {
+                    return Outcome::Failed(e.to_string());
+                }
+                match crate::config::Config::load(&till.paths.config_file) {
+                    Ok((mut config, warnings)) => {
+                        // Sections supplied at run time (the demo's simulated
+                        // printer) stay unless the file now sets them.
+                        for (k, v) in &till.config.sections {
+                            config
+                                .sections
+                                .entry(k.clone())
+                                .or_insert_with(|| v.clone());
+                        }
+                        till.config = config;
+                        till.warnings = warnings.clone();
+                        Outcome::SettingsSaved(warnings)
+                    }
+                    Err(e) => Outcome::Failed(e.to_string()),
+                }
+            }
+            Job::DevicePay { .. } => Outcome::Failed("device payment ran on the till lock".into()),
             Job::PaymentStep { kind, amount, step } => {
                 drop(guard);
                 std::thread::sleep(self.step_delay);
@@ -491,5 +613,15 @@ fn print_queue(till: &mut Till, now: i64) -> Outcome {
             left: report.left,
         },
         Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
+
+/// The customer's payment code in the demo: the acquirer simulator declines
+/// codes ending in 0000, so an amount ending in .13 shows a decline here too.
+fn demo_qr_code(amount: Money) -> &'static str {
+    if demo_declines(amount) {
+        "281234567890120000"
+    } else {
+        "281234567890123456"
     }
 }

@@ -36,7 +36,21 @@ pub fn run(till: Till, start: Start) -> iced::Result {
         dark: false,
         exit_when_ready: start.exit_when_ready,
     };
+    let devices = if start.demo && start.tour.is_none() {
+        match crate::sim::demo::DemoDevices::start(till.data_dir(), till.config.till.currency) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::warn!("demo payment devices did not start ({e}); card payments are simulated in the window");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let mut backend = Backend::new(till);
+    if let Some(d) = devices {
+        backend = backend.with_devices(d);
+    }
     let script = start.tour.as_deref().and_then(tour::script);
     if script.is_some() {
         backend.step_delay = std::time::Duration::ZERO;
@@ -48,7 +62,7 @@ pub fn run(till: Till, start: Start) -> iced::Result {
                 (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
             if let Some(script) = &script {
                 for e in effects {
-                    if let Effect::Job(job) = e {
+                    if let Effect::Job(job) | Effect::Stream(job) = e {
                         let outcome = app.backend.run(job);
                         app.drive(app::Message::Done(outcome));
                     }
@@ -63,6 +77,7 @@ pub fn run(till: Till, start: Start) -> iced::Result {
                 Effect::Job(job) => iced::Task::perform(app.backend.spawn(job), app::Message::Done),
                 Effect::Focus(id) => iced::widget::operation::focus(id),
                 Effect::Exit => iced::exit(),
+                Effect::Stream(job) => iced::Task::run(app.backend.stream(job), app::Message::Done),
             }));
             (app, task)
         },

@@ -12,7 +12,7 @@ impl App {
         let mut queue = VecDeque::from([message]);
         while let Some(m) = queue.pop_front() {
             for e in self.handle(m) {
-                if let Effect::Job(job) = e {
+                if let Effect::Job(job) | Effect::Stream(job) = e {
                     queue.push_back(Message::Done(self.backend.run(job)));
                 }
             }

@@ -205,6 +205,31 @@ impl AcquirerClient {
         Ok(())
     }
 
+    /// Writes several requests back to back in one write (the forwarder's
+    /// pipelined window), so a window costs one system call rather than one
+    /// per advice. Nothing is written if any request fails to pack; after a
+    /// write error any of them may have arrived.
+    pub fn send_all<'m>(
+        &mut self,
+        requests: impl IntoIterator<Item = &'m Message>,
+    ) -> Result<(), LinkError> {
+        let mut buf = Vec::new();
+        for request in requests {
+            let bytes = pack(&HOST_PROFILE, request)?;
+            write_frame(&mut buf, &bytes).map_err(LinkError::Send)?;
+        }
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let stream = self.stream()?;
+        let written = stream.write_all(&buf).and_then(|()| stream.flush());
+        if let Err(e) = written {
+            self.stream = None;
+            return Err(LinkError::Send(FrameError::Io(e)));
+        }
+        Ok(())
+    }
+
     /// Waits up to the read timeout for the answer to `request`, taking it
     /// from answers already set aside if it came early.
     pub fn receive_for(&mut self, request: &Message) -> Result<Message, LinkError> {

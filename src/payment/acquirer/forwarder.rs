@@ -427,19 +427,20 @@ impl<S: AcquirerStore> Session<S> {
             .map(|(item, _)| (item.id, item.attempts.saturating_add(1)))
             .collect();
         self.store.outbox_mark_attempts(&attempts)?;
-        let mut sent = 0;
-        let mut send_failure = None;
-        for (item, msg) in &ready {
-            if let Err(e) = self.client.send(msg) {
-                self.mark_link(false);
-                send_failure = Some(ForwardOutcome::Retry {
+        // One write for the whole window. After a failed write any of them
+        // may have arrived: they are all repeats (0221) next time.
+        if let Err(e) = self.client.send_all(ready.iter().map(|(_, msg)| msg)) {
+            self.mark_link(false);
+            self.client.disconnect();
+            if let Some((item, _)) = ready.first() {
+                outcomes.push(ForwardOutcome::Retry {
                     id: item.id,
                     why: e.to_string(),
                 });
-                break;
             }
-            sent += 1;
+            return Ok(outcomes);
         }
+        let sent = ready.len();
         let mut acknowledged = Vec::with_capacity(sent);
         let mut answered = Vec::with_capacity(sent);
         for (item, msg) in ready.iter().take(sent) {
@@ -471,11 +472,7 @@ impl<S: AcquirerStore> Session<S> {
             self.store.outbox_mark_done_many(&acknowledged)?;
         }
         self.note_late();
-        // Keep queue order in the report: answers first, then a send failure.
         outcomes.extend(answered);
-        if !matches!(outcomes.last(), Some(ForwardOutcome::Retry { .. })) {
-            outcomes.extend(send_failure);
-        }
         Ok(outcomes)
     }
 

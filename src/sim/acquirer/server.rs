@@ -247,42 +247,83 @@ fn serve(mut stream: TcpStream, cfg: &SimConfig, stop: &AtomicBool) -> Result<()
             }
         };
         idle = Duration::ZERO;
-        let (delay, fault) = cfg.faults.take();
-        if fault == Some(Fault::DropAfterRead) {
-            return Ok(());
-        }
-        let answer = process(&mut ledger, cfg, &frame, OffsetDateTime::now_utc())?;
-        if !delay.is_zero() {
-            std::thread::sleep(delay);
-        }
-        let Some(answer) = answer else {
-            tracing::warn!("undecodable request; closing");
-            return Ok(());
-        };
-        match fault {
-            Some(Fault::NoAnswer) => continue,
-            Some(Fault::Garble) => {
-                let mut bad = answer;
-                // Mangle the MTI and the bytes after the bitmap so the
-                // answer is neither decodable nor matchable.
-                for (i, b) in bad.iter_mut().enumerate() {
-                    if i < 4 || i % 3 == 0 {
-                        *b ^= 0x5a;
-                    }
-                }
-                write_frame(&mut stream, &bad).map_err(frame_io)?;
+        // Requests already waiting whole in the socket (a pipelining till)
+        // are answered with the first, in one ledger transaction.
+        let mut frames = vec![frame];
+        while frames.len() < MAX_BATCH {
+            match buffered_frame(&mut stream) {
+                Some(f) => frames.push(f),
+                None => break,
             }
-            Some(Fault::Truncate) => {
-                let len = u16::try_from(answer.len()).unwrap_or(u16::MAX);
-                let half = answer.get(..answer.len() / 2).unwrap_or(&[]);
-                stream.write_all(&len.to_be_bytes())?;
-                stream.write_all(half)?;
-                stream.flush()?;
+        }
+        let (answers, close) = process_batch(&mut ledger, cfg, &frames, OffsetDateTime::now_utc())?;
+        for (answer, delay, fault) in answers {
+            if !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
+            let Some(answer) = answer else {
+                tracing::warn!("undecodable request; closing");
                 return Ok(());
+            };
+            match fault {
+                Some(Fault::NoAnswer) => continue,
+                Some(Fault::Garble) => {
+                    let mut bad = answer;
+                    // Mangle the MTI and the bytes after the bitmap so the
+                    // answer is neither decodable nor matchable.
+                    for (i, b) in bad.iter_mut().enumerate() {
+                        if i < 4 || i % 3 == 0 {
+                            *b ^= 0x5a;
+                        }
+                    }
+                    write_frame(&mut stream, &bad).map_err(frame_io)?;
+                }
+                Some(Fault::Truncate) => {
+                    let len = u16::try_from(answer.len()).unwrap_or(u16::MAX);
+                    let half = answer.get(..answer.len() / 2).unwrap_or(&[]);
+                    stream.write_all(&len.to_be_bytes())?;
+                    stream.write_all(half)?;
+                    stream.flush()?;
+                    return Ok(());
+                }
+                _ => write_frame(&mut stream, &answer).map_err(frame_io)?,
             }
-            _ => write_frame(&mut stream, &answer).map_err(frame_io)?,
+        }
+        if close {
+            return Ok(());
         }
     }
+}
+
+/// Most requests answered in one ledger transaction.
+const MAX_BATCH: usize = 64;
+
+/// The next request if it is already entirely in the socket's buffer
+/// (checked without blocking and without consuming anything otherwise).
+fn buffered_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    if stream.set_nonblocking(true).is_err() {
+        return None;
+    }
+    let mut header = [0u8; 2];
+    let whole = match stream.peek(&mut header) {
+        Ok(2) => {
+            let len = usize::from(u16::from_be_bytes(header));
+            if len == 0 || len > MAX_MESSAGE_LEN {
+                None
+            } else {
+                let mut probe = vec![0u8; len + 2];
+                matches!(stream.peek(&mut probe), Ok(n) if n == len + 2).then_some(len)
+            }
+        }
+        _ => None,
+    };
+    if stream.set_nonblocking(false).is_err() {
+        return None;
+    }
+    let len = whole?;
+    let mut buf = vec![0u8; len + 2];
+    std::io::Read::read_exact(stream, &mut buf).ok()?;
+    Some(buf.split_off(2))
 }
 
 fn frame_io(e: FrameError) -> SimError {
@@ -383,47 +424,79 @@ fn to_totals(t: LedgerTotals) -> Totals {
     }
 }
 
-/// Processes one request frame; `None` when it cannot be answered at all.
+/// A decoded request frame: `None` when it cannot be answered at all.
+fn decode(frame: &[u8]) -> Option<Message> {
+    match unpack(&HOST_PROFILE, frame) {
+        Ok(m) if !m.mti.is_response() => Some(m),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "undecodable request");
+            None
+        }
+    }
+}
+
+/// Whether answering needs the ledger (everything but network management).
+fn needs_ledger(req: &Message) -> bool {
+    req.mti != Mti::NETWORK
+}
+
+/// Processes one request frame in its own ledger transaction; `None` when
+/// it cannot be answered at all.
 pub(crate) fn process(
     ledger: &mut HostLedger,
     cfg: &SimConfig,
     frame: &[u8],
     now: OffsetDateTime,
 ) -> Result<Option<Vec<u8>>, SimError> {
-    let req = match unpack(&HOST_PROFILE, frame) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(error = %e, "undecodable request");
-            return Ok(None);
-        }
-    };
-    if req.mti.is_response() {
+    let Some(req) = decode(frame) else {
         return Ok(None);
+    };
+    if !needs_ledger(&req) {
+        return answer_in(None, cfg, &req, now);
     }
+    let tx = ledger.begin()?;
+    let answer = answer_in(Some(&tx), cfg, &req, now)?;
+    tx.commit()?;
+    Ok(answer)
+}
+
+/// Answers one decoded request inside the caller's transaction (`None`
+/// only for network management, which leaves no trace). The request's
+/// changes and its stored answer are kept together or not at all.
+fn answer_in(
+    tx: Option<&LedgerTx<'_>>,
+    cfg: &SimConfig,
+    req: &Message,
+    now: OffsetDateTime,
+) -> Result<Option<Vec<u8>>, SimError> {
     if req.mti == Mti::NETWORK {
         let code = match req.get_str(field::NETWORK_CODE) {
             Some(network::SIGN_ON | network::ECHO) => response::APPROVED,
             _ => response::FORMAT_ERROR,
         };
-        return Ok(pack(&HOST_PROFILE, &answer_to(&req, code)).ok());
+        return Ok(pack(&HOST_PROFILE, &answer_to(req, code)).ok());
     }
-    let Some(key) = key_of(&req) else {
-        return Ok(pack(&HOST_PROFILE, &answer_to(&req, response::FORMAT_ERROR)).ok());
+    let Some(tx) = tx else {
+        return Ok(pack(&HOST_PROFILE, &answer_to(req, response::SYSTEM_MALFUNCTION)).ok());
+    };
+    let Some(key) = key_of(req) else {
+        return Ok(pack(&HOST_PROFILE, &answer_to(req, response::FORMAT_ERROR)).ok());
     };
     let unix = now.unix_timestamp();
-    let tx = ledger.begin()?;
     if let Some((mti, stored)) = tx.replay(&key)? {
         let same_kind =
             Mti::from_ascii(mti.as_bytes()).is_some_and(|m| m.response() == req.mti.response());
         if same_kind {
             return Ok(Some(stored));
         }
-        return Ok(pack(&HOST_PROFILE, &answer_to(&req, response::DUPLICATE)).ok());
+        return Ok(pack(&HOST_PROFILE, &answer_to(req, response::DUPLICATE)).ok());
     }
+    tx.begin_request()?;
     let ctx = Ctx {
-        tx: &tx,
+        tx,
         cfg,
-        req: &req,
+        req,
         key: &key,
         now,
     };
@@ -433,14 +506,59 @@ pub(crate) fn process(
         Mti::REVERSAL | Mti::REVERSAL_REPEAT => ctx.reversal()?,
         Mti::SETTLEMENT => ctx.settlement()?,
         Mti::BATCH_UPLOAD => ctx.upload()?,
-        _ => answer_to(&req, response::INVALID_TRANSACTION),
+        _ => answer_to(req, response::INVALID_TRANSACTION),
     };
     let Ok(bytes) = pack(&HOST_PROFILE, &answer) else {
+        tx.undo_request()?;
         return Ok(None);
     };
     tx.record_message(&key, &req.mti.to_string(), &bytes, unix)?;
-    tx.commit()?;
+    tx.end_request()?;
     Ok(Some(bytes))
+}
+
+/// Answers a batch of requests read together, in order, in ONE ledger
+/// transaction (group commit: a till that pipelines its advices does not
+/// pay a commit per advice). Every answer is produced after the commit
+/// that covers it; faults apply per request as in single processing. The
+/// result holds each answer with its fault and delay, and whether the
+/// connection must close after them.
+#[allow(clippy::type_complexity)] // a private, single-use shape
+fn process_batch(
+    ledger: &mut HostLedger,
+    cfg: &SimConfig,
+    frames: &[Vec<u8>],
+    now: OffsetDateTime,
+) -> Result<(Vec<(Option<Vec<u8>>, Duration, Option<Fault>)>, bool), SimError> {
+    let requests: Vec<Option<Message>> = frames.iter().map(|f| decode(f)).collect();
+    let tx = if requests.iter().flatten().any(needs_ledger) {
+        Some(ledger.begin()?)
+    } else {
+        None
+    };
+    let mut out = Vec::with_capacity(frames.len());
+    let mut close = false;
+    for req in &requests {
+        let (delay, fault) = cfg.faults.take();
+        if fault == Some(Fault::DropAfterRead) {
+            close = true;
+            break;
+        }
+        let answer = match req {
+            Some(r) => answer_in(tx.as_ref(), cfg, r, now)?,
+            None => None,
+        };
+        let unanswerable = answer.is_none();
+        out.push((answer, delay, fault));
+        if unanswerable {
+            close = true;
+            break;
+        }
+    }
+    if let Some(tx) = tx {
+        tx.commit()?;
+    }
+    Ok((out, close))
 }
 
 struct Ctx<'a, 'l> {

@@ -1,24 +1,108 @@
-//! Settings: language and theme switch at once; devices, acquirer and shop
-//! details are shown from the config file, and the printer can be tested.
+//! Settings: language and theme switch at once; shop details, devices and
+//! the acquirer host are edited here and saved to the config file (comments
+//! kept); the printer can be tested.
 
 use crate::i18n::Lang;
 use crate::ui::ctx::Ctx;
 use crate::ui::theme;
-use iced::widget::{button, column, container, row, scrollable, text, Column};
-use iced::{Element, Length};
+use iced::widget::{button, column, container, row, scrollable, text, text_input, Column};
+use iced::{Alignment, Element, Length};
 
-/// What the settings screen shows of the configuration.
+/// One editable setting: its label id, config section and key, and value.
+/// Lists (address, footer) are edited as lines separated by " | ".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub label: &'static str,
+    pub section: &'static str,
+    pub key: &'static str,
+    pub value: String,
+}
+
+/// The fields the settings screen edits, in order.
+pub const FIELDS: &[(&str, &str, &str)] = &[
+    ("settings-shop-name", "shop", "name"),
+    ("settings-shop-address", "shop", "address"),
+    ("settings-shop-tax-id", "shop", "tax_id"),
+    ("settings-printer-transport", "printer", "transport"),
+    ("settings-printer-address", "printer", "address"),
+    ("settings-printer-path", "printer", "path"),
+    ("settings-printer-paper", "printer", "paper"),
+    ("settings-reader-name", "reader", "name"),
+    ("settings-pinpad-port", "pinpad", "port"),
+    ("settings-acquirer-host", "acquirer", "host"),
+];
+
+/// What the settings screen shows and edits.
 #[derive(Debug, Clone, Default)]
 pub struct Info {
     pub config_path: String,
-    pub shop: Vec<String>,
-    pub devices: Vec<(String, String)>,
+    pub fields: Vec<Field>,
+    pub dirty: bool,
+}
+
+impl Info {
+    /// Reads the current values out of the configuration.
+    pub fn from_config(c: &crate::config::Config, config_path: String) -> Info {
+        let fields = FIELDS
+            .iter()
+            .map(|(label, section, key)| {
+                let value = match (*section, *key) {
+                    ("shop", "name") => c.shop.name.clone(),
+                    ("shop", "address") => c.shop.address.join(" | "),
+                    ("shop", "tax_id") => c.shop.tax_id.clone(),
+                    _ => c
+                        .sections
+                        .get(*section)
+                        .and_then(|s| s.get(*key))
+                        .map(|v| {
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string())
+                        })
+                        .unwrap_or_default(),
+                };
+                Field {
+                    label,
+                    section,
+                    key,
+                    value,
+                }
+            })
+            .collect();
+        Info {
+            config_path,
+            fields,
+            dirty: false,
+        }
+    }
+
+    /// The values to write, lists turned back into lines.
+    pub fn to_save(&self) -> Vec<crate::config_edit::Setting> {
+        self.fields
+            .iter()
+            .map(|f| {
+                let v = if f.key == "address" && f.section == "shop" {
+                    f.value
+                        .split('|')
+                        .map(str::trim)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                        + "\n"
+                } else {
+                    f.value.clone()
+                };
+                (f.section.to_string(), f.key.to_string(), v)
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
 pub enum Msg {
     Lang(Lang),
     Dark(bool),
+    Edit(usize, String),
+    Save,
     TestPrinter,
     Back,
 }
@@ -32,49 +116,63 @@ pub fn view<'a>(info: &'a Info, ctx: &Ctx<'_>, dark: bool) -> Element<'a, Msg> {
             b.style(button::secondary)
         }
     };
-    let mut devices = Column::new().spacing(4);
-    for (k, v) in &info.devices {
-        devices = devices.push(row![
-            text(ctx.t(k)).size(theme::TEXT).width(220),
-            text(v.clone()).size(theme::TEXT)
-        ]);
+    let mut fields = Column::new().spacing(6);
+    for (i, f) in info.fields.iter().enumerate() {
+        fields = fields.push(
+            row![
+                text(ctx.t(f.label)).size(theme::TEXT).width(260),
+                text_input(&format!("[{}] {}", f.section, f.key), &f.value)
+                    .on_input(move |s| Msg::Edit(i, s))
+                    .size(theme::TEXT)
+                    .padding(10),
+            ]
+            .spacing(theme::GAP)
+            .align_y(Alignment::Center),
+        );
     }
-    let mut shop = Column::new().spacing(2);
-    for l in &info.shop {
-        shop = shop.push(text(l.clone()).size(theme::TEXT));
-    }
+    let actions = row![
+        theme::primary(ctx.t("settings-save"), info.dirty.then_some(Msg::Save)).width(Length::Fill),
+        theme::secondary(ctx.t("settings-test-printer"), Some(Msg::TestPrinter))
+            .width(Length::Fill),
+        theme::secondary(ctx.t("common-back"), Some(Msg::Back)).width(Length::Fill),
+    ]
+    .spacing(theme::GAP);
     let col = column![
         theme::title(ctx.t("settings-title")),
-        text(ctx.t("settings-language")).size(theme::TEXT),
+        actions,
         row![
-            choice("English".into(), ctx.lang == Lang::En, Msg::Lang(Lang::En)),
-            choice("简体中文".into(), ctx.lang == Lang::Zh, Msg::Lang(Lang::Zh)),
+            column![
+                text(ctx.t("settings-language")).size(theme::TEXT),
+                row![
+                    choice("English".into(), ctx.lang == Lang::En, Msg::Lang(Lang::En)),
+                    choice("简体中文".into(), ctx.lang == Lang::Zh, Msg::Lang(Lang::Zh)),
+                ]
+                .spacing(theme::GAP),
+            ]
+            .spacing(4)
+            .width(Length::Fill),
+            column![
+                text(ctx.t("settings-theme")).size(theme::TEXT),
+                row![
+                    choice(ctx.t("settings-light"), !dark, Msg::Dark(false)),
+                    choice(ctx.t("settings-dark"), dark, Msg::Dark(true)),
+                ]
+                .spacing(theme::GAP),
+            ]
+            .spacing(4)
+            .width(Length::Fill),
         ]
-        .spacing(theme::GAP),
-        text(ctx.t("settings-theme")).size(theme::TEXT),
-        row![
-            choice(ctx.t("settings-light"), !dark, Msg::Dark(false)),
-            choice(ctx.t("settings-dark"), dark, Msg::Dark(true)),
-        ]
-        .spacing(theme::GAP),
+        .spacing(16),
         text(ctx.t("settings-devices")).size(theme::TEXT),
-        theme::panel(devices).width(Length::Fill),
-        text(ctx.t("settings-shop")).size(theme::TEXT),
-        theme::panel(shop).width(Length::Fill),
+        theme::panel(fields).width(Length::Fill),
         text(ctx.ta(
             "settings-config-file",
             &[("path", info.config_path.clone())]
         ))
         .size(theme::SMALL),
-        row![
-            theme::secondary(ctx.t("settings-test-printer"), Some(Msg::TestPrinter))
-                .width(Length::Fill),
-            theme::secondary(ctx.t("common-back"), Some(Msg::Back)).width(Length::Fill),
-        ]
-        .spacing(theme::GAP),
     ]
     .spacing(theme::GAP)
-    .max_width(800);
+    .max_width(1000);
     container(scrollable(col))
         .center_x(Length::Fill)
         .padding(theme::PAD)

@@ -28,6 +28,8 @@ pub struct State {
     pub part: String,
     pub progress: Option<Progress>,
     pub last_change: Option<Money>,
+    /// Demo: which virtual card the customer "inserts".
+    pub profile: String,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +43,7 @@ pub enum Msg {
     Qr,
     Dismiss,
     Back,
+    Profile(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +105,10 @@ impl State {
                 None
             }
             Msg::Back => Some(Event::Back),
+            Msg::Profile(p) => {
+                self.profile = p;
+                None
+            }
         }
     }
 
@@ -169,6 +176,22 @@ impl State {
         ]
         .spacing(16)
         .max_width(900);
+        if ctx.demo {
+            let mut cards = iced::widget::Row::new().spacing(4);
+            for (i, name) in crate::ui::app::DEMO_CARDS.iter().enumerate() {
+                let chosen = self.profile == *name || (self.profile.is_empty() && i == 0);
+                let b = theme::big((*name).to_string(), Some(Msg::Profile((*name).to_string())))
+                    .width(Length::Fill);
+                cards = cards.push(if chosen {
+                    b.style(iced::widget::button::primary)
+                } else {
+                    b.style(iced::widget::button::secondary)
+                });
+            }
+            body = body.push(
+                column![text(ctx.t("tender-demo-card")).size(theme::SMALL), cards].spacing(4),
+            );
+        }
         if let Some(ch) = self.last_change {
             body = body.push(theme::notice(
                 &ctx.ta("tender-change", &[("amount", ctx.money(ch))]),
