@@ -442,7 +442,8 @@ fn needs_ledger(req: &Message) -> bool {
 }
 
 /// Processes one request frame in its own ledger transaction; `None` when
-/// it cannot be answered at all.
+/// it cannot be answered at all. (The server batches; tests use this.)
+#[cfg(test)]
 pub(crate) fn process(
     ledger: &mut HostLedger,
     cfg: &SimConfig,

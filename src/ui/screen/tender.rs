@@ -167,15 +167,11 @@ impl State {
             theme::primary(ctx.t("tender-qr"), Some(Msg::Qr)).width(160),
         ]
         .spacing(theme::GAP);
-        let mut body = column![
-            header,
-            theme::panel(paid).width(Length::Fill),
-            notes,
-            cash,
-            electronic
-        ]
-        .spacing(16)
-        .max_width(900);
+                let mut body = column![header].spacing(16).max_width(900);
+        if !sale.tenders.is_empty() {
+            body = body.push(theme::panel(paid).width(Length::Fill));
+        }
+        body = body.push(notes).push(cash).push(electronic);
         if ctx.demo {
             let mut cards = iced::widget::Row::new().spacing(4);
             for (i, name) in crate::ui::app::DEMO_CARDS.iter().enumerate() {
