@@ -303,3 +303,122 @@ fn card_payment_through_the_demo_devices() {
         "{card:?}"
     );
 }
+
+/// Every shortcut on the help screen does something on the sale screen, and
+/// Esc comes back.
+#[test]
+fn every_listed_shortcut_works() {
+    use tillpoint::ui::screen::help::SHORTCUTS;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "00001");
+    for (key, _) in SHORTCUTS {
+        let named = match *key {
+            "F1" => Named::F1,
+            "F2" => Named::F2,
+            "F4" => Named::F4,
+            "F5" => Named::F5,
+            "F6" => Named::F6,
+            "F7" => Named::F7,
+            "F8" => Named::F8,
+            "F9" => Named::F9,
+            "F10" => Named::F10,
+            "F11" => Named::F11,
+            "F12" => Named::F12,
+            "Esc" => Named::Escape,
+            other => panic!("the help screen lists {other}, which the test does not know"),
+        };
+        let before = (app.screen, app.sale.live_lines().count());
+        let effects = app.handle(Message::Key(named));
+        let after = (app.screen, app.sale.live_lines().count());
+        assert!(
+            before != after || !effects.is_empty(),
+            "{key} did nothing on {:?}",
+            before.0
+        );
+        for e in effects {
+            if let Effect::Job(j) | Effect::Stream(j) = e {
+                let o = app.backend.run(j);
+                app.drive(Message::Done(o));
+            }
+        }
+        if app.screen == Screen::Locked {
+            type_into(&mut app, "login-pin", "1234");
+        }
+        app.drive(Message::Key(Named::Escape));
+        if app.sale.live_lines().count() == 0 {
+            type_into(&mut app, "scan", "00001");
+        }
+    }
+}
+
+#[test]
+fn cash_in_out_no_sale_and_reprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    login(&mut app, "1001", "1234");
+    click(&mut app, "Cash in/out F7");
+    assert_eq!(app.screen, Screen::Cash);
+    type_into(&mut app, "cash-amount", "100"); // Enter records it
+    assert_eq!(app.screen, Screen::Sale, "{:?}", app.notice);
+    click(&mut app, "Cash in/out F7");
+    click(&mut app, "Open drawer (no sale)");
+    assert!(app.approval.is_some(), "a no-sale needs a supervisor");
+    type_into(&mut app, "approval-number", "2001");
+    type_into(&mut app, "approval-pin", "2468");
+    assert_eq!(app.screen, Screen::Sale, "{:?}", app.notice);
+    let x = app.backend.run(tillpoint::ui::backend::Job::XReport);
+    let tillpoint::ui::backend::Outcome::Report(r) = x else {
+        panic!("{x:?}")
+    };
+    assert_eq!(r.totals.cash_in.amount, 10_000);
+    assert_eq!(r.totals.no_sales, 1);
+    // Sell, then reprint from the receipt screen: a second print job is queued.
+    type_into(&mut app, "scan", "00001");
+    click(&mut app, "Pay  F12");
+    click(&mut app, "Exact");
+    click(&mut app, "Reprint");
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|(n, e)| !*e && n.contains("Reprint")),
+        "{:?}",
+        app.notice
+    );
+    let queued = app
+        .backend
+        .with_till(|t| t.store.queued_print_jobs().unwrap().len());
+    assert_eq!(
+        queued, 2,
+        "no printer is configured: the sale's and the reprint's jobs wait"
+    );
+}
+
+/// The customer types the PIN on the window's simulated PIN pad; only the
+/// pad sees the digits, the host recovers them from the DUKPT block.
+#[test]
+fn pin_typed_on_the_on_screen_pad() {
+    use tillpoint::ui::screen::tender;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    let mut opts = tillpoint::sim::demo::DemoOptions::new(app.currency);
+    opts.pin = tillpoint::sim::demo::DemoPin::OnScreen;
+    let devices = tillpoint::sim::demo::DemoDevices::start_with(dir.path(), opts).unwrap();
+    app.backend = app.backend.clone().with_devices(devices);
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "00003");
+    click(&mut app, "Pay  F12");
+    // Keys typed just before the pad asks are kept for it.
+    for k in ['1', '2', '3', '4', 'E'] {
+        app.drive(Message::Tender(tender::Msg::Pad(k)));
+    }
+    assert_eq!(app.tender.pin_len, 4);
+    click(&mut app, "Card");
+    assert_eq!(app.screen, Screen::Receipt, "{:?}", app.notice);
+    let card = app.receipt.record.clone().unwrap().tenders[0]
+        .card
+        .clone()
+        .unwrap();
+    assert_eq!(card.cvm, "pin");
+}

@@ -208,3 +208,4 @@ settings-reader-name = Card reader name
 settings-pinpad-port = PIN pad serial port
 settings-acquirer-host = Acquirer host:port
 tender-demo-card = Demo: the card the customer inserts
+pay-pin-pad = Customer PIN pad (simulated)

@@ -208,3 +208,4 @@ settings-reader-name = 读卡器名称
 settings-pinpad-port = 密码键盘串口
 settings-acquirer-host = 收单主机 主机:端口
 tender-demo-card = 演示：顾客插入的卡
+pay-pin-pad = 顾客密码键盘（模拟）

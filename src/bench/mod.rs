@@ -3,6 +3,7 @@
 //! busy 2-core till as well as on a workstation.
 
 pub mod acquirer;
+pub mod emv;
 pub mod gui;
 pub mod store;
 

@@ -1095,6 +1095,115 @@ mod tests {
         assert!(db.batch_items(2).unwrap().is_empty());
     }
 
+    fn settings() -> crate::store::StoreSettings {
+        crate::store::StoreSettings {
+            currency: crate::core::money::Currency::CNY,
+            opening_float: 0,
+            till_id: "T01".into(),
+        }
+    }
+
+    fn card_sale(amount: i64, offline: bool) -> (Sale, PricingRules) {
+        use crate::core::catalog::{Product, Qty, Unit};
+        use crate::core::money::Money;
+        use crate::core::tender::{CardRef, TenderKind};
+        let (config, _) = crate::config::Config::parse("").unwrap();
+        let rules = config.pricing.clone();
+        let cur = rules.currency;
+        let mut sale = Sale::new(cur, 1);
+        sale.add(
+            &Product {
+                sku: "1".into(),
+                name: "Tea".into(),
+                barcodes: vec![],
+                price: Money::new(amount, cur),
+                tax_class: "A".into(),
+                category: "c".into(),
+                unit: Unit::Piece,
+            },
+            Qty::ONE,
+        )
+        .unwrap();
+        let card = CardRef {
+            masked_pan: "476173******0119".into(),
+            offline,
+            ..CardRef::default()
+        };
+        sale.pay_electronic(TenderKind::Card, Money::new(amount, cur), card, &rules)
+            .unwrap();
+        (sale, rules)
+    }
+
+    #[test]
+    fn card_sale_and_its_advice_are_one_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("till.db");
+        let mut store = Store::open(&path, settings()).unwrap();
+        let db = AcquirerDb::open(&path).unwrap();
+        let (sale, rules) = card_sale(700, true);
+        let link = |idx| CardLink {
+            tender_idx: idx,
+            effect: CardEffect::Advice {
+                advice: advice(31, 700),
+                capture: capture(31, 700),
+            },
+        };
+        // A link to a tender that is not an offline card payment: nothing at all is written.
+        assert!(store
+            .complete_card_sale(&sale, &rules, 1, 9, &[link(1)])
+            .is_err());
+        assert_eq!(store.sale_count().unwrap(), 0);
+        assert!(db.captures_all().unwrap().is_empty());
+        let done = store
+            .complete_card_sale(&sale, &rules, 1, 9, &[link(0)])
+            .unwrap();
+        let queued = db.outbox_pending(10).unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].stan, 31);
+        assert_eq!(queued[0].sealed_card, vec![9; 40]);
+        assert_eq!(db.batch_items(1).unwrap(), vec![capture(31, 700)]);
+        let sale_of: Option<i64> = db
+            .lock()
+            .unwrap()
+            .query_row("SELECT sale_id FROM acquirer_captures", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sale_of, Some(done.sale_id));
+
+        // An online approval: its armed reversal goes with the sale.
+        let reversal = ReversalRow {
+            original: id(40),
+            txn_kind: PURCHASE.into(),
+            amount: 900,
+            batch: 1,
+            reason: "06".into(),
+            stan: 41,
+            transmitted: "0102030405".into(),
+            local: "0102030405".into(),
+            attempts: 0,
+            due: false,
+        };
+        db.save_reversal(&reversal).unwrap();
+        let (sale, rules) = card_sale(900, false);
+        store
+            .complete_card_sale(
+                &sale,
+                &rules,
+                2,
+                9,
+                &[CardLink {
+                    tender_idx: 0,
+                    effect: CardEffect::Online {
+                        original_stan: 40,
+                        change: CaptureChangeRow::Add(capture(40, 900)),
+                    },
+                }],
+            )
+            .unwrap();
+        assert!(db.pending_reversals().unwrap().is_empty());
+        assert_eq!(db.batch_items(1).unwrap().len(), 2);
+        assert_eq!(store.settlement_status().unwrap().open_totals.debits_amount, 1600);
+    }
+
     #[test]
     fn advices_flow_through_the_outbox() {
         let dir = tempfile::tempdir().unwrap();

@@ -235,3 +235,52 @@ pub enum MigrateOutcome {
     AtVersion(i64),
     TooNew { found: i64 },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A till that sold offline on schema 1 keeps its outbox rows, card
+    /// data included, through step 2; new rows may then lack a sale.
+    #[test]
+    fn step_2_keeps_existing_outbox_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let v1 = STEPS.first().copied().unwrap();
+        conn.execute_batch(v1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO periods(id, opened_at_ms, totals) VALUES (1, 0, '{}');
+             INSERT INTO journal(seq, at_ms, kind, payload, prev_hash, hash) VALUES (1, 0, 'sale', '{}', 'x', 'y');
+             INSERT INTO sales(id, receipt_no, kind, period_id, cashier, completed_at_ms, total, journal_seq)
+                 VALUES (1, 'T01-000001', 'sale', 1, 1001, 0, 500, 1);
+             INSERT INTO outbox(id, sale_id, tender_idx, kind, created_at_ms, card_data)
+                 VALUES (7, 1, 0, 'advice', 5, x'010203');",
+        )
+        .unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), MigrateOutcome::AtVersion(LATEST));
+        let row: (i64, Option<i64>, String, Vec<u8>, Option<String>) = conn
+            .query_row(
+                "SELECT id, sale_id, state, card_data, txn_kind FROM outbox",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (7, Some(1), "pending".into(), vec![1, 2, 3], None));
+        conn.execute(
+            "INSERT INTO outbox(kind, created_at_ms, txn_kind) VALUES ('advice', 6, '000000')",
+            [],
+        )
+        .unwrap();
+        let stan: i64 = conn
+            .query_row(
+                "SELECT value FROM counters WHERE name = 'acquirer_stan'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stan, 0);
+        // Re-running is a no-op.
+        assert_eq!(migrate(&mut conn).unwrap(), MigrateOutcome::AtVersion(LATEST));
+    }
+}

@@ -378,6 +378,8 @@ impl App {
                 match ev {
                     Some(tender::Event::Cash(given)) => self.take_cash(given),
                     Some(tender::Event::Electronic(kind, amount)) => {
+                        self.tender.pin_len = 0;
+                        self.tender.on_screen_pad = self.backend.has_pin_pad();
                         if self.backend.has_devices() {
                             let profile = if self.tender.profile.is_empty() {
                                 DEMO_CARDS[0].to_string()
@@ -398,6 +400,17 @@ impl App {
                         }
                     }
                     Some(tender::Event::Back) => self.go(Screen::Sale),
+                    Some(tender::Event::Pad(k)) => {
+                        use crate::sim::pinpad::PadKey;
+                        let key = match k {
+                            'E' => PadKey::Enter,
+                            'C' => PadKey::Clear,
+                            'X' => PadKey::Cancel,
+                            d => PadKey::Digit(d.to_digit(10).unwrap_or(0) as u8),
+                        };
+                        self.backend.press(key);
+                        vec![]
+                    }
                     Some(tender::Event::Notice(n)) => {
                         self.error(n);
                         vec![]

@@ -145,6 +145,8 @@ pub struct Backend {
     till: Arc<Mutex<Till>>,
     /// The demo's payment devices, when the demo runs them.
     devices: Option<Arc<Mutex<crate::sim::demo::DemoDevices>>>,
+    /// Key presses for the simulated PIN pad (the customer's on-screen pad).
+    pad: Option<std::sync::mpsc::Sender<crate::sim::pinpad::PadKey>>,
     /// Where a streaming job sends its progress.
     progress: Option<iced::futures::channel::mpsc::UnboundedSender<Outcome>>,
     /// Delay between simulated payment steps (zero in tests).
@@ -168,6 +170,7 @@ impl Backend {
         Backend {
             till: Arc::new(Mutex::new(till)),
             devices: None,
+            pad: None,
             progress: None,
             step_delay: Duration::from_millis(900),
         }
@@ -176,8 +179,22 @@ impl Backend {
     /// Uses the demo's devices (virtual card, PIN pad simulator on a pty,
     /// acquirer simulator on loopback) for card and QR payments.
     pub fn with_devices(mut self, devices: crate::sim::demo::DemoDevices) -> Backend {
+        self.pad = Some(devices.pin_keys());
         self.devices = Some(Arc::new(Mutex::new(devices)));
         self
+    }
+
+    /// Whether the customer types the PIN on the window's on-screen pad.
+    pub fn has_pin_pad(&self) -> bool {
+        self.pad.is_some()
+    }
+
+    /// A key on the simulated PIN pad: only the pad sees which digit; the
+    /// till gets the encrypted PIN block from it, as with a real pad.
+    pub fn press(&self, key: crate::sim::pinpad::PadKey) {
+        if let Some(tx) = &self.pad {
+            let _ = tx.send(key);
+        }
     }
 
     pub fn has_devices(&self) -> bool {

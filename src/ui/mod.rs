@@ -37,7 +37,9 @@ pub fn run(till: Till, start: Start) -> iced::Result {
         exit_when_ready: start.exit_when_ready,
     };
     let devices = if start.demo && start.tour.is_none() {
-        match crate::sim::demo::DemoDevices::start(till.data_dir(), till.config.till.currency) {
+        let mut opts = crate::sim::demo::DemoOptions::new(till.config.till.currency);
+        opts.pin = crate::sim::demo::DemoPin::OnScreen;
+        match crate::sim::demo::DemoDevices::start_with(till.data_dir(), opts) {
             Ok(d) => Some(d),
             Err(e) => {
                 tracing::warn!("demo payment devices did not start ({e}); card payments are simulated in the window");

@@ -81,6 +81,8 @@ impl State {
                 ]
                 .spacing(theme::GAP),
                 text_input(&ctx.t("cash-amount"), &self.amount)
+                    .id("cash-amount")
+                    .on_submit(Msg::Submit)
                     .on_input(Msg::Amount)
                     .size(theme::TITLE)
                     .padding(10),

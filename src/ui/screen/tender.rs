@@ -30,6 +30,10 @@ pub struct State {
     pub last_change: Option<Money>,
     /// Demo: which virtual card the customer "inserts".
     pub profile: String,
+    /// Digits typed on the on-screen PIN pad (shown as asterisks only).
+    pub pin_len: usize,
+    /// Whether the window shows the customer's PIN pad (demo devices).
+    pub on_screen_pad: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -44,10 +48,14 @@ pub enum Msg {
     Dismiss,
     Back,
     Profile(String),
+    /// A key on the customer's PIN pad (demo): digit, 'E' enter, 'C' clear, 'X' cancel.
+    Pad(char),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A key for the simulated PIN pad.
+    Pad(char),
     Cash(Money),
     Electronic(TenderKind, Money),
     Back,
@@ -109,6 +117,14 @@ impl State {
                 self.profile = p;
                 None
             }
+            Msg::Pad(k) => {
+                match k {
+                    '0'..='9' => self.pin_len = (self.pin_len + 1).min(12),
+                    'C' => self.pin_len = 0,
+                    _ => {}
+                }
+                Some(Event::Pad(k))
+            }
         }
     }
 
@@ -167,7 +183,7 @@ impl State {
             theme::primary(ctx.t("tender-qr"), Some(Msg::Qr)).width(160),
         ]
         .spacing(theme::GAP);
-                let mut body = column![header].spacing(16).max_width(900);
+        let mut body = column![header].spacing(16).max_width(900);
         if !sale.tenders.is_empty() {
             body = body.push(theme::panel(paid).width(Length::Fill));
         }
@@ -222,6 +238,38 @@ impl State {
                 " "
             };
             col = col.push(text(format!("{mark} {s}")).size(theme::TITLE));
+        }
+        if p.kind == TenderKind::Card && p.step == 1 && p.approved.is_none() && self.on_screen_pad {
+            let key = |label: String, k: char| {
+                theme::secondary(label, Some(Msg::Pad(k)))
+                    .width(80)
+                    .height(56)
+            };
+            let digits = |a: char, b: char, c: char| {
+                row![
+                    key(a.to_string(), a),
+                    key(b.to_string(), b),
+                    key(c.to_string(), c)
+                ]
+                .spacing(6)
+            };
+            let pad = column![
+                text(ctx.t("pay-pin-pad")).size(theme::TEXT),
+                text("*".repeat(self.pin_len)).size(theme::TITLE),
+                digits('1', '2', '3'),
+                digits('4', '5', '6'),
+                digits('7', '8', '9'),
+                row![
+                    key(ctx.t("key-clear"), 'C'),
+                    key("0".into(), '0'),
+                    key(ctx.t("key-enter"), 'E')
+                ]
+                .spacing(6),
+                theme::danger(ctx.t("common-cancel"), Some(Msg::Pad('X'))).width(252),
+            ]
+            .spacing(6)
+            .align_x(Alignment::Center);
+            col = col.push(theme::panel(pad));
         }
         match p.approved {
             Some(true) => {
