@@ -1201,7 +1201,10 @@ mod tests {
             .unwrap();
         assert!(db.pending_reversals().unwrap().is_empty());
         assert_eq!(db.batch_items(1).unwrap().len(), 2);
-        assert_eq!(store.settlement_status().unwrap().open_totals.debits_amount, 1600);
+        assert_eq!(
+            store.settlement_status().unwrap().open_totals.debits_amount,
+            1600
+        );
     }
 
     #[test]

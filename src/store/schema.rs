@@ -258,7 +258,10 @@ mod tests {
         )
         .unwrap();
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), MigrateOutcome::AtVersion(LATEST));
+        assert_eq!(
+            migrate(&mut conn).unwrap(),
+            MigrateOutcome::AtVersion(LATEST)
+        );
         let row: (i64, Option<i64>, String, Vec<u8>, Option<String>) = conn
             .query_row(
                 "SELECT id, sale_id, state, card_data, txn_kind FROM outbox",
@@ -281,6 +284,9 @@ mod tests {
             .unwrap();
         assert_eq!(stan, 0);
         // Re-running is a no-op.
-        assert_eq!(migrate(&mut conn).unwrap(), MigrateOutcome::AtVersion(LATEST));
+        assert_eq!(
+            migrate(&mut conn).unwrap(),
+            MigrateOutcome::AtVersion(LATEST)
+        );
     }
 }
