@@ -243,7 +243,8 @@ pub enum CardEffect {
     /// Offline (TC) approval: the advice to forward and its capture. The
     /// tender's outbox row, written by the sale, gets the advice's fields.
     Advice {
-        advice: AdviceRow,
+        /// Boxed: an advice row is large beside the other variant.
+        advice: Box<AdviceRow>,
         capture: CaptureRow,
     },
     /// Online approval: clears the reversal armed for `original_stan` and
@@ -375,7 +376,7 @@ impl AcquirerDb {
 
     /// The open batch number.
     pub fn current_batch(&self) -> Result<u32> {
-        self.read(|tx| current_batch(tx))
+        self.read(current_batch)
     }
 
     /// Closes `batch` if it is the open one; returns the open batch after.
@@ -602,7 +603,7 @@ impl AcquirerDb {
 
     /// The open batch, what waits, and the last settlement.
     pub fn settlement_status(&self) -> Result<SettlementStatus> {
-        self.read(|tx| settlement_status(tx))
+        self.read(settlement_status)
     }
 }
 
@@ -1144,7 +1145,7 @@ mod tests {
         let link = |idx| CardLink {
             tender_idx: idx,
             effect: CardEffect::Advice {
-                advice: advice(31, 700),
+                advice: Box::new(advice(31, 700)),
                 capture: capture(31, 700),
             },
         };

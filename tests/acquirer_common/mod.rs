@@ -11,7 +11,7 @@ pub mod proxy;
 
 use std::cell::Cell;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -150,7 +150,7 @@ pub fn client_to(addr: SocketAddr, read_ms: u64) -> AcquirerClient {
     AcquirerClient::new(cfg)
 }
 
-fn open_store(kind: StoreKind, db: &PathBuf) -> SharedStore {
+fn open_store(kind: StoreKind, db: &Path) -> SharedStore {
     match kind {
         StoreKind::Sqlite => Arc::new(SqliteAcquirerStore::open(db).unwrap()),
         StoreKind::Memory => Arc::new(MemoryStore::new()),

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::payment::iso8583::codec::{pack, unpack, CodecError, Message};
-use crate::payment::iso8583::framing::{read_frame, write_frame, FrameError, TimedRead};
+use crate::payment::iso8583::framing::{write_frame, FrameError, TimedRead};
 use crate::payment::iso8583::messages::answers;
 use crate::payment::iso8583::{HOST_PROFILE, MAX_MESSAGE_LEN};
 
@@ -112,6 +112,9 @@ pub struct AcquirerClient {
     connector: Box<dyn Connector>,
     stream: Option<Box<dyn LinkStream>>,
     late: Vec<Message>,
+    /// Bytes read from the stream and not yet taken as frames: answers to a
+    /// pipelined window arrive together and are read in one call.
+    rbuf: Vec<u8>,
 }
 
 impl std::fmt::Debug for AcquirerClient {
@@ -134,6 +137,7 @@ impl AcquirerClient {
             connector,
             stream: None,
             late: Vec::new(),
+            rbuf: Vec::new(),
         }
     }
 
@@ -151,7 +155,22 @@ impl AcquirerClient {
 
     /// Drops the connection; the next exchange reconnects.
     pub fn disconnect(&mut self) {
+        self.drop_stream();
+    }
+
+    /// Closes the connection. Whole answers already read are kept as late
+    /// replies (they answer requests sent on it); partial bytes go.
+    fn drop_stream(&mut self) {
         self.stream = None;
+        while let Ok(Some(frame)) = take_frame(&mut self.rbuf, MAX_MESSAGE_LEN) {
+            if let Ok(m) = unpack(&HOST_PROFILE, &frame) {
+                if self.late.len() >= MAX_STRAY_FRAMES {
+                    self.late.remove(0);
+                }
+                self.late.push(m);
+            }
+        }
+        self.rbuf.clear();
     }
 
     /// Well-formed answers that arrived for earlier requests (after their
@@ -169,7 +188,7 @@ impl AcquirerClient {
     fn stream(&mut self) -> Result<&mut Box<dyn LinkStream>, LinkError> {
         if let Some(s) = self.stream.as_mut() {
             if s.peer_closed() {
-                self.stream = None;
+                self.drop_stream();
             }
         }
         if self.stream.is_none() {
@@ -199,7 +218,7 @@ impl AcquirerClient {
         let bytes = pack(&HOST_PROFILE, request)?;
         let stream = self.stream()?;
         if let Err(e) = write_frame(stream.as_mut(), &bytes) {
-            self.stream = None;
+            self.drop_stream();
             return Err(LinkError::Send(e));
         }
         Ok(())
@@ -224,7 +243,7 @@ impl AcquirerClient {
         let stream = self.stream()?;
         let written = stream.write_all(&buf).and_then(|()| stream.flush());
         if let Err(e) = written {
-            self.stream = None;
+            self.drop_stream();
             return Err(LinkError::Send(FrameError::Io(e)));
         }
         Ok(())
@@ -238,32 +257,31 @@ impl AcquirerClient {
         }
         let deadline = Instant::now() + self.cfg.read_timeout;
         for _ in 0..MAX_STRAY_FRAMES {
-            let left = deadline.saturating_duration_since(Instant::now());
             let Some(stream) = self.stream.as_mut() else {
                 return Err(LinkError::NoAnswer(FrameError::Closed));
             };
-            let frame = match read_frame(stream.as_mut(), MAX_MESSAGE_LEN, left) {
+            let frame = match read_buffered(stream.as_mut(), &mut self.rbuf, deadline) {
                 Ok(f) => f,
                 Err(FrameError::Timeout) => return Err(LinkError::NoAnswer(FrameError::Timeout)),
                 Err(FrameError::TooLong { len, max }) => {
-                    self.stream = None;
+                    self.drop_stream();
                     return Err(LinkError::Malformed(format!(
                         "frame of {len} bytes exceeds {max}"
                     )));
                 }
                 Err(e @ (FrameError::Truncated { .. } | FrameError::Empty)) => {
-                    self.stream = None;
+                    self.drop_stream();
                     return Err(LinkError::Malformed(e.to_string()));
                 }
                 Err(e) => {
-                    self.stream = None;
+                    self.drop_stream();
                     return Err(LinkError::NoAnswer(e));
                 }
             };
             let reply = match unpack(&HOST_PROFILE, &frame) {
                 Ok(m) => m,
                 Err(e) => {
-                    self.stream = None;
+                    self.drop_stream();
                     return Err(LinkError::Malformed(e.to_string()));
                 }
             };
@@ -275,16 +293,98 @@ impl AcquirerClient {
             }
             self.late.push(reply);
         }
-        self.stream = None;
+        self.drop_stream();
         Err(LinkError::Malformed(
             "no matching answer among the frames received".into(),
         ))
     }
 }
 
+/// Takes one whole frame off the front of `buf`: `Ok(None)` when it does not
+/// hold one yet, an error for a length the profile refuses.
+fn take_frame(buf: &mut Vec<u8>, max_len: usize) -> Result<Option<Vec<u8>>, FrameError> {
+    let (Some(&hi), Some(&lo)) = (buf.first(), buf.get(1)) else {
+        return Ok(None);
+    };
+    let len = usize::from(u16::from_be_bytes([hi, lo]));
+    if len == 0 {
+        return Err(FrameError::Empty);
+    }
+    if len > max_len {
+        return Err(FrameError::TooLong { len, max: max_len });
+    }
+    if buf.len() < len + 2 {
+        return Ok(None);
+    }
+    let frame = buf.get(2..len + 2).map(<[u8]>::to_vec).unwrap_or_default();
+    buf.drain(..len + 2);
+    Ok(Some(frame))
+}
+
+/// Reads one frame through `buf` (what a previous read brought beyond the
+/// frame it needed stays there), with the same errors as `read_frame`:
+/// `Timeout` when no byte of the frame came before `deadline`, `Stalled`
+/// when part of it did, `Closed`/`Truncated` at end of stream.
+fn read_buffered(
+    stream: &mut dyn LinkStream,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+) -> Result<Vec<u8>, FrameError> {
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(frame) = take_frame(buf, MAX_MESSAGE_LEN)? {
+            return Ok(frame);
+        }
+        let expected = match (buf.first(), buf.get(1)) {
+            (Some(&hi), Some(&lo)) => usize::from(u16::from_be_bytes([hi, lo])) + 2,
+            _ => 2,
+        };
+        let partial = |got: usize| FrameError::Stalled { got, expected };
+        let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            return Err(if buf.is_empty() {
+                FrameError::Timeout
+            } else {
+                partial(buf.len())
+            });
+        };
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                return Err(if buf.is_empty() {
+                    FrameError::Closed
+                } else {
+                    FrameError::Truncated {
+                        got: buf.len(),
+                        expected,
+                    }
+                })
+            }
+            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or(&[])),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(if buf.is_empty() {
+                    FrameError::Timeout
+                } else {
+                    partial(buf.len())
+                })
+            }
+            Err(e) => return Err(FrameError::Io(e)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::payment::iso8583::framing::read_frame;
     use crate::payment::iso8583::messages::{
         network_request, NetworkRequest, Stamp, Stan, TerminalIds, Timestamp,
     };
@@ -387,6 +487,43 @@ mod tests {
         let mut c = client(addr);
         assert!(matches!(c.exchange(&echo(1)), Err(LinkError::Malformed(_))));
         assert!(!c.is_connected());
+    }
+
+    #[test]
+    fn buffered_frames_are_taken_whole_and_in_order() {
+        let mut buf = vec![0, 2, b'a', b'b', 0, 3, b'c', b'd'];
+        assert_eq!(take_frame(&mut buf, 10).unwrap(), Some(b"ab".to_vec()));
+        assert_eq!(take_frame(&mut buf, 10).unwrap(), None, "second is partial");
+        buf.push(b'e');
+        assert_eq!(take_frame(&mut buf, 10).unwrap(), Some(b"cde".to_vec()));
+        assert!(buf.is_empty());
+        assert!(matches!(
+            take_frame(&mut vec![0, 0], 10),
+            Err(FrameError::Empty)
+        ));
+        assert!(matches!(
+            take_frame(&mut vec![0, 11], 10),
+            Err(FrameError::TooLong { len: 11, max: 10 })
+        ));
+    }
+
+    /// Two answers in one segment: what the first read brought beyond the
+    /// first frame is kept and answers the next request.
+    #[test]
+    fn answers_arriving_together_are_both_used() {
+        let addr = host(|req| {
+            let mut second = answer(req);
+            second.set_str(11, "000002").unwrap();
+            let mut both = framed(&answer(req));
+            both.extend(framed(&second));
+            vec![both]
+        });
+        let mut c = client(addr);
+        let first = echo(1);
+        let second = echo(2);
+        c.send_all([&first, &second]).unwrap();
+        assert_eq!(c.receive_for(&first).unwrap().get_str(11), Some("000001"));
+        assert_eq!(c.receive_for(&second).unwrap().get_str(11), Some("000002"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod forwarder;
 pub mod session;
 pub mod sqlite;
+pub mod tls;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

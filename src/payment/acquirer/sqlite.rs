@@ -214,7 +214,7 @@ pub fn offline_link(
     Ok(CardLink {
         tender_idx,
         effect: CardEffect::Advice {
-            advice: advice_row(item)?,
+            advice: Box::new(advice_row(item)?),
             capture: capture_row(capture)?,
         },
     })

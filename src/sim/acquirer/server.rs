@@ -53,6 +53,10 @@ pub struct SimConfig {
     pub max_connections: usize,
     /// Largest amount approved, in minor units (test-card rule 4).
     pub amount_limit: u64,
+    /// Serve TLS with this configuration instead of plain TCP (`None`, the
+    /// default), so the till's TLS link can be tested against a real host;
+    /// build it with [`crate::payment::acquirer::tls::server_config`].
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl SimConfig {
@@ -65,6 +69,7 @@ impl SimConfig {
             idle_timeout: Duration::from_secs(120),
             max_connections: 64,
             amount_limit: 500_000,
+            tls: None,
         }
     }
 }
@@ -186,7 +191,11 @@ fn accept_loop(listener: TcpListener, cfg: SimConfig, stop: Arc<AtomicBool>) {
                 let spawned = std::thread::Builder::new()
                     .name("acquirer-sim-conn".into())
                     .spawn(move || {
-                        if let Err(e) = serve(stream, &cfg, &stop) {
+                        let served = match cfg.tls.clone() {
+                            Some(tls) => serve_tls(stream, tls, &cfg, &stop),
+                            None => serve(stream, &cfg, &stop),
+                        };
+                        if let Err(e) = served {
                             tracing::warn!(%peer, error = %e, "simulator connection ended");
                         }
                         counter.fetch_sub(1, Ordering::Relaxed);
@@ -257,11 +266,16 @@ fn serve(mut stream: TcpStream, cfg: &SimConfig, stop: &AtomicBool) -> Result<()
             }
         }
         let (answers, close) = process_batch(&mut ledger, cfg, &frames, OffsetDateTime::now_utc())?;
+        // Answers go out together in one write (the till reads them as they
+        // come); a delay or a fault flushes what is ready first.
+        let mut ready = Vec::new();
         for (answer, delay, fault) in answers {
             if !delay.is_zero() {
+                flush_answers(&mut stream, &mut ready)?;
                 std::thread::sleep(delay);
             }
             let Some(answer) = answer else {
+                flush_answers(&mut stream, &mut ready)?;
                 tracing::warn!("undecodable request; closing");
                 return Ok(());
             };
@@ -276,9 +290,10 @@ fn serve(mut stream: TcpStream, cfg: &SimConfig, stop: &AtomicBool) -> Result<()
                             *b ^= 0x5a;
                         }
                     }
-                    write_frame(&mut stream, &bad).map_err(frame_io)?;
+                    write_frame(&mut ready, &bad).map_err(frame_io)?;
                 }
                 Some(Fault::Truncate) => {
+                    flush_answers(&mut stream, &mut ready)?;
                     let len = u16::try_from(answer.len()).unwrap_or(u16::MAX);
                     let half = answer.get(..answer.len() / 2).unwrap_or(&[]);
                     stream.write_all(&len.to_be_bytes())?;
@@ -286,13 +301,138 @@ fn serve(mut stream: TcpStream, cfg: &SimConfig, stop: &AtomicBool) -> Result<()
                     stream.flush()?;
                     return Ok(());
                 }
-                _ => write_frame(&mut stream, &answer).map_err(frame_io)?,
+                _ => write_frame(&mut ready, &answer).map_err(frame_io)?,
             }
         }
+        flush_answers(&mut stream, &mut ready)?;
         if close {
             return Ok(());
         }
     }
+}
+
+/// Writes the answers collected so far in one go.
+fn flush_answers(stream: &mut TcpStream, ready: &mut Vec<u8>) -> Result<(), SimError> {
+    if !ready.is_empty() {
+        stream.write_all(ready)?;
+        stream.flush()?;
+        ready.clear();
+    }
+    Ok(())
+}
+
+/// [`serve`] over TLS: the handshake and the wait for each request are
+/// done in [`POLL`] slices on the socket (so a stop or the idle timeout is
+/// noticed), then the frame is read through rustls under [`FRAME_TIMEOUT`].
+/// A peer that does not speak TLS gets an alert and is closed.
+fn serve_tls(
+    stream: TcpStream,
+    tls: Arc<rustls::ServerConfig>,
+    cfg: &SimConfig,
+    stop: &AtomicBool,
+) -> Result<(), SimError> {
+    stream.set_nonblocking(false)?;
+    stream.set_nodelay(true)?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let conn =
+        rustls::ServerConnection::new(tls).map_err(|e| SimError::Io(std::io::Error::other(e)))?;
+    let mut tls = rustls::StreamOwned::new(conn, stream);
+    let mut ledger = HostLedger::open(&cfg.db)?;
+    let mut idle = Duration::ZERO;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        // Handshake flights, alerts and session tickets go out first.
+        while tls.conn.wants_write() {
+            tls.conn.write_tls(&mut tls.sock)?;
+        }
+        let state = match tls.conn.process_new_packets() {
+            Ok(state) => state,
+            Err(e) => {
+                tracing::warn!(error = %e, "TLS failure with till; closing");
+                while tls.conn.wants_write() {
+                    if tls.conn.write_tls(&mut tls.sock).is_err() {
+                        break;
+                    }
+                }
+                return Ok(());
+            }
+        };
+        if state.plaintext_bytes_to_read() == 0 {
+            if state.peer_has_closed() {
+                return Ok(());
+            }
+            tls.sock.set_read_timeout(Some(POLL))?;
+            match tls.conn.read_tls(&mut tls.sock) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    idle += POLL;
+                    if idle >= cfg.idle_timeout {
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Ok(()),
+            }
+            continue;
+        }
+        let frame = match read_frame(&mut tls, MAX_MESSAGE_LEN, FRAME_TIMEOUT) {
+            Ok(f) => f,
+            Err(FrameError::Closed) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "bad frame from till over TLS; closing");
+                return Ok(());
+            }
+        };
+        idle = Duration::ZERO;
+        let (answers, close) =
+            process_batch(&mut ledger, cfg, &[frame], OffsetDateTime::now_utc())?;
+        if !send_tls_answers(&mut tls, answers)? || close {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes a batch's answers over TLS with their faults applied (as
+/// [`serve`] does); `false` when the connection must be closed
+/// (undecodable request, truncation fault).
+fn send_tls_answers<W: Write>(
+    stream: &mut W,
+    answers: Vec<(Option<Vec<u8>>, Duration, Option<Fault>)>,
+) -> Result<bool, SimError> {
+    for (answer, delay, fault) in answers {
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
+        let Some(answer) = answer else {
+            tracing::warn!("undecodable request; closing");
+            return Ok(false);
+        };
+        match fault {
+            Some(Fault::NoAnswer) => continue,
+            Some(Fault::Garble) => {
+                let mut bad = answer;
+                for (i, b) in bad.iter_mut().enumerate() {
+                    if i < 4 || i % 3 == 0 {
+                        *b ^= 0x5a;
+                    }
+                }
+                write_frame(stream, &bad).map_err(frame_io)?;
+            }
+            Some(Fault::Truncate) => {
+                let len = u16::try_from(answer.len()).unwrap_or(u16::MAX);
+                let half = answer.get(..answer.len() / 2).unwrap_or(&[]);
+                stream.write_all(&len.to_be_bytes())?;
+                stream.write_all(half)?;
+                stream.flush()?;
+                return Ok(false);
+            }
+            _ => write_frame(stream, &answer).map_err(frame_io)?,
+        }
+    }
+    Ok(true)
 }
 
 /// Most requests answered in one ledger transaction.
