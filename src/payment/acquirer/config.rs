@@ -17,6 +17,10 @@
 //! offline_max_count = 200        # caps on offline (store-and-forward) sales
 //! offline_max_amount = "5000.00"
 //! offline_max_age_hours = 72
+//! tls_ca = "/etc/tillpoint/acquirer-ca.pem"   # TLS to the host; empty: plain TCP
+//! tls_server_name = "acquirer.example"        # default: the host part of `host`
+//! tls_client_cert = ""                        # mutual TLS, when the host asks
+//! tls_client_key = ""
 //!
 //! [acquirer.fees]                # merchant fee rates, per scheme ("1.5%" or "0.015")
 //! visa = "1.5%"
@@ -60,6 +64,10 @@ const KNOWN_KEYS: &[&str] = &[
     "offline_max_amount",
     "offline_max_age_hours",
     "fees",
+    "tls_ca",
+    "tls_server_name",
+    "tls_client_cert",
+    "tls_client_key",
 ];
 
 /// The acquirer settings (see the module docs).
@@ -77,6 +85,13 @@ pub struct AcquirerConfig {
     /// Whether `[acquirer.fees]` named any rate (else every fee is 0 and the
     /// closing note says the rates are not configured).
     pub fees_configured: bool,
+    /// TLS to the host: the acquirer's CA certificate (PEM); empty = plain TCP.
+    pub tls_ca: String,
+    /// The name in the host's certificate (default: the host part of `host`).
+    pub tls_server_name: String,
+    /// Client certificate and key (PEM) when the host asks for mutual TLS.
+    pub tls_client_cert: String,
+    pub tls_client_key: String,
 }
 
 impl AcquirerConfig {
@@ -103,6 +118,10 @@ impl AcquirerConfig {
             limits: OfflineLimits::default(),
             fees: FeeRates::default(),
             fees_configured: false,
+            tls_ca: String::new(),
+            tls_server_name: String::new(),
+            tls_client_cert: String::new(),
+            tls_client_key: String::new(),
         }
     }
 
@@ -201,6 +220,21 @@ impl AcquirerConfig {
                 )),
             }
         }
+        for (key, slot) in [
+            ("tls_ca", &mut c.tls_ca),
+            ("tls_server_name", &mut c.tls_server_name),
+            ("tls_client_cert", &mut c.tls_client_cert),
+            ("tls_client_key", &mut c.tls_client_key),
+        ] {
+            if let Some(v) = table.get(key) {
+                match v.as_str() {
+                    Some(s) => *slot = s.trim().to_owned(),
+                    None => warnings.push(format!(
+                        "[{SECTION}] {key}: must be text; using the default"
+                    )),
+                }
+            }
+        }
         match table.get("fees") {
             None => {}
             Some(toml::Value::Table(fees)) => {
@@ -253,12 +287,33 @@ impl AcquirerConfig {
         }
     }
 
-    /// A client for the configured host with the configured timeouts.
+    /// A client for the configured host with the configured timeouts, over
+    /// TLS when `tls_ca` is set.
     pub fn client(&self) -> Result<AcquirerClient, String> {
         let mut cfg = ClientConfig::new(self.address()?);
         cfg.connect_timeout = self.connect_timeout;
         cfg.read_timeout = self.read_timeout;
-        Ok(AcquirerClient::new(cfg))
+        if self.tls_ca.is_empty() {
+            return Ok(AcquirerClient::new(cfg));
+        }
+        let name = if self.tls_server_name.is_empty() {
+            self.host
+                .rsplit_once(':')
+                .map_or(self.host.as_str(), |(h, _)| h)
+                .to_owned()
+        } else {
+            self.tls_server_name.clone()
+        };
+        let client_auth = (!self.tls_client_cert.is_empty() && !self.tls_client_key.is_empty())
+            .then(|| {
+                (
+                    Path::new(&self.tls_client_cert),
+                    Path::new(&self.tls_client_key),
+                )
+            });
+        let tls = super::tls::TlsConnector::new(Path::new(&self.tls_ca), &name, client_auth)
+            .map_err(|e| format!("[acquirer] TLS: {e}"))?;
+        Ok(AcquirerClient::with_connector(cfg, Box::new(tls)))
     }
 
     /// A session over the till's database in `data_dir` (outbox key there too).
@@ -448,5 +503,29 @@ mod tests {
         assert_eq!(r("100%"), None);
         assert_eq!(r("abc"), None);
         assert_eq!(parse_rate(&toml::Value::Boolean(true)), None);
+    }
+}
+
+#[cfg(test)]
+mod tls_config_tests {
+    use super::*;
+
+    #[test]
+    fn tls_settings_are_read_and_a_bad_ca_is_a_clear_error() {
+        let (cfg, _) = Config::parse(
+            "[acquirer]\nhost = \"127.0.0.1:5000\"\ntls_ca = \"/no/such/ca.pem\"\ntls_server_name = \"acq.test\"\n",
+        )
+        .unwrap();
+        let mut w = Vec::new();
+        let a = AcquirerConfig::load(&cfg, &mut w);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(a.tls_server_name, "acq.test");
+        let err = a.client().err().unwrap_or_default();
+        assert!(
+            err.contains("TLS") && err.contains("/no/such/ca.pem"),
+            "{err}"
+        );
+        let (plain, _) = Config::parse("[acquirer]\nhost = \"127.0.0.1:5000\"\n").unwrap();
+        assert!(AcquirerConfig::load(&plain, &mut w).client().is_ok());
     }
 }
