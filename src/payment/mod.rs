@@ -6,5 +6,6 @@ pub mod abecs;
 pub mod acquirer;
 pub mod emv;
 pub mod iso8583;
+pub mod keyfile;
 pub mod pin;
 pub mod session;

@@ -32,8 +32,6 @@
 //! purchase with the code in field 62, never offline.
 
 use std::cell::RefCell;
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -354,42 +352,14 @@ impl PanHasher {
     /// written to a temporary file, synced and renamed) when missing. A key
     /// file readable by others is tightened to 0600.
     pub fn load_or_create(dir: &Path) -> Result<PanHasher, PanKeyError> {
-        let path = dir.join(Self::KEY_FILE);
-        let io_err = |source| PanKeyError::Io {
-            path: path.clone(),
-            source,
-        };
-        match File::open(&path) {
-            Ok(mut f) => {
-                tighten_permissions(&path, &f);
-                let mut buf = Zeroizing::new(Vec::with_capacity(33));
-                Read::by_ref(&mut f)
-                    .take(33)
-                    .read_to_end(&mut buf)
-                    .map_err(io_err)?;
-                let key: [u8; 32] = buf
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| PanKeyError::BadKeyFile(path.clone()))?;
-                Ok(PanHasher::from_key(key))
+        match crate::payment::keyfile::load_or_create(dir, Self::KEY_FILE) {
+            Ok(key) => Ok(PanHasher { key }),
+            Err(crate::payment::keyfile::KeyFileError::Bad(path)) => {
+                Err(PanKeyError::BadKeyFile(path))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir_all(dir).map_err(io_err)?;
-                let mut key = Zeroizing::new([0u8; 32]);
-                rand::rngs::OsRng.fill_bytes(&mut key[..]);
-                let tmp = dir.join(format!("{}.tmp", Self::KEY_FILE));
-                let _ = fs::remove_file(&tmp);
-                let mut f = create_private(&tmp).map_err(io_err)?;
-                f.write_all(&key[..]).map_err(io_err)?;
-                f.sync_all().map_err(io_err)?;
-                drop(f);
-                fs::rename(&tmp, &path).map_err(io_err)?;
-                if let Ok(d) = File::open(dir) {
-                    let _ = d.sync_all();
-                }
-                Ok(PanHasher { key })
+            Err(crate::payment::keyfile::KeyFileError::Io { path, source }) => {
+                Err(PanKeyError::Io { path, source })
             }
-            Err(e) => Err(io_err(e)),
         }
     }
 
@@ -406,36 +376,6 @@ impl PanHasher {
         hex::encode(mac.finalize().into_bytes())
     }
 }
-
-#[cfg(unix)]
-fn create_private(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_private(path: &Path) -> std::io::Result<File> {
-    // On Windows the file inherits the ACL of the per-user data directory.
-    OpenOptions::new().write(true).create_new(true).open(path)
-}
-
-#[cfg(unix)]
-fn tighten_permissions(path: &Path, f: &File) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = f.metadata() {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "PAN hash key file was readable by others; setting mode 0600");
-            let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn tighten_permissions(_path: &Path, _f: &File) {}
 
 // ---------------------------------------------------------------------------
 // Cancel, card source, settings
@@ -1564,6 +1504,7 @@ fn report_end(reporter: &Reporter<'_>, result: &Result<CardOutcome, PaymentError
 mod tests {
     use super::*;
     use crate::core::money::Currency;
+    use std::fs;
 
     #[test]
     fn pan_hash_is_keyed_stable_and_ignores_separators() {

@@ -5,8 +5,6 @@
 //! under a key that lives in its own file (mode 0600) in the data directory,
 //! apart from the database. Copying the database alone reveals no card data.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -64,74 +62,17 @@ impl DataKey {
     /// so a crash never leaves a half-written key that would make queued
     /// advices unreadable. A key file readable by others is tightened to 0600.
     pub fn load_or_create(dir: &Path) -> Result<DataKey, CryptoError> {
-        let path = dir.join(KEY_FILE);
-        let io_err = |source| CryptoError::KeyFile {
-            path: path.clone(),
-            source,
-        };
-        match File::open(&path) {
-            Ok(mut f) => {
-                tighten_permissions(&path, &f);
-                let mut buf = Zeroizing::new(Vec::with_capacity(33));
-                Read::by_ref(&mut f)
-                    .take(33)
-                    .read_to_end(&mut buf)
-                    .map_err(io_err)?;
-                let bytes: [u8; 32] = buf
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| CryptoError::BadKeyFile(path.clone()))?;
-                Ok(DataKey(bytes))
+        match crate::payment::keyfile::load_or_create(dir, KEY_FILE) {
+            Ok(key) => Ok(DataKey(*key)),
+            Err(crate::payment::keyfile::KeyFileError::Bad(path)) => {
+                Err(CryptoError::BadKeyFile(path))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::create_dir_all(dir).map_err(io_err)?;
-                let key = DataKey::generate();
-                let tmp = dir.join(format!("{KEY_FILE}.tmp"));
-                let _ = fs::remove_file(&tmp);
-                let mut f = create_private(&tmp).map_err(io_err)?;
-                f.write_all(&key.0).map_err(io_err)?;
-                f.sync_all().map_err(io_err)?;
-                drop(f);
-                fs::rename(&tmp, &path).map_err(io_err)?;
-                if let Ok(d) = File::open(dir) {
-                    let _ = d.sync_all();
-                }
-                Ok(key)
+            Err(crate::payment::keyfile::KeyFileError::Io { path, source }) => {
+                Err(CryptoError::KeyFile { path, source })
             }
-            Err(e) => Err(io_err(e)),
         }
     }
 }
-
-#[cfg(unix)]
-fn create_private(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_private(path: &Path) -> std::io::Result<File> {
-    // On Windows the file inherits the ACL of the per-user data directory.
-    OpenOptions::new().write(true).create_new(true).open(path)
-}
-
-#[cfg(unix)]
-fn tighten_permissions(path: &Path, f: &File) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = f.metadata() {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "outbox key file was readable by others; setting mode 0600");
-            let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
-        }
-    }
-}
-
-#[cfg(not(unix))]
-fn tighten_permissions(_path: &Path, _f: &File) {}
 
 /// Encrypts `plaintext`, binding it to `aad` (the outbox item's identity, so
 /// a blob moved to another row fails to decrypt). Output: nonce ‖ ciphertext ‖ tag.
@@ -183,6 +124,7 @@ pub fn decrypt(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     /// McGrew & Viega, "The Galois/Counter Mode of Operation (GCM)", test
     /// case 14: AES-256, zero key, zero IV, one zero block of plaintext.
