@@ -79,7 +79,15 @@ pub fn run(till: &Till) -> Vec<CheckLine> {
         ),
         Err(e) => CheckLine::fail("totals", e.to_string(), "call support"),
     });
-    out.push(if till.warnings.is_empty() {
+    let mut section_warnings = till.warnings.clone();
+    let _ =
+        crate::payment::emv::TerminalConfig::from_till_config(&till.config, &mut section_warnings);
+    let _ =
+        crate::payment::acquirer::config::AcquirerConfig::load(&till.config, &mut section_warnings);
+    let _ =
+        crate::devices::printer::config::PrinterConfig::load(&till.config, &mut section_warnings);
+    let till_warnings = &section_warnings;
+    out.push(if till_warnings.is_empty() {
         CheckLine::pass(
             "config",
             format!("config {} read", till.paths.config_file.display()),
@@ -90,8 +98,8 @@ pub fn run(till: &Till) -> Vec<CheckLine> {
             "config",
             format!(
                 "config read with {} warning(s): {}",
-                till.warnings.len(),
-                till.warnings.join("; ")
+                till_warnings.len(),
+                till_warnings.join("; ")
             ),
         )
     });
@@ -183,8 +191,10 @@ pub fn device_checks(config: &crate::config::Config) -> Vec<CheckLine> {
             ),
         });
     }
-    if let Some(host) = get("acquirer", "host") {
-        out.push(match host.parse::<std::net::SocketAddr>() {
+    let acquirer = crate::payment::acquirer::config::AcquirerConfig::load(config, &mut Vec::new());
+    if acquirer.enabled() {
+        let host = acquirer.host.clone();
+        out.push(match acquirer.address() {
             Ok(addr) => {
                 match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))
                 {

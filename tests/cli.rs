@@ -237,3 +237,18 @@ fn device_checks_fail_with_what_to_do() {
         "{out}"
     );
 }
+
+#[test]
+fn device_section_warnings_show_in_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("w.toml");
+    std::fs::write(
+        &cfg,
+        "[emv]\ncountry_code = \"not a number\"\n[acquirer]\nhost = \"nocolon\"\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(&["check"], &dir.path().join("data"), &cfg);
+    assert_eq!(code, 0, "warnings are not failures: {out}");
+    assert!(out.contains("[acquirer] host"), "{out}");
+    assert!(out.contains("[emv]"), "{out}");
+}

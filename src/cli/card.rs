@@ -53,7 +53,16 @@ pub fn card_test(
         .context("waiting for a card")?;
     println!("ATR {}", hex::encode_upper(atr));
     let mut card = reader.connect()?;
-    let cfg = TerminalConfig::default();
+    let paths = crate::till::Paths::resolve(None, None).ok();
+    let config = paths
+        .and_then(|p| crate::config::Config::load(&p.config_file).ok())
+        .map(|(c, _)| c)
+        .unwrap_or_default();
+    let mut warnings = Vec::new();
+    let cfg = TerminalConfig::from_till_config(&config, &mut warnings);
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
     let mut kernel = Kernel::new(&mut card, &cfg);
     kernel.enable_trace();
     let mut first = kernel.start(

@@ -322,6 +322,20 @@ mod hex_bytes {
     }
 }
 
+impl TerminalConfig {
+    /// The till's `[emv]` section (hex strings, see the field docs), with
+    /// each invalid value replaced by its default and a warning, like every
+    /// section of the config file.
+    pub fn from_till_config(
+        config: &crate::config::Config,
+        warnings: &mut Vec<String>,
+    ) -> TerminalConfig {
+        let mut t: TerminalConfig = config.section("emv", warnings);
+        warnings.extend(t.sanitize().into_iter().map(|w| format!("[emv] {w}")));
+        t
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,5 +380,27 @@ mod tests {
         let k = c.ca_key(&[0xA0, 0, 0, 0, 0x03], TEST_CA_INDEX).unwrap();
         assert_eq!(k.modulus.len(), 144);
         assert!(c.online_capable());
+    }
+}
+
+#[cfg(test)]
+mod till_config_tests {
+    use super::*;
+
+    #[test]
+    fn emv_section_from_the_till_config_falls_back_with_a_warning() {
+        let (c, _) =
+            crate::config::Config::parse("[emv]\ncountry_code = \"not a number\"\n").unwrap();
+        let mut w = Vec::new();
+        let t = TerminalConfig::from_till_config(&c, &mut w);
+        assert_eq!(t, TerminalConfig::default());
+        assert!(w.iter().any(|x| x.contains("[emv]")), "{w:?}");
+        let (c, _) = crate::config::Config::parse("[emv]\ncountry_code = 156\n").unwrap();
+        let mut w = Vec::new();
+        assert_eq!(
+            TerminalConfig::from_till_config(&c, &mut w).country_code,
+            156
+        );
+        assert!(w.is_empty(), "{w:?}");
     }
 }
