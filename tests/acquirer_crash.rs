@@ -275,6 +275,9 @@ fn sigkill_during_sync_loses_no_advice_and_captures_none_twice() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // A kill can land before the till has made its data directory; the
+    // checks after it must still find (an empty) database to read.
+    std::fs::create_dir_all(&data).unwrap();
     let host_db = dir.path().join("host.db");
     let (_sim, addr) = start_sim(&host_db);
     let config = dir.path().join("till.toml");
