@@ -232,10 +232,7 @@ impl App {
             notice: None,
             now_ms: now,
             last_input_ms: now,
-            status: Status {
-                online: opts.demo,
-                ..Status::default()
-            },
+            status: Status::default(),
             exit_when_ready: opts.exit_when_ready,
         };
         (
@@ -721,6 +718,8 @@ impl App {
     fn outcome(&mut self, o: Outcome) -> Vec<Effect> {
         match o {
             Outcome::Checked(lines) => {
+                let acquirer = lines.iter().find(|l| l.id == "acquirer").map(|l| l.ok);
+                self.status.online = acquirer.unwrap_or(self.demo && self.backend.has_devices());
                 self.startup.lines = lines;
                 self.startup.done = true;
                 vec![]
@@ -1104,6 +1103,32 @@ impl App {
         Some(s)
     }
 
+    /// Each configured device with a mark from the last self-check
+    /// ("Printer ✓ · PIN pad ✗"); the demo's simulated devices say so.
+    fn device_states(&self, ctx: &Ctx<'_>) -> String {
+        if self.demo && self.backend.has_devices() {
+            return ctx.t("status-devices-sim");
+        }
+        let parts: Vec<String> = self
+            .startup
+            .lines
+            .iter()
+            .filter(|l| matches!(l.id, "printer" | "reader" | "pinpad" | "acquirer"))
+            .map(|l| {
+                format!(
+                    "{} {}",
+                    ctx.t(&format!("check-{}", l.id)),
+                    if l.ok { "✓" } else { "✗" }
+                )
+            })
+            .collect();
+        if parts.is_empty() {
+            ctx.t("status-devices-none")
+        } else {
+            parts.join(" · ")
+        }
+    }
+
     fn status_bar(&self, ctx: &Ctx<'_>) -> Element<'_, Message> {
         let who = match &self.cashier {
             Some(c) => ctx.ta(
@@ -1121,11 +1146,7 @@ impl App {
             "status-waiting",
             &[("count", self.status.pending_outbox.max(0).to_string())],
         );
-        let devices = if self.demo {
-            ctx.t("status-devices-sim")
-        } else {
-            ctx.t("status-devices-none")
-        };
+        let devices = self.device_states(ctx);
         let prints = match (&self.status.print_problem, self.status.queued_prints) {
             (Some(p), _) => format!("· {p}"),
             (None, n) if n > 0 => ctx.ta("status-prints", &[("count", n.to_string())]),
