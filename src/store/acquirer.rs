@@ -15,15 +15,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
-use rusqlite::{
-    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
-};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 
 use super::sales::{next_receipt_no, Completion};
-use super::{schema, Result, Store, StoreError};
+use super::{Result, Store, StoreError};
 use crate::core::sale::{PricingRules, Sale, Stamp};
 
 /// Processing codes (ISO 8583 field 3) that count in settlement, as the host
@@ -276,32 +273,7 @@ impl AcquirerDb {
     /// WAL mode with `synchronous=FULL`: a STAN, a reversal or an advice the
     /// link relied on survives a power cut.
     pub fn open(path: &Path) -> Result<AcquirerDb> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let open_err = |source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(open_err)?;
-        match schema::migrate(&mut conn).map_err(open_err)? {
-            schema::MigrateOutcome::AtVersion(_) => {}
-            schema::MigrateOutcome::TooNew { found } => {
-                return Err(StoreError::TooNew {
-                    path: path.to_path_buf(),
-                    found,
-                    known: schema::LATEST,
-                })
-            }
-        }
+        let conn = super::open_connection(path)?;
         Ok(AcquirerDb {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),

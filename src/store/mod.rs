@@ -71,32 +71,7 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path, settings: StoreSettings) -> Result<Store> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let open_err = |source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(open_err)?;
-        match schema::migrate(&mut conn).map_err(open_err)? {
-            schema::MigrateOutcome::AtVersion(_) => {}
-            schema::MigrateOutcome::TooNew { found } => {
-                return Err(StoreError::TooNew {
-                    path: path.to_path_buf(),
-                    found,
-                    known: schema::LATEST,
-                })
-            }
-        }
+        let conn = open_connection(path)?;
         Ok(Store {
             conn,
             settings,
@@ -136,5 +111,36 @@ impl Store {
     #[doc(hidden)]
     pub fn raw_connection(&self) -> &Connection {
         &self.conn
+    }
+}
+
+/// Opens (creating if needed) and migrates the database file at `path` with
+/// the store's pragmas: WAL, `synchronous=FULL`, foreign keys, a busy
+/// timeout. The one place those rules live; every connection to the till's
+/// database goes through it.
+pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let open_err = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(open_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(open_err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(open_err)?;
+    match schema::migrate(&mut conn).map_err(open_err)? {
+        schema::MigrateOutcome::AtVersion(_) => Ok(conn),
+        schema::MigrateOutcome::TooNew { found } => Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            known: schema::LATEST,
+        }),
     }
 }
