@@ -197,6 +197,18 @@ pub fn settlement(
         "{:<30}{:>8}",
         "Reversals owed to the host", s.reversals_pending
     );
+    let _ = writeln!(
+        out,
+        "{:<30}{:>8}",
+        "Card refunds/voids to send", s.refunds_voids_waiting
+    );
+    if s.refunds_voids_refused > 0 {
+        let _ = writeln!(
+            out,
+            "{:<30}{:>8}  (money NOT returned; see `acquirer status`)",
+            "Card refunds/voids refused", s.refunds_voids_refused
+        );
+    }
     if s.advices_refused > 0 {
         let _ = writeln!(
             out,

@@ -222,6 +222,11 @@ pub struct SettlementStatus {
     pub open_totals: BatchTotals,
     pub advices_waiting: u64,
     pub advices_refused: u64,
+    /// Refunds and post-voids of card and QR tenders not yet delivered.
+    pub refunds_voids_waiting: u64,
+    /// Refunds and post-voids the host refused: the customer's money did
+    /// not move, someone must call the acquirer or refund another way.
+    pub refunds_voids_refused: u64,
     pub reversals_pending: u64,
     pub last: Option<SettlementRow>,
 }
@@ -292,7 +297,7 @@ impl AcquirerDb {
     }
 
     /// Runs `f` in one IMMEDIATE transaction and commits it.
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub(super) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
@@ -322,7 +327,7 @@ impl AcquirerDb {
     }
 
     /// Runs a read in one (deferred) transaction, so it sees one snapshot.
-    fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub(super) fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.lock()?;
         let tx = conn.transaction()?;
         let out = f(&tx)?;
@@ -672,7 +677,7 @@ fn to_u32(v: i64, what: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} out of range")))
 }
 
-fn current_batch(tx: &Transaction<'_>) -> Result<u32> {
+pub(super) fn current_batch(tx: &Transaction<'_>) -> Result<u32> {
     let v: i64 = tx
         .prepare_cached("SELECT value FROM counters WHERE name = 'acquirer_batch'")?
         .query_row([], |r| r.get(0))
@@ -724,7 +729,7 @@ fn insert_capture(tx: &Transaction<'_>, c: &CaptureRow, sale_id: Option<i64>) ->
     Ok(())
 }
 
-fn confirm_in(
+pub(super) fn confirm_in(
     tx: &Transaction<'_>,
     original_stan: u32,
     change: &CaptureChangeRow,
@@ -755,28 +760,35 @@ fn confirm_in(
     }
 }
 
+/// The columns [`capture_from`] reads, in its order.
+pub(super) const CAPTURE_COLUMNS: &str =
+    "original_mti, stan, transmitted, txn_kind, amount, local_time, batch, rrn, auth_code, voided";
+
+/// A capture from a row selected with [`CAPTURE_COLUMNS`].
+pub(super) fn capture_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaptureRow> {
+    Ok(CaptureRow {
+        original: MessageId {
+            mti: r.get(0)?,
+            stan: r.get(1)?,
+            transmitted: r.get(2)?,
+        },
+        txn_kind: r.get(3)?,
+        amount: r.get(4)?,
+        local: r.get(5)?,
+        batch: r.get(6)?,
+        rrn: r.get(7)?,
+        auth_code: r.get(8)?,
+        voided: r.get(9)?,
+    })
+}
+
 fn captures(tx: &Transaction<'_>, batch: Option<u32>) -> Result<Vec<CaptureRow>> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT original_mti, stan, transmitted, txn_kind, amount, local_time, batch, rrn, auth_code, voided
-         FROM acquirer_captures WHERE ?1 IS NULL OR batch = ?1 ORDER BY id",
-    )?;
-    let rows = stmt
-        .query_map([batch], |r| {
-            Ok(CaptureRow {
-                original: MessageId {
-                    mti: r.get(0)?,
-                    stan: r.get(1)?,
-                    transmitted: r.get(2)?,
-                },
-                txn_kind: r.get(3)?,
-                amount: r.get(4)?,
-                local: r.get(5)?,
-                batch: r.get(6)?,
-                rrn: r.get(7)?,
-                auth_code: r.get(8)?,
-                voided: r.get(9)?,
-            })
-        })?
+    let sql = format!(
+        "SELECT {CAPTURE_COLUMNS} FROM acquirer_captures WHERE ?1 IS NULL OR batch = ?1 ORDER BY id"
+    );
+    let rows = tx
+        .prepare_cached(&sql)?
+        .query_map([batch], capture_from)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
@@ -951,11 +963,14 @@ fn settlement_status(tx: &Transaction<'_>) -> Result<SettlementStatus> {
             note,
         }),
     };
+    let instructions = super::instructions::counts(tx)?;
     Ok(SettlementStatus {
         open_batch,
         open_totals,
         advices_waiting: u64::try_from(waiting).unwrap_or(0),
         advices_refused: u64::try_from(refused).unwrap_or(0),
+        refunds_voids_waiting: instructions.pending,
+        refunds_voids_refused: instructions.refused,
         reversals_pending: u64::try_from(reversals).unwrap_or(0),
         last,
     })

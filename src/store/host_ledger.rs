@@ -443,6 +443,29 @@ impl LedgerTx<'_> {
             .transpose()
     }
 
+    /// What approved refunds referring to transaction `id` add up to, so a
+    /// referenced refund can be held to the original's amount.
+    pub fn refunded_against(&self, id: i64) -> Result<i64, LedgerError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT COALESCE(SUM(amount), 0) FROM txns
+                 WHERE original_id = ?1 AND proc_code = '200000' AND status = 'approved'",
+            )?
+            .query_row([id], |r| r.get(0))?)
+    }
+
+    /// The masked PAN of transaction `id` (a referenced refund or void
+    /// carries no card; its row names the original's).
+    pub fn masked_pan_of(&self, id: i64) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT pan_masked FROM txns WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
     pub fn set_status(&self, id: i64, status: TxnStatus) -> Result<(), LedgerError> {
         self.tx.execute(
             "UPDATE txns SET status = ?2 WHERE id = ?1",

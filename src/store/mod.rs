@@ -9,6 +9,7 @@ pub mod bulk;
 pub mod cashiers;
 pub mod catalog;
 pub mod host_ledger;
+pub mod instructions;
 pub mod journal;
 pub mod queue;
 pub mod reports;

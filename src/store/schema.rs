@@ -207,7 +207,16 @@ const STEPS: &[&str] = &[
     DROP TABLE outbox;
     ALTER TABLE outbox_v2 RENAME TO outbox;
     CREATE INDEX outbox_pending ON outbox(state, id);
-    CREATE INDEX outbox_advices ON outbox(id) WHERE state = 'pending' AND txn_kind IS NOT NULL;
+        CREATE INDEX outbox_advices ON outbox(id) WHERE state = 'pending' AND txn_kind IS NOT NULL;
+    "#,
+    // 3: refunds and post-voids of card and QR tenders go to the host as
+    // referenced 0200s (store/instructions.rs): the outbox row keeps the
+    // host's RRN of the delivered message, and the original payment's
+    // capture is found by its sale.
+    r#"
+    ALTER TABLE outbox ADD COLUMN rrn TEXT;
+    CREATE INDEX acquirer_captures_sale ON acquirer_captures(sale_id) WHERE sale_id IS NOT NULL;
+    CREATE INDEX outbox_instructions ON outbox(id) WHERE state = 'pending' AND kind IN ('refund', 'void');
     "#,
 ];
 

@@ -19,6 +19,7 @@ use rand::Rng;
 use zeroize::Zeroizing;
 
 use super::crypto::{decrypt, encrypt, DataKey};
+use super::instructions::InstructionOutcome;
 use super::session::{Session, SessionError};
 use super::{AcquirerStore, BatchItem, OutboxItem, OutboxState};
 use crate::payment::iso8583::messages::{
@@ -515,7 +516,9 @@ impl<S: AcquirerStore> Session<S> {
     }
 
     /// Forwards up to `max` advices in order, in pipelined windows, stopping
-    /// at the first failure (nothing overtakes a stuck item).
+    /// at the first failure (nothing overtakes a stuck item); then, when all
+    /// advices are through, delivers the waiting refunds and voids
+    /// (`instructions`), counted in the same report.
     pub fn forward_pending(&mut self, max: usize) -> Result<ForwardReport, SessionError> {
         let mut report = ForwardReport::default();
         let mut budget = max;
@@ -534,7 +537,14 @@ impl<S: AcquirerStore> Session<S> {
                 budget = budget.saturating_sub(1);
             }
         }
-        report.remaining = self.store.offline_exposure()?.count as usize;
+        if report.stopped.is_none() {
+            let (delivered, refused, stopped) = self.deliver_instructions()?;
+            report.delivered += delivered;
+            report.refused += refused;
+            report.stopped = stopped;
+        }
+        report.remaining = self.store.offline_exposure()?.count as usize
+            + self.store.instructions_pending(usize::MAX)?.len();
         Ok(report)
     }
 }
@@ -575,9 +585,13 @@ where
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let outcome = match session.lock() {
-                    Ok(mut s) => s.forward_window(FORWARD_WINDOW).map(|o| {
+                    Ok(mut s) => s.forward_window(FORWARD_WINDOW).and_then(|o| {
                         // The last outcome says whether to pause.
-                        o.into_iter().last().unwrap_or(ForwardOutcome::Idle)
+                        match o.into_iter().last().unwrap_or(ForwardOutcome::Idle) {
+                            // No advice waits: a refund or void may.
+                            ForwardOutcome::Idle => s.deliver_instruction().map(worker_outcome),
+                            other => Ok(other),
+                        }
                     }),
                     Err(_) => {
                         tracing::error!("acquirer session lock poisoned; forwarder stops");
@@ -607,6 +621,16 @@ where
                 sleep_unless_stopped(pause, &stop);
             }
         })
+}
+
+/// A refund or void delivery step in the worker's terms (same pauses).
+fn worker_outcome(o: InstructionOutcome) -> ForwardOutcome {
+    match o {
+        InstructionOutcome::Idle | InstructionOutcome::AfterAdvices { .. } => ForwardOutcome::Idle,
+        InstructionOutcome::Delivered { id, stan, .. } => ForwardOutcome::Delivered { id, stan },
+        InstructionOutcome::Refused { id, note } => ForwardOutcome::Refused { id, note },
+        InstructionOutcome::Retry { id, why } => ForwardOutcome::Retry { id, why },
+    }
 }
 
 fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {

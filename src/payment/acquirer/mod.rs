@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod forwarder;
+pub mod instructions;
 pub mod session;
 pub mod sqlite;
 pub mod tls;
@@ -27,6 +28,7 @@ pub use forwarder::{
     spawn_forwarder, Backoff, ForwardOutcome, ForwardReport, OfflineLimits, OfflineRefusal,
     OfflineSale, WorkerConfig,
 };
+pub use instructions::InstructionOutcome;
 pub use session::{
     Authorization, Clock, OnlineRequest, Session, SessionConfig, SessionError, SettlementOutcome,
     SettlementReport, SystemClock,
@@ -126,6 +128,26 @@ pub struct OutboxItem {
     pub note: Option<String>,
 }
 
+/// A refund or post-void of a card or QR tender that the till recorded and
+/// the host has not yet acknowledged. Delivered as a referenced 0200 (no
+/// card data: see `instructions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instruction {
+    /// Outbox id; delivery follows it.
+    pub id: u64,
+    /// `Refund`, or `VoidPurchase` for a post-void.
+    pub kind: TxnKind,
+    /// Receipt of the refund or of the voided sale, for messages.
+    pub receipt_no: String,
+    /// Minor units: the tender's share.
+    pub amount: u64,
+    pub attempts: u32,
+    /// The capture of the payment it refers to, if the till has one.
+    pub original: Option<BatchItem>,
+    /// The batch open now.
+    pub open_batch: u32,
+}
+
 /// Totals of what is accepted offline and not yet acknowledged, compared
 /// against [`OfflineLimits`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -189,6 +211,38 @@ pub trait AcquirerStore: Send {
     }
     /// Marks the item refused (not retried) and deletes its card data.
     fn outbox_mark_refused(&self, id: u64, note: &str) -> Result<(), StoreError>;
+    /// Up to `limit` refunds and voids waiting for the host, oldest first.
+    /// A store that records no till sales has none.
+    fn instructions_pending(&self, limit: usize) -> Result<Vec<Instruction>, StoreError> {
+        let _ = limit;
+        Ok(Vec::new())
+    }
+    /// Records that the instruction is about to be sent for the
+    /// `attempts`-th time.
+    fn instruction_attempt(&self, id: u64, attempts: u32) -> Result<(), StoreError> {
+        let _ = attempts;
+        Err(StoreError::NotFound(format!("instruction {id}")))
+    }
+    /// Atomically: clears the reversal armed for the approved request
+    /// `request_stan`, applies `change` to the batch and marks the
+    /// instruction done with the host's references.
+    fn instruction_done(
+        &self,
+        id: u64,
+        request_stan: Stan,
+        change: &CaptureChange,
+        rrn: Option<&str>,
+        auth_code: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let _ = (request_stan, change, rrn, auth_code);
+        Err(StoreError::NotFound(format!("instruction {id}")))
+    }
+    /// The host refused the instruction (or it cannot be sent): kept with
+    /// `note` for the shop owner, never retried.
+    fn instruction_refused(&self, id: u64, note: &str) -> Result<(), StoreError> {
+        let _ = note;
+        Err(StoreError::NotFound(format!("instruction {id}")))
+    }
     /// What is accepted offline and not yet acknowledged.
     fn offline_exposure(&self) -> Result<OfflineExposure, StoreError> {
         let items = self.outbox_pending(usize::MAX)?;
@@ -255,6 +309,25 @@ impl<T: AcquirerStore + Sync + ?Sized> AcquirerStore for Arc<T> {
     }
     fn offline_exposure(&self) -> Result<OfflineExposure, StoreError> {
         (**self).offline_exposure()
+    }
+    fn instructions_pending(&self, limit: usize) -> Result<Vec<Instruction>, StoreError> {
+        (**self).instructions_pending(limit)
+    }
+    fn instruction_attempt(&self, id: u64, attempts: u32) -> Result<(), StoreError> {
+        (**self).instruction_attempt(id, attempts)
+    }
+    fn instruction_done(
+        &self,
+        id: u64,
+        request_stan: Stan,
+        change: &CaptureChange,
+        rrn: Option<&str>,
+        auth_code: Option<&str>,
+    ) -> Result<(), StoreError> {
+        (**self).instruction_done(id, request_stan, change, rrn, auth_code)
+    }
+    fn instruction_refused(&self, id: u64, note: &str) -> Result<(), StoreError> {
+        (**self).instruction_refused(id, note)
     }
 }
 

@@ -62,7 +62,7 @@ pub enum SessionError {
     Link(#[from] LinkError),
     #[error("the acquirer answered {code} ({})", response::describe(code))]
     HostRefused { code: String },
-    #[error("{0} offline advice(s) still wait for the host; settle after they are forwarded")]
+    #[error("{0} offline advice(s), refund(s) or void(s) still wait for the host; settle after they are delivered")]
     OutboxNotEmpty(usize),
     #[error("no pending authorization with STAN {0}")]
     UnknownAuthorization(Stan),
@@ -97,6 +97,15 @@ pub enum OnlineRequest {
     Void {
         amount: u64,
         card: CardInput,
+        original: OriginalRef,
+    },
+    /// A refund or void without the card, naming the original capture
+    /// (see `messages::referenced`): how the till delivers the refunds and
+    /// post-voids of card and QR tenders it recorded (`instructions`).
+    Referenced {
+        /// `Refund` or `VoidPurchase`.
+        kind: TxnKind,
+        amount: u64,
         original: OriginalRef,
     },
     /// Customer-presented QR code; online only.
@@ -468,6 +477,16 @@ impl<S: AcquirerStore> Session<S> {
                 *amount,
                 messages::void_purchase(&self.ids, &stamp, *amount, card, original)?,
                 Some(original.data),
+            ),
+            OnlineRequest::Referenced {
+                kind,
+                amount,
+                original,
+            } => (
+                *kind,
+                *amount,
+                messages::referenced(&self.ids, &stamp, *kind, *amount, original)?,
+                (*kind == TxnKind::VoidPurchase).then_some(original.data),
             ),
             OnlineRequest::Qr { amount, code } => (
                 TxnKind::Purchase,

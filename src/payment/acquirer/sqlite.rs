@@ -15,7 +15,7 @@ use std::path::Path;
 
 use super::session::Authorization;
 use super::{
-    AcquirerStore, BatchItem, CaptureChange, OfflineExposure, OutboxItem, OutboxState,
+    AcquirerStore, BatchItem, CaptureChange, Instruction, OfflineExposure, OutboxItem, OutboxState,
     PendingReversal, StoreError,
 };
 use crate::payment::iso8583::messages::{OriginalData, Stan, Timestamp, TxnKind};
@@ -24,6 +24,7 @@ use crate::store::acquirer::{
     AcquirerDb, AdviceRow, AdviceState, CaptureChangeRow, CaptureRow, CardEffect, CardLink,
     MessageId, ReversalRow,
 };
+use crate::store::instructions::{InstructionKind, InstructionRow};
 
 /// The session's store in the till: a connection of its own to `till.db`.
 #[derive(Debug)]
@@ -379,6 +380,62 @@ impl AcquirerStore for SqliteAcquirerStore {
             oldest_created_at: e.oldest_created_at_ms.map(|ms| ms.div_euclid(1000)),
         })
     }
+
+    fn instructions_pending(&self, limit: usize) -> Result<Vec<Instruction>, StoreError> {
+        self.db
+            .instructions_pending(limit)
+            .map_err(backend)?
+            .into_iter()
+            .map(instruction)
+            .collect()
+    }
+
+    fn instruction_attempt(&self, id: u64, attempts: u32) -> Result<(), StoreError> {
+        self.db
+            .instruction_attempt(id_in(id)?, attempts)
+            .map_err(backend)
+    }
+
+    fn instruction_done(
+        &self,
+        id: u64,
+        request_stan: Stan,
+        change: &CaptureChange,
+        rrn: Option<&str>,
+        auth_code: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.db
+            .instruction_done(
+                id_in(id)?,
+                request_stan.value(),
+                &change_row(change)?,
+                rrn,
+                auth_code,
+                now_ms(),
+            )
+            .map_err(backend)
+    }
+
+    fn instruction_refused(&self, id: u64, note: &str) -> Result<(), StoreError> {
+        self.db
+            .instruction_refused(id_in(id)?, note, now_ms())
+            .map_err(backend)
+    }
+}
+
+fn instruction(r: InstructionRow) -> Result<Instruction, StoreError> {
+    Ok(Instruction {
+        id: u64::try_from(r.id).map_err(|_| corrupt("outbox id", r.id))?,
+        kind: match r.kind {
+            InstructionKind::Refund => TxnKind::Refund,
+            InstructionKind::Void => TxnKind::VoidPurchase,
+        },
+        receipt_no: r.receipt_no,
+        amount: amount_out(r.amount)?,
+        attempts: r.attempts,
+        original: r.original.as_ref().map(capture_item).transpose()?,
+        open_batch: r.open_batch,
+    })
 }
 
 #[cfg(test)]

@@ -178,6 +178,9 @@ pub enum EntryMode {
     Fallback,
     /// A customer-presented QR payment code read by the till's scanner.
     Barcode,
+    /// No card read: a refund or void that names its original by field 90
+    /// (card not present; the host takes the account from the original).
+    Referenced,
 }
 
 impl EntryMode {
@@ -189,6 +192,7 @@ impl EntryMode {
             EntryMode::Chip => "051",
             EntryMode::Contactless => "071",
             EntryMode::Fallback => "801",
+            EntryMode::Referenced => "001",
         }
     }
 
@@ -200,6 +204,7 @@ impl EntryMode {
             EntryMode::Chip,
             EntryMode::Contactless,
             EntryMode::Fallback,
+            EntryMode::Referenced,
         ]
         .into_iter()
         .find(|m| m.code() == code)
@@ -497,6 +502,40 @@ pub fn void_purchase(
     card_fields(&mut m, card)?;
     m.set_str(field::RRN, &pad_text(&original.rrn, 12))?;
     m.set_str(field::AUTH_CODE, &pad_text(&original.auth_code, 6))?;
+    m.set_str(field::ORIGINAL_DATA, &original.data.encode())?;
+    checked(m)
+}
+
+/// 0200 refund (20) or void (02) without the card: the original is named by
+/// field 90 and, when the till knows them, its RRN and auth code (37, 38).
+/// Entry mode `001`; no card field at all, so nothing of the card needs to
+/// be kept after the sale. The host checks the amount against the original
+/// (a void must match it, refunds together must not exceed it).
+pub fn referenced(
+    ids: &TerminalIds,
+    stamp: &Stamp,
+    kind: TxnKind,
+    amount: u64,
+    original: &OriginalRef,
+) -> Result<Message, BuildError> {
+    if kind == TxnKind::Purchase {
+        return Err(BuildError::Invalid {
+            what: "transaction kind",
+            why: "only a refund or a void can refer to an original",
+        });
+    }
+    let mut m = header(Mti::FINANCIAL_REQUEST, ids, stamp)?;
+    m.set_str(field::PROCESSING_CODE, kind.processing_code())?;
+    m.set_str(field::AMOUNT, &amount_field(amount)?)?;
+    m.set_str(field::ENTRY_MODE, EntryMode::Referenced.code())?;
+    m.set_str(field::CONDITION_CODE, "00")?;
+    merchant_fields(&mut m, ids, stamp)?;
+    if !original.rrn.trim().is_empty() {
+        m.set_str(field::RRN, &pad_text(&original.rrn, 12))?;
+    }
+    if !original.auth_code.trim().is_empty() {
+        m.set_str(field::AUTH_CODE, &pad_text(&original.auth_code, 6))?;
+    }
     m.set_str(field::ORIGINAL_DATA, &original.data.encode())?;
     checked(m)
 }
@@ -807,6 +846,42 @@ mod tests {
             Some("020000000103141509260000000000000000000000")
         );
         assert!(financial(&ids(), &stamp(3), TxnKind::VoidPurchase, 1, &card()).is_err());
+    }
+
+    #[test]
+    fn referenced_refund_and_void_carry_no_card_field() {
+        let mut original = OriginalRef {
+            data: OriginalData {
+                mti: Mti::FINANCIAL_ADVICE,
+                stan: Stan::new(7).unwrap(),
+                transmitted: Timestamp::new(3, 14, 15, 9, 26).unwrap(),
+            },
+            rrn: String::new(),
+            auth_code: "Y1".into(),
+        };
+        let r =
+            round_trip(&referenced(&ids(), &stamp(4), TxnKind::Refund, 250, &original).unwrap());
+        assert_eq!(r.get_str(3), Some("200000"));
+        assert_eq!(r.get_str(22), Some("001"));
+        assert_eq!(r.get_str(38), Some("Y1    "));
+        assert!(
+            !r.has(37),
+            "an advice's RRN is unknown to the till: not sent"
+        );
+        assert_eq!(
+            r.get_str(90),
+            Some("022000000703141509260000000000000000000000")
+        );
+        for f in [2, 14, 23, 35, 52, 53, 55, 62] {
+            assert!(!r.has(f), "field {f} must not be in a referenced message");
+        }
+        original.rrn = "000000000042".into();
+        let v = round_trip(
+            &referenced(&ids(), &stamp(5), TxnKind::VoidPurchase, 1234, &original).unwrap(),
+        );
+        assert_eq!(v.get_str(3), Some("020000"));
+        assert_eq!(v.get_str(37), Some("000000000042"));
+        assert!(referenced(&ids(), &stamp(6), TxnKind::Purchase, 1, &original).is_err());
     }
 
     #[test]

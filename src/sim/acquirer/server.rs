@@ -18,7 +18,9 @@ use time::OffsetDateTime;
 use super::{bcd12, find_tag, Fault, Faults, IssuerVerifier};
 use crate::payment::iso8583::codec::{pack, unpack, Message};
 use crate::payment::iso8583::framing::{read_frame, write_frame, FrameError};
-use crate::payment::iso8583::messages::{get_totals, mask_pan, set_totals, OriginalData, Totals};
+use crate::payment::iso8583::messages::{
+    get_totals, mask_pan, set_totals, EntryMode, OriginalData, Totals,
+};
 use crate::payment::iso8583::profile::{field, network, processing, response};
 use crate::payment::iso8583::{Mti, HOST_PROFILE, MAX_MESSAGE_LEN};
 use crate::store::host_ledger::{
@@ -825,6 +827,7 @@ impl Ctx<'_, '_> {
     fn financial(&self) -> Result<Message, SimError> {
         let proc_code = self.req.get_str(field::PROCESSING_CODE).unwrap_or("");
         match proc_code {
+            processing::REFUND if self.is_referenced() => return self.referenced_refund(),
             processing::PURCHASE | processing::REFUND => {}
             processing::VOID_PURCHASE => return self.void(),
             _ => return Ok(answer_to(self.req, response::INVALID_TRANSACTION)),
@@ -899,6 +902,83 @@ impl Ctx<'_, '_> {
         Ok(())
     }
 
+    /// A refund or void that names its original instead of carrying a card
+    /// (PROFILE.md, "Referenced refunds and voids").
+    fn is_referenced(&self) -> bool {
+        self.req.get_str(field::ENTRY_MODE) == Some(EntryMode::Referenced.code())
+            && !self.req.has(field::PAN)
+            && !self.req.has(field::QR_CODE)
+    }
+
+    /// Rule 10 of PROFILE.md: a referenced refund is approved when its
+    /// original is an approved (not voided, not reversed) purchase of this
+    /// terminal and all approved refunds against it, this one included, do
+    /// not exceed it. The money goes back to the original's account.
+    fn referenced_refund(&self) -> Result<Message, SimError> {
+        let (Some(orig_key), Some(amount)) = (
+            original_key(self.req, &self.key.tid),
+            self.amount().and_then(|a| i64::try_from(a).ok()),
+        ) else {
+            return Ok(answer_to(self.req, response::FORMAT_ERROR));
+        };
+        let original = self.tx.find_txn(&orig_key)?;
+        let (code, reason) = match &original {
+            None => (response::ORIGINAL_NOT_FOUND, Some("original")),
+            Some(o) if o.status != TxnStatus::Approved || o.proc_code != processing::PURCHASE => (
+                response::INVALID_TRANSACTION,
+                Some("original not refundable"),
+            ),
+            Some(_) if amount == 0 => (response::INVALID_AMOUNT, Some("amount")),
+            Some(o) if self.tx.refunded_against(o.id)?.saturating_add(amount) > o.amount => {
+                (response::INVALID_AMOUNT, Some("exceeds original"))
+            }
+            Some(_) => (response::APPROVED, None),
+        };
+        self.record_referenced(original.as_ref(), code, reason)
+    }
+
+    /// Records and answers a referenced refund or void.
+    fn record_referenced(
+        &self,
+        original: Option<&crate::store::host_ledger::TxnRow>,
+        code: &str,
+        reason: Option<&str>,
+    ) -> Result<Message, SimError> {
+        let approved = code == response::APPROVED;
+        let mut answer = answer_to(self.req, code);
+        let (rrn, auth) = self.references()?;
+        let mut t = self.base_txn(
+            if approved {
+                TxnStatus::Approved
+            } else {
+                TxnStatus::Declined
+            },
+            code,
+            TxnSource::Online,
+        );
+        t.rrn = Some(rrn.clone());
+        t.decline_reason = reason.map(str::to_owned);
+        t.original_id = original.map(|o| o.id);
+        if t.pan_masked.is_none() {
+            if let Some(o) = original {
+                t.pan_masked = self.tx.masked_pan_of(o.id)?;
+            }
+        }
+        answer.set_str(field::RRN, &rrn).ok();
+        if approved {
+            if let Some(o) = original.filter(|o| o.proc_code == processing::PURCHASE) {
+                if self.req.get_str(field::PROCESSING_CODE) == Some(processing::VOID_PURCHASE) {
+                    self.tx.set_status(o.id, TxnStatus::Voided)?;
+                }
+            }
+            t.auth_code = Some(auth.clone());
+            answer.set_str(field::AUTH_CODE, &auth).ok();
+        }
+        let id = self.tx.insert_txn(&t, self.now.unix_timestamp())?;
+        self.apply_orphan_reversal(id)?;
+        Ok(answer)
+    }
+
     fn void(&self) -> Result<Message, SimError> {
         let Some(orig_key) = original_key(self.req, &self.key.tid) else {
             return Ok(answer_to(self.req, response::FORMAT_ERROR));
@@ -917,30 +997,7 @@ impl Ctx<'_, '_> {
             }
             Some(_) => response::INVALID_TRANSACTION,
         };
-        let mut answer = answer_to(self.req, code);
-        let (rrn, auth) = self.references()?;
-        let mut t = self.base_txn(
-            if code == response::APPROVED {
-                TxnStatus::Approved
-            } else {
-                TxnStatus::Declined
-            },
-            code,
-            TxnSource::Online,
-        );
-        t.rrn = Some(rrn.clone());
-        t.original_id = original.as_ref().map(|o| o.id);
-        answer.set_str(field::RRN, &rrn).ok();
-        if code == response::APPROVED {
-            if let Some(o) = &original {
-                self.tx.set_status(o.id, TxnStatus::Voided)?;
-            }
-            t.auth_code = Some(auth.clone());
-            answer.set_str(field::AUTH_CODE, &auth).ok();
-        }
-        let id = self.tx.insert_txn(&t, self.now.unix_timestamp())?;
-        self.apply_orphan_reversal(id)?;
-        Ok(answer)
+        self.record_referenced(original.as_ref(), code, None)
     }
 
     fn advice(&self) -> Result<Message, SimError> {
@@ -1238,6 +1295,49 @@ mod tests {
         let second = f.send(&repeat);
         assert_eq!(first, second);
         assert_eq!(f.ledger.txns("TILL0001").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn referenced_refunds_are_held_to_the_original() {
+        let mut f = fixture();
+        let card = f.card(1000, None);
+        let s1 = f.stamp();
+        let p = f.send(&messages::purchase(&ids(), &s1, 1000, &card).unwrap());
+        assert_eq!(p.get_str(39), Some("00"));
+        let oref = messages::OriginalRef {
+            data: OriginalData {
+                mti: Mti::FINANCIAL_REQUEST,
+                stan: s1.stan,
+                transmitted: s1.transmitted,
+            },
+            rrn: p.get_str(37).unwrap().into(),
+            auth_code: p.get_str(38).unwrap().into(),
+        };
+        let refund = |f: &mut Fixture, amount: u64, original: &messages::OriginalRef| {
+            let s = f.stamp();
+            let m = messages::referenced(&ids(), &s, TxnKind::Refund, amount, original).unwrap();
+            f.send(&m).get_str(39).map(str::to_owned)
+        };
+        assert_eq!(refund(&mut f, 600, &oref).as_deref(), Some("00"));
+        assert_eq!(
+            refund(&mut f, 401, &oref).as_deref(),
+            Some("13"),
+            "above what is left"
+        );
+        assert_eq!(refund(&mut f, 400, &oref).as_deref(), Some("00"));
+        assert_eq!(refund(&mut f, 1, &oref).as_deref(), Some("13"));
+        let mut unknown = oref.clone();
+        unknown.data.stan = Stan::new(999_000).unwrap();
+        assert_eq!(refund(&mut f, 1, &unknown).as_deref(), Some("25"));
+        let rows = f.ledger.txns("TILL0001").unwrap();
+        let approved: Vec<_> = rows
+            .iter()
+            .filter(|r| r.proc_code == "200000" && r.status == TxnStatus::Approved)
+            .collect();
+        assert_eq!(approved.len(), 2);
+        assert!(approved.iter().all(|r| r.original_id == Some(rows[0].id)));
+        let totals = f.ledger.totals("TILL0001", "000001").unwrap();
+        assert_eq!((totals.credits_count, totals.credits_amount), (2, 1000));
     }
 
     #[test]
