@@ -13,6 +13,12 @@
 //! session on the same file) and syncs to the end; then the two sides must
 //! hold exactly the same captures: no advice lost, none captured twice. At
 //! the end the batch settles on the first 0500, without a batch upload.
+//!
+//! Each round also refunds or post-voids a few earlier card sales before it
+//! syncs, so kills land while referenced refunds and voids are in flight:
+//! each must reach the host exactly once (a void voids, a refund credits),
+//! never be refused, and its effect on the till's batch must be recorded
+//! together with its acknowledgement.
 
 mod common;
 
@@ -27,13 +33,14 @@ use std::time::{Duration, Instant};
 use common::bin;
 use rand::{Rng, SeedableRng};
 use tillpoint::config::Config;
+use tillpoint::core::sale::SaleKind;
 use tillpoint::core::tender::TenderKind;
 use tillpoint::payment::acquirer::sqlite::SqliteAcquirerStore;
 use tillpoint::payment::acquirer::{
     AcquirerClient, AcquirerStore, ClientConfig, DataKey, OfflineLimits, OutboxState, Session,
     SessionConfig, SystemClock,
 };
-use tillpoint::payment::iso8583::messages::TerminalIds;
+use tillpoint::payment::iso8583::messages::{TerminalIds, TxnKind};
 use tillpoint::store::host_ledger::{HostLedger, TxnStatus};
 use tillpoint::store::Store;
 use tillpoint::till::store_settings;
@@ -74,20 +81,35 @@ fn start_sim(db: &Path) -> (SimProcess, SocketAddr) {
 
 /// What the till and the host hold, read from their files.
 struct Sides {
-    /// (STAN, amount) of each card tender in the till's sales.
-    sales: Vec<(String, i64, bool)>,
-    /// (STAN, MMDD, amount) of each capture not voided.
+    /// (STAN, amount, offline, post-voided) of each card tender of the
+    /// till's sales.
+    sales: Vec<(String, i64, bool, bool)>,
+    /// Amounts of the card tenders of the till's refunds.
+    refunds: Vec<i64>,
+    /// (STAN, MMDD, amount) of each purchase and refund capture not voided.
     captures: Vec<(String, String, i64)>,
+    /// (STAN, amount, voided) of each purchase capture.
+    purchases: Vec<(String, i64, bool)>,
+    /// Amounts of the refund captures.
+    credits: Vec<i64>,
     /// STAN → state of each advice in the outbox.
     advices: BTreeMap<String, OutboxState>,
     /// Advices sent (attempt recorded) and not yet acknowledged.
     in_flight: usize,
+    /// (kind, state) of each refund or void the till owes the host.
+    instructions: Vec<(String, String)>,
     /// STANs of the originals with a reversal owed.
     reversals: BTreeSet<String>,
-    /// (STAN, MMDD, amount, source) of what the host captured.
+    /// (STAN, MMDD, amount, source) of the purchases and refunds the host
+    /// captured.
     host_approved: Vec<(String, String, i64, String)>,
+    /// (STAN, MMDD of the void, STAN, MMDD of the voided original) of the
+    /// voids the host approved.
+    host_voids: Vec<(String, String, String, String)>,
     /// (STAN, MMDD) the host reversed.
     host_reversed: BTreeSet<(String, String)>,
+    /// STANs of the advices the host has (captured, or voided since).
+    host_advices: BTreeSet<String>,
 }
 
 fn read_sides(data: &Path, host_db: &Path) -> Sides {
@@ -99,18 +121,22 @@ fn read_sides(data: &Path, host_db: &Path) -> Sides {
         "journal chain broken"
     );
     let mut sales = Vec::new();
+    let mut refunds = Vec::new();
     for (record, voided) in store.sales_between(0, i64::MAX).unwrap() {
-        assert!(!voided);
         for t in record.tenders.iter().filter(|t| t.kind == TenderKind::Card) {
             let card = t.card.as_ref().unwrap();
-            sales.push((card.stan.clone(), t.amount.minor, card.offline));
+            match record.kind {
+                SaleKind::Sale => {
+                    sales.push((card.stan.clone(), t.amount.minor, card.offline, voided))
+                }
+                SaleKind::Refund => refunds.push(-t.amount.minor),
+            }
         }
     }
     let acq = SqliteAcquirerStore::open(&data.join("till.db")).unwrap();
-    let captures = acq
-        .captures_all()
-        .unwrap()
-        .into_iter()
+    let all = acq.captures_all().unwrap();
+    let captures = all
+        .iter()
         .filter(|c| !c.voided)
         .map(|c| {
             (
@@ -119,6 +145,16 @@ fn read_sides(data: &Path, host_db: &Path) -> Sides {
                 c.amount as i64,
             )
         })
+        .collect();
+    let purchases = all
+        .iter()
+        .filter(|c| c.kind == TxnKind::Purchase)
+        .map(|c| (c.original.stan.to_string(), c.amount as i64, c.voided))
+        .collect();
+    let credits = all
+        .iter()
+        .filter(|c| c.kind == TxnKind::Refund)
+        .map(|c| c.amount as i64)
         .collect();
     let mut advices = BTreeMap::new();
     let mut in_flight = 0;
@@ -135,6 +171,14 @@ fn read_sides(data: &Path, host_db: &Path) -> Sides {
             assert!(a.sealed_card.is_empty(), "card data kept after the answer");
         }
     }
+    let conn = rusqlite::Connection::open(data.join("till.db")).unwrap();
+    let instructions = conn
+        .prepare("SELECT kind, state FROM outbox WHERE kind IN ('refund', 'void') ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
     let reversals = acq
         .pending_reversals()
         .unwrap()
@@ -144,42 +188,95 @@ fn read_sides(data: &Path, host_db: &Path) -> Sides {
     let rows = HostLedger::open(host_db).unwrap().txns(TID).unwrap();
     let host_approved = rows
         .iter()
-        .filter(|r| r.status == TxnStatus::Approved && r.proc_code == "000000")
+        .filter(|r| {
+            r.status == TxnStatus::Approved && (r.proc_code == "000000" || r.proc_code == "200000")
+        })
         .map(|r| (r.stan.clone(), r.tdate.clone(), r.amount, r.source.clone()))
+        .collect();
+    let host_voids = rows
+        .iter()
+        .filter(|r| r.status == TxnStatus::Approved && r.proc_code == "020000")
+        .map(|r| {
+            let o = rows.iter().find(|o| Some(o.id) == r.original_id).unwrap();
+            (
+                r.stan.clone(),
+                r.tdate.clone(),
+                o.stan.clone(),
+                o.tdate.clone(),
+            )
+        })
         .collect();
     let host_reversed = rows
         .iter()
         .filter(|r| r.status == TxnStatus::Reversed)
         .map(|r| (r.stan.clone(), r.tdate.clone()))
         .collect();
+    let host_advices = rows
+        .iter()
+        .filter(|r| r.source == "advice" && r.status != TxnStatus::Declined)
+        .map(|r| r.stan.clone())
+        .collect();
     Sides {
+        host_advices,
         sales,
+        refunds,
         captures,
+        purchases,
+        credits,
         advices,
         in_flight,
+        instructions,
         reversals,
         host_approved,
+        host_voids,
         host_reversed,
     }
+}
+
+fn sorted<T: Ord + Clone>(v: &[T]) -> Vec<T> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
 }
 
 /// What must hold at any instant, however the till died.
 fn check_after_kill(s: &Sides, round: usize) {
     // The sale and its acquirer effects were one transaction.
-    let mut sold: Vec<(String, i64)> = s.sales.iter().map(|(st, a, _)| (st.clone(), *a)).collect();
-    let mut captured: Vec<(String, i64)> = s
-        .captures
-        .iter()
-        .map(|(st, _, a)| (st.clone(), *a))
-        .collect();
-    sold.sort();
-    captured.sort();
-    assert_eq!(sold, captured, "round {round}: sales and captures differ");
+    let sold: Vec<(String, i64)> = s.sales.iter().map(|x| (x.0.clone(), x.1)).collect();
+    let captured: Vec<(String, i64)> = s.purchases.iter().map(|x| (x.0.clone(), x.1)).collect();
+    assert_eq!(
+        sorted(&sold),
+        sorted(&captured),
+        "round {round}: sales and captures differ"
+    );
     let offline: BTreeSet<&String> = s.sales.iter().filter(|x| x.2).map(|x| &x.0).collect();
     let advised: BTreeSet<&String> = s.advices.keys().collect();
     assert_eq!(
         offline, advised,
         "round {round}: offline sales and advices differ"
+    );
+    // A refund's or void's effect on the batch and its "done" were one
+    // transaction; none is ever refused (every original is known).
+    let done = |kind: &str| {
+        s.instructions
+            .iter()
+            .filter(|(k, st)| k == kind && st == "done")
+            .count()
+    };
+    assert!(
+        s.instructions.iter().all(|(_, st)| st != "failed"),
+        "round {round}: a refund or void was refused: {:?}",
+        s.instructions
+    );
+    assert_eq!(
+        s.purchases.iter().filter(|p| p.2).count(),
+        done("void"),
+        "round {round}: voided captures and delivered voids differ"
+    );
+    assert_eq!(
+        s.credits.len(),
+        done("refund"),
+        "round {round}: refund captures and delivered refunds differ"
     );
     let till_keys: BTreeSet<(&String, &String)> = s.captures.iter().map(|c| (&c.0, &c.1)).collect();
     // Nothing the host captured is unknown to the till: either it is in the
@@ -190,17 +287,19 @@ fn check_after_kill(s: &Sides, round: usize) {
             "round {round}: host captured {source} {stan}/{tdate} ({amount}) the till does not know"
         );
     }
+    // A void the host approved has voided the till's capture, or the till
+    // owes its reversal.
+    for (stan, tdate, ostan, otdate) in &s.host_voids {
+        assert!(
+            !till_keys.contains(&(ostan, otdate)) || s.reversals.contains(stan),
+            "round {round}: host voided {ostan}/{otdate} (void {stan}/{tdate}), the till still counts it"
+        );
+    }
     // Nothing the till marked delivered is missing at the host.
-    let host_advices: BTreeSet<&String> = s
-        .host_approved
-        .iter()
-        .filter(|r| r.3 == "advice")
-        .map(|r| &r.0)
-        .collect();
     for (stan, state) in &s.advices {
         if *state == OutboxState::Done {
             assert!(
-                host_advices.contains(stan),
+                s.host_advices.contains(stan),
                 "round {round}: advice {stan} marked done but not at the host"
             );
         }
@@ -229,15 +328,30 @@ fn check_exact(s: &Sides, round: usize) {
         s.advices.values().all(|st| *st == OutboxState::Done),
         "round {round}: advices still waiting"
     );
-    let mut till: Vec<(String, String, i64)> = s.captures.clone();
-    let mut host: Vec<(String, String, i64)> = s
+    assert!(
+        s.instructions.iter().all(|(_, st)| st == "done"),
+        "round {round}: refunds or voids still waiting: {:?}",
+        s.instructions
+    );
+    let host: Vec<(String, String, i64)> = s
         .host_approved
         .iter()
         .map(|(st, d, a, _)| (st.clone(), d.clone(), *a))
         .collect();
-    till.sort();
-    host.sort();
-    assert_eq!(till, host, "round {round}: till and host captures differ");
+    assert_eq!(
+        sorted(&s.captures),
+        sorted(&host),
+        "round {round}: till and host captures differ"
+    );
+    // Every post-void and every refund rung up reached the host once.
+    let voided_sales: Vec<&String> = s.sales.iter().filter(|x| x.3).map(|x| &x.0).collect();
+    let voided_captures: Vec<&String> = s.purchases.iter().filter(|x| x.2).map(|x| &x.0).collect();
+    assert_eq!(
+        sorted(&voided_sales),
+        sorted(&voided_captures),
+        "round {round}"
+    );
+    assert_eq!(sorted(&s.refunds), sorted(&s.credits), "round {round}");
 }
 
 /// A till restart: a new session on the same database that delivers what
@@ -298,6 +412,7 @@ fn sigkill_during_sync_loses_no_advice_and_captures_none_twice() {
     let mut sync_us: f64 = 20_000.0;
     let (mut before_sync, mut in_sync, mut after_sync) = (0, 0, 0);
     let mut sold = 0;
+    let mut returned = 0;
     // Rounds whose kill left advices sent but unacknowledged.
     let mut cut_mid_flight = 0;
     for round in 0..ROUNDS {
@@ -305,6 +420,8 @@ fn sigkill_during_sync_loses_no_advice_and_captures_none_twice() {
             .args(["acquirer", "crash-till", "--offline"])
             .arg(rng.gen_range(1..=6u32).to_string())
             .arg("--online")
+            .arg(rng.gen_range(0..=2u32).to_string())
+            .arg("--returns")
             .arg(rng.gen_range(0..=2u32).to_string())
             .arg("--data-dir")
             .arg(&data)
@@ -347,6 +464,7 @@ fn sigkill_during_sync_loses_no_advice_and_captures_none_twice() {
         reader.join().unwrap();
         lines.extend(rx.try_iter());
         sold += lines.iter().filter(|l| l.starts_with("sold ")).count();
+        returned += lines.iter().filter(|l| l.starts_with("returned ")).count();
         if let Some(done) = lines.iter().find_map(|l| l.strip_prefix("synced ")) {
             after_sync += 1;
             if let Some(us) = done.split(' ').nth(2).and_then(|u| u.parse::<f64>().ok()) {
@@ -394,8 +512,10 @@ fn sigkill_during_sync_loses_no_advice_and_captures_none_twice() {
     eprintln!(
         "acquirer crash test: {ROUNDS} kills ({before_sync} before the sync, {in_sync} during it, \
          {after_sync} after it; {cut_mid_flight} left advices sent but unanswered), \
-         {sold} card sales reported, {} captured on both sides, sync ≈ {:.1} ms, {:.1} s (seed {seed})",
+                  {sold} card sales and {returned} refunds/post-voids reported, {} captures and {} voids on both \
+         sides, sync ≈ {:.1} ms, {:.1} s (seed {seed})",
         sides.captures.len(),
+        sides.purchases.iter().filter(|p| p.2).count(),
         sync_us / 1000.0,
         started.elapsed().as_secs_f64()
     );
@@ -410,5 +530,9 @@ fn sigkill_during_sync_loses_no_advice_and_captures_none_twice() {
     assert!(
         sides.captures.len() >= ROUNDS,
         "too few sales to mean anything"
+    );
+    assert!(
+        returned >= ROUNDS / 4 && !sides.credits.is_empty() && sides.purchases.iter().any(|p| p.2),
+        "too few refunds and voids to mean anything: {returned}"
     );
 }

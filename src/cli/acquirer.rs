@@ -16,6 +16,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use super::{text, Cli};
+use crate::core::cashier::{authorize, Action, Cashier, Role};
 use crate::core::catalog::{Product, Qty, Unit};
 use crate::core::money::Money;
 use crate::core::report::Report;
@@ -80,6 +81,10 @@ pub enum AcquirerCmd {
         /// Online card sales to ring next.
         #[arg(long, default_value_t = 1)]
         online: u32,
+        /// Then this many refunds or post-voids (at random) of earlier card
+        /// sales that have neither.
+        #[arg(long, default_value_t = 0)]
+        returns: u32,
     },
 }
 
@@ -229,9 +234,11 @@ pub fn acquirer(cli: &Cli, cmd: &AcquirerCmd) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         }
-        AcquirerCmd::CrashTill { offline, online } => {
-            crash_till(&mut till, &cfg, *offline, *online)
-        }
+        AcquirerCmd::CrashTill {
+            offline,
+            online,
+            returns,
+        } => crash_till(&mut till, &cfg, [*offline, *online, *returns]),
     }
 }
 
@@ -301,13 +308,31 @@ fn card_sale(rules: &PricingRules, amount: u64, card: CardRef) -> anyhow::Result
     Ok(sale)
 }
 
+/// Receipts of card sales with neither a post-void nor a refund.
+fn returnable_card_sales(store: &crate::store::Store) -> anyhow::Result<Vec<String>> {
+    let all = store.sales_between(0, i64::MAX)?;
+    let refunded: std::collections::HashSet<&str> = all
+        .iter()
+        .filter_map(|(r, _)| r.original_receipt.as_deref())
+        .collect();
+    Ok(all
+        .iter()
+        .filter(|(r, voided)| {
+            !voided
+                && r.kind == crate::core::sale::SaleKind::Sale
+                && !refunded.contains(r.receipt_no.as_str())
+                && r.tenders.iter().any(|t| t.kind == TenderKind::Card)
+        })
+        .map(|(r, _)| r.receipt_no.clone())
+        .collect())
+}
+
 /// The hidden crash-test till: every line it prints is true on disk when
 /// printed.
 fn crash_till(
     till: &mut Till,
     cfg: &AcquirerConfig,
-    offline: u32,
-    online: u32,
+    [offline, online, returns]: [u32; 3],
 ) -> anyhow::Result<ExitCode> {
     let mut session = session_of(till, cfg)?;
     let rules = till.config.pricing.clone();
@@ -413,6 +438,35 @@ fn crash_till(
             "sold {} online {}",
             done.record.receipt_no, auth.request.stan
         )?;
+        out.flush()?;
+    }
+    let supervisor = Cashier {
+        number: 9001,
+        name: "crash test supervisor".into(),
+        role: Role::Supervisor,
+    };
+    for _ in 0..returns {
+        let candidates = returnable_card_sales(&till.store)?;
+        let Some(receipt) = candidates.get(rng.gen_range(0..candidates.len().max(1))) else {
+            break;
+        };
+        let now = till.clock.now_ms();
+        if rng.gen_bool(0.5) {
+            till.store
+                .post_void(receipt, &authorize(&supervisor, Action::PostVoid)?, now)?;
+            writeln!(out, "returned {receipt} void")?;
+        } else {
+            till.store.complete_refund(
+                receipt,
+                &[(1, Qty::ONE)],
+                &rules,
+                1001,
+                &authorize(&supervisor, Action::Refund)?,
+                now,
+                till.clock.local_hour(now),
+            )?;
+            writeln!(out, "returned {receipt} refund")?;
+        }
         out.flush()?;
     }
     writeln!(out, "sync")?;
