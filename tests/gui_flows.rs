@@ -302,6 +302,45 @@ fn card_payment_through_the_demo_devices() {
         card.masked_pan.contains('*') && !card.auth_code.is_empty() && card.cvm == "pin",
         "{card:?}"
     );
+
+    // The customer brings it back: the refund goes to the card, and the
+    // demo's forwarder delivers it to the host as a referenced 0200.
+    click(&mut app, "New sale");
+    click(&mut app, "Refund F6");
+    type_into(&mut app, "refund-lookup", &rec.receipt_no);
+    act(&mut app, |s| {
+        s.click("+").unwrap();
+    });
+    click(&mut app, "Refund selected");
+    type_into(&mut app, "approval-number", "2001");
+    type_into(&mut app, "approval-pin", "2468");
+    assert_eq!(app.screen, Screen::Receipt, "{:?}", app.notice);
+    let refund = app.receipt.record.clone().unwrap();
+    assert_eq!(
+        refund.tenders[0].kind,
+        tillpoint::core::tender::TenderKind::Card
+    );
+    let host_db = tillpoint::sim::acquirer::default_db_path(dir.path());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let refunded = loop {
+        let rows = tillpoint::store::host_ledger::HostLedger::open(&host_db)
+            .unwrap()
+            .txns("TILL0001")
+            .unwrap();
+        let found = rows
+            .iter()
+            .find(|r| r.proc_code == "200000")
+            .map(|r| (r.amount, r.response_code.clone(), r.original_id.is_some()));
+        if found.is_some() || std::time::Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(
+        refunded,
+        Some((-refund.total.minor, "00".to_string(), true)),
+        "the refund reached the host"
+    );
 }
 
 /// Every shortcut on the help screen does something on the sale screen, and
