@@ -25,6 +25,15 @@ id = "T01"
 currency = "CNY"
 locale = "en-US"
 opening_float = "500.00"
+
+# The demo's acquirer is simulated (no host here); these are the merchant fee
+# rates its X and Z reports estimate, per card scheme.
+[acquirer.fees]
+default = "0.6%"
+unionpay = "0.38%"
+visa = "1.2%"
+mastercard = "1.2%"
+qr = "0.38%"
 "#;
 
 /// Demo cashiers and their PINs; shown on the login screen in demo mode only.

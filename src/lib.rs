@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod check;
 pub mod cli;
+pub mod closing;
 pub mod config;
 pub mod config_edit;
 pub mod core;

@@ -341,6 +341,26 @@ fn card_payment_through_the_demo_devices() {
         Some((-refund.total.minor, "00".to_string(), true)),
         "the refund reached the host"
     );
+
+    // The X report shows where the card money stands: the scheme's net
+    // after the fee, nothing left waiting for the acquirer.
+    click(&mut app, "New sale");
+    app.drive(Message::Reports(tillpoint::ui::screen::reports::Msg::X));
+    let x = app.backend.run(tillpoint::ui::backend::Job::XReport);
+    app.drive(Message::Done(x));
+    assert_eq!(app.screen, Screen::Reports);
+    let card = app
+        .reports
+        .card
+        .clone()
+        .expect("card figures on the report");
+    assert_eq!(card.fees.gross, 0, "sold and refunded: {card:?}");
+    let st = card.settlement.expect("settlement status");
+    assert_eq!((st.refunds_voids_waiting, st.refunds_voids_refused), (0, 0));
+    assert_eq!(st.open_totals.credits_amount, st.open_totals.debits_amount);
+    act(&mut app, |s| {
+        s.find("Card and QR money").expect("card section shown");
+    });
 }
 
 /// Every shortcut on the help screen does something on the sale screen, and
@@ -408,7 +428,7 @@ fn cash_in_out_no_sale_and_reprint() {
     type_into(&mut app, "approval-pin", "2468");
     assert_eq!(app.screen, Screen::Sale, "{:?}", app.notice);
     let x = app.backend.run(tillpoint::ui::backend::Job::XReport);
-    let tillpoint::ui::backend::Outcome::Report(r) = x else {
+    let tillpoint::ui::backend::Outcome::Report(r, ..) = x else {
         panic!("{x:?}")
     };
     assert_eq!(r.totals.cash_in.amount, 10_000);

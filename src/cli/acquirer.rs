@@ -22,9 +22,7 @@ use crate::core::money::Money;
 use crate::core::report::Report;
 use crate::core::sale::{PricingRules, Sale};
 use crate::core::tender::{CardRef, TenderKind};
-use crate::payment::acquirer::config::{
-    card_summary, settle_and_record, AcquirerConfig, CardSummary,
-};
+use crate::payment::acquirer::config::{settle_and_record, AcquirerConfig, CardSummary};
 use crate::payment::acquirer::sqlite::{offline_link, online_link, SqliteAcquirerStore};
 use crate::payment::acquirer::{OfflineSale, OnlineRequest, Session};
 use crate::payment::iso8583::messages::{CardInput, EntryMode, PinData, TxnKind};
@@ -239,35 +237,6 @@ pub fn acquirer(cli: &Cli, cmd: &AcquirerCmd) -> anyhow::Result<ExitCode> {
             online,
             returns,
         } => crash_till(&mut till, &cfg, [*offline, *online, *returns]),
-    }
-}
-
-/// The Z/X report's card figures: settles first when this is a new Z and
-/// `[acquirer] settle_on_z` is on, then computes the fees and reads the
-/// settlement status. `None` for a till with neither a link nor electronic
-/// takings (its report stays as it was). Never fails the report: problems
-/// are shown and logged.
-pub(super) fn closing(till: &mut Till, report: &Report, new_z: bool) -> Option<CardSummary> {
-    let cfg = config_of(till);
-    if new_z && cfg.enabled() && cfg.settle_on_z {
-        match session_of(till, &cfg) {
-            Ok(mut session) => {
-                let row = settle_and_record(&mut session, till.clock.now_ms());
-                tracing::info!(batch = row.batch, outcome = ?row.outcome, "settlement at Z");
-            }
-            Err(e) => eprintln!("settlement skipped: {e:#}"),
-        }
-    }
-    if report.totals.by_scheme.is_empty() && !cfg.enabled() {
-        return None;
-    }
-    match card_summary(report, &cfg, &mut till.store) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            eprintln!("card fees not computed: {e}");
-            tracing::warn!(error = %e, "card fees not computed");
-            None
-        }
     }
 }
 

@@ -350,7 +350,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 _ => (till.store.x_report(now)?, false),
             };
-            let card = acquirer::closing(&mut till, &report, kind == "z" && reprint.is_none());
+            let (card, problem) =
+                crate::closing::card_closing(&mut till, &report, kind == "z" && reprint.is_none());
+            if let Some(p) = problem {
+                eprintln!("{p}");
+            }
             if *json {
                 let out = acquirer::ReportJson {
                     report: &report,

@@ -719,7 +719,9 @@ impl App {
         match o {
             Outcome::Checked(lines) => {
                 let acquirer = lines.iter().find(|l| l.id == "acquirer").map(|l| l.ok);
-                self.status.online = acquirer.unwrap_or(self.demo && self.backend.has_devices());
+                // In the demo without an `[acquirer]` host the link is the
+                // simulator's (or, in a tour, the simulated payment steps).
+                self.status.online = acquirer.unwrap_or(self.demo);
                 self.startup.lines = lines;
                 self.startup.done = true;
                 vec![]
@@ -883,8 +885,12 @@ impl App {
                 self.info(self.t(id));
                 self.go(Screen::Sale)
             }
-            Outcome::Report(r) => {
+            Outcome::Report(r, card, problem) => {
                 self.reports.report = Some(*r);
+                self.reports.card = card.map(|c| *c);
+                if let Some(p) = problem {
+                    self.error(p);
+                }
                 self.screen = Screen::Reports;
                 vec![]
             }

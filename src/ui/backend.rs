@@ -105,7 +105,13 @@ pub enum Outcome {
     Refunded(Box<SaleRecord>),
     Voided(String),
     CashDone(CashMovement),
-    Report(Box<Report>),
+    /// A report with its card figures (fees, net, settlement) when the
+    /// till has a link or electronic takings, and a problem in words.
+    Report(
+        Box<Report>,
+        Option<Box<crate::payment::acquirer::config::CardSummary>>,
+        Option<String>,
+    ),
     Reprinted(String),
     Recent(Vec<String>),
     Status {
@@ -157,6 +163,12 @@ impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Backend")
     }
+}
+
+/// A report and its card figures (a new Z settles first when configured).
+fn report_outcome(till: &mut Till, report: Report, new_z: bool) -> Outcome {
+    let (card, problem) = crate::closing::card_closing(till, &report, new_z);
+    Outcome::Report(Box::new(report), card.map(Box::new), problem)
 }
 
 /// The demo's simulated card outcome: amounts ending in .13 are declined,
@@ -414,11 +426,11 @@ impl Backend {
                 }
             }
             Job::XReport => match till.store.x_report(now) {
-                Ok(r) => Outcome::Report(Box::new(r)),
+                Ok(r) => report_outcome(till, r, false),
                 Err(e) => fail(&e),
             },
             Job::ZReport(ap) => match till.store.z_report(&ap, now) {
-                Ok(r) => Outcome::Report(Box::new(r)),
+                Ok(r) => report_outcome(till, r, true),
                 Err(e) => fail(&e),
             },
             Job::Reprint(no) => match till.store.queue_reprint(&no, now) {

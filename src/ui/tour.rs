@@ -65,6 +65,15 @@ pub fn script(screen: &str) -> Option<Vec<Message>> {
         "tender" => m.push(Message::Sale(sale::Msg::Go(sale::Nav::Pay))),
         "receipt" | "refund" | "reports" => {
             m.push(Message::Sale(sale::Msg::Go(sale::Nav::Pay)));
+            if screen == "reports" {
+                // Part by card (the demo card that approves offline, no
+                // PIN), so the report has card money to show.
+                m.push(Message::Tender(tender::Msg::Part("20".into())));
+                m.push(Message::Tender(tender::Msg::Profile(
+                    "offline-approve".into(),
+                )));
+                m.push(Message::Tender(tender::Msg::Card));
+            }
             m.push(Message::Tender(tender::Msg::Note(10_000)));
             match screen {
                 "refund" => {

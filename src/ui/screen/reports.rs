@@ -3,6 +3,8 @@
 
 use crate::core::report::Report;
 use crate::core::tender::TenderKind;
+use crate::payment::acquirer::config::CardSummary;
+use crate::store::acquirer::SettlementOutcomeRow;
 use crate::ui::ctx::Ctx;
 use crate::ui::theme;
 use crate::ui::widget::chart::HourChart;
@@ -12,6 +14,8 @@ use iced::{Element, Length};
 #[derive(Debug, Clone, Default)]
 pub struct State {
     pub report: Option<Report>,
+    /// Card and QR money of the report: fees, net, settlement.
+    pub card: Option<CardSummary>,
 }
 
 #[derive(Debug, Clone)]
@@ -30,6 +34,103 @@ fn line<'a, M: 'a>(label: String, count: Option<i64>, value: String) -> Element<
         text(value).size(theme::TEXT).width(150),
     ]
     .into()
+}
+
+/// A percentage as the shop owner writes it ("1.5%").
+fn percent(rate: rust_decimal::Decimal) -> String {
+    format!(
+        "{}%",
+        (rate * rust_decimal::Decimal::ONE_HUNDRED).normalize()
+    )
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// "How much of this will reach my account?": the fee per scheme at the
+/// configured rate, the net, and what still waits for the acquirer.
+fn card_section<'a>(
+    mut col: Column<'a, Msg>,
+    card: &CardSummary,
+    ctx: &Ctx<'_>,
+) -> Column<'a, Msg> {
+    let f = &card.fees;
+    col = col.push(text(ctx.t("reports-card")).size(theme::TEXT));
+    for s in &f.schemes {
+        col = col.push(line(
+            ctx.ta(
+                "reports-card-scheme",
+                &[
+                    ("scheme", s.scheme.clone()),
+                    ("rate", percent(s.rate)),
+                    ("fee", ctx.minor(s.fee)),
+                ],
+            ),
+            Some(s.sales.count + s.refunds.count),
+            ctx.minor(s.net),
+        ));
+    }
+    col = col.push(line(ctx.t("reports-card-gross"), None, ctx.minor(f.gross)));
+    col = col.push(line(ctx.t("reports-card-fees"), None, ctx.minor(-f.fees)));
+    col = col.push(line(ctx.t("reports-card-net"), None, ctx.minor(f.net)));
+    if !card.fees_configured {
+        col = col.push(text(ctx.t("reports-card-no-rates")).size(theme::SMALL));
+    }
+    let Some(st) = &card.settlement else {
+        return col.push(
+            text(ctx.t("reports-settlement-unreadable"))
+                .size(theme::SMALL)
+                .color(theme::error_color()),
+        );
+    };
+    let open = &st.open_totals;
+    col = col.push(line(
+        ctx.ta(
+            "reports-settlement-open",
+            &[("batch", format!("{:06}", st.open_batch))],
+        ),
+        Some(to_i64(open.debits_count + open.credits_count)),
+        ctx.minor(to_i64(open.debits_amount) - to_i64(open.credits_amount)),
+    ));
+    let waiting = st.advices_waiting + st.refunds_voids_waiting + st.reversals_pending;
+    col = col.push(line(
+        ctx.t("reports-settlement-waiting"),
+        Some(to_i64(waiting)),
+        String::new(),
+    ));
+    let refused = st.advices_refused + st.refunds_voids_refused;
+    if refused > 0 {
+        col = col.push(
+            text(ctx.ta(
+                "reports-settlement-refused",
+                &[("count", refused.to_string())],
+            ))
+            .size(theme::TEXT)
+            .color(theme::error_color()),
+        );
+    }
+    let last = match &st.last {
+        None => ctx.t("reports-settlement-none"),
+        Some(l) => {
+            let id = match l.outcome {
+                SettlementOutcomeRow::Matched | SettlementOutcomeRow::MatchedAfterUpload => {
+                    "reports-settlement-matched"
+                }
+                SettlementOutcomeRow::Mismatch | SettlementOutcomeRow::Failed => {
+                    "reports-settlement-failed"
+                }
+            };
+            ctx.ta(
+                id,
+                &[
+                    ("batch", format!("{:06}", l.batch)),
+                    ("time", ctx.datetime(l.at_ms)),
+                ],
+            )
+        }
+    };
+    col.push(text(last).size(theme::SMALL))
 }
 
 pub fn view<'a>(state: &'a State, ctx: &Ctx<'_>) -> Element<'a, Msg> {
@@ -127,19 +228,24 @@ pub fn view<'a>(state: &'a State, ctx: &Ctx<'_>) -> Element<'a, Msg> {
             None,
             ctx.minor(t.cash_expected()),
         ));
-        let chart = column![
+
+        let mut chart = column![
             text(ctx.t("reports-by-hour")).size(theme::TEXT),
             canvas(HourChart {
                 by_hour: t.by_hour.clone()
             })
             .width(Length::Fill)
-            .height(260),
+            .height(200),
         ]
         .spacing(4);
+        // The card money sits beside the cash drawer, under the chart.
+        if let Some(card) = &state.card {
+            chart = card_section(chart, card, ctx);
+        }
         body = body.push(
             row![
-                scrollable(left).width(Length::FillPortion(3)),
-                chart.width(Length::FillPortion(2))
+                scrollable(left).width(Length::FillPortion(1)),
+                scrollable(chart).width(Length::FillPortion(1))
             ]
             .spacing(16),
         );
