@@ -140,17 +140,7 @@ pub fn render(lines: &[CheckLine]) -> String {
 /// and is not checked.
 pub fn device_checks(config: &crate::config::Config) -> Vec<CheckLine> {
     let mut out = Vec::new();
-    let get = |section: &str, key: &str| -> Option<String> {
-        config
-            .sections
-            .get(section)
-            .and_then(|s| s.get(key))
-            .and_then(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .or_else(|| v.as_integer().map(|i| i.to_string()))
-            })
-    };
+
     if let Some(t) = config.sections.get("reader") {
         let wanted = t.get("name").and_then(|v| v.as_str()).unwrap_or("");
         out.push(match crate::devices::reader::list_readers() {
@@ -176,11 +166,8 @@ pub fn device_checks(config: &crate::config::Config) -> Vec<CheckLine> {
             ),
         });
     }
-    if let Some(port) = get("pinpad", "port") {
-        let mut pc = crate::devices::pinpad::PinPadConfig::at_path(&port);
-        if let Some(b) = get("pinpad", "baud").and_then(|b| b.parse().ok()) {
-            pc.baud_rate = b;
-        }
+    if let Some(pc) = crate::devices::pinpad::PinPadConfig::from_till_config(config) {
+        let port = pc.port_label();
         let mut pad = crate::devices::pinpad::SerialPinPad::new(pc);
         out.push(match pad.connect() {
             Ok(info) => CheckLine::pass("pinpad", format!("PIN pad on {port}: {info:?}")),

@@ -481,3 +481,110 @@ fn pin_typed_on_the_on_screen_pad() {
         .unwrap();
     assert_eq!(card.cvm, "pin");
 }
+
+/// A till outside the demo, configured with `extra` on top of the demo
+/// shop's config.
+fn shop_app(dir: &std::path::Path, extra: &str) -> App {
+    let cfg = dir.join("tillpoint.toml");
+    std::fs::write(&cfg, format!("{}\n{extra}", tillpoint::demo::CONFIG_TOML)).unwrap();
+    let mut till = Till::open(Paths {
+        config_file: cfg,
+        data_dir: dir.to_path_buf(),
+    })
+    .unwrap();
+    let classes = till.config.tax_classes();
+    tillpoint::demo::seed(&mut till.store, &classes).unwrap();
+    let live = tillpoint::devices::terminal::LiveDevices::start(&till).unwrap();
+    let mut backend = Backend::new(till);
+    backend.step_delay = std::time::Duration::ZERO;
+    if let Some(d) = live {
+        backend = backend.with_live_devices(d);
+    }
+    let (mut app, effects) = App::new(
+        backend,
+        Options {
+            demo: false,
+            lang: Lang::En,
+            dark: false,
+            exit_when_ready: false,
+        },
+    );
+    for e in effects {
+        if let Effect::Job(j) = e {
+            let o = app.backend.run(j);
+            app.drive(Message::Done(o));
+        }
+    }
+    app
+}
+
+/// A real till without an acquirer link never pretends to take a card.
+#[test]
+fn without_an_acquirer_link_card_and_qr_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = shop_app(dir.path(), "");
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "00001");
+    click(&mut app, "Pay  F12");
+    for method in ["Card", "QR"] {
+        click(&mut app, method);
+        assert_eq!(app.screen, Screen::Tender);
+        assert!(app.sale.tenders.is_empty(), "{method}: nothing was paid");
+        assert!(
+            app.notice
+                .as_ref()
+                .is_some_and(|(n, e)| *e && n.contains("[acquirer] host")),
+            "{:?}",
+            app.notice
+        );
+        assert!(app.tender.progress.is_none());
+    }
+}
+
+/// Outside the demo, a QR payment waits for the customer's code from the
+/// scanner and sends exactly that code to the acquirer (the simulator on
+/// loopback, configured like a real host in `[acquirer]`).
+#[test]
+fn qr_payment_on_the_shops_devices_sends_the_scanned_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let host =
+        tillpoint::sim::acquirer::start_acquirer_sim(tillpoint::sim::acquirer::SimConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            dir.path().join("host.db"),
+            std::sync::Arc::new(tillpoint::sim::acquirer::EmvIssuer::test_cards()),
+        ))
+        .unwrap();
+    let mut app = shop_app(
+        dir.path(),
+        &format!(
+            "[acquirer]\nhost = \"{}\"\ntid = \"SHOPT001\"\nread_timeout_ms = 5000\n",
+            host.addr()
+        ),
+    );
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "00001");
+    click(&mut app, "Pay  F12");
+
+    // Cancel before scanning: nothing goes out.
+    click(&mut app, "QR");
+    assert!(app.tender.progress.is_some());
+    click(&mut app, "Cancel");
+    assert!(app.tender.progress.is_none());
+    assert!(host.ledger().unwrap().txns("SHOPT001").unwrap().is_empty());
+
+    click(&mut app, "QR");
+    type_into(
+        &mut app,
+        tillpoint::ui::screen::tender::CODE_ID,
+        "289876543210123456",
+    );
+    assert_eq!(app.screen, Screen::Receipt, "{:?}", app.notice);
+    let rec = app.receipt.record.clone().unwrap();
+    assert_eq!(rec.tenders[0].kind, tillpoint::core::tender::TenderKind::Qr);
+    let card = rec.tenders[0].card.clone().unwrap();
+    assert_eq!(card.rrn.len(), 12, "{card:?}");
+    let rows = host.ledger().unwrap().txns("SHOPT001").unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].amount, rec.total.minor);
+    assert_eq!(rows[0].rrn.as_deref(), Some(card.rrn.as_str()));
+}

@@ -406,3 +406,110 @@ fn pcscd_absent_is_a_clear_error() {
     );
     assert!(text.contains("1 passed"), "{text}");
 }
+
+/// The shop's own payment devices as the window builds them outside the
+/// demo, from the till's config only: `[reader]` names the vpcd reader of
+/// the real pcscd, `[pinpad]` a pseudo-terminal with the Abecs PIN pad
+/// simulator on its other end (the cardholder types 1234), `[acquirer]`
+/// the host simulator on loopback. One online-PIN chip payment goes all
+/// the way through, and the host's ledger holds it.
+#[test]
+fn live_devices_from_the_config_take_an_online_pin_payment() {
+    use serialport::{SerialPort, TTYPort};
+    use tillpoint::core::money::{Currency, Money};
+    use tillpoint::devices::terminal::LiveDevices;
+    use tillpoint::payment::abecs::link::PortLine;
+    use tillpoint::payment::pin::CancelToken;
+    use tillpoint::payment::session::PaymentDecision;
+    use tillpoint::sim::acquirer::{start_acquirer_sim, EmvIssuer, SimConfig};
+    use tillpoint::sim::pinpad::{PinPadSim, PinSource, SimOptions as PadOptions};
+    use tillpoint::store::host_ledger::TxnStatus;
+    use tillpoint::till::{Paths, Till};
+
+    let Some(_g) = setup() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let host = start_acquirer_sim(SimConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().join("host.db"),
+        Arc::new(EmvIssuer::test_cards()),
+    ))
+    .unwrap();
+    let (master, slave) = TTYPort::pair().unwrap();
+    let pad_path = slave.name().unwrap();
+    let mut pad_opts = PadOptions::new(&pad_path, dir.path().join("pad-ksn.toml"));
+    pad_opts.pin_source = PinSource::Script(vec!["1234".into()]);
+    let stop = CancelToken::new();
+    pad_opts.stop = stop.clone();
+    let mut pad = PinPadSim::new(pad_opts).unwrap();
+    let pad_stop = stop.clone();
+    let pad_thread = std::thread::spawn(move || {
+        let mut line = PortLine::new(Box::new(master));
+        while !pad_stop.is_cancelled() {
+            let _ = pad.serve(&mut line, &pad_stop);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let config = dir.path().join("tillpoint.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[till]\ncurrency = \"USD\"\n[reader]\nname = \"{READER}\"\n[pinpad]\nport = \"{pad_path}\"\n\
+             [acquirer]\nhost = \"{}\"\ntid = \"LIVE0001\"\nread_timeout_ms = 5000\n",
+            host.addr()
+        ),
+    )
+    .unwrap();
+    let till = Till::open(Paths {
+        config_file: config,
+        data_dir: dir.path().join("data"),
+    })
+    .unwrap();
+    let mut live = LiveDevices::start(&till)
+        .unwrap()
+        .expect("an acquirer is configured");
+
+    let card = Sim::profile("visa-online-pin");
+    let mut stages = Vec::new();
+    let out = live
+        .pay_card(Money::new(25_00, Currency::USD), |s| stages.push(s))
+        .unwrap();
+    card.stop();
+    assert_eq!(
+        out.decision,
+        PaymentDecision::Approved,
+        "{out:?} {stages:?}"
+    );
+    assert_eq!(out.card.cvm, "pin");
+    assert_eq!(out.card.rrn.len(), 12);
+    assert_eq!(out.card.masked_pan, "476173******0010");
+    let rows = host.ledger().unwrap().txns("LIVE0001").unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0].amount, rows[0].status),
+        (25_00, TxnStatus::Approved)
+    );
+    assert_eq!(rows[0].rrn.as_deref(), Some(out.card.rrn.as_str()));
+
+    // The card is taken out; with none inserted the cashier's Cancel ends
+    // the wait for the next one.
+    settle();
+    let cancel = live.canceller();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        cancel.cancel();
+    });
+    let none = live.pay_card(Money::new(10_00, Currency::USD), |_| {});
+    canceller.join().unwrap();
+    let none = none.unwrap();
+    assert_eq!(
+        none.decision,
+        PaymentDecision::Declined(tillpoint::payment::session::DeclineReason::CancelledByCashier),
+        "{none:?}"
+    );
+    assert_eq!(host.ledger().unwrap().txns("LIVE0001").unwrap().len(), 1);
+
+    stop.cancel();
+    drop(live);
+    pad_thread.join().unwrap();
+    drop(slave);
+}

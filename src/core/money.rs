@@ -50,6 +50,21 @@ impl Currency {
         }
     }
 
+    /// ISO 3166 numeric code of the currency's home country: the default
+    /// terminal country (EMV tag 9F1A) of a till selling in it.
+    pub fn home_country(self) -> u16 {
+        match self {
+            Currency::CNY => 156,
+            Currency::EUR => 276,
+            Currency::USD => 840,
+            Currency::JPY => 392,
+            Currency::GBP => 826,
+            Currency::HKD => 344,
+            Currency::CHF => 756,
+            Currency::BRL => 76,
+        }
+    }
+
     /// Alphabetic code.
     pub fn code(self) -> &'static str {
         match self {

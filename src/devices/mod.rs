@@ -5,3 +5,4 @@
 pub mod pinpad;
 pub mod printer;
 pub mod reader;
+pub mod terminal;

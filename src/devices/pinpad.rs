@@ -76,6 +76,34 @@ pub struct PinPadConfig {
 }
 
 impl PinPadConfig {
+    /// The `[pinpad]` section of the till's config (`port`, `baud`); `None`
+    /// when the till has no PIN pad configured.
+    pub fn from_till_config(config: &crate::config::Config) -> Option<PinPadConfig> {
+        let section = config.sections.get("pinpad")?;
+        let port = section.get("port")?.as_str()?.trim();
+        if port.is_empty() {
+            return None;
+        }
+        let mut pc = PinPadConfig::at_path(port);
+        let baud = section.get("baud").and_then(|v| {
+            v.as_integer()
+                .and_then(|i| u32::try_from(i).ok())
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        });
+        if let Some(b) = baud {
+            pc.baud_rate = b;
+        }
+        Some(pc)
+    }
+
+    /// A short name of the port, for messages.
+    pub fn port_label(&self) -> String {
+        match &self.port {
+            PortSelector::Path(p) => p.display().to_string(),
+            PortSelector::Usb(_) => "USB".into(),
+        }
+    }
+
     /// Defaults for a pad on `path`: 19200 baud, key slot 00, AES allowed.
     pub fn at_path(path: impl Into<PathBuf>) -> Self {
         Self {

@@ -1303,6 +1303,7 @@ impl<S: AcquirerStore> PaymentSession<S> {
     /// it back for the sale's transaction.
     fn commit_online(&self, auth: &Authorization) -> Result<Option<PendingCommit>, PaymentError> {
         if self.settings.commit == CommitMode::WithSale {
+            lock(&self.acquirer)?.hold(auth.request.stan);
             return Ok(Some(PendingCommit::Online(auth.clone())));
         }
         let confirmed = lock(&self.acquirer)?.confirm(auth);
@@ -1325,6 +1326,7 @@ impl<S: AcquirerStore> PaymentSession<S> {
             PendingCommit::Online(auth) => {
                 let mut session = session;
                 session.confirm(auth).map_err(PaymentError::Acquirer)?;
+                session.release(auth.request.stan);
                 Ok(None)
             }
             PendingCommit::Offline { item, capture } => session
@@ -1335,13 +1337,29 @@ impl<S: AcquirerStore> PaymentSession<S> {
         }
     }
 
+    /// An approval handed back under [`CommitMode::WithSale`] was recorded
+    /// with its sale (`Store::complete_card_sale`): nothing more is owed.
+    pub fn recorded(&self, pending: &PendingCommit) {
+        if let PendingCommit::Online(auth) = pending {
+            if let Ok(mut s) = self.acquirer.lock() {
+                s.release(auth.request.stan);
+            }
+        }
+    }
+
     /// The sale of an approval handed back under [`CommitMode::WithSale`]
     /// will not be completed (cashier voided it, the sale write failed): an
     /// online approval is reversed at once (or queued), an offline one is
     /// simply never forwarded.
     pub fn abandon(&self, pending: &PendingCommit) -> Option<ReversalState> {
         match pending {
-            PendingCommit::Online(auth) => Some(self.reverse(auth, ReversalReason::CashierCancel)),
+            PendingCommit::Online(auth) => {
+                let state = self.reverse(auth, ReversalReason::CashierCancel);
+                if let Ok(mut s) = self.acquirer.lock() {
+                    s.release(auth.request.stan);
+                }
+                Some(state)
+            }
             PendingCommit::Offline { item, .. } => {
                 tracing::info!(masked_pan = %item.masked_pan, "offline approval abandoned before the sale");
                 None

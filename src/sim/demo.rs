@@ -284,20 +284,6 @@ const PAD_SETTLE: Duration = Duration::from_millis(80);
 /// Keys pressed longer ago than this are not typed into a new PIN entry.
 const STALE_KEY: Duration = Duration::from_secs(10);
 
-/// ISO 3166 numeric country of a till currency's home, for tag 9F1A.
-fn country_of(currency: Currency) -> u16 {
-    match currency {
-        Currency::CNY => 156,
-        Currency::EUR => 276,
-        Currency::USD => 840,
-        Currency::JPY => 392,
-        Currency::GBP => 826,
-        Currency::HKD => 344,
-        Currency::CHF => 756,
-        Currency::BRL => 76,
-    }
-}
-
 impl DemoDevices {
     /// Starts everything with the defaults (fixed demo PIN, forwarder on).
     pub fn start(data_dir: &Path, currency: Currency) -> Result<DemoDevices, DemoError> {
@@ -374,7 +360,7 @@ impl DemoDevices {
             DataKey::load_or_create(data_dir).map_err(|e| DemoError::Acquirer(e.to_string()))?;
         let mut terminal = TerminalConfig {
             currency_code: opts.currency.numeric(),
-            country_code: country_of(opts.currency),
+            country_code: opts.currency.home_country(),
             ..TerminalConfig::default()
         };
         terminal.terminal_id = "TILL0001".into();

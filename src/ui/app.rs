@@ -370,6 +370,8 @@ impl App {
             }
             Message::Tender(m) => {
                 let bal = self.balance();
+                self.tender.scan_code = self.backend.scans_payment_codes();
+                self.tender.cancellable = self.backend.has_devices();
                 let ctx = ctx!(self);
                 let ev = self.tender.update(m, bal, &ctx);
                 match ev {
@@ -378,7 +380,9 @@ impl App {
                         self.tender.pin_len = 0;
                         self.tender.on_screen_pad = self.backend.has_pin_pad();
                         if self.backend.has_devices() {
-                            let profile = if self.tender.profile.is_empty() {
+                            let input = if kind == TenderKind::Qr {
+                                String::new()
+                            } else if self.tender.profile.is_empty() {
                                 DEMO_CARDS[0].to_string()
                             } else {
                                 self.tender.profile.clone()
@@ -386,15 +390,33 @@ impl App {
                             vec![Effect::Stream(Job::DevicePay {
                                 kind,
                                 amount,
-                                profile,
+                                input,
                             })]
-                        } else {
+                        } else if self.demo {
                             vec![Effect::Job(Job::PaymentStep {
                                 kind,
                                 amount,
                                 step: 0,
                             })]
+                        } else {
+                            // A real till never pretends: without the
+                            // acquirer link there is no card payment.
+                            self.tender.progress = None;
+                            self.error(self.t("tender-no-devices"));
+                            vec![]
                         }
+                    }
+                    Some(tender::Event::AwaitCode) => vec![Effect::Focus(tender::CODE_ID)],
+                    Some(tender::Event::Code(amount, code)) => {
+                        vec![Effect::Stream(Job::DevicePay {
+                            kind: TenderKind::Qr,
+                            amount,
+                            input: code,
+                        })]
+                    }
+                    Some(tender::Event::Cancel) => {
+                        self.backend.cancel_payment();
+                        vec![]
                     }
                     Some(tender::Event::Back) => self.go(Screen::Sale),
                     Some(tender::Event::Pad(k)) => {

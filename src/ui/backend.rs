@@ -72,12 +72,15 @@ pub enum Job {
     AfterSale(Box<SaleRecord>),
     /// Prints whatever waits in the queue.
     Print,
-    /// A card or QR payment through the demo's devices (virtual card, PIN
-    /// pad on a pty, acquirer simulator); stages arrive as `PayStage`.
+    /// A card or QR payment through the payment devices (the demo's
+    /// simulators or the shop's reader, PIN pad and acquirer); stages
+    /// arrive as `PayStage`. `input` is the demo card's profile for a card,
+    /// the customer's scanned payment code for a QR payment (the demo makes
+    /// one up when it is empty).
     DevicePay {
         kind: TenderKind,
         amount: Money,
-        profile: String,
+        input: String,
     },
     /// One step of a simulated card or QR payment (demo mode).
     PaymentStep {
@@ -149,8 +152,12 @@ pub enum Outcome {
 #[derive(Clone)]
 pub struct Backend {
     till: Arc<Mutex<Till>>,
-    /// The demo's payment devices, when the demo runs them.
-    devices: Option<Arc<Mutex<crate::sim::demo::DemoDevices>>>,
+    /// The payment devices, when the till has them.
+    devices: Option<Arc<Mutex<PayDevices>>>,
+    /// The cashier's Cancel for the payment in progress on them.
+    cancel: Option<crate::payment::session::PaymentCancel>,
+    /// QR payments need the customer's code scanned (the shop's devices).
+    scans_codes: bool,
     /// Key presses for the simulated PIN pad (the customer's on-screen pad).
     pad: Option<std::sync::mpsc::Sender<crate::sim::pinpad::PadKey>>,
     /// Where a streaming job sends its progress.
@@ -163,6 +170,15 @@ impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Backend")
     }
+}
+
+/// Where card and QR payments go.
+enum PayDevices {
+    /// The demo's simulators (virtual cards, PIN pad on a pty, host on
+    /// loopback).
+    Demo(Box<crate::sim::demo::DemoDevices>),
+    /// The shop's reader, PIN pad and acquirer from the config.
+    Live(Box<crate::devices::terminal::LiveDevices>),
 }
 
 /// A report and its card figures (a new Z settles first when configured).
@@ -182,6 +198,8 @@ impl Backend {
         Backend {
             till: Arc::new(Mutex::new(till)),
             devices: None,
+            cancel: None,
+            scans_codes: false,
             pad: None,
             progress: None,
             step_delay: Duration::from_millis(900),
@@ -192,8 +210,32 @@ impl Backend {
     /// acquirer simulator on loopback) for card and QR payments.
     pub fn with_devices(mut self, devices: crate::sim::demo::DemoDevices) -> Backend {
         self.pad = Some(devices.pin_keys());
-        self.devices = Some(Arc::new(Mutex::new(devices)));
+        self.cancel = Some(devices.canceller());
+        self.devices = Some(Arc::new(Mutex::new(PayDevices::Demo(Box::new(devices)))));
         self
+    }
+
+    /// Uses the shop's own payment devices (PC/SC reader, serial PIN pad,
+    /// acquirer link) for card and QR payments.
+    pub fn with_live_devices(mut self, devices: crate::devices::terminal::LiveDevices) -> Backend {
+        self.cancel = Some(devices.canceller());
+        self.scans_codes = true;
+        self.devices = Some(Arc::new(Mutex::new(PayDevices::Live(Box::new(devices)))));
+        self
+    }
+
+    /// Whether a QR payment needs the customer's code scanned at the till
+    /// (the shop's devices; the demo makes its codes up).
+    pub fn scans_payment_codes(&self) -> bool {
+        self.scans_codes
+    }
+
+    /// The cashier's Cancel: stops the payment in progress (waiting for the
+    /// card or the PIN); an approval already given is reversed.
+    pub fn cancel_payment(&self) {
+        if let Some(c) = &self.cancel {
+            c.cancel();
+        }
     }
 
     /// Whether the customer types the PIN on the window's on-screen pad.
@@ -225,7 +267,7 @@ impl Backend {
         rx
     }
 
-    fn device_pay(&self, kind: TenderKind, amount: Money, profile: &str) -> Outcome {
+    fn device_pay(&self, kind: TenderKind, amount: Money, input: &str) -> Outcome {
         use crate::payment::session::{PaymentDecision, Stage};
         let Some(devices) = &self.devices else {
             return Outcome::Failed("no payment devices".into());
@@ -250,10 +292,18 @@ impl Backend {
                 let _ = tx.unbounded_send(Outcome::PayStage(step));
             }
         };
-        let outcome = if kind == TenderKind::Qr {
-            dev.pay_qr(amount, demo_qr_code(amount), progress)
-        } else {
-            dev.pay_card(amount, profile, progress)
+        let outcome = match (&mut *dev, kind) {
+            (PayDevices::Demo(d), TenderKind::Qr) => {
+                let code = if input.is_empty() {
+                    demo_qr_code(amount)
+                } else {
+                    input
+                };
+                d.pay_qr(amount, code, progress)
+            }
+            (PayDevices::Demo(d), _) => d.pay_card(amount, input, progress),
+            (PayDevices::Live(d), TenderKind::Qr) => d.pay_qr(amount, input, progress),
+            (PayDevices::Live(d), _) => d.pay_card(amount, progress),
         };
         let result = match outcome {
             Ok(o) => match o.decision {
@@ -274,10 +324,10 @@ impl Backend {
         if let Job::DevicePay {
             kind,
             amount,
-            profile,
+            input,
         } = &job
         {
-            return self.device_pay(*kind, *amount, profile);
+            return self.device_pay(*kind, *amount, input);
         }
         let mut guard = match self.till.lock() {
             Ok(g) => g,

@@ -49,9 +49,27 @@ pub fn run(till: Till, start: Start) -> iced::Result {
     } else {
         None
     };
+    // Outside the demo the shop's own devices take card and QR payments,
+    // when an acquirer link is configured (else those buttons say why not).
+    let live = if start.demo {
+        None
+    } else {
+        match crate::devices::terminal::LiveDevices::start(&till) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(
+                    "payment devices did not start ({e}); card and QR payments are off"
+                );
+                None
+            }
+        }
+    };
     let mut backend = Backend::new(till);
     if let Some(d) = devices {
         backend = backend.with_devices(d);
+    }
+    if let Some(d) = live {
+        backend = backend.with_live_devices(d);
     }
     let script = start.tour.as_deref().and_then(tour::script);
     if script.is_some() {

@@ -220,6 +220,11 @@ pub struct Session<S: AcquirerStore> {
     pub(super) key: DataKey,
     pub(super) limits: OfflineLimits,
     online: Option<bool>,
+    /// Approvals handed to the sale engine to be recorded with their sale
+    /// (`CommitMode::WithSale`): their reversals stay armed, but they do
+    /// not block the next request (a split payment takes two cards). A
+    /// process that dies with one held finds its reversal on restart.
+    held: std::collections::HashSet<Stan>,
 }
 
 impl<S: AcquirerStore> std::fmt::Debug for Session<S> {
@@ -266,6 +271,7 @@ impl<S: AcquirerStore> Session<S> {
             key,
             limits: cfg.limits,
             online: None,
+            held: std::collections::HashSet::new(),
         })
     }
 
@@ -442,10 +448,25 @@ impl<S: AcquirerStore> Session<S> {
     /// unconfirmed, before a new online request goes out.
     pub(super) fn ensure_clear(&mut self) -> Result<(), SessionError> {
         self.flush_reversals()?;
-        if let Some(r) = self.store.pending_reversals()?.first() {
+        let armed = self.store.pending_reversals()?;
+        // Held approvals whose sale was recorded meanwhile are done.
+        self.held
+            .retain(|stan| armed.iter().any(|r| r.original.stan == *stan));
+        if let Some(r) = armed.iter().find(|r| !self.held.contains(&r.original.stan)) {
             return Err(SessionError::Unconfirmed(r.original.stan));
         }
         Ok(())
+    }
+
+    /// The approval with this STAN goes to the sale engine, which records
+    /// it with the sale (or abandons it); meanwhile other requests may go.
+    pub fn hold(&mut self, stan: Stan) {
+        self.held.insert(stan);
+    }
+
+    /// The held approval was recorded or reversed.
+    pub fn release(&mut self, stan: Stan) {
+        self.held.remove(&stan);
     }
 
     /// Sends an online request and returns the host's definitive answer.

@@ -332,6 +332,28 @@ impl TerminalConfig {
     ) -> TerminalConfig {
         let mut t: TerminalConfig = config.section("emv", warnings);
         warnings.extend(t.sanitize().into_iter().map(|w| format!("[emv] {w}")));
+        // The card is charged in the till's currency (5F2A and field 49
+        // must agree); the country defaults to that currency's home.
+        let currency = config.till.currency;
+        let set = |key: &str| {
+            config
+                .sections
+                .get("emv")
+                .is_some_and(|s| s.get(key).is_some())
+        };
+        if set("currency_code") && t.currency_code != currency.numeric() {
+            warnings.push(format!(
+                "[emv] currency_code {} is not the till's currency {} ({}); using {}",
+                t.currency_code,
+                currency.code(),
+                currency.numeric(),
+                currency.numeric()
+            ));
+        }
+        t.currency_code = currency.numeric();
+        if !set("country_code") {
+            t.country_code = currency.home_country();
+        }
         t
     }
 }
@@ -393,7 +415,11 @@ mod till_config_tests {
             crate::config::Config::parse("[emv]\ncountry_code = \"not a number\"\n").unwrap();
         let mut w = Vec::new();
         let t = TerminalConfig::from_till_config(&c, &mut w);
-        assert_eq!(t, TerminalConfig::default());
+        let expected = TerminalConfig {
+            currency_code: c.till.currency.numeric(),
+            ..TerminalConfig::default()
+        };
+        assert_eq!(t, expected);
         assert!(w.iter().any(|x| x.contains("[emv]")), "{w:?}");
         let (c, _) = crate::config::Config::parse("[emv]\ncountry_code = 156\n").unwrap();
         let mut w = Vec::new();
@@ -402,5 +428,26 @@ mod till_config_tests {
             156
         );
         assert!(w.is_empty(), "{w:?}");
+    }
+
+    /// The card is charged in the till's currency; the country follows it
+    /// unless `[emv]` names one.
+    #[test]
+    fn currency_follows_the_till_and_country_its_home() {
+        let (c, _) = crate::config::Config::parse("[till]\ncurrency = \"EUR\"\n").unwrap();
+        let mut w = Vec::new();
+        let t = TerminalConfig::from_till_config(&c, &mut w);
+        assert_eq!((t.currency_code, t.country_code), (978, 276));
+        assert!(w.is_empty(), "{w:?}");
+        let (c, _) = crate::config::Config::parse(
+            "[till]\ncurrency = \"CNY\"\n[emv]\ncurrency_code = 840\ncountry_code = 344\n",
+        )
+        .unwrap();
+        let t = TerminalConfig::from_till_config(&c, &mut w);
+        assert_eq!((t.currency_code, t.country_code), (156, 344));
+        assert!(
+            w.iter().any(|x| x.contains("not the till's currency")),
+            "{w:?}"
+        );
     }
 }

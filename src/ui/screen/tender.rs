@@ -10,6 +10,8 @@ use iced::widget::{column, container, row, text, text_input, Column};
 use iced::{Alignment, Element, Length};
 
 pub const CASH_ID: &str = "cash";
+/// The field the scanner types the customer's payment code into.
+pub const CODE_ID: &str = "payment-code";
 
 /// Where an electronic payment stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,14 @@ pub struct State {
     pub pin_len: usize,
     /// Whether the window shows the customer's PIN pad (demo devices).
     pub on_screen_pad: bool,
+    /// Whether a QR payment waits for the customer's code to be scanned
+    /// (the shop's devices) before it goes to the acquirer.
+    pub scan_code: bool,
+    /// The scanned payment code.
+    pub code: String,
+    /// Whether a payment in progress can be cancelled from the screen
+    /// (payment devices; not the demo's simulated steps).
+    pub cancellable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +60,12 @@ pub enum Msg {
     Profile(String),
     /// A key on the customer's PIN pad (demo): digit, 'E' enter, 'C' clear, 'X' cancel.
     Pad(char),
+    /// The scanner typing the customer's payment code.
+    Code(String),
+    /// The scanner's Enter after the code.
+    CodeScanned,
+    /// The cashier stops the payment in progress.
+    Cancel,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +74,12 @@ pub enum Event {
     Pad(char),
     Cash(Money),
     Electronic(TenderKind, Money),
+    /// A QR payment waits for the code: focus the code field.
+    AwaitCode,
+    /// The customer's code was scanned: pay `amount` with it.
+    Code(Money, String),
+    /// Stop the payment in progress.
+    Cancel,
     Back,
     Notice(String),
 }
@@ -106,7 +128,38 @@ impl State {
                     step: 0,
                     approved: None,
                 });
+                if kind == TenderKind::Qr && self.scan_code {
+                    self.code.clear();
+                    return Some(Event::AwaitCode);
+                }
                 Some(Event::Electronic(kind, amount))
+            }
+            Msg::Code(c) => {
+                self.code = c;
+                None
+            }
+            Msg::CodeScanned => {
+                let code = self.code.trim().to_string();
+                match &self.progress {
+                    Some(p) if p.kind == TenderKind::Qr && p.step == 0 && !code.is_empty() => {
+                        self.code.clear();
+                        Some(Event::Code(p.amount, code))
+                    }
+                    _ => None,
+                }
+            }
+            Msg::Cancel => {
+                let waiting_for_code = self
+                    .progress
+                    .as_ref()
+                    .is_some_and(|p| p.kind == TenderKind::Qr && p.step == 0 && self.scan_code);
+                if waiting_for_code {
+                    // Nothing was sent yet.
+                    self.progress = None;
+                    self.code.clear();
+                    return None;
+                }
+                Some(Event::Cancel)
             }
             Msg::Dismiss => {
                 self.progress = None;
@@ -270,6 +323,20 @@ impl State {
             .spacing(6)
             .align_x(Alignment::Center);
             col = col.push(theme::panel(pad));
+        }
+        if p.kind == TenderKind::Qr && p.step == 0 && p.approved.is_none() && self.scan_code {
+            col = col.push(
+                text_input(&ctx.t("pay-scan-hint"), &self.code)
+                    .id(CODE_ID)
+                    .on_input(Msg::Code)
+                    .on_submit(Msg::CodeScanned)
+                    .size(theme::TITLE)
+                    .padding(10)
+                    .width(520),
+            );
+        }
+        if p.approved.is_none() && (self.cancellable || self.scan_code) {
+            col = col.push(theme::danger(ctx.t("common-cancel"), Some(Msg::Cancel)).width(200));
         }
         match p.approved {
             Some(true) => {

@@ -1,0 +1,225 @@
+//! The shop's own payment devices, built from the till's config: the PC/SC
+//! card reader (`[reader] name`), the serial PIN pad (`[pinpad] port`) and
+//! the acquirer link (`[acquirer] host`), joined by the payment session,
+//! with the store-and-forward worker running in the background. This is
+//! what the window uses outside the demo; [`crate::sim::demo::DemoDevices`]
+//! is the same shape with simulators.
+//!
+//! A composition root like `main`: it wires `devices` to `payment`, and the
+//! acquirer session shares the till's SQLite database.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::core::money::Money;
+use crate::devices::pinpad::{PinPadConfig, SerialPinPad};
+use crate::devices::reader::{self, PcscCard, Reader, ReaderError};
+use crate::payment::acquirer::config::AcquirerConfig;
+use crate::payment::acquirer::sqlite::SqliteAcquirerStore;
+use crate::payment::acquirer::{spawn_forwarder, Session, WorkerConfig};
+use crate::payment::emv::apdu::ChannelError;
+use crate::payment::emv::TerminalConfig;
+use crate::payment::pin::PinEntry;
+use crate::payment::session::{
+    CardOutcome, CardSource, PanHasher, PaymentCancel, PaymentError, PaymentSession, Stage,
+};
+use crate::till::Till;
+
+/// How long the cashier's screen waits for the customer's card before the
+/// payment gives up (the cashier can cancel sooner).
+pub const CARD_WAIT: Duration = Duration::from_secs(60);
+
+/// Why the devices could not be set up; shown to the cashier and logged.
+#[derive(Debug, thiserror::Error)]
+pub enum TerminalError {
+    #[error("acquirer link: {0}")]
+    Acquirer(String),
+    #[error(transparent)]
+    PanKey(#[from] crate::payment::session::PanKeyError),
+    #[error("could not start the forwarding worker: {0}")]
+    Worker(#[from] std::io::Error),
+}
+
+/// The card reader, waited on until the customer inserts a card. The reader
+/// is looked up by (part of) its name each payment, so a reader unplugged
+/// and plugged back in between payments is found again.
+#[derive(Debug, Clone)]
+pub struct ReaderSource {
+    /// `[reader] name`: a part of the PC/SC reader name; empty takes the
+    /// first reader.
+    pub name: String,
+    /// How long to wait for the card.
+    pub wait: Duration,
+}
+
+impl ReaderSource {
+    fn open(&self) -> Result<Reader, ReaderError> {
+        let wanted = self.name.trim();
+        if wanted.is_empty() {
+            return Reader::open(None);
+        }
+        let names = reader::list_readers()?;
+        match names.iter().find(|n| n.contains(wanted)) {
+            Some(n) => Reader::open(Some(n)),
+            None => Err(ReaderError::ReaderNotFound(wanted.to_string())),
+        }
+    }
+}
+
+fn channel(e: ReaderError) -> ChannelError {
+    match e {
+        ReaderError::NoService | ReaderError::NoReader | ReaderError::ReaderNotFound(_) => {
+            ChannelError::NoReader
+        }
+        ReaderError::NoCard => ChannelError::NoCard,
+        ReaderError::CardRemoved => ChannelError::CardRemoved,
+        ReaderError::Cancelled => ChannelError::Cancelled,
+        ReaderError::Timeout => ChannelError::NoCard,
+        other => ChannelError::Transport(other.to_string()),
+    }
+}
+
+impl CardSource for ReaderSource {
+    type Card = PcscCard;
+
+    /// Waits in short slices so the cashier's Cancel is seen within a
+    /// fifth of a second.
+    fn wait_for_card(&mut self, cancel: &PaymentCancel) -> Result<PcscCard, ChannelError> {
+        let reader = self.open().map_err(channel)?;
+        let deadline = Instant::now() + self.wait;
+        loop {
+            if cancel.is_cancelled() {
+                return Err(ChannelError::Cancelled);
+            }
+            match reader.wait_for_card(Duration::from_millis(200)) {
+                Ok(_atr) => return reader.connect().map_err(channel),
+                Err(ReaderError::Timeout) if Instant::now() < deadline => continue,
+                Err(e) => return Err(channel(e)),
+            }
+        }
+    }
+}
+
+/// The till's payment devices from its config.
+pub struct LiveDevices {
+    payments: PaymentSession<SqliteAcquirerStore>,
+    acquirer: Arc<Mutex<Session<SqliteAcquirerStore>>>,
+    reader: ReaderSource,
+    stop: Arc<AtomicBool>,
+    forwarder: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for LiveDevices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveDevices")
+            .field("reader", &self.reader)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveDevices {
+    /// Sets the devices up from `till`'s config. `Ok(None)` when no
+    /// `[acquirer] host` is configured: card and QR payments need the link.
+    /// A PIN pad that is configured but not answering is not fatal here:
+    /// the payment that needs it says so (and the self-check shows it).
+    pub fn start(till: &Till) -> Result<Option<LiveDevices>, TerminalError> {
+        let mut warnings = Vec::new();
+        let acq = AcquirerConfig::load(&till.config, &mut warnings);
+        let mut terminal = TerminalConfig::from_till_config(&till.config, &mut warnings);
+        for w in warnings {
+            tracing::warn!("config: {w}");
+        }
+        if !acq.enabled() {
+            return Ok(None);
+        }
+        // One terminal identity: the card's 9F1C and field 41 agree.
+        terminal.terminal_id = acq.tid.clone();
+        let session = acq
+            .open_session(
+                &till.paths.database(),
+                till.data_dir(),
+                till.config.till.currency,
+            )
+            .map_err(TerminalError::Acquirer)?;
+        let acquirer = Arc::new(Mutex::new(session));
+        let stop = Arc::new(AtomicBool::new(false));
+        let forwarder = spawn_forwarder(acquirer.clone(), WorkerConfig::default(), stop.clone())?;
+        let pad: Option<Box<dyn PinEntry>> =
+            PinPadConfig::from_till_config(&till.config).map(|pc| {
+                let mut pad = SerialPinPad::new(pc);
+                if let Err(e) = pad.connect() {
+                    tracing::warn!(error = %e, "PIN pad not answering yet");
+                }
+                Box::new(pad) as Box<dyn PinEntry>
+            });
+        let reader_name = till
+            .config
+            .sections
+            .get("reader")
+            .and_then(|s| s.get("name"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
+        let hasher = PanHasher::load_or_create(till.data_dir())?;
+        let payments = PaymentSession::new(terminal, acquirer.clone(), pad, hasher);
+        tracing::info!(host = %acq.host, tid = %acq.tid, "payment devices ready");
+        Ok(Some(LiveDevices {
+            payments,
+            acquirer,
+            reader: ReaderSource {
+                name: reader_name,
+                wait: CARD_WAIT,
+            },
+            stop,
+            forwarder: Some(forwarder),
+        }))
+    }
+
+    /// Takes a card payment of `amount`: waits for the card in the reader,
+    /// then the whole EMV, PIN and acquirer flow. Blocks; stages go to
+    /// `progress`.
+    pub fn pay_card(
+        &mut self,
+        amount: Money,
+        progress: impl FnMut(Stage),
+    ) -> Result<CardOutcome, PaymentError> {
+        let mut source = self.reader.clone();
+        self.payments.pay_card(&mut source, amount, progress)
+    }
+
+    /// Takes a QR payment with the customer's payment code (scanned).
+    pub fn pay_qr(
+        &mut self,
+        amount: Money,
+        code: &str,
+        progress: impl FnMut(Stage),
+    ) -> Result<CardOutcome, PaymentError> {
+        self.payments.pay_qr(amount, code, progress)
+    }
+
+    /// The cashier's Cancel for the payment in progress.
+    pub fn canceller(&self) -> PaymentCancel {
+        self.payments.canceller()
+    }
+
+    /// The acquirer session, shared with the forwarder.
+    pub fn acquirer(&self) -> Arc<Mutex<Session<SqliteAcquirerStore>>> {
+        self.acquirer.clone()
+    }
+
+    /// Sets how long a payment waits for the card.
+    pub fn set_card_wait(&mut self, wait: Duration) {
+        self.reader.wait = wait;
+    }
+}
+
+impl Drop for LiveDevices {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.forwarder.take() {
+            let _ = h.join();
+        }
+    }
+}
