@@ -263,6 +263,77 @@ fn login_screen_snapshot() {
     );
 }
 
+/// The demo's devices set up as the window sets them up: approvals are
+/// recorded with their sale (`CommitMode::WithSale`).
+fn window_devices(dir: &std::path::Path, app: &App) -> tillpoint::sim::demo::DemoDevices {
+    let mut opts = tillpoint::sim::demo::DemoOptions::new(app.currency);
+    opts.commit = tillpoint::payment::session::CommitMode::WithSale;
+    tillpoint::sim::demo::DemoDevices::start_with(dir, opts).unwrap()
+}
+
+/// (STAN, sale id) of every capture in the till's acquirer batch.
+fn capture_sales(dir: &std::path::Path) -> Vec<(i64, Option<i64>)> {
+    let conn = rusqlite::Connection::open(dir.join("till.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT stan, sale_id FROM acquirer_captures ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+/// A card approval taken for a sale that is then given up (the cashier
+/// logs out before the rest is paid) is reversed: the customer is not
+/// charged for a sale that did not happen, and the till records nothing.
+#[test]
+fn an_approval_whose_sale_is_given_up_is_reversed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    app.backend = app
+        .backend
+        .clone()
+        .with_devices(window_devices(dir.path(), &app));
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "00001");
+    click(&mut app, "Pay  F12");
+    act(&mut app, |s| {
+        s.click(id("tender-part")).unwrap();
+        let _ = s.typewrite("5");
+    });
+    click(&mut app, "unionpay-online-pin");
+    click(&mut app, "Card");
+    assert_eq!(app.sale.tenders.len(), 1, "{:?}", app.notice);
+    assert!(app.balance().minor > 0, "part paid");
+    app.drive(Message::Sale(tillpoint::ui::screen::sale::Msg::Go(
+                tillpoint::ui::screen::sale::Nav::Logout,
+    )));
+    assert_eq!(app.screen, Screen::Login);
+    type_into(&mut app, "login-number", "1001");
+    type_into(&mut app, "login-pin", "1234");
+    assert!(app.sale.tenders.is_empty());
+    let host_db = tillpoint::sim::acquirer::default_db_path(dir.path());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        let rows = tillpoint::store::host_ledger::HostLedger::open(&host_db)
+            .unwrap()
+            .txns("TILL0001")
+            .unwrap();
+        let status = rows.first().map(|r| r.status);
+        if status == Some(tillpoint::store::host_ledger::TxnStatus::Reversed)
+            || std::time::Instant::now() > deadline
+        {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(
+        status,
+        Some(tillpoint::store::host_ledger::TxnStatus::Reversed)
+    );
+    assert!(capture_sales(dir.path()).is_empty(), "nothing captured");
+}
+
 /// A card payment from the tender screen through the demo's real devices:
 /// the virtual EMV card, the PIN pad simulator on a pseudo-terminal and the
 /// acquirer simulator on loopback, then a declining card.
@@ -270,8 +341,10 @@ fn login_screen_snapshot() {
 fn card_payment_through_the_demo_devices() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app(dir.path(), Lang::En);
-    let devices = tillpoint::sim::demo::DemoDevices::start(dir.path(), app.currency).unwrap();
-    app.backend = app.backend.clone().with_devices(devices);
+    app.backend = app
+        .backend
+        .clone()
+        .with_devices(window_devices(dir.path(), &app));
     login(&mut app, "1001", "1234");
     type_into(&mut app, "scan", "00001");
     click(&mut app, "Pay  F12");
@@ -301,6 +374,11 @@ fn card_payment_through_the_demo_devices() {
     assert!(
         card.masked_pan.contains('*') && !card.auth_code.is_empty() && card.cvm == "pin",
         "{card:?}"
+    );
+    // The approval was recorded in the sale's own transaction.
+    assert_eq!(
+        capture_sales(dir.path()),
+        vec![(card.stan.parse::<i64>().unwrap(), Some(1))]
     );
 
     // The customer brings it back: the refund goes to the card, and the

@@ -23,7 +23,8 @@ use crate::payment::emv::apdu::ChannelError;
 use crate::payment::emv::TerminalConfig;
 use crate::payment::pin::PinEntry;
 use crate::payment::session::{
-    CardOutcome, CardSource, PanHasher, PaymentCancel, PaymentError, PaymentSession, Stage,
+    CardOutcome, CardSource, CommitMode, PanHasher, PaymentCancel, PaymentError, PaymentSession,
+    PaymentSettings, Stage,
 };
 use crate::till::Till;
 
@@ -163,7 +164,14 @@ impl LiveDevices {
             .unwrap_or("")
             .to_string();
         let hasher = PanHasher::load_or_create(till.data_dir())?;
-        let payments = PaymentSession::new(terminal, acquirer.clone(), pad, hasher);
+        // Approvals are recorded in the sale's own transaction: a till that
+        // stops between the approval and the sale reverses it on restart.
+        let payments = PaymentSession::new(terminal, acquirer.clone(), pad, hasher).with_settings(
+            PaymentSettings {
+                commit: CommitMode::WithSale,
+                ..PaymentSettings::default()
+            },
+        );
         tracing::info!(host = %acq.host, tid = %acq.tid, "payment devices ready");
         Ok(Some(LiveDevices {
             payments,
@@ -197,6 +205,12 @@ impl LiveDevices {
         progress: impl FnMut(Stage),
     ) -> Result<CardOutcome, PaymentError> {
         self.payments.pay_qr(amount, code, progress)
+    }
+
+    /// The payment session (record or abandon an approval held for its
+    /// sale).
+    pub fn payment_session(&self) -> &PaymentSession<SqliteAcquirerStore> {
+        &self.payments
     }
 
     /// The cashier's Cancel for the payment in progress.

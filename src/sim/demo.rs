@@ -483,6 +483,11 @@ impl DemoDevices {
 
     /// The payment session (commit or abandon a pending approval, the PAN
     /// hasher for refunds).
+    /// The payment session, shared (record or abandon a held approval).
+    pub fn payment_session(&self) -> &PaymentSession<DemoStore> {
+        &self.payments
+    }
+
     pub fn payments(&mut self) -> &mut PaymentSession<DemoStore> {
         &mut self.payments
     }

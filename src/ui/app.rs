@@ -258,7 +258,7 @@ impl App {
         self.sale.totals(&self.rules).ok()
     }
 
-    fn balance(&self) -> Money {
+    pub fn balance(&self) -> Money {
         self.sale
             .balance(&self.rules)
             .unwrap_or(Money::zero(self.currency))
@@ -284,6 +284,8 @@ impl App {
     }
 
     fn new_sale(&mut self) {
+        // Card approvals of a sale that was not completed are taken back.
+        self.backend.abandon_pending();
         let cashier = self.cashier.as_ref().map_or(0, |c| c.number);
         self.sale = Sale::new(self.currency, cashier);
         self.sale_ui.selected = None;

@@ -158,6 +158,9 @@ pub struct Backend {
     cancel: Option<crate::payment::session::PaymentCancel>,
     /// QR payments need the customer's code scanned (the shop's devices).
     scans_codes: bool,
+    /// Approvals taken in this window whose sale is not recorded yet, by
+    /// STAN (`CommitMode::WithSale`).
+    pending: Arc<Mutex<Vec<(String, crate::payment::session::PendingCommit)>>>,
     /// Key presses for the simulated PIN pad (the customer's on-screen pad).
     pad: Option<std::sync::mpsc::Sender<crate::sim::pinpad::PadKey>>,
     /// Where a streaming job sends its progress.
@@ -172,6 +175,15 @@ impl std::fmt::Debug for Backend {
     }
 }
 
+/// Locks, taking over a lock poisoned by a panicked worker (the data is
+/// plain and stays usable).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
 /// Where card and QR payments go.
 enum PayDevices {
     /// The demo's simulators (virtual cards, PIN pad on a pty, host on
@@ -179,6 +191,19 @@ enum PayDevices {
     Demo(Box<crate::sim::demo::DemoDevices>),
     /// The shop's reader, PIN pad and acquirer from the config.
     Live(Box<crate::devices::terminal::LiveDevices>),
+}
+
+impl PayDevices {
+    fn payments(
+        &self,
+    ) -> &crate::payment::session::PaymentSession<
+        crate::payment::acquirer::sqlite::SqliteAcquirerStore,
+    > {
+        match self {
+            PayDevices::Demo(d) => d.payment_session(),
+            PayDevices::Live(d) => d.payment_session(),
+        }
+    }
 }
 
 /// A report and its card figures (a new Z settles first when configured).
@@ -200,6 +225,7 @@ impl Backend {
             devices: None,
             cancel: None,
             scans_codes: false,
+            pending: Arc::new(Mutex::new(Vec::new())),
             pad: None,
             progress: None,
             step_delay: Duration::from_millis(900),
@@ -228,6 +254,75 @@ impl Backend {
     /// (the shop's devices; the demo makes its codes up).
     pub fn scans_payment_codes(&self) -> bool {
         self.scans_codes
+    }
+
+    /// The acquirer links of the sale's card and QR tenders approved in this
+    /// window and not yet recorded, and which pending approvals they use.
+    fn card_links(
+        &self,
+        sale: &Sale,
+    ) -> Result<(Vec<crate::store::acquirer::CardLink>, Vec<String>), String> {
+        use crate::payment::acquirer::sqlite::{offline_link, online_link};
+        use crate::payment::session::PendingCommit;
+        let pending = lock(&self.pending);
+        let mut links = Vec::new();
+        let mut used = Vec::new();
+        for (idx, t) in sale.tenders.iter().enumerate() {
+            let Some(stan) = t.card.as_ref().map(|c| c.stan.as_str()) else {
+                continue;
+            };
+            let Some((_, p)) = pending.iter().find(|(s, _)| !stan.is_empty() && s == stan) else {
+                continue;
+            };
+            let idx = u32::try_from(idx).map_err(|e| e.to_string())?;
+            let link = match p {
+                PendingCommit::Online(auth) => online_link(idx, auth).map_err(|e| e.to_string())?,
+                PendingCommit::Offline { item, capture } => {
+                    Some(offline_link(idx, item, capture).map_err(|e| e.to_string())?)
+                }
+            };
+            if let Some(l) = link {
+                links.push(l);
+                used.push(stan.to_string());
+            }
+        }
+        Ok((links, used))
+    }
+
+    /// The approvals with these STANs were recorded with their sale.
+    fn recorded(&self, stans: &[String]) {
+        let done: Vec<_> = {
+            let mut pending = lock(&self.pending);
+            let (done, keep) = pending.drain(..).partition(|(s, _)| stans.contains(s));
+            *pending = keep;
+            done
+        };
+        if let Some(devices) = &self.devices {
+            let dev = lock(devices);
+            for (_, p) in &done {
+                dev.payments().recorded(p);
+            }
+        }
+    }
+
+    /// The sale on screen is given up: approvals taken for it and not
+    /// recorded are reversed now, on a worker thread (each reversal is
+    /// already stored; sending it is the forwarder's job if this fails).
+    pub fn abandon_pending(&self) {
+        let taken: Vec<_> = lock(&self.pending).drain(..).collect();
+        if taken.is_empty() {
+            return;
+        }
+        let Some(devices) = self.devices.clone() else {
+            return;
+        };
+        std::thread::spawn(move || {
+            let dev = lock(&devices);
+            for (stan, p) in &taken {
+                tracing::info!(%stan, "approval of an abandoned sale reversed");
+                dev.payments().abandon(p);
+            }
+        });
     }
 
     /// The cashier's Cancel: stops the payment in progress (waiting for the
@@ -307,7 +402,13 @@ impl Backend {
         };
         let result = match outcome {
             Ok(o) => match o.decision {
-                PaymentDecision::Approved => Ok(Box::new(o.card)),
+                PaymentDecision::Approved => {
+                    // Recorded with its sale (`Job::Complete`), or reversed.
+                    if let Some(p) = o.pending {
+                        lock(&self.pending).push((o.card.stan.clone(), p));
+                    }
+                    Ok(Box::new(o.card))
+                }
                 PaymentDecision::Declined(reason) => Err(reason.to_string()),
             },
             Err(e) => Err(e.to_string()),
@@ -372,10 +473,27 @@ impl Backend {
                 Ok(v) => Outcome::CategoryProducts(c, v),
                 Err(e) => fail(&e),
             },
-            Job::Complete(sale) => match till.store.complete_sale(&sale, &rules, now, hour, &[]) {
-                Ok(done) => Outcome::Completed(Box::new(done.record)),
-                Err(e) => fail(&e),
-            },
+            Job::Complete(sale) => {
+                let (links, used) = match self.card_links(&sale) {
+                    Ok(l) => l,
+                    Err(e) => return fail(&e),
+                };
+                let done = if links.is_empty() {
+                    till.store.complete_sale(&sale, &rules, now, hour, &[])
+                } else {
+                    till.store
+                        .complete_card_sale(&sale, &rules, now, hour, &links)
+                };
+                match done {
+                    Ok(done) => {
+                        self.recorded(&used);
+                        Outcome::Completed(Box::new(done.record))
+                    }
+                    // The approvals stay held: the cashier may try again;
+                    // if the till stops first they are reversed on restart.
+                    Err(e) => fail(&e),
+                }
+            }
             Job::Park(sale, label) => match till.store.park(&sale, &label, now) {
                 Ok(id) => Outcome::Parked(id),
                 Err(e) => fail(&e),

@@ -39,6 +39,7 @@ pub fn run(till: Till, start: Start) -> iced::Result {
     let devices = if start.demo && start.tour.is_none() {
         let mut opts = crate::sim::demo::DemoOptions::new(till.config.till.currency);
         opts.pin = crate::sim::demo::DemoPin::OnScreen;
+        opts.commit = crate::payment::session::CommitMode::WithSale;
         match crate::sim::demo::DemoDevices::start_with(till.data_dir(), opts) {
             Ok(d) => Some(d),
             Err(e) => {

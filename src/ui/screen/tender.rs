@@ -10,6 +10,8 @@ use iced::widget::{column, container, row, text, text_input, Column};
 use iced::{Alignment, Element, Length};
 
 pub const CASH_ID: &str = "cash";
+/// The amount of a part payment by card or QR.
+pub const PART_ID: &str = "tender-part";
 /// The field the scanner types the customer's payment code into.
 pub const CODE_ID: &str = "payment-code";
 
@@ -229,6 +231,7 @@ impl State {
         .spacing(theme::GAP);
         let electronic = row![
             text_input(&ctx.t("tender-part-hint"), &self.part)
+                .id(PART_ID)
                 .on_input(Msg::Part)
                 .size(theme::TEXT)
                 .padding(12),
