@@ -499,6 +499,7 @@ fn background_forwarder_drains_the_outbox_when_the_link_returns() {
         WorkerConfig {
             idle_poll: Duration::from_millis(20),
             backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(100)),
+            echo_every: Duration::ZERO,
         },
         stop.clone(),
     )
@@ -525,7 +526,64 @@ fn background_forwarder_drains_the_outbox_when_the_link_returns() {
     rig.assert_agree();
 }
 
+/// With nothing to send, the worker's echoes keep the till's online status
+/// true: it goes down with the link and comes back with it.
+#[test]
+fn idle_worker_echoes_so_the_status_follows_the_link() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    use tillpoint::payment::acquirer::{
+        spawn_forwarder, Backoff, DataKey, Session, SessionConfig, WorkerConfig,
+    };
+
+    let rig = Rig::new();
+    let proxy = FaultProxy::start(rig.sim.addr());
+    let session = Session::new(
+        rig.store.clone(),
+        acquirer_common::client_to(proxy.addr(), 400),
+        SessionConfig {
+            ids: acquirer_common::ids(),
+            limits: OfflineLimits::default(),
+        },
+        Box::new(rig.clock.clone()),
+        DataKey::load_or_create(rig.dir.path()).unwrap(),
+    )
+    .unwrap();
+    let shared = Arc::new(Mutex::new(session));
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = spawn_forwarder(
+        shared.clone(),
+        WorkerConfig {
+            idle_poll: Duration::from_millis(20),
+            backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(100)),
+            echo_every: Duration::from_millis(50),
+        },
+        stop.clone(),
+    )
+    .unwrap();
+    let wait_for = |want: bool| {
+        let start = Instant::now();
+        while shared.lock().unwrap().online() != Some(want) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "status never became {want}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(true);
+    proxy.set_down(true);
+    wait_for(false);
+    proxy.set_down(false);
+    wait_for(true);
+    stop.store(true, Ordering::Relaxed);
+    handle.join().unwrap();
+    assert!(rig.host_rows().is_empty(), "an echo books nothing");
+}
+
 on_both_stores!(
+    idle_worker_echoes_so_the_status_follows_the_link,
     sign_on_and_echo,
     purchase_with_pin_and_chip_is_approved_and_captured,
     wrong_pin_and_decline_leave_nothing_to_reverse,

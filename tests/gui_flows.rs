@@ -306,7 +306,7 @@ fn an_approval_whose_sale_is_given_up_is_reversed() {
     assert_eq!(app.sale.tenders.len(), 1, "{:?}", app.notice);
     assert!(app.balance().minor > 0, "part paid");
     app.drive(Message::Sale(tillpoint::ui::screen::sale::Msg::Go(
-                tillpoint::ui::screen::sale::Nav::Logout,
+        tillpoint::ui::screen::sale::Nav::Logout,
     )));
     assert_eq!(app.screen, Screen::Login);
     type_into(&mut app, "login-number", "1001");
@@ -374,6 +374,20 @@ fn card_payment_through_the_demo_devices() {
     assert!(
         card.masked_pan.contains('*') && !card.auth_code.is_empty() && card.cvm == "pin",
         "{card:?}"
+    );
+    // The status bar's online mark comes from the link itself.
+    let status = app
+        .backend
+        .run(tillpoint::ui::backend::Job::Status(Lang::En));
+    assert!(
+        matches!(
+            status,
+            tillpoint::ui::backend::Outcome::Status {
+                online: Some(true),
+                ..
+            }
+        ),
+        "{status:?}"
     );
     // The approval was recorded in the sale's own transaction.
     assert_eq!(

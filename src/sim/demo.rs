@@ -392,6 +392,7 @@ impl DemoDevices {
                 WorkerConfig {
                     idle_poll: Duration::from_millis(500),
                     backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(30)),
+                    echo_every: Duration::from_secs(10),
                 },
                 forwarder_stop.clone(),
             )?);

@@ -930,10 +930,14 @@ impl App {
                 vec![]
             }
             Outcome::Status {
+                online,
                 pending_outbox,
                 queued_prints,
                 print_problem,
             } => {
+                if let Some(up) = online {
+                    self.status.online = up;
+                }
                 self.status.pending_outbox = pending_outbox;
                 self.status.queued_prints = queued_prints;
                 self.status.print_problem = print_problem;

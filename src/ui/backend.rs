@@ -118,6 +118,9 @@ pub enum Outcome {
     Reprinted(String),
     Recent(Vec<String>),
     Status {
+        /// The acquirer link as the last exchange or echo found it; `None`
+        /// when unknown (no link, or busy with a payment right now).
+        online: Option<bool>,
         pending_outbox: i64,
         queued_prints: i64,
         print_problem: Option<String>,
@@ -158,6 +161,16 @@ pub struct Backend {
     cancel: Option<crate::payment::session::PaymentCancel>,
     /// QR payments need the customer's code scanned (the shop's devices).
     scans_codes: bool,
+    /// The acquirer session of the devices, for the status bar.
+    link: Option<
+        Arc<
+            Mutex<
+                crate::payment::acquirer::Session<
+                    crate::payment::acquirer::sqlite::SqliteAcquirerStore,
+                >,
+            >,
+        >,
+    >,
     /// Approvals taken in this window whose sale is not recorded yet, by
     /// STAN (`CommitMode::WithSale`).
     pending: Arc<Mutex<Vec<(String, crate::payment::session::PendingCommit)>>>,
@@ -225,6 +238,7 @@ impl Backend {
             devices: None,
             cancel: None,
             scans_codes: false,
+            link: None,
             pending: Arc::new(Mutex::new(Vec::new())),
             pad: None,
             progress: None,
@@ -237,6 +251,7 @@ impl Backend {
     pub fn with_devices(mut self, devices: crate::sim::demo::DemoDevices) -> Backend {
         self.pad = Some(devices.pin_keys());
         self.cancel = Some(devices.canceller());
+        self.link = Some(devices.acquirer());
         self.devices = Some(Arc::new(Mutex::new(PayDevices::Demo(Box::new(devices)))));
         self
     }
@@ -245,6 +260,7 @@ impl Backend {
     /// acquirer link) for card and QR payments.
     pub fn with_live_devices(mut self, devices: crate::devices::terminal::LiveDevices) -> Backend {
         self.cancel = Some(devices.canceller());
+        self.link = Some(devices.acquirer());
         self.scans_codes = true;
         self.devices = Some(Arc::new(Mutex::new(PayDevices::Live(Box::new(devices)))));
         self
@@ -323,6 +339,12 @@ impl Backend {
                 dev.payments().abandon(p);
             }
         });
+    }
+
+    /// Whether the acquirer answered its last message or echo. Never waits:
+    /// while a payment or the forwarder talks to the host it is `None`.
+    fn link_online(&self) -> Option<bool> {
+        self.link.as_ref()?.try_lock().ok()?.online()
     }
 
     /// The cashier's Cancel: stops the payment in progress (waiting for the
@@ -622,6 +644,7 @@ impl Backend {
                         .ok()
                         .flatten();
                 Outcome::Status {
+                    online: self.link_online(),
                     pending_outbox,
                     queued_prints,
                     print_problem,

@@ -559,6 +559,9 @@ pub struct WorkerConfig {
     /// Pause when the outbox is empty.
     pub idle_poll: Duration,
     pub backoff: Backoff,
+    /// With nothing to send, an 0800 echo this often keeps the till's
+    /// online/offline status true (zero: never).
+    pub echo_every: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -566,6 +569,7 @@ impl Default for WorkerConfig {
         WorkerConfig {
             idle_poll: Duration::from_secs(5),
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(120)),
+            echo_every: Duration::from_secs(30),
         }
     }
 }
@@ -583,6 +587,7 @@ where
     std::thread::Builder::new()
         .name("acquirer-forwarder".into())
         .spawn(move || {
+            let mut last_echo: Option<std::time::Instant> = None;
             while !stop.load(Ordering::Relaxed) {
                 let outcome = match session.lock() {
                     Ok(mut s) => s.forward_window(FORWARD_WINDOW).and_then(|o| {
@@ -605,6 +610,17 @@ where
                     }
                     Ok(ForwardOutcome::Idle) => {
                         cfg.backoff.success();
+                        let due = !cfg.echo_every.is_zero()
+                            && last_echo.is_none_or(|t| t.elapsed() >= cfg.echo_every);
+                        if due {
+                            last_echo = Some(std::time::Instant::now());
+                            if let Ok(mut s) = session.lock() {
+                                match s.echo() {
+                                    Ok(up) => tracing::debug!(up, "acquirer echo"),
+                                    Err(e) => tracing::info!(error = %e, "acquirer echo failed"),
+                                }
+                            }
+                        }
                         cfg.idle_poll
                     }
                     Ok(ForwardOutcome::Retry { why, .. }) => {
