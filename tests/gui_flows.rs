@@ -665,6 +665,17 @@ fn qr_payment_on_the_shops_devices_sends_the_scanned_code() {
     assert!(host.ledger().unwrap().txns("SHOPT001").unwrap().is_empty());
 
     click(&mut app, "QR");
+    // For people to look at: the screen waiting for the code.
+    {
+        let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/target/screenshots");
+        std::fs::create_dir_all(shots).unwrap();
+        let path = format!("{shots}/gui-qr-scan-en");
+        let _ = std::fs::remove_file(format!("{path}-tiny-skia.png"));
+        let mut sim = ui(&app);
+        let snap = sim.snapshot(&Theme::Light).unwrap();
+        // Written afresh (the file was removed), so nothing to compare.
+        let _ = snap.matches_image(&path);
+    }
     type_into(
         &mut app,
         tillpoint::ui::screen::tender::CODE_ID,

@@ -337,6 +337,7 @@ impl State {
                     .padding(10)
                     .width(520),
             );
+            col = col.push(text(ctx.t("pay-scan-help")).size(theme::SMALL));
         }
         if p.approved.is_none() && (self.cancellable || self.scan_code) {
             col = col.push(theme::danger(ctx.t("common-cancel"), Some(Msg::Cancel)).width(200));
