@@ -79,6 +79,15 @@ pub fn run(till: &Till) -> Vec<CheckLine> {
         ),
         Err(e) => CheckLine::fail("totals", e.to_string(), "call support"),
     });
+    match s.refused_refunds_and_voids() {
+        Ok(0) => {}
+        Ok(n) => out.push(CheckLine::fail(
+            "card-returns",
+            format!("{n} card or QR refund(s)/void(s) refused by the acquirer: the customers' money did not move"),
+            "see `tillpoint acquirer status` and call the acquirer",
+        )),
+        Err(e) => out.push(CheckLine::fail("card-returns", e.to_string(), "call support")),
+    }
     let mut section_warnings = till.warnings.clone();
     let _ =
         crate::payment::emv::TerminalConfig::from_till_config(&till.config, &mut section_warnings);

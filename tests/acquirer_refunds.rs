@@ -304,7 +304,7 @@ fn a_refund_the_host_refuses_is_kept_for_the_owner_and_not_retried() {
         tx.mark_reversed(row.id, "test").unwrap();
         tx.commit().unwrap();
     }
-    books.refund(&a, 1);
+    let refund = books.refund(&a, 1);
     let out = rig.session.deliver_instruction().unwrap();
     let InstructionOutcome::Refused { note, .. } = out else {
         panic!("{out:?}");
@@ -315,6 +315,24 @@ fn a_refund_the_host_refuses_is_kept_for_the_owner_and_not_retried() {
         (status.refunds_voids_waiting, status.refunds_voids_refused),
         (0, 1)
     );
+    let db = tillpoint::store::acquirer::AcquirerDb::open(&rig.dir.path().join("till.db")).unwrap();
+    let refused = db.refused_instructions().unwrap();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(books.store.refused_refunds_and_voids().unwrap(), 1);
+    // The start-up self-check shows it to the cashier.
+    let config_file = rig.dir.path().join("tillpoint.toml");
+    std::fs::write(&config_file, "").unwrap();
+    let till = tillpoint::till::Till::open(tillpoint::till::Paths {
+        config_file,
+        data_dir: rig.dir.path().to_path_buf(),
+    })
+    .unwrap();
+    let line = tillpoint::check::run(&till)
+        .into_iter()
+        .find(|l| l.id == "card-returns")
+        .expect("a self-check line");
+    assert!(!line.ok && line.detail.starts_with("1 card"), "{line:?}");
+    assert!(refused[0].1.contains(&refund), "{refused:?}");
     let sent = rig.host_rows().len();
     assert_eq!(
         rig.session.deliver_instruction().unwrap(),

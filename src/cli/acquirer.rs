@@ -180,6 +180,15 @@ pub fn acquirer(cli: &Cli, cmd: &AcquirerCmd) -> anyhow::Result<ExitCode> {
                     println!("acquirer {} as terminal {}", cfg.host, cfg.tid);
                 }
                 print!("{}", text::settlement(&status, &till.clock, currency));
+                if status.refunds_voids_refused > 0 {
+                    let db = crate::store::acquirer::AcquirerDb::open(&till.paths.database())?;
+                    println!(
+                        "Refunds and voids the host refused (the customer's money did not move):"
+                    );
+                    for (at_ms, why) in db.refused_instructions()? {
+                        println!("  {}  {why}", till.clock.format(at_ms));
+                    }
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -83,9 +83,20 @@ impl AcquirerDb {
         })
     }
 
-    /// How many refunds and voids wait, and how many the host refused.
-    pub fn instruction_counts(&self) -> Result<InstructionCounts> {
-        self.read(counts)
+    /// The refunds and voids the host refused, oldest first: when, and why
+    /// (the reason names the receipt), for the shop owner to act on.
+    pub fn refused_instructions(&self) -> Result<Vec<(i64, String)>> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached(
+                    "SELECT COALESCE(done_at_ms, created_at_ms), COALESCE(last_error, '')
+                     FROM outbox
+                     WHERE state = 'failed' AND kind IN ('refund', 'void') AND txn_kind IS NULL
+                     ORDER BY id",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
     }
 
     /// Records that the instruction is about to be sent for the
@@ -148,7 +159,15 @@ impl AcquirerDb {
     }
 }
 
-pub(super) fn counts(tx: &Transaction<'_>) -> Result<InstructionCounts> {
+impl super::Store {
+    /// How many refunds and voids of card and QR payments the acquirer
+    /// refused (for the self-check: the customers' money did not move).
+    pub fn refused_refunds_and_voids(&self) -> Result<u64> {
+        Ok(counts(&self.conn)?.refused)
+    }
+}
+
+pub(super) fn counts(tx: &rusqlite::Connection) -> Result<InstructionCounts> {
     let (pending, refused): (i64, i64) = tx
         .prepare_cached(
             "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'failed'), 0)
