@@ -465,14 +465,31 @@ impl ForwardHelper for Rig {
     }
 }
 
+/// A second session on the rig's store, as the till's background worker
+/// has, talking to `addr` (a fault proxy).
+fn worker_session(
+    rig: &Rig,
+    addr: std::net::SocketAddr,
+) -> tillpoint::payment::acquirer::Session<acquirer_common::SharedStore> {
+    tillpoint::payment::acquirer::Session::new(
+        rig.store.clone(),
+        acquirer_common::client_to(addr, 400),
+        tillpoint::payment::acquirer::SessionConfig {
+            ids: acquirer_common::ids(),
+            limits: OfflineLimits::default(),
+        },
+        Box::new(rig.clock.clone()),
+        tillpoint::payment::acquirer::DataKey::load_or_create(rig.dir.path()).unwrap(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn background_forwarder_drains_the_outbox_when_the_link_returns() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
-    use tillpoint::payment::acquirer::{
-        spawn_forwarder, Backoff, DataKey, Session, SessionConfig, WorkerConfig,
-    };
+    use tillpoint::payment::acquirer::{spawn_forwarder, Backoff, WorkerConfig};
 
     let mut rig = Rig::new();
     let proxy = FaultProxy::start(rig.sim.addr());
@@ -481,18 +498,7 @@ fn background_forwarder_drains_the_outbox_when_the_link_returns() {
         rig.session.queue_offline(&sale).unwrap();
     }
     proxy.set_down(true);
-    let worker_session = Session::new(
-        rig.store.clone(),
-        acquirer_common::client_to(proxy.addr(), 400),
-        SessionConfig {
-            ids: acquirer_common::ids(),
-            limits: OfflineLimits::default(),
-        },
-        Box::new(rig.clock.clone()),
-        DataKey::load_or_create(rig.dir.path()).unwrap(),
-    )
-    .unwrap();
-    let shared = Arc::new(Mutex::new(worker_session));
+    let shared = Arc::new(Mutex::new(worker_session(&rig, proxy.addr())));
     let stop = Arc::new(AtomicBool::new(false));
     let handle = spawn_forwarder(
         shared.clone(),
@@ -533,24 +539,11 @@ fn idle_worker_echoes_so_the_status_follows_the_link() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
-    use tillpoint::payment::acquirer::{
-        spawn_forwarder, Backoff, DataKey, Session, SessionConfig, WorkerConfig,
-    };
+    use tillpoint::payment::acquirer::{spawn_forwarder, Backoff, WorkerConfig};
 
     let rig = Rig::new();
     let proxy = FaultProxy::start(rig.sim.addr());
-    let session = Session::new(
-        rig.store.clone(),
-        acquirer_common::client_to(proxy.addr(), 400),
-        SessionConfig {
-            ids: acquirer_common::ids(),
-            limits: OfflineLimits::default(),
-        },
-        Box::new(rig.clock.clone()),
-        DataKey::load_or_create(rig.dir.path()).unwrap(),
-    )
-    .unwrap();
-    let shared = Arc::new(Mutex::new(session));
+    let shared = Arc::new(Mutex::new(worker_session(&rig, proxy.addr())));
     let stop = Arc::new(AtomicBool::new(false));
     let handle = spawn_forwarder(
         shared.clone(),

@@ -11,8 +11,14 @@ use tillpoint::ui::app::{App, Effect, Message, Options, Screen};
 use tillpoint::ui::backend::Backend;
 
 fn app(dir: &std::path::Path, lang: Lang) -> App {
+    let backend = Backend::new(demo_shop(dir, tillpoint::demo::CONFIG_TOML));
+    start(backend, true, lang)
+}
+
+/// The demo shop's till (catalogue, cashiers) with `config` in `dir`.
+fn demo_shop(dir: &std::path::Path, config: &str) -> Till {
     let cfg = dir.join("tillpoint.toml");
-    std::fs::write(&cfg, tillpoint::demo::CONFIG_TOML).unwrap();
+    std::fs::write(&cfg, config).unwrap();
     let mut till = Till::open(Paths {
         config_file: cfg,
         data_dir: dir.to_path_buf(),
@@ -20,12 +26,16 @@ fn app(dir: &std::path::Path, lang: Lang) -> App {
     .unwrap();
     let classes = till.config.tax_classes();
     tillpoint::demo::seed(&mut till.store, &classes).unwrap();
-    let mut backend = Backend::new(till);
+    till
+}
+
+/// The window's state on `backend`, after its start-up jobs.
+fn start(mut backend: Backend, demo: bool, lang: Lang) -> App {
     backend.step_delay = std::time::Duration::ZERO;
     let (mut app, effects) = App::new(
         backend,
         Options {
-            demo: true,
+            demo,
             lang,
             dark: false,
             exit_when_ready: false,
@@ -271,6 +281,38 @@ fn window_devices(dir: &std::path::Path, app: &App) -> tillpoint::sim::demo::Dem
     tillpoint::sim::demo::DemoDevices::start_with(dir, opts).unwrap()
 }
 
+/// A logged-in cashier on the tender screen of a one-item sale, with the
+/// demo's devices set up as the window sets them up.
+fn paying_with_demo_devices(dir: &std::path::Path) -> App {
+    let mut app = app(dir, Lang::En);
+    app.backend = app.backend.clone().with_devices(window_devices(dir, &app));
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "00001");
+    click(&mut app, "Pay  F12");
+    app
+}
+
+/// Polls the demo host's ledger until `found` finds something in it (the
+/// forwarder and reversals run on their own threads), for up to 20 s.
+fn wait_for_host<T>(
+    dir: &std::path::Path,
+    found: impl Fn(&[tillpoint::store::host_ledger::TxnRow]) -> Option<T>,
+) -> Option<T> {
+    let host_db = tillpoint::sim::acquirer::default_db_path(dir);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let rows = tillpoint::store::host_ledger::HostLedger::open(&host_db)
+            .unwrap()
+            .txns("TILL0001")
+            .unwrap();
+        let hit = found(&rows);
+        if hit.is_some() || std::time::Instant::now() > deadline {
+            return hit;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// (STAN, sale id) of every capture in the till's acquirer batch.
 fn capture_sales(dir: &std::path::Path) -> Vec<(i64, Option<i64>)> {
     let conn = rusqlite::Connection::open(dir.join("till.db")).unwrap();
@@ -289,14 +331,7 @@ fn capture_sales(dir: &std::path::Path) -> Vec<(i64, Option<i64>)> {
 #[test]
 fn an_approval_whose_sale_is_given_up_is_reversed() {
     let dir = tempfile::tempdir().unwrap();
-    let mut app = app(dir.path(), Lang::En);
-    app.backend = app
-        .backend
-        .clone()
-        .with_devices(window_devices(dir.path(), &app));
-    login(&mut app, "1001", "1234");
-    type_into(&mut app, "scan", "00001");
-    click(&mut app, "Pay  F12");
+    let mut app = paying_with_demo_devices(dir.path());
     act(&mut app, |s| {
         s.click(id("tender-part")).unwrap();
         let _ = s.typewrite("5");
@@ -312,25 +347,13 @@ fn an_approval_whose_sale_is_given_up_is_reversed() {
     type_into(&mut app, "login-number", "1001");
     type_into(&mut app, "login-pin", "1234");
     assert!(app.sale.tenders.is_empty());
-    let host_db = tillpoint::sim::acquirer::default_db_path(dir.path());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        let rows = tillpoint::store::host_ledger::HostLedger::open(&host_db)
-            .unwrap()
-            .txns("TILL0001")
-            .unwrap();
-        let status = rows.first().map(|r| r.status);
-        if status == Some(tillpoint::store::host_ledger::TxnStatus::Reversed)
-            || std::time::Instant::now() > deadline
-        {
-            break status;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
-    assert_eq!(
-        status,
-        Some(tillpoint::store::host_ledger::TxnStatus::Reversed)
-    );
+    use tillpoint::store::host_ledger::TxnStatus;
+    let reversed = wait_for_host(dir.path(), |rows| {
+        rows.first()
+            .filter(|r| r.status == TxnStatus::Reversed)
+            .map(|r| r.amount)
+    });
+    assert!(reversed.is_some(), "the approval was reversed at the host");
     assert!(capture_sales(dir.path()).is_empty(), "nothing captured");
 }
 
@@ -340,14 +363,7 @@ fn an_approval_whose_sale_is_given_up_is_reversed() {
 #[test]
 fn card_payment_through_the_demo_devices() {
     let dir = tempfile::tempdir().unwrap();
-    let mut app = app(dir.path(), Lang::En);
-    app.backend = app
-        .backend
-        .clone()
-        .with_devices(window_devices(dir.path(), &app));
-    login(&mut app, "1001", "1234");
-    type_into(&mut app, "scan", "00001");
-    click(&mut app, "Pay  F12");
+    let mut app = paying_with_demo_devices(dir.path());
     click(&mut app, "declining");
     click(&mut app, "Card");
     assert_eq!(
@@ -412,22 +428,11 @@ fn card_payment_through_the_demo_devices() {
         refund.tenders[0].kind,
         tillpoint::core::tender::TenderKind::Card
     );
-    let host_db = tillpoint::sim::acquirer::default_db_path(dir.path());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let refunded = loop {
-        let rows = tillpoint::store::host_ledger::HostLedger::open(&host_db)
-            .unwrap()
-            .txns("TILL0001")
-            .unwrap();
-        let found = rows
-            .iter()
+    let refunded = wait_for_host(dir.path(), |rows| {
+        rows.iter()
             .find(|r| r.proc_code == "200000")
-            .map(|r| (r.amount, r.response_code.clone(), r.original_id.is_some()));
-        if found.is_some() || std::time::Instant::now() > deadline {
-            break found;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+            .map(|r| (r.amount, r.response_code.clone(), r.original_id.is_some()))
+    });
     assert_eq!(
         refunded,
         Some((-refund.total.minor, "00".to_string(), true)),
@@ -577,37 +582,13 @@ fn pin_typed_on_the_on_screen_pad() {
 /// A till outside the demo, configured with `extra` on top of the demo
 /// shop's config.
 fn shop_app(dir: &std::path::Path, extra: &str) -> App {
-    let cfg = dir.join("tillpoint.toml");
-    std::fs::write(&cfg, format!("{}\n{extra}", tillpoint::demo::CONFIG_TOML)).unwrap();
-    let mut till = Till::open(Paths {
-        config_file: cfg,
-        data_dir: dir.to_path_buf(),
-    })
-    .unwrap();
-    let classes = till.config.tax_classes();
-    tillpoint::demo::seed(&mut till.store, &classes).unwrap();
+    let till = demo_shop(dir, &format!("{}\n{extra}", tillpoint::demo::CONFIG_TOML));
     let live = tillpoint::devices::terminal::LiveDevices::start(&till).unwrap();
     let mut backend = Backend::new(till);
-    backend.step_delay = std::time::Duration::ZERO;
     if let Some(d) = live {
         backend = backend.with_live_devices(d);
     }
-    let (mut app, effects) = App::new(
-        backend,
-        Options {
-            demo: false,
-            lang: Lang::En,
-            dark: false,
-            exit_when_ready: false,
-        },
-    );
-    for e in effects {
-        if let Effect::Job(j) = e {
-            let o = app.backend.run(j);
-            app.drive(Message::Done(o));
-        }
-    }
-    app
+    start(backend, false, Lang::En)
 }
 
 /// A real till without an acquirer link never pretends to take a card.
