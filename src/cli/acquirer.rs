@@ -60,8 +60,8 @@ pub enum AcquirerCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Deliver the reversals owed and forward the waiting offline advices
-    /// now (exit status 1 while any remain).
+    /// Deliver the reversals owed, forward the waiting offline advices and
+    /// send the card refunds and voids now (exit status 1 while any remain).
     Sync,
     /// Settle the open batch with the host; on a totals mismatch the batch
     /// is uploaded and settled again (exit status 1 unless settled).
@@ -196,7 +196,7 @@ pub fn acquirer(cli: &Cli, cmd: &AcquirerCmd) -> anyhow::Result<ExitCode> {
             let mut session = session_of(&till, &cfg)?;
             let report = session.forward_pending(usize::MAX)?;
             println!(
-                "{} advice(s) delivered, {} refused, {} still waiting",
+                "{} advice(s), card refund(s) and void(s) delivered, {} refused, {} still waiting",
                 report.delivered, report.refused, report.remaining
             );
             let reversals = session
