@@ -393,6 +393,37 @@ fn settlement_matches() {
     assert!(rig.sim.ledger().unwrap().is_settled(TID, "000001").unwrap());
 }
 
+/// An approval held for its sale (recorded with the sale later) keeps the
+/// batch from settling: the host would count it and the till not yet.
+#[test]
+fn settlement_waits_for_an_approval_held_for_its_sale() {
+    let mut rig = Rig::new();
+    let card = rig.card(1500, None);
+    let auth = rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 1500, card })
+        .unwrap();
+    rig.session.hold(auth.request.stan);
+    // Held, it does not block the next payment...
+    let card = rig.card(200, None);
+    let second = rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 200, card })
+        .unwrap();
+    rig.session.hold(second.request.stan);
+    // ...but it does block settlement.
+    assert!(matches!(
+        rig.session.settle(),
+        Err(SessionError::Unconfirmed(_))
+    ));
+    rig.session.confirm(&auth).unwrap();
+    rig.session.confirm(&second).unwrap();
+    assert_eq!(
+        rig.session.settle().unwrap().outcome,
+        SettlementOutcome::Matched
+    );
+}
+
 #[test]
 fn settlement_mismatch_is_repaired_by_batch_upload() {
     let mut rig = Rig::new();
@@ -576,6 +607,7 @@ fn idle_worker_echoes_so_the_status_follows_the_link() {
 }
 
 on_both_stores!(
+    settlement_waits_for_an_approval_held_for_its_sale,
     idle_worker_echoes_so_the_status_follows_the_link,
     sign_on_and_echo,
     purchase_with_pin_and_chip_is_approved_and_captured,

@@ -458,6 +458,28 @@ fn card_payment_through_the_demo_devices() {
     act(&mut app, |s| {
         s.find("Card and QR money").expect("card section shown");
     });
+
+    // The Z report settles through the window's own acquirer session.
+    let supervisor = tillpoint::core::cashier::Cashier {
+        number: 2001,
+        name: "Sue".into(),
+        role: tillpoint::core::cashier::Role::Supervisor,
+    };
+    let approval =
+        tillpoint::core::cashier::authorize(&supervisor, tillpoint::core::cashier::Action::ZReport)
+            .unwrap();
+    let z = app
+        .backend
+        .run(tillpoint::ui::backend::Job::ZReport(approval));
+    let tillpoint::ui::backend::Outcome::Report(_, Some(card), problem) = z else {
+        panic!("{z:?}")
+    };
+    assert_eq!(problem, None);
+    let last = card.settlement.and_then(|s| s.last).expect("settled at Z");
+    assert_eq!(
+        last.outcome,
+        tillpoint::store::acquirer::SettlementOutcomeRow::Matched
+    );
 }
 
 /// Every shortcut on the help screen does something on the sale screen, and

@@ -350,8 +350,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 _ => (till.store.x_report(now)?, false),
             };
-            let (card, problem) =
-                crate::closing::card_closing(&mut till, &report, kind == "z" && reprint.is_none());
+            let (card, problem) = crate::closing::card_closing(
+                &mut till,
+                &report,
+                kind == "z" && reprint.is_none(),
+                None,
+            );
             if let Some(p) = problem {
                 eprintln!("{p}");
             }

@@ -1341,7 +1341,9 @@ impl<S: AcquirerStore> PaymentSession<S> {
     /// with its sale (`Store::complete_card_sale`): nothing more is owed.
     pub fn recorded(&self, pending: &PendingCommit) {
         if let PendingCommit::Online(auth) = pending {
-            if let Ok(mut s) = self.acquirer.lock() {
+            // Not waited for: the session drops a recorded approval from
+            // its held set by itself before its next request.
+            if let Ok(mut s) = self.acquirer.try_lock() {
                 s.release(auth.request.stan);
             }
         }

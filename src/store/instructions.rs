@@ -46,6 +46,9 @@ pub struct InstructionRow {
     /// The acquirer batch open now, to tell a same-batch void from one whose
     /// original is already settled.
     pub open_batch: u32,
+    /// Why the row cannot be read (a damaged or unknown row): it is set
+    /// aside with this reason instead of blocking the ones after it.
+    pub problem: Option<String>,
 }
 
 /// Outbox rows of refunds and voids, by state, for status lines.
@@ -78,7 +81,10 @@ impl AcquirerDb {
                 .collect::<rusqlite::Result<_>>()?;
             let open_batch = current_batch(tx)?;
             rows.iter()
-                .map(|row| instruction(tx, row, open_batch))
+                .map(|row| match instruction(tx, row, open_batch) {
+                    Err(StoreError::Corrupt(why)) => Ok(unreadable(row, open_batch, why)),
+                    other => other,
+                })
                 .collect()
         })
     }
@@ -180,6 +186,24 @@ pub(super) fn counts(tx: &rusqlite::Connection) -> Result<InstructionCounts> {
     })
 }
 
+/// A row that cannot be read, to be set aside with the reason.
+fn unreadable(row: &OutboxRef, open_batch: u32, why: String) -> InstructionRow {
+    InstructionRow {
+        id: row.id,
+        kind: if row.kind == "void" {
+            InstructionKind::Void
+        } else {
+            InstructionKind::Refund
+        },
+        receipt_no: format!("outbox item {}", row.id),
+        amount: 0,
+        attempts: row.attempts,
+        original: None,
+        open_batch,
+        problem: Some(format!("unreadable: {why}")),
+    }
+}
+
 /// An outbox row of a refund or void, before its sale is read.
 struct OutboxRef {
     id: i64,
@@ -232,12 +256,11 @@ fn instruction(tx: &Transaction<'_>, row: &OutboxRef, open_batch: u32) -> Result
             None => None,
         },
     };
-    let stan = tender
-        .card
-        .as_ref()
-        .and_then(|c| c.stan.trim().parse::<u32>().ok());
-    let original = match (original_sale, stan) {
-        (Some(sale), Some(stan)) => original_capture(tx, sale, stan)?,
+    let original = match (original_sale, &tender.card) {
+        (Some(sale), Some(card)) => match card.stan.trim().parse::<u32>() {
+            Ok(stan) => original_capture(tx, sale, stan, &card.rrn, &card.auth_code)?,
+            Err(_) => None,
+        },
         _ => None,
     };
     Ok(InstructionRow {
@@ -248,21 +271,34 @@ fn instruction(tx: &Transaction<'_>, row: &OutboxRef, open_batch: u32) -> Result
         attempts: row.attempts,
         original,
         open_batch,
+        problem: None,
     })
 }
 
 /// The purchase capture of sale `sale_id` sent with `stan`. A capture the
 /// payment session recorded on its own (`CommitMode::Immediate`) is not
-/// linked to its sale; the newest unlinked one with that STAN is taken
-/// when no linked one exists.
-fn original_capture(tx: &Transaction<'_>, sale_id: i64, stan: u32) -> Result<Option<CaptureRow>> {
+/// linked to its sale; then the newest unlinked one with that STAN *and*
+/// the tender's RRN and auth code is taken (STANs wrap).
+fn original_capture(
+    tx: &Transaction<'_>,
+    sale_id: i64,
+    stan: u32,
+    rrn: &str,
+    auth_code: &str,
+) -> Result<Option<CaptureRow>> {
     let sql = format!(
         "SELECT {CAPTURE_COLUMNS} FROM acquirer_captures
-         WHERE (sale_id = ?1 OR sale_id IS NULL) AND stan = ?2 AND txn_kind = '000000'
+         WHERE stan = ?2 AND txn_kind = '000000'
+           AND (sale_id = ?1
+                OR (sale_id IS NULL AND COALESCE(rrn, '') = ?3
+                    AND TRIM(COALESCE(auth_code, '')) = ?4))
          ORDER BY sale_id IS NULL, id DESC LIMIT 1"
     );
     Ok(tx
         .prepare_cached(&sql)?
-        .query_row(params![sale_id, stan], capture_from)
+        .query_row(
+            params![sale_id, stan, rrn.trim(), auth_code.trim()],
+            capture_from,
+        )
         .optional()?)
 }

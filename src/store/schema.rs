@@ -215,7 +215,8 @@ const STEPS: &[&str] = &[
     // capture is found by its sale.
     r#"
     ALTER TABLE outbox ADD COLUMN rrn TEXT;
-    CREATE INDEX acquirer_captures_sale ON acquirer_captures(sale_id) WHERE sale_id IS NOT NULL;
+        CREATE INDEX acquirer_captures_sale ON acquirer_captures(sale_id) WHERE sale_id IS NOT NULL;
+    CREATE INDEX acquirer_captures_stan ON acquirer_captures(stan);
     CREATE INDEX outbox_instructions ON outbox(id) WHERE state = 'pending' AND kind IN ('refund', 'void');
     "#,
 ];

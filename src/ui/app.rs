@@ -983,7 +983,10 @@ impl App {
                 result,
             } => match result {
                 Ok(card) => {
+                    let stan = card.stan.clone();
                     if let Err(e) = self.sale.pay_electronic(kind, amount, *card, &self.rules) {
+                        // Approved but not on the sale: give it back.
+                        self.backend.abandon_approval(&stan);
                         self.error(e.to_string());
                         return vec![];
                     }

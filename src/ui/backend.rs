@@ -220,8 +220,13 @@ impl PayDevices {
 }
 
 /// A report and its card figures (a new Z settles first when configured).
-fn report_outcome(till: &mut Till, report: Report, new_z: bool) -> Outcome {
-    let (card, problem) = crate::closing::card_closing(till, &report, new_z);
+fn report_outcome(
+    till: &mut Till,
+    report: Report,
+    new_z: bool,
+    link: Option<&crate::closing::SharedSession>,
+) -> Outcome {
+    let (card, problem) = crate::closing::card_closing(till, &report, new_z, link);
     Outcome::Report(Box::new(report), card.map(Box::new), problem)
 }
 
@@ -313,12 +318,28 @@ impl Backend {
             *pending = keep;
             done
         };
+        // A busy device or link (a payment, the forwarder mid-exchange)
+        // is not waited for: the session forgets a recorded approval by
+        // itself before its next request.
         if let Some(devices) = &self.devices {
-            let dev = lock(devices);
-            for (_, p) in &done {
-                dev.payments().recorded(p);
+            if let Ok(dev) = devices.try_lock() {
+                for (_, p) in &done {
+                    dev.payments().recorded(p);
+                }
             }
         }
+    }
+
+    /// One approval cannot go on the sale after all (the sale refused the
+    /// tender): it is reversed now, on a worker thread.
+    pub fn abandon_approval(&self, stan: &str) {
+        let taken: Vec<_> = {
+            let mut pending = lock(&self.pending);
+            let (taken, keep) = pending.drain(..).partition(|(s, _)| s == stan);
+            *pending = keep;
+            taken
+        };
+        self.reverse_in_background(taken);
     }
 
     /// The sale on screen is given up: approvals taken for it and not
@@ -326,6 +347,10 @@ impl Backend {
     /// already stored; sending it is the forwarder's job if this fails).
     pub fn abandon_pending(&self) {
         let taken: Vec<_> = lock(&self.pending).drain(..).collect();
+        self.reverse_in_background(taken);
+    }
+
+    fn reverse_in_background(&self, taken: Vec<(String, crate::payment::session::PendingCommit)>) {
         if taken.is_empty() {
             return;
         }
@@ -508,6 +533,7 @@ impl Backend {
                 };
                 match done {
                     Ok(done) => {
+                        // Never waits: a busy link is tidied up later.
                         self.recorded(&used);
                         Outcome::Completed(Box::new(done.record))
                     }
@@ -616,11 +642,11 @@ impl Backend {
                 }
             }
             Job::XReport => match till.store.x_report(now) {
-                Ok(r) => report_outcome(till, r, false),
+                Ok(r) => report_outcome(till, r, false, self.link.as_ref()),
                 Err(e) => fail(&e),
             },
             Job::ZReport(ap) => match till.store.z_report(&ap, now) {
-                Ok(r) => report_outcome(till, r, true),
+                Ok(r) => report_outcome(till, r, true, self.link.as_ref()),
                 Err(e) => fail(&e),
             },
             Job::Reprint(no) => match till.store.queue_reprint(&no, now) {

@@ -323,7 +323,8 @@ impl AcquirerConfig {
         data_dir: &Path,
         currency: Currency,
     ) -> Result<Session<SqliteAcquirerStore>, String> {
-        let store = SqliteAcquirerStore::open(database).map_err(|e| e.to_string())?;
+        let store = SqliteAcquirerStore::open_exclusive(database, &data_dir.join("acquirer.lock"))
+            .map_err(|e| e.to_string())?;
         let key = DataKey::load_or_create(data_dir).map_err(|e| e.to_string())?;
         Session::new(
             store,
@@ -442,6 +443,26 @@ pub fn settle_and_record(session: &mut Session<SqliteAcquirerStore>, at_ms: i64)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A till has one acquirer session at a time (another process, or a
+    /// second one in this process, would send the first one's armed
+    /// reversals); the lock goes with the session.
+    #[test]
+    fn one_session_per_till() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = AcquirerConfig::defaults("T01");
+        cfg.host = "127.0.0.1:9".into();
+        let db = dir.path().join("till.db");
+        let first = cfg.open_session(&db, dir.path(), Currency::EUR).unwrap();
+        let second = cfg.open_session(&db, dir.path(), Currency::EUR);
+        assert!(
+            second.as_ref().is_err_and(|e| e.contains("in use")),
+            "{:?}",
+            second.err()
+        );
+        drop(first);
+        assert!(cfg.open_session(&db, dir.path(), Currency::EUR).is_ok());
+    }
 
     #[test]
     fn section_is_read_tolerantly() {

@@ -609,19 +609,30 @@ where
                         Duration::ZERO
                     }
                     Ok(ForwardOutcome::Idle) => {
-                        cfg.backoff.success();
                         let due = !cfg.echo_every.is_zero()
                             && last_echo.is_none_or(|t| t.elapsed() >= cfg.echo_every);
+                        let mut up = true;
                         if due {
                             last_echo = Some(std::time::Instant::now());
                             if let Ok(mut s) = session.lock() {
-                                match s.echo() {
-                                    Ok(up) => tracing::debug!(up, "acquirer echo"),
-                                    Err(e) => tracing::info!(error = %e, "acquirer echo failed"),
-                                }
+                                up = match s.echo() {
+                                    Ok(up) => up,
+                                    Err(e) => {
+                                        tracing::info!(error = %e, "acquirer echo failed");
+                                        false
+                                    }
+                                };
                             }
                         }
-                        cfg.idle_poll
+                        // A host that does not answer its echo is left
+                        // alone for longer, as after a failed send.
+                        if up {
+                            cfg.backoff.success();
+                            cfg.idle_poll
+                        } else {
+                            cfg.backoff.failure();
+                            cfg.backoff.delay().max(cfg.idle_poll)
+                        }
                     }
                     Ok(ForwardOutcome::Retry { why, .. }) => {
                         cfg.backoff.failure();
@@ -642,7 +653,9 @@ where
 /// A refund or void delivery step in the worker's terms (same pauses).
 fn worker_outcome(o: InstructionOutcome) -> ForwardOutcome {
     match o {
-        InstructionOutcome::Idle | InstructionOutcome::AfterAdvices { .. } => ForwardOutcome::Idle,
+        InstructionOutcome::Idle
+        | InstructionOutcome::AfterAdvices { .. }
+        | InstructionOutcome::Busy { .. } => ForwardOutcome::Idle,
         InstructionOutcome::Delivered { id, stan, .. } => ForwardOutcome::Delivered { id, stan },
         InstructionOutcome::Refused { id, note } => ForwardOutcome::Refused { id, note },
         InstructionOutcome::Retry { id, why } => ForwardOutcome::Retry { id, why },

@@ -38,6 +38,9 @@ pub enum InstructionOutcome {
     Idle,
     /// The first one waits for offline advices queued before it.
     AfterAdvices { id: u64 },
+    /// A card payment's approval is waiting for its sale; try again soon
+    /// (not a link failure).
+    Busy { id: u64 },
     /// The host approved it.
     Delivered {
         id: u64,
@@ -61,6 +64,9 @@ fn try_again(code: &str) -> bool {
 
 /// The message an instruction becomes, or why it cannot be sent.
 fn request_for(i: &Instruction) -> Result<OnlineRequest, String> {
+    if let Some(problem) = &i.problem {
+        return Err(format!("{}: {problem}", i.receipt_no));
+    }
     let Some(original) = &i.original else {
         return Err(format!(
             "{}: the till has no acquirer record of the original payment",
@@ -122,11 +128,13 @@ impl<S: AcquirerStore> Session<S> {
             .instruction_attempt(item.id, item.attempts.saturating_add(1))?;
         let auth = match self.authorize(&request) {
             Ok(auth) => auth,
+            Err(SessionError::Unconfirmed(_)) => {
+                return Ok(InstructionOutcome::Busy { id: item.id })
+            }
             Err(
                 e @ (SessionError::Offline(_)
                 | SessionError::NoAnswer { .. }
                 | SessionError::ReversalPending { .. }
-                | SessionError::Unconfirmed(_)
                 | SessionError::Link(_)),
             ) => {
                 return Ok(InstructionOutcome::Retry {
@@ -190,6 +198,13 @@ impl<S: AcquirerStore> Session<S> {
                         Some("offline advices are still waiting".into()),
                     ))
                 }
+                InstructionOutcome::Busy { .. } => {
+                    return Ok((
+                        delivered,
+                        refused,
+                        Some("a card payment is waiting for its sale".into()),
+                    ))
+                }
                 InstructionOutcome::Delivered { .. } => delivered += 1,
                 InstructionOutcome::Refused { .. } => refused += 1,
                 InstructionOutcome::Retry { why, .. } => {
@@ -228,6 +243,7 @@ mod tests {
                 voided: false,
             }),
             open_batch: open,
+            problem: None,
         }
     }
 
@@ -266,5 +282,8 @@ mod tests {
             o.voided = true;
         }
         assert!(request_for(&i).unwrap_err().contains("already voided"));
+        let mut i = instruction(TxnKind::Refund, 3, 3);
+        i.problem = Some("unreadable: no sale or tender".into());
+        assert!(request_for(&i).unwrap_err().contains("unreadable"));
     }
 }

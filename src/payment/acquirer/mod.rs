@@ -146,6 +146,8 @@ pub struct Instruction {
     pub original: Option<BatchItem>,
     /// The batch open now.
     pub open_batch: u32,
+    /// Why the stored row cannot be read; it is set aside, not retried.
+    pub problem: Option<String>,
 }
 
 /// Totals of what is accepted offline and not yet acknowledged, compared

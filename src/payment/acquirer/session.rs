@@ -625,6 +625,11 @@ impl<S: AcquirerStore> Session<S> {
     /// upload the batch on a mismatch and try once more.
     pub fn settle(&mut self) -> Result<SettlementReport, SessionError> {
         self.ensure_clear()?;
+        // An approval waiting for its sale would be in the host's totals
+        // and not yet in the till's.
+        if let Some(stan) = self.held.iter().next() {
+            return Err(SessionError::Unconfirmed(*stan));
+        }
         let forwarded = self.forward_pending(usize::MAX)?;
         if forwarded.remaining > 0 {
             return Err(SessionError::OutboxNotEmpty(forwarded.remaining));

@@ -30,6 +30,10 @@ use crate::store::instructions::{InstructionKind, InstructionRow};
 #[derive(Debug)]
 pub struct SqliteAcquirerStore {
     db: AcquirerDb,
+    /// Held while this store serves the till's one acquirer session (see
+    /// [`SqliteAcquirerStore::open_exclusive`]); released when dropped, or
+    /// by the kernel when the process dies.
+    _session_lock: Option<std::fs::File>,
 }
 
 fn backend(e: crate::store::StoreError) -> StoreError {
@@ -241,6 +245,41 @@ impl SqliteAcquirerStore {
     pub fn open(path: &Path) -> Result<SqliteAcquirerStore, StoreError> {
         Ok(SqliteAcquirerStore {
             db: AcquirerDb::open(path).map_err(backend)?,
+            _session_lock: None,
+        })
+    }
+
+    /// Opens the store for the till's acquirer session, holding an
+    /// exclusive lock on `lock_file` meanwhile. A till has one session at a
+    /// time: a second one (another process, or a second session in this
+    /// one) would take the first one's armed reversals for a crash's and
+    /// send them, reversing a payment the first is completing.
+    pub fn open_exclusive(
+        path: &Path,
+        lock_file: &Path,
+    ) -> Result<SqliteAcquirerStore, StoreError> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lock_file)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", lock_file.display())))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Backend(
+                    "the acquirer link is in use by another tillpoint (the till's window?); \
+                     use it there, or close it first"
+                        .into(),
+                ))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::Backend(format!("{}: {e}", lock_file.display())))
+            }
+        }
+        Ok(SqliteAcquirerStore {
+            db: AcquirerDb::open(path).map_err(backend)?,
+            _session_lock: Some(file),
         })
     }
 
@@ -435,6 +474,7 @@ fn instruction(r: InstructionRow) -> Result<Instruction, StoreError> {
         attempts: r.attempts,
         original: r.original.as_ref().map(capture_item).transpose()?,
         open_batch: r.open_batch,
+        problem: r.problem,
     })
 }
 

@@ -991,7 +991,8 @@ impl Ctx<'_, '_> {
                 if o.status == TxnStatus::Approved
                     && o.proc_code == processing::PURCHASE
                     && o.batch == batch
-                    && Some(o.amount) == self.amount().and_then(|a| i64::try_from(a).ok()) =>
+                    && Some(o.amount) == self.amount().and_then(|a| i64::try_from(a).ok())
+                    && self.tx.refunded_against(o.id)? == 0 =>
             {
                 response::APPROVED
             }
@@ -1338,6 +1339,11 @@ mod tests {
         assert!(approved.iter().all(|r| r.original_id == Some(rows[0].id)));
         let totals = f.ledger.totals("TILL0001", "000001").unwrap();
         assert_eq!((totals.credits_count, totals.credits_amount), (2, 1000));
+        // Refunded, it can no longer be voided.
+        let s = f.stamp();
+        let v =
+            f.send(&messages::referenced(&ids(), &s, TxnKind::VoidPurchase, 1000, &oref).unwrap());
+        assert_eq!(v.get_str(39), Some("12"));
     }
 
     #[test]
