@@ -365,3 +365,32 @@ fn a_post_void_after_settlement_becomes_a_refund() {
     assert_eq!(refunds[0].batch, "000002");
     rig.assert_agree();
 }
+
+#[test]
+fn an_unreadable_row_is_set_aside_and_the_next_refund_still_goes() {
+    let mut rig = Rig::new();
+    let mut books = Books::open(&rig);
+    let a = books.sell_online(&mut rig, 1000, 2);
+    {
+        // A damaged row: its tender is not in the sale.
+        let conn = rusqlite::Connection::open(rig.dir.path().join("till.db")).unwrap();
+        conn.execute(
+            "INSERT INTO outbox(sale_id, tender_idx, kind, created_at_ms)
+             SELECT id, 99, 'refund', 0 FROM sales WHERE receipt_no = ?1",
+            [&a],
+        )
+        .unwrap();
+    }
+    books.refund(&a, 1);
+    let first = rig.session.deliver_instruction().unwrap();
+    assert!(
+        matches!(&first, InstructionOutcome::Refused { note, .. } if note.contains("unreadable")),
+        "{first:?}"
+    );
+    let second = rig.session.deliver_instruction().unwrap();
+    assert!(
+        matches!(second, InstructionOutcome::Delivered { .. }),
+        "{second:?}"
+    );
+    assert_eq!(approved(&rig.host_rows(), "200000").len(), 1);
+}
