@@ -394,3 +394,61 @@ fn an_unreadable_row_is_set_aside_and_the_next_refund_still_goes() {
     );
     assert_eq!(approved(&rig.host_rows(), "200000").len(), 1);
 }
+
+/// A sale whose approval was recorded on its own (the session's immediate
+/// mode: the capture is not linked to the sale) is still refunded against
+/// the right capture: same STAN *and* the tender's RRN and auth code, not a
+/// newer capture that happens to share the STAN (STANs wrap).
+#[test]
+fn an_unlinked_original_is_found_by_stan_rrn_and_auth_code() {
+    let mut rig = Rig::new();
+    let mut books = Books::open(&rig);
+    let card = rig.card(1800, None);
+    let auth = rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 1800, card })
+        .unwrap();
+    rig.session.confirm(&auth).unwrap();
+    // A later capture with the same STAN (after a wrap), another payment.
+    let mut decoy = rig.store.batch_items(1).unwrap()[0].clone();
+    decoy.amount = 999;
+    decoy.original.transmitted =
+        tillpoint::payment::iso8583::messages::Timestamp::new(1, 2, 3, 4, 5).unwrap();
+    decoy.rrn = Some("000000099999".into());
+    decoy.auth_code = Some("999999".into());
+    rig.store.add_capture(&decoy).unwrap();
+    let card = CardRef {
+        masked_pan: mask_pan(acquirer_common::PAN),
+        scheme: "Visa".into(),
+        rrn: auth.reply.rrn.clone().unwrap_or_default(),
+        auth_code: auth.reply.auth_code.clone().unwrap_or_default(),
+        stan: auth.request.stan.to_string(),
+        entry_mode: "chip".into(),
+        ..CardRef::default()
+    };
+    let sale = books.sale(900, 2, card);
+    let now = books.now();
+    let receipt = books
+        .store
+        .complete_sale(&sale, &books.rules, now, 12, &[])
+        .unwrap()
+        .record
+        .receipt_no;
+    books.refund(&receipt, 1);
+    let out = rig.session.deliver_instruction().unwrap();
+    assert!(
+        matches!(out, InstructionOutcome::Delivered { .. }),
+        "{out:?}"
+    );
+    let rows = rig.host_rows();
+    let refund = &approved(&rows, "200000")[0];
+    assert_eq!(refund.amount, 900);
+    let original = rows
+        .iter()
+        .find(|r| Some(r.id) == refund.original_id)
+        .unwrap();
+    assert_eq!(
+        original.rrn, auth.reply.rrn,
+        "refunded against the real original"
+    );
+}
