@@ -374,14 +374,20 @@ fn recover(data: &Path, addr: SocketAddr) {
         DataKey::load_or_create(data).unwrap(),
     )
     .unwrap();
-    for _ in 0..5 {
+    // The host process may still be busy with what the killed till sent
+    // (its ledger is locked while it commits): keep trying for a while, as
+    // the till's worker would.
+    let mut last = None;
+    for _ in 0..100 {
         let report = session.forward_pending(usize::MAX).unwrap();
-        if report.remaining == 0 && session.store().pending_reversals().unwrap().is_empty() {
+        let reversals = session.store().pending_reversals().unwrap();
+        if report.remaining == 0 && reversals.is_empty() {
             return;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        last = Some((report, reversals));
+        std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("the restarted till could not deliver what it owes");
+    panic!("the restarted till could not deliver what it owes: {last:?}");
 }
 
 #[test]
