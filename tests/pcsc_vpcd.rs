@@ -369,42 +369,33 @@ fn apdu_latency_is_low_with_nodelay() {
     wait_removed(&reader);
 }
 
-/// Runs in a child process (see `pcscd_absent_is_a_clear_error`) whose
-/// libpcsclite looks for pcscd at a socket path that does not exist.
-#[test]
-#[ignore = "run by pcscd_absent_is_a_clear_error in a child process"]
-fn child_without_pcscd() {
-    assert_eq!(reader::list_readers(), Err(ReaderError::NoService));
-    assert_eq!(Reader::open(None).err(), Some(ReaderError::NoService));
-    assert_eq!(
-        Reader::open(Some(READER)).err(),
-        Some(ReaderError::NoService)
-    );
-}
-
+/// Without pcscd the till says so in words, whichever way it looks for a
+/// reader: listing them, the first one, or one by name. libpcsclite reads
+/// PCSCLITE_CSOCK_NAME once per process, so the "no pcscd" view is the real
+/// `tillpoint` binary in its own process, pointed at a socket that does not
+/// exist (the running pcscd is left alone).
 #[test]
 fn pcscd_absent_is_a_clear_error() {
     let Some(_g) = setup() else { return };
-    // libpcsclite reads PCSCLITE_CSOCK_NAME once per process, so the "no
-    // pcscd" view needs its own process.
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "child_without_pcscd",
-            "--test-threads",
-            "1",
-        ])
-        .env("PCSCLITE_CSOCK_NAME", "/nonexistent/pcscd.comm")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(text.contains("1 passed"), "{text}");
+    let runs: [&[&str]; 3] = [
+        &["readers"],
+        &["card-test"],
+        &["card-test", "--reader", READER],
+    ];
+    for args in runs {
+        let out = Command::new(env!("CARGO_BIN_EXE_tillpoint"))
+            .args(args)
+            .env("PCSCLITE_CSOCK_NAME", "/nonexistent/pcscd.comm")
+            .env("TILLPOINT_LOG", "error")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded without pcscd");
+        assert!(
+            err.contains(&ReaderError::NoService.to_string()),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 /// The shop's own payment devices as the window builds them outside the
