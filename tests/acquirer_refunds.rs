@@ -160,10 +160,6 @@ fn approved(rows: &[TxnRow], proc_code: &str) -> Vec<TxnRow> {
         .collect()
 }
 
-fn row_of_stan<'a>(rows: &'a [TxnRow], stan: &str) -> &'a TxnRow {
-    rows.iter().find(|r| r.stan == stan).unwrap()
-}
-
 #[test]
 fn refunds_and_post_voids_reach_the_host_once_after_the_advices() {
     let mut rig = Rig::new();
@@ -234,50 +230,59 @@ fn refunds_and_post_voids_reach_the_host_once_after_the_advices() {
     );
 }
 
+/// Whatever goes wrong with the answer to a refund (none, garbled,
+/// truncated, the connection dropped after the request), the attempt is
+/// reversed before the next one goes out, and the host ends up with
+/// exactly one approved refund.
 #[test]
-fn an_unanswered_refund_is_reversed_before_it_is_sent_again() {
-    let mut rig = Rig::new();
-    let mut books = Books::open(&rig);
-    let a = books.sell_online(&mut rig, 1500, 2);
-    books.refund(&a, 1);
+fn a_refund_without_a_good_answer_is_reversed_before_it_is_sent_again() {
+    for fault in [
+        Fault::NoAnswer,
+        Fault::Garble,
+        Fault::Truncate,
+        Fault::DropAfterRead,
+    ] {
+        let mut rig = Rig::new();
+        let mut books = Books::open(&rig);
+        let a = books.sell_online(&mut rig, 1500, 2);
+        books.refund(&a, 1);
 
-    // The host books the refund but its answer never comes.
-    rig.sim.faults().set_fault(Fault::NoAnswer, 1);
-    let first = rig.session.deliver_instruction().unwrap();
-    assert!(
-        matches!(first, InstructionOutcome::Retry { .. }),
-        "{first:?}"
-    );
-    assert_eq!(
-        books
-            .store
-            .settlement_status()
-            .unwrap()
-            .refunds_voids_waiting,
-        1,
-        "still owed"
-    );
-    // The next attempt delivers the reversal first, then a new request.
-    let second = rig.session.deliver_instruction().unwrap();
-    let InstructionOutcome::Delivered { stan, .. } = second else {
-        panic!("{second:?}");
-    };
-    let rows = rig.host_rows();
-    let refunds: Vec<&TxnRow> = rows.iter().filter(|r| r.proc_code == "200000").collect();
-    assert_eq!(refunds.len(), 2, "{rows:#?}");
-    assert_eq!(
-        refunds
-            .iter()
-            .filter(|r| r.status == TxnStatus::Reversed)
-            .count(),
-        1
-    );
-    assert_eq!(
-        row_of_stan(&rows, &stan.to_string()).status,
-        TxnStatus::Approved
-    );
-    assert!(rig.store.pending_reversals().unwrap().is_empty());
-    rig.assert_agree();
+        rig.sim.faults().set_fault(fault, 1);
+        let first = rig.session.deliver_instruction().unwrap();
+        assert!(
+            matches!(first, InstructionOutcome::Retry { .. }),
+            "{fault:?}: {first:?}"
+        );
+        assert_eq!(
+            books
+                .store
+                .settlement_status()
+                .unwrap()
+                .refunds_voids_waiting,
+            1,
+            "{fault:?}: still owed"
+        );
+        // The next attempt delivers the reversal first, then a new request.
+        let second = rig.session.deliver_instruction().unwrap();
+        let InstructionOutcome::Delivered { stan, .. } = second else {
+            panic!("{fault:?}: {second:?}");
+        };
+        let rows = rig.host_rows();
+        let refunds = approved(&rows, "200000");
+        assert_eq!(refunds.len(), 1, "{fault:?}: {rows:#?}");
+        assert_eq!(refunds[0].amount, 1500);
+        assert_eq!(refunds[0].stan, stan.to_string());
+        if fault != Fault::DropAfterRead {
+            // The first attempt reached the host's books and was reversed.
+            assert!(
+                rows.iter()
+                    .any(|r| r.proc_code == "200000" && r.status == TxnStatus::Reversed),
+                "{fault:?}: {rows:#?}"
+            );
+        }
+        assert!(rig.store.pending_reversals().unwrap().is_empty());
+        rig.assert_agree();
+    }
 }
 
 #[test]
