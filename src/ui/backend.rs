@@ -162,15 +162,7 @@ pub struct Backend {
     /// QR payments need the customer's code scanned (the shop's devices).
     scans_codes: bool,
     /// The acquirer session of the devices, for the status bar.
-    link: Option<
-        Arc<
-            Mutex<
-                crate::payment::acquirer::Session<
-                    crate::payment::acquirer::sqlite::SqliteAcquirerStore,
-                >,
-            >,
-        >,
-    >,
+    link: Option<crate::closing::SharedSession>,
     /// Approvals taken in this window whose sale is not recorded yet, by
     /// STAN (`CommitMode::WithSale`).
     pending: Arc<Mutex<Vec<(String, crate::payment::session::PendingCommit)>>>,
