@@ -1,9 +1,10 @@
 //! The fuzz target's properties (fuzz/fuzz_targets/frame.rs), run on proptest
 //! inputs so they are checked on every `cargo test`, not only under cargo-fuzz.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 use proptest::prelude::*;
-use tillpoint::payment::abecs::command::{Request, Response};
-use tillpoint::payment::abecs::frame::{self, Event, FrameDecoder, MAX_PAYLOAD, SYN};
+use tillpoint_payment::abecs::command::{Request, Response};
+use tillpoint_payment::abecs::frame::{self, Event, FrameDecoder, MAX_PAYLOAD, SYN};
 
 fn check(data: &[u8]) {
     let Some((&chunk, rest)) = data.split_first() else {

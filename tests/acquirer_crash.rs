@@ -1,7 +1,7 @@
 //! Crash consistency of the acquirer link, with real processes and real
 //! files on both sides: the host simulator runs as its own process
 //! (`tillpoint acquirer-sim`, SQLite ledger) on loopback, and a till process
-//! (`tillpoint acquirer crash-till`) rings offline and online card sales
+//! (`tillpoint-harness crash-till`) rings offline and online card sales
 //! into its SQLite database and then forwards its outbox. The till is killed
 //! with SIGKILL at a random moment, mostly while it syncs, 200 times.
 //!
@@ -19,6 +19,7 @@
 //! each must reach the host exactly once (a void voids, a refund credits),
 //! never be refused, and its effect on the till's batch must be recorded
 //! together with its acknowledgement.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 
@@ -30,20 +31,20 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::bin;
+use common::{bin, harness};
 use rand::{Rng, SeedableRng};
-use tillpoint::config::Config;
-use tillpoint::core::sale::SaleKind;
-use tillpoint::core::tender::TenderKind;
-use tillpoint::payment::acquirer::sqlite::SqliteAcquirerStore;
-use tillpoint::payment::acquirer::{
+use tillpoint_app::till::store_settings;
+use tillpoint_config::Config;
+use tillpoint_core::sale::SaleKind;
+use tillpoint_core::tender::TenderKind;
+use tillpoint_payment::acquirer::till_store::SqliteAcquirerStore;
+use tillpoint_payment::acquirer::{
     AcquirerClient, AcquirerStore, ClientConfig, DataKey, OfflineLimits, OutboxState, Session,
     SessionConfig, SystemClock,
 };
-use tillpoint::payment::iso8583::messages::{TerminalIds, TxnKind};
-use tillpoint::store::host_ledger::{HostLedger, TxnStatus};
-use tillpoint::store::Store;
-use tillpoint::till::store_settings;
+use tillpoint_payment::iso8583::messages::{TerminalIds, TxnKind};
+use tillpoint_sim::acquirer::ledger::{HostLedger, TxnStatus};
+use tillpoint_store::Store;
 
 const ROUNDS: usize = 200;
 const TID: &str = "CRASHT01";
@@ -422,8 +423,8 @@ fn sigkill_during_sync_loses_no_advice_and_captures_none_twice() {
     // Rounds whose kill left advices sent but unacknowledged.
     let mut cut_mid_flight = 0;
     for round in 0..ROUNDS {
-        let mut child = bin()
-            .args(["acquirer", "crash-till", "--offline"])
+        let mut child = harness()
+            .args(["crash-till", "--offline"])
             .arg(rng.gen_range(1..=6u32).to_string())
             .arg("--online")
             .arg(rng.gen_range(0..=2u32).to_string())

@@ -2,6 +2,7 @@
 //! server with its own SQLite ledger and the EMV issuer (real ARQC/ARPC and
 //! DUKPT PIN checks), a session over the till's SQLite store; every test
 //! runs again on the in-memory store (`on_both_stores!` at the end).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod acquirer_common;
 
@@ -9,14 +10,14 @@ use std::time::Duration;
 
 use acquirer_common::proxy::FaultProxy;
 use acquirer_common::{Rig, StoreKind, OFFLINE_PAN, TID};
-use tillpoint::payment::acquirer::{
+use tillpoint_payment::acquirer::{
     AcquirerStore, BatchItem, OfflineLimits, OfflineRefusal, OnlineRequest, OutboxState,
     SessionError, SettlementOutcome,
 };
-use tillpoint::payment::iso8583::messages::{OriginalData, Stan, Timestamp, TxnKind};
-use tillpoint::payment::iso8583::{Mti, ReversalReason};
-use tillpoint::sim::acquirer::Fault;
-use tillpoint::store::host_ledger::TxnStatus;
+use tillpoint_payment::iso8583::messages::{OriginalData, Stan, Timestamp, TxnKind};
+use tillpoint_payment::iso8583::{Mti, ReversalReason};
+use tillpoint_sim::acquirer::ledger::TxnStatus;
+use tillpoint_sim::acquirer::Fault;
 
 #[test]
 fn sign_on_and_echo() {
@@ -438,9 +439,9 @@ fn settlement_mismatch_is_repaired_by_batch_upload() {
     // client with this terminal id (as if the till lost it).
     let mut other = acquirer_common::client_to(rig.sim.addr(), 1000);
     let card = rig.card(777, None);
-    let stray = tillpoint::payment::iso8583::messages::purchase(
+    let stray = tillpoint_payment::iso8583::messages::purchase(
         &acquirer_common::ids(),
-        &tillpoint::payment::iso8583::messages::Stamp {
+        &tillpoint_payment::iso8583::messages::Stamp {
             stan: Stan::new(900_001).unwrap(),
             transmitted: Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
             local: Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
@@ -501,16 +502,16 @@ impl ForwardHelper for Rig {
 fn worker_session(
     rig: &Rig,
     addr: std::net::SocketAddr,
-) -> tillpoint::payment::acquirer::Session<acquirer_common::SharedStore> {
-    tillpoint::payment::acquirer::Session::new(
+) -> tillpoint_payment::acquirer::Session<acquirer_common::SharedStore> {
+    tillpoint_payment::acquirer::Session::new(
         rig.store.clone(),
         acquirer_common::client_to(addr, 400),
-        tillpoint::payment::acquirer::SessionConfig {
+        tillpoint_payment::acquirer::SessionConfig {
             ids: acquirer_common::ids(),
             limits: OfflineLimits::default(),
         },
         Box::new(rig.clock.clone()),
-        tillpoint::payment::acquirer::DataKey::load_or_create(rig.dir.path()).unwrap(),
+        tillpoint_payment::acquirer::DataKey::load_or_create(rig.dir.path()).unwrap(),
     )
     .unwrap()
 }
@@ -520,7 +521,7 @@ fn background_forwarder_drains_the_outbox_when_the_link_returns() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
-    use tillpoint::payment::acquirer::{spawn_forwarder, Backoff, WorkerConfig};
+    use tillpoint_payment::acquirer::{spawn_forwarder, Backoff, WorkerConfig};
 
     let mut rig = Rig::new();
     let proxy = FaultProxy::start(rig.sim.addr());
@@ -570,7 +571,7 @@ fn idle_worker_echoes_so_the_status_follows_the_link() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
-    use tillpoint::payment::acquirer::{spawn_forwarder, Backoff, WorkerConfig};
+    use tillpoint_payment::acquirer::{spawn_forwarder, Backoff, WorkerConfig};
 
     let rig = Rig::new();
     let proxy = FaultProxy::start(rig.sim.addr());

@@ -3,6 +3,7 @@
 //! runs on the till's SQLite store and again on the in-memory store. After each
 //! fault the link is restored and the till's batch must agree with the host
 //! ledger: no transaction lost, none captured twice.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod acquirer_common;
 
@@ -11,11 +12,11 @@ use std::time::Duration;
 use acquirer_common::proxy::{FaultProxy, Mode};
 use acquirer_common::Rig;
 use rand::{Rng, SeedableRng};
-use tillpoint::payment::acquirer::{AcquirerStore, OnlineRequest, SessionError, SettlementOutcome};
-use tillpoint::payment::iso8583::messages::TxnKind;
-use tillpoint::payment::iso8583::ReversalReason;
-use tillpoint::sim::acquirer::Fault;
-use tillpoint::store::host_ledger::TxnStatus;
+use tillpoint_payment::acquirer::{AcquirerStore, OnlineRequest, SessionError, SettlementOutcome};
+use tillpoint_payment::iso8583::messages::TxnKind;
+use tillpoint_payment::iso8583::ReversalReason;
+use tillpoint_sim::acquirer::ledger::TxnStatus;
+use tillpoint_sim::acquirer::Fault;
 
 fn rig_with_proxy() -> (Rig, FaultProxy) {
     let mut rig = Rig::new();

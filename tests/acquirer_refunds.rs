@@ -4,26 +4,27 @@
 //! with its own ledger. The till records first; the session then sends each
 //! one as a referenced 0200 (no card data) after the advices queued before
 //! it, and the host takes the account from its record of the original.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod acquirer_common;
 
 use acquirer_common::Rig;
-use tillpoint::config::Config;
-use tillpoint::core::cashier::{authorize, Action, Cashier, Role};
-use tillpoint::core::catalog::{Product, Qty, Unit};
-use tillpoint::core::money::Money;
-use tillpoint::core::sale::{PricingRules, Sale};
-use tillpoint::core::tender::{mask_pan, CardRef, TenderKind};
-use tillpoint::payment::acquirer::sqlite::{offline_link, online_link};
-use tillpoint::payment::acquirer::{
+use tillpoint_app::till::store_settings;
+use tillpoint_config::Config;
+use tillpoint_core::cashier::{authorize, Action, Cashier, Role};
+use tillpoint_core::catalog::{Product, Qty, Unit};
+use tillpoint_core::money::Money;
+use tillpoint_core::sale::{PricingRules, Sale};
+use tillpoint_core::tender::{mask_pan, CardRef, TenderKind};
+use tillpoint_payment::acquirer::till_store::{offline_link, online_link};
+use tillpoint_payment::acquirer::{
     AcquirerStore, InstructionOutcome, OnlineRequest, SettlementOutcome,
 };
-use tillpoint::payment::iso8583::messages::TxnKind;
-use tillpoint::sim::acquirer::Fault;
-use tillpoint::store::acquirer::CardLink;
-use tillpoint::store::host_ledger::{TxnRow, TxnStatus};
-use tillpoint::store::Store;
-use tillpoint::till::store_settings;
+use tillpoint_payment::iso8583::messages::TxnKind;
+use tillpoint_sim::acquirer::ledger::{TxnRow, TxnStatus};
+use tillpoint_sim::acquirer::Fault;
+use tillpoint_store::acquirer::CardLink;
+use tillpoint_store::Store;
 
 /// The till's sale engine on the rig's database file.
 struct Books {
@@ -320,19 +321,19 @@ fn a_refund_the_host_refuses_is_kept_for_the_owner_and_not_retried() {
         (status.refunds_voids_waiting, status.refunds_voids_refused),
         (0, 1)
     );
-    let db = tillpoint::store::acquirer::AcquirerDb::open(&rig.dir.path().join("till.db")).unwrap();
+    let db = tillpoint_store::acquirer::AcquirerDb::open(&rig.dir.path().join("till.db")).unwrap();
     let refused = db.refused_instructions().unwrap();
     assert_eq!(refused.len(), 1);
     assert_eq!(books.store.refused_refunds_and_voids().unwrap(), 1);
     // The start-up self-check shows it to the cashier.
     let config_file = rig.dir.path().join("tillpoint.toml");
     std::fs::write(&config_file, "").unwrap();
-    let till = tillpoint::till::Till::open(tillpoint::till::Paths {
+    let till = tillpoint_app::till::Till::open(tillpoint_app::till::Paths {
         config_file,
         data_dir: rig.dir.path().to_path_buf(),
     })
     .unwrap();
-    let line = tillpoint::check::run(&till)
+    let line = tillpoint_app::check::run(&till)
         .into_iter()
         .find(|l| l.id == "card-returns")
         .expect("a self-check line");
@@ -418,7 +419,7 @@ fn an_unlinked_original_is_found_by_stan_rrn_and_auth_code() {
     let mut decoy = rig.store.batch_items(1).unwrap()[0].clone();
     decoy.amount = 999;
     decoy.original.transmitted =
-        tillpoint::payment::iso8583::messages::Timestamp::new(1, 2, 3, 4, 5).unwrap();
+        tillpoint_payment::iso8583::messages::Timestamp::new(1, 2, 3, 4, 5).unwrap();
     decoy.rrn = Some("000000099999".into());
     decoy.auth_code = Some("999999".into());
     rig.store.add_capture(&decoy).unwrap();

@@ -3,6 +3,7 @@
 //! connects through `TlsConnector`. Checks the happy path (sign-on, echo, a
 //! PIN purchase), mutual TLS, and that each misconfiguration is refused at
 //! connect time with a precise error rather than a hang.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,16 +11,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair};
-use tillpoint::payment::acquirer::tls::{server_config, tls_error, TlsConnector, TlsError};
-use tillpoint::payment::acquirer::{
+use tillpoint_payment::acquirer::tls::{server_config, tls_error, TlsConnector, TlsError};
+use tillpoint_payment::acquirer::{
     AcquirerClient, ClientConfig, Connector, DataKey, LinkError, MemoryStore, OfflineLimits,
     OnlineRequest, Session, SessionConfig, SessionError, SystemClock,
 };
-use tillpoint::payment::iso8583::messages::{CardInput, EntryMode, PinData, TerminalIds};
-use tillpoint::sim::acquirer::{
+use tillpoint_payment::iso8583::messages::{CardInput, EntryMode, PinData, TerminalIds};
+use tillpoint_sim::acquirer::ledger::TxnStatus;
+use tillpoint_sim::acquirer::{
     start_acquirer_sim, test_pin_block, EmvIssuer, SimConfig, SimHandle,
 };
-use tillpoint::store::host_ledger::TxnStatus;
 
 const HOST: &str = "acquirer.test";
 const TID: &str = "TILL0001";

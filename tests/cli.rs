@@ -1,9 +1,10 @@
 //! The command line against real files: bad input gives a clear message and
 //! a non-zero exit, never a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 
-use common::bin;
+use common::{bin, harness};
 use std::path::Path;
 
 fn run(args: &[&str], data: &Path, config: &Path) -> (i32, String, String) {
@@ -20,6 +21,48 @@ fn run(args: &[&str], data: &Path, config: &Path) -> (i32, String, String) {
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
     (out.status.code().unwrap_or(-1), stdout, stderr)
+}
+
+/// Completes `n` demo cash sales with the unshipped test till.
+fn sell(n: u32, data: &Path, config: &Path) -> (i32, String, String) {
+    let out = harness()
+        .args(["sell-loop", "--count", &n.to_string(), "--data-dir"])
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// The shipped binary has no test-till or bench-support command: a shop's
+/// `tillpoint` cannot complete, refund or void sales with nobody at the keys.
+#[test]
+fn the_shipped_binary_has_no_harness_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("none.toml");
+    for args in [
+        &["sell-loop", "--count", "1"][..],
+        &["acquirer", "crash-till"][..],
+        &["bare-window"][..],
+    ] {
+        let (code, out, err) = run(args, &data, &cfg);
+        assert_eq!(code, 2, "{args:?} ran: {out}{err}");
+        assert!(err.contains("unrecognized subcommand"), "{args:?}: {err}");
+    }
+    assert!(
+        !data.join("till.db").exists(),
+        "a refused command opened the till"
+    );
+    let (_, help, _) = run(&["--help"], &data, &cfg);
+    for word in ["sell-loop", "crash-till", "bare-window"] {
+        assert!(!help.contains(word), "{word} in --help: {help}");
+    }
 }
 
 #[test]
@@ -64,7 +107,7 @@ fn tampered_journal_fails_the_check_naming_the_entry() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let cfg = dir.path().join("none.toml");
-    let (code, out, err) = run(&["sell-loop", "--count", "3"], &data, &cfg);
+    let (code, out, err) = sell(3, &data, &cfg);
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, _) = run(&["check"], &data, &cfg);
     assert_eq!(code, 0, "{out}");
@@ -88,7 +131,7 @@ fn reports_cashiers_and_export() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let cfg = dir.path().join("none.toml");
-    run(&["sell-loop", "--count", "4"], &data, &cfg);
+    sell(4, &data, &cfg);
     let (code, out, _) = run(&["report", "x"], &data, &cfg);
     assert_eq!(code, 0);
     assert!(

@@ -2,18 +2,19 @@
 //! killed with SIGKILL at a random moment, 200 times. After every kill the
 //! database passes integrity_check, the journal chain verifies, and every
 //! sale the child reported as completed is present exactly once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 
-use common::bin;
+use common::harness;
 use rand::{Rng, SeedableRng};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
-use tillpoint::config::Config;
-use tillpoint::store::Store;
-use tillpoint::till::store_settings;
+use tillpoint_app::till::store_settings;
+use tillpoint_config::Config;
+use tillpoint_store::Store;
 
 const ROUNDS: usize = 200;
 
@@ -29,7 +30,7 @@ fn sigkill_mid_sale_loses_nothing_reported() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut reported: Vec<String> = Vec::new();
     // The first run seeds the demo catalog (slow Argon2 hashes); let it finish.
-    let status = bin()
+    let status = harness()
         .args(["sell-loop", "--count", "1", "--data-dir"])
         .arg(&data)
         .arg("--config")
@@ -46,7 +47,7 @@ fn sigkill_mid_sale_loses_nothing_reported() {
     }
     let (config, _) = Config::parse("").unwrap();
     for round in 0..ROUNDS {
-        let mut child = bin()
+        let mut child = harness()
             .args(["sell-loop", "--data-dir"])
             .arg(&data)
             .arg("--config")

@@ -1,17 +1,18 @@
 //! Headless GUI flows with iced's simulator: the same clicks and typing a
 //! cashier does, against the real application state, store and backend.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 use iced::keyboard::key::Named;
 use iced::{Settings, Theme};
 use iced_test::selector::id;
 use iced_test::Simulator;
-use tillpoint::i18n::Lang;
-use tillpoint::till::{Paths, Till};
-use tillpoint::ui::app::{App, Effect, Message, Options, Screen};
-use tillpoint::ui::backend::Backend;
+use tillpoint_app::backend::Backend;
+use tillpoint_app::till::{Paths, Till};
+use tillpoint_i18n::Lang;
+use tillpoint_ui::app::{App, Effect, Message, Options, Screen};
 
 fn app(dir: &std::path::Path, lang: Lang) -> App {
-    let backend = Backend::new(demo_shop(dir, tillpoint::demo::CONFIG_TOML));
+    let backend = Backend::new(demo_shop(dir, tillpoint_app::demo_shop::CONFIG_TOML));
     start(backend, true, lang)
 }
 
@@ -25,7 +26,7 @@ fn demo_shop(dir: &std::path::Path, config: &str) -> Till {
     })
     .unwrap();
     let classes = till.config.tax_classes();
-    tillpoint::demo::seed(&mut till.store, &classes).unwrap();
+    tillpoint_app::demo_shop::seed(&mut till.store, &classes).unwrap();
     till
 }
 
@@ -137,7 +138,7 @@ fn login_scan_three_items_pay_cash_see_receipt() {
     sim.find(
         format!(
             "Change: ¥{}",
-            tillpoint::core::money::Money::new(5000 - total.minor, total.currency)
+            tillpoint_core::money::Money::new(5000 - total.minor, total.currency)
         )
         .as_str(),
     )
@@ -199,9 +200,9 @@ fn park_and_resume() {
         app.notice.as_ref().is_some_and(|(_, e)| *e),
         "the current sale must be finished first"
     );
-    app.drive(Message::Sale(tillpoint::ui::screen::sale::Msg::Void(1)));
+    app.drive(Message::Sale(tillpoint_ui::screen::sale::Msg::Void(1)));
     app.drive(Message::Key(Named::Escape));
-    app.sale = tillpoint::core::sale::Sale::new(app.currency, 1001);
+    app.sale = tillpoint_core::sale::Sale::new(app.currency, 1001);
     click(&mut app, "Resume F5");
     click(&mut app, "Resume");
     assert_eq!(app.screen, Screen::Sale);
@@ -275,10 +276,10 @@ fn login_screen_snapshot() {
 
 /// The demo's devices set up as the window sets them up: approvals are
 /// recorded with their sale (`CommitMode::WithSale`).
-fn window_devices(dir: &std::path::Path, app: &App) -> tillpoint::sim::demo::DemoDevices {
-    let mut opts = tillpoint::sim::demo::DemoOptions::new(app.currency);
-    opts.commit = tillpoint::payment::session::CommitMode::WithSale;
-    tillpoint::sim::demo::DemoDevices::start_with(dir, opts).unwrap()
+fn window_devices(dir: &std::path::Path, app: &App) -> tillpoint_sim::demo_devices::DemoDevices {
+    let mut opts = tillpoint_sim::demo_devices::DemoOptions::new(app.currency);
+    opts.commit = tillpoint_payment::session::CommitMode::WithSale;
+    tillpoint_sim::demo_devices::DemoDevices::start_with(dir, opts).unwrap()
 }
 
 /// A logged-in cashier on the tender screen of a one-item sale, with the
@@ -296,12 +297,12 @@ fn paying_with_demo_devices(dir: &std::path::Path) -> App {
 /// forwarder and reversals run on their own threads), for up to 20 s.
 fn wait_for_host<T>(
     dir: &std::path::Path,
-    found: impl Fn(&[tillpoint::store::host_ledger::TxnRow]) -> Option<T>,
+    found: impl Fn(&[tillpoint_sim::acquirer::ledger::TxnRow]) -> Option<T>,
 ) -> Option<T> {
-    let host_db = tillpoint::sim::acquirer::default_db_path(dir);
+    let host_db = tillpoint_sim::acquirer::default_db_path(dir);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let rows = tillpoint::store::host_ledger::HostLedger::open(&host_db)
+        let rows = tillpoint_sim::acquirer::ledger::HostLedger::open(&host_db)
             .unwrap()
             .txns("TILL0001")
             .unwrap();
@@ -340,14 +341,14 @@ fn an_approval_whose_sale_is_given_up_is_reversed() {
     click(&mut app, "Card");
     assert_eq!(app.sale.tenders.len(), 1, "{:?}", app.notice);
     assert!(app.balance().minor > 0, "part paid");
-    app.drive(Message::Sale(tillpoint::ui::screen::sale::Msg::Go(
-        tillpoint::ui::screen::sale::Nav::Logout,
+    app.drive(Message::Sale(tillpoint_ui::screen::sale::Msg::Go(
+        tillpoint_ui::screen::sale::Nav::Logout,
     )));
     assert_eq!(app.screen, Screen::Login);
     type_into(&mut app, "login-number", "1001");
     type_into(&mut app, "login-pin", "1234");
     assert!(app.sale.tenders.is_empty());
-    use tillpoint::store::host_ledger::TxnStatus;
+    use tillpoint_sim::acquirer::ledger::TxnStatus;
     let reversed = wait_for_host(dir.path(), |rows| {
         rows.first()
             .filter(|r| r.status == TxnStatus::Reversed)
@@ -385,7 +386,7 @@ fn card_payment_through_the_demo_devices() {
     let card = rec.tenders[0].card.clone().unwrap();
     assert_eq!(
         rec.tenders[0].kind,
-        tillpoint::core::tender::TenderKind::Card
+        tillpoint_core::tender::TenderKind::Card
     );
     assert!(
         card.masked_pan.contains('*') && !card.auth_code.is_empty() && card.cvm == "pin",
@@ -394,11 +395,11 @@ fn card_payment_through_the_demo_devices() {
     // The status bar's online mark comes from the link itself.
     let status = app
         .backend
-        .run(tillpoint::ui::backend::Job::Status(Lang::En));
+        .run(tillpoint_app::backend::Job::Status(Lang::En));
     assert!(
         matches!(
             status,
-            tillpoint::ui::backend::Outcome::Status {
+            tillpoint_app::backend::Outcome::Status {
                 online: Some(true),
                 ..
             }
@@ -426,7 +427,7 @@ fn card_payment_through_the_demo_devices() {
     let refund = app.receipt.record.clone().unwrap();
     assert_eq!(
         refund.tenders[0].kind,
-        tillpoint::core::tender::TenderKind::Card
+        tillpoint_core::tender::TenderKind::Card
     );
     let refunded = wait_for_host(dir.path(), |rows| {
         rows.iter()
@@ -442,8 +443,8 @@ fn card_payment_through_the_demo_devices() {
     // The X report shows where the card money stands: the scheme's net
     // after the fee, nothing left waiting for the acquirer.
     click(&mut app, "New sale");
-    app.drive(Message::Reports(tillpoint::ui::screen::reports::Msg::X));
-    let x = app.backend.run(tillpoint::ui::backend::Job::XReport);
+    app.drive(Message::Reports(tillpoint_ui::screen::reports::Msg::X));
+    let x = app.backend.run(tillpoint_app::backend::Job::XReport);
     app.drive(Message::Done(x));
     assert_eq!(app.screen, Screen::Reports);
     let card = app
@@ -460,25 +461,25 @@ fn card_payment_through_the_demo_devices() {
     });
 
     // The Z report settles through the window's own acquirer session.
-    let supervisor = tillpoint::core::cashier::Cashier {
+    let supervisor = tillpoint_core::cashier::Cashier {
         number: 2001,
         name: "Sue".into(),
-        role: tillpoint::core::cashier::Role::Supervisor,
+        role: tillpoint_core::cashier::Role::Supervisor,
     };
     let approval =
-        tillpoint::core::cashier::authorize(&supervisor, tillpoint::core::cashier::Action::ZReport)
+        tillpoint_core::cashier::authorize(&supervisor, tillpoint_core::cashier::Action::ZReport)
             .unwrap();
     let z = app
         .backend
-        .run(tillpoint::ui::backend::Job::ZReport(approval));
-    let tillpoint::ui::backend::Outcome::Report(_, Some(card), problem) = z else {
+        .run(tillpoint_app::backend::Job::ZReport(approval));
+    let tillpoint_app::backend::Outcome::Report(_, Some(card), problem) = z else {
         panic!("{z:?}")
     };
     assert_eq!(problem, None);
     let last = card.settlement.and_then(|s| s.last).expect("settled at Z");
     assert_eq!(
         last.outcome,
-        tillpoint::store::acquirer::SettlementOutcomeRow::Matched
+        tillpoint_store::acquirer::SettlementOutcomeRow::Matched
     );
 }
 
@@ -486,7 +487,7 @@ fn card_payment_through_the_demo_devices() {
 /// Esc comes back.
 #[test]
 fn every_listed_shortcut_works() {
-    use tillpoint::ui::screen::help::SHORTCUTS;
+    use tillpoint_ui::screen::help::SHORTCUTS;
     let dir = tempfile::tempdir().unwrap();
     let mut app = app(dir.path(), Lang::En);
     login(&mut app, "1001", "1234");
@@ -546,8 +547,8 @@ fn cash_in_out_no_sale_and_reprint() {
     type_into(&mut app, "approval-number", "2001");
     type_into(&mut app, "approval-pin", "2468");
     assert_eq!(app.screen, Screen::Sale, "{:?}", app.notice);
-    let x = app.backend.run(tillpoint::ui::backend::Job::XReport);
-    let tillpoint::ui::backend::Outcome::Report(r, ..) = x else {
+    let x = app.backend.run(tillpoint_app::backend::Job::XReport);
+    let tillpoint_app::backend::Outcome::Report(r, ..) = x else {
         panic!("{x:?}")
     };
     assert_eq!(r.totals.cash_in.amount, 10_000);
@@ -577,12 +578,12 @@ fn cash_in_out_no_sale_and_reprint() {
 /// pad sees the digits, the host recovers them from the DUKPT block.
 #[test]
 fn pin_typed_on_the_on_screen_pad() {
-    use tillpoint::ui::screen::tender;
+    use tillpoint_ui::screen::tender;
     let dir = tempfile::tempdir().unwrap();
     let mut app = app(dir.path(), Lang::En);
-    let mut opts = tillpoint::sim::demo::DemoOptions::new(app.currency);
-    opts.pin = tillpoint::sim::demo::DemoPin::OnScreen;
-    let devices = tillpoint::sim::demo::DemoDevices::start_with(dir.path(), opts).unwrap();
+    let mut opts = tillpoint_sim::demo_devices::DemoOptions::new(app.currency);
+    opts.pin = tillpoint_sim::demo_devices::DemoPin::OnScreen;
+    let devices = tillpoint_sim::demo_devices::DemoDevices::start_with(dir.path(), opts).unwrap();
     app.backend = app.backend.clone().with_devices(devices);
     login(&mut app, "1001", "1234");
     type_into(&mut app, "scan", "00003");
@@ -604,8 +605,11 @@ fn pin_typed_on_the_on_screen_pad() {
 /// A till outside the demo, configured with `extra` on top of the demo
 /// shop's config.
 fn shop_app(dir: &std::path::Path, extra: &str) -> App {
-    let till = demo_shop(dir, &format!("{}\n{extra}", tillpoint::demo::CONFIG_TOML));
-    let live = tillpoint::devices::terminal::LiveDevices::start(&till).unwrap();
+    let till = demo_shop(
+        dir,
+        &format!("{}\n{extra}", tillpoint_app::demo_shop::CONFIG_TOML),
+    );
+    let live = tillpoint_app::terminal::LiveDevices::start(&till).unwrap();
     let mut backend = Backend::new(till);
     if let Some(d) = live {
         backend = backend.with_live_devices(d);
@@ -643,10 +647,10 @@ fn without_an_acquirer_link_card_and_qr_are_refused() {
 fn qr_payment_on_the_shops_devices_sends_the_scanned_code() {
     let dir = tempfile::tempdir().unwrap();
     let host =
-        tillpoint::sim::acquirer::start_acquirer_sim(tillpoint::sim::acquirer::SimConfig::new(
+        tillpoint_sim::acquirer::start_acquirer_sim(tillpoint_sim::acquirer::SimConfig::new(
             "127.0.0.1:0".parse().unwrap(),
             dir.path().join("host.db"),
-            std::sync::Arc::new(tillpoint::sim::acquirer::EmvIssuer::test_cards()),
+            std::sync::Arc::new(tillpoint_sim::acquirer::EmvIssuer::test_cards()),
         ))
         .unwrap();
     let mut app = shop_app(
@@ -681,12 +685,12 @@ fn qr_payment_on_the_shops_devices_sends_the_scanned_code() {
     }
     type_into(
         &mut app,
-        tillpoint::ui::screen::tender::CODE_ID,
+        tillpoint_ui::screen::tender::CODE_ID,
         "289876543210123456",
     );
     assert_eq!(app.screen, Screen::Receipt, "{:?}", app.notice);
     let rec = app.receipt.record.clone().unwrap();
-    assert_eq!(rec.tenders[0].kind, tillpoint::core::tender::TenderKind::Qr);
+    assert_eq!(rec.tenders[0].kind, tillpoint_core::tender::TenderKind::Qr);
     let card = rec.tenders[0].card.clone().unwrap();
     assert_eq!(card.rrn.len(), 12, "{card:?}");
     let rows = host.ledger().unwrap().txns("SHOPT001").unwrap();

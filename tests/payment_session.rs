@@ -3,21 +3,22 @@
 //! PIN pad simulator over a real pseudo-terminal pair, and the acquirer
 //! session (on the till's SQLite database) against the host simulator on a
 //! loopback port with its own SQLite ledger, all in a temporary directory.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 #![cfg(unix)]
 
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Duration;
 
-use tillpoint::core::money::{Currency, Money};
-use tillpoint::payment::session::{
+use tillpoint_core::money::{Currency, Money};
+use tillpoint_payment::session::{
     CardOutcome, CommitMode, DeclineReason, PaymentDecision, PaymentError, PendingCommit,
     ReversalState, Stage,
 };
-use tillpoint::sim::acquirer::Fault;
-use tillpoint::sim::demo::{DemoDevices, DemoOptions, DemoPin};
-use tillpoint::sim::pinpad::{PadKey, PinOutcome, SimEvent};
-use tillpoint::store::host_ledger::{TxnRow, TxnStatus};
+use tillpoint_sim::acquirer::ledger::{TxnRow, TxnStatus};
+use tillpoint_sim::acquirer::Fault;
+use tillpoint_sim::demo_devices::{DemoDevices, DemoOptions, DemoPin};
+use tillpoint_sim::pinpad::{PadKey, PinOutcome, SimEvent};
 use zeroize::Zeroizing;
 
 const VISA: &str = "visa-online-pin";
@@ -110,7 +111,7 @@ fn host_txns(rig: &Rig) -> Vec<TxnRow> {
 fn pending_reversals(rig: &Rig) -> usize {
     let acquirer = rig.dev.acquirer();
     let session = acquirer.lock().unwrap();
-    tillpoint::payment::acquirer::AcquirerStore::pending_reversals(session.store())
+    tillpoint_payment::acquirer::AcquirerStore::pending_reversals(session.store())
         .unwrap()
         .len()
 }
@@ -349,7 +350,7 @@ fn offline_approval_under_the_floor_limit_goes_to_the_outbox_and_is_forwarded_on
         let acquirer = rig.dev.acquirer();
         let session = acquirer.lock().unwrap();
         let waiting =
-            tillpoint::payment::acquirer::AcquirerStore::outbox_pending(session.store(), 10)
+            tillpoint_payment::acquirer::AcquirerStore::outbox_pending(session.store(), 10)
                 .unwrap();
         assert_eq!(waiting.len(), 1);
         assert_eq!(waiting[0].id, id);

@@ -5,6 +5,7 @@
 //!
 //! Link timings are shortened through `LinkConfig` so the suite stays fast;
 //! the defaults (2 s ACK, 10 s response) are checked separately.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 #![cfg(unix)]
 
 use std::path::{Path, PathBuf};
@@ -13,16 +14,16 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use serialport::{SerialPort, TTYPort};
-use tillpoint::devices::pinpad::{open_port, PinPadConfig, PinPadError, SerialPinPad};
-use tillpoint::payment::abecs::command::{GetPin, Key, PinMethod, Request, Status};
-use tillpoint::payment::abecs::frame::{self, Event, FrameDecoder};
-use tillpoint::payment::abecs::link::{Link, LinkConfig, PortLine, SerialLine};
-use tillpoint::payment::abecs::AbecsError;
-use tillpoint::payment::pin::{
+use tillpoint_devices::pinpad::{open_port, PinPadConfig, PinPadError, SerialPinPad};
+use tillpoint_payment::abecs::command::{GetPin, Key, PinMethod, Request, Status};
+use tillpoint_payment::abecs::frame::{self, Event, FrameDecoder};
+use tillpoint_payment::abecs::link::{Link, LinkConfig, PortLine, SerialLine};
+use tillpoint_payment::abecs::AbecsError;
+use tillpoint_payment::pin::{
     recover_pin, BaseDerivationKeys, CancelToken, FormatPreference, PinBlockFormat, PinEntry,
     PinEntryError, PinRequest, Prompt,
 };
-use tillpoint::sim::pinpad::{
+use tillpoint_sim::pinpad::{
     run_pinpad_sim, Fault, FaultQueue, PadKey, PinOutcome, PinPadSim, PinSource, ServeEnd,
     SimEvent, SimOptions, TEST_AES_BDK, TEST_TDES_BDK,
 };

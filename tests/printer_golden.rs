@@ -4,14 +4,15 @@
 //! real engine into a real SQLite file and printed by the print worker through the file
 //! transport, exactly as a shop would. Goldens live in tests/golden/ as escaped text;
 //! `UPDATE_GOLDEN=1 cargo test --test printer_golden` rewrites them after a reviewed change.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod printer_fixtures;
 
 use printer_fixtures::*;
-use tillpoint::devices::printer::doc::{DrawerPulse, PaperWidth};
-use tillpoint::devices::printer::queue::{drain, open_drawer_for_sale};
-use tillpoint::i18n::{I18n, Lang};
-use tillpoint::sim::printer::parse::{parse, Item};
+use tillpoint_app::print_queue::{drain, open_drawer_for_sale};
+use tillpoint_devices::printer::doc::{DrawerPulse, PaperWidth};
+use tillpoint_i18n::{I18n, Lang};
+use tillpoint_sim::printer::parse::{parse, Item};
 
 #[test]
 fn command_streams_match_the_goldens() {

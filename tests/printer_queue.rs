@@ -3,6 +3,7 @@
 //! for the crash and command-line cases.
 //!
 //! Receipt pictures for a human to look at are written to target/receipts/.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 mod printer_fixtures;
@@ -14,22 +15,22 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use printer_fixtures::*;
-use tillpoint::core::cashier::Action;
-use tillpoint::core::receipt::{Copy, Receipt};
-use tillpoint::core::sale::SaleRecord;
-use tillpoint::devices::printer::config::{PrinterConfig, ReceiptSettings, TransportKind};
-use tillpoint::devices::printer::doc::{PaperWidth, PrintDocument};
-use tillpoint::devices::printer::encode::{encode, EncodeOptions};
-use tillpoint::devices::printer::layout::receipt_document;
-use tillpoint::devices::printer::queue::{
+use tillpoint_app::print_queue::{
     check_printer, drain_configured, no_sale, open_drawer_for_sale, queue_status, why_not_printing,
     NoSaleError, PrintProblem,
 };
-use tillpoint::i18n::{I18n, Lang};
-use tillpoint::sim::printer::parse::{parse, Item};
-use tillpoint::sim::printer::render::{prints, SIDE_MARGIN};
-use tillpoint::sim::printer::{render_stream, Fonts, Paper, PrinterSim, SimHandle, SimState};
-use tillpoint::store::Store;
+use tillpoint_core::cashier::Action;
+use tillpoint_core::receipt::{Copy, Receipt};
+use tillpoint_core::sale::SaleRecord;
+use tillpoint_devices::printer::config::{PrinterConfig, ReceiptSettings, TransportKind};
+use tillpoint_devices::printer::doc::{PaperWidth, PrintDocument};
+use tillpoint_devices::printer::encode::{encode, EncodeOptions};
+use tillpoint_devices::printer::layout::receipt_document;
+use tillpoint_i18n::{I18n, Lang};
+use tillpoint_sim::printer::parse::{parse, Item};
+use tillpoint_sim::printer::render::{prints, SIDE_MARGIN};
+use tillpoint_sim::printer::{render_stream, Fonts, Paper, PrinterSim, SimHandle, SimState};
+use tillpoint_store::Store;
 
 fn paper(width: PaperWidth) -> Paper {
     match width {
@@ -147,7 +148,7 @@ fn receipts_render_through_the_emulator_with_text_in_place() {
 }
 
 fn check_placement(
-    r: &tillpoint::sim::printer::Rendered,
+    r: &tillpoint_sim::printer::Rendered,
     img: &image::GrayImage,
     width: PaperWidth,
     lang: Lang,
@@ -163,7 +164,7 @@ fn check_placement(
             .unwrap_or_else(|| panic!("{tag} {kind}: no such line in {:#?}", r.placed))
     };
     let centred = |x: u32, w: u32| (x - SIDE_MARGIN).abs_diff((dots - w) / 2) <= 1;
-    let ink = |p: &tillpoint::sim::printer::render::Placed| {
+    let ink = |p: &tillpoint_sim::printer::render::Placed| {
         (p.x..p.x + p.width)
             .flat_map(|x| (p.y..p.y + p.height).map(move |y| (x, y)))
             .filter(|(x, y)| img.get_pixel(*x, *y).0[0] < 128)
@@ -190,7 +191,7 @@ fn check_placement(
         Lang::En => "TOTAL",
         Lang::Zh => "合计",
     };
-    let amount = tillpoint::i18n::money(lang, record.total);
+    let amount = tillpoint_i18n::money(lang, record.total);
     let total = find(&|t| t.starts_with(total_label) && t.ends_with(&amount));
     assert_eq!(total.height, 48, "{tag} {kind}");
     assert_eq!(total.x + total.width, SIDE_MARGIN + dots, "{tag} {kind}");
@@ -308,7 +309,7 @@ fn paper_out_mid_queue_keeps_the_jobs_and_prints_each_copy_once() {
 fn check_printer_ok(pc: &PrinterConfig) -> bool {
     let mut table = toml::Table::new();
     table.insert("printer".into(), toml::Value::try_from(pc).unwrap());
-    let (config, _) = tillpoint::config::Config::parse(&toml::to_string(&table).unwrap()).unwrap();
+    let (config, _) = tillpoint_config::Config::parse(&toml::to_string(&table).unwrap()).unwrap();
     check_printer(&config).ok
 }
 
@@ -439,11 +440,18 @@ fn killed_till_prints_every_committed_sale_once_after_restart() {
             .unwrap()
     };
     // Seeds the demo catalog (slow password hashes) and sells once.
-    let o = run(&["sell-loop", "--count", "1"]);
+    let o = common::harness()
+        .args(["sell-loop", "--count", "1", "--data-dir"])
+        .arg(&data)
+        .arg("--config")
+        .arg(&cfg)
+        .env("TILLPOINT_LOG", "error")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     // A till selling as fast as it can, killed (SIGKILL) after a few sales.
-    let mut child = common::bin()
+    let mut child = common::harness()
         .args(["sell-loop", "--data-dir"])
         .arg(&data)
         .arg("--config")
@@ -472,10 +480,10 @@ fn killed_till_prints_every_committed_sale_once_after_restart() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(stdout.contains("print queue empty"), "{stdout}");
-    let (config, _) = tillpoint::config::Config::load(&cfg).unwrap();
+    let (config, _) = tillpoint_config::Config::load(&cfg).unwrap();
     let store = Store::open(
         &data.join("till.db"),
-        tillpoint::till::store_settings(&config),
+        tillpoint_app::till::store_settings(&config),
     )
     .unwrap();
     let sales = store.sale_count().unwrap() as usize;
@@ -530,11 +538,11 @@ fn drawer_opens_for_cash_and_for_an_approved_no_sale_only() {
     assert!(!open_drawer_for_sale(&mut p, &cash, None).unwrap());
 
     // A cashier may not open the drawer without a sale; a supervisor may, on record.
-    let cashier = tillpoint::core::cashier::authorize(
-        &tillpoint::core::cashier::Cashier {
+    let cashier = tillpoint_core::cashier::authorize(
+        &tillpoint_core::cashier::Cashier {
             number: 1001,
             name: "Ann".into(),
-            role: tillpoint::core::cashier::Role::Cashier,
+            role: tillpoint_core::cashier::Role::Cashier,
         },
         Action::NoSale,
     );
@@ -583,8 +591,8 @@ fn self_check_reports_the_printer() {
     sim.control.set_cover_open(true);
     let mut table = toml::Table::new();
     table.insert("printer".into(), toml::Value::try_from(&pc).unwrap());
-    let (config, _) = tillpoint::config::Config::parse(&toml::to_string(&table).unwrap()).unwrap();
-    let line = tillpoint::check::printer_check(&config);
+    let (config, _) = tillpoint_config::Config::parse(&toml::to_string(&table).unwrap()).unwrap();
+    let line = tillpoint_app::check::printer_check(&config);
     assert!(!line.ok);
     assert_eq!(line.id, "printer");
     assert!(line.detail.contains("cover open"), "{line:?}");
@@ -695,25 +703,25 @@ fn logo_and_signature_slip_render() {
 
     let mut store = open_store(&dir.path().join("till.db"), &config);
     let rules = &config.pricing;
-    let mut s = tillpoint::core::sale::Sale::new(rules.currency, 1001);
+    let mut s = tillpoint_core::sale::Sale::new(rules.currency, 1001);
     s.add(
         &product(
             "00046",
             "芒果干 Dried Mango",
             2210,
             "A",
-            tillpoint::core::catalog::Unit::Piece,
+            tillpoint_core::catalog::Unit::Piece,
         ),
-        tillpoint::core::catalog::Qty::ONE,
+        tillpoint_core::catalog::Qty::ONE,
     )
     .unwrap();
-    let card = tillpoint::core::tender::CardRef {
+    let card = tillpoint_core::tender::CardRef {
         cvm: "signature".into(),
         entry_mode: "contactless".into(),
         ..printer_fixtures::card()
     };
     let due = s.balance(rules).unwrap();
-    s.pay_electronic(tillpoint::core::tender::TenderKind::Card, due, card, rules)
+    s.pay_electronic(tillpoint_core::tender::TenderKind::Card, due, card, rules)
         .unwrap();
     store.complete_sale(&s, rules, T0, 20, &[]).unwrap();
     let r = drain_configured(&mut store, &pc, &I18n::load(), &settings, T0 + 1).unwrap();

@@ -1,5 +1,6 @@
 //! The real network path: EscPosPrinter over TCP to the printer emulator on loopback.
 //! PNGs land under target/tmp/printer-receipts/ (CARGO_TARGET_TMPDIR) for a human to look at.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod printer_samples;
 
@@ -8,11 +9,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use printer_samples::{receipt, Lang, Sale};
-use tillpoint::devices::printer::doc::{DrawerPulse, PaperWidth, PrintDocument, TextStyle};
-use tillpoint::devices::printer::encode::{encode, EncodeOptions};
-use tillpoint::devices::printer::transport::{NetworkTransport, Timeouts, TransportError};
-use tillpoint::devices::printer::{EscPosPrinter, PrinterError, ReceiptPrinter};
-use tillpoint::sim::printer::{render_stream, Fonts, Paper, PrinterSim, SimHandle, SimState};
+use tillpoint_devices::printer::doc::{DrawerPulse, PaperWidth, PrintDocument, TextStyle};
+use tillpoint_devices::printer::encode::{encode, EncodeOptions};
+use tillpoint_devices::printer::transport::{NetworkTransport, Timeouts, TransportError};
+use tillpoint_devices::printer::{EscPosPrinter, PrinterError, ReceiptPrinter};
+use tillpoint_sim::printer::{render_stream, Fonts, Paper, PrinterSim, SimHandle, SimState};
 
 fn out_dir(name: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -106,7 +107,7 @@ fn paper_out_is_reported_over_tcp_and_nothing_prints_until_paper_is_back() {
     let sim = start(Paper::Mm58, &dir);
     let mut doc = PrintDocument::new(PaperWidth::Mm58);
     doc.text("queued job", TextStyle::plain())
-        .push(tillpoint::devices::printer::doc::Block::Cut { partial: false });
+        .push(tillpoint_devices::printer::doc::Block::Cut { partial: false });
 
     sim.control.set_paper_out(true);
     let mut p = printer(sim.addr);

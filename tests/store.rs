@@ -1,16 +1,17 @@
 //! Integration tests of the store on a real SQLite file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 
 use common::{demo_store, supervisor};
-use tillpoint::core::cashier::Action;
-use tillpoint::core::catalog::Qty;
-use tillpoint::core::money::Money;
-use tillpoint::core::sale::Sale;
-use tillpoint::core::tender::{CardRef, TenderKind};
-use tillpoint::store::catalog::ImportError;
-use tillpoint::store::sales::CashMovement;
-use tillpoint::store::{Store, StoreError};
+use tillpoint_core::cashier::Action;
+use tillpoint_core::catalog::Qty;
+use tillpoint_core::money::Money;
+use tillpoint_core::sale::Sale;
+use tillpoint_core::tender::{CardRef, TenderKind};
+use tillpoint_store::catalog::ImportError;
+use tillpoint_store::sales::CashMovement;
+use tillpoint_store::{Store, StoreError};
 
 const T: i64 = 1_763_700_000_000;
 
@@ -230,19 +231,13 @@ fn migrations_run_once_from_empty_and_refuse_newer() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.db");
     let (_, config) = demo_store(dir.path());
-    let settings = tillpoint::till::store_settings(&config);
+    let settings = tillpoint_app::till::store_settings(&config);
     let s = Store::open(&path, settings.clone()).unwrap();
-    assert_eq!(
-        s.schema_version().unwrap(),
-        tillpoint::store::schema::LATEST
-    );
+    assert_eq!(s.schema_version().unwrap(), tillpoint_store::schema::LATEST);
     drop(s);
     // Re-opening re-runs nothing and keeps data.
     let s = Store::open(&path, settings.clone()).unwrap();
-    assert_eq!(
-        s.schema_version().unwrap(),
-        tillpoint::store::schema::LATEST
-    );
+    assert_eq!(s.schema_version().unwrap(), tillpoint_store::schema::LATEST);
     s.raw_connection()
         .pragma_update(None, "user_version", 99)
         .unwrap();
@@ -369,10 +364,10 @@ fn cashier_pins_are_hashed_and_checked() {
         )
         .unwrap();
     assert!(hash.starts_with("$argon2id$") && !hash.contains("1234"));
-    let c = tillpoint::core::cashier::Cashier {
+    let c = tillpoint_core::cashier::Cashier {
         number: 5,
         name: "X".into(),
-        role: tillpoint::core::cashier::Role::Cashier,
+        role: tillpoint_core::cashier::Role::Cashier,
     };
     assert!(store.add_cashier(&c, "12").is_err());
     assert!(store.add_cashier(&c, "12ab").is_err());

@@ -9,7 +9,7 @@
 //! reads "ratio <= 2".
 
 use super::{figure, Figure, Samples};
-use crate::sim::acquirer::{bench_forwarding, SimError};
+use tillpoint_sim::acquirer::{bench_forwarding, SimError};
 
 /// Advices forwarded in the benchmark.
 pub const ADVICES: usize = 10_000;

@@ -10,7 +10,8 @@ pub fn run(size: super::Size, progress: &dyn Fn(&str)) -> anyhow::Result<Figure>
     } else {
         300
     };
-    let r = crate::sim::card::bench_kernel(n).map_err(|e| anyhow::anyhow!("kernel bench: {e}"))?;
+    let r =
+        tillpoint_sim::card::bench_kernel(n).map_err(|e| anyhow::anyhow!("kernel bench: {e}"))?;
     let kernel = r.kernel_per_txn.as_secs_f64() * 1000.0;
     let bare = r.apdu_only_per_txn.as_secs_f64() * 1000.0;
     Ok(Figure {

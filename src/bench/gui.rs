@@ -3,25 +3,25 @@
 //! against a bare iced window started the same way.
 
 use super::{figure, Figure, Samples, Size};
-use crate::i18n::Lang;
-use crate::till::{Paths, Till};
-use crate::ui::app::{App, Effect, Message, Options};
-use crate::ui::backend::Backend;
-use crate::ui::screen::{login, sale, startup};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
+use tillpoint_app::backend::Backend;
+use tillpoint_app::till::{Paths, Till};
+use tillpoint_i18n::Lang;
+use tillpoint_ui::app::{App, Effect, Message, Options};
+use tillpoint_ui::screen::{login, sale, startup};
 
 fn demo_till(dir: &Path) -> anyhow::Result<Till> {
     std::fs::create_dir_all(dir)?;
     let cfg = dir.join("tillpoint.toml");
-    std::fs::write(&cfg, crate::demo::CONFIG_TOML)?;
+    std::fs::write(&cfg, tillpoint_app::demo_shop::CONFIG_TOML)?;
     let mut till = Till::open(Paths {
         config_file: cfg,
         data_dir: dir.to_path_buf(),
     })?;
     let classes = till.config.tax_classes();
-    crate::demo::seed(&mut till.store, &classes)?;
+    tillpoint_app::demo_shop::seed(&mut till.store, &classes)?;
     Ok(till)
 }
 
@@ -72,7 +72,7 @@ pub fn run(dir: &Path, size: Size, progress: &dyn Fn(&str)) -> anyhow::Result<Ve
     let mut empty = Samples::default();
     let n = size.commits.min(100);
     for i in 0..n {
-        app.sale = crate::core::sale::Sale::new(app.currency, 1001);
+        app.sale = tillpoint_core::sale::Sale::new(app.currency, 1001);
         empty.time(|| scan_frame(&mut app, &skus[i % skus.len()]));
     }
     let products: Vec<_> = skus
@@ -81,14 +81,14 @@ pub fn run(dir: &Path, size: Size, progress: &dyn Fn(&str)) -> anyhow::Result<Ve
             app.backend
                 .with_till(|t| t.store.product_by_sku(s).ok().flatten())
         })
-        .filter(|p| p.unit == crate::core::catalog::Unit::Piece)
+        .filter(|p| p.unit == tillpoint_core::catalog::Unit::Piece)
         .collect();
-    app.sale = crate::core::sale::Sale::new(app.currency, 1001);
+    app.sale = tillpoint_core::sale::Sale::new(app.currency, 1001);
     let mut k = 0;
     while app.sale.lines.len() < 500 {
         app.sale.add(
             &products[k % products.len()],
-            crate::core::catalog::Qty::ONE,
+            tillpoint_core::catalog::Qty::ONE,
         )?;
         k += 1;
     }
@@ -121,13 +121,35 @@ pub fn run(dir: &Path, size: Size, progress: &dyn Fn(&str)) -> anyhow::Result<Ve
         });
         return Ok(out);
     }
+    // The baseline is its own unshipped binary, built next to this one.
+    let bare = exe.with_file_name(format!(
+        "tillpoint-bare-window{}",
+        std::env::consts::EXE_SUFFIX
+    ));
+    if !bare.is_file() {
+        progress(&format!(
+            "GUI: cold start skipped: the baseline {} is not next to this binary (cargo build --release builds it)",
+            bare.display()
+        ));
+        out.push(Figure {
+            name: "gui_cold_start_to_login".into(),
+            unit: "ms".into(),
+            p50: f64::NAN,
+            p99: f64::NAN,
+            baseline: None,
+            ratio: None,
+            goal: "ratio <= 1.5 (needs tillpoint-bare-window next to tillpoint)".into(),
+            met: None,
+        });
+        return Ok(out);
+    }
     let data = dir.join("start");
     drop(demo_till(&data)?);
     let runs = if size.products >= 1_000_000 { 8 } else { 3 };
     let (mut till_start, mut bare_start) = (Samples::default(), Samples::default());
-    let time = |args: &[&str], s: &mut Samples| -> anyhow::Result<()> {
+    let time = |program: &Path, args: &[&str], s: &mut Samples| -> anyhow::Result<()> {
         let t = Instant::now();
-        let status = Command::new(&exe)
+        let status = Command::new(program)
             .args(args)
             .env("TILLPOINT_EXIT_WHEN_READY", "1")
             .stdout(Stdio::null())
@@ -139,8 +161,9 @@ pub fn run(dir: &Path, size: Size, progress: &dyn Fn(&str)) -> anyhow::Result<Ve
     };
     let data_arg = data.to_string_lossy().to_string();
     for _ in 0..runs {
-        time(&["bare-window"], &mut bare_start)?;
+        time(&bare, &[], &mut bare_start)?;
         time(
+            &exe,
             &["demo", "--data-dir", &data_arg, "--tour", "login"],
             &mut till_start,
         )?;

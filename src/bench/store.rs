@@ -1,17 +1,17 @@
 //! Store benchmarks: durable sale commit, barcode lookup, name search, Z report.
 
 use super::{figure, Figure, Samples, Size};
-use crate::config::Config;
-use crate::core::cashier::{authorize, Action, Cashier, Role};
-use crate::core::catalog::{gs1_check_digit, Product, Qty, Unit};
-use crate::core::money::Money;
-use crate::core::sale::Sale;
-use crate::core::tender::{CardRef, TenderKind};
-use crate::store::{Store, StoreError};
-use crate::till::store_settings;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::Path;
+use tillpoint_app::till::store_settings;
+use tillpoint_config::Config;
+use tillpoint_core::cashier::{authorize, Action, Cashier, Role};
+use tillpoint_core::catalog::{gs1_check_digit, Product, Qty, Unit};
+use tillpoint_core::money::Money;
+use tillpoint_core::sale::Sale;
+use tillpoint_core::tender::{CardRef, TenderKind};
+use tillpoint_store::{Store, StoreError};
 
 const SYLLABLES: &[&str] = &[
     "ka", "lo", "mi", "zu", "ter", "van", "os", "pel", "dri", "nok", "sa", "ri", "bel", "tor",
@@ -198,7 +198,7 @@ pub fn run(dir: &Path, size: Size, progress: &dyn Fn(&str)) -> Result<Vec<Figure
             &brand(&mut rng)[..2],
             KINDS[rng.gen_range(0..KINDS.len())]
         );
-        let fq = crate::store::catalog::fts_query(&q).unwrap_or_default();
+        let fq = tillpoint_store::catalog::fts_query(&q).unwrap_or_default();
         bare_fts.time(|| store.bench_bare_fts(&fq, 20))?;
         search.time(|| store.search_products(&q, 20))?;
     }

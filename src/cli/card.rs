@@ -1,15 +1,15 @@
 //! Card-reader commands: list PC/SC readers, run the virtual EMV card on
 //! vpcd, and run one test transaction through a reader.
 
-use crate::devices::reader::{list_readers, Reader};
-use crate::payment::emv::kernel::{Decision, HostResponse, Kernel};
-use crate::payment::emv::TerminalConfig;
-use crate::sim::card::{issuer_approval, run_card_sim, sample_purchase, ScriptedCardholder};
 use anyhow::{anyhow, Context};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
+use tillpoint_devices::reader::{list_readers, Reader};
+use tillpoint_payment::emv::kernel::{Decision, HostResponse, Kernel};
+use tillpoint_payment::emv::TerminalConfig;
+use tillpoint_sim::card::{issuer_approval, run_card_sim, sample_purchase, ScriptedCardholder};
 
 /// `tillpoint readers`
 pub fn readers() -> anyhow::Result<ExitCode> {
@@ -53,9 +53,9 @@ pub fn card_test(
         .context("waiting for a card")?;
     println!("ATR {}", hex::encode_upper(atr));
     let mut card = reader.connect()?;
-    let paths = crate::till::Paths::resolve(None, None).ok();
+    let paths = tillpoint_app::till::Paths::resolve(None, None).ok();
     let config = paths
-        .and_then(|p| crate::config::Config::load(&p.config_file).ok())
+        .and_then(|p| tillpoint_config::Config::load(&p.config_file).ok())
         .map(|(c, _)| c)
         .unwrap_or_default();
     let mut warnings = Vec::new();

@@ -8,15 +8,15 @@ pub mod printer;
 pub mod text;
 
 use crate::bench;
-use crate::check;
-use crate::core::cashier::{authorize, Action, Cashier, Role};
-use crate::demo;
-use crate::till::{Paths, Till};
 use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tillpoint_app::check;
+use tillpoint_app::demo_shop;
+use tillpoint_app::till::{Paths, Till};
+use tillpoint_core::cashier::{authorize, Action, Cashier, Role};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,10 +26,10 @@ use std::process::ExitCode;
 )]
 pub struct Cli {
     /// Config file (default: the platform config dir's tillpoint.toml).
-    #[arg(long, global = true, env = crate::till::ENV_CONFIG)]
+    #[arg(long, global = true, env = tillpoint_app::till::ENV_CONFIG)]
     pub config: Option<PathBuf>,
     /// Data directory with the database and logs (default: the platform data dir).
-    #[arg(long, global = true, env = crate::till::ENV_DATA_DIR)]
+    #[arg(long, global = true, env = tillpoint_app::till::ENV_DATA_DIR)]
     pub data_dir: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -167,16 +167,6 @@ pub enum Command {
     /// The till's acquirer link (host in [acquirer]): status, sync, settle, echo.
     #[command(subcommand)]
     Acquirer(acquirer::AcquirerCmd),
-    /// Benchmark support: the bare iced window the cold-start figure compares with.
-    #[command(hide = true)]
-    BareWindow,
-    /// Test support: completes sales in a loop and prints each receipt
-    /// number once its commit has returned (used by the crash test).
-    #[command(hide = true)]
-    SellLoop {
-        #[arg(long, default_value_t = u64::MAX)]
-        count: u64,
-    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,7 +250,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         None => {
             let (till, _g) = open(&cli)?;
-            crate::ui::run(till, crate::ui::Start::default())
+            tillpoint_ui::run(till, tillpoint_ui::Start::default())
                 .map_err(|e| anyhow!("the window could not open: {e}"))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -350,7 +340,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 _ => (till.store.x_report(now)?, false),
             };
-            let (card, problem) = crate::closing::card_closing(
+            let (card, problem) = tillpoint_app::closing::card_closing(
                 &mut till,
                 &report,
                 kind == "z" && reprint.is_none(),
@@ -428,7 +418,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::SellLoop { count }) => sell_loop(&cli, *count),
         Some(Command::PrinterSim {
             listen,
             out,
@@ -443,10 +432,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::AcquirerSim(args)) => acquirer::acquirer_sim(args),
         Some(Command::Acquirer(cmd)) => acquirer::acquirer(&cli, cmd),
         Some(Command::Readers) => card::readers(),
-        Some(Command::BareWindow) => {
-            crate::ui::bare_window().map_err(|e| anyhow!("the window could not open: {e}"))?;
-            Ok(ExitCode::SUCCESS)
-        }
         Some(Command::PinpadSim {
             port,
             state,
@@ -504,7 +489,7 @@ fn run_demo(
         None => {
             let p = data_dir.join("tillpoint.toml");
             if !p.exists() {
-                std::fs::write(&p, demo::CONFIG_TOML)?;
+                std::fs::write(&p, demo_shop::CONFIG_TOML)?;
             }
             p
         }
@@ -519,11 +504,11 @@ fn run_demo(
         till.config.log_max_files,
     );
     let classes = till.config.tax_classes();
-    if demo::seed(&mut till.store, &classes)? {
+    if demo_shop::seed(&mut till.store, &classes)? {
         println!("demo shop set up in {}", data_dir.display());
     }
     println!("demo cashiers (number / PIN):");
-    for (c, pin) in demo::cashiers() {
+    for (c, pin) in demo_shop::cashiers() {
         println!(
             "  {:>5} / {}  {} ({})",
             c.number,
@@ -532,7 +517,7 @@ fn run_demo(
             c.role.as_str()
         );
     }
-    let _printer = demo::start_printer(&mut till)?;
+    let _printer = demo_shop::start_printer(&mut till)?;
     if let Some(p) = &_printer {
         println!(
             "demo printer at {} prints to {}",
@@ -541,9 +526,9 @@ fn run_demo(
         );
     }
     if !text_only {
-        crate::ui::run(
+        tillpoint_ui::run(
             till,
-            crate::ui::Start {
+            tillpoint_ui::Start {
                 demo: true,
                 lang: lang.map(str::to_string),
                 tour: tour.map(str::to_string),
@@ -553,7 +538,7 @@ fn run_demo(
         .map_err(|e| anyhow!("the window could not open: {e}"))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let receipts = demo::ring_samples(&mut till)?;
+    let receipts = demo_shop::ring_samples(&mut till)?;
     println!("sample receipts: {}", receipts.join(", "));
     let code = print_check(&till);
     let now = till.clock.now_ms();
@@ -562,36 +547,4 @@ fn run_demo(
         text::report(&till.store.x_report(now)?, &till.clock, false)
     );
     Ok(code)
-}
-
-fn sell_loop(cli: &Cli, count: u64) -> anyhow::Result<ExitCode> {
-    let (mut till, _g) = open(cli)?;
-    let classes = till.config.tax_classes();
-    demo::seed(&mut till.store, &classes)?;
-    let rules = till.config.pricing.clone();
-    let cur = rules.currency;
-    let skus = ["00001", "00003", "00010", "00020", "00040"];
-    let mut out = std::io::stdout().lock();
-    for i in 0..count {
-        let mut sale = crate::core::sale::Sale::new(cur, 1001);
-        for (k, sku) in skus.iter().enumerate().take(1 + (i as usize % skus.len())) {
-            let p = till
-                .store
-                .product_by_sku(sku)?
-                .ok_or_else(|| anyhow!("demo product {sku} missing"))?;
-            sale.add(&p, crate::core::catalog::Qty::pieces(1 + k as i64))?;
-        }
-        let due = sale.cash_due(&rules)?;
-        sale.pay_cash(
-            crate::core::money::Money::new(due.minor + 1000, cur),
-            &rules,
-        )?;
-        let now = till.clock.now_ms();
-        let done = till
-            .store
-            .complete_sale(&sale, &rules, now, till.clock.local_hour(now), &[])?;
-        writeln!(out, "completed {}", done.record.receipt_no)?;
-        out.flush()?;
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,11 @@
 //! `tillpoint pinpad-sim`: the PIN pad simulator on a serial port or one end
 //! of a pseudo-terminal pair.
 
-use crate::sim::pinpad::{run_pinpad_sim, Fault, PinSource, SimOptions};
 use anyhow::anyhow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
+use tillpoint_sim::pinpad::{run_pinpad_sim, Fault, PinSource, SimOptions};
 
 /// Runs the simulator until it is killed.
 pub fn pinpad_sim(

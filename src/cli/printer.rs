@@ -2,15 +2,15 @@
 //! `tillpoint print` (prints the queued receipts once and says why any still wait).
 
 use super::{open, Cli};
-use crate::devices::printer::config::PrinterConfig;
-use crate::devices::printer::queue::{drain_configured, queue_status};
-use crate::i18n::I18n;
-use crate::sim::printer::{run_printer_sim, Paper, SimState};
 use anyhow::Context;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use tillpoint_app::print_queue::{drain_configured, queue_status};
+use tillpoint_devices::printer::config::PrinterConfig;
+use tillpoint_i18n::I18n;
+use tillpoint_sim::printer::{run_printer_sim, Paper, SimState};
 
 /// Runs the printer emulator until the process is stopped. Logs (paper running out,
 /// render warnings, rejected input) go to standard error.

@@ -1,11 +1,11 @@
 //! Plain-text renderings for the terminal: reports and sales export.
 
-use crate::core::money::{Currency, Money};
-use crate::core::report::Report;
-use crate::core::sale::SaleRecord;
-use crate::core::tender::TenderKind;
-use crate::till::Clock;
 use std::fmt::Write;
+use tillpoint_app::till::Clock;
+use tillpoint_core::money::{Currency, Money};
+use tillpoint_core::report::Report;
+use tillpoint_core::sale::SaleRecord;
+use tillpoint_core::tender::TenderKind;
 
 fn m(v: i64, c: Currency) -> String {
     Money::new(v, c).to_string()
@@ -160,7 +160,7 @@ fn percent(rate: rust_decimal::Decimal) -> String {
     )
 }
 
-fn batch_line(t: &crate::store::acquirer::BatchTotals, c: Currency) -> String {
+fn batch_line(t: &tillpoint_store::acquirer::BatchTotals, c: Currency) -> String {
     let amount = |v: u64| m(i64::try_from(v).unwrap_or(i64::MAX), c);
     format!(
         "{} debit(s) {}, {} credit(s) {}",
@@ -174,11 +174,11 @@ fn batch_line(t: &crate::store::acquirer::BatchTotals, c: Currency) -> String {
 /// Where the card money stands with the acquirer (`acquirer status`, and
 /// the end of the Z report).
 pub fn settlement(
-    s: &crate::store::acquirer::SettlementStatus,
+    s: &tillpoint_store::acquirer::SettlementStatus,
     clock: &Clock,
     c: Currency,
 ) -> String {
-    use crate::store::acquirer::SettlementOutcomeRow as O;
+    use tillpoint_store::acquirer::SettlementOutcomeRow as O;
     let mut out = String::new();
     let _ = writeln!(out, "-- settlement --");
     let _ = writeln!(
@@ -250,7 +250,10 @@ pub fn settlement(
 
 /// The card part of a closing note: merchant fees per scheme and the net
 /// that reaches the shop's account, then the settlement status.
-pub fn card_summary(s: &crate::payment::acquirer::config::CardSummary, clock: &Clock) -> String {
+pub fn card_summary(
+    s: &tillpoint_payment::acquirer::settlement::CardSummary,
+    clock: &Clock,
+) -> String {
     let f = &s.fees;
     let c = f.currency;
     let mut out = String::new();

@@ -264,12 +264,12 @@ fn allocate_to_tenders(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::cashier::{authorize, Cashier, Role};
-    use crate::core::catalog::{Product, Unit};
-    use crate::core::money::Currency;
-    use crate::core::sale::Sale;
-    use crate::core::tax::{TaxMode, TaxRate, TaxRoundingLevel, TaxRules};
-    use crate::core::tender::CardRef;
+    use crate::cashier::{authorize, Cashier, Role};
+    use crate::catalog::{Product, Unit};
+    use crate::money::Currency;
+    use crate::sale::Sale;
+    use crate::tax::{TaxMode, TaxRate, TaxRoundingLevel, TaxRules};
+    use crate::tender::CardRef;
     use proptest::prelude::*;
     use rust_decimal::Decimal;
 

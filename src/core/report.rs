@@ -310,10 +310,10 @@ pub struct Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::catalog::{Product, Qty, Unit};
-    use crate::core::money::Rounding;
-    use crate::core::sale::{PricingRules, Sale, Stamp};
-    use crate::core::tax::{TaxMode, TaxRate, TaxRoundingLevel, TaxRules};
+    use crate::catalog::{Product, Qty, Unit};
+    use crate::money::Rounding;
+    use crate::sale::{PricingRules, Sale, Stamp};
+    use crate::tax::{TaxMode, TaxRate, TaxRoundingLevel, TaxRules};
     use rust_decimal::Decimal;
 
     #[test]
@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn merchant_fees_per_scheme() {
-        use crate::core::tender::{CardRef, Tender};
+        use crate::tender::{CardRef, Tender};
         let cur = Currency::CNY;
         let mut t = ReportTotals::new(cur, 0);
         let card = |scheme: &str| CardRef {

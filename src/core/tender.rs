@@ -90,23 +90,38 @@ impl Tender {
     }
 }
 
-/// Masks a PAN for the receipt and the logs: first six and last four digits.
+/// Masks a PAN for the receipt, the logs, traces and the host's messages:
+/// the one masking rule of the till (see [`pan_digit_shown`]). Anything
+/// but digits is dropped.
 pub fn mask_pan(pan: &str) -> String {
     let digits: Vec<char> = pan.chars().filter(char::is_ascii_digit).collect();
-    if digits.len() < 13 {
-        return "*".repeat(digits.len());
-    }
     let n = digits.len();
     digits
         .iter()
         .enumerate()
-        .map(|(i, c)| if i < 6 || i >= n - 4 { *c } else { '*' })
+        .map(|(i, c)| if pan_digit_shown(i, n) { *c } else { '*' })
         .collect()
+}
+
+/// Whether digit `i` of a PAN of `len` digits may be shown: the first six
+/// and the last four (the PCI DSS display rule), and none at all below 13
+/// digits, where six and four would leave too little hidden.
+pub fn pan_digit_shown(i: usize, len: usize) -> bool {
+    len >= 13 && (i < 6 || i + 4 >= len)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_pans_are_fully_masked() {
+        assert_eq!(mask_pan("123456789012"), "************");
+        assert_eq!(mask_pan("1234567890123"), "123456***0123");
+        assert_eq!(mask_pan("6212 3456 7890 1234 567"), "621234*********4567");
+        assert!(!(0..12).any(|i| pan_digit_shown(i, 12)));
+        assert_eq!((0..19).filter(|i| pan_digit_shown(*i, 19)).count(), 10);
+    }
 
     #[test]
     fn pan_masking_keeps_six_and_four() {

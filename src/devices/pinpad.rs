@@ -19,10 +19,10 @@ use std::sync::mpsc::Sender;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::payment::abecs::command::{DeviceInfo, GetPin, PinMethod, Status};
-use crate::payment::abecs::link::{Link, LinkConfig, PortLine};
-use crate::payment::abecs::AbecsError;
-use crate::payment::pin::{
+use tillpoint_payment::abecs::command::{DeviceInfo, GetPin, PinMethod, Status};
+use tillpoint_payment::abecs::link::{Link, LinkConfig, PortLine};
+use tillpoint_payment::abecs::AbecsError;
+use tillpoint_payment::pin::{
     CancelToken, EncryptedPin, FormatPreference, PinBlockFormat, PinEntry, PinEntryError,
     PinRequest, Prompt,
 };
@@ -78,7 +78,7 @@ pub struct PinPadConfig {
 impl PinPadConfig {
     /// The `[pinpad]` section of the till's config (`port`, `baud`); `None`
     /// when the till has no PIN pad configured.
-    pub fn from_till_config(config: &crate::config::Config) -> Option<PinPadConfig> {
+    pub fn from_till_config(config: &tillpoint_config::Config) -> Option<PinPadConfig> {
         let section = config.sections.get("pinpad")?;
         let port = section.get("port")?.as_str()?.trim();
         if port.is_empty() {
@@ -371,7 +371,7 @@ impl SerialPinPad {
     pub fn wait_for_key(
         &mut self,
         wait: Duration,
-    ) -> Result<crate::payment::abecs::Key, PinEntryError> {
+    ) -> Result<tillpoint_payment::abecs::Key, PinEntryError> {
         let cancel = self.cancel.clone();
         let result = self.link()?.get_key(wait, &cancel);
         self.cancel.reset();

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use pcsc::{Context, Disposition, Protocols, ReaderState, Scope, ShareMode, State};
 use thiserror::Error;
 
-use crate::payment::emv::apdu::{CardChannel, ChannelError};
+use tillpoint_payment::emv::apdu::{CardChannel, ChannelError};
 
 /// Default bound on one APDU exchange. DDA and GENERATE AC on slow chips
 /// take up to ~1-2 s; 5 s leaves margin without hanging the till.

@@ -42,27 +42,25 @@ use rand::{Rng, RngCore};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::core::money::Money;
-use crate::core::tender::CardRef;
-use crate::payment::acquirer::{
-    AcquirerStore, Authorization, BatchItem, Clock, OfflineSale, OnlineRequest, OutboxItem,
-    Session, SessionError, SystemClock,
+use crate::acquirer::{
+    AcquirerStore, Authorization, BatchItem, OfflineSale, OnlineRequest, PendingAdvice, Session,
+    SessionError, SystemClock, TimeSource,
 };
-use crate::payment::emv::apdu::{CardChannel, ChannelError};
-use crate::payment::emv::kernel::{
+use crate::emv::apdu::{CardChannel, ChannelError};
+use crate::emv::kernel::{
     self, CardSecrets, Cardholder, CvmPerformed, Decision, HostResponse, Kernel, KernelError,
     Outcome, ReceiptData, TransactionInput, TxnDate,
 };
-use crate::payment::emv::select::{ApplicationChooser, Candidate, Choice, PSE};
-use crate::payment::emv::{tlv, TerminalConfig};
-use crate::payment::iso8583::messages::{
-    CardInput, EntryMode, PinData, Reply, TxnKind, MAX_AMOUNT,
-};
-use crate::payment::iso8583::profile::response;
-use crate::payment::iso8583::ReversalReason;
-use crate::payment::pin::{
+use crate::emv::select::{ApplicationChooser, Candidate, Choice, PSE};
+use crate::emv::{tlv, TerminalConfig};
+use crate::iso8583::messages::{CardInput, EntryMode, PinData, Reply, TxnKind, MAX_AMOUNT};
+use crate::iso8583::profile::response;
+use crate::iso8583::ReversalReason;
+use crate::pin::{
     CancelToken, FormatPreference, PinBlockFormat, PinEntry, PinEntryError, PinRequest,
 };
+use tillpoint_core::money::Money;
+use tillpoint_core::tender::CardRef;
 
 // ---------------------------------------------------------------------------
 // Progress and results
@@ -227,7 +225,7 @@ pub enum PendingCommit {
     /// (`sqlite::offline_link`).
     Offline {
         /// The advice for the outbox.
-        item: OutboxItem,
+        item: PendingAdvice,
         /// Its entry in the open batch.
         capture: BatchItem,
     },
@@ -352,12 +350,10 @@ impl PanHasher {
     /// written to a temporary file, synced and renamed) when missing. A key
     /// file readable by others is tightened to 0600.
     pub fn load_or_create(dir: &Path) -> Result<PanHasher, PanKeyError> {
-        match crate::payment::keyfile::load_or_create(dir, Self::KEY_FILE) {
+        match crate::keyfile::load_or_create(dir, Self::KEY_FILE) {
             Ok(key) => Ok(PanHasher { key }),
-            Err(crate::payment::keyfile::KeyFileError::Bad(path)) => {
-                Err(PanKeyError::BadKeyFile(path))
-            }
-            Err(crate::payment::keyfile::KeyFileError::Io { path, source }) => {
+            Err(crate::keyfile::KeyFileError::Bad(path)) => Err(PanKeyError::BadKeyFile(path)),
+            Err(crate::keyfile::KeyFileError::Io { path, source }) => {
                 Err(PanKeyError::Io { path, source })
             }
         }
@@ -801,7 +797,7 @@ pub struct PaymentSession<S: AcquirerStore> {
     pin_pad: Option<Box<dyn PinEntry>>,
     hasher: PanHasher,
     settings: PaymentSettings,
-    clock: Box<dyn Clock>,
+    clock: Box<dyn TimeSource>,
     cancel: PaymentCancel,
     sequence: u32,
 }
@@ -837,7 +833,7 @@ impl<S: AcquirerStore> PaymentSession<S> {
         hasher: PanHasher,
     ) -> Self {
         let cancel = PaymentCancel::new(pin_pad.as_ref().map(|p| p.cancel_token()));
-        let clock: Box<dyn Clock> = Box::new(SystemClock);
+        let clock: Box<dyn TimeSource> = Box::new(SystemClock);
         // The transaction sequence counter (9F41) only has to differ between
         // payments; seeding it from the clock keeps it moving across restarts.
         let sequence = (clock.now().unix_timestamp().rem_euclid(100_000_000)) as u32;
@@ -860,7 +856,7 @@ impl<S: AcquirerStore> PaymentSession<S> {
     }
 
     /// Replaces the clock (the till's local clock for dates on the card).
-    pub fn with_clock(mut self, clock: Box<dyn Clock>) -> Self {
+    pub fn with_clock(mut self, clock: Box<dyn TimeSource>) -> Self {
         self.clock = clock;
         self
     }
@@ -1523,8 +1519,8 @@ fn report_end(reporter: &Reporter<'_>, result: &Result<CardOutcome, PaymentError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::money::Currency;
     use std::fs;
+    use tillpoint_core::money::Currency;
 
     #[test]
     fn pan_hash_is_keyed_stable_and_ignores_separators() {
@@ -1613,8 +1609,8 @@ mod tests {
         icc.extend_from_slice(b"00");
         icc.extend_from_slice(&[0x72, 0x03, 0x9F, 0x18, 0x00]);
         let reply = Reply {
-            mti: crate::payment::iso8583::Mti::FINANCIAL_RESPONSE,
-            stan: crate::payment::iso8583::messages::Stan::FIRST,
+            mti: crate::iso8583::Mti::FINANCIAL_RESPONSE,
+            stan: crate::iso8583::messages::Stan::FIRST,
             tid: "T".into(),
             response_code: "00".into(),
             rrn: Some("000000000001".into()),

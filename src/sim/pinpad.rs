@@ -33,13 +33,13 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::payment::abecs::command::{
+use tillpoint_payment::abecs::command::{
     Capabilities, DeviceInfo, GetPin, Key, PinBlockData, PinMethod, Request, RequestError,
     Response, Status,
 };
-use crate::payment::abecs::frame::{self, Control, Event, FrameDecoder};
-use crate::payment::abecs::link::{PortLine, SerialLine};
-use crate::payment::pin::{dukpt_aes, dukpt_tdes, CancelToken};
+use tillpoint_payment::abecs::frame::{self, Control, Event, FrameDecoder};
+use tillpoint_payment::abecs::link::{PortLine, SerialLine};
+use tillpoint_payment::pin::{dukpt_aes, dukpt_tdes, CancelToken};
 
 /// ANSI X9.24-1 test BDK (0123456789ABCDEFFEDCBA9876543210).
 pub const TEST_TDES_BDK: [u8; 16] = [
@@ -1018,8 +1018,8 @@ pub fn run_pinpad_sim(opts: SimOptions) -> Result<(), SimError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payment::abecs::link::{memory_pair, Link, LinkConfig};
-    use crate::payment::pin::{recover_pin, BaseDerivationKeys, EncryptedPin, PinBlockFormat};
+    use tillpoint_payment::abecs::link::{memory_pair, Link, LinkConfig};
+    use tillpoint_payment::pin::{recover_pin, BaseDerivationKeys, EncryptedPin, PinBlockFormat};
 
     fn fast() -> LinkConfig {
         LinkConfig {
@@ -1035,7 +1035,7 @@ mod tests {
     fn start(
         opts: SimOptions,
     ) -> (
-        Link<crate::payment::abecs::link::MemoryLine>,
+        Link<tillpoint_payment::abecs::link::MemoryLine>,
         CancelToken,
         thread::JoinHandle<PinPadSim>,
     ) {

@@ -21,17 +21,12 @@ use serde::Serialize;
 
 use super::sales::{next_receipt_no, Completion};
 use super::{Result, Store, StoreError};
-use crate::core::sale::{PricingRules, Sale, Stamp};
+use tillpoint_core::sale::{PricingRules, Sale, Stamp};
 
 /// Processing codes (ISO 8583 field 3) that count in settlement, as the host
 /// counts them: purchases are debits, refunds credits.
 const PURCHASE: &str = "000000";
 const REFUND: &str = "200000";
-
-/// Largest STAN; the counter wraps to 1 after it.
-const STAN_MAX: i64 = 999_999;
-/// Largest batch number (field 60 has six digits); wraps to 1.
-const BATCH_MAX: i64 = 999_999;
 
 /// A message's identity as the host sees it: MTI, STAN and field 7.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -335,16 +330,17 @@ impl AcquirerDb {
         Ok(out)
     }
 
-    /// Allocates the next STAN (1..=999999, wrapping) and commits the counter
-    /// before returning it, so no STAN is ever handed out twice.
-    pub fn next_stan(&self) -> Result<u32> {
+    /// Allocates the next STAN (1..=`max`, wrapping to 1; the host profile
+    /// owns the range) and commits the counter before returning it, so no
+    /// STAN is ever handed out twice.
+    pub fn next_stan(&self, max: u32) -> Result<u32> {
         self.write(|tx| {
             let v: i64 = tx
                 .prepare_cached(
                     "UPDATE counters SET value = CASE WHEN value >= ?1 OR value < 0 THEN 1 ELSE value + 1 END
                      WHERE name = 'acquirer_stan' RETURNING value",
                 )?
-                .query_row([STAN_MAX], |r| r.get(0))
+                .query_row([max], |r| r.get(0))
                 .optional()?
                 .ok_or_else(|| StoreError::Corrupt("the STAN counter is missing".into()))?;
             to_u32(v, "STAN")
@@ -356,14 +352,15 @@ impl AcquirerDb {
         self.read(current_batch)
     }
 
-    /// Closes `batch` if it is the open one; returns the open batch after.
-    pub fn close_batch(&self, batch: u32) -> Result<u32> {
+    /// Closes `batch` if it is the open one (the next is numbered up to
+    /// `max`, then 1 again); returns the open batch after.
+    pub fn close_batch(&self, batch: u32, max: u32) -> Result<u32> {
         self.write(|tx| {
             tx.prepare_cached(
-                "UPDATE counters SET value = CASE WHEN value >= ?2 THEN 1 ELSE value + 1 END
+                "UPDATE counters SET value = CASE WHEN value >= ?2 OR value < 1 THEN 1 ELSE value + 1 END
                  WHERE name = 'acquirer_batch' AND value = ?1",
             )?
-            .execute(params![batch, BATCH_MAX])?;
+            .execute(params![batch, max])?;
             current_batch(tx)
         })
     }
@@ -666,7 +663,7 @@ impl Store {
     /// Where the card money stands (open batch, advices waiting, last
     /// settlement), read on the sale engine's connection for the Z report.
     pub fn settlement_status(&mut self) -> Result<SettlementStatus> {
-        let tx = self.conn.transaction()?;
+        let tx = crate::begin_write(&mut self.conn)?;
         let s = settlement_status(&tx)?;
         tx.commit()?;
         Ok(s)
@@ -1025,11 +1022,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("till.db");
         let db = AcquirerDb::open(&path).unwrap();
-        assert_eq!(db.next_stan().unwrap(), 1);
-        assert_eq!(db.next_stan().unwrap(), 2);
+        assert_eq!(db.next_stan(999_999).unwrap(), 1);
+        assert_eq!(db.next_stan(999_999).unwrap(), 2);
         drop(db);
         let db = AcquirerDb::open(&path).unwrap();
-        assert_eq!(db.next_stan().unwrap(), 3);
+        assert_eq!(db.next_stan(999_999).unwrap(), 3);
         db.lock()
             .unwrap()
             .execute(
@@ -1037,7 +1034,7 @@ mod tests {
                 [],
             )
             .unwrap();
-        assert_eq!(db.next_stan().unwrap(), 1);
+        assert_eq!(db.next_stan(999_999).unwrap(), 1);
     }
 
     #[test]
@@ -1078,24 +1075,28 @@ mod tests {
         db.confirm_online(6, &void).unwrap();
         assert!(db.batch_items(1).unwrap()[0].voided);
         assert!(db.confirm_online(6, &void).is_err(), "voided once");
-        assert_eq!(db.close_batch(1).unwrap(), 2);
-        assert_eq!(db.close_batch(1).unwrap(), 2, "closing twice is harmless");
+        assert_eq!(db.close_batch(1, 999_999).unwrap(), 2);
+        assert_eq!(
+            db.close_batch(1, 999_999).unwrap(),
+            2,
+            "closing twice is harmless"
+        );
         assert!(db.batch_items(2).unwrap().is_empty());
     }
 
-    fn settings() -> crate::store::StoreSettings {
-        crate::store::StoreSettings {
-            currency: crate::core::money::Currency::CNY,
+    fn settings() -> crate::StoreSettings {
+        crate::StoreSettings {
+            currency: tillpoint_core::money::Currency::CNY,
             opening_float: 0,
             till_id: "T01".into(),
         }
     }
 
     fn card_sale(amount: i64, offline: bool) -> (Sale, PricingRules) {
-        use crate::core::catalog::{Product, Qty, Unit};
-        use crate::core::money::Money;
-        use crate::core::tender::{CardRef, TenderKind};
-        let (config, _) = crate::config::Config::parse("").unwrap();
+        use tillpoint_core::catalog::{Product, Qty, Unit};
+        use tillpoint_core::money::Money;
+        use tillpoint_core::tender::{CardRef, TenderKind};
+        let (config, _) = tillpoint_config::Config::parse("").unwrap();
         let rules = config.pricing.clone();
         let cur = rules.currency;
         let mut sale = Sale::new(cur, 1);

@@ -3,7 +3,7 @@
 //! commits each sale on its own (see `complete_sale`).
 
 use super::{Result, Store};
-use crate::core::sale::{PricingRules, Sale};
+use tillpoint_core::sale::{PricingRules, Sale};
 
 impl Store {
     /// Completes many paid sales in one transaction, through the same
@@ -16,12 +16,12 @@ impl Store {
         local_hour: u8,
     ) -> Result<()> {
         let settings = self.settings.clone();
-        let tx = self.conn.transaction()?;
+        let tx = crate::begin_write(&mut self.conn)?;
         for sale in sales {
             let receipt_no = super::sales::next_receipt_no(&tx, &settings)?;
             let record = sale.complete(
                 rules,
-                crate::core::sale::Stamp {
+                tillpoint_core::sale::Stamp {
                     receipt_no,
                     at_ms,
                     local_hour,
@@ -36,7 +36,7 @@ impl Store {
     /// Baseline for the commit benchmark: one bare row INSERT and COMMIT at
     /// the store's pragmas (WAL, synchronous=FULL).
     pub fn bench_bare_commit(&mut self, payload: &[u8]) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = crate::begin_write(&mut self.conn)?;
         tx.execute(
             "CREATE TABLE IF NOT EXISTS bench_baseline(id INTEGER PRIMARY KEY, v BLOB)",
             [],

@@ -2,12 +2,12 @@
 //! purpose), so a stolen database does not give away anyone's PIN.
 
 use super::{Result, Store, StoreError};
-use crate::core::cashier::{Cashier, Role};
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
 use argon2::Argon2;
 use rusqlite::{params, OptionalExtension};
+use tillpoint_core::cashier::{Cashier, Role};
 
 /// PIN length a till keypad accepts.
 const PIN_LEN: std::ops::RangeInclusive<usize> = 4..=8;

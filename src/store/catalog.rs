@@ -2,12 +2,12 @@
 //! name search through an FTS5 index that also finds Chinese names.
 
 use super::{Result, Store, StoreError};
-use crate::core::catalog::{
-    normalize_barcode, parse_embedded, Embedded, EmbeddedKind, Product, Unit,
-};
-use crate::core::money::{Currency, Money};
 use rusqlite::{params, OptionalExtension, Row};
 use std::io::Read;
+use tillpoint_core::catalog::{
+    normalize_barcode, parse_embedded, Embedded, EmbeddedKind, Product, Unit,
+};
+use tillpoint_core::money::{Currency, Money};
 
 /// One bad row of an import: the line it is on and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +162,7 @@ impl Store {
                 .position(|h| h.eq_ignore_ascii_case(col))
                 .ok_or_else(|| ImportError::Header((*col).to_string()))?;
         }
-        let tx = self.conn.transaction().map_err(StoreError::from)?;
+        let tx = crate::begin_write(&mut self.conn).map_err(StoreError::from)?;
         let mut errors: Vec<RowError> = Vec::new();
         let mut error_count = 0usize;
         let mut summary = ImportSummary::default();

@@ -87,7 +87,7 @@ impl Store {
 
     /// Queues a reprint of a receipt (one customer copy, marked as a reprint).
     pub fn queue_reprint(&mut self, receipt_no: &str, at_ms: i64) -> Result<i64> {
-        let tx = self.conn.transaction()?;
+        let tx = crate::begin_write(&mut self.conn)?;
         let sale_id: i64 = tx
             .query_row(
                 "SELECT id FROM sales WHERE receipt_no = ?1",

@@ -4,16 +4,16 @@
 use super::journal::append;
 use super::sales::{load_record, open_period, to_json};
 use super::{Result, Store, StoreError};
-use crate::core::cashier::{require, Action, Approval};
-use crate::core::money::Money;
-use crate::core::report::{Report, ReportEvent, ReportTotals};
 use rusqlite::{params, OptionalExtension};
+use tillpoint_core::cashier::{require, Action, Approval};
+use tillpoint_core::money::Money;
+use tillpoint_core::report::{Report, ReportEvent, ReportTotals};
 
 impl Store {
     /// The open period so far (an X report); changes nothing on disk except
     /// opening a period if none is open yet.
     pub fn x_report(&mut self, at_ms: i64) -> Result<Report> {
-        let tx = self.conn.transaction()?;
+        let tx = crate::begin_write(&mut self.conn)?;
         let (id, totals) = open_period(
             &tx,
             at_ms,
@@ -38,7 +38,7 @@ impl Store {
     /// happened since the last Z, so a Z cannot be repeated by accident.
     pub fn z_report(&mut self, approval: &Approval, at_ms: i64) -> Result<Report> {
         require(approval, Action::ZReport)?;
-        let tx = self.conn.transaction()?;
+        let tx = crate::begin_write(&mut self.conn)?;
         let (id, totals) = open_period(
             &tx,
             at_ms,

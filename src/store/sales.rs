@@ -7,16 +7,16 @@
 
 use super::journal::append;
 use super::{Result, Store, StoreError, StoreSettings};
-use crate::core::cashier::{require, Action, Approval};
-use crate::core::catalog::Qty;
-use crate::core::money::{Currency, Money};
-use crate::core::receipt::Receipt;
-use crate::core::refund::{build_refund, RefundRequest};
-use crate::core::report::{ReportEvent, ReportTotals};
-use crate::core::sale::{PricingRules, Sale, SaleKind, SaleRecord, Stamp};
-use crate::core::tender::TenderKind;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
+use tillpoint_core::cashier::{require, Action, Approval};
+use tillpoint_core::catalog::Qty;
+use tillpoint_core::money::{Currency, Money};
+use tillpoint_core::receipt::Receipt;
+use tillpoint_core::refund::{build_refund, RefundRequest};
+use tillpoint_core::report::{ReportEvent, ReportTotals};
+use tillpoint_core::sale::{PricingRules, Sale, SaleKind, SaleRecord, Stamp};
+use tillpoint_core::tender::TenderKind;
 
 /// What a completed sale or refund left in the store.
 #[derive(Debug, Clone)]
@@ -241,7 +241,7 @@ impl Store {
         card_data: OutboxPayloads<'_>,
     ) -> Result<Completion> {
         let settings = self.settings.clone();
-        let tx = self.conn.transaction()?;
+        let tx = crate::begin_write(&mut self.conn)?;
         let receipt_no = next_receipt_no(&tx, &settings)?;
         let record = sale.complete(
             rules,
@@ -314,7 +314,7 @@ impl Store {
     ) -> Result<Completion> {
         require(approval, Action::Refund)?;
         let settings = self.settings.clone();
-        let tx = self.conn.transaction()?;
+        let tx = crate::begin_write(&mut self.conn)?;
         let orig_id = Self::sale_id_of(&tx, original_receipt.trim())?;
         let original = load_record(&tx, orig_id)?;
         let voided: Option<i64> = tx
@@ -363,7 +363,7 @@ impl Store {
     ) -> Result<SaleRecord> {
         require(approval, Action::PostVoid)?;
         let settings = self.settings.clone();
-        let tx = self.conn.transaction()?;
+        let tx = crate::begin_write(&mut self.conn)?;
         let id = Self::sale_id_of(&tx, receipt_no.trim())?;
         let record = load_record(&tx, id)?;
         let (voided, period): (Option<i64>, i64) = tx
@@ -439,7 +439,7 @@ impl Store {
             amount
         };
         let settings = self.settings.clone();
-        let tx = self.conn.transaction()?;
+        let tx = crate::begin_write(&mut self.conn)?;
         let payload = to_json(&MovementPayload {
             kind,
             amount: amount.minor,
@@ -499,7 +499,7 @@ impl Store {
 
     /// Takes a parked sale back; it leaves the parked list in the same step.
     pub fn resume(&mut self, id: i64) -> Result<Sale> {
-        let tx = self.conn.transaction()?;
+        let tx = crate::begin_write(&mut self.conn)?;
         let json: String = tx
             .prepare_cached("SELECT sale FROM parked WHERE id = ?1")?
             .query_row([id], |r| r.get(0))

@@ -5,21 +5,21 @@
 //! turns those into iced tasks; the tests run them synchronously through the
 //! same backend, so a test sees exactly what the window does.
 
-use super::backend::{Backend, Job, Outcome};
 use super::ctx::Ctx;
 use super::screen::{
     cash, help, login, parked, receipt, refund, reports, sale, settings, startup, tender,
 };
 use super::theme;
-use crate::core::cashier::{Action, Approval, Cashier};
-use crate::core::catalog::{EmbeddedKind, Qty};
-use crate::core::money::{Currency, Money};
-use crate::core::sale::{PricingRules, Sale, Totals};
-use crate::core::tender::{CardRef, TenderKind};
-use crate::i18n::{I18n, Lang};
-use crate::store::sales::CashMovement;
 use iced::widget::{column, container, operation, row, text, text_input};
 use iced::{keyboard, Alignment, Element, Length, Subscription, Task, Theme};
+use tillpoint_app::backend::CashMovement;
+use tillpoint_app::backend::{Backend, Job, Outcome};
+use tillpoint_core::cashier::{Action, Approval, Cashier};
+use tillpoint_core::catalog::{EmbeddedKind, Qty};
+use tillpoint_core::money::{Currency, Money};
+use tillpoint_core::sale::{PricingRules, Sale, Totals};
+use tillpoint_core::tender::{CardRef, TenderKind};
+use tillpoint_i18n::{I18n, Lang};
 
 /// Builds the view context from the app's fields only, so it can be held
 /// while another field (a screen's state) is borrowed mutably.
@@ -422,7 +422,7 @@ impl App {
                     }
                     Some(tender::Event::Back) => self.go(Screen::Sale),
                     Some(tender::Event::Pad(k)) => {
-                        use crate::sim::pinpad::PadKey;
+                        use tillpoint_app::backend::PadKey;
                         let key = match k {
                             'E' => PadKey::Enter,
                             'C' => PadKey::Clear,
@@ -610,7 +610,7 @@ impl App {
                         let label = format!(
                             "{} {}",
                             self.t("parked-label"),
-                            crate::i18n::datetime(self.lang, self.now_ms, self.offset_secs)
+                            tillpoint_i18n::datetime(self.lang, self.now_ms, self.offset_secs)
                         );
                         vec![Effect::Job(Job::Park(Box::new(self.sale.clone()), label))]
                     }
@@ -834,7 +834,7 @@ impl App {
                     .tender
                     .last_change
                     .filter(|c| !c.is_zero())
-                    .map(|c| crate::i18n::money(self.lang, c));
+                    .map(|c| tillpoint_i18n::money(self.lang, c));
                 self.receipt.pages.clear();
                 self.receipt.record = Some((*record).clone());
                 self.new_sale();
@@ -1133,7 +1133,7 @@ impl App {
             return None;
         }
         let mut s = self.t("login-demo-hint");
-        for (c, pin) in crate::demo::cashiers() {
+        for (c, pin) in tillpoint_app::demo_shop::cashiers() {
             let role = self.t(&format!("role-{}", c.role.as_str()));
             s.push_str(&format!("\n{} / {}  {} ({})", c.number, pin, c.name, role));
         }

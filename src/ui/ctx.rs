@@ -1,8 +1,8 @@
 //! What every view needs to turn state into words: translations, the
 //! language, the currency and the shop's time zone.
 
-use crate::core::money::{Currency, Money};
-use crate::i18n::{self, I18n, Lang};
+use tillpoint_core::money::{Currency, Money};
+use tillpoint_i18n::{self as i18n, I18n, Lang};
 
 /// Rendering context handed to each screen's `view`.
 #[derive(Clone, Copy)]

@@ -17,16 +17,16 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use tillpoint::payment::acquirer::sqlite::SqliteAcquirerStore;
-use tillpoint::payment::acquirer::{
-    AcquirerClient, AcquirerStore, BatchItem, ClientConfig, Clock, DataKey, MemoryStore,
-    OfflineLimits, OfflineSale, OutboxItem, Session, SessionConfig,
+use tillpoint_payment::acquirer::till_store::SqliteAcquirerStore;
+use tillpoint_payment::acquirer::{
+    AcquirerClient, AcquirerStore, BatchItem, ClientConfig, DataKey, MemoryStore, OfflineLimits,
+    OfflineSale, PendingAdvice, Session, SessionConfig, TimeSource,
 };
-use tillpoint::payment::iso8583::messages::{CardInput, EntryMode, PinData, TerminalIds, TxnKind};
-use tillpoint::sim::acquirer::{
+use tillpoint_payment::iso8583::messages::{CardInput, EntryMode, PinData, TerminalIds, TxnKind};
+use tillpoint_sim::acquirer::ledger::{TxnRow, TxnStatus};
+use tillpoint_sim::acquirer::{
     start_acquirer_sim, test_pin_block, EmvIssuer, SimConfig, SimHandle,
 };
-use tillpoint::store::host_ledger::{TxnRow, TxnStatus};
 
 pub const TID: &str = "TILL0001";
 /// The visa-online-pin virtual card (issuer keys in the simulator).
@@ -78,12 +78,12 @@ macro_rules! on_both_stores {
 
 /// What the tests need of a store beyond the trait.
 pub trait RigStore: AcquirerStore + Sync {
-    fn outbox_all(&self) -> Vec<OutboxItem>;
+    fn outbox_all(&self) -> Vec<PendingAdvice>;
     fn captures_all(&self) -> Vec<BatchItem>;
 }
 
 impl RigStore for MemoryStore {
-    fn outbox_all(&self) -> Vec<OutboxItem> {
+    fn outbox_all(&self) -> Vec<PendingAdvice> {
         MemoryStore::outbox_all(self)
     }
     fn captures_all(&self) -> Vec<BatchItem> {
@@ -92,7 +92,7 @@ impl RigStore for MemoryStore {
 }
 
 impl RigStore for SqliteAcquirerStore {
-    fn outbox_all(&self) -> Vec<OutboxItem> {
+    fn outbox_all(&self) -> Vec<PendingAdvice> {
         SqliteAcquirerStore::outbox_all(self).unwrap()
     }
     fn captures_all(&self) -> Vec<BatchItem> {
@@ -116,7 +116,7 @@ impl ManualClock {
     }
 }
 
-impl Clock for ManualClock {
+impl TimeSource for ManualClock {
     fn now(&self) -> OffsetDateTime {
         *self.0.lock().unwrap()
     }

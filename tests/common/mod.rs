@@ -2,15 +2,15 @@
 //! a temporary directory, with the demo catalog and cashiers.
 #![allow(dead_code)]
 
-use tillpoint::config::Config;
-use tillpoint::core::cashier::{authorize, Action, Approval, Cashier, Role};
-use tillpoint::store::Store;
-use tillpoint::till::store_settings;
+use tillpoint_app::till::store_settings;
+use tillpoint_config::Config;
+use tillpoint_core::cashier::{authorize, Action, Approval, Cashier, Role};
+use tillpoint_store::Store;
 
 pub fn demo_store(dir: &std::path::Path) -> (Store, Config) {
-    let (config, _) = Config::parse(tillpoint::demo::CONFIG_TOML).unwrap();
+    let (config, _) = Config::parse(tillpoint_app::demo_shop::CONFIG_TOML).unwrap();
     let mut store = Store::open(&dir.join("till.db"), store_settings(&config)).unwrap();
-    tillpoint::demo::seed(&mut store, &config.tax_classes()).unwrap();
+    tillpoint_app::demo_shop::seed(&mut store, &config.tax_classes()).unwrap();
     (store, config)
 }
 
@@ -28,4 +28,9 @@ pub fn supervisor(action: Action) -> Approval {
 
 pub fn bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_tillpoint"))
+}
+
+/// The unshipped test tills (`sell-loop`, `crash-till`).
+pub fn harness() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tillpoint-harness"))
 }

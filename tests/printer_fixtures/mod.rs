@@ -6,21 +6,21 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tillpoint::config::Config;
-use tillpoint::core::cashier::{authorize, Action, Approval, Cashier, Role};
-use tillpoint::core::catalog::{Product, Qty, Unit};
-use tillpoint::core::money::Money;
-use tillpoint::core::sale::{Discount, Sale};
-use tillpoint::core::tender::{mask_pan, CardRef, TenderKind};
-use tillpoint::devices::printer::config::{PrinterConfig, ReceiptSettings, TransportKind};
-use tillpoint::devices::printer::doc::PaperWidth;
-use tillpoint::devices::printer::encode::EncodeOptions;
-use tillpoint::devices::printer::transport::FileTransport;
-use tillpoint::devices::printer::EscPosPrinter;
-use tillpoint::i18n::Lang;
-use tillpoint::store::sales::Completion;
-use tillpoint::store::Store;
-use tillpoint::till::store_settings;
+use tillpoint_app::till::store_settings;
+use tillpoint_config::Config;
+use tillpoint_core::cashier::{authorize, Action, Approval, Cashier, Role};
+use tillpoint_core::catalog::{Product, Qty, Unit};
+use tillpoint_core::money::Money;
+use tillpoint_core::sale::{Discount, Sale};
+use tillpoint_core::tender::{mask_pan, CardRef, TenderKind};
+use tillpoint_devices::printer::config::{PrinterConfig, ReceiptSettings, TransportKind};
+use tillpoint_devices::printer::doc::PaperWidth;
+use tillpoint_devices::printer::encode::EncodeOptions;
+use tillpoint_devices::printer::transport::FileTransport;
+use tillpoint_devices::printer::EscPosPrinter;
+use tillpoint_i18n::Lang;
+use tillpoint_store::sales::Completion;
+use tillpoint_store::Store;
 
 /// A café in Shanghai: CNY, prices include tax, cash rounded down to 0.10 (抹零), a name
 /// with an accented letter and Chinese, so both code page and GB18030 text are exercised.
@@ -61,7 +61,7 @@ pub fn product(sku: &str, name: &str, price: i64, class: &str, unit: Unit) -> Pr
         sku: sku.into(),
         name: name.into(),
         barcodes: vec![],
-        price: Money::new(price, tillpoint::core::money::Currency::CNY),
+        price: Money::new(price, tillpoint_core::money::Currency::CNY),
         tax_class: class.into(),
         category: "x".into(),
         unit,

@@ -3,7 +3,7 @@
 //! layout will use, in both languages.
 #![allow(dead_code)]
 
-use tillpoint::devices::printer::doc::{
+use tillpoint_devices::printer::doc::{
     Align, BarcodeKind, Block, DrawerPulse, PaperWidth, PrintDocument, QrLevel, RasterImage,
     TextStyle,
 };

@@ -36,9 +36,9 @@ use super::transport::{
     TransportError, UsbDeviceTransport,
 };
 use super::EscPosPrinter;
-use crate::config::Config;
-use crate::core::receipt::ShopInfo;
-use crate::i18n::Lang;
+use tillpoint_config::Config;
+use tillpoint_core::receipt::ShopInfo;
+use tillpoint_i18n::Lang;
 
 /// How the till reaches its receipt printer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -531,6 +531,20 @@ mod tests {
         assert_eq!(c.language, "");
         assert_eq!(w.len(), 5, "{w:?}");
         assert!(w.iter().any(|x| x.contains("papr: unknown")));
+    }
+
+    /// A field of the wrong type falls back alone: the printer stays on.
+    #[test]
+    fn a_wrong_type_resets_only_its_own_field() {
+        let (c, w) = load(
+            "[printer]\ntransport = \"file\"\npath = \"/tmp/x\"\npaper = \"58\"\ncopies = 2\n",
+        );
+        assert_eq!(c.transport, TransportKind::File, "{w:?}");
+        assert_eq!(c.path, "/tmp/x");
+        assert_eq!(c.copies, 2);
+        assert_eq!(c.paper, 80, "the default roll");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("[printer] paper"), "{w:?}");
     }
 
     #[test]

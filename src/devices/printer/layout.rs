@@ -2,7 +2,7 @@
 //! (32 columns) or 80 mm (48 columns) roll, in English or Chinese.
 //!
 //! Every word comes from the Fluent files (`i18n/*/receipt.ftl`) and every amount from
-//! [`crate::i18n::money`], so the printed receipt says exactly what the GUI's preview says.
+//! [`tillpoint_i18n::money`], so the printed receipt says exactly what the GUI's preview says.
 //! Column arithmetic is done by the document layer ([`super::doc`]), which counts a CJK
 //! character as two columns, so Chinese and Latin text align the same way.
 //!
@@ -14,12 +14,12 @@ use super::doc::{
     display_width, Align, BarcodeKind, Block, PaperWidth, PrintDocument, QrLevel, RasterImage,
     TextStyle,
 };
-use crate::core::catalog::{Qty, Unit};
-use crate::core::money::Money;
-use crate::core::receipt::{Copy, Receipt};
-use crate::core::sale::{RecordLine, SaleRecord};
-use crate::core::tender::{mask_pan, CardRef, Tender, TenderKind};
-use crate::i18n::{self, I18n, Lang};
+use tillpoint_core::catalog::{Qty, Unit};
+use tillpoint_core::money::Money;
+use tillpoint_core::receipt::{Copy, Receipt};
+use tillpoint_core::sale::{RecordLine, SaleRecord};
+use tillpoint_core::tender::{mask_pan, CardRef, Tender, TenderKind};
+use tillpoint_i18n::{self as i18n, I18n, Lang};
 
 /// How a receipt is laid out on paper: chosen per printer (width, logo) and per till
 /// (language, time zone), never per receipt, so a reprint looks like the original.
@@ -487,11 +487,11 @@ fn kilograms(q: Qty) -> String {
 mod tests {
     use super::super::doc::block_lines;
     use super::*;
-    use crate::core::money::Currency;
-    use crate::core::receipt::ShopInfo;
-    use crate::core::sale::SaleKind;
-    use crate::core::tax::TaxLine;
     use rust_decimal::Decimal;
+    use tillpoint_core::money::Currency;
+    use tillpoint_core::receipt::ShopInfo;
+    use tillpoint_core::sale::SaleKind;
+    use tillpoint_core::tax::TaxLine;
 
     fn cny(minor: i64) -> Money {
         Money::new(minor, Currency::CNY)

@@ -11,7 +11,6 @@ pub mod config;
 pub mod doc;
 pub mod encode;
 pub mod layout;
-pub mod queue;
 pub mod status;
 pub mod transport;
 

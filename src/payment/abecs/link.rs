@@ -32,7 +32,7 @@ use zeroize::Zeroizing;
 use super::command::{DeviceInfo, GetPin, Key, PinBlockData, Request, Response};
 use super::frame::{self, Control, Event, FrameDecoder, FrameError};
 use super::AbecsError;
-use crate::payment::pin::CancelToken;
+use crate::pin::CancelToken;
 
 /// A serial line as the link needs it: write bytes, read with a timeout.
 ///
@@ -568,7 +568,7 @@ impl<L: SerialLine> Link<L> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payment::abecs::command::Status;
+    use crate::abecs::command::Status;
     use std::thread;
 
     fn fast() -> LinkConfig {

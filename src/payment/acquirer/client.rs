@@ -10,10 +10,10 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::payment::iso8583::codec::{pack, unpack, CodecError, Message};
-use crate::payment::iso8583::framing::{write_frame, FrameError, TimedRead};
-use crate::payment::iso8583::messages::answers;
-use crate::payment::iso8583::{HOST_PROFILE, MAX_MESSAGE_LEN};
+use crate::iso8583::codec::{pack, unpack, CodecError, Message};
+use crate::iso8583::framing::{write_frame, FrameError, TimedRead};
+use crate::iso8583::messages::answers;
+use crate::iso8583::{Spec, HOST_PROFILE};
 
 /// A connected byte stream to the host.
 pub trait LinkStream: TimedRead + Write + Send {
@@ -68,6 +68,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// How long to wait for the matching answer after the request is written.
     pub read_timeout: Duration,
+    /// The host's ISO 8583 profile (field table and message bound): each
+    /// acquirer speaks its own, so the link is told which.
+    pub profile: &'static Spec,
 }
 
 impl ClientConfig {
@@ -76,6 +79,7 @@ impl ClientConfig {
             addr,
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(30),
+            profile: &HOST_PROFILE,
         }
     }
 }
@@ -162,8 +166,9 @@ impl AcquirerClient {
     /// replies (they answer requests sent on it); partial bytes go.
     fn drop_stream(&mut self) {
         self.stream = None;
-        while let Ok(Some(frame)) = take_frame(&mut self.rbuf, MAX_MESSAGE_LEN) {
-            if let Ok(m) = unpack(&HOST_PROFILE, &frame) {
+        let profile = self.cfg.profile;
+        while let Ok(Some(frame)) = take_frame(&mut self.rbuf, profile.max_message_len) {
+            if let Ok(m) = unpack(profile, &frame) {
                 if self.late.len() >= MAX_STRAY_FRAMES {
                     self.late.remove(0);
                 }
@@ -215,7 +220,7 @@ impl AcquirerClient {
     /// Writes one request without waiting for its answer, so several can be
     /// in flight on the connection (the forwarder pipelines advices).
     pub fn send(&mut self, request: &Message) -> Result<(), LinkError> {
-        let bytes = pack(&HOST_PROFILE, request)?;
+        let bytes = pack(self.cfg.profile, request)?;
         let stream = self.stream()?;
         if let Err(e) = write_frame(stream.as_mut(), &bytes) {
             self.drop_stream();
@@ -234,7 +239,7 @@ impl AcquirerClient {
     ) -> Result<(), LinkError> {
         let mut buf = Vec::new();
         for request in requests {
-            let bytes = pack(&HOST_PROFILE, request)?;
+            let bytes = pack(self.cfg.profile, request)?;
             write_frame(&mut buf, &bytes).map_err(LinkError::Send)?;
         }
         if buf.is_empty() {
@@ -260,7 +265,8 @@ impl AcquirerClient {
             let Some(stream) = self.stream.as_mut() else {
                 return Err(LinkError::NoAnswer(FrameError::Closed));
             };
-            let frame = match read_buffered(stream.as_mut(), &mut self.rbuf, deadline) {
+            let max_len = self.cfg.profile.max_message_len;
+            let frame = match read_buffered(stream.as_mut(), &mut self.rbuf, deadline, max_len) {
                 Ok(f) => f,
                 Err(FrameError::Timeout) => return Err(LinkError::NoAnswer(FrameError::Timeout)),
                 Err(FrameError::TooLong { len, max }) => {
@@ -278,7 +284,7 @@ impl AcquirerClient {
                     return Err(LinkError::NoAnswer(e));
                 }
             };
-            let reply = match unpack(&HOST_PROFILE, &frame) {
+            let reply = match unpack(self.cfg.profile, &frame) {
                 Ok(m) => m,
                 Err(e) => {
                     self.drop_stream();
@@ -329,10 +335,11 @@ fn read_buffered(
     stream: &mut dyn LinkStream,
     buf: &mut Vec<u8>,
     deadline: Instant,
+    max_len: usize,
 ) -> Result<Vec<u8>, FrameError> {
     let mut chunk = [0u8; 8192];
     loop {
-        if let Some(frame) = take_frame(buf, MAX_MESSAGE_LEN)? {
+        if let Some(frame) = take_frame(buf, max_len)? {
             return Ok(frame);
         }
         let expected = match (buf.first(), buf.get(1)) {
@@ -384,11 +391,11 @@ fn read_buffered(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payment::iso8583::framing::read_frame;
-    use crate::payment::iso8583::messages::{
+    use crate::iso8583::framing::read_frame;
+    use crate::iso8583::messages::{
         network_request, NetworkRequest, Stamp, Stan, TerminalIds, Timestamp,
     };
-    use crate::payment::iso8583::Mti;
+    use crate::iso8583::Mti;
     use std::net::TcpListener;
     use std::thread;
 

@@ -36,19 +36,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use serde::Serialize;
 
 use super::client::{AcquirerClient, ClientConfig};
 use super::crypto::DataKey;
-use super::session::{totals_of, Session, SessionConfig, SettlementOutcome, SystemClock};
-use super::sqlite::SqliteAcquirerStore;
-use super::{AcquirerStore, OfflineLimits};
-use crate::config::Config;
-use crate::core::money::{Currency, Money};
-use crate::core::report::{merchant_fees, FeeRates, FeeSummary, Report};
-use crate::payment::iso8583::messages::{TerminalIds, Totals};
-use crate::store::acquirer::{BatchTotals, SettlementOutcomeRow, SettlementRow, SettlementStatus};
-use crate::store::Store;
+use super::session::{Session, SessionConfig, SystemClock};
+use super::till_store::SqliteAcquirerStore;
+use super::OfflineLimits;
+use crate::iso8583::messages::TerminalIds;
+use tillpoint_config::Config;
+use tillpoint_core::money::{Currency, Money};
+use tillpoint_core::report::FeeRates;
 
 /// The config file's section name.
 const SECTION: &str = "acquirer";
@@ -353,91 +350,6 @@ fn parse_rate(v: &toml::Value) -> Option<Decimal> {
         None => Decimal::from_str(&text).ok()?,
     };
     (rate >= Decimal::ZERO && rate < Decimal::ONE).then(|| rate.normalize())
-}
-
-/// The card part of a closing note: what the period's electronic takings
-/// leave after the merchant fees, and where settlement stands. Data for the
-/// Z report text (`cli::text::card_summary`) and the GUI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CardSummary {
-    pub fees: FeeSummary,
-    /// False when `[acquirer.fees]` names no rate (all fees shown are 0).
-    pub fees_configured: bool,
-    /// The acquirer link's state; `None` if it could not be read.
-    pub settlement: Option<SettlementStatus>,
-}
-
-/// The card summary of `report`, with the settlement status read from the
-/// till's store. A fee that cannot be computed (corrupt totals) is an error.
-pub fn card_summary(
-    report: &Report,
-    cfg: &AcquirerConfig,
-    store: &mut Store,
-) -> Result<CardSummary, String> {
-    let fees = merchant_fees(&report.totals, &cfg.fees).map_err(|e| e.to_string())?;
-    let settlement = match store.settlement_status() {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(error = %e, "settlement status unreadable");
-            None
-        }
-    };
-    Ok(CardSummary {
-        fees,
-        fees_configured: cfg.fees_configured,
-        settlement,
-    })
-}
-
-fn batch_totals(t: &Totals) -> BatchTotals {
-    BatchTotals {
-        debits_count: t.debits_count,
-        debits_amount: t.debits_amount,
-        credits_count: t.credits_count,
-        credits_amount: t.credits_amount,
-    }
-}
-
-/// Settles the open batch with the host now (reversals and advices are
-/// delivered first; on a totals mismatch the batch is uploaded and settled
-/// again) and records how it went, success or not, for the closing note.
-pub fn settle_and_record(session: &mut Session<SqliteAcquirerStore>, at_ms: i64) -> SettlementRow {
-    let row = match session.settle() {
-        Ok(report) => SettlementRow {
-            batch: report.batch,
-            outcome: match report.outcome {
-                SettlementOutcome::Matched => SettlementOutcomeRow::Matched,
-                SettlementOutcome::MatchedAfterUpload => SettlementOutcomeRow::MatchedAfterUpload,
-                SettlementOutcome::Mismatch => SettlementOutcomeRow::Mismatch,
-            },
-            at_ms,
-            till: batch_totals(&report.till),
-            host: report.host.as_ref().map(batch_totals),
-            uploaded: u32::try_from(report.uploaded).unwrap_or(u32::MAX),
-            note: None,
-        },
-        Err(e) => {
-            let store = session.store();
-            let batch = store.current_batch().unwrap_or(0);
-            let till = store
-                .batch_items(batch)
-                .map(|items| batch_totals(&totals_of(&items)))
-                .unwrap_or_default();
-            SettlementRow {
-                batch,
-                outcome: SettlementOutcomeRow::Failed,
-                at_ms,
-                till,
-                host: None,
-                uploaded: 0,
-                note: Some(e.to_string()),
-            }
-        }
-    };
-    if let Err(e) = session.store().db().record_settlement(&row) {
-        tracing::warn!(error = %e, "settlement outcome not recorded");
-    }
-    row
 }
 
 #[cfg(test)]

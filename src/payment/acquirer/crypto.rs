@@ -62,12 +62,10 @@ impl DataKey {
     /// so a crash never leaves a half-written key that would make queued
     /// advices unreadable. A key file readable by others is tightened to 0600.
     pub fn load_or_create(dir: &Path) -> Result<DataKey, CryptoError> {
-        match crate::payment::keyfile::load_or_create(dir, KEY_FILE) {
+        match crate::keyfile::load_or_create(dir, KEY_FILE) {
             Ok(key) => Ok(DataKey(*key)),
-            Err(crate::payment::keyfile::KeyFileError::Bad(path)) => {
-                Err(CryptoError::BadKeyFile(path))
-            }
-            Err(crate::payment::keyfile::KeyFileError::Io { path, source }) => {
+            Err(crate::keyfile::KeyFileError::Bad(path)) => Err(CryptoError::BadKeyFile(path)),
+            Err(crate::keyfile::KeyFileError::Io { path, source }) => {
                 Err(CryptoError::KeyFile { path, source })
             }
         }

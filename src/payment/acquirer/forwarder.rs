@@ -16,18 +16,18 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rand::Rng;
+use tillpoint_core::tender::mask_pan;
 use zeroize::Zeroizing;
 
 use super::crypto::{decrypt, encrypt, DataKey};
 use super::instructions::InstructionOutcome;
 use super::session::{Session, SessionError};
-use super::{AcquirerStore, BatchItem, OutboxItem, OutboxState};
-use crate::payment::iso8583::messages::{
-    self, mask_pan, parse_reply, CardInput, EntryMode, OriginalData, Stamp, Stan, Timestamp,
-    TxnKind,
+use super::{AcquirerStore, BatchItem, OutboxState, PendingAdvice};
+use crate::iso8583::messages::{
+    self, parse_reply, CardInput, EntryMode, OriginalData, Stamp, Stan, Timestamp, TxnKind,
 };
-use crate::payment::iso8583::profile::response;
-use crate::payment::iso8583::Mti;
+use crate::iso8583::profile::response;
+use crate::iso8583::Mti;
 
 /// Caps on offline acceptance; reaching any of them refuses the next
 /// offline sale until the outbox drains.
@@ -284,7 +284,7 @@ impl<S: AcquirerStore> Session<S> {
     pub fn prepare_offline(
         &mut self,
         sale: &OfflineSale,
-    ) -> Result<(OutboxItem, BatchItem), SessionError> {
+    ) -> Result<(PendingAdvice, BatchItem), SessionError> {
         if sale.kind == TxnKind::VoidPurchase {
             return Err(SessionError::Build(messages::BuildError::Invalid {
                 what: "offline transaction",
@@ -316,7 +316,7 @@ impl<S: AcquirerStore> Session<S> {
             stan: stamp.stan,
             transmitted: stamp.transmitted,
         };
-        let item = OutboxItem {
+        let item = PendingAdvice {
             id: 0,
             stan: stamp.stan,
             transmitted: stamp.transmitted,
@@ -482,8 +482,8 @@ impl<S: AcquirerStore> Session<S> {
     /// to mark done in one write.
     fn settle_advice(
         &mut self,
-        item: &OutboxItem,
-        reply: &crate::payment::iso8583::Message,
+        item: &PendingAdvice,
+        reply: &crate::iso8583::Message,
         acknowledged: &mut Vec<u64>,
     ) -> Result<ForwardOutcome, SessionError> {
         let reply = match parse_reply(reply) {

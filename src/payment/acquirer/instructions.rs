@@ -27,9 +27,9 @@
 
 use super::session::{OnlineRequest, Session, SessionError};
 use super::{AcquirerStore, Instruction};
-use crate::payment::iso8583::messages::{OriginalRef, Stan, TxnKind};
-use crate::payment::iso8583::profile::response;
-use crate::payment::iso8583::ReversalReason;
+use crate::iso8583::messages::{OriginalRef, Stan, TxnKind};
+use crate::iso8583::profile::response;
+use crate::iso8583::ReversalReason;
 
 /// What one delivery step did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,8 +218,8 @@ impl<S: AcquirerStore> Session<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payment::iso8583::messages::{OriginalData, Timestamp};
-    use crate::payment::iso8583::Mti;
+    use crate::iso8583::messages::{OriginalData, Timestamp};
+    use crate::iso8583::Mti;
 
     fn instruction(kind: TxnKind, batch: u32, open: u32) -> Instruction {
         Instruction {

@@ -14,13 +14,14 @@ pub mod crypto;
 pub mod forwarder;
 pub mod instructions;
 pub mod session;
-pub mod sqlite;
+pub mod settlement;
+pub mod till_store;
 pub mod tls;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::payment::iso8583::messages::{OriginalData, Stan, Timestamp, TxnKind};
-use crate::payment::iso8583::ReversalReason;
+use crate::iso8583::messages::{next_batch, OriginalData, Stan, Timestamp, TxnKind};
+use crate::iso8583::ReversalReason;
 
 pub use client::{AcquirerClient, ClientConfig, Connector, LinkError, LinkStream, PlainTcp};
 pub use crypto::{decrypt, encrypt, CryptoError, DataKey};
@@ -30,14 +31,14 @@ pub use forwarder::{
 };
 pub use instructions::InstructionOutcome;
 pub use session::{
-    Authorization, Clock, OnlineRequest, Session, SessionConfig, SessionError, SettlementOutcome,
-    SettlementReport, SystemClock,
+    Authorization, OnlineRequest, Session, SessionConfig, SessionError, SettlementOutcome,
+    SettlementReport, SystemClock, TimeSource,
 };
 
 /// Failure of the persistence backend. The session treats it as fatal for
 /// the current operation: nothing is sent whose record could not be written.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub enum StoreError {
+pub enum AcquirerStoreError {
     #[error("acquirer store failed: {0}")]
     Backend(String),
     #[error("acquirer store has no record {0}")]
@@ -107,7 +108,7 @@ pub enum OutboxState {
 
 /// An offline-approved advice waiting to be forwarded.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutboxItem {
+pub struct PendingAdvice {
     /// Insertion order; forwarding follows it.
     pub id: u64,
     pub stan: Stan,
@@ -164,66 +165,73 @@ pub struct OfflineExposure {
 /// committed.
 pub trait AcquirerStore: Send {
     /// Allocates the next STAN and persists the counter.
-    fn next_stan(&self) -> Result<Stan, StoreError>;
+    fn next_stan(&self) -> Result<Stan, AcquirerStoreError>;
 
     /// The open batch number.
-    fn current_batch(&self) -> Result<u32, StoreError>;
+    fn current_batch(&self) -> Result<u32, AcquirerStoreError>;
     /// Closes `batch` after a matched settlement; returns the new open batch.
-    fn close_batch(&self, batch: u32) -> Result<u32, StoreError>;
+    fn close_batch(&self, batch: u32) -> Result<u32, AcquirerStoreError>;
 
     /// Inserts or replaces the reversal for `r.original.stan`.
-    fn save_reversal(&self, r: &PendingReversal) -> Result<(), StoreError>;
+    fn save_reversal(&self, r: &PendingReversal) -> Result<(), AcquirerStoreError>;
     /// All pending reversals, oldest first.
-    fn pending_reversals(&self) -> Result<Vec<PendingReversal>, StoreError>;
+    fn pending_reversals(&self) -> Result<Vec<PendingReversal>, AcquirerStoreError>;
     /// Deletes the reversal for the original with this STAN.
-    fn clear_reversal(&self, original_stan: Stan) -> Result<(), StoreError>;
+    fn clear_reversal(&self, original_stan: Stan) -> Result<(), AcquirerStoreError>;
 
     /// Atomically clears the reversal of an approved request and applies its
     /// effect on the batch (in the till: same transaction as the sale).
-    fn confirm_online(&self, original_stan: Stan, change: &CaptureChange)
-        -> Result<(), StoreError>;
+    fn confirm_online(
+        &self,
+        original_stan: Stan,
+        change: &CaptureChange,
+    ) -> Result<(), AcquirerStoreError>;
     /// Adds a capture directly (batch repair tools and tests).
-    fn add_capture(&self, item: &BatchItem) -> Result<(), StoreError>;
+    fn add_capture(&self, item: &BatchItem) -> Result<(), AcquirerStoreError>;
     /// Captured transactions of `batch`, in capture order.
-    fn batch_items(&self, batch: u32) -> Result<Vec<BatchItem>, StoreError>;
+    fn batch_items(&self, batch: u32) -> Result<Vec<BatchItem>, AcquirerStoreError>;
 
     /// Atomically queues an advice and adds its capture to the batch.
-    fn enqueue_offline(&self, item: &OutboxItem, capture: &BatchItem) -> Result<u64, StoreError>;
+    fn enqueue_offline(
+        &self,
+        item: &PendingAdvice,
+        capture: &BatchItem,
+    ) -> Result<u64, AcquirerStoreError>;
     /// Up to `limit` pending items, in queue order.
-    fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
+    fn outbox_pending(&self, limit: usize) -> Result<Vec<PendingAdvice>, AcquirerStoreError>;
     /// Records that the item is about to be sent for the `attempts`-th time.
-    fn outbox_mark_attempt(&self, id: u64, attempts: u32) -> Result<(), StoreError>;
+    fn outbox_mark_attempt(&self, id: u64, attempts: u32) -> Result<(), AcquirerStoreError>;
     /// Records the attempts of a pipelined window in one durable write
     /// (`(id, attempts)` pairs); the default marks them one by one.
-    fn outbox_mark_attempts(&self, items: &[(u64, u32)]) -> Result<(), StoreError> {
+    fn outbox_mark_attempts(&self, items: &[(u64, u32)]) -> Result<(), AcquirerStoreError> {
         for (id, attempts) in items {
             self.outbox_mark_attempt(*id, *attempts)?;
         }
         Ok(())
     }
     /// Marks the item acknowledged and deletes its card data.
-    fn outbox_mark_done(&self, id: u64) -> Result<(), StoreError>;
+    fn outbox_mark_done(&self, id: u64) -> Result<(), AcquirerStoreError>;
     /// Marks several items acknowledged in one durable write; the default
     /// marks them one by one.
-    fn outbox_mark_done_many(&self, ids: &[u64]) -> Result<(), StoreError> {
+    fn outbox_mark_done_many(&self, ids: &[u64]) -> Result<(), AcquirerStoreError> {
         for id in ids {
             self.outbox_mark_done(*id)?;
         }
         Ok(())
     }
     /// Marks the item refused (not retried) and deletes its card data.
-    fn outbox_mark_refused(&self, id: u64, note: &str) -> Result<(), StoreError>;
+    fn outbox_mark_refused(&self, id: u64, note: &str) -> Result<(), AcquirerStoreError>;
     /// Up to `limit` refunds and voids waiting for the host, oldest first.
     /// A store that records no till sales has none.
-    fn instructions_pending(&self, limit: usize) -> Result<Vec<Instruction>, StoreError> {
+    fn instructions_pending(&self, limit: usize) -> Result<Vec<Instruction>, AcquirerStoreError> {
         let _ = limit;
         Ok(Vec::new())
     }
     /// Records that the instruction is about to be sent for the
     /// `attempts`-th time.
-    fn instruction_attempt(&self, id: u64, attempts: u32) -> Result<(), StoreError> {
+    fn instruction_attempt(&self, id: u64, attempts: u32) -> Result<(), AcquirerStoreError> {
         let _ = attempts;
-        Err(StoreError::NotFound(format!("instruction {id}")))
+        Err(AcquirerStoreError::NotFound(format!("instruction {id}")))
     }
     /// Atomically: clears the reversal armed for the approved request
     /// `request_stan`, applies `change` to the batch and marks the
@@ -235,18 +243,18 @@ pub trait AcquirerStore: Send {
         change: &CaptureChange,
         rrn: Option<&str>,
         auth_code: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), AcquirerStoreError> {
         let _ = (request_stan, change, rrn, auth_code);
-        Err(StoreError::NotFound(format!("instruction {id}")))
+        Err(AcquirerStoreError::NotFound(format!("instruction {id}")))
     }
     /// The host refused the instruction (or it cannot be sent): kept with
     /// `note` for the shop owner, never retried.
-    fn instruction_refused(&self, id: u64, note: &str) -> Result<(), StoreError> {
+    fn instruction_refused(&self, id: u64, note: &str) -> Result<(), AcquirerStoreError> {
         let _ = note;
-        Err(StoreError::NotFound(format!("instruction {id}")))
+        Err(AcquirerStoreError::NotFound(format!("instruction {id}")))
     }
     /// What is accepted offline and not yet acknowledged.
-    fn offline_exposure(&self) -> Result<OfflineExposure, StoreError> {
+    fn offline_exposure(&self) -> Result<OfflineExposure, AcquirerStoreError> {
         let items = self.outbox_pending(usize::MAX)?;
         Ok(OfflineExposure {
             count: items.len() as u64,
@@ -257,65 +265,69 @@ pub trait AcquirerStore: Send {
 }
 
 impl<T: AcquirerStore + Sync + ?Sized> AcquirerStore for Arc<T> {
-    fn next_stan(&self) -> Result<Stan, StoreError> {
+    fn next_stan(&self) -> Result<Stan, AcquirerStoreError> {
         (**self).next_stan()
     }
-    fn current_batch(&self) -> Result<u32, StoreError> {
+    fn current_batch(&self) -> Result<u32, AcquirerStoreError> {
         (**self).current_batch()
     }
-    fn close_batch(&self, batch: u32) -> Result<u32, StoreError> {
+    fn close_batch(&self, batch: u32) -> Result<u32, AcquirerStoreError> {
         (**self).close_batch(batch)
     }
-    fn save_reversal(&self, r: &PendingReversal) -> Result<(), StoreError> {
+    fn save_reversal(&self, r: &PendingReversal) -> Result<(), AcquirerStoreError> {
         (**self).save_reversal(r)
     }
-    fn pending_reversals(&self) -> Result<Vec<PendingReversal>, StoreError> {
+    fn pending_reversals(&self) -> Result<Vec<PendingReversal>, AcquirerStoreError> {
         (**self).pending_reversals()
     }
-    fn clear_reversal(&self, original_stan: Stan) -> Result<(), StoreError> {
+    fn clear_reversal(&self, original_stan: Stan) -> Result<(), AcquirerStoreError> {
         (**self).clear_reversal(original_stan)
     }
     fn confirm_online(
         &self,
         original_stan: Stan,
         change: &CaptureChange,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), AcquirerStoreError> {
         (**self).confirm_online(original_stan, change)
     }
-    fn add_capture(&self, item: &BatchItem) -> Result<(), StoreError> {
+    fn add_capture(&self, item: &BatchItem) -> Result<(), AcquirerStoreError> {
         (**self).add_capture(item)
     }
-    fn batch_items(&self, batch: u32) -> Result<Vec<BatchItem>, StoreError> {
+    fn batch_items(&self, batch: u32) -> Result<Vec<BatchItem>, AcquirerStoreError> {
         (**self).batch_items(batch)
     }
-    fn enqueue_offline(&self, item: &OutboxItem, capture: &BatchItem) -> Result<u64, StoreError> {
+    fn enqueue_offline(
+        &self,
+        item: &PendingAdvice,
+        capture: &BatchItem,
+    ) -> Result<u64, AcquirerStoreError> {
         (**self).enqueue_offline(item, capture)
     }
-    fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+    fn outbox_pending(&self, limit: usize) -> Result<Vec<PendingAdvice>, AcquirerStoreError> {
         (**self).outbox_pending(limit)
     }
-    fn outbox_mark_attempt(&self, id: u64, attempts: u32) -> Result<(), StoreError> {
+    fn outbox_mark_attempt(&self, id: u64, attempts: u32) -> Result<(), AcquirerStoreError> {
         (**self).outbox_mark_attempt(id, attempts)
     }
-    fn outbox_mark_attempts(&self, items: &[(u64, u32)]) -> Result<(), StoreError> {
+    fn outbox_mark_attempts(&self, items: &[(u64, u32)]) -> Result<(), AcquirerStoreError> {
         (**self).outbox_mark_attempts(items)
     }
-    fn outbox_mark_done(&self, id: u64) -> Result<(), StoreError> {
+    fn outbox_mark_done(&self, id: u64) -> Result<(), AcquirerStoreError> {
         (**self).outbox_mark_done(id)
     }
-    fn outbox_mark_done_many(&self, ids: &[u64]) -> Result<(), StoreError> {
+    fn outbox_mark_done_many(&self, ids: &[u64]) -> Result<(), AcquirerStoreError> {
         (**self).outbox_mark_done_many(ids)
     }
-    fn outbox_mark_refused(&self, id: u64, note: &str) -> Result<(), StoreError> {
+    fn outbox_mark_refused(&self, id: u64, note: &str) -> Result<(), AcquirerStoreError> {
         (**self).outbox_mark_refused(id, note)
     }
-    fn offline_exposure(&self) -> Result<OfflineExposure, StoreError> {
+    fn offline_exposure(&self) -> Result<OfflineExposure, AcquirerStoreError> {
         (**self).offline_exposure()
     }
-    fn instructions_pending(&self, limit: usize) -> Result<Vec<Instruction>, StoreError> {
+    fn instructions_pending(&self, limit: usize) -> Result<Vec<Instruction>, AcquirerStoreError> {
         (**self).instructions_pending(limit)
     }
-    fn instruction_attempt(&self, id: u64, attempts: u32) -> Result<(), StoreError> {
+    fn instruction_attempt(&self, id: u64, attempts: u32) -> Result<(), AcquirerStoreError> {
         (**self).instruction_attempt(id, attempts)
     }
     fn instruction_done(
@@ -325,10 +337,10 @@ impl<T: AcquirerStore + Sync + ?Sized> AcquirerStore for Arc<T> {
         change: &CaptureChange,
         rrn: Option<&str>,
         auth_code: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), AcquirerStoreError> {
         (**self).instruction_done(id, request_stan, change, rrn, auth_code)
     }
-    fn instruction_refused(&self, id: u64, note: &str) -> Result<(), StoreError> {
+    fn instruction_refused(&self, id: u64, note: &str) -> Result<(), AcquirerStoreError> {
         (**self).instruction_refused(id, note)
     }
 }
@@ -345,7 +357,7 @@ struct MemoryInner {
     batch: u32,
     reversals: Vec<PendingReversal>,
     captures: Vec<BatchItem>,
-    outbox: Vec<OutboxItem>,
+    outbox: Vec<PendingAdvice>,
     /// Index before which no item is pending (items only leave Pending).
     first_pending: usize,
     next_outbox_id: u64,
@@ -372,14 +384,14 @@ impl MemoryStore {
         }
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, MemoryInner>, StoreError> {
+    fn lock(&self) -> Result<MutexGuard<'_, MemoryInner>, AcquirerStoreError> {
         self.inner
             .lock()
-            .map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
+            .map_err(|_| AcquirerStoreError::Backend("memory store lock poisoned".into()))
     }
 
     /// Every outbox item in any state, for assertions.
-    pub fn outbox_all(&self) -> Vec<OutboxItem> {
+    pub fn outbox_all(&self) -> Vec<PendingAdvice> {
         self.lock().map(|g| g.outbox.clone()).unwrap_or_default()
     }
 
@@ -390,25 +402,25 @@ impl MemoryStore {
 }
 
 impl AcquirerStore for MemoryStore {
-    fn next_stan(&self) -> Result<Stan, StoreError> {
+    fn next_stan(&self) -> Result<Stan, AcquirerStoreError> {
         let mut g = self.lock()?;
         g.last_stan = g.last_stan.next();
         Ok(g.last_stan)
     }
 
-    fn current_batch(&self) -> Result<u32, StoreError> {
+    fn current_batch(&self) -> Result<u32, AcquirerStoreError> {
         Ok(self.lock()?.batch)
     }
 
-    fn close_batch(&self, batch: u32) -> Result<u32, StoreError> {
+    fn close_batch(&self, batch: u32) -> Result<u32, AcquirerStoreError> {
         let mut g = self.lock()?;
         if g.batch == batch {
-            g.batch = batch % 999_999 + 1;
+            g.batch = next_batch(batch);
         }
         Ok(g.batch)
     }
 
-    fn save_reversal(&self, r: &PendingReversal) -> Result<(), StoreError> {
+    fn save_reversal(&self, r: &PendingReversal) -> Result<(), AcquirerStoreError> {
         let mut g = self.lock()?;
         match g
             .reversals
@@ -421,11 +433,11 @@ impl AcquirerStore for MemoryStore {
         Ok(())
     }
 
-    fn pending_reversals(&self) -> Result<Vec<PendingReversal>, StoreError> {
+    fn pending_reversals(&self) -> Result<Vec<PendingReversal>, AcquirerStoreError> {
         Ok(self.lock()?.reversals.clone())
     }
 
-    fn clear_reversal(&self, original_stan: Stan) -> Result<(), StoreError> {
+    fn clear_reversal(&self, original_stan: Stan) -> Result<(), AcquirerStoreError> {
         self.lock()?
             .reversals
             .retain(|r| r.original.stan != original_stan);
@@ -436,7 +448,7 @@ impl AcquirerStore for MemoryStore {
         &self,
         original_stan: Stan,
         change: &CaptureChange,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), AcquirerStoreError> {
         let mut g = self.lock()?;
         g.reversals.retain(|r| r.original.stan != original_stan);
         match change {
@@ -452,7 +464,7 @@ impl AcquirerStore for MemoryStore {
                 match target {
                     Some(c) => c.voided = true,
                     None => {
-                        return Err(StoreError::NotFound(format!(
+                        return Err(AcquirerStoreError::NotFound(format!(
                             "capture {original_stan} in batch {batch}"
                         )))
                     }
@@ -462,12 +474,12 @@ impl AcquirerStore for MemoryStore {
         Ok(())
     }
 
-    fn add_capture(&self, item: &BatchItem) -> Result<(), StoreError> {
+    fn add_capture(&self, item: &BatchItem) -> Result<(), AcquirerStoreError> {
         self.lock()?.captures.push(item.clone());
         Ok(())
     }
 
-    fn batch_items(&self, batch: u32) -> Result<Vec<BatchItem>, StoreError> {
+    fn batch_items(&self, batch: u32) -> Result<Vec<BatchItem>, AcquirerStoreError> {
         Ok(self
             .lock()?
             .captures
@@ -477,7 +489,11 @@ impl AcquirerStore for MemoryStore {
             .collect())
     }
 
-    fn enqueue_offline(&self, item: &OutboxItem, capture: &BatchItem) -> Result<u64, StoreError> {
+    fn enqueue_offline(
+        &self,
+        item: &PendingAdvice,
+        capture: &BatchItem,
+    ) -> Result<u64, AcquirerStoreError> {
         let mut g = self.lock()?;
         let id = g.next_outbox_id;
         g.next_outbox_id += 1;
@@ -488,7 +504,7 @@ impl AcquirerStore for MemoryStore {
         Ok(id)
     }
 
-    fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+    fn outbox_pending(&self, limit: usize) -> Result<Vec<PendingAdvice>, AcquirerStoreError> {
         let g = self.lock()?;
         Ok(g.outbox
             .iter()
@@ -499,7 +515,7 @@ impl AcquirerStore for MemoryStore {
             .collect())
     }
 
-    fn offline_exposure(&self) -> Result<OfflineExposure, StoreError> {
+    fn offline_exposure(&self) -> Result<OfflineExposure, AcquirerStoreError> {
         let g = self.lock()?;
         let mut e = OfflineExposure::default();
         for i in g.outbox.iter().skip(g.first_pending) {
@@ -515,33 +531,41 @@ impl AcquirerStore for MemoryStore {
         Ok(e)
     }
 
-    fn outbox_mark_attempt(&self, id: u64, attempts: u32) -> Result<(), StoreError> {
+    fn outbox_mark_attempt(&self, id: u64, attempts: u32) -> Result<(), AcquirerStoreError> {
         let mut g = self.lock()?;
         outbox_item(&mut g.outbox, id)?.attempts = attempts;
         Ok(())
     }
 
-    fn outbox_mark_done(&self, id: u64) -> Result<(), StoreError> {
+    fn outbox_mark_done(&self, id: u64) -> Result<(), AcquirerStoreError> {
         self.finish(id, OutboxState::Done, None)
     }
 
-    fn outbox_mark_refused(&self, id: u64, note: &str) -> Result<(), StoreError> {
+    fn outbox_mark_refused(&self, id: u64, note: &str) -> Result<(), AcquirerStoreError> {
         self.finish(id, OutboxState::Refused, Some(note))
     }
 }
 
 /// Outbox ids are assigned 1, 2, 3, ... so the id is the position + 1.
-fn outbox_item(outbox: &mut [OutboxItem], id: u64) -> Result<&mut OutboxItem, StoreError> {
+fn outbox_item(
+    outbox: &mut [PendingAdvice],
+    id: u64,
+) -> Result<&mut PendingAdvice, AcquirerStoreError> {
     usize::try_from(id)
         .ok()
         .and_then(|i| i.checked_sub(1))
         .and_then(|i| outbox.get_mut(i))
         .filter(|item| item.id == id)
-        .ok_or_else(|| StoreError::NotFound(format!("outbox item {id}")))
+        .ok_or_else(|| AcquirerStoreError::NotFound(format!("outbox item {id}")))
 }
 
 impl MemoryStore {
-    fn finish(&self, id: u64, state: OutboxState, note: Option<&str>) -> Result<(), StoreError> {
+    fn finish(
+        &self,
+        id: u64,
+        state: OutboxState,
+        note: Option<&str>,
+    ) -> Result<(), AcquirerStoreError> {
         let mut g = self.lock()?;
         let item = outbox_item(&mut g.outbox, id)?;
         item.state = state;
@@ -563,7 +587,7 @@ impl MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payment::iso8583::Mti;
+    use crate::iso8583::Mti;
 
     fn ts() -> Timestamp {
         Timestamp::new(1, 2, 3, 4, 5).unwrap()

@@ -18,17 +18,17 @@ use time::OffsetDateTime;
 use super::client::{AcquirerClient, LinkError};
 use super::crypto::{CryptoError, DataKey};
 use super::forwarder::{OfflineLimits, OfflineRefusal};
-use super::{AcquirerStore, BatchItem, CaptureChange, PendingReversal, StoreError};
-use crate::payment::iso8583::messages::{
+use super::{AcquirerStore, AcquirerStoreError, BatchItem, CaptureChange, PendingReversal};
+use crate::iso8583::messages::{
     self, parse_reply, BuildError, CardInput, NetworkRequest, OriginalData, OriginalRef, Reply,
     Stamp, Stan, TerminalIds, Timestamp, Totals, TxnKind, UploadItem,
 };
-use crate::payment::iso8583::profile::{field, response};
-use crate::payment::iso8583::{Message, Mti, ReversalReason};
+use crate::iso8583::profile::{field, response};
+use crate::iso8583::{Message, Mti, ReversalReason};
 
 /// Source of the current time; injected so tests control field 7 and the
 /// offline age cap.
-pub trait Clock: Send {
+pub trait TimeSource: Send {
     fn now(&self) -> OffsetDateTime;
 }
 
@@ -37,7 +37,7 @@ pub trait Clock: Send {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
-impl Clock for SystemClock {
+impl TimeSource for SystemClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
     }
@@ -71,7 +71,7 @@ pub enum SessionError {
     #[error(transparent)]
     Build(#[from] BuildError),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] AcquirerStoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
 }
@@ -216,7 +216,7 @@ pub struct Session<S: AcquirerStore> {
     pub(super) store: S,
     pub(super) client: AcquirerClient,
     pub(super) ids: TerminalIds,
-    pub(super) clock: Box<dyn Clock>,
+    pub(super) clock: Box<dyn TimeSource>,
     pub(super) key: DataKey,
     pub(super) limits: OfflineLimits,
     online: Option<bool>,
@@ -253,7 +253,7 @@ impl<S: AcquirerStore> Session<S> {
         store: S,
         client: AcquirerClient,
         cfg: SessionConfig,
-        clock: Box<dyn Clock>,
+        clock: Box<dyn TimeSource>,
         key: DataKey,
     ) -> Result<Self, SessionError> {
         for mut r in store.pending_reversals()? {

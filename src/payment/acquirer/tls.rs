@@ -31,7 +31,7 @@ use rustls::{
 };
 
 use super::client::{Connector, LinkStream};
-use crate::payment::iso8583::framing::TimedRead;
+use crate::iso8583::framing::TimedRead;
 
 /// Why a TLS link could not be configured or established.
 #[derive(Debug, thiserror::Error)]

@@ -505,7 +505,7 @@ fn mask_value(tag: u32, v: &[u8]) -> Vec<u8> {
         .enumerate()
         .map(|(i, d)| {
             if i < pan_len {
-                if i >= 6 && i + 4 < pan_len {
+                if !tillpoint_core::tender::pan_digit_shown(i, pan_len) {
                     0x0E
                 } else {
                     *d

@@ -327,7 +327,7 @@ impl TerminalConfig {
     /// each invalid value replaced by its default and a warning, like every
     /// section of the config file.
     pub fn from_till_config(
-        config: &crate::config::Config,
+        config: &tillpoint_config::Config,
         warnings: &mut Vec<String>,
     ) -> TerminalConfig {
         let mut t: TerminalConfig = config.section("emv", warnings);
@@ -412,7 +412,7 @@ mod till_config_tests {
     #[test]
     fn emv_section_from_the_till_config_falls_back_with_a_warning() {
         let (c, _) =
-            crate::config::Config::parse("[emv]\ncountry_code = \"not a number\"\n").unwrap();
+            tillpoint_config::Config::parse("[emv]\ncountry_code = \"not a number\"\n").unwrap();
         let mut w = Vec::new();
         let t = TerminalConfig::from_till_config(&c, &mut w);
         let expected = TerminalConfig {
@@ -421,7 +421,7 @@ mod till_config_tests {
         };
         assert_eq!(t, expected);
         assert!(w.iter().any(|x| x.contains("[emv]")), "{w:?}");
-        let (c, _) = crate::config::Config::parse("[emv]\ncountry_code = 156\n").unwrap();
+        let (c, _) = tillpoint_config::Config::parse("[emv]\ncountry_code = 156\n").unwrap();
         let mut w = Vec::new();
         assert_eq!(
             TerminalConfig::from_till_config(&c, &mut w).country_code,
@@ -434,12 +434,12 @@ mod till_config_tests {
     /// unless `[emv]` names one.
     #[test]
     fn currency_follows_the_till_and_country_its_home() {
-        let (c, _) = crate::config::Config::parse("[till]\ncurrency = \"EUR\"\n").unwrap();
+        let (c, _) = tillpoint_config::Config::parse("[till]\ncurrency = \"EUR\"\n").unwrap();
         let mut w = Vec::new();
         let t = TerminalConfig::from_till_config(&c, &mut w);
         assert_eq!((t.currency_code, t.country_code), (978, 276));
         assert!(w.is_empty(), "{w:?}");
-        let (c, _) = crate::config::Config::parse(
+        let (c, _) = tillpoint_config::Config::parse(
             "[till]\ncurrency = \"CNY\"\n[emv]\ncurrency_code = 840\ncountry_code = 344\n",
         )
         .unwrap();

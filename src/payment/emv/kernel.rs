@@ -15,6 +15,7 @@ use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPublicKey};
 use sha1::{Digest, Sha1};
 use thiserror::Error;
+use tillpoint_core::tender::mask_pan;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::apdu::{Apdu, ApduError, CardChannel, Command, Response, StatusWord, TraceEntry};
@@ -1698,15 +1699,6 @@ pub fn fuzz_parse_responses(data: &[u8]) {
     if let Ok(list) = tlv::parse_all(data) {
         let _ = CvmList::parse(tlv::find_bytes(&list, tags::CVM_LIST).unwrap_or(data));
     }
-}
-
-/// First 6 and last 4 digits, the rest as `*`.
-pub fn mask_pan(pan: &str) -> String {
-    let n = pan.len();
-    pan.chars()
-        .enumerate()
-        .map(|(i, c)| if i < 6 || i + 4 >= n { c } else { '*' })
-        .collect()
 }
 
 fn is_atm(terminal_type: u8) -> bool {

@@ -320,7 +320,7 @@ pub fn choose_and_select<C: CardChannel>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payment::emv::apdu::ChannelError;
+    use crate::emv::apdu::ChannelError;
     use std::collections::HashMap;
 
     /// A card answering SELECT and READ RECORD from a table keyed by the

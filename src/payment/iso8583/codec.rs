@@ -386,7 +386,7 @@ pub fn value_fits(spec: &Spec, field: u8, value: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payment::iso8583::spec::FieldSpec;
+    use crate::iso8583::spec::FieldSpec;
     use proptest::prelude::*;
 
     static FIELDS: [FieldSpec; 9] = [
@@ -417,11 +417,13 @@ mod tests {
         name: "test-binary",
         bitmap: BitmapEncoding::Binary,
         fields: &SORTED,
+        max_message_len: 4096,
     };
     static HEX: Spec = Spec {
         name: "test-hex",
         bitmap: BitmapEncoding::Hex,
         fields: &SORTED,
+        max_message_len: 4096,
     };
 
     #[test]
@@ -431,6 +433,7 @@ mod tests {
             name: "bad",
             bitmap: BitmapEncoding::Binary,
             fields: &FIELDS,
+            max_message_len: 4096,
         };
         assert!(unsorted.check().is_err());
     }
@@ -686,7 +689,7 @@ mod tests {
             bitmap in proptest::collection::vec(any::<u8>(), 16),
             body in proptest::collection::vec(any::<u8>(), 0..300),
         ) {
-            use crate::payment::iso8583::profile::HOST_PROFILE;
+            use crate::iso8583::profile::HOST_PROFILE;
             let mut data = b"0210".to_vec();
             data.extend_from_slice(&bitmap);
             data.extend_from_slice(&body);

@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use tillpoint_core::tender::mask_pan;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::codec::{pack, CodecError, Message};
@@ -34,6 +35,19 @@ pub enum BuildError {
 
 /// Largest amount field 4 can carry (12 digits).
 pub const MAX_AMOUNT: u64 = 999_999_999_999;
+
+/// Largest batch number (private field 60 has six digits).
+pub const BATCH_MAX: u32 = 999_999;
+
+/// The batch after `batch`: 1..=999999, wrapping like the STAN (a stored
+/// 0 or out-of-range value restarts at 1).
+pub fn next_batch(batch: u32) -> u32 {
+    if (1..BATCH_MAX).contains(&batch) {
+        batch + 1
+    } else {
+        1
+    }
+}
 
 /// System trace audit number, 1..=999999. Identifies a message together with
 /// the terminal id and the transmission date.
@@ -259,18 +273,6 @@ impl fmt::Debug for CardInput {
     }
 }
 
-/// Masks a PAN to first six and last four digits.
-pub fn mask_pan(pan: &str) -> String {
-    let n = pan.chars().count();
-    if n <= 10 {
-        return "*".repeat(n);
-    }
-    pan.chars()
-        .enumerate()
-        .map(|(i, c)| if i < 6 || i >= n - 4 { c } else { '*' })
-        .collect()
-}
-
 /// The transaction types this profile carries in field 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TxnKind {
@@ -401,7 +403,13 @@ fn merchant_fields(m: &mut Message, ids: &TerminalIds, stamp: &Stamp) -> Result<
     m.set_str(field::LOCAL_DATE, &stamp.local.mmdd())?;
     m.set_str(field::MID, &pad_text(&ids.mid, 15))?;
     m.set_str(field::CURRENCY, &format!("{:03}", ids.currency))?;
-    m.set_str(field::BATCH, &format!("{:06}", stamp.batch % 1_000_000))?;
+    if !(1..=BATCH_MAX).contains(&stamp.batch) {
+        return Err(BuildError::Invalid {
+            what: "batch number",
+            why: "outside 1..=999999",
+        });
+    }
+    m.set_str(field::BATCH, &format!("{:06}", stamp.batch))?;
     Ok(())
 }
 
@@ -762,7 +770,7 @@ pub fn answers(request: &Message, reply: &Message) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payment::iso8583::codec::unpack;
+    use crate::iso8583::codec::unpack;
 
     fn ids() -> TerminalIds {
         TerminalIds {
@@ -806,6 +814,23 @@ mod tests {
         let back = unpack(&HOST_PROFILE, &bytes).unwrap();
         assert_eq!(&back, m);
         back
+    }
+
+    #[test]
+    fn batch_numbers_wrap_and_a_bad_one_is_refused() {
+        assert_eq!(next_batch(1), 2);
+        assert_eq!(next_batch(BATCH_MAX), 1);
+        assert_eq!(next_batch(0), 1);
+        assert_eq!(next_batch(u32::MAX), 1);
+        let mut s = stamp(9);
+        s.batch = 1_000_000;
+        assert!(matches!(
+            settlement(&ids(), &s, &Totals::default(), false),
+            Err(BuildError::Invalid {
+                what: "batch number",
+                ..
+            })
+        ));
     }
 
     #[test]

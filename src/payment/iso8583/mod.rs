@@ -10,4 +10,4 @@ pub mod spec;
 pub use codec::{pack, unpack, CodecError, Message};
 pub use framing::{read_frame, write_frame, FrameError, TimedRead};
 pub use profile::{ReversalReason, HOST_PROFILE, MAX_MESSAGE_LEN};
-pub use spec::Mti;
+pub use spec::{Mti, Spec};

@@ -80,6 +80,7 @@ pub static HOST_PROFILE: Spec = Spec {
     name: "tillpoint host profile v1",
     bitmap: BitmapEncoding::Binary,
     fields: &FIELDS,
+    max_message_len: MAX_MESSAGE_LEN,
 };
 
 /// Upper bound on one packed message of this profile. Every field is bounded,
@@ -193,7 +194,7 @@ impl ReversalReason {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payment::iso8583::spec::Length;
+    use crate::iso8583::spec::Length;
 
     #[test]
     fn table_is_well_formed() {

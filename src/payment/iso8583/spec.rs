@@ -126,6 +126,9 @@ pub struct Spec {
     pub bitmap: BitmapEncoding,
     /// Sorted by field number, no duplicates; [`Spec::check`] verifies it.
     pub fields: &'static [FieldSpec],
+    /// Upper bound on one packed message: the framing layer refuses a
+    /// longer length prefix before allocating.
+    pub max_message_len: usize,
 }
 
 /// A defect in a profile table. Found by [`Spec::check`] in a unit test, so a
@@ -308,6 +311,7 @@ mod tests {
             name: "t",
             bitmap: BitmapEncoding::Binary,
             fields: &UNSORTED,
+            max_message_len: 4096,
         };
         assert_eq!(spec.check(), Err(SpecError::NotSorted(3)));
 
@@ -316,6 +320,7 @@ mod tests {
             name: "t",
             bitmap: BitmapEncoding::Binary,
             fields: &BITMAP_FIELD,
+            max_message_len: 4096,
         };
         assert_eq!(spec.check(), Err(SpecError::BadNumber(65)));
 
@@ -324,6 +329,7 @@ mod tests {
             name: "t",
             bitmap: BitmapEncoding::Binary,
             fields: &TOO_LONG,
+            max_message_len: 4096,
         };
         assert_eq!(spec.check(), Err(SpecError::BadMax { field: 2, max: 100 }));
     }

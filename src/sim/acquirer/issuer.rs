@@ -23,11 +23,11 @@ use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
 use super::{IssuerError, IssuerVerifier};
-use crate::payment::emv::crypto::{self, CryptogramInput, DesKey};
-use crate::payment::emv::tlv::{self, Tlv};
-use crate::payment::pin::{self, BaseDerivationKeys, EncryptedPin, PinBlockFormat};
-use crate::sim::card::profile;
-use crate::sim::pinpad::{TEST_AES_BDK, TEST_TDES_BDK, TEST_TDES_KSN};
+use crate::card::profile;
+use crate::pinpad::{TEST_AES_BDK, TEST_TDES_BDK, TEST_TDES_KSN};
+use tillpoint_payment::emv::crypto::{self, CryptogramInput, DesKey};
+use tillpoint_payment::emv::tlv::{self, Tlv};
+use tillpoint_payment::pin::{self, BaseDerivationKeys, EncryptedPin, PinBlockFormat};
 
 /// The PIN of record of every test card unless configured otherwise.
 pub const DEFAULT_PIN: &str = "1234";
@@ -59,7 +59,7 @@ impl std::fmt::Debug for EmvIssuer {
                 &self
                     .cards
                     .keys()
-                    .map(|p| crate::payment::iso8583::messages::mask_pan(p))
+                    .map(|p| tillpoint_core::tender::mask_pan(p))
                     .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
@@ -219,7 +219,7 @@ impl EmvIssuer {
 /// pad's first PIN). Returns the block and the 10-byte KSN; `None` for a bad
 /// PIN, PAN or counter. For tests and the benchmark.
 pub fn test_pin_block(pin: &str, pan: &str, counter: u32) -> Option<([u8; 8], Vec<u8>)> {
-    use crate::payment::pin::dukpt_tdes;
+    use tillpoint_payment::pin::dukpt_tdes;
     let ipek = dukpt_tdes::derive_ipek(&TEST_TDES_BDK, &TEST_TDES_KSN);
     let ksn = dukpt_tdes::with_counter(&TEST_TDES_KSN, counter);
     let block = dukpt_tdes::encrypt_pin(&ipek, &ksn, pin, pan).ok()?;
@@ -288,9 +288,9 @@ impl IssuerVerifier for EmvIssuer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payment::emv::kernel::{Decision, HostResponse, Kernel};
-    use crate::payment::emv::TerminalConfig;
-    use crate::sim::card::{sample_purchase, ScriptedCardholder, VirtualCard};
+    use crate::card::{sample_purchase, ScriptedCardholder, VirtualCard};
+    use tillpoint_payment::emv::kernel::{Decision, HostResponse, Kernel};
+    use tillpoint_payment::emv::TerminalConfig;
 
     const VISA: &str = "4761739001010010";
     const UNIONPAY: &str = "6212345678901232";
@@ -403,8 +403,8 @@ mod tests {
     /// for a profile that carries 16-byte blocks.
     #[test]
     fn aes_dukpt_blocks_are_recovered() {
-        use crate::payment::pin::dukpt_aes;
-        use crate::sim::pinpad::TEST_AES_IKID;
+        use crate::pinpad::TEST_AES_IKID;
+        use tillpoint_payment::pin::dukpt_aes;
         let issuer = EmvIssuer::test_cards();
         let ik = dukpt_aes::derive_initial_key(&TEST_AES_BDK, &TEST_AES_IKID);
         let ksn = dukpt_aes::make_ksn(&TEST_AES_IKID, 1);

@@ -8,6 +8,7 @@
 //! simulator's test BDKs.
 
 pub mod issuer;
+pub mod ledger;
 pub mod server;
 
 use std::path::{Path, PathBuf};
@@ -227,13 +228,13 @@ pub fn bench_forwarding(n: usize) -> Result<ForwardingBench, SimError> {
 /// path: a session over the SQLite store, pipelined windows, attempts and
 /// acknowledgements written durably.
 pub fn bench_forwarding_in(dir: &Path, n: usize) -> Result<ForwardingBench, SimError> {
-    use crate::payment::acquirer::forwarder::FORWARD_WINDOW;
-    use crate::payment::acquirer::sqlite::{advice_row, capture_row, SqliteAcquirerStore};
-    use crate::payment::acquirer::{
+    use tillpoint_payment::acquirer::forwarder::FORWARD_WINDOW;
+    use tillpoint_payment::acquirer::till_store::{advice_row, capture_row, SqliteAcquirerStore};
+    use tillpoint_payment::acquirer::{
         AcquirerClient, ClientConfig, DataKey, ForwardOutcome, MemoryStore, OfflineLimits,
         OfflineSale, Session, SessionConfig, SystemClock,
     };
-    use crate::payment::iso8583::messages::{
+    use tillpoint_payment::iso8583::messages::{
         network_request, CardInput, EntryMode, NetworkRequest, Stamp, Stan, TerminalIds, Timestamp,
         TxnKind,
     };

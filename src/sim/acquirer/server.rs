@@ -16,17 +16,18 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{bcd12, find_tag, Fault, Faults, IssuerVerifier};
-use crate::payment::iso8583::codec::{pack, unpack, Message};
-use crate::payment::iso8583::framing::{read_frame, write_frame, FrameError};
-use crate::payment::iso8583::messages::{
-    get_totals, mask_pan, set_totals, EntryMode, OriginalData, Totals,
-};
-use crate::payment::iso8583::profile::{field, network, processing, response};
-use crate::payment::iso8583::{Mti, HOST_PROFILE, MAX_MESSAGE_LEN};
-use crate::store::host_ledger::{
+use crate::acquirer::ledger::{
     HostLedger, LedgerError, LedgerTotals, LedgerTx, MessageKey, NewTxn, TxnSource, TxnStatus,
     UploadRow,
 };
+use tillpoint_core::tender::mask_pan;
+use tillpoint_payment::iso8583::codec::{pack, unpack, Message};
+use tillpoint_payment::iso8583::framing::{read_frame, write_frame, FrameError};
+use tillpoint_payment::iso8583::messages::{
+    get_totals, set_totals, EntryMode, OriginalData, Totals,
+};
+use tillpoint_payment::iso8583::profile::{field, network, processing, response};
+use tillpoint_payment::iso8583::{Mti, Spec, HOST_PROFILE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -37,7 +38,7 @@ pub enum SimError {
     #[error("invalid simulator configuration: {0}")]
     Config(&'static str),
     #[error("session error during benchmark: {0}")]
-    Session(crate::payment::acquirer::SessionError),
+    Session(tillpoint_payment::acquirer::SessionError),
     #[error("benchmark failed: {0}")]
     Bench(String),
 }
@@ -57,8 +58,10 @@ pub struct SimConfig {
     pub amount_limit: u64,
     /// Serve TLS with this configuration instead of plain TCP (`None`, the
     /// default), so the till's TLS link can be tested against a real host;
-    /// build it with [`crate::payment::acquirer::tls::server_config`].
+    /// build it with [`tillpoint_payment::acquirer::tls::server_config`].
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The ISO 8583 profile this host speaks (the till's must match).
+    pub profile: &'static Spec,
 }
 
 impl SimConfig {
@@ -72,6 +75,7 @@ impl SimConfig {
             max_connections: 64,
             amount_limit: 500_000,
             tls: None,
+            profile: &HOST_PROFILE,
         }
     }
 }
@@ -249,7 +253,7 @@ fn serve(mut stream: TcpStream, cfg: &SimConfig, stop: &AtomicBool) -> Result<()
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => return Ok(()),
         }
-        let frame = match read_frame(&mut stream, MAX_MESSAGE_LEN, FRAME_TIMEOUT) {
+        let frame = match read_frame(&mut stream, cfg.profile.max_message_len, FRAME_TIMEOUT) {
             Ok(f) => f,
             Err(FrameError::Closed) => return Ok(()),
             Err(e) => {
@@ -262,7 +266,7 @@ fn serve(mut stream: TcpStream, cfg: &SimConfig, stop: &AtomicBool) -> Result<()
         // are answered with the first, in one ledger transaction.
         let mut frames = vec![frame];
         while frames.len() < MAX_BATCH {
-            match buffered_frame(&mut stream) {
+            match buffered_frame(&mut stream, cfg.profile.max_message_len) {
                 Some(f) => frames.push(f),
                 None => break,
             }
@@ -380,7 +384,7 @@ fn serve_tls(
             }
             continue;
         }
-        let frame = match read_frame(&mut tls, MAX_MESSAGE_LEN, FRAME_TIMEOUT) {
+        let frame = match read_frame(&mut tls, cfg.profile.max_message_len, FRAME_TIMEOUT) {
             Ok(f) => f,
             Err(FrameError::Closed) => return Ok(()),
             Err(e) => {
@@ -442,7 +446,7 @@ const MAX_BATCH: usize = 64;
 
 /// The next request if it is already entirely in the socket's buffer
 /// (checked without blocking and without consuming anything otherwise).
-fn buffered_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
+fn buffered_frame(stream: &mut TcpStream, max_len: usize) -> Option<Vec<u8>> {
     if stream.set_nonblocking(true).is_err() {
         return None;
     }
@@ -450,7 +454,7 @@ fn buffered_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let whole = match stream.peek(&mut header) {
         Ok(2) => {
             let len = usize::from(u16::from_be_bytes(header));
-            if len == 0 || len > MAX_MESSAGE_LEN {
+            if len == 0 || len > max_len {
                 None
             } else {
                 let mut probe = vec![0u8; len + 2];
@@ -567,8 +571,8 @@ fn to_totals(t: LedgerTotals) -> Totals {
 }
 
 /// A decoded request frame: `None` when it cannot be answered at all.
-fn decode(frame: &[u8]) -> Option<Message> {
-    match unpack(&HOST_PROFILE, frame) {
+fn decode(profile: &Spec, frame: &[u8]) -> Option<Message> {
+    match unpack(profile, frame) {
         Ok(m) if !m.mti.is_response() => Some(m),
         Ok(_) => None,
         Err(e) => {
@@ -592,7 +596,7 @@ pub(crate) fn process(
     frame: &[u8],
     now: OffsetDateTime,
 ) -> Result<Option<Vec<u8>>, SimError> {
-    let Some(req) = decode(frame) else {
+    let Some(req) = decode(cfg.profile, frame) else {
         return Ok(None);
     };
     if !needs_ledger(&req) {
@@ -618,13 +622,13 @@ fn answer_in(
             Some(network::SIGN_ON | network::ECHO) => response::APPROVED,
             _ => response::FORMAT_ERROR,
         };
-        return Ok(pack(&HOST_PROFILE, &answer_to(req, code)).ok());
+        return Ok(pack(cfg.profile, &answer_to(req, code)).ok());
     }
     let Some(tx) = tx else {
-        return Ok(pack(&HOST_PROFILE, &answer_to(req, response::SYSTEM_MALFUNCTION)).ok());
+        return Ok(pack(cfg.profile, &answer_to(req, response::SYSTEM_MALFUNCTION)).ok());
     };
     let Some(key) = key_of(req) else {
-        return Ok(pack(&HOST_PROFILE, &answer_to(req, response::FORMAT_ERROR)).ok());
+        return Ok(pack(cfg.profile, &answer_to(req, response::FORMAT_ERROR)).ok());
     };
     let unix = now.unix_timestamp();
     if let Some((mti, stored)) = tx.replay(&key)? {
@@ -633,7 +637,7 @@ fn answer_in(
         if same_kind {
             return Ok(Some(stored));
         }
-        return Ok(pack(&HOST_PROFILE, &answer_to(req, response::DUPLICATE)).ok());
+        return Ok(pack(cfg.profile, &answer_to(req, response::DUPLICATE)).ok());
     }
     tx.begin_request()?;
     let ctx = Ctx {
@@ -651,7 +655,7 @@ fn answer_in(
         Mti::BATCH_UPLOAD => ctx.upload()?,
         _ => answer_to(req, response::INVALID_TRANSACTION),
     };
-    let Ok(bytes) = pack(&HOST_PROFILE, &answer) else {
+    let Ok(bytes) = pack(cfg.profile, &answer) else {
         tx.undo_request()?;
         return Ok(None);
     };
@@ -673,7 +677,7 @@ fn process_batch(
     frames: &[Vec<u8>],
     now: OffsetDateTime,
 ) -> Result<(Vec<(Option<Vec<u8>>, Duration, Option<Fault>)>, bool), SimError> {
-    let requests: Vec<Option<Message>> = frames.iter().map(|f| decode(f)).collect();
+    let requests: Vec<Option<Message>> = frames.iter().map(|f| decode(cfg.profile, f)).collect();
     let tx = if requests.iter().flatten().any(needs_ledger) {
         Some(ledger.begin()?)
     } else {
@@ -890,7 +894,7 @@ impl Ctx<'_, '_> {
 
     fn reverse_row(
         &self,
-        row: &crate::store::host_ledger::TxnRow,
+        row: &crate::acquirer::ledger::TxnRow,
         reason: &str,
     ) -> Result<(), SimError> {
         self.tx.mark_reversed(row.id, reason)?;
@@ -940,7 +944,7 @@ impl Ctx<'_, '_> {
     /// Records and answers a referenced refund or void.
     fn record_referenced(
         &self,
-        original: Option<&crate::store::host_ledger::TxnRow>,
+        original: Option<&crate::acquirer::ledger::TxnRow>,
         code: &str,
         reason: Option<&str>,
     ) -> Result<Message, SimError> {
@@ -1119,11 +1123,11 @@ impl Ctx<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payment::iso8583::messages::{
+    use crate::acquirer::{test_pin_block, EmvIssuer};
+    use tillpoint_payment::iso8583::messages::{
         self, CardInput, EntryMode, PinData, Stamp, Stan, TerminalIds, Timestamp, TxnKind,
     };
-    use crate::payment::iso8583::ReversalReason;
-    use crate::sim::acquirer::{test_pin_block, EmvIssuer};
+    use tillpoint_payment::iso8583::ReversalReason;
 
     struct Fixture {
         _dir: tempfile::TempDir,

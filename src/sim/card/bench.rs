@@ -5,14 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::payment::emv::apdu::{CardChannel, ChannelError};
-use crate::payment::emv::config::TerminalConfig;
-use crate::payment::emv::crypto;
-use crate::payment::emv::kernel::{
+use tillpoint_payment::emv::apdu::{CardChannel, ChannelError};
+use tillpoint_payment::emv::config::TerminalConfig;
+use tillpoint_payment::emv::crypto;
+use tillpoint_payment::emv::kernel::{
     Cardholder, Decision, HostResponse, Kernel, KernelError, PinEntry, PinRequest,
     TransactionInput, TxnDate,
 };
-use crate::payment::emv::select::{ApplicationChooser, Candidate, Choice};
+use tillpoint_payment::emv::select::{ApplicationChooser, Candidate, Choice};
 
 use super::{profile, VirtualCard};
 

@@ -16,11 +16,11 @@ pub mod vpcd;
 
 use std::collections::BTreeMap;
 
-use crate::payment::emv::apdu::{CardChannel, ChannelError, Command};
-use crate::payment::emv::crypto::{self, CryptogramInput, DesKey};
-use crate::payment::emv::dol;
-use crate::payment::emv::select::PSE;
-use crate::payment::emv::tlv::{self, Tlv};
+use tillpoint_payment::emv::apdu::{CardChannel, ChannelError, Command};
+use tillpoint_payment::emv::crypto::{self, CryptogramInput, DesKey};
+use tillpoint_payment::emv::dol;
+use tillpoint_payment::emv::select::PSE;
+use tillpoint_payment::emv::tlv::{self, Tlv};
 
 use keys::TestKey;
 use profile::{AppProfile, CardPolicy, Fault, Oda, Profile};
@@ -229,7 +229,7 @@ impl AppImage {
             let issuer_id: [u8; 4] = id.try_into().unwrap_or([0xFF; 4]);
             let (cert, rem) = keys::issuer_certificate(&ca, &issuer, &exp, issuer_id, [0x12, 0x49]);
             let mut r31 = vec![
-                tlv_p(0x8F, vec![crate::payment::emv::config::TEST_CA_INDEX]),
+                tlv_p(0x8F, vec![tillpoint_payment::emv::config::TEST_CA_INDEX]),
                 tlv_p(0x90, cert),
                 tlv_p(0x9F32, exp.clone()),
             ];

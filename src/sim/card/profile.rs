@@ -2,7 +2,7 @@
 //! own risk management answers. Each profile mirrors a kind of card a till
 //! meets (scheme style, CVM, offline behaviour) or a kind of broken card.
 
-use crate::payment::emv::crypto::DesKey;
+use tillpoint_payment::emv::crypto::DesKey;
 
 /// Which offline data authentication the card supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,13 +3,13 @@
 //! answers makes the kernel panic.
 
 use super::*;
-use crate::payment::emv::apdu::ApduError;
-use crate::payment::emv::kernel::{
+use tillpoint_payment::emv::apdu::ApduError;
+use tillpoint_payment::emv::kernel::{
     has_bit, tsi, tvr, CryptogramType, CvmPerformed, Decision, HostResponse, Kernel, KernelError,
     Outcome, PinEntry,
 };
-use crate::payment::emv::select::SelectError;
-use crate::payment::emv::TerminalConfig;
+use tillpoint_payment::emv::select::SelectError;
+use tillpoint_payment::emv::TerminalConfig;
 
 fn card(name: &str) -> VirtualCard {
     VirtualCard::from_profile_name(name).unwrap()
@@ -83,13 +83,13 @@ fn visa_online_pin_approved_with_dda() {
     let online = first.online.as_ref().unwrap();
     assert!(online.pin_entered);
     // Field 55 carries the ARQC and the data the host needs to verify it.
-    let f55 = crate::payment::emv::tlv::parse_all(&online.field55).unwrap();
+    let f55 = tillpoint_payment::emv::tlv::parse_all(&online.field55).unwrap();
     assert_eq!(
-        crate::payment::emv::tlv::find_bytes(&f55, 0x9F26).unwrap(),
+        tillpoint_payment::emv::tlv::find_bytes(&f55, 0x9F26).unwrap(),
         online.arqc
     );
     assert!(
-        crate::payment::emv::tlv::find_bytes(&f55, 0x5A).is_none(),
+        tillpoint_payment::emv::tlv::find_bytes(&f55, 0x5A).is_none(),
         "no PAN in field 55"
     );
     // The host can recompute the ARQC from field 55 with the issuer key.

@@ -14,7 +14,7 @@ use socket2::SockRef;
 use thiserror::Error;
 
 use super::VirtualCard;
-use crate::payment::emv::apdu::masked_hex;
+use tillpoint_payment::emv::apdu::masked_hex;
 
 /// Default vpcd address for the first virtual reader.
 pub const VPCD_DEFAULT: &str = "127.0.0.1:35963";

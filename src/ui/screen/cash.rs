@@ -1,11 +1,11 @@
 //! Cash in, cash out and no-sale (the last one needs a supervisor).
 
-use crate::core::money::{Currency, Money};
-use crate::store::sales::CashMovement;
-use crate::ui::ctx::Ctx;
-use crate::ui::theme;
+use crate::ctx::Ctx;
+use crate::theme;
 use iced::widget::{button, column, container, row, text_input};
 use iced::{Element, Length};
+use tillpoint_app::backend::CashMovement;
+use tillpoint_core::money::{Currency, Money};
 
 #[derive(Debug, Clone)]
 pub struct State {

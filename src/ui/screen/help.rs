@@ -1,7 +1,7 @@
 //! Keyboard shortcuts and demo rules.
 
-use crate::ui::ctx::Ctx;
-use crate::ui::theme;
+use crate::ctx::Ctx;
+use crate::theme;
 use iced::widget::{column, container, row, text, Column};
 use iced::{Element, Length};
 

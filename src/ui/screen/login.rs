@@ -1,9 +1,9 @@
 //! Login (and the idle lock screen): cashier number and PIN on a large
 //! on-screen keypad or the keyboard.
 
-use crate::ui::ctx::Ctx;
-use crate::ui::theme;
-use crate::ui::widget::keypad;
+use crate::ctx::Ctx;
+use crate::theme;
+use crate::widget::keypad;
 use iced::widget::{column, container, row, text, text_input};
 use iced::{Alignment, Element, Length};
 

@@ -1,10 +1,10 @@
 //! Parked sales waiting to be resumed.
 
-use crate::store::sales::Parked;
-use crate::ui::ctx::Ctx;
-use crate::ui::theme;
+use crate::ctx::Ctx;
+use crate::theme;
 use iced::widget::{column, container, row, scrollable, text, Column};
 use iced::{Alignment, Element, Length};
+use tillpoint_app::backend::Parked;
 
 #[derive(Debug, Clone, Default)]
 pub struct State {

@@ -1,11 +1,11 @@
 //! Receipt preview of a completed sale (drawn by the printer emulator's
 //! renderer from the same bytes the printer gets) and reprint of any past receipt.
 
-use crate::core::sale::SaleRecord;
-use crate::ui::ctx::Ctx;
-use crate::ui::theme;
+use crate::ctx::Ctx;
+use crate::theme;
 use iced::widget::{column, container, image, row, scrollable, text, text_input, Column};
 use iced::{Element, Length};
+use tillpoint_core::sale::SaleRecord;
 
 #[derive(Debug, Clone, Default)]
 pub struct State {

@@ -2,14 +2,14 @@
 //! receipt's barcode), pick lines and quantities, then a supervisor approves.
 //! Post-void of a same-day sale lives here too.
 
-use crate::core::catalog::{Qty, Unit};
-use crate::core::refund::refundable;
-use crate::core::sale::SaleRecord;
-use crate::ui::ctx::Ctx;
-use crate::ui::theme;
+use crate::ctx::Ctx;
+use crate::theme;
 use iced::widget::{column, container, row, scrollable, text, text_input, Column};
 use iced::{Alignment, Element, Length};
 use std::collections::BTreeMap;
+use tillpoint_core::catalog::{Qty, Unit};
+use tillpoint_core::refund::refundable;
+use tillpoint_core::sale::SaleRecord;
 
 pub const LOOKUP_ID: &str = "refund-lookup";
 

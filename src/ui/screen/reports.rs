@@ -1,15 +1,15 @@
 //! X and Z reports: totals per tender and per tax rate, the drawer, and a
 //! chart of sales by hour. A Z report needs a supervisor.
 
-use crate::core::report::Report;
-use crate::core::tender::TenderKind;
-use crate::payment::acquirer::config::CardSummary;
-use crate::store::acquirer::SettlementOutcomeRow;
-use crate::ui::ctx::Ctx;
-use crate::ui::theme;
-use crate::ui::widget::chart::HourChart;
+use crate::ctx::Ctx;
+use crate::theme;
+use crate::widget::chart::HourChart;
 use iced::widget::{canvas, column, container, row, scrollable, text, Column};
 use iced::{Element, Length};
+use tillpoint_app::backend::CardSummary;
+use tillpoint_app::backend::SettlementOutcomeRow;
+use tillpoint_core::report::Report;
+use tillpoint_core::tender::TenderKind;
 
 #[derive(Debug, Clone, Default)]
 pub struct State {

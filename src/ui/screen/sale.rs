@@ -2,14 +2,14 @@
 //! typed SKUs, name search, quick keys by category, the cart with its
 //! controls, totals with tax, and the Pay button.
 
-use crate::core::catalog::{Product, Qty, Unit};
-use crate::core::money::Money;
-use crate::core::sale::{Discount, Sale, Totals};
-use crate::ui::ctx::Ctx;
-use crate::ui::theme;
+use crate::ctx::Ctx;
+use crate::theme;
 use iced::widget::{button, column, container, row, scrollable, text, text_input, Column};
 use iced::{Alignment, Element, Length};
 use rust_decimal::Decimal;
+use tillpoint_core::catalog::{Product, Qty, Unit};
+use tillpoint_core::money::Money;
+use tillpoint_core::sale::{Discount, Sale, Totals};
 
 /// The scanner entry's widget id: focus returns here after every action.
 pub const SCAN_ID: &str = "scan";
@@ -333,7 +333,7 @@ impl State {
                 .align_y(Alignment::Center),
             );
         }
-        let by_line: std::collections::HashMap<u32, &crate::core::sale::LineTotals> = totals
+        let by_line: std::collections::HashMap<u32, &tillpoint_core::sale::LineTotals> = totals
             .map(|t| t.lines.iter().map(|x| (x.line_no, x)).collect())
             .unwrap_or_default();
         for l in &sale.lines[start..end] {
@@ -545,8 +545,8 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::money::Currency;
-    use crate::i18n::{I18n, Lang};
+    use tillpoint_core::money::Currency;
+    use tillpoint_i18n::{I18n, Lang};
 
     fn ctx(i: &I18n) -> Ctx<'_> {
         Ctx {

@@ -2,11 +2,11 @@
 //! the acquirer host are edited here and saved to the config file (comments
 //! kept); the printer can be tested.
 
-use crate::i18n::Lang;
-use crate::ui::ctx::Ctx;
-use crate::ui::theme;
+use crate::ctx::Ctx;
+use crate::theme;
 use iced::widget::{button, column, container, row, scrollable, text, text_input, Column};
 use iced::{Alignment, Element, Length};
+use tillpoint_i18n::Lang;
 
 /// One editable setting: its label id, config section and key, and value.
 /// Lists (address, footer) are edited as lines separated by " | ".
@@ -42,7 +42,7 @@ pub struct Info {
 
 impl Info {
     /// Reads the current values out of the configuration.
-    pub fn from_config(c: &crate::config::Config, config_path: String) -> Info {
+    pub fn from_config(c: &tillpoint_config::Config, config_path: String) -> Info {
         let fields = FIELDS
             .iter()
             .map(|(label, section, key)| {
@@ -77,7 +77,7 @@ impl Info {
     }
 
     /// The values to write, lists turned back into lines.
-    pub fn to_save(&self) -> Vec<crate::config_edit::Setting> {
+    pub fn to_save(&self) -> Vec<tillpoint_config::edit::Setting> {
         self.fields
             .iter()
             .map(|f| {

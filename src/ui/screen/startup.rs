@@ -1,11 +1,11 @@
 //! The start-up self-check: database, journal, config and each device, with
 //! what to do about a failure.
 
-use crate::check::CheckLine;
-use crate::ui::ctx::Ctx;
-use crate::ui::theme;
+use crate::ctx::Ctx;
+use crate::theme;
 use iced::widget::{column, container, row, text, Column};
 use iced::{Element, Length};
+use tillpoint_app::check::CheckLine;
 
 #[derive(Debug, Clone, Default)]
 pub struct State {

@@ -1,13 +1,13 @@
 //! Taking payment: cash with quick note buttons and change due, card and QR
 //! with a progress screen, and split payment until the balance is zero.
 
-use crate::core::money::Money;
-use crate::core::sale::Sale;
-use crate::core::tender::TenderKind;
-use crate::ui::ctx::Ctx;
-use crate::ui::theme;
+use crate::ctx::Ctx;
+use crate::theme;
 use iced::widget::{column, container, row, text, text_input, Column};
 use iced::{Alignment, Element, Length};
+use tillpoint_core::money::Money;
+use tillpoint_core::sale::Sale;
+use tillpoint_core::tender::TenderKind;
 
 pub const CASH_ID: &str = "cash";
 /// The amount of a part payment by card or QR.
@@ -246,7 +246,7 @@ impl State {
         body = body.push(notes).push(cash).push(electronic);
         if ctx.demo {
             let mut cards = iced::widget::Row::new().spacing(4);
-            for (i, name) in crate::ui::app::DEMO_CARDS.iter().enumerate() {
+            for (i, name) in crate::app::DEMO_CARDS.iter().enumerate() {
                 let chosen = self.profile == *name || (self.profile.is_empty() && i == 0);
                 let b = theme::big((*name).to_string(), Some(Msg::Profile((*name).to_string())))
                     .width(Length::Fill);
@@ -360,8 +360,8 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::money::Currency;
-    use crate::i18n::{I18n, Lang};
+    use tillpoint_core::money::Currency;
+    use tillpoint_i18n::{I18n, Lang};
 
     #[test]
     fn cash_card_and_split_amounts() {

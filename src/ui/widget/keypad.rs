@@ -1,6 +1,6 @@
 //! A large numeric keypad for touch screens (keys at least 48 px).
 
-use crate::ui::theme;
+use crate::theme;
 use iced::widget::{column, row};
 use iced::{Element, Length};
 

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tillpoint::sim::printer::parse::{parse, Parser};
+use tillpoint_sim::printer::parse::{parse, Parser};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&split, bytes)) = data.split_first() else {

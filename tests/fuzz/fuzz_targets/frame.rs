@@ -9,8 +9,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tillpoint::payment::abecs::command::{Request, Response};
-use tillpoint::payment::abecs::frame::{self, Event, FrameDecoder, MAX_PAYLOAD};
+use tillpoint_payment::abecs::command::{Request, Response};
+use tillpoint_payment::abecs::frame::{self, Event, FrameDecoder, MAX_PAYLOAD};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&chunk, rest)) = data.split_first() else {

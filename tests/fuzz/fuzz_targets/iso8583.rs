@@ -7,8 +7,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tillpoint::payment::iso8583::messages::{parse_reply, OriginalData};
-use tillpoint::payment::iso8583::{pack, unpack, HOST_PROFILE};
+use tillpoint_payment::iso8583::messages::{parse_reply, OriginalData};
+use tillpoint_payment::iso8583::{pack, unpack, HOST_PROFILE};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(msg) = unpack(&HOST_PROFILE, data) else {
@@ -22,6 +22,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = OriginalData::decode(f90);
     }
     if let Some(icc) = msg.get(55) {
-        let _ = tillpoint::sim::acquirer::find_tag(icc, 0x9f26);
+        let _ = tillpoint_sim::acquirer::find_tag(icc, 0x9f26);
     }
 });

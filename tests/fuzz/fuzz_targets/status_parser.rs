@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tillpoint::devices::printer::status::{parse_status, parse_status_byte, StatusRequest};
+use tillpoint_devices::printer::status::{parse_status, parse_status_byte, StatusRequest};
 
 fuzz_target!(|data: &[u8]| {
     for req in StatusRequest::ALL {

@@ -5,10 +5,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tillpoint::payment::emv::apdu::{masked_hex, Apdu, CardChannel, ChannelError, Command, Response};
-use tillpoint::payment::emv::kernel::{fuzz_parse_responses, HostResponse, Kernel};
-use tillpoint::payment::emv::{dol, tlv, TerminalConfig};
-use tillpoint::sim::card::{sample_purchase, ScriptedCardholder};
+use tillpoint_payment::emv::apdu::{masked_hex, Apdu, CardChannel, ChannelError, Command, Response};
+use tillpoint_payment::emv::kernel::{fuzz_parse_responses, HostResponse, Kernel};
+use tillpoint_payment::emv::{dol, tlv, TerminalConfig};
+use tillpoint_sim::card::{sample_purchase, ScriptedCardholder};
 
 /// Splits the fuzz input into card answers at 0xFE 0xFE.
 struct Answers<'a>(std::slice::Split<'a, u8, fn(&u8) -> bool>);

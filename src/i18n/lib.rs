@@ -5,10 +5,10 @@
 //! missing message shows its id (visible, never blank) and a test fails on
 //! any id used in code that a language lacks.
 
-use crate::core::money::{Currency, Money};
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use std::sync::Arc;
+use tillpoint_core::money::{Currency, Money};
 use unic_langid::{langid, LanguageIdentifier};
 
 /// The languages the till speaks.
@@ -50,12 +50,12 @@ impl Lang {
     pub fn sources(self) -> &'static [&'static str] {
         match self {
             Lang::En => &[
-                include_str!("../i18n/en-US/till.ftl"),
-                include_str!("../i18n/en-US/receipt.ftl"),
+                include_str!("../../i18n/en-US/till.ftl"),
+                include_str!("../../i18n/en-US/receipt.ftl"),
             ],
             Lang::Zh => &[
-                include_str!("../i18n/zh-CN/till.ftl"),
-                include_str!("../i18n/zh-CN/receipt.ftl"),
+                include_str!("../../i18n/zh-CN/till.ftl"),
+                include_str!("../../i18n/zh-CN/receipt.ftl"),
             ],
         }
     }
@@ -244,7 +244,7 @@ mod tests {
         let mut seen = 0;
         let mut stack = vec![std::path::PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/src"
+            "/.."
         ))];
         while let Some(dir) = stack.pop() {
             for e in std::fs::read_dir(&dir).unwrap() {

@@ -2,7 +2,7 @@
 //! card reader (`[reader] name`), the serial PIN pad (`[pinpad] port`) and
 //! the acquirer link (`[acquirer] host`), joined by the payment session,
 //! with the store-and-forward worker running in the background. This is
-//! what the window uses outside the demo; [`crate::sim::demo::DemoDevices`]
+//! what the window uses outside the demo; [`tillpoint_sim::demo_devices::DemoDevices`]
 //! is the same shape with simulators.
 //!
 //! A composition root like `main`: it wires `devices` to `payment`, and the
@@ -13,20 +13,20 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::core::money::Money;
-use crate::devices::pinpad::{PinPadConfig, SerialPinPad};
-use crate::devices::reader::{self, PcscCard, Reader, ReaderError};
-use crate::payment::acquirer::config::AcquirerConfig;
-use crate::payment::acquirer::sqlite::SqliteAcquirerStore;
-use crate::payment::acquirer::{spawn_forwarder, Session, WorkerConfig};
-use crate::payment::emv::apdu::ChannelError;
-use crate::payment::emv::TerminalConfig;
-use crate::payment::pin::PinEntry;
-use crate::payment::session::{
+use crate::till::Till;
+use tillpoint_core::money::Money;
+use tillpoint_devices::pinpad::{PinPadConfig, SerialPinPad};
+use tillpoint_devices::reader::{self, PcscCard, Reader, ReaderError};
+use tillpoint_payment::acquirer::config::AcquirerConfig;
+use tillpoint_payment::acquirer::till_store::SqliteAcquirerStore;
+use tillpoint_payment::acquirer::{spawn_forwarder, Session, WorkerConfig};
+use tillpoint_payment::emv::apdu::ChannelError;
+use tillpoint_payment::emv::TerminalConfig;
+use tillpoint_payment::pin::PinEntry;
+use tillpoint_payment::session::{
     CardOutcome, CardSource, CommitMode, PanHasher, PaymentCancel, PaymentError, PaymentSession,
     PaymentSettings, Stage,
 };
-use crate::till::Till;
 
 /// How long the cashier's screen waits for the customer's card before the
 /// payment gives up (the cashier can cancel sooner).
@@ -38,7 +38,7 @@ pub enum TerminalError {
     #[error("acquirer link: {0}")]
     Acquirer(String),
     #[error(transparent)]
-    PanKey(#[from] crate::payment::session::PanKeyError),
+    PanKey(#[from] tillpoint_payment::session::PanKeyError),
     #[error("could not start the forwarding worker: {0}")]
     Worker(#[from] std::io::Error),
 }

@@ -15,16 +15,16 @@ use std::path::Path;
 
 use super::session::Authorization;
 use super::{
-    AcquirerStore, BatchItem, CaptureChange, Instruction, OfflineExposure, OutboxItem, OutboxState,
-    PendingReversal, StoreError,
+    AcquirerStore, AcquirerStoreError, BatchItem, CaptureChange, Instruction, OfflineExposure,
+    OutboxState, PendingAdvice, PendingReversal,
 };
-use crate::payment::iso8583::messages::{OriginalData, Stan, Timestamp, TxnKind};
-use crate::payment::iso8583::{Mti, ReversalReason};
-use crate::store::acquirer::{
+use crate::iso8583::messages::{OriginalData, Stan, Timestamp, TxnKind, BATCH_MAX};
+use crate::iso8583::{Mti, ReversalReason};
+use tillpoint_store::acquirer::{
     AcquirerDb, AdviceRow, AdviceState, CaptureChangeRow, CaptureRow, CardEffect, CardLink,
     MessageId, ReversalRow,
 };
-use crate::store::instructions::{InstructionKind, InstructionRow};
+use tillpoint_store::instructions::{InstructionKind, InstructionRow};
 
 /// The session's store in the till: a connection of its own to `till.db`.
 #[derive(Debug)]
@@ -36,43 +36,43 @@ pub struct SqliteAcquirerStore {
     _session_lock: Option<std::fs::File>,
 }
 
-fn backend(e: crate::store::StoreError) -> StoreError {
+fn backend(e: tillpoint_store::StoreError) -> AcquirerStoreError {
     match e {
-        crate::store::StoreError::Rejected(why) => StoreError::NotFound(why),
-        other => StoreError::Backend(other.to_string()),
+        tillpoint_store::StoreError::Rejected(why) => AcquirerStoreError::NotFound(why),
+        other => AcquirerStoreError::Backend(other.to_string()),
     }
 }
 
-fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("stored {what} {value} is not valid"))
+fn corrupt(what: &str, value: impl std::fmt::Display) -> AcquirerStoreError {
+    AcquirerStoreError::Backend(format!("stored {what} {value} is not valid"))
 }
 
 fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-fn stan(v: u32) -> Result<Stan, StoreError> {
+fn stan(v: u32) -> Result<Stan, AcquirerStoreError> {
     Stan::new(v).ok_or_else(|| corrupt("STAN", v))
 }
 
-fn ts(text: &str) -> Result<Timestamp, StoreError> {
+fn ts(text: &str) -> Result<Timestamp, AcquirerStoreError> {
     Timestamp::parse(text).ok_or_else(|| corrupt("timestamp", text))
 }
 
-fn kind(code: &str) -> Result<TxnKind, StoreError> {
+fn kind(code: &str) -> Result<TxnKind, AcquirerStoreError> {
     TxnKind::from_processing_code(code).ok_or_else(|| corrupt("processing code", code))
 }
 
-fn amount_in(v: u64) -> Result<i64, StoreError> {
-    i64::try_from(v).map_err(|_| StoreError::Backend(format!("amount {v} too large")))
+fn amount_in(v: u64) -> Result<i64, AcquirerStoreError> {
+    i64::try_from(v).map_err(|_| AcquirerStoreError::Backend(format!("amount {v} too large")))
 }
 
-fn amount_out(v: i64) -> Result<u64, StoreError> {
+fn amount_out(v: i64) -> Result<u64, AcquirerStoreError> {
     u64::try_from(v).map_err(|_| corrupt("amount", v))
 }
 
-fn id_in(id: u64) -> Result<i64, StoreError> {
-    i64::try_from(id).map_err(|_| StoreError::NotFound(format!("outbox item {id}")))
+fn id_in(id: u64) -> Result<i64, AcquirerStoreError> {
+    i64::try_from(id).map_err(|_| AcquirerStoreError::NotFound(format!("outbox item {id}")))
 }
 
 fn message_id(o: &OriginalData) -> MessageId {
@@ -83,7 +83,7 @@ fn message_id(o: &OriginalData) -> MessageId {
     }
 }
 
-fn original(m: &MessageId) -> Result<OriginalData, StoreError> {
+fn original(m: &MessageId) -> Result<OriginalData, AcquirerStoreError> {
     Ok(OriginalData {
         mti: Mti::new(m.mti).ok_or_else(|| corrupt("MTI", m.mti))?,
         stan: stan(m.stan)?,
@@ -92,7 +92,7 @@ fn original(m: &MessageId) -> Result<OriginalData, StoreError> {
 }
 
 /// A session capture as a store row.
-pub fn capture_row(b: &BatchItem) -> Result<CaptureRow, StoreError> {
+pub fn capture_row(b: &BatchItem) -> Result<CaptureRow, AcquirerStoreError> {
     Ok(CaptureRow {
         original: message_id(&b.original),
         txn_kind: b.kind.processing_code().to_owned(),
@@ -105,7 +105,7 @@ pub fn capture_row(b: &BatchItem) -> Result<CaptureRow, StoreError> {
     })
 }
 
-fn capture_item(r: &CaptureRow) -> Result<BatchItem, StoreError> {
+fn capture_item(r: &CaptureRow) -> Result<BatchItem, AcquirerStoreError> {
     Ok(BatchItem {
         original: original(&r.original)?,
         kind: kind(&r.txn_kind)?,
@@ -118,7 +118,7 @@ fn capture_item(r: &CaptureRow) -> Result<BatchItem, StoreError> {
     })
 }
 
-fn change_row(c: &CaptureChange) -> Result<CaptureChangeRow, StoreError> {
+fn change_row(c: &CaptureChange) -> Result<CaptureChangeRow, AcquirerStoreError> {
     Ok(match c {
         CaptureChange::Add(item) => CaptureChangeRow::Add(capture_row(item)?),
         CaptureChange::Void {
@@ -131,7 +131,7 @@ fn change_row(c: &CaptureChange) -> Result<CaptureChangeRow, StoreError> {
     })
 }
 
-fn reversal_row(r: &PendingReversal) -> Result<ReversalRow, StoreError> {
+fn reversal_row(r: &PendingReversal) -> Result<ReversalRow, AcquirerStoreError> {
     Ok(ReversalRow {
         original: message_id(&r.original),
         txn_kind: r.kind.processing_code().to_owned(),
@@ -146,7 +146,7 @@ fn reversal_row(r: &PendingReversal) -> Result<ReversalRow, StoreError> {
     })
 }
 
-fn reversal(r: &ReversalRow) -> Result<PendingReversal, StoreError> {
+fn reversal(r: &ReversalRow) -> Result<PendingReversal, AcquirerStoreError> {
     Ok(PendingReversal {
         original: original(&r.original)?,
         kind: kind(&r.txn_kind)?,
@@ -163,7 +163,7 @@ fn reversal(r: &ReversalRow) -> Result<PendingReversal, StoreError> {
 }
 
 /// A session advice as a store row.
-pub fn advice_row(i: &OutboxItem) -> Result<AdviceRow, StoreError> {
+pub fn advice_row(i: &PendingAdvice) -> Result<AdviceRow, AcquirerStoreError> {
     Ok(AdviceRow {
         id: 0,
         stan: i.stan.value(),
@@ -186,8 +186,8 @@ pub fn advice_row(i: &OutboxItem) -> Result<AdviceRow, StoreError> {
     })
 }
 
-fn advice_item(r: AdviceRow) -> Result<OutboxItem, StoreError> {
-    Ok(OutboxItem {
+fn advice_item(r: AdviceRow) -> Result<PendingAdvice, AcquirerStoreError> {
+    Ok(PendingAdvice {
         id: u64::try_from(r.id).map_err(|_| corrupt("outbox id", r.id))?,
         stan: stan(r.stan)?,
         transmitted: ts(&r.transmitted)?,
@@ -213,9 +213,9 @@ fn advice_item(r: AdviceRow) -> Result<OutboxItem, StoreError> {
 /// `Session::prepare_offline` and its capture.
 pub fn offline_link(
     tender_idx: u32,
-    item: &OutboxItem,
+    item: &PendingAdvice,
     capture: &BatchItem,
-) -> Result<CardLink, StoreError> {
+) -> Result<CardLink, AcquirerStoreError> {
     Ok(CardLink {
         tender_idx,
         effect: CardEffect::Advice {
@@ -227,7 +227,10 @@ pub fn offline_link(
 
 /// The link for an online-approved card tender; `None` for a decline,
 /// which leaves nothing to store.
-pub fn online_link(tender_idx: u32, auth: &Authorization) -> Result<Option<CardLink>, StoreError> {
+pub fn online_link(
+    tender_idx: u32,
+    auth: &Authorization,
+) -> Result<Option<CardLink>, AcquirerStoreError> {
     let Some(change) = auth.capture_change() else {
         return Ok(None);
     };
@@ -242,7 +245,7 @@ pub fn online_link(tender_idx: u32, auth: &Authorization) -> Result<Option<CardL
 
 impl SqliteAcquirerStore {
     /// Opens the till's database (creating and migrating it if needed).
-    pub fn open(path: &Path) -> Result<SqliteAcquirerStore, StoreError> {
+    pub fn open(path: &Path) -> Result<SqliteAcquirerStore, AcquirerStoreError> {
         Ok(SqliteAcquirerStore {
             db: AcquirerDb::open(path).map_err(backend)?,
             _session_lock: None,
@@ -257,24 +260,27 @@ impl SqliteAcquirerStore {
     pub fn open_exclusive(
         path: &Path,
         lock_file: &Path,
-    ) -> Result<SqliteAcquirerStore, StoreError> {
+    ) -> Result<SqliteAcquirerStore, AcquirerStoreError> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(lock_file)
-            .map_err(|e| StoreError::Backend(format!("{}: {e}", lock_file.display())))?;
+            .map_err(|e| AcquirerStoreError::Backend(format!("{}: {e}", lock_file.display())))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Backend(
+                return Err(AcquirerStoreError::Backend(
                     "the acquirer link is in use by another tillpoint (the till's window?); \
                      use it there, or close it first"
                         .into(),
                 ))
             }
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(StoreError::Backend(format!("{}: {e}", lock_file.display())))
+                return Err(AcquirerStoreError::Backend(format!(
+                    "{}: {e}",
+                    lock_file.display()
+                )))
             }
         }
         Ok(SqliteAcquirerStore {
@@ -289,7 +295,7 @@ impl SqliteAcquirerStore {
     }
 
     /// Every advice in any state, for assertions and diagnostics.
-    pub fn outbox_all(&self) -> Result<Vec<OutboxItem>, StoreError> {
+    pub fn outbox_all(&self) -> Result<Vec<PendingAdvice>, AcquirerStoreError> {
         self.db
             .outbox_all()
             .map_err(backend)?
@@ -299,7 +305,7 @@ impl SqliteAcquirerStore {
     }
 
     /// Every capture of every batch, for assertions and diagnostics.
-    pub fn captures_all(&self) -> Result<Vec<BatchItem>, StoreError> {
+    pub fn captures_all(&self) -> Result<Vec<BatchItem>, AcquirerStoreError> {
         self.db
             .captures_all()
             .map_err(backend)?
@@ -310,23 +316,23 @@ impl SqliteAcquirerStore {
 }
 
 impl AcquirerStore for SqliteAcquirerStore {
-    fn next_stan(&self) -> Result<Stan, StoreError> {
-        stan(self.db.next_stan().map_err(backend)?)
+    fn next_stan(&self) -> Result<Stan, AcquirerStoreError> {
+        stan(self.db.next_stan(Stan::MAX.value()).map_err(backend)?)
     }
 
-    fn current_batch(&self) -> Result<u32, StoreError> {
+    fn current_batch(&self) -> Result<u32, AcquirerStoreError> {
         self.db.current_batch().map_err(backend)
     }
 
-    fn close_batch(&self, batch: u32) -> Result<u32, StoreError> {
-        self.db.close_batch(batch).map_err(backend)
+    fn close_batch(&self, batch: u32) -> Result<u32, AcquirerStoreError> {
+        self.db.close_batch(batch, BATCH_MAX).map_err(backend)
     }
 
-    fn save_reversal(&self, r: &PendingReversal) -> Result<(), StoreError> {
+    fn save_reversal(&self, r: &PendingReversal) -> Result<(), AcquirerStoreError> {
         self.db.save_reversal(&reversal_row(r)?).map_err(backend)
     }
 
-    fn pending_reversals(&self) -> Result<Vec<PendingReversal>, StoreError> {
+    fn pending_reversals(&self) -> Result<Vec<PendingReversal>, AcquirerStoreError> {
         self.db
             .pending_reversals()
             .map_err(backend)?
@@ -335,7 +341,7 @@ impl AcquirerStore for SqliteAcquirerStore {
             .collect()
     }
 
-    fn clear_reversal(&self, original_stan: Stan) -> Result<(), StoreError> {
+    fn clear_reversal(&self, original_stan: Stan) -> Result<(), AcquirerStoreError> {
         self.db
             .clear_reversal(original_stan.value())
             .map_err(backend)
@@ -345,17 +351,17 @@ impl AcquirerStore for SqliteAcquirerStore {
         &self,
         original_stan: Stan,
         change: &CaptureChange,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), AcquirerStoreError> {
         self.db
             .confirm_online(original_stan.value(), &change_row(change)?)
             .map_err(backend)
     }
 
-    fn add_capture(&self, item: &BatchItem) -> Result<(), StoreError> {
+    fn add_capture(&self, item: &BatchItem) -> Result<(), AcquirerStoreError> {
         self.db.add_capture(&capture_row(item)?).map_err(backend)
     }
 
-    fn batch_items(&self, batch: u32) -> Result<Vec<BatchItem>, StoreError> {
+    fn batch_items(&self, batch: u32) -> Result<Vec<BatchItem>, AcquirerStoreError> {
         self.db
             .batch_items(batch)
             .map_err(backend)?
@@ -364,7 +370,11 @@ impl AcquirerStore for SqliteAcquirerStore {
             .collect()
     }
 
-    fn enqueue_offline(&self, item: &OutboxItem, capture: &BatchItem) -> Result<u64, StoreError> {
+    fn enqueue_offline(
+        &self,
+        item: &PendingAdvice,
+        capture: &BatchItem,
+    ) -> Result<u64, AcquirerStoreError> {
         let id = self
             .db
             .enqueue_advice(&advice_row(item)?, &capture_row(capture)?)
@@ -372,7 +382,7 @@ impl AcquirerStore for SqliteAcquirerStore {
         u64::try_from(id).map_err(|_| corrupt("outbox id", id))
     }
 
-    fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+    fn outbox_pending(&self, limit: usize) -> Result<Vec<PendingAdvice>, AcquirerStoreError> {
         self.db
             .outbox_pending(limit)
             .map_err(backend)?
@@ -381,37 +391,37 @@ impl AcquirerStore for SqliteAcquirerStore {
             .collect()
     }
 
-    fn outbox_mark_attempt(&self, id: u64, attempts: u32) -> Result<(), StoreError> {
+    fn outbox_mark_attempt(&self, id: u64, attempts: u32) -> Result<(), AcquirerStoreError> {
         self.outbox_mark_attempts(&[(id, attempts)])
     }
 
-    fn outbox_mark_attempts(&self, items: &[(u64, u32)]) -> Result<(), StoreError> {
+    fn outbox_mark_attempts(&self, items: &[(u64, u32)]) -> Result<(), AcquirerStoreError> {
         let rows = items
             .iter()
             .map(|(id, n)| Ok((id_in(*id)?, *n)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect::<Result<Vec<_>, AcquirerStoreError>>()?;
         self.db.mark_attempts(&rows).map_err(backend)
     }
 
-    fn outbox_mark_done(&self, id: u64) -> Result<(), StoreError> {
+    fn outbox_mark_done(&self, id: u64) -> Result<(), AcquirerStoreError> {
         self.outbox_mark_done_many(&[id])
     }
 
-    fn outbox_mark_done_many(&self, ids: &[u64]) -> Result<(), StoreError> {
+    fn outbox_mark_done_many(&self, ids: &[u64]) -> Result<(), AcquirerStoreError> {
         let rows = ids
             .iter()
             .map(|id| id_in(*id))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect::<Result<Vec<_>, AcquirerStoreError>>()?;
         self.db.mark_done(&rows, now_ms()).map_err(backend)
     }
 
-    fn outbox_mark_refused(&self, id: u64, note: &str) -> Result<(), StoreError> {
+    fn outbox_mark_refused(&self, id: u64, note: &str) -> Result<(), AcquirerStoreError> {
         self.db
             .mark_refused(id_in(id)?, note, now_ms())
             .map_err(backend)
     }
 
-    fn offline_exposure(&self) -> Result<OfflineExposure, StoreError> {
+    fn offline_exposure(&self) -> Result<OfflineExposure, AcquirerStoreError> {
         let e = self.db.exposure().map_err(backend)?;
         Ok(OfflineExposure {
             count: e.count,
@@ -420,7 +430,7 @@ impl AcquirerStore for SqliteAcquirerStore {
         })
     }
 
-    fn instructions_pending(&self, limit: usize) -> Result<Vec<Instruction>, StoreError> {
+    fn instructions_pending(&self, limit: usize) -> Result<Vec<Instruction>, AcquirerStoreError> {
         self.db
             .instructions_pending(limit)
             .map_err(backend)?
@@ -429,7 +439,7 @@ impl AcquirerStore for SqliteAcquirerStore {
             .collect()
     }
 
-    fn instruction_attempt(&self, id: u64, attempts: u32) -> Result<(), StoreError> {
+    fn instruction_attempt(&self, id: u64, attempts: u32) -> Result<(), AcquirerStoreError> {
         self.db
             .instruction_attempt(id_in(id)?, attempts)
             .map_err(backend)
@@ -442,7 +452,7 @@ impl AcquirerStore for SqliteAcquirerStore {
         change: &CaptureChange,
         rrn: Option<&str>,
         auth_code: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), AcquirerStoreError> {
         self.db
             .instruction_done(
                 id_in(id)?,
@@ -455,14 +465,14 @@ impl AcquirerStore for SqliteAcquirerStore {
             .map_err(backend)
     }
 
-    fn instruction_refused(&self, id: u64, note: &str) -> Result<(), StoreError> {
+    fn instruction_refused(&self, id: u64, note: &str) -> Result<(), AcquirerStoreError> {
         self.db
             .instruction_refused(id_in(id)?, note, now_ms())
             .map_err(backend)
     }
 }
 
-fn instruction(r: InstructionRow) -> Result<Instruction, StoreError> {
+fn instruction(r: InstructionRow) -> Result<Instruction, AcquirerStoreError> {
     Ok(Instruction {
         id: u64::try_from(r.id).map_err(|_| corrupt("outbox id", r.id))?,
         kind: match r.kind {
@@ -520,7 +530,7 @@ mod tests {
         };
         s.save_reversal(&r).unwrap();
         assert_eq!(s.pending_reversals().unwrap(), vec![r]);
-        let item = OutboxItem {
+        let item = PendingAdvice {
             id: 0,
             stan: Stan::new(44).unwrap(),
             transmitted: t(),
@@ -538,7 +548,7 @@ mod tests {
         };
         let id = s.enqueue_offline(&item, &capture).unwrap();
         let back = s.outbox_pending(5).unwrap();
-        assert_eq!(back, vec![OutboxItem { id, ..item }]);
+        assert_eq!(back, vec![PendingAdvice { id, ..item }]);
         let e = s.offline_exposure().unwrap();
         assert_eq!(e.oldest_created_at, Some(1_700_000_000));
         assert!(s.outbox_mark_attempt(id + 100, 1).is_err());

@@ -3,6 +3,6 @@
 
 pub mod acquirer;
 pub mod card;
-pub mod demo;
+pub mod demo_devices;
 pub mod pinpad;
 pub mod printer;

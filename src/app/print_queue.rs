@@ -18,21 +18,21 @@
 //! The cash drawer lives here too because it hangs off the printer: [`open_drawer_for_sale`]
 //! after a sale with cash, and [`no_sale`] for a supervisor's drawer opening.
 
-use super::config::{PrinterConfig, ReceiptSettings};
-use super::doc::{DrawerPulse, PrintDocument};
-use super::layout::append_receipt;
-use super::transport::TransportError;
-use super::{describe, PrinterError, ReceiptPrinter, StatusProblem};
-use crate::config::Config;
-use crate::core::cashier::Approval;
-use crate::core::money::Money;
-use crate::core::receipt::{Copy, Receipt};
-use crate::core::sale::SaleRecord;
-use crate::core::tender::TenderKind;
-use crate::i18n::{I18n, Lang};
-use crate::store::queue::PrintJob;
-use crate::store::sales::CashMovement;
-use crate::store::{Store, StoreError};
+use tillpoint_config::Config;
+use tillpoint_core::cashier::Approval;
+use tillpoint_core::money::Money;
+use tillpoint_core::receipt::{Copy, Receipt};
+use tillpoint_core::sale::SaleRecord;
+use tillpoint_core::tender::TenderKind;
+use tillpoint_devices::printer::config::{PrinterConfig, ReceiptSettings};
+use tillpoint_devices::printer::doc::{DrawerPulse, PrintDocument};
+use tillpoint_devices::printer::layout::append_receipt;
+use tillpoint_devices::printer::transport::TransportError;
+use tillpoint_devices::printer::{describe, PrinterError, ReceiptPrinter, StatusProblem};
+use tillpoint_i18n::{I18n, Lang};
+use tillpoint_store::queue::PrintJob;
+use tillpoint_store::sales::CashMovement;
+use tillpoint_store::{Store, StoreError};
 
 /// Job kind of the receipt written with a completed sale or refund.
 pub const KIND_RECEIPT: &str = "receipt";
@@ -590,7 +590,7 @@ pub fn check_printer(config: &Config) -> PrinterCheck {
         },
         Err(e) => fail(PrintProblem::of_transport(&e), e.to_string()),
         Ok(Some(mut p)) => {
-            if !super::transport::Transport::supports_status(p.transport()) {
+            if !tillpoint_devices::printer::transport::Transport::supports_status(p.transport()) {
                 return PrinterCheck {
                     ok: true,
                     detail: format!("printer {name} (no status over this connection){note}"),
@@ -620,7 +620,7 @@ pub fn check_printer(config: &Config) -> PrinterCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devices::printer::PrinterStatus;
+    use tillpoint_devices::printer::PrinterStatus;
 
     #[test]
     fn problems_round_trip_through_the_stored_text() {
@@ -671,9 +671,9 @@ mod tests {
     }
 
     fn card_record() -> SaleRecord {
-        use crate::core::money::Currency;
-        use crate::core::sale::SaleKind;
-        use crate::core::tender::{CardRef, Tender};
+        use tillpoint_core::money::Currency;
+        use tillpoint_core::sale::SaleKind;
+        use tillpoint_core::tender::{CardRef, Tender};
         let m = |v| Money::new(v, Currency::EUR);
         SaleRecord {
             receipt_no: "T01-000007".into(),
@@ -712,8 +712,8 @@ mod tests {
 
     #[test]
     fn a_job_prints_only_the_copies_still_missing() {
-        use super::super::doc::{Block, PaperWidth};
-        use super::super::layout::LayoutOptions;
+        use tillpoint_devices::printer::doc::{Block, PaperWidth};
+        use tillpoint_devices::printer::layout::LayoutOptions;
         let i18n = I18n::load();
         let mut settings = ReceiptSettings {
             shop: Default::default(),
@@ -752,7 +752,7 @@ mod tests {
         let reprint = job(KIND_REPRINT, 1);
         let plan = plan_job(&reprint, &rec, &i18n, &settings).unwrap();
         assert_eq!(plan.len(), 1);
-        let text = super::super::layout::document_text(&plan[0].doc);
+        let text = tillpoint_devices::printer::layout::document_text(&plan[0].doc);
         assert!(text.contains("*** REPRINT ***"), "{text}");
         assert!(plan_job(&job("label", 1), &rec, &i18n, &settings).is_err());
         // A damaged copy count never panics.

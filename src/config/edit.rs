@@ -92,7 +92,7 @@ mod tests {
             text.contains("paper = 58") && text.contains("chinese = true"),
             "{text}"
         );
-        let (cfg, w) = crate::config::Config::parse(&text).unwrap();
+        let (cfg, w) = crate::Config::parse(&text).unwrap();
         assert_eq!(cfg.shop.name, "New");
         assert!(w.is_empty(), "{w:?}");
         save(&p, &[("shop".into(), "name".into(), String::new())]).unwrap();

@@ -8,7 +8,6 @@ pub mod acquirer;
 pub mod bulk;
 pub mod cashiers;
 pub mod catalog;
-pub mod host_ledger;
 pub mod instructions;
 pub mod journal;
 pub mod queue;
@@ -16,9 +15,9 @@ pub mod reports;
 pub mod sales;
 pub mod schema;
 
-use crate::core::money::Currency;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
+use tillpoint_core::money::Currency;
 
 /// Everything that can go wrong in the store, in words a shop owner can act on.
 #[derive(Debug, thiserror::Error)]
@@ -39,11 +38,11 @@ pub enum StoreError {
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
     #[error("{0}")]
-    Sale(#[from] crate::core::sale::SaleError),
+    Sale(#[from] tillpoint_core::sale::SaleError),
     #[error("{0}")]
-    Refund(#[from] crate::core::refund::RefundError),
+    Refund(#[from] tillpoint_core::refund::RefundError),
     #[error("{0}")]
-    Permission(#[from] crate::core::cashier::PermissionDenied),
+    Permission(#[from] tillpoint_core::cashier::PermissionDenied),
     #[error("no receipt {0}")]
     NoSuchReceipt(String),
     #[error("{0}")]
@@ -53,7 +52,7 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Settings the store needs to open a new reporting period.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreSettings {
     pub currency: Currency,
     /// Cash in the drawer at the start of each period, in minor units.
@@ -113,6 +112,16 @@ impl Store {
     pub fn raw_connection(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// Starts a write transaction that takes the database's write lock at once
+/// (`BEGIN IMMEDIATE`), waiting up to the busy timeout for another
+/// connection's: the window, its printer worker and the acquirer session
+/// each hold their own connection, and a deferred transaction that read
+/// first could not upgrade after another one committed (`SQLITE_BUSY`),
+/// failing a sale instead of waiting a few milliseconds.
+pub(crate) fn begin_write(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
 }
 
 /// Opens (creating if needed) and migrates the database file at `path` with

@@ -1,9 +1,9 @@
 //! The running till: where its files live, its configuration, its store and
 //! its clock, opened once and shared by the command line and the GUI.
 
-use crate::config::{parse_offset, Config, ConfigError};
-use crate::store::{Store, StoreError, StoreSettings};
 use std::path::{Path, PathBuf};
+use tillpoint_config::{parse_offset, Config, ConfigError};
+use tillpoint_store::{Store, StoreError, StoreSettings};
 
 /// Environment variable that overrides the config file's path.
 pub const ENV_CONFIG: &str = "TILLPOINT_CONFIG";

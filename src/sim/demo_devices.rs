@@ -5,7 +5,7 @@
 //! * the acquirer host simulator on a random loopback port, with its own
 //!   SQLite ledger in the data directory, verifying ARQCs and recovering
 //!   PINs with the issuer keys of the virtual cards
-//!   ([`EmvIssuer`](crate::sim::acquirer::EmvIssuer));
+//!   ([`EmvIssuer`](crate::acquirer::EmvIssuer));
 //! * the Abecs PIN pad simulator on the master end of a real pseudo-terminal
 //!   pair, with the till's serial PIN pad adapter (`devices::pinpad`) on the
 //!   slave end, exactly as it opens a real port; the PIN comes from an
@@ -34,32 +34,32 @@ use std::time::{Duration, Instant};
 use serialport::{SerialPort, TTYPort};
 use zeroize::Zeroizing;
 
-use crate::core::money::{Currency, Money};
-use crate::devices::pinpad::{PinPadConfig, SerialPinPad};
-use crate::payment::abecs::link::PortLine;
-use crate::payment::acquirer::sqlite::SqliteAcquirerStore;
-use crate::payment::acquirer::{
-    spawn_forwarder, AcquirerClient, Backoff, ClientConfig, DataKey, ForwardReport, OfflineLimits,
-    Session, SessionConfig, SessionError, SystemClock, WorkerConfig,
-};
-use crate::payment::emv::apdu::ChannelError;
-use crate::payment::emv::TerminalConfig;
-use crate::payment::iso8583::messages::TerminalIds;
-use crate::payment::pin::CancelToken;
-use crate::payment::session::{
-    CardOutcome, CommitMode, InsertedCard, PanHasher, PaymentCancel, PaymentError, PaymentSession,
-    PaymentSettings, RandomSelection, Stage,
-};
-use crate::sim::acquirer::{
+use crate::acquirer::ledger::HostLedger;
+use crate::acquirer::{
     default_db_path, start_acquirer_sim, EmvIssuer, Faults, IssuerError, IssuerVerifier, SimConfig,
     SimHandle,
 };
-use crate::sim::card::{profile, VirtualCard};
-use crate::sim::pinpad::{PadKey, PinPadSim, PinSource, ServeEnd, SimEvent, SimOptions};
-use crate::store::host_ledger::HostLedger;
+use crate::card::{profile, VirtualCard};
+use crate::pinpad::{PadKey, PinPadSim, PinSource, ServeEnd, SimEvent, SimOptions};
+use tillpoint_core::money::{Currency, Money};
+use tillpoint_devices::pinpad::{PinPadConfig, SerialPinPad};
+use tillpoint_payment::abecs::link::PortLine;
+use tillpoint_payment::acquirer::till_store::SqliteAcquirerStore;
+use tillpoint_payment::acquirer::{
+    spawn_forwarder, AcquirerClient, Backoff, ClientConfig, DataKey, ForwardReport, OfflineLimits,
+    Session, SessionConfig, SessionError, SystemClock, WorkerConfig,
+};
+use tillpoint_payment::emv::apdu::ChannelError;
+use tillpoint_payment::emv::TerminalConfig;
+use tillpoint_payment::iso8583::messages::TerminalIds;
+use tillpoint_payment::pin::CancelToken;
+use tillpoint_payment::session::{
+    CardOutcome, CommitMode, InsertedCard, PanHasher, PaymentCancel, PaymentError, PaymentSession,
+    PaymentSettings, RandomSelection, Stage,
+};
 
 /// The PIN of record of every demo card; also the fixed demo PIN.
-pub const DEMO_PIN: &str = crate::sim::acquirer::issuer::DEFAULT_PIN;
+pub const DEMO_PIN: &str = crate::acquirer::issuer::DEFAULT_PIN;
 
 /// The acquirer store the demo uses: the till's own SQLite database.
 pub type DemoStore = SqliteAcquirerStore;
@@ -232,7 +232,7 @@ pub enum DemoError {
     Io(#[from] std::io::Error),
     /// The acquirer simulator did not start.
     #[error("acquirer simulator: {0}")]
-    Host(#[from] crate::sim::acquirer::SimError),
+    Host(#[from] crate::acquirer::SimError),
     /// The pseudo-terminal pair or the PIN pad did not come up.
     #[error("PIN pad: {0}")]
     PinPad(String),
@@ -241,7 +241,7 @@ pub enum DemoError {
     Acquirer(String),
     /// The PAN hash key could not be read or created.
     #[error(transparent)]
-    PanKey(#[from] crate::payment::session::PanKeyError),
+    PanKey(#[from] tillpoint_payment::session::PanKeyError),
 }
 
 // ---------------------------------------------------------------------------
@@ -533,7 +533,7 @@ impl DemoDevices {
     }
 
     /// A connection to the host's ledger, to see what the host recorded.
-    pub fn host_ledger(&self) -> Result<HostLedger, crate::sim::acquirer::SimError> {
+    pub fn host_ledger(&self) -> Result<HostLedger, crate::acquirer::SimError> {
         self.host.ledger()
     }
 

@@ -4,17 +4,23 @@
 //! the same [`Backend::run`], so what they check is what the window does.
 
 use crate::check::CheckLine;
-use crate::core::cashier::{authorize, Action, Approval, Cashier};
-use crate::core::catalog::{Product, Qty};
-use crate::core::money::Money;
-use crate::core::report::Report;
-use crate::core::sale::{Sale, SaleRecord};
-use crate::core::tender::TenderKind;
-use crate::store::catalog::ScanHit;
-use crate::store::sales::{CashMovement, Parked};
 use crate::till::Till;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tillpoint_core::cashier::{authorize, Action, Approval, Cashier};
+use tillpoint_core::catalog::{Product, Qty};
+use tillpoint_core::money::Money;
+use tillpoint_core::report::Report;
+use tillpoint_core::sale::{Sale, SaleRecord};
+use tillpoint_core::tender::TenderKind;
+use tillpoint_store::catalog::ScanHit;
+
+/// What the window shows that the lower layers own, named here so that the
+/// window depends on the application layer alone.
+pub use tillpoint_payment::acquirer::settlement::CardSummary;
+pub use tillpoint_sim::pinpad::PadKey;
+pub use tillpoint_store::acquirer::SettlementOutcomeRow;
+pub use tillpoint_store::sales::{CashMovement, Parked};
 
 /// Work the GUI asks for.
 #[derive(Debug, Clone)]
@@ -60,13 +66,13 @@ pub enum Job {
     ZReport(Approval),
     Reprint(String),
     RecentReceipts,
-    Status(crate::i18n::Lang),
+    Status(tillpoint_i18n::Lang),
     /// Renders a receipt as the printer would print it, for the preview.
     Preview(Box<SaleRecord>),
     /// Prints a test page on the configured printer.
     TestPrint,
     /// Writes settings to the config file and reloads it.
-    SaveSettings(Vec<crate::config_edit::Setting>),
+    SaveSettings(Vec<tillpoint_config::edit::Setting>),
     /// Right after a sale: opens the drawer when cash moved, then prints
     /// what is queued.
     AfterSale(Box<SaleRecord>),
@@ -112,7 +118,7 @@ pub enum Outcome {
     /// till has a link or electronic takings, and a problem in words.
     Report(
         Box<Report>,
-        Option<Box<crate::payment::acquirer::config::CardSummary>>,
+        Option<Box<tillpoint_payment::acquirer::settlement::CardSummary>>,
         Option<String>,
     ),
     Reprinted(String),
@@ -146,7 +152,7 @@ pub enum Outcome {
     PayDone {
         kind: TenderKind,
         amount: Money,
-        result: Result<Box<crate::core::tender::CardRef>, String>,
+        result: Result<Box<tillpoint_core::tender::CardRef>, String>,
     },
     Failed(String),
 }
@@ -154,22 +160,27 @@ pub enum Outcome {
 /// A shared handle to the open till.
 #[derive(Clone)]
 pub struct Backend {
+    /// The till: its store, config and clock. Held only for local work
+    /// (lookups, sales, reports): nothing that waits on a printer, a card
+    /// reader or the network runs under it.
     till: Arc<Mutex<Till>>,
+    /// The printer's own connection and lock (see [`PrintDesk`]).
+    printer: Arc<Mutex<PrintDesk>>,
     /// The payment devices, when the till has them.
     devices: Option<Arc<Mutex<PayDevices>>>,
     /// The cashier's Cancel for the payment in progress on them.
-    cancel: Option<crate::payment::session::PaymentCancel>,
+    cancel: Option<tillpoint_payment::session::PaymentCancel>,
     /// QR payments need the customer's code scanned (the shop's devices).
     scans_codes: bool,
     /// The acquirer session of the devices, for the status bar.
     link: Option<crate::closing::SharedSession>,
     /// Approvals taken in this window whose sale is not recorded yet, by
     /// STAN (`CommitMode::WithSale`).
-    pending: Arc<Mutex<Vec<(String, crate::payment::session::PendingCommit)>>>,
+    pending: Arc<Mutex<Vec<(String, tillpoint_payment::session::PendingCommit)>>>,
     /// Key presses for the simulated PIN pad (the customer's on-screen pad).
-    pad: Option<std::sync::mpsc::Sender<crate::sim::pinpad::PadKey>>,
+    pad: Option<std::sync::mpsc::Sender<tillpoint_sim::pinpad::PadKey>>,
     /// Where a streaming job sends its progress.
-    progress: Option<iced::futures::channel::mpsc::UnboundedSender<Outcome>>,
+    progress: Option<futures::channel::mpsc::UnboundedSender<Outcome>>,
     /// Delay between simulated payment steps (zero in tests).
     pub step_delay: Duration,
 }
@@ -178,6 +189,52 @@ impl std::fmt::Debug for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Backend")
     }
+}
+
+/// The printer's desk: a connection of its own to the till's database and
+/// a lock of its own, so a printer that is slow, out of paper or unplugged
+/// holds only this while it prints the queue, kicks the drawer or prints a
+/// test page; lookups and sales go on under the till's lock meanwhile.
+struct PrintDesk {
+    db: std::path::PathBuf,
+    settings: tillpoint_store::StoreSettings,
+    store: Option<tillpoint_store::Store>,
+}
+
+impl PrintDesk {
+    fn for_till(till: &Till) -> PrintDesk {
+        PrintDesk {
+            db: till.paths.database(),
+            settings: crate::till::store_settings(&till.config),
+            store: None,
+        }
+    }
+
+    /// The desk's connection, opened on first use and again when the
+    /// till's settings (currency, till id) changed since.
+    fn store(
+        &mut self,
+        settings: &tillpoint_store::StoreSettings,
+    ) -> Result<&mut tillpoint_store::Store, tillpoint_store::StoreError> {
+        if self.settings != *settings {
+            self.settings = settings.clone();
+            self.store = None;
+        }
+        let store = match self.store.take() {
+            Some(s) => s,
+            None => tillpoint_store::Store::open(&self.db, self.settings.clone())?,
+        };
+        Ok(self.store.insert(store))
+    }
+}
+
+/// What printing needs from the till, copied out under its lock.
+struct PrintSetup {
+    printer: tillpoint_devices::printer::config::PrinterConfig,
+    receipts: tillpoint_devices::printer::config::ReceiptSettings,
+    now: i64,
+    currency: tillpoint_core::money::Currency,
+    store: tillpoint_store::StoreSettings,
 }
 
 /// Locks, taking over a lock poisoned by a panicked worker (the data is
@@ -193,33 +250,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 enum PayDevices {
     /// The demo's simulators (virtual cards, PIN pad on a pty, host on
     /// loopback).
-    Demo(Box<crate::sim::demo::DemoDevices>),
+    Demo(Box<tillpoint_sim::demo_devices::DemoDevices>),
     /// The shop's reader, PIN pad and acquirer from the config.
-    Live(Box<crate::devices::terminal::LiveDevices>),
+    Live(Box<crate::terminal::LiveDevices>),
 }
 
 impl PayDevices {
     fn payments(
         &self,
-    ) -> &crate::payment::session::PaymentSession<
-        crate::payment::acquirer::sqlite::SqliteAcquirerStore,
+    ) -> &tillpoint_payment::session::PaymentSession<
+        tillpoint_payment::acquirer::till_store::SqliteAcquirerStore,
     > {
         match self {
             PayDevices::Demo(d) => d.payment_session(),
             PayDevices::Live(d) => d.payment_session(),
         }
     }
-}
-
-/// A report and its card figures (a new Z settles first when configured).
-fn report_outcome(
-    till: &mut Till,
-    report: Report,
-    new_z: bool,
-    link: Option<&crate::closing::SharedSession>,
-) -> Outcome {
-    let (card, problem) = crate::closing::card_closing(till, &report, new_z, link);
-    Outcome::Report(Box::new(report), card.map(Box::new), problem)
 }
 
 /// The demo's simulated card outcome: amounts ending in .13 are declined,
@@ -231,6 +277,7 @@ pub fn demo_declines(amount: Money) -> bool {
 impl Backend {
     pub fn new(till: Till) -> Backend {
         Backend {
+            printer: Arc::new(Mutex::new(PrintDesk::for_till(&till))),
             till: Arc::new(Mutex::new(till)),
             devices: None,
             cancel: None,
@@ -243,9 +290,52 @@ impl Backend {
         }
     }
 
+    /// The till as the window opens it: in the demo with the demo's
+    /// simulators (the customer types the PIN on the on-screen pad, the
+    /// approval is recorded with its sale) when `demo_devices`; outside the
+    /// demo with the shop's reader, PIN pad and acquirer when a link is
+    /// configured (else the Card and QR buttons say why not).
+    pub fn for_window(till: Till, demo: bool, demo_devices: bool) -> Backend {
+        let devices = if demo_devices {
+            let mut opts = tillpoint_sim::demo_devices::DemoOptions::new(till.config.till.currency);
+            opts.pin = tillpoint_sim::demo_devices::DemoPin::OnScreen;
+            opts.commit = tillpoint_payment::session::CommitMode::WithSale;
+            match tillpoint_sim::demo_devices::DemoDevices::start_with(till.data_dir(), opts) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!("demo payment devices did not start ({e}); card payments are simulated in the window");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let live = if demo {
+            None
+        } else {
+            match crate::terminal::LiveDevices::start(&till) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(
+                        "payment devices did not start ({e}); card and QR payments are off"
+                    );
+                    None
+                }
+            }
+        };
+        let mut backend = Backend::new(till);
+        if let Some(d) = devices {
+            backend = backend.with_devices(d);
+        }
+        if let Some(d) = live {
+            backend = backend.with_live_devices(d);
+        }
+        backend
+    }
+
     /// Uses the demo's devices (virtual card, PIN pad simulator on a pty,
     /// acquirer simulator on loopback) for card and QR payments.
-    pub fn with_devices(mut self, devices: crate::sim::demo::DemoDevices) -> Backend {
+    pub fn with_devices(mut self, devices: tillpoint_sim::demo_devices::DemoDevices) -> Backend {
         self.pad = Some(devices.pin_keys());
         self.cancel = Some(devices.canceller());
         self.link = Some(devices.acquirer());
@@ -255,7 +345,7 @@ impl Backend {
 
     /// Uses the shop's own payment devices (PC/SC reader, serial PIN pad,
     /// acquirer link) for card and QR payments.
-    pub fn with_live_devices(mut self, devices: crate::devices::terminal::LiveDevices) -> Backend {
+    pub fn with_live_devices(mut self, devices: crate::terminal::LiveDevices) -> Backend {
         self.cancel = Some(devices.canceller());
         self.link = Some(devices.acquirer());
         self.scans_codes = true;
@@ -274,9 +364,9 @@ impl Backend {
     fn card_links(
         &self,
         sale: &Sale,
-    ) -> Result<(Vec<crate::store::acquirer::CardLink>, Vec<String>), String> {
-        use crate::payment::acquirer::sqlite::{offline_link, online_link};
-        use crate::payment::session::PendingCommit;
+    ) -> Result<(Vec<tillpoint_store::acquirer::CardLink>, Vec<String>), String> {
+        use tillpoint_payment::acquirer::till_store::{offline_link, online_link};
+        use tillpoint_payment::session::PendingCommit;
         let pending = lock(&self.pending);
         let mut links = Vec::new();
         let mut used = Vec::new();
@@ -342,7 +432,10 @@ impl Backend {
         self.reverse_in_background(taken);
     }
 
-    fn reverse_in_background(&self, taken: Vec<(String, crate::payment::session::PendingCommit)>) {
+    fn reverse_in_background(
+        &self,
+        taken: Vec<(String, tillpoint_payment::session::PendingCommit)>,
+    ) {
         if taken.is_empty() {
             return;
         }
@@ -379,7 +472,7 @@ impl Backend {
 
     /// A key on the simulated PIN pad: only the pad sees which digit; the
     /// till gets the encrypted PIN block from it, as with a real pad.
-    pub fn press(&self, key: crate::sim::pinpad::PadKey) {
+    pub fn press(&self, key: tillpoint_sim::pinpad::PadKey) {
         if let Some(tx) = &self.pad {
             let _ = tx.send(key);
         }
@@ -391,8 +484,8 @@ impl Backend {
 
     /// Runs a job on a worker thread; progress and then the outcome arrive
     /// on the returned stream.
-    pub fn stream(&self, job: Job) -> iced::futures::channel::mpsc::UnboundedReceiver<Outcome> {
-        let (tx, rx) = iced::futures::channel::mpsc::unbounded();
+    pub fn stream(&self, job: Job) -> futures::channel::mpsc::UnboundedReceiver<Outcome> {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
         let mut me = self.clone();
         me.progress = Some(tx.clone());
         std::thread::spawn(move || {
@@ -402,7 +495,7 @@ impl Backend {
     }
 
     fn device_pay(&self, kind: TenderKind, amount: Money, input: &str) -> Outcome {
-        use crate::payment::session::{PaymentDecision, Stage};
+        use tillpoint_payment::session::{PaymentDecision, Stage};
         let Some(devices) = &self.devices else {
             return Outcome::Failed("no payment devices".into());
         };
@@ -459,16 +552,190 @@ impl Backend {
         }
     }
 
-    /// Runs a job to completion on the calling thread.
+    /// Runs a job to completion on the calling thread. Jobs that wait on a
+    /// device or the network hold their own lock, not the till's.
     pub fn run(&self, job: Job) -> Outcome {
-        if let Job::DevicePay {
-            kind,
-            amount,
-            input,
-        } = &job
-        {
-            return self.device_pay(*kind, *amount, input);
+        match job {
+            Job::DevicePay {
+                kind,
+                amount,
+                input,
+            } => self.device_pay(kind, amount, &input),
+            Job::Check => self.check(),
+            Job::XReport => self.report(None),
+            Job::ZReport(approval) => self.report(Some(approval)),
+            Job::Print => self.print(None),
+            Job::AfterSale(record) => self.print(Some(record)),
+            Job::TestPrint => self.test_print(),
+            Job::Preview(record) => {
+                let setup = self.print_setup();
+                match preview(&setup, &record) {
+                    Ok(pages) => Outcome::Preview(pages),
+                    Err(e) => Outcome::Failed(e.to_string()),
+                }
+            }
+            Job::Cash {
+                kind: CashMovement::NoSale,
+                cashier,
+                approval: Some(approval),
+                reason,
+                ..
+            } => self.no_sale(cashier, &approval, &reason),
+            Job::PaymentStep { kind, amount, step } => {
+                std::thread::sleep(self.step_delay);
+                let last = if kind == TenderKind::Card { 3 } else { 2 };
+                let approved = (step + 1 >= last).then(|| !demo_declines(amount));
+                Outcome::Payment {
+                    kind,
+                    amount,
+                    step: step + 1,
+                    approved,
+                }
+            }
+            job => self.run_local(job),
         }
+    }
+
+    /// The self-check: the store's part under the till's lock, the devices'
+    /// (which wait on hardware and the network) with a copy of the config.
+    fn check(&self) -> Outcome {
+        let (mut lines, config) = {
+            let till = lock(&self.till);
+            (crate::check::store_checks(&till), till.config.clone())
+        };
+        lines.extend(crate::check::devices(&config));
+        Outcome::Checked(lines)
+    }
+
+    /// An X report (`None`) or a new Z: the report under the till's lock,
+    /// the settlement a Z calls for through the acquirer session's own lock,
+    /// then the card figures.
+    fn report(&self, z: Option<Approval>) -> Outcome {
+        let (report, settle) = {
+            let mut till = lock(&self.till);
+            let now = till.clock.now_ms();
+            let report = match &z {
+                None => till.store.x_report(now),
+                Some(ap) => till.store.z_report(ap, now),
+            };
+            match report {
+                Ok(r) => {
+                    let settle =
+                        crate::closing::settlement_due(&till, z.is_some(), self.link.as_ref());
+                    (r, settle)
+                }
+                Err(e) => return Outcome::Failed(e.to_string()),
+            }
+        };
+        let problem = settle.and_then(|s| s.run(self.link.as_ref()));
+        let mut till = lock(&self.till);
+        let (card, problem) =
+            crate::closing::card_figures(&mut till, &report, self.link.as_ref(), problem);
+        Outcome::Report(Box::new(report), card.map(Box::new), problem)
+    }
+
+    /// What printing needs, copied from the till under its lock.
+    fn print_setup(&self) -> PrintSetup {
+        let till = lock(&self.till);
+        let (printer, receipts) = printer_setup(&till);
+        PrintSetup {
+            printer,
+            receipts,
+            now: till.clock.now_ms(),
+            currency: till.config.till.currency,
+            store: crate::till::store_settings(&till.config),
+        }
+    }
+
+    /// Prints what waits in the queue on the printer's desk (after a sale,
+    /// the drawer opens first when cash moved). A printer problem is not a
+    /// failure of the sale: it comes back through the status bar.
+    fn print(&self, after_sale: Option<Box<SaleRecord>>) -> Outcome {
+        let setup = self.print_setup();
+        let mut desk = lock(&self.printer);
+        if let Some(record) = after_sale {
+            if let Ok(Some(mut p)) = setup.printer.open() {
+                if let Err(e) = crate::print_queue::open_drawer_for_sale(
+                    &mut p,
+                    &record,
+                    setup.printer.drawer_pulse(),
+                ) {
+                    tracing::warn!("cash drawer: {e}");
+                }
+            }
+        }
+        let store = match desk.store(&setup.store) {
+            Ok(s) => s,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let i18n = tillpoint_i18n::I18n::load();
+        match crate::print_queue::drain_configured(
+            store,
+            &setup.printer,
+            &i18n,
+            &setup.receipts,
+            setup.now,
+        ) {
+            Ok(report) => Outcome::PrintDone {
+                printed: report.printed.len(),
+                left: report.left,
+            },
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+
+    /// A no-sale: the drawer opens and the no-sale is journaled with its
+    /// approver, on the printer's desk (the drawer hangs off the printer).
+    fn no_sale(&self, cashier: u32, approval: &Approval, reason: &str) -> Outcome {
+        let setup = self.print_setup();
+        let mut desk = lock(&self.printer);
+        let store = match desk.store(&setup.store) {
+            Ok(s) => s,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let result = match setup.printer.open() {
+            Ok(Some(mut p)) => crate::print_queue::no_sale(
+                store,
+                &mut p,
+                setup.printer.drawer_pulse(),
+                cashier,
+                approval,
+                reason,
+                setup.now,
+            )
+            .map_err(|e| e.to_string()),
+            // No printer, so no drawer to kick: the no-sale is still journaled.
+            _ => store
+                .cash_movement(
+                    CashMovement::NoSale,
+                    Money::zero(setup.currency),
+                    cashier,
+                    Some(approval),
+                    reason,
+                    setup.now,
+                )
+                .map_err(|e| e.to_string()),
+        };
+        match result {
+            Ok(()) => Outcome::CashDone(CashMovement::NoSale),
+            Err(e) => Outcome::Failed(e),
+        }
+    }
+
+    /// A test page on the configured printer, on the printer's desk.
+    fn test_print(&self) -> Outcome {
+        let (pc, when) = {
+            let till = lock(&self.till);
+            let (pc, _) = printer_setup(&till);
+            (pc, till.clock.format(till.clock.now_ms()))
+        };
+        let _desk = lock(&self.printer);
+        test_print(&pc, &when)
+    }
+
+    /// Local work under the till's lock: lookups, sales, refunds, cash,
+    /// parking, receipts, settings.
+    fn run_local(&self, job: Job) -> Outcome {
         let mut guard = match self.till.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -479,7 +746,6 @@ impl Backend {
         let rules = till.config.pricing.clone();
         let fail = |e: &dyn std::fmt::Display| Outcome::Failed(e.to_string());
         match job {
-            Job::Check => Outcome::Checked(crate::check::run(till)),
             Job::Login { number, pin } => match till.store.login(number, &pin) {
                 Ok(c) => Outcome::LoggedIn(c),
                 Err(e) => fail(&e),
@@ -578,43 +844,6 @@ impl Backend {
                 }
             }
             Job::Cash {
-                kind: CashMovement::NoSale,
-                cashier,
-                approval: Some(ap),
-                reason,
-                ..
-            } => {
-                let (pc, _) = printer_setup(till);
-                let result = match pc.open() {
-                    Ok(Some(mut p)) => crate::devices::printer::queue::no_sale(
-                        &mut till.store,
-                        &mut p,
-                        pc.drawer_pulse(),
-                        cashier,
-                        &ap,
-                        &reason,
-                        now,
-                    )
-                    .map_err(|e| e.to_string()),
-                    // No printer, so no drawer to kick: the no-sale is still journaled.
-                    _ => till
-                        .store
-                        .cash_movement(
-                            CashMovement::NoSale,
-                            Money::zero(till.config.till.currency),
-                            cashier,
-                            Some(&ap),
-                            &reason,
-                            now,
-                        )
-                        .map_err(|e| e.to_string()),
-                };
-                match result {
-                    Ok(()) => Outcome::CashDone(CashMovement::NoSale),
-                    Err(e) => Outcome::Failed(e),
-                }
-            }
-            Job::Cash {
                 kind,
                 amount,
                 cashier,
@@ -633,14 +862,6 @@ impl Backend {
                     Err(e) => fail(&e),
                 }
             }
-            Job::XReport => match till.store.x_report(now) {
-                Ok(r) => report_outcome(till, r, false, self.link.as_ref()),
-                Err(e) => fail(&e),
-            },
-            Job::ZReport(ap) => match till.store.z_report(&ap, now) {
-                Ok(r) => report_outcome(till, r, true, self.link.as_ref()),
-                Err(e) => fail(&e),
-            },
             Job::Reprint(no) => match till.store.queue_reprint(&no, now) {
                 Ok(_) => Outcome::Reprinted(no),
                 Err(e) => fail(&e),
@@ -656,11 +877,10 @@ impl Backend {
                     .queued_print_jobs()
                     .map(|v| v.len() as i64)
                     .unwrap_or(-1);
-                let i18n = crate::i18n::I18n::load();
-                let print_problem =
-                    crate::devices::printer::queue::why_not_printing(&till.store, &i18n, lang)
-                        .ok()
-                        .flatten();
+                let i18n = tillpoint_i18n::I18n::load();
+                let print_problem = crate::print_queue::why_not_printing(&till.store, &i18n, lang)
+                    .ok()
+                    .flatten();
                 Outcome::Status {
                     online: self.link_online(),
                     pending_outbox,
@@ -668,30 +888,11 @@ impl Backend {
                     print_problem,
                 }
             }
-            Job::AfterSale(record) => {
-                let (pc, _) = printer_setup(till);
-                if let Ok(Some(mut p)) = pc.open() {
-                    if let Err(e) = crate::devices::printer::queue::open_drawer_for_sale(
-                        &mut p,
-                        &record,
-                        pc.drawer_pulse(),
-                    ) {
-                        tracing::warn!("cash drawer: {e}");
-                    }
-                }
-                print_queue(till, now)
-            }
-            Job::Print => print_queue(till, now),
-            Job::Preview(record) => match preview(till, &record) {
-                Ok(pages) => Outcome::Preview(pages),
-                Err(e) => fail(&e),
-            },
-            Job::TestPrint => test_print(till),
             Job::SaveSettings(values) => {
-                if let Err(e) = crate::config_edit::save(&till.paths.config_file, &values) {
+                if let Err(e) = tillpoint_config::edit::save(&till.paths.config_file, &values) {
                     return Outcome::Failed(e.to_string());
                 }
-                match crate::config::Config::load(&till.paths.config_file) {
+                match tillpoint_config::Config::load(&till.paths.config_file) {
                     Ok((mut config, warnings)) => {
                         // Sections supplied at run time (the demo's simulated
                         // printer) stay unless the file now sets them.
@@ -708,25 +909,24 @@ impl Backend {
                     Err(e) => Outcome::Failed(e.to_string()),
                 }
             }
-            Job::DevicePay { .. } => Outcome::Failed("device payment ran on the till lock".into()),
-            Job::PaymentStep { kind, amount, step } => {
-                drop(guard);
-                std::thread::sleep(self.step_delay);
-                let last = if kind == TenderKind::Card { 3 } else { 2 };
-                let approved = (step + 1 >= last).then(|| !demo_declines(amount));
-                Outcome::Payment {
-                    kind,
-                    amount,
-                    step: step + 1,
-                    approved,
-                }
+            // Jobs that wait on devices or the network, dispatched by `run`.
+            Job::DevicePay { .. }
+            | Job::Check
+            | Job::XReport
+            | Job::ZReport(_)
+            | Job::Print
+            | Job::AfterSale(_)
+            | Job::TestPrint
+            | Job::Preview(_)
+            | Job::PaymentStep { .. } => {
+                Outcome::Failed("a device job reached the till's lock".into())
             }
         }
     }
 
     /// Runs a job on a worker thread; the future resolves with its outcome.
     pub fn spawn(&self, job: Job) -> impl std::future::Future<Output = Outcome> + Send + 'static {
-        let (tx, rx) = iced::futures::channel::oneshot::channel();
+        let (tx, rx) = futures::channel::oneshot::channel();
         let me = self.clone();
         std::thread::spawn(move || {
             let _ = tx.send(me.run(job));
@@ -749,20 +949,17 @@ impl Backend {
 
 /// Lays the receipt out, encodes it to ESC/POS and renders those bytes with
 /// the printer emulator: the preview shows exactly what the printer gets.
-fn preview(till: &Till, record: &SaleRecord) -> anyhow::Result<Vec<(u32, u32, Vec<u8>)>> {
-    use crate::core::receipt::Receipt;
-    use crate::devices::printer::config::PrinterConfig;
-    use crate::devices::printer::encode::encode;
-    use crate::devices::printer::layout::receipt_document;
-    use crate::sim::printer::{render_stream, Fonts, Paper};
-    let mut warnings = Vec::new();
-    let pc = PrinterConfig::load(&till.config, &mut warnings);
-    let settings = pc.receipt_settings(&till.config, till.clock.offset_secs(), &mut warnings);
-    let i18n = crate::i18n::I18n::load();
+fn preview(setup: &PrintSetup, record: &SaleRecord) -> anyhow::Result<Vec<(u32, u32, Vec<u8>)>> {
+    use tillpoint_core::receipt::Receipt;
+    use tillpoint_devices::printer::encode::encode;
+    use tillpoint_devices::printer::layout::receipt_document;
+    use tillpoint_sim::printer::{render_stream, Fonts, Paper};
+    let (pc, settings) = (&setup.printer, &setup.receipts);
+    let i18n = tillpoint_i18n::I18n::load();
     let fonts = Fonts::discover(Some(&assets_dir()))?;
     let paper = match settings.layout.width {
-        crate::devices::printer::doc::PaperWidth::Mm58 => Paper::Mm58,
-        crate::devices::printer::doc::PaperWidth::Mm80 => Paper::Mm80,
+        tillpoint_devices::printer::doc::PaperWidth::Mm58 => Paper::Mm58,
+        tillpoint_devices::printer::doc::PaperWidth::Mm80 => Paper::Mm80,
     };
     let mut pages = Vec::new();
     for copy in Receipt::copies_for(record) {
@@ -795,21 +992,19 @@ pub fn assets_dir() -> std::path::PathBuf {
         .ok()
         .and_then(|p| p.parent().map(|d| d.join("../share/tillpoint/assets")))
         .filter(|p| p.is_dir());
-    installed
-        .unwrap_or_else(|| std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")))
+    installed.unwrap_or_else(|| {
+        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets"))
+    })
 }
 
-fn test_print(till: &Till) -> Outcome {
-    use crate::devices::printer::config::PrinterConfig;
-    use crate::devices::printer::doc::{PrintDocument, TextStyle};
-    use crate::devices::printer::ReceiptPrinter;
-    let mut warnings = Vec::new();
-    let pc = PrinterConfig::load(&till.config, &mut warnings);
+fn test_print(pc: &tillpoint_devices::printer::config::PrinterConfig, when: &str) -> Outcome {
+    use tillpoint_devices::printer::doc::{PrintDocument, TextStyle};
+    use tillpoint_devices::printer::ReceiptPrinter;
     let mut doc = PrintDocument::new(pc.paper_width());
     doc.text("tillpoint", TextStyle::plain().bold().double());
     doc.text("Printer test / 打印测试", TextStyle::plain());
-    doc.text(till.clock.format(till.clock.now_ms()), TextStyle::plain());
-    doc.push(crate::devices::printer::doc::Block::Cut { partial: false });
+    doc.text(when, TextStyle::plain());
+    doc.push(tillpoint_devices::printer::doc::Block::Cut { partial: false });
     match pc.open() {
         Ok(None) => {
             Outcome::Printed("no printer is configured ([printer] transport = \"none\")".into())
@@ -825,33 +1020,13 @@ fn test_print(till: &Till) -> Outcome {
 fn printer_setup(
     till: &Till,
 ) -> (
-    crate::devices::printer::config::PrinterConfig,
-    crate::devices::printer::config::ReceiptSettings,
+    tillpoint_devices::printer::config::PrinterConfig,
+    tillpoint_devices::printer::config::ReceiptSettings,
 ) {
     let mut warnings = Vec::new();
-    let pc = crate::devices::printer::config::PrinterConfig::load(&till.config, &mut warnings);
+    let pc = tillpoint_devices::printer::config::PrinterConfig::load(&till.config, &mut warnings);
     let settings = pc.receipt_settings(&till.config, till.clock.offset_secs(), &mut warnings);
     (pc, settings)
-}
-
-/// Prints the queue; a printer problem is not a failure of the sale, so it
-/// comes back through the status bar rather than as an error.
-fn print_queue(till: &mut Till, now: i64) -> Outcome {
-    let (pc, settings) = printer_setup(till);
-    let i18n = crate::i18n::I18n::load();
-    match crate::devices::printer::queue::drain_configured(
-        &mut till.store,
-        &pc,
-        &i18n,
-        &settings,
-        now,
-    ) {
-        Ok(report) => Outcome::PrintDone {
-            printed: report.printed.len(),
-            left: report.left,
-        },
-        Err(e) => Outcome::Failed(e.to_string()),
-    }
 }
 
 /// The customer's payment code in the demo: the acquirer simulator declines

@@ -5,4 +5,3 @@
 pub mod pinpad;
 pub mod printer;
 pub mod reader;
-pub mod terminal;

@@ -1,16 +1,16 @@
 //! Demo mode: a convenience-store catalog, demo cashiers and a few sample
 //! sales, so a new user sees a working till without any setup.
 
-use crate::core::cashier::{authorize, Action, Cashier, Role};
-use crate::core::catalog::Qty;
-use crate::core::money::Money;
-use crate::core::sale::Sale;
-use crate::core::tender::{mask_pan, CardRef, TenderKind};
-use crate::store::{Store, StoreError};
 use crate::till::Till;
+use tillpoint_core::cashier::{authorize, Action, Cashier, Role};
+use tillpoint_core::catalog::Qty;
+use tillpoint_core::money::Money;
+use tillpoint_core::sale::Sale;
+use tillpoint_core::tender::{mask_pan, CardRef, TenderKind};
+use tillpoint_store::{Store, StoreError};
 
 /// The demo catalog shipped in assets/ (210 products, 12 categories, 4 tax rates, 20 weighed).
-pub const CATALOG_CSV: &str = include_str!("../assets/demo/catalog.csv");
+pub const CATALOG_CSV: &str = include_str!("../../assets/demo/catalog.csv");
 
 /// Demo config: a Chinese convenience store with tax-inclusive prices.
 pub const CONFIG_TOML: &str = r#"
@@ -71,7 +71,7 @@ pub enum DemoError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Import(#[from] crate::store::catalog::ImportError),
+    Import(#[from] tillpoint_store::catalog::ImportError),
     #[error("demo product {0} is missing from the catalog")]
     Missing(String),
 }
@@ -167,12 +167,12 @@ pub fn ring_samples(till: &mut Till) -> Result<Vec<String>, DemoError> {
 /// Keep the handle alive while the till runs.
 pub fn start_printer(
     till: &mut Till,
-) -> Result<Option<crate::sim::printer::SimHandle>, crate::sim::printer::SimError> {
-    use crate::sim::printer::{Paper, PrinterSim, SimState};
+) -> Result<Option<tillpoint_sim::printer::SimHandle>, tillpoint_sim::printer::SimError> {
+    use tillpoint_sim::printer::{Paper, PrinterSim, SimState};
     if till.config.sections.contains_key("printer") {
         return Ok(None);
     }
-    let assets = crate::ui::backend::assets_dir();
+    let assets = crate::backend::assets_dir();
     let state = SimState::new(Paper::Mm80, Some(&assets))?;
     let out = till.data_dir().join("receipts");
     let handle =

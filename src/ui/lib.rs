@@ -3,17 +3,16 @@
 //! off the UI thread, `tour` scripted walks for screenshots and tests.
 
 pub mod app;
-pub mod backend;
 pub mod ctx;
 pub mod screen;
 pub mod theme;
 pub mod tour;
 pub mod widget;
 
-use crate::i18n::Lang;
-use crate::till::Till;
 use app::{App, Effect, Options};
-use backend::Backend;
+use tillpoint_app::backend::Backend;
+use tillpoint_app::till::Till;
+use tillpoint_i18n::Lang;
 
 /// How the window starts, beyond the config file.
 #[derive(Debug, Clone, Default)]
@@ -36,42 +35,7 @@ pub fn run(till: Till, start: Start) -> iced::Result {
         dark: false,
         exit_when_ready: start.exit_when_ready,
     };
-    let devices = if start.demo && start.tour.is_none() {
-        let mut opts = crate::sim::demo::DemoOptions::new(till.config.till.currency);
-        opts.pin = crate::sim::demo::DemoPin::OnScreen;
-        opts.commit = crate::payment::session::CommitMode::WithSale;
-        match crate::sim::demo::DemoDevices::start_with(till.data_dir(), opts) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                tracing::warn!("demo payment devices did not start ({e}); card payments are simulated in the window");
-                None
-            }
-        }
-    } else {
-        None
-    };
-    // Outside the demo the shop's own devices take card and QR payments,
-    // when an acquirer link is configured (else those buttons say why not).
-    let live = if start.demo {
-        None
-    } else {
-        match crate::devices::terminal::LiveDevices::start(&till) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(
-                    "payment devices did not start ({e}); card and QR payments are off"
-                );
-                None
-            }
-        }
-    };
-    let mut backend = Backend::new(till);
-    if let Some(d) = devices {
-        backend = backend.with_devices(d);
-    }
-    if let Some(d) = live {
-        backend = backend.with_live_devices(d);
-    }
+    let mut backend = Backend::for_window(till, start.demo, start.demo && start.tour.is_none());
     let script = start.tour.as_deref().and_then(tour::script);
     if script.is_some() {
         backend.step_delay = std::time::Duration::ZERO;
@@ -110,24 +74,4 @@ pub fn run(till: Till, start: Start) -> iced::Result {
     .subscription(App::subscription)
     .window_size((1280.0, 800.0))
     .run()
-}
-
-/// The smallest iced window started the same way as the till: the baseline
-/// of the cold-start benchmark (it quits after its first frame).
-pub fn bare_window() -> iced::Result {
-    #[derive(Debug, Clone)]
-    struct Frame;
-    fn update(_: &mut (), _: Frame) -> iced::Task<Frame> {
-        iced::exit()
-    }
-    fn view(_: &()) -> iced::Element<'_, Frame> {
-        iced::widget::text("tillpoint").into()
-    }
-    fn frames(_: &()) -> iced::Subscription<Frame> {
-        iced::window::frames().map(|_| Frame)
-    }
-    iced::application(|| (), update, view)
-        .subscription(frames)
-        .window_size((1280.0, 800.0))
-        .run()
 }

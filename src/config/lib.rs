@@ -5,16 +5,18 @@
 //! missing or invalid falls back to its default with a warning, and unknown
 //! keys are reported, so an upgrade or a typo never bricks a till.
 
-use crate::core::catalog::EmbeddedKind;
-use crate::core::money::{Currency, Money, Rounding};
-use crate::core::receipt::ShopInfo;
-use crate::core::sale::PricingRules;
-use crate::core::tax::{TaxMode, TaxRate, TaxRoundingLevel, TaxRules};
+pub mod edit;
+
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use tillpoint_core::catalog::EmbeddedKind;
+use tillpoint_core::money::{Currency, Money, Rounding};
+use tillpoint_core::receipt::ShopInfo;
+use tillpoint_core::sale::PricingRules;
+use tillpoint_core::tax::{TaxMode, TaxRate, TaxRoundingLevel, TaxRules};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -405,26 +407,41 @@ impl Config {
             .collect()
     }
 
-    /// Reads a device or payment section with serde defaults; an invalid
-    /// section falls back to `T::default()` with a warning.
+    /// Reads a device or payment section into `T` (a `#[serde(default)]`
+    /// struct), field by field: a field that does not fit falls back to its
+    /// default with a warning naming it, and the section's other fields
+    /// stay as written (a bad `paper` must not switch the printer off).
     pub fn section<T: DeserializeOwned + Default>(
         &self,
         name: &str,
         warnings: &mut Vec<String>,
     ) -> T {
-        match self.sections.get(name) {
-            None => T::default(),
-            Some(v) => match v.clone().try_into::<T>() {
-                Ok(x) => x,
-                Err(e) => {
-                    warnings.push(format!(
-                        "[{name}]: invalid ({}); using the defaults",
-                        e.message().trim()
-                    ));
-                    T::default()
-                }
-            },
+        let Some(v) = self.sections.get(name) else {
+            return T::default();
+        };
+        if let Ok(x) = v.clone().try_into::<T>() {
+            return x;
         }
+        let Some(written) = v.as_table() else {
+            warnings.push(format!("[{name}]: not a table; using the defaults"));
+            return T::default();
+        };
+        // Keep each field that still reads together with those kept before it.
+        let mut kept = toml::Table::new();
+        for (key, value) in written {
+            let mut trial = kept.clone();
+            trial.insert(key.clone(), value.clone());
+            match toml::Value::Table(trial).try_into::<T>() {
+                Ok(_) => {
+                    kept.insert(key.clone(), value.clone());
+                }
+                Err(e) => warnings.push(format!(
+                    "[{name}] {key}: invalid ({}); using the default",
+                    e.message().trim()
+                )),
+            }
+        }
+        toml::Value::Table(kept).try_into().unwrap_or_default()
     }
 }
 

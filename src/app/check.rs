@@ -35,9 +35,24 @@ impl CheckLine {
     }
 }
 
-/// Runs the storage and configuration checks. Device checks are appended by
-/// the callers that own the devices.
+/// Runs every check: the store's, then the configured devices'.
 pub fn run(till: &Till) -> Vec<CheckLine> {
+    let mut out = store_checks(till);
+    out.extend(devices(&till.config));
+    out
+}
+
+/// The devices' checks (printer status, reader, PIN pad, acquirer link):
+/// they wait on hardware and the network, so they take only the config and
+/// run without the till's lock.
+pub fn devices(config: &tillpoint_config::Config) -> Vec<CheckLine> {
+    let mut out = vec![printer_check(config)];
+    out.extend(device_checks(config));
+    out
+}
+
+/// The database, journal, totals and configuration checks (local work).
+pub fn store_checks(till: &Till) -> Vec<CheckLine> {
     let mut out = Vec::new();
     let s = &till.store;
     out.push(match s.integrity_check() {
@@ -89,12 +104,18 @@ pub fn run(till: &Till) -> Vec<CheckLine> {
         Err(e) => out.push(CheckLine::fail("card-returns", e.to_string(), "call support")),
     }
     let mut section_warnings = till.warnings.clone();
-    let _ =
-        crate::payment::emv::TerminalConfig::from_till_config(&till.config, &mut section_warnings);
-    let _ =
-        crate::payment::acquirer::config::AcquirerConfig::load(&till.config, &mut section_warnings);
-    let _ =
-        crate::devices::printer::config::PrinterConfig::load(&till.config, &mut section_warnings);
+    let _ = tillpoint_payment::emv::TerminalConfig::from_till_config(
+        &till.config,
+        &mut section_warnings,
+    );
+    let _ = tillpoint_payment::acquirer::config::AcquirerConfig::load(
+        &till.config,
+        &mut section_warnings,
+    );
+    let _ = tillpoint_devices::printer::config::PrinterConfig::load(
+        &till.config,
+        &mut section_warnings,
+    );
     let till_warnings = &section_warnings;
     out.push(if till_warnings.is_empty() {
         CheckLine::pass(
@@ -112,16 +133,14 @@ pub fn run(till: &Till) -> Vec<CheckLine> {
             ),
         )
     });
-    out.push(printer_check(&till.config));
-    out.extend(device_checks(&till.config));
     out
 }
 
 /// The receipt printer's status: opens the printer configured in `[printer]` and asks it
 /// (bounded by the configured time limits). No printer configured passes: receipts wait
 /// in the queue. A printer that is unreachable, out of paper or open fails, with what to do.
-pub fn printer_check(config: &crate::config::Config) -> CheckLine {
-    let c = crate::devices::printer::queue::check_printer(config);
+pub fn printer_check(config: &tillpoint_config::Config) -> CheckLine {
+    let c = crate::print_queue::check_printer(config);
     if c.ok {
         CheckLine::pass("printer", c.detail)
     } else {
@@ -147,12 +166,12 @@ pub fn render(lines: &[CheckLine]) -> String {
 /// (`name`), `[pinpad]` (`port`, `baud`) and `[acquirer]` (`host`). An
 /// absent section means the device is not used (or simulated in the demo)
 /// and is not checked.
-pub fn device_checks(config: &crate::config::Config) -> Vec<CheckLine> {
+pub fn device_checks(config: &tillpoint_config::Config) -> Vec<CheckLine> {
     let mut out = Vec::new();
 
     if let Some(t) = config.sections.get("reader") {
         let wanted = t.get("name").and_then(|v| v.as_str()).unwrap_or("");
-        out.push(match crate::devices::reader::list_readers() {
+        out.push(match tillpoint_devices::reader::list_readers() {
             Ok(names) if names.is_empty() => CheckLine::fail(
                 "reader",
                 "no card reader is connected",
@@ -175,9 +194,9 @@ pub fn device_checks(config: &crate::config::Config) -> Vec<CheckLine> {
             ),
         });
     }
-    if let Some(pc) = crate::devices::pinpad::PinPadConfig::from_till_config(config) {
+    if let Some(pc) = tillpoint_devices::pinpad::PinPadConfig::from_till_config(config) {
         let port = pc.port_label();
-        let mut pad = crate::devices::pinpad::SerialPinPad::new(pc);
+        let mut pad = tillpoint_devices::pinpad::SerialPinPad::new(pc);
         out.push(match pad.connect() {
             Ok(info) => CheckLine::pass("pinpad", format!("PIN pad on {port}: {info:?}")),
             Err(e) => CheckLine::fail(
@@ -187,7 +206,8 @@ pub fn device_checks(config: &crate::config::Config) -> Vec<CheckLine> {
             ),
         });
     }
-    let acquirer = crate::payment::acquirer::config::AcquirerConfig::load(config, &mut Vec::new());
+    let acquirer =
+        tillpoint_payment::acquirer::config::AcquirerConfig::load(config, &mut Vec::new());
     if acquirer.enabled() {
         let host = acquirer.host.clone();
         out.push(match acquirer.address() {

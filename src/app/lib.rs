@@ -1,0 +1,13 @@
+//! The till's application layer: the use cases the window and the command
+//! line both call (selling, paying, refunds, cash, printing, reports and
+//! settlement, settings, cashiers), the wiring of the shop's devices and of
+//! the demo's simulators behind the same traits, and the power-on check.
+//! Every rule about who may do what is checked here, once.
+
+pub mod backend;
+pub mod check;
+pub mod closing;
+pub mod demo_shop;
+pub mod print_queue;
+pub mod terminal;
+pub mod till;
