@@ -13,26 +13,27 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use tillpoint_app::backend::{Backend, Job, Outcome};
+use tillpoint_app::service::{ReportView, Service, SettlementOutcomeRow};
 use tillpoint_app::till::{Paths, Till};
 use tillpoint_core::cashier::Action;
 use tillpoint_core::catalog::Qty;
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::Sale;
 
-/// A cash sale of one demo product, found through the backend like the
+/// A cash sale of one demo product, found through the service like the
 /// window finds it.
-fn cash_sale(backend: &Backend, code: &str) -> Box<Sale> {
-    let Outcome::Resolved(_, Some(hit)) = backend.run(Job::Resolve(code.into())) else {
-        panic!("{code} not found");
-    };
-    let rules = backend.with_till(|t| t.config.pricing.clone());
+fn cash_sale(service: &Service, code: &str) -> Sale {
+    let hit = service
+        .resolve(code)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{code} not found"));
+    let rules = service.with_till(|t| t.config.pricing.clone());
     let mut sale = Sale::new(rules.currency, 1001);
     sale.add(&hit.product, Qty::ONE).unwrap();
     let due = sale.cash_due(&rules).unwrap();
     sale.pay_cash(Money::new(due.minor + 1000, rules.currency), &rules)
         .unwrap();
-    Box::new(sale)
+    sale
 }
 
 #[test]
@@ -71,27 +72,24 @@ settle_on_z = true
     .unwrap();
     let classes = till.config.tax_classes();
     tillpoint_app::demo_shop::seed(&mut till.store, &classes).unwrap();
-    let backend = Backend::new(till);
+    let service = Service::new(till);
 
     // A sale whose receipt waits in the print queue.
-    let first = cash_sale(&backend, "6930181590837");
-    assert!(matches!(
-        backend.run(Job::Complete(first)),
-        Outcome::Completed(_)
-    ));
+    let first = cash_sale(&service, "6930181590837");
+    service.complete(&first).unwrap();
 
     // The printer takes the connection and then says nothing.
     let print_job = {
-        let b = backend.clone();
-        std::thread::spawn(move || b.run(Job::Print))
+        let s = service.clone();
+        std::thread::spawn(move || s.print(None))
     };
     let (held_printer, _) = printer.accept().unwrap();
 
     // The Z report's settlement reaches the host, which says nothing.
     let z_job = {
-        let b = backend.clone();
+        let s = service.clone();
         let approval = common::supervisor(Action::ZReport);
-        std::thread::spawn(move || b.run(Job::ZReport(approval)))
+        std::thread::spawn(move || s.report(Some(&approval)))
     };
     let (mut held_host, _) = host.accept().unwrap();
     let mut prefix = [0u8; 2];
@@ -101,13 +99,13 @@ settle_on_z = true
     // Meanwhile, at the counter.
     let (tx, rx) = mpsc::channel();
     {
-        let b = backend.clone();
+        let s = service.clone();
         std::thread::spawn(move || {
             for _ in 0..3 {
-                let lookup = b.run(Job::Resolve("00010".into()));
-                let search = b.run(Job::Search("milk".into()));
-                let sale = cash_sale(&b, "6930181590837");
-                let done = b.run(Job::Complete(sale));
+                let lookup = s.resolve("00010");
+                let search = s.search("milk");
+                let sale = cash_sale(&s, "6930181590837");
+                let done = s.complete(&sale);
                 let _ = tx.send((lookup, search, done));
             }
         });
@@ -118,12 +116,9 @@ settle_on_z = true
                 .unwrap_or_else(|_| {
                     panic!("round {round}: the counter waited for the printer or the acquirer")
                 });
-        assert!(
-            matches!(lookup, Outcome::Resolved(_, Some(_))),
-            "{lookup:?}"
-        );
-        assert!(matches!(search, Outcome::Found(_)), "{search:?}");
-        assert!(matches!(done, Outcome::Completed(_)), "{done:?}");
+        assert!(matches!(lookup, Ok(Some(_))), "{lookup:?}");
+        assert!(search.is_ok_and(|f| !f.is_empty()));
+        assert!(done.is_ok(), "{done:?}");
     }
     assert!(
         !print_job.is_finished(),
@@ -137,33 +132,30 @@ settle_on_z = true
     drop(printer);
     drop(held_host);
     drop(host);
-    match print_job.join().unwrap() {
-        Outcome::PrintDone { left, .. } => assert!(left >= 1, "{left}"),
-        Outcome::Failed(_) => {}
-        other => panic!("{other:?}"),
+    if let Ok(p) = print_job.join().unwrap() {
+        assert!(p.left >= 1, "{p:?}");
     }
     match z_job.join().unwrap() {
         // The Z closed the day before the counter's three sales.
         // Its settlement is recorded as failed (the host never answered).
-        Outcome::Report(report, card, problem) => {
+        Ok(ReportView {
+            report,
+            card,
+            problem,
+        }) => {
             assert_eq!(report.z_number, Some(1));
             assert_eq!(report.totals.sales.count, 1, "{report:?}");
             assert!(problem.is_none(), "{problem:?}");
             let last = card.and_then(|c| c.settlement).and_then(|s| s.last);
-            assert_eq!(
-                last.map(|l| l.outcome),
-                Some(tillpoint_app::backend::SettlementOutcomeRow::Failed)
-            );
+            assert_eq!(last.map(|l| l.outcome), Some(SettlementOutcomeRow::Failed));
         }
-        other => panic!("{other:?}"),
+        Err(e) => panic!("{e}"),
     }
-    let Outcome::Report(x, ..) = backend.run(Job::XReport) else {
-        panic!("no X report");
-    };
+    let x = service.report(None).unwrap().report;
     assert_eq!(
         x.totals.sales.count, 3,
         "the new day holds the counter's sales"
     );
-    let sales = backend.with_till(|t| t.store.sales_between(0, i64::MAX).unwrap().len());
+    let sales = service.with_till(|t| t.store.sales_between(0, i64::MAX).unwrap().len());
     assert_eq!(sales, 4);
 }

@@ -1,19 +1,19 @@
 //! Headless GUI flows with iced's simulator: the same clicks and typing a
-//! cashier does, against the real application state, store and backend.
+//! cashier does, against the real application state, store and service.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 use iced::keyboard::key::Named;
 use iced::{Settings, Theme};
 use iced_test::selector::id;
 use iced_test::Simulator;
-use tillpoint_app::backend::Backend;
+use tillpoint_app::service::Service;
 use tillpoint_app::till::{Paths, Till};
 use tillpoint_i18n::Lang;
-use tillpoint_ui::app::{App, Effect, Message, Options, Screen};
+use tillpoint_ui::app::{App, Message, Options, Shown};
 
 fn app(dir: &std::path::Path, lang: Lang) -> App {
-    let backend = Backend::new(demo_shop(dir, tillpoint_app::demo_shop::CONFIG_TOML));
-    start(backend, true, lang)
+    let service = Service::new(demo_shop(dir, tillpoint_app::demo_shop::CONFIG_TOML));
+    start(service, true, lang)
 }
 
 /// The demo shop's till (catalogue, cashiers) with `config` in `dir`.
@@ -30,11 +30,11 @@ fn demo_shop(dir: &std::path::Path, config: &str) -> Till {
     till
 }
 
-/// The window's state on `backend`, after its start-up jobs.
-fn start(mut backend: Backend, demo: bool, lang: Lang) -> App {
-    backend.step_delay = std::time::Duration::ZERO;
+/// The window's state on `service`, after its start-up work.
+fn start(mut service: Service, demo: bool, lang: Lang) -> App {
+    service.step_delay = std::time::Duration::ZERO;
     let (mut app, effects) = App::new(
-        backend,
+        service,
         Options {
             demo,
             lang,
@@ -42,12 +42,7 @@ fn start(mut backend: Backend, demo: bool, lang: Lang) -> App {
             exit_when_ready: false,
         },
     );
-    for e in effects {
-        if let Effect::Job(j) = e {
-            let o = app.backend.run(j);
-            app.drive(Message::Done(o));
-        }
-    }
+    app.perform(effects);
     app
 }
 
@@ -86,7 +81,7 @@ fn click(app: &mut App, label: &str) {
 
 fn login(app: &mut App, number: &str, pin: &str) {
     click(app, "Continue");
-    assert_eq!(app.screen, Screen::Login);
+    assert_eq!(app.shown(), Shown::Login);
     type_into(app, "login-number", number);
     type_into(app, "login-pin", pin);
 }
@@ -95,17 +90,21 @@ fn login(app: &mut App, number: &str, pin: &str) {
 fn login_scan_three_items_pay_cash_see_receipt() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app(dir.path(), Lang::En);
-    assert_eq!(app.screen, Screen::Startup);
-    assert!(app.startup.all_ok(), "{:?}", app.startup.lines);
+    assert_eq!(app.shown(), Shown::Startup);
+    assert!(
+        app.startup().unwrap().all_ok(),
+        "{:?}",
+        app.startup().unwrap().lines
+    );
     login(&mut app, "1001", "0000");
     assert_eq!(
-        app.screen,
-        Screen::Login,
+        app.shown(),
+        Shown::Login,
         "a wrong PIN keeps the login screen"
     );
-    assert!(app.login.error.is_some());
+    assert!(app.login().unwrap().error.is_some());
     type_into(&mut app, "login-pin", "1234");
-    assert_eq!(app.screen, Screen::Sale);
+    assert_eq!(app.shown(), Shown::Sale);
     assert_eq!(app.cashier.as_ref().map(|c| c.number), Some(1001));
 
     for code in ["6930181590837", "00010", "2300001012506"] {
@@ -124,14 +123,14 @@ fn login_scan_three_items_pay_cash_see_receipt() {
     assert_eq!(total.minor, 585 + 818 + 1600);
 
     click(&mut app, "Pay  F12");
-    assert_eq!(app.screen, Screen::Tender);
+    assert_eq!(app.shown(), Shown::Tender);
     type_into(&mut app, "cash", "50");
-    assert_eq!(app.screen, Screen::Receipt);
-    let rec = app.receipt.record.clone().unwrap();
+    assert_eq!(app.shown(), Shown::Receipt);
+    let rec = app.receipt().unwrap().record.clone().unwrap();
     assert_eq!(rec.receipt_no, "T01-000001");
     assert_eq!(rec.change().minor, 5000 - total.minor);
     assert!(
-        !app.receipt.pages.is_empty(),
+        !app.receipt().unwrap().pages.is_empty(),
         "the receipt preview was rendered"
     );
     let mut sim = ui(&app);
@@ -154,12 +153,12 @@ fn refund_needs_a_supervisor() {
     type_into(&mut app, "scan", "00010");
     click(&mut app, "Pay  F12");
     click(&mut app, "Exact");
-    assert_eq!(app.screen, Screen::Receipt);
+    assert_eq!(app.shown(), Shown::Receipt);
     click(&mut app, "New sale");
     click(&mut app, "Refund F6");
-    assert_eq!(app.screen, Screen::Refund);
+    assert_eq!(app.shown(), Shown::Refund);
     type_into(&mut app, "refund-lookup", "T01-000001");
-    assert!(app.refund.original.is_some());
+    assert!(app.refund().unwrap().original.is_some());
     act(&mut app, |s| {
         s.click("+").unwrap();
     });
@@ -172,8 +171,8 @@ fn refund_needs_a_supervisor() {
     type_into(&mut app, "approval-number", "2001");
     type_into(&mut app, "approval-pin", "2468");
     assert!(app.approval.is_none());
-    assert_eq!(app.screen, Screen::Receipt);
-    let r = app.receipt.record.clone().unwrap();
+    assert_eq!(app.shown(), Shown::Receipt);
+    let r = app.receipt().unwrap().record.clone().unwrap();
     assert_eq!(r.original_receipt.as_deref(), Some("T01-000001"));
     assert_eq!(r.total.minor, -818);
 }
@@ -194,7 +193,7 @@ fn park_and_resume() {
     );
     type_into(&mut app, "scan", "00010");
     click(&mut app, "Resume F5");
-    assert_eq!(app.screen, Screen::Parked);
+    assert_eq!(app.shown(), Shown::Parked);
     click(&mut app, "Resume");
     assert!(
         app.notice.as_ref().is_some_and(|(_, e)| *e),
@@ -205,7 +204,7 @@ fn park_and_resume() {
     app.sale = tillpoint_core::sale::Sale::new(app.currency, 1001);
     click(&mut app, "Resume F5");
     click(&mut app, "Resume");
-    assert_eq!(app.screen, Screen::Sale);
+    assert_eq!(app.shown(), Shown::Sale);
     assert_eq!(app.sale.lines, parked.lines);
 }
 
@@ -218,7 +217,7 @@ fn language_switches_at_run_time() {
     click(&mut app, "简体中文");
     assert_eq!(app.lang, Lang::Zh);
     click(&mut app, "返回");
-    assert_eq!(app.screen, Screen::Sale);
+    assert_eq!(app.shown(), Shown::Sale);
     let mut sim = ui(&app);
     sim.find("结账  F12").unwrap();
     drop(sim);
@@ -238,24 +237,32 @@ fn z_report_with_supervisor_and_lock_on_idle() {
     click(&mut app, "Exact");
     click(&mut app, "New sale");
     app.drive(Message::Key(Named::F8));
-    assert_eq!(app.screen, Screen::Reports);
+    assert_eq!(app.shown(), Shown::Reports);
     assert_eq!(
-        app.reports.report.as_ref().map(|r| r.totals.sales.count),
+        app.reports()
+            .unwrap()
+            .report
+            .as_ref()
+            .map(|r| r.totals.sales.count),
         Some(1)
     );
     click(&mut app, "Z report (close day)");
     type_into(&mut app, "approval-number", "2001");
     type_into(&mut app, "approval-pin", "2468");
     assert_eq!(
-        app.reports.report.as_ref().and_then(|r| r.z_number),
+        app.reports()
+            .unwrap()
+            .report
+            .as_ref()
+            .and_then(|r| r.z_number),
         Some(1)
     );
     // Idle past the limit locks the screen; the same cashier's PIN unlocks it.
     let later = app.now_ms + app.idle_lock_ms + 1_000;
     app.drive(Message::Tick(later));
-    assert_eq!(app.screen, Screen::Locked);
+    assert_eq!(app.shown(), Shown::Locked);
     type_into(&mut app, "login-pin", "1234");
-    assert_eq!(app.screen, Screen::Reports);
+    assert_eq!(app.shown(), Shown::Reports);
 }
 
 #[test]
@@ -286,7 +293,10 @@ fn window_devices(dir: &std::path::Path, app: &App) -> tillpoint_sim::demo_devic
 /// demo's devices set up as the window sets them up.
 fn paying_with_demo_devices(dir: &std::path::Path) -> App {
     let mut app = app(dir, Lang::En);
-    app.backend = app.backend.clone().with_devices(window_devices(dir, &app));
+    app.service = app
+        .service
+        .clone()
+        .with_terminal(Box::new(window_devices(dir, &app)));
     login(&mut app, "1001", "1234");
     type_into(&mut app, "scan", "00001");
     click(&mut app, "Pay  F12");
@@ -341,10 +351,13 @@ fn an_approval_whose_sale_is_given_up_is_reversed() {
     click(&mut app, "Card");
     assert_eq!(app.sale.tenders.len(), 1, "{:?}", app.notice);
     assert!(app.balance().minor > 0, "part paid");
+    // Back to the sale screen, and the cashier logs out from there.
+    app.drive(Message::Key(Named::Escape));
+    assert_eq!(app.shown(), Shown::Sale);
     app.drive(Message::Sale(tillpoint_ui::screen::sale::Msg::Go(
         tillpoint_ui::screen::sale::Nav::Logout,
     )));
-    assert_eq!(app.screen, Screen::Login);
+    assert_eq!(app.shown(), Shown::Login);
     type_into(&mut app, "login-number", "1001");
     type_into(&mut app, "login-pin", "1234");
     assert!(app.sale.tenders.is_empty());
@@ -368,8 +381,8 @@ fn card_payment_through_the_demo_devices() {
     click(&mut app, "declining");
     click(&mut app, "Card");
     assert_eq!(
-        app.screen,
-        Screen::Tender,
+        app.shown(),
+        Shown::Tender,
         "a declined card leaves the sale unpaid"
     );
     assert!(
@@ -381,8 +394,8 @@ fn card_payment_through_the_demo_devices() {
     click(&mut app, "OK");
     click(&mut app, "unionpay-online-pin");
     click(&mut app, "Card");
-    assert_eq!(app.screen, Screen::Receipt, "{:?}", app.notice);
-    let rec = app.receipt.record.clone().unwrap();
+    assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
+    let rec = app.receipt().unwrap().record.clone().unwrap();
     let card = rec.tenders[0].card.clone().unwrap();
     assert_eq!(
         rec.tenders[0].kind,
@@ -393,19 +406,8 @@ fn card_payment_through_the_demo_devices() {
         "{card:?}"
     );
     // The status bar's online mark comes from the link itself.
-    let status = app
-        .backend
-        .run(tillpoint_app::backend::Job::Status(Lang::En));
-    assert!(
-        matches!(
-            status,
-            tillpoint_app::backend::Outcome::Status {
-                online: Some(true),
-                ..
-            }
-        ),
-        "{status:?}"
-    );
+    let status = app.service.status(Lang::En);
+    assert_eq!(status.online, Some(true), "{status:?}");
     // The approval was recorded in the sale's own transaction.
     assert_eq!(
         capture_sales(dir.path()),
@@ -423,8 +425,8 @@ fn card_payment_through_the_demo_devices() {
     click(&mut app, "Refund selected");
     type_into(&mut app, "approval-number", "2001");
     type_into(&mut app, "approval-pin", "2468");
-    assert_eq!(app.screen, Screen::Receipt, "{:?}", app.notice);
-    let refund = app.receipt.record.clone().unwrap();
+    assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
+    let refund = app.receipt().unwrap().record.clone().unwrap();
     assert_eq!(
         refund.tenders[0].kind,
         tillpoint_core::tender::TenderKind::Card
@@ -443,12 +445,13 @@ fn card_payment_through_the_demo_devices() {
     // The X report shows where the card money stands: the scheme's net
     // after the fee, nothing left waiting for the acquirer.
     click(&mut app, "New sale");
-    app.drive(Message::Reports(tillpoint_ui::screen::reports::Msg::X));
-    let x = app.backend.run(tillpoint_app::backend::Job::XReport);
-    app.drive(Message::Done(x));
-    assert_eq!(app.screen, Screen::Reports);
+    app.drive(Message::Sale(tillpoint_ui::screen::sale::Msg::Go(
+        tillpoint_ui::screen::sale::Nav::Reports,
+    )));
+    assert_eq!(app.shown(), Shown::Reports);
     let card = app
-        .reports
+        .reports()
+        .unwrap()
         .card
         .clone()
         .expect("card figures on the report");
@@ -469,11 +472,9 @@ fn card_payment_through_the_demo_devices() {
     let approval =
         tillpoint_core::cashier::authorize(&supervisor, tillpoint_core::cashier::Action::ZReport)
             .unwrap();
-    let z = app
-        .backend
-        .run(tillpoint_app::backend::Job::ZReport(approval));
-    let tillpoint_app::backend::Outcome::Report(_, Some(card), problem) = z else {
-        panic!("{z:?}")
+    let z = app.service.report(Some(&approval)).unwrap();
+    let (Some(card), problem) = (z.card, z.problem) else {
+        panic!("no card figures")
     };
     assert_eq!(problem, None);
     let last = card.settlement.and_then(|s| s.last).expect("settled at Z");
@@ -508,21 +509,16 @@ fn every_listed_shortcut_works() {
             "Esc" => Named::Escape,
             other => panic!("the help screen lists {other}, which the test does not know"),
         };
-        let before = (app.screen, app.sale.live_lines().count());
+        let before = (app.shown(), app.sale.live_lines().count());
         let effects = app.handle(Message::Key(named));
-        let after = (app.screen, app.sale.live_lines().count());
+        let after = (app.shown(), app.sale.live_lines().count());
         assert!(
             before != after || !effects.is_empty(),
             "{key} did nothing on {:?}",
             before.0
         );
-        for e in effects {
-            if let Effect::Job(j) | Effect::Stream(j) = e {
-                let o = app.backend.run(j);
-                app.drive(Message::Done(o));
-            }
-        }
-        if app.screen == Screen::Locked {
+        app.perform(effects);
+        if app.shown() == Shown::Locked {
             type_into(&mut app, "login-pin", "1234");
         }
         app.drive(Message::Key(Named::Escape));
@@ -538,19 +534,16 @@ fn cash_in_out_no_sale_and_reprint() {
     let mut app = app(dir.path(), Lang::En);
     login(&mut app, "1001", "1234");
     click(&mut app, "Cash in/out F7");
-    assert_eq!(app.screen, Screen::Cash);
+    assert_eq!(app.shown(), Shown::Cash);
     type_into(&mut app, "cash-amount", "100"); // Enter records it
-    assert_eq!(app.screen, Screen::Sale, "{:?}", app.notice);
+    assert_eq!(app.shown(), Shown::Sale, "{:?}", app.notice);
     click(&mut app, "Cash in/out F7");
     click(&mut app, "Open drawer (no sale)");
     assert!(app.approval.is_some(), "a no-sale needs a supervisor");
     type_into(&mut app, "approval-number", "2001");
     type_into(&mut app, "approval-pin", "2468");
-    assert_eq!(app.screen, Screen::Sale, "{:?}", app.notice);
-    let x = app.backend.run(tillpoint_app::backend::Job::XReport);
-    let tillpoint_app::backend::Outcome::Report(r, ..) = x else {
-        panic!("{x:?}")
-    };
+    assert_eq!(app.shown(), Shown::Sale, "{:?}", app.notice);
+    let r = app.service.report(None).unwrap().report;
     assert_eq!(r.totals.cash_in.amount, 10_000);
     assert_eq!(r.totals.no_sales, 1);
     // Sell, then reprint from the receipt screen: a second print job is queued.
@@ -566,7 +559,7 @@ fn cash_in_out_no_sale_and_reprint() {
         app.notice
     );
     let queued = app
-        .backend
+        .service
         .with_till(|t| t.store.queued_print_jobs().unwrap().len());
     assert_eq!(
         queued, 2,
@@ -584,7 +577,7 @@ fn pin_typed_on_the_on_screen_pad() {
     let mut opts = tillpoint_sim::demo_devices::DemoOptions::new(app.currency);
     opts.pin = tillpoint_sim::demo_devices::DemoPin::OnScreen;
     let devices = tillpoint_sim::demo_devices::DemoDevices::start_with(dir.path(), opts).unwrap();
-    app.backend = app.backend.clone().with_devices(devices);
+    app.service = app.service.clone().with_terminal(Box::new(devices));
     login(&mut app, "1001", "1234");
     type_into(&mut app, "scan", "00003");
     click(&mut app, "Pay  F12");
@@ -592,10 +585,10 @@ fn pin_typed_on_the_on_screen_pad() {
     for k in ['1', '2', '3', '4', 'E'] {
         app.drive(Message::Tender(tender::Msg::Pad(k)));
     }
-    assert_eq!(app.tender.pin_len, 4);
+    assert_eq!(app.tender().unwrap().pin_len, 4);
     click(&mut app, "Card");
-    assert_eq!(app.screen, Screen::Receipt, "{:?}", app.notice);
-    let card = app.receipt.record.clone().unwrap().tenders[0]
+    assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
+    let card = app.receipt().unwrap().record.clone().unwrap().tenders[0]
         .card
         .clone()
         .unwrap();
@@ -610,11 +603,11 @@ fn shop_app(dir: &std::path::Path, extra: &str) -> App {
         &format!("{}\n{extra}", tillpoint_app::demo_shop::CONFIG_TOML),
     );
     let live = tillpoint_app::terminal::LiveDevices::start(&till).unwrap();
-    let mut backend = Backend::new(till);
+    let mut service = Service::new(till);
     if let Some(d) = live {
-        backend = backend.with_live_devices(d);
+        service = service.with_terminal(Box::new(d));
     }
-    start(backend, false, Lang::En)
+    start(service, false, Lang::En)
 }
 
 /// A real till without an acquirer link never pretends to take a card.
@@ -627,7 +620,7 @@ fn without_an_acquirer_link_card_and_qr_are_refused() {
     click(&mut app, "Pay  F12");
     for method in ["Card", "QR"] {
         click(&mut app, method);
-        assert_eq!(app.screen, Screen::Tender);
+        assert_eq!(app.shown(), Shown::Tender);
         assert!(app.sale.tenders.is_empty(), "{method}: nothing was paid");
         assert!(
             app.notice
@@ -636,7 +629,7 @@ fn without_an_acquirer_link_card_and_qr_are_refused() {
             "{:?}",
             app.notice
         );
-        assert!(app.tender.progress.is_none());
+        assert!(app.tender().unwrap().progress.is_none());
     }
 }
 
@@ -666,9 +659,9 @@ fn qr_payment_on_the_shops_devices_sends_the_scanned_code() {
 
     // Cancel before scanning: nothing goes out.
     click(&mut app, "QR");
-    assert!(app.tender.progress.is_some());
+    assert!(app.tender().unwrap().progress.is_some());
     click(&mut app, "Cancel");
-    assert!(app.tender.progress.is_none());
+    assert!(app.tender().unwrap().progress.is_none());
     assert!(host.ledger().unwrap().txns("SHOPT001").unwrap().is_empty());
 
     click(&mut app, "QR");
@@ -688,8 +681,8 @@ fn qr_payment_on_the_shops_devices_sends_the_scanned_code() {
         tillpoint_ui::screen::tender::CODE_ID,
         "289876543210123456",
     );
-    assert_eq!(app.screen, Screen::Receipt, "{:?}", app.notice);
-    let rec = app.receipt.record.clone().unwrap();
+    assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
+    let rec = app.receipt().unwrap().record.clone().unwrap();
     assert_eq!(rec.tenders[0].kind, tillpoint_core::tender::TenderKind::Qr);
     let card = rec.tenders[0].card.clone().unwrap();
     assert_eq!(card.rrn.len(), 12, "{card:?}");

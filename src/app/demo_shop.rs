@@ -6,7 +6,7 @@ use tillpoint_core::cashier::{authorize, Action, Cashier, Role};
 use tillpoint_core::catalog::Qty;
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::Sale;
-use tillpoint_core::tender::{mask_pan, CardRef, TenderKind};
+use tillpoint_core::tender::{mask_pan, CardEntry, CardRef, Cvm, TenderKind};
 use tillpoint_store::{Store, StoreError};
 
 /// The demo catalog shipped in assets/ (210 products, 12 categories, 4 tax rates, 20 weighed).
@@ -131,9 +131,7 @@ pub fn ring_samples(till: &mut Till) -> Result<Vec<String>, DemoError> {
         app_label: "UnionPay Debit".into(),
         aid: "A000000333010101".into(),
         auth_code: "123456".into(),
-        entry_mode: "chip".into(),
-        cvm: "pin".into(),
-        ..CardRef::default()
+        ..CardRef::new(CardEntry::Chip, Cvm::Pin)
     };
     s.pay_electronic(TenderKind::Card, card_part, card, &rules)
         .map_err(StoreError::from)?;
@@ -172,7 +170,7 @@ pub fn start_printer(
     if till.config.sections.contains_key("printer") {
         return Ok(None);
     }
-    let assets = crate::backend::assets_dir();
+    let assets = crate::service::assets_dir();
     let state = SimState::new(Paper::Mm80, Some(&assets))?;
     let out = till.data_dir().join("receipts");
     let handle =

@@ -4,10 +4,12 @@
 //! the demo's simulators behind the same traits, and the power-on check.
 //! Every rule about who may do what is checked here, once.
 
-pub mod backend;
 pub mod check;
 pub mod closing;
 pub mod demo_shop;
+pub mod payments;
 pub mod print_queue;
+pub mod printing;
+pub mod service;
 pub mod terminal;
 pub mod till;

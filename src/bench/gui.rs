@@ -6,10 +6,10 @@ use super::{figure, Figure, Samples, Size};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use tillpoint_app::backend::Backend;
+use tillpoint_app::service::Service;
 use tillpoint_app::till::{Paths, Till};
 use tillpoint_i18n::Lang;
-use tillpoint_ui::app::{App, Effect, Message, Options};
+use tillpoint_ui::app::{App, Message, Options};
 use tillpoint_ui::screen::{login, sale, startup};
 
 fn demo_till(dir: &Path) -> anyhow::Result<Till> {
@@ -26,10 +26,10 @@ fn demo_till(dir: &Path) -> anyhow::Result<Till> {
 }
 
 fn logged_in_app(dir: &Path) -> anyhow::Result<App> {
-    let mut backend = Backend::new(demo_till(dir)?);
-    backend.step_delay = std::time::Duration::ZERO;
+    let mut service = Service::new(demo_till(dir)?);
+    service.step_delay = std::time::Duration::ZERO;
     let (mut app, effects) = App::new(
-        backend,
+        service.clone(),
         Options {
             demo: true,
             lang: Lang::En,
@@ -38,9 +38,10 @@ fn logged_in_app(dir: &Path) -> anyhow::Result<App> {
         },
     );
     for e in effects {
-        if let Effect::Job(j) = e {
-            let o = app.backend.run(j);
-            app.drive(Message::Done(o));
+        let mut answers = Vec::new();
+        e.perform(&service, &mut |m| answers.push(m));
+        for m in answers {
+            app.drive(m);
         }
     }
     app.drive(Message::Startup(startup::Msg::Continue));
@@ -78,7 +79,7 @@ pub fn run(dir: &Path, size: Size, progress: &dyn Fn(&str)) -> anyhow::Result<Ve
     let products: Vec<_> = skus
         .iter()
         .filter_map(|s| {
-            app.backend
+            app.service
                 .with_till(|t| t.store.product_by_sku(s).ok().flatten())
         })
         .filter(|p| p.unit == tillpoint_core::catalog::Unit::Piece)

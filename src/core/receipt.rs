@@ -65,6 +65,6 @@ impl Receipt {
                 .tenders
                 .iter()
                 .filter_map(|t| t.card.as_ref())
-                .any(|c| c.cvm == "signature")
+                .any(|c| c.verified_by() == Some(crate::tender::Cvm::Signature))
     }
 }

@@ -37,6 +37,60 @@ impl TenderKind {
     }
 }
 
+/// How the card (or the customer's phone) met the till.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CardEntry {
+    Chip,
+    Contactless,
+    Qr,
+    Manual,
+}
+
+impl CardEntry {
+    /// The word kept in the record ([`CardRef::entry_mode`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardEntry::Chip => "chip",
+            CardEntry::Contactless => "contactless",
+            CardEntry::Qr => "qr",
+            CardEntry::Manual => "manual",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<CardEntry> {
+        [Self::Chip, Self::Contactless, Self::Qr, Self::Manual]
+            .into_iter()
+            .find(|m| m.as_str() == word)
+    }
+}
+
+/// How the cardholder was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cvm {
+    /// Online PIN, entered on the PIN pad.
+    Pin,
+    Signature,
+    /// No verification (offline approval below the limit, a QR payment).
+    None,
+}
+
+impl Cvm {
+    /// The word kept in the record ([`CardRef::cvm`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cvm::Pin => "pin",
+            Cvm::Signature => "signature",
+            Cvm::None => "none",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Cvm> {
+        [Self::Pin, Self::Signature, Self::None]
+            .into_iter()
+            .find(|m| m.as_str() == word)
+    }
+}
+
 /// What the receipt and the books need of an electronic payment. Holds no
 /// full PAN, track data, PIN block or CVV: only what may be printed or kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -59,6 +113,29 @@ pub struct CardRef {
     pub cvm: String,
     /// True when the card approved offline (TC) and an advice waits in the outbox.
     pub offline: bool,
+}
+
+impl CardRef {
+    /// A payment's card data as it starts: how the card met the till and
+    /// how its holder was verified, the rest filled in as it is learnt.
+    /// (The record keeps the words, so sales stored before stay readable.)
+    pub fn new(entry: CardEntry, cvm: Cvm) -> CardRef {
+        CardRef {
+            entry_mode: entry.as_str().into(),
+            cvm: cvm.as_str().into(),
+            ..CardRef::default()
+        }
+    }
+
+    /// How the card met the till; `None` for a word this till does not know.
+    pub fn entry(&self) -> Option<CardEntry> {
+        CardEntry::parse(&self.entry_mode)
+    }
+
+    /// How the holder was verified; `None` for a word this till does not know.
+    pub fn verified_by(&self) -> Option<Cvm> {
+        Cvm::parse(&self.cvm)
+    }
 }
 
 /// One payment applied to a sale.
@@ -113,6 +190,31 @@ pub fn pan_digit_shown(i: usize, len: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entry_modes_and_cvms_keep_their_words() {
+        let c = CardRef::new(CardEntry::Contactless, Cvm::Signature);
+        assert_eq!(
+            (c.entry_mode.as_str(), c.cvm.as_str()),
+            ("contactless", "signature")
+        );
+        assert_eq!(
+            (c.entry(), c.verified_by()),
+            (Some(CardEntry::Contactless), Some(Cvm::Signature))
+        );
+        for m in [
+            CardEntry::Chip,
+            CardEntry::Contactless,
+            CardEntry::Qr,
+            CardEntry::Manual,
+        ] {
+            assert_eq!(CardEntry::parse(m.as_str()), Some(m));
+        }
+        for v in [Cvm::Pin, Cvm::Signature, Cvm::None] {
+            assert_eq!(Cvm::parse(v.as_str()), Some(v));
+        }
+        assert_eq!(CardRef::default().verified_by(), None);
+    }
 
     #[test]
     fn short_pans_are_fully_masked() {

@@ -14,7 +14,7 @@ use tillpoint_core::cashier::{authorize, Action, Cashier, Role};
 use tillpoint_core::catalog::{Product, Qty, Unit};
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::{PricingRules, Sale};
-use tillpoint_core::tender::{CardRef, TenderKind};
+use tillpoint_core::tender::{CardEntry, CardRef, Cvm, TenderKind};
 use tillpoint_payment::acquirer::config::AcquirerConfig;
 use tillpoint_payment::acquirer::till_store::{offline_link, online_link};
 use tillpoint_payment::acquirer::{OfflineSale, OnlineRequest};
@@ -111,10 +111,8 @@ pub fn crash_till(
             app_label: "VISA ELECTRON".into(),
             auth_code: item.auth_code.clone(),
             stan: item.stan.to_string(),
-            entry_mode: "chip".into(),
-            cvm: "none".into(),
             offline: true,
-            ..CardRef::default()
+            ..CardRef::new(CardEntry::Chip, Cvm::None)
         };
         let sale = card_sale(&rules, amount, card)?;
         let now = till.clock.now_ms();
@@ -167,9 +165,7 @@ pub fn crash_till(
             auth_code: auth.reply.auth_code.clone().unwrap_or_default(),
             rrn: auth.reply.rrn.clone().unwrap_or_default(),
             stan: auth.request.stan.to_string(),
-            entry_mode: "chip".into(),
-            cvm: "pin".into(),
-            ..CardRef::default()
+            ..CardRef::new(CardEntry::Chip, Cvm::Pin)
         };
         let sale = card_sale(&rules, amount, card)?;
         let now = till.clock.now_ms();

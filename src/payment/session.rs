@@ -60,7 +60,7 @@ use crate::pin::{
     CancelToken, FormatPreference, PinBlockFormat, PinEntry, PinEntryError, PinRequest,
 };
 use tillpoint_core::money::Money;
-use tillpoint_core::tender::CardRef;
+use tillpoint_core::tender::{CardEntry, CardRef, Cvm};
 
 // ---------------------------------------------------------------------------
 // Progress and results
@@ -676,11 +676,11 @@ pub fn scheme_of(aid: &[u8]) -> &'static str {
         .map_or("EMV", |(_, name)| name)
 }
 
-fn cvm_name(cvm: CvmPerformed) -> &'static str {
+fn cvm_of(cvm: CvmPerformed) -> Cvm {
     match cvm {
-        CvmPerformed::OnlinePin => "pin",
-        CvmPerformed::Signature => "signature",
-        CvmPerformed::NoCvm | CvmPerformed::Failed | CvmPerformed::NotPerformed => "none",
+        CvmPerformed::OnlinePin => Cvm::Pin,
+        CvmPerformed::Signature => Cvm::Signature,
+        CvmPerformed::NoCvm | CvmPerformed::Failed | CvmPerformed::NotPerformed => Cvm::None,
     }
 }
 
@@ -695,11 +695,7 @@ fn chip_card_ref(r: &ReceiptData, pan_hash: &str) -> CardRef {
         tvr: hex::encode_upper(r.tvr),
         tsi: hex::encode_upper(r.tsi),
         auth_code: r.auth_code.clone().unwrap_or_default(),
-        rrn: String::new(),
-        stan: String::new(),
-        entry_mode: "chip".into(),
-        cvm: cvm_name(r.cvm).into(),
-        offline: false,
+        ..CardRef::new(CardEntry::Chip, cvm_of(r.cvm))
     }
 }
 
@@ -1014,10 +1010,10 @@ impl<S: AcquirerStore> PaymentSession<S> {
                 let Some(reason) = reason else {
                     return Err(PaymentError::Card(e));
                 };
+                // Declined before any verification.
                 let card = CardRef {
                     masked_pan: masked_pan.unwrap_or_default(),
-                    entry_mode: "chip".into(),
-                    ..CardRef::default()
+                    ..CardRef::new(CardEntry::Chip, Cvm::None)
                 };
                 return Ok(CardOutcome::declined(amount, reason, card));
             }
@@ -1431,9 +1427,7 @@ impl<S: AcquirerStore> PaymentSession<S> {
             masked_pan: mask_code(code),
             scheme: "QR".into(),
             app_label: "QR".into(),
-            entry_mode: "qr".into(),
-            cvm: "none".into(),
-            ..CardRef::default()
+            ..CardRef::new(CardEntry::Qr, Cvm::None)
         };
         reporter.emit(Stage::Processing);
         let answer = lock(&self.acquirer)?.authorize(&OnlineRequest::Qr {

@@ -1,24 +1,29 @@
-//! The application: state, `Message`, `update`, `view` and `subscription`.
+//! The application: which screen shows (each holding its own state), the
+//! sale and the cashier the screens share, and the routing between them.
 //!
-//! `handle` is the whole behaviour: it takes a message and returns the
-//! effects to carry out (jobs for the backend, focus changes). `update`
-//! turns those into iced tasks; the tests run them synchronously through the
-//! same backend, so a test sees exactly what the window does.
+//! `handle` is the whole behaviour: it hands each message to the screen it
+//! belongs to and turns the screen's event into a change of screen, a
+//! notice or more work. Work on the till is returned as effects, never
+//! done here: `update` runs them on worker threads, the tests on theirs
+//! through the same service, so a test sees exactly what the window does.
+
+mod events;
+mod window;
 
 use super::ctx::Ctx;
+use super::effect::{Effect, Update};
+use super::screen::approval;
 use super::screen::{
-    cash, help, login, parked, receipt, refund, reports, sale, settings, startup, tender,
+    cash, login, parked, receipt, refund, reports, sale, settings, startup, tender,
 };
-use super::theme;
-use iced::widget::{column, container, operation, row, text, text_input};
-use iced::{keyboard, Alignment, Element, Length, Subscription, Task, Theme};
-use tillpoint_app::backend::CashMovement;
-use tillpoint_app::backend::{Backend, Job, Outcome};
-use tillpoint_core::cashier::{Action, Approval, Cashier};
-use tillpoint_core::catalog::{EmbeddedKind, Qty};
+use super::status_bar::Status;
+use iced::keyboard;
+use tillpoint_app::check::CheckLine;
+use tillpoint_app::service::{Printed, Service, TillStatus};
+use tillpoint_core::cashier::Cashier;
+use tillpoint_core::catalog::EmbeddedKind;
 use tillpoint_core::money::{Currency, Money};
 use tillpoint_core::sale::{PricingRules, Sale, Totals};
-use tillpoint_core::tender::{CardRef, TenderKind};
 use tillpoint_i18n::{I18n, Lang};
 
 /// Builds the view context from the app's fields only, so it can be held
@@ -31,22 +36,33 @@ macro_rules! ctx {
             currency: $app.currency,
             offset_secs: $app.offset_secs,
             demo: $app.demo,
+            now_ms: $app.now_ms,
         }
     };
 }
 
-/// Virtual cards offered on the demo's tender screen, the default first.
-pub const DEMO_CARDS: [&str; 5] = [
-    "unionpay-online-pin",
-    "visa-online-pin",
-    "offline-approve",
-    "declining",
-    "expired",
-];
-
-/// Which screen is showing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The screen on show, with its own state.
+/// One screen shows at a time: boxing the larger states would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
 pub enum Screen {
+    Startup(startup::State),
+    /// The login screen, and the lock screen when `locked_for` is set.
+    Login(login::State),
+    Sale(sale::State),
+    Tender(tender::State),
+    Receipt(receipt::State),
+    Refund(refund::State),
+    Parked(parked::State),
+    Cash(cash::State),
+    Reports(reports::State),
+    Settings(settings::Info),
+    Help,
+}
+
+/// Which screen shows, without its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
     Startup,
     Login,
     Locked,
@@ -59,45 +75,6 @@ pub enum Screen {
     Reports,
     Settings,
     Help,
-}
-
-/// An action waiting for a supervisor's number and PIN.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Pending {
-    Override(u32, Money),
-    Refund(String, Vec<(u32, Qty)>),
-    PostVoid(String),
-    NoSale,
-    ZReport,
-}
-
-impl Pending {
-    fn action(&self) -> Action {
-        match self {
-            Pending::Override(..) => Action::PriceOverride,
-            Pending::Refund(..) => Action::Refund,
-            Pending::PostVoid(_) => Action::PostVoid,
-            Pending::NoSale => Action::NoSale,
-            Pending::ZReport => Action::ZReport,
-        }
-    }
-}
-
-/// The supervisor approval dialog.
-#[derive(Debug, Clone)]
-pub struct ApprovalPrompt {
-    pub pending: Pending,
-    pub number: String,
-    pub pin: String,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub enum ApprovalMsg {
-    Number(String),
-    Pin(String),
-    Submit,
-    Cancel,
 }
 
 /// Everything that can happen to the application.
@@ -113,25 +90,19 @@ pub enum Message {
     Cash(cash::Msg),
     Reports(reports::Msg),
     Settings(settings::Msg),
+    Approval(approval::Msg),
     HelpBack,
-    Approval(ApprovalMsg),
     Key(keyboard::key::Named),
     Tick(i64),
     /// A frame was drawn (only subscribed to with `exit_when_ready`).
     Frame,
-    Done(Outcome),
     DismissNotice,
-}
-
-/// Side effects `handle` asks for.
-#[derive(Debug, Clone)]
-pub enum Effect {
-    Job(Job),
-    Focus(&'static str),
-    /// Close the window (start-up benchmark).
-    Exit,
-    /// A job whose progress arrives as several outcomes.
-    Stream(Job),
+    /// The status bar's figures.
+    Status(TillStatus),
+    /// A print run ended.
+    Printed(Result<Printed, String>),
+    /// The self-check ran again (after the settings changed).
+    Checked(Vec<CheckLine>),
 }
 
 /// Options the window starts with.
@@ -144,18 +115,10 @@ pub struct Options {
     pub exit_when_ready: bool,
 }
 
-/// What the status bar shows.
-#[derive(Debug, Clone, Default)]
-pub struct Status {
-    pub pending_outbox: i64,
-    pub queued_prints: i64,
-    /// Why receipts are not printing, in the cashier's words.
-    pub print_problem: Option<String>,
-    pub online: bool,
-}
+type Effects = Vec<Effect<Message>>;
 
 pub struct App {
-    pub backend: Backend,
+    pub service: Service,
     pub i18n: I18n,
     pub lang: Lang,
     pub dark: bool,
@@ -166,21 +129,17 @@ pub struct App {
     pub idle_lock_ms: i64,
     pub embedded: Vec<(u8, EmbeddedKind)>,
     pub screen: Screen,
-    /// Where the lock screen returns to.
-    pub before_lock: Screen,
+    /// The screen the lock screen covers, back after the cashier's PIN.
+    locked_over: Option<Box<Screen>>,
     pub cashier: Option<Cashier>,
+    /// The sale on the counter, shared by the sale and tender screens.
     pub sale: Sale,
-    pub sale_ui: sale::State,
-    pub tender: tender::State,
-    pub receipt: receipt::State,
-    pub refund: refund::State,
-    pub parked: parked::State,
-    pub cash: cash::State,
-    pub reports: reports::State,
-    pub startup: startup::State,
-    pub login: login::State,
+    /// The quick keys, kept while the cashier moves between screens.
+    pub shelf: sale::Shelf,
+    /// The settings as last read or saved.
     pub settings: settings::Info,
-    pub approval: Option<ApprovalPrompt>,
+    /// The supervisor approval dialog over the screen, when one is asked.
+    pub approval: Option<approval::State>,
     pub notice: Option<(String, bool)>,
     pub now_ms: i64,
     pub last_input_ms: i64,
@@ -188,10 +147,18 @@ pub struct App {
     pub exit_when_ready: bool,
 }
 
+fn status(lang: Lang) -> Effect<Message> {
+    Effect::call(move |s| Message::Status(s.status(lang)))
+}
+
+fn print(record: Option<Box<tillpoint_core::sale::SaleRecord>>) -> Effect<Message> {
+    Effect::call(move |s| Message::Printed(s.print(record.as_deref())))
+}
+
 impl App {
-    /// A new application on `backend`, running the self-check first.
-    pub fn new(backend: Backend, opts: Options) -> (App, Vec<Effect>) {
-        let (rules, offset, idle, embedded, info, now) = backend.with_till(|t| {
+    /// A new application on `service`, running the self-check first.
+    pub fn new(service: Service, opts: Options) -> (App, Effects) {
+        let (rules, offset, idle, embedded, info, now) = service.with_till(|t| {
             let c = &t.config;
             (
                 c.pricing.clone(),
@@ -204,7 +171,7 @@ impl App {
         });
         let currency = rules.currency;
         let app = App {
-            backend,
+            service,
             i18n: I18n::load(),
             lang: opts.lang,
             dark: opts.dark,
@@ -214,19 +181,11 @@ impl App {
             offset_secs: offset,
             idle_lock_ms: idle.max(60_000),
             embedded,
-            screen: Screen::Startup,
-            before_lock: Screen::Sale,
+            screen: Screen::Startup(startup::State::default()),
+            locked_over: None,
             cashier: None,
             sale: Sale::new(currency, 0),
-            sale_ui: sale::State::default(),
-            tender: tender::State::default(),
-            receipt: receipt::State::default(),
-            refund: refund::State::default(),
-            parked: parked::State::default(),
-            cash: cash::State::default(),
-            reports: reports::State::default(),
-            startup: startup::State::default(),
-            login: login::State::default(),
+            shelf: sale::Shelf::default(),
             settings: info,
             approval: None,
             notice: None,
@@ -235,14 +194,12 @@ impl App {
             status: Status::default(),
             exit_when_ready: opts.exit_when_ready,
         };
-        (
-            app,
-            vec![
-                Effect::Job(Job::Check),
-                Effect::Job(Job::Status(opts.lang)),
-                Effect::Job(Job::Print),
-            ],
-        )
+        let fx = vec![
+            startup::check().map(Message::Startup),
+            status(opts.lang),
+            print(None),
+        ];
+        (app, fx)
     }
 
     pub fn ctx(&self) -> Ctx<'_> {
@@ -251,6 +208,24 @@ impl App {
 
     fn t(&self, id: &str) -> String {
         self.i18n.tr(self.lang, id)
+    }
+
+    /// Which screen shows.
+    pub fn shown(&self) -> Shown {
+        match &self.screen {
+            Screen::Startup(_) => Shown::Startup,
+            Screen::Login(l) if l.locked_for.is_some() => Shown::Locked,
+            Screen::Login(_) => Shown::Login,
+            Screen::Sale(_) => Shown::Sale,
+            Screen::Tender(_) => Shown::Tender,
+            Screen::Receipt(_) => Shown::Receipt,
+            Screen::Refund(_) => Shown::Refund,
+            Screen::Parked(_) => Shown::Parked,
+            Screen::Cash(_) => Shown::Cash,
+            Screen::Reports(_) => Shown::Reports,
+            Screen::Settings(_) => Shown::Settings,
+            Screen::Help => Shown::Help,
+        }
     }
 
     pub fn totals(&self) -> Option<Totals> {
@@ -264,1026 +239,227 @@ impl App {
             .unwrap_or(Money::zero(self.currency))
     }
 
-    fn error(&mut self, text: String) {
+    fn error(&mut self, text: String) -> Effects {
         self.notice = Some((text, true));
+        vec![]
     }
 
     fn info(&mut self, text: String) {
         self.notice = Some((text, false));
     }
 
-    fn go(&mut self, screen: Screen) -> Vec<Effect> {
-        self.screen = screen;
-        match screen {
-            Screen::Sale => vec![Effect::Focus(sale::SCAN_ID)],
-            Screen::Tender => vec![Effect::Focus(tender::CASH_ID)],
-            Screen::Refund => vec![Effect::Focus(refund::LOOKUP_ID)],
-            Screen::Login | Screen::Locked => vec![Effect::Focus(login::PIN_ID)],
-            _ => vec![],
-        }
+    fn cashier_no(&self) -> u32 {
+        self.cashier.as_ref().map_or(0, |c| c.number)
     }
 
-    fn new_sale(&mut self) {
-        // Card approvals of a sale that was not completed are taken back.
-        self.backend.abandon_pending();
-        let cashier = self.cashier.as_ref().map_or(0, |c| c.number);
-        self.sale = Sale::new(self.currency, cashier);
-        self.sale_ui.selected = None;
-        self.sale_ui.results.clear();
-        self.sale_ui.search.clear();
-        self.tender = tender::State::default();
+    /// Shows `screen`, with the focus where its cashier starts typing.
+    fn go(&mut self, screen: Screen) -> Effects {
+        let focus = match &screen {
+            Screen::Sale(_) => Some(sale::SCAN_ID),
+            Screen::Tender(_) => Some(tender::CASH_ID),
+            Screen::Refund(_) => Some(refund::LOOKUP_ID),
+            Screen::Login(_) => Some(login::PIN_ID),
+            _ => None,
+        };
+        self.screen = screen;
+        focus.map(Effect::Focus).into_iter().collect()
+    }
+
+    /// Shows a screen that asks the service for its content on arrival.
+    fn open<M: Send + 'static>(
+        &mut self,
+        (screen, fx): (Screen, Vec<Effect<M>>),
+        wrap: fn(M) -> Message,
+    ) -> Effects {
+        let mut out = self.go(screen);
+        out.extend(fx.into_iter().map(|e| e.map(wrap)));
+        out
+    }
+
+    /// A new sale for the cashier; approvals taken for the one given up and
+    /// not recorded are reversed.
+    fn new_sale(&mut self) -> Effects {
+        self.sale = Sale::new(self.currency, self.cashier_no());
+        vec![Effect::run(|s| s.abandon_pending())]
+    }
+
+    /// The screen's effects as the application's, and its event handled.
+    fn then<M: Send + 'static, E>(
+        &mut self,
+        u: Update<M, E>,
+        wrap: fn(M) -> Message,
+        on: fn(&mut App, E) -> Effects,
+    ) -> Effects {
+        let mut fx: Effects = u.effects.into_iter().map(|e| e.map(wrap)).collect();
+        if let Some(e) = u.event {
+            fx.extend(on(self, e));
+        }
+        fx
     }
 
     /// The behaviour of the application.
-    pub fn handle(&mut self, message: Message) -> Vec<Effect> {
-        if matches!(message, Message::Frame) {
-            return if self.exit_when_ready {
-                vec![Effect::Exit]
-            } else {
-                vec![]
-            };
-        }
-        if !matches!(message, Message::Tick(_) | Message::Done(_)) {
+    pub fn handle(&mut self, message: Message) -> Effects {
+        let input = !matches!(
+            message,
+            Message::Tick(_)
+                | Message::Frame
+                | Message::Status(_)
+                | Message::Printed(_)
+                | Message::Checked(_)
+        );
+        if input {
             self.last_input_ms = self.now_ms;
         }
+        let ctx = ctx!(self);
+        macro_rules! on {
+            ($variant:ident, $state:ident => $update:expr, $event:expr) => {{
+                // An answer for a screen that is no longer showing is dropped.
+                let Screen::$variant($state) = &mut self.screen else {
+                    return vec![];
+                };
+                let u = $update;
+                self.then(u, Message::$variant, $event)
+            }};
+        }
         match message {
-            Message::Tick(now) => {
-                self.now_ms = now;
-                let mut fx = vec![];
-                if self.cashier.is_some()
-                    && !matches!(
-                        self.screen,
-                        Screen::Locked | Screen::Login | Screen::Startup
-                    )
-                    && self.tender.progress.is_none()
-                    && now - self.last_input_ms > self.idle_lock_ms
-                {
-                    fx.extend(self.lock());
-                }
-                if now.rem_euclid(5_000) < 1_000 {
-                    fx.push(Effect::Job(Job::Status(self.lang)));
-                }
-                // A receipt held up by paper out or an unplugged printer prints by itself once it is back.
-                if self.status.queued_prints > 0 && now.rem_euclid(10_000) < 1_000 {
-                    fx.push(Effect::Job(Job::Print));
-                }
-                fx
-            }
+            Message::Frame if self.exit_when_ready => vec![Effect::Exit],
             Message::Frame => vec![],
+            Message::Tick(now) => self.tick(now),
             Message::DismissNotice => {
                 self.notice = None;
                 vec![]
             }
-            Message::Done(outcome) => self.outcome(outcome),
-            Message::Startup(startup::Msg::Retry) => {
-                self.startup = startup::State::default();
-                vec![Effect::Job(Job::Check)]
+            Message::Status(s) => {
+                self.status.update(s);
+                vec![]
             }
-            Message::Startup(startup::Msg::Continue) => self.go(Screen::Login),
-            Message::Login(m) => match self.login.update(m) {
-                Some(login::Event::Login { number, pin }) => {
-                    if let Some(c) = &self.cashier {
-                        if self.screen == Screen::Locked && c.number != number {
-                            self.login.rejected(self.t("login-wrong"));
-                            return vec![];
-                        }
-                    }
-                    vec![Effect::Job(Job::Login { number, pin })]
-                }
-                None => vec![],
-            },
-            Message::Approval(m) => self.approval_msg(m),
-            Message::HelpBack => self.go(Screen::Sale),
+            Message::Printed(Ok(p)) => {
+                self.status.queued_prints = p.left as i64;
+                vec![status(self.lang)]
+            }
+            Message::Printed(Err(e)) => self.error(e),
+            Message::Checked(lines) => self.checked(lines),
             Message::Key(k) => self.key(k),
-            Message::Sale(m) => {
-                let ctx = ctx!(self);
-                let ev = self.sale_ui.update(m, &self.sale, &ctx);
-                let mut fx = match ev {
-                    Some(e) => self.sale_event(e),
-                    None => vec![],
-                };
-                if self.screen == Screen::Sale
-                    && self.sale_ui.weighing.is_none()
-                    && !fx.iter().any(|f| matches!(f, Effect::Focus(_)))
-                {
-                    fx.push(Effect::Focus(sale::SCAN_ID));
-                }
-                fx
-            }
-            Message::Tender(m) => {
-                let bal = self.balance();
-                self.tender.scan_code = self.backend.scans_payment_codes();
-                self.tender.cancellable = self.backend.has_devices();
-                let ctx = ctx!(self);
-                let ev = self.tender.update(m, bal, &ctx);
-                match ev {
-                    Some(tender::Event::Cash(given)) => self.take_cash(given),
-                    Some(tender::Event::Electronic(kind, amount)) => {
-                        self.tender.pin_len = 0;
-                        self.tender.on_screen_pad = self.backend.has_pin_pad();
-                        if self.backend.has_devices() {
-                            let input = if kind == TenderKind::Qr {
-                                String::new()
-                            } else if self.tender.profile.is_empty() {
-                                DEMO_CARDS[0].to_string()
-                            } else {
-                                self.tender.profile.clone()
-                            };
-                            vec![Effect::Stream(Job::DevicePay {
-                                kind,
-                                amount,
-                                input,
-                            })]
-                        } else if self.demo {
-                            vec![Effect::Job(Job::PaymentStep {
-                                kind,
-                                amount,
-                                step: 0,
-                            })]
-                        } else {
-                            // A real till never pretends: without the
-                            // acquirer link there is no card payment.
-                            self.tender.progress = None;
-                            self.error(self.t("tender-no-devices"));
-                            vec![]
-                        }
-                    }
-                    Some(tender::Event::AwaitCode) => vec![Effect::Focus(tender::CODE_ID)],
-                    Some(tender::Event::Code(amount, code)) => {
-                        vec![Effect::Stream(Job::DevicePay {
-                            kind: TenderKind::Qr,
-                            amount,
-                            input: code,
-                        })]
-                    }
-                    Some(tender::Event::Cancel) => {
-                        self.backend.cancel_payment();
-                        vec![]
-                    }
-                    Some(tender::Event::Back) => self.go(Screen::Sale),
-                    Some(tender::Event::Pad(k)) => {
-                        use tillpoint_app::backend::PadKey;
-                        let key = match k {
-                            'E' => PadKey::Enter,
-                            'C' => PadKey::Clear,
-                            'X' => PadKey::Cancel,
-                            d => PadKey::Digit(d.to_digit(10).unwrap_or(0) as u8),
-                        };
-                        self.backend.press(key);
-                        vec![]
-                    }
-                    Some(tender::Event::Notice(n)) => {
-                        self.error(n);
-                        vec![]
-                    }
-                    None => vec![],
-                }
-            }
-            Message::Receipt(m) => match self.receipt.update(m) {
-                Some(receipt::Event::Open(no)) => vec![Effect::Job(Job::LoadReceipt(no))],
-                Some(receipt::Event::Reprint(no)) => vec![Effect::Job(Job::Reprint(no))],
-                Some(receipt::Event::NewSale) => {
-                    self.receipt.change = None;
-                    self.go(Screen::Sale)
-                }
-                None => vec![],
-            },
-            Message::Refund(m) => {
-                let ctx = ctx!(self);
-                match self.refund.update(m, &ctx) {
-                    Some(refund::Event::Find(no)) => vec![Effect::Job(Job::LoadReceipt(no))],
-                    Some(refund::Event::Refund(no, picks)) => {
-                        self.ask_approval(Pending::Refund(no, picks))
-                    }
-                    Some(refund::Event::PostVoid(no)) => self.ask_approval(Pending::PostVoid(no)),
-                    Some(refund::Event::Back) => self.go(Screen::Sale),
-                    Some(refund::Event::Notice(n)) => {
-                        self.error(n);
-                        vec![]
-                    }
-                    None => vec![],
-                }
-            }
-            Message::Parked(parked::Msg::Resume(id)) => {
-                if self.sale.live_lines().next().is_some() {
-                    self.error(self.t("parked-finish-first"));
+            Message::Approval(m) => {
+                let Some(a) = &mut self.approval else {
                     return vec![];
-                }
-                vec![Effect::Job(Job::Resume(id))]
+                };
+                let u = a.update(m, &ctx);
+                self.then(u, Message::Approval, App::approval_event)
             }
-            Message::Parked(parked::Msg::Back) => self.go(Screen::Sale),
+            Message::HelpBack => self.go(Screen::Sale(sale::State::default())),
+            Message::Startup(m) => on!(Startup, s => s.update(m), App::startup_event),
+            Message::Login(m) => on!(Login, s => s.update(m, &ctx), App::login_event),
+            Message::Sale(m) => on!(
+                Sale,
+                s => s.update(m, &mut self.sale, &mut self.shelf, &ctx),
+                App::sale_event
+            ),
+            Message::Tender(m) => on!(
+                Tender,
+                s => s.update(m, &mut self.sale, &self.rules, &ctx),
+                App::tender_event
+            ),
+            Message::Receipt(m) => on!(Receipt, s => s.update(m), App::receipt_event),
+            Message::Refund(m) => on!(Refund, s => s.update(m, &ctx), App::refund_event),
+            Message::Parked(m) => {
+                let open = self.sale.live_lines().next().is_some();
+                on!(Parked, s => s.update(m, open, &ctx), App::parked_event)
+            }
             Message::Cash(m) => {
-                let ctx = ctx!(self);
-                match self.cash.update(m, self.currency, &ctx) {
-                    Some(cash::Event::Move(kind, amount, reason)) => vec![Effect::Job(Job::Cash {
-                        kind,
-                        amount,
-                        cashier: self.cashier.as_ref().map_or(0, |c| c.number),
-                        approval: None,
-                        reason,
-                    })],
-                    Some(cash::Event::NoSale) => self.ask_approval(Pending::NoSale),
-                    Some(cash::Event::Back) => self.go(Screen::Sale),
-                    Some(cash::Event::Notice(n)) => {
-                        self.error(n);
-                        vec![]
-                    }
-                    None => vec![],
-                }
+                let (cashier, currency) = (self.cashier_no(), self.currency);
+                on!(Cash, s => s.update(m, cashier, currency, &ctx), App::cash_event)
             }
-            Message::Reports(reports::Msg::X) => vec![Effect::Job(Job::XReport)],
-            Message::Reports(reports::Msg::Z) => self.ask_approval(Pending::ZReport),
-            Message::Reports(reports::Msg::Back) => self.go(Screen::Sale),
-            Message::Settings(settings::Msg::Lang(l)) => {
-                self.lang = l;
-                vec![]
-            }
-            Message::Settings(settings::Msg::Dark(d)) => {
-                self.dark = d;
-                vec![]
-            }
-            Message::Settings(settings::Msg::TestPrinter) => vec![Effect::Job(Job::TestPrint)],
-            Message::Settings(settings::Msg::Edit(i, v)) => {
-                if let Some(f) = self.settings.fields.get_mut(i) {
-                    f.value = v;
-                    self.settings.dirty = true;
-                }
-                vec![]
-            }
-            Message::Settings(settings::Msg::Save) => {
-                vec![Effect::Job(Job::SaveSettings(self.settings.to_save()))]
-            }
-            Message::Settings(settings::Msg::Back) => self.go(Screen::Sale),
+            Message::Reports(m) => on!(Reports, s => s.update(m), App::reports_event),
+            Message::Settings(m) => on!(Settings, s => s.update(m), App::settings_event),
         }
     }
 
-    fn lock(&mut self) -> Vec<Effect> {
-        if let Some(c) = &self.cashier {
-            self.before_lock = self.screen;
-            self.login = login::State::locked(c.number);
-            return self.go(Screen::Locked);
+    fn tick(&mut self, now: i64) -> Effects {
+        self.now_ms = now;
+        let mut fx = vec![];
+        let paying = matches!(&self.screen, Screen::Tender(t) if t.progress.is_some());
+        if self.cashier.is_some()
+            && !matches!(self.shown(), Shown::Locked | Shown::Login | Shown::Startup)
+            && !paying
+            && now - self.last_input_ms > self.idle_lock_ms
+        {
+            fx.extend(self.lock());
         }
+        if now.rem_euclid(5_000) < 1_000 {
+            fx.push(status(self.lang));
+        }
+        // A receipt held up by paper out or an unplugged printer prints by itself once it is back.
+        if self.status.queued_prints > 0 && now.rem_euclid(10_000) < 1_000 {
+            fx.push(print(None));
+        }
+        fx
+    }
+
+    /// The self-check's lines: the status bar's device marks and link.
+    fn checked(&mut self, lines: Vec<CheckLine>) -> Effects {
+        let acquirer = lines.iter().find(|l| l.id == "acquirer").map(|l| l.ok);
+        // In the demo without an `[acquirer]` host the link is the
+        // simulator's (or, in a tour, the simulated payment steps).
+        self.status.online = acquirer.unwrap_or(self.demo);
+        self.status.checks = lines;
         vec![]
     }
 
-    fn key(&mut self, k: keyboard::key::Named) -> Vec<Effect> {
+    fn lock(&mut self) -> Effects {
+        let Some(number) = self.cashier.as_ref().map(|c| c.number) else {
+            return vec![];
+        };
+        let covered = std::mem::replace(&mut self.screen, Screen::Help);
+        self.locked_over = Some(Box::new(covered));
+        self.go(Screen::Login(login::State::locked(number)))
+    }
+
+    fn key(&mut self, k: keyboard::key::Named) -> Effects {
         use keyboard::key::Named as K;
         if self.cashier.is_none()
-            || matches!(
-                self.screen,
-                Screen::Locked | Screen::Login | Screen::Startup
-            )
+            || matches!(self.shown(), Shown::Locked | Shown::Login | Shown::Startup)
         {
             return vec![];
         }
+        let paying = matches!(&self.screen, Screen::Tender(t) if t.progress.is_some());
         if k == K::Escape {
             if self.approval.take().is_some() {
                 return vec![];
             }
-            if self.sale_ui.weighing.take().is_some() {
-                return vec![Effect::Focus(sale::SCAN_ID)];
+            if let Screen::Sale(s) = &mut self.screen {
+                if s.weighing.take().is_some() {
+                    return vec![Effect::Focus(sale::SCAN_ID)];
+                }
             }
-            if self
-                .tender
-                .progress
-                .as_ref()
-                .is_some_and(|p| p.approved.is_none())
-            {
+            let unanswered = matches!(&self.screen,
+                Screen::Tender(t) if t.progress.as_ref().is_some_and(|p| p.approved.is_none()));
+            if unanswered {
                 return vec![];
             }
-            return self.go(Screen::Sale);
+            return self.go(Screen::Sale(sale::State::default()));
         }
         let nav = match k {
-            K::F1 => Some(sale::Nav::Help),
+            K::F1 => sale::Nav::Help,
             K::F2 => return vec![Effect::Focus(sale::SEARCH_ID)],
-            K::F4 => Some(sale::Nav::Park),
-            K::F5 => Some(sale::Nav::Parked),
-            K::F6 => Some(sale::Nav::Refund),
-            K::F7 => Some(sale::Nav::Cash),
-            K::F8 => Some(sale::Nav::Reports),
-            K::F9 => Some(sale::Nav::Settings),
-            K::F10 => Some(sale::Nav::Lock),
-            K::F11 => Some(sale::Nav::Receipts),
-            K::F12 => Some(sale::Nav::Pay),
-            _ => None,
+            K::F4 => sale::Nav::Park,
+            K::F5 => sale::Nav::Parked,
+            K::F6 => sale::Nav::Refund,
+            K::F7 => sale::Nav::Cash,
+            K::F8 => sale::Nav::Reports,
+            K::F9 => sale::Nav::Settings,
+            K::F10 => sale::Nav::Lock,
+            K::F11 => sale::Nav::Receipts,
+            K::F12 => sale::Nav::Pay,
+            _ => return vec![],
         };
-        match nav {
-            Some(n) if self.tender.progress.is_none() => self.sale_event(sale::Event::Go(n)),
-            _ => vec![],
-        }
-    }
-
-    fn sale_event(&mut self, e: sale::Event) -> Vec<Effect> {
-        use sale::{Event as E, Nav};
-        let result = match e {
-            E::Resolve(code) => return vec![Effect::Job(Job::Resolve(code))],
-            E::Search(q) => return vec![Effect::Job(Job::Search(q))],
-            E::Category(c) => return vec![Effect::Job(Job::Category(c))],
-            E::Add(p, q) => self
-                .sale
-                .add(&p, q)
-                .map(|l| self.sale_ui.selected = Some(l)),
-            E::SetQty(l, q) => self.sale.set_qty(l, q),
-            E::Void(l) => self.sale.void_line(l),
-            E::LineDiscount(l, d) => self.sale.set_line_discount(l, Some(d)),
-            E::SaleDiscount(d) => self.sale.set_sale_discount(Some(d)),
-            E::Override(l, price) => return self.ask_approval(Pending::Override(l, price)),
-            E::Notice(n) => {
-                self.error(n);
-                return vec![];
-            }
-            E::Go(nav) => {
-                return match nav {
-                    Nav::Pay => {
-                        if self.sale.live_lines().next().is_none() {
-                            self.error(self.t("sale-empty"));
-                            vec![]
-                        } else {
-                            self.go(Screen::Tender)
-                        }
-                    }
-                    Nav::Park => {
-                        if self.sale.live_lines().next().is_none() {
-                            self.error(self.t("sale-empty"));
-                            return vec![];
-                        }
-                        let label = format!(
-                            "{} {}",
-                            self.t("parked-label"),
-                            tillpoint_i18n::datetime(self.lang, self.now_ms, self.offset_secs)
-                        );
-                        vec![Effect::Job(Job::Park(Box::new(self.sale.clone()), label))]
-                    }
-                    Nav::Parked => vec![Effect::Job(Job::ListParked)],
-                    Nav::Refund => {
-                        self.refund = refund::State::default();
-                        self.go(Screen::Refund)
-                    }
-                    Nav::Cash => self.go(Screen::Cash),
-                    Nav::Reports => {
-                        self.reports = reports::State::default();
-                        let mut fx = self.go(Screen::Reports);
-                        fx.push(Effect::Job(Job::XReport));
-                        fx
-                    }
-                    Nav::Receipts => {
-                        let mut fx = self.go(Screen::Receipt);
-                        fx.push(Effect::Job(Job::RecentReceipts));
-                        fx
-                    }
-                    Nav::Settings => self.go(Screen::Settings),
-                    Nav::Help => self.go(Screen::Help),
-                    Nav::Lock => self.lock(),
-                    Nav::Logout => {
-                        self.cashier = None;
-                        self.login = login::State::default();
-                        self.go(Screen::Login)
-                    }
-                };
-            }
-        };
-        if let Err(e) = result {
-            self.error(e.to_string());
-        }
-        vec![]
-    }
-
-    fn take_cash(&mut self, given: Money) -> Vec<Effect> {
-        match self.sale.pay_cash(given, &self.rules) {
-            Ok(change) => {
-                self.tender.last_change = Some(change);
-                self.complete_if_paid()
-            }
-            Err(e) => {
-                self.error(e.to_string());
-                vec![]
-            }
-        }
-    }
-
-    fn complete_if_paid(&mut self) -> Vec<Effect> {
-        if self.balance().is_zero() {
-            vec![Effect::Job(Job::Complete(Box::new(self.sale.clone())))]
-        } else {
-            vec![Effect::Focus(tender::CASH_ID)]
-        }
-    }
-
-    fn ask_approval(&mut self, pending: Pending) -> Vec<Effect> {
-        self.approval = Some(ApprovalPrompt {
-            pending,
-            number: String::new(),
-            pin: String::new(),
-            error: None,
-        });
-        vec![Effect::Focus("approval-number")]
-    }
-
-    fn approval_msg(&mut self, m: ApprovalMsg) -> Vec<Effect> {
-        let Some(a) = &mut self.approval else {
+        if paying {
             return vec![];
-        };
-        match m {
-            ApprovalMsg::Number(s) => {
-                a.number = s.chars().filter(char::is_ascii_digit).take(6).collect()
-            }
-            ApprovalMsg::Pin(s) => a.pin = s.chars().filter(char::is_ascii_digit).take(8).collect(),
-            ApprovalMsg::Cancel => {
-                self.approval = None;
-            }
-            ApprovalMsg::Submit => {
-                let Ok(number) = a.number.parse::<u32>() else {
-                    return vec![Effect::Focus("approval-number")];
-                };
-                if a.pin.len() < 4 {
-                    return vec![Effect::Focus("approval-pin")];
-                }
-                let pin = std::mem::take(&mut a.pin);
-                return vec![Effect::Job(Job::Approve {
-                    number,
-                    pin,
-                    action: a.pending.action(),
-                })];
-            }
         }
-        vec![]
-    }
-
-    fn approved(&mut self, approval: Approval) -> Vec<Effect> {
-        let Some(prompt) = self.approval.take() else {
-            return vec![];
-        };
-        let cashier = self.cashier.as_ref().map_or(0, |c| c.number);
-        match prompt.pending {
-            Pending::Override(line, price) => {
-                if let Err(e) = self.sale.override_price(line, price, &approval) {
-                    self.error(e.to_string());
-                }
-                vec![Effect::Focus(sale::SCAN_ID)]
-            }
-            Pending::Refund(receipt, picks) => vec![Effect::Job(Job::Refund {
-                receipt,
-                picks,
-                cashier,
-                approval,
-            })],
-            Pending::PostVoid(receipt) => vec![Effect::Job(Job::PostVoid { receipt, approval })],
-            Pending::NoSale => vec![Effect::Job(Job::Cash {
-                kind: CashMovement::NoSale,
-                amount: Money::zero(self.currency),
-                cashier,
-                approval: Some(approval),
-                reason: String::new(),
-            })],
-            Pending::ZReport => vec![Effect::Job(Job::ZReport(approval))],
+        // The shortcuts act as the sale screen's buttons do, from any screen.
+        if !matches!(self.screen, Screen::Sale(_)) {
+            self.screen = Screen::Sale(sale::State::default());
         }
-    }
-
-    fn outcome(&mut self, o: Outcome) -> Vec<Effect> {
-        match o {
-            Outcome::Checked(lines) => {
-                let acquirer = lines.iter().find(|l| l.id == "acquirer").map(|l| l.ok);
-                // In the demo without an `[acquirer]` host the link is the
-                // simulator's (or, in a tour, the simulated payment steps).
-                self.status.online = acquirer.unwrap_or(self.demo);
-                self.startup.lines = lines;
-                self.startup.done = true;
-                vec![]
-            }
-            Outcome::LoggedIn(Some(c)) => {
-                let first = self.cashier.is_none() || self.screen == Screen::Login;
-                self.login = login::State::default();
-                if self.screen == Screen::Locked && !first {
-                    let back = self.before_lock;
-                    return self.go(back);
-                }
-                self.cashier = Some(c);
-                self.new_sale();
-                let mut fx = self.go(Screen::Sale);
-                fx.push(Effect::Job(Job::Categories));
-                fx
-            }
-            Outcome::LoggedIn(None) => {
-                self.login.rejected(self.t("login-wrong"));
-                vec![Effect::Focus(login::PIN_ID)]
-            }
-            Outcome::Approved(Ok(ap)) => self.approved(ap),
-            Outcome::Approved(Err(why)) => {
-                let msg = if why.is_empty() {
-                    self.t("approval-wrong")
-                } else {
-                    self.t("approval-denied")
-                };
-                if let Some(a) = &mut self.approval {
-                    a.error = Some(msg);
-                    a.number.clear();
-                }
-                vec![Effect::Focus("approval-number")]
-            }
-            Outcome::Resolved(code, hit) => {
-                let Some(hit) = hit else {
-                    self.error(self.i18n.tr_args(
-                        self.lang,
-                        "sale-unknown-code",
-                        &[("code", code)],
-                    ));
-                    return vec![Effect::Focus(sale::SCAN_ID)];
-                };
-                let result = match &hit.embedded {
-                    Some(e) if e.kind == EmbeddedKind::Price => self
-                        .sale
-                        .add_with_embedded_price(&hit.product, Money::new(e.value, self.currency)),
-                    Some(e) => self.sale.add(&hit.product, Qty(e.value)),
-                    None => {
-                        if let Some(ev) = self.sale_ui.pick(hit.product) {
-                            return self.sale_event(ev);
-                        }
-                        return vec![Effect::Focus("weight")];
-                    }
-                };
-                match result {
-                    Ok(l) => self.sale_ui.selected = Some(l),
-                    Err(e) => self.error(e.to_string()),
-                }
-                vec![Effect::Focus(sale::SCAN_ID)]
-            }
-            Outcome::Found(v) => {
-                self.sale_ui.results = v;
-                vec![]
-            }
-            Outcome::Categories(v) => {
-                let first = v.first().cloned();
-                self.sale_ui.categories = v;
-                match (self.sale_ui.category.clone(), first) {
-                    (None, Some(c)) => {
-                        self.sale_ui.category = Some(c.clone());
-                        vec![Effect::Job(Job::Category(c))]
-                    }
-                    _ => vec![],
-                }
-            }
-            Outcome::CategoryProducts(c, v) => {
-                if self.sale_ui.category.as_deref() == Some(c.as_str()) {
-                    self.sale_ui.quick = v;
-                    self.sale_ui.results.clear();
-                }
-                vec![]
-            }
-            Outcome::Completed(record) => {
-                self.receipt.change = self
-                    .tender
-                    .last_change
-                    .filter(|c| !c.is_zero())
-                    .map(|c| tillpoint_i18n::money(self.lang, c));
-                self.receipt.pages.clear();
-                self.receipt.record = Some((*record).clone());
-                self.new_sale();
-                self.screen = Screen::Receipt;
-                vec![
-                    Effect::Job(Job::AfterSale(record.clone())),
-                    Effect::Job(Job::Preview(record)),
-                    Effect::Job(Job::RecentReceipts),
-                ]
-            }
-            Outcome::Parked(id) => {
-                self.info(
-                    self.i18n
-                        .tr_args(self.lang, "parked-done", &[("id", id.to_string())]),
-                );
-                self.new_sale();
-                vec![Effect::Focus(sale::SCAN_ID)]
-            }
-            Outcome::ParkedList(v) => {
-                self.parked.list = v;
-                self.go(Screen::Parked)
-            }
-            Outcome::Resumed(s) => {
-                self.sale = *s;
-                if let Some(c) = &self.cashier {
-                    self.sale.cashier = c.number;
-                }
-                self.go(Screen::Sale)
-            }
-            Outcome::Receipt(record, prior, voided) => {
-                if self.screen == Screen::Refund {
-                    self.refund.loaded(*record, prior, voided);
-                    vec![]
-                } else {
-                    self.receipt.change = None;
-                    self.receipt.pages.clear();
-                    self.receipt.record = Some((*record).clone());
-                    self.screen = Screen::Receipt;
-                    vec![Effect::Job(Job::Preview(record))]
-                }
-            }
-            Outcome::Refunded(record) => {
-                self.info(self.i18n.tr_args(
-                    self.lang,
-                    "refund-done",
-                    &[("number", record.receipt_no.clone())],
-                ));
-                self.refund = refund::State::default();
-                self.receipt.change = None;
-                self.receipt.pages.clear();
-                self.receipt.record = Some((*record).clone());
-                self.screen = Screen::Receipt;
-                vec![
-                    Effect::Job(Job::Preview(record)),
-                    Effect::Job(Job::Status(self.lang)),
-                ]
-            }
-            Outcome::Voided(no) => {
-                self.info(
-                    self.i18n
-                        .tr_args(self.lang, "refund-voided-done", &[("number", no)]),
-                );
-                self.refund = refund::State::default();
-                vec![]
-            }
-            Outcome::CashDone(kind) => {
-                let id = match kind {
-                    CashMovement::In => "cash-in-done",
-                    CashMovement::Out => "cash-out-done",
-                    CashMovement::NoSale => "cash-no-sale-done",
-                };
-                self.info(self.t(id));
-                self.go(Screen::Sale)
-            }
-            Outcome::Report(r, card, problem) => {
-                self.reports.report = Some(*r);
-                self.reports.card = card.map(|c| *c);
-                if let Some(p) = problem {
-                    self.error(p);
-                }
-                self.screen = Screen::Reports;
-                vec![]
-            }
-            Outcome::Reprinted(no) => {
-                self.info(
-                    self.i18n
-                        .tr_args(self.lang, "preview-reprinted", &[("number", no)]),
-                );
-                vec![Effect::Job(Job::Print)]
-            }
-            Outcome::Recent(v) => {
-                self.receipt.recent = v;
-                vec![]
-            }
-            Outcome::Status {
-                online,
-                pending_outbox,
-                queued_prints,
-                print_problem,
-            } => {
-                if let Some(up) = online {
-                    self.status.online = up;
-                }
-                self.status.pending_outbox = pending_outbox;
-                self.status.queued_prints = queued_prints;
-                self.status.print_problem = print_problem;
-                vec![]
-            }
-            Outcome::PrintDone { printed: _, left } => {
-                self.status.queued_prints = left as i64;
-                vec![Effect::Job(Job::Status(self.lang))]
-            }
-            Outcome::Payment {
-                kind,
-                amount,
-                step,
-                approved,
-            } => {
-                if let Some(p) = &mut self.tender.progress {
-                    p.step = step;
-                    p.approved = approved;
-                }
-                match approved {
-                    None => vec![Effect::Job(Job::PaymentStep { kind, amount, step })],
-                    Some(false) => vec![],
-                    Some(true) => {
-                        let card = demo_card_ref(kind, self.now_ms);
-                        if let Err(e) = self.sale.pay_electronic(kind, amount, card, &self.rules) {
-                            self.error(e.to_string());
-                            return vec![];
-                        }
-                        self.tender.progress = None;
-                        self.complete_if_paid()
-                    }
-                }
-            }
-            Outcome::PayStage(step) => {
-                if let Some(p) = &mut self.tender.progress {
-                    p.step = step;
-                }
-                vec![]
-            }
-            Outcome::PayDone {
-                kind,
-                amount,
-                result,
-            } => match result {
-                Ok(card) => {
-                    let stan = card.stan.clone();
-                    if let Err(e) = self.sale.pay_electronic(kind, amount, *card, &self.rules) {
-                        // Approved but not on the sale: give it back.
-                        self.backend.abandon_approval(&stan);
-                        self.error(e.to_string());
-                        return vec![];
-                    }
-                    self.tender.progress = None;
-                    self.complete_if_paid()
-                }
-                Err(why) => {
-                    if let Some(p) = &mut self.tender.progress {
-                        p.approved = Some(false);
-                    }
-                    self.error(why);
-                    vec![]
-                }
-            },
-            Outcome::Preview(pages) => {
-                self.receipt.pages = pages
-                    .into_iter()
-                    .map(|(w, h, rgba)| iced::widget::image::Handle::from_rgba(w, h, rgba))
-                    .collect();
-                vec![]
-            }
-            Outcome::SettingsSaved(warnings) => {
-                self.settings.dirty = false;
-                if warnings.is_empty() {
-                    self.info(self.t("settings-saved"));
-                } else {
-                    self.error(self.i18n.tr_args(
-                        self.lang,
-                        "settings-saved-warnings",
-                        &[("warnings", warnings.join("; "))],
-                    ));
-                }
-                vec![Effect::Job(Job::Check)]
-            }
-            Outcome::Printed(msg) => {
-                self.info(msg);
-                vec![]
-            }
-            Outcome::Failed(msg) => {
-                self.login.busy = false;
-                self.error(msg);
-                vec![]
-            }
-        }
-    }
-
-    // ---- iced glue ----
-
-    /// Runs `handle` and turns its effects into iced tasks.
-    pub fn update(&mut self, message: Message) -> Task<Message> {
-        let effects = self.handle(message);
-        Task::batch(effects.into_iter().map(|e| match e {
-            Effect::Job(job) => Task::perform(self.backend.spawn(job), Message::Done),
-            Effect::Focus(id) => operation::focus(id),
-            Effect::Exit => iced::exit(),
-            Effect::Stream(job) => Task::run(self.backend.stream(job), Message::Done),
-        }))
-    }
-
-    pub fn title(&self) -> String {
-        match &self.cashier {
-            Some(c) => format!("{} — {}", self.t("app-title"), c.name),
-            None => self.t("app-title"),
-        }
-    }
-
-    pub fn theme(&self) -> Theme {
-        theme::theme(self.dark)
-    }
-
-    pub fn subscription(&self) -> Subscription<Message> {
-        let keys = keyboard::listen().filter_map(|event| match event {
-            keyboard::Event::KeyPressed {
-                key: keyboard::Key::Named(named),
-                ..
-            } => Some(Message::Key(named)),
-            _ => None,
-        });
-        let tick = iced::time::every(std::time::Duration::from_secs(1)).map(|_| {
-            Message::Tick(
-                (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
-            )
-        });
-        if self.exit_when_ready {
-            return Subscription::batch([
-                keys,
-                tick,
-                iced::window::frames().map(|_| Message::Frame),
-            ]);
-        }
-        Subscription::batch([keys, tick])
-    }
-
-    pub fn view(&self) -> Element<'_, Message> {
-        let ctx = self.ctx();
-        let body: Element<'_, Message> = if let Some(a) = &self.approval {
-            self.approval_view(&ctx, a)
-        } else {
-            match self.screen {
-                Screen::Startup => self.startup.view(&ctx).map(Message::Startup),
-                Screen::Login | Screen::Locked => {
-                    self.login.view(&ctx, self.demo_hint()).map(Message::Login)
-                }
-                Screen::Sale => {
-                    let totals = self.totals();
-                    self.sale_ui
-                        .view(&ctx, &self.sale, totals.as_ref())
-                        .map(Message::Sale)
-                }
-                Screen::Tender => {
-                    let bal = self.balance();
-                    let due = self.sale.cash_due(&self.rules).unwrap_or(bal);
-                    self.tender
-                        .view(&ctx, &self.sale, bal, due)
-                        .map(Message::Tender)
-                }
-                Screen::Receipt => self.receipt.view(&ctx).map(Message::Receipt),
-                Screen::Refund => self.refund.view(&ctx).map(Message::Refund),
-                Screen::Parked => parked::view(&self.parked, &ctx).map(Message::Parked),
-                Screen::Cash => self.cash.view(&ctx).map(Message::Cash),
-                Screen::Reports => reports::view(&self.reports, &ctx).map(Message::Reports),
-                Screen::Settings => {
-                    settings::view(&self.settings, &ctx, self.dark).map(Message::Settings)
-                }
-                Screen::Help => help::view(&ctx, Message::HelpBack),
-            }
-        };
-        let mut col = column![self.status_bar(&ctx)].spacing(4);
-        if let Some((n, err)) = &self.notice {
-            col = col.push(
-                iced::widget::button(theme::notice(n, *err))
-                    .on_press(Message::DismissNotice)
-                    .padding(0)
-                    .style(iced::widget::button::text),
-            );
-        }
-        col.push(container(body).height(Length::Fill).padding(4))
-            .padding(4)
-            .into()
-    }
-
-    fn demo_hint(&self) -> Option<String> {
-        if !self.demo || self.screen == Screen::Locked {
-            return None;
-        }
-        let mut s = self.t("login-demo-hint");
-        for (c, pin) in tillpoint_app::demo_shop::cashiers() {
-            let role = self.t(&format!("role-{}", c.role.as_str()));
-            s.push_str(&format!("\n{} / {}  {} ({})", c.number, pin, c.name, role));
-        }
-        Some(s)
-    }
-
-    /// Each configured device with a mark from the last self-check
-    /// ("Printer ✓ · PIN pad ✗"); the demo's simulated devices say so.
-    fn device_states(&self, ctx: &Ctx<'_>) -> String {
-        if self.demo && self.backend.has_devices() {
-            return ctx.t("status-devices-sim");
-        }
-        let parts: Vec<String> = self
-            .startup
-            .lines
-            .iter()
-            .filter(|l| matches!(l.id, "printer" | "reader" | "pinpad" | "acquirer"))
-            .map(|l| {
-                format!(
-                    "{} {}",
-                    ctx.t(&format!("check-{}", l.id)),
-                    if l.ok { "✓" } else { "✗" }
-                )
-            })
-            .collect();
-        if parts.is_empty() {
-            ctx.t("status-devices-none")
-        } else {
-            parts.join(" · ")
-        }
-    }
-
-    fn status_bar(&self, ctx: &Ctx<'_>) -> Element<'_, Message> {
-        let who = match &self.cashier {
-            Some(c) => ctx.ta(
-                "status-cashier",
-                &[("name", c.name.clone()), ("number", c.number.to_string())],
-            ),
-            None => ctx.t("status-nobody"),
-        };
-        let link = if self.status.online {
-            ctx.t("status-online")
-        } else {
-            ctx.t("status-offline")
-        };
-        let sync = ctx.ta(
-            "status-waiting",
-            &[("count", self.status.pending_outbox.max(0).to_string())],
-        );
-        let devices = self.device_states(ctx);
-        let prints = match (&self.status.print_problem, self.status.queued_prints) {
-            (Some(p), _) => format!("· {p}"),
-            (None, n) if n > 0 => ctx.ta("status-prints", &[("count", n.to_string())]),
-            _ => String::new(),
-        };
-        let mut r = row![
-            text(who).size(theme::SMALL).width(Length::FillPortion(3)),
-            text(format!("{link} · {sync}"))
-                .size(theme::SMALL)
-                .width(Length::FillPortion(3)),
-            text(format!("{devices} {prints}"))
-                .size(theme::SMALL)
-                .width(Length::FillPortion(3)),
-            text(ctx.datetime(self.now_ms)).size(theme::SMALL),
-        ]
-        .spacing(theme::GAP)
-        .align_y(Alignment::Center);
-        if self.demo {
-            r = r.push(
-                text(ctx.t("status-demo"))
-                    .size(theme::SMALL)
-                    .color(theme::error_color()),
-            );
-        }
-        container(r)
-            .padding([4, 8])
-            .style(container::rounded_box)
-            .width(Length::Fill)
-            .into()
-    }
-
-    fn approval_view<'a>(&'a self, ctx: &Ctx<'_>, a: &'a ApprovalPrompt) -> Element<'a, Message> {
-        let what = match &a.pending {
-            Pending::Override(..) => ctx.t("approval-override"),
-            Pending::Refund(..) => ctx.t("approval-refund"),
-            Pending::PostVoid(_) => ctx.t("approval-post-void"),
-            Pending::NoSale => ctx.t("approval-no-sale"),
-            Pending::ZReport => ctx.t("approval-z"),
-        };
-        let mut c = column![
-            theme::title(ctx.t("approval-title")),
-            text(what).size(theme::TEXT),
-            text_input(&ctx.t("approval-number"), &a.number)
-                .id("approval-number")
-                .on_input(|s| Message::Approval(ApprovalMsg::Number(s)))
-                .on_submit(Message::Approval(ApprovalMsg::Submit))
-                .size(theme::TITLE)
-                .padding(10),
-            text_input(&ctx.t("approval-pin"), &a.pin)
-                .id("approval-pin")
-                .secure(true)
-                .on_input(|s| Message::Approval(ApprovalMsg::Pin(s)))
-                .on_submit(Message::Approval(ApprovalMsg::Submit))
-                .size(theme::TITLE)
-                .padding(10),
-            row![
-                theme::secondary(
-                    ctx.t("common-cancel"),
-                    Some(Message::Approval(ApprovalMsg::Cancel))
-                )
-                .width(Length::Fill),
-                theme::primary(
-                    ctx.t("approval-approve"),
-                    Some(Message::Approval(ApprovalMsg::Submit))
-                )
-                .width(Length::Fill),
-            ]
-            .spacing(theme::GAP),
-        ]
-        .spacing(theme::GAP)
-        .max_width(480);
-        if let Some(e) = &a.error {
-            c = c.push(theme::notice(e, true));
-        }
-        container(theme::panel(c)).center(Length::Fill).into()
-    }
-}
-
-/// What a simulated card or QR approval leaves on the receipt (demo mode).
-fn demo_card_ref(kind: TenderKind, now_ms: i64) -> CardRef {
-    let auth = format!("{:06}", now_ms.rem_euclid(1_000_000));
-    match kind {
-        TenderKind::Qr => CardRef {
-            scheme: "QR".into(),
-            entry_mode: "qr".into(),
-            auth_code: auth,
-            cvm: "none".into(),
-            ..CardRef::default()
-        },
-        _ => CardRef {
-            masked_pan: "621234*********4567".into(),
-            scheme: "UnionPay".into(),
-            app_label: "UnionPay Debit".into(),
-            aid: "A000000333010101".into(),
-            tvr: "0000000000".into(),
-            tsi: "E800".into(),
-            auth_code: auth,
-            entry_mode: "chip".into(),
-            cvm: "pin".into(),
-            ..CardRef::default()
-        },
+        self.handle(Message::Sale(sale::Msg::Go(nav)))
     }
 }

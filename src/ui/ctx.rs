@@ -12,6 +12,9 @@ pub struct Ctx<'a> {
     pub currency: Currency,
     pub offset_secs: i32,
     pub demo: bool,
+    /// The time the screens show (the last tick), for labels such as a
+    /// parked sale's.
+    pub now_ms: i64,
 }
 
 impl Ctx<'_> {
@@ -35,5 +38,21 @@ impl Ctx<'_> {
 
     pub fn datetime(&self, at_ms: i64) -> String {
         i18n::datetime(self.lang, at_ms, self.offset_secs)
+    }
+}
+
+#[cfg(test)]
+impl Ctx<'static> {
+    /// English, CNY, UTC, demo: what the screens' unit tests render with.
+    pub fn for_tests() -> Ctx<'static> {
+        static I18N: std::sync::OnceLock<I18n> = std::sync::OnceLock::new();
+        Ctx {
+            i18n: I18N.get_or_init(I18n::load),
+            lang: Lang::En,
+            currency: Currency::CNY,
+            offset_secs: 0,
+            demo: true,
+            now_ms: 0,
+        }
     }
 }

@@ -1,16 +1,20 @@
-//! The cashier GUI (iced). `app` holds the state and behaviour, `screen/`
-//! one module per screen, `backend` the bridge that runs every blocking job
-//! off the UI thread, `tour` scripted walks for screenshots and tests.
+//! The cashier GUI (iced). `app` routes between the screens, `screen/`
+//! holds one module per screen with its own state and messages, `effect`
+//! the work they ask of the till's service (run off the UI thread),
+//! `status_bar` the bar on every screen, `tour` scripted walks for
+//! screenshots and tests.
 
 pub mod app;
 pub mod ctx;
+pub mod effect;
 pub mod screen;
+pub mod status_bar;
 pub mod theme;
 pub mod tour;
 pub mod widget;
 
-use app::{App, Effect, Options};
-use tillpoint_app::backend::Backend;
+use app::{App, Options};
+use tillpoint_app::service::Service;
 use tillpoint_app::till::Till;
 use tillpoint_i18n::Lang;
 
@@ -35,21 +39,22 @@ pub fn run(till: Till, start: Start) -> iced::Result {
         dark: false,
         exit_when_ready: start.exit_when_ready,
     };
-    let mut backend = Backend::for_window(till, start.demo, start.demo && start.tour.is_none());
+    let mut service = Service::for_window(till, start.demo, start.demo && start.tour.is_none());
     let script = start.tour.as_deref().and_then(tour::script);
     if script.is_some() {
-        backend.step_delay = std::time::Duration::ZERO;
+        service.step_delay = std::time::Duration::ZERO;
     }
     iced::application(
         move || {
-            let (mut app, effects) = App::new(backend.clone(), opts.clone());
+            let (mut app, effects) = App::new(service.clone(), opts.clone());
             app.now_ms =
                 (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
             if let Some(script) = &script {
                 for e in effects {
-                    if let Effect::Job(job) | Effect::Stream(job) = e {
-                        let outcome = app.backend.run(job);
-                        app.drive(app::Message::Done(outcome));
+                    let mut answers = Vec::new();
+                    e.perform(&service, &mut |m| answers.push(m));
+                    for m in answers {
+                        app.drive(m);
                     }
                 }
                 for m in script.clone() {
@@ -58,12 +63,7 @@ pub fn run(till: Till, start: Start) -> iced::Result {
                 app.last_input_ms = app.now_ms;
                 return (app, iced::Task::none());
             }
-            let task = iced::Task::batch(effects.into_iter().map(|e| match e {
-                Effect::Job(job) => iced::Task::perform(app.backend.spawn(job), app::Message::Done),
-                Effect::Focus(id) => iced::widget::operation::focus(id),
-                Effect::Exit => iced::exit(),
-                Effect::Stream(job) => iced::Task::run(app.backend.stream(job), app::Message::Done),
-            }));
+            let task = app.tasks(effects);
             (app, task)
         },
         App::update,

@@ -1,7 +1,7 @@
 //! Scripted walks through the screens, for screenshots and tests: each is a
 //! list of the same messages a cashier's clicks and keys produce.
 
-use super::app::{App, Effect, Message};
+use super::app::{App, Message, Screen};
 use super::screen::{login, receipt, refund, reports, sale, startup, tender};
 use std::collections::VecDeque;
 
@@ -12,9 +12,8 @@ impl App {
         let mut queue = VecDeque::from([message]);
         while let Some(m) = queue.pop_front() {
             for e in self.handle(m) {
-                if let Effect::Job(job) | Effect::Stream(job) = e {
-                    queue.push_back(Message::Done(self.backend.run(job)));
-                }
+                let service = self.service.clone();
+                e.perform(&service, &mut |m| queue.push_back(m));
             }
         }
     }
@@ -103,4 +102,62 @@ pub fn script(screen: &str) -> Option<Vec<Message>> {
         _ => return None,
     }
     Some(m)
+}
+
+/// The state of the screen on show, when it is that screen (for tests and
+/// screenshots that look at what a screen holds).
+impl App {
+    pub fn startup(&self) -> Option<&startup::State> {
+        match &self.screen {
+            Screen::Startup(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn login(&self) -> Option<&login::State> {
+        match &self.screen {
+            Screen::Login(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn tender(&self) -> Option<&tender::State> {
+        match &self.screen {
+            Screen::Tender(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn receipt(&self) -> Option<&receipt::State> {
+        match &self.screen {
+            Screen::Receipt(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn refund(&self) -> Option<&refund::State> {
+        match &self.screen {
+            Screen::Refund(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn reports(&self) -> Option<&reports::State> {
+        match &self.screen {
+            Screen::Reports(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Runs `effects` as the window would, feeding their answers back.
+    pub fn perform(&mut self, effects: Vec<crate::effect::Effect<Message>>) {
+        for e in effects {
+            let service = self.service.clone();
+            let mut answers = Vec::new();
+            e.perform(&service, &mut |m| answers.push(m));
+            for m in answers {
+                self.drive(m);
+            }
+        }
+    }
 }

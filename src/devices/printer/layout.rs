@@ -18,7 +18,7 @@ use tillpoint_core::catalog::{Qty, Unit};
 use tillpoint_core::money::Money;
 use tillpoint_core::receipt::{Copy, Receipt};
 use tillpoint_core::sale::{RecordLine, SaleRecord};
-use tillpoint_core::tender::{mask_pan, CardRef, Tender, TenderKind};
+use tillpoint_core::tender::{mask_pan, CardEntry, CardRef, Cvm, Tender, TenderKind};
 use tillpoint_i18n::{self as i18n, I18n, Lang};
 
 /// How a receipt is laid out on paper: chosen per printer (width, logo) and per till
@@ -391,12 +391,12 @@ impl Layout<'_> {
             self.doc.text(t, plain);
         }
         if !card.entry_mode.is_empty() {
-            let mode = match card.entry_mode.as_str() {
-                "chip" => self.i18n.tr(lang, "receipt-entry-chip"),
-                "contactless" => self.i18n.tr(lang, "receipt-entry-contactless"),
-                "qr" => self.i18n.tr(lang, "receipt-entry-qr"),
-                "manual" => self.i18n.tr(lang, "receipt-entry-manual"),
-                other => other.to_string(),
+            let mode = match card.entry() {
+                Some(CardEntry::Chip) => self.i18n.tr(lang, "receipt-entry-chip"),
+                Some(CardEntry::Contactless) => self.i18n.tr(lang, "receipt-entry-contactless"),
+                Some(CardEntry::Qr) => self.i18n.tr(lang, "receipt-entry-qr"),
+                Some(CardEntry::Manual) => self.i18n.tr(lang, "receipt-entry-manual"),
+                None => card.entry_mode.clone(),
             };
             let t = self
                 .i18n
@@ -411,19 +411,19 @@ impl Layout<'_> {
         if tender.amount.is_negative() {
             return;
         }
-        match card.cvm.as_str() {
-            "pin" => {
+        match card.verified_by() {
+            Some(Cvm::Pin) => {
                 let t = self.i18n.tr(lang, "receipt-card-pin");
                 self.centre(t, plain.bold());
             }
-            "signature" if receipt.copy == Copy::Merchant => {
+            Some(Cvm::Signature) if receipt.copy == Copy::Merchant => {
                 self.doc.push(Block::Feed(3));
                 let line = format!("X{}", "_".repeat(self.cols.saturating_sub(1)));
                 self.doc.text(line, plain);
                 let t = self.i18n.tr(lang, "receipt-card-signature");
                 self.centre(t, plain);
             }
-            "none" => {
+            Some(Cvm::None) => {
                 let t = self.i18n.tr(lang, "receipt-cvm-none");
                 self.centre(t, plain);
             }

@@ -1,10 +1,13 @@
 //! Cash in, cash out and no-sale (the last one needs a supervisor).
 
 use crate::ctx::Ctx;
+use crate::effect::{Effect, Update};
+use crate::screen::approval::Pending;
 use crate::theme;
 use iced::widget::{button, column, container, row, text_input};
 use iced::{Element, Length};
-use tillpoint_app::backend::CashMovement;
+use tillpoint_app::service::CashMovement;
+use tillpoint_core::cashier::Approval;
 use tillpoint_core::money::{Currency, Money};
 
 #[derive(Debug, Clone)]
@@ -32,18 +35,63 @@ pub enum Msg {
     Submit,
     NoSale,
     Back,
+    /// The movement was recorded (the drawer opened for a no-sale).
+    Done(Result<CashMovement, String>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Move(CashMovement, Money, String),
-    NoSale,
+    /// A no-sale needs a supervisor first.
+    Approve(Pending),
+    Done(CashMovement),
     Back,
     Notice(String),
 }
 
+/// A no-sale with the supervisor's approval: the drawer opens.
+pub fn no_sale(cashier: u32, ap: Approval, currency: Currency) -> Effect<Msg> {
+    Effect::call(move |s| {
+        Msg::Done(s.cash(
+            CashMovement::NoSale,
+            Money::zero(currency),
+            cashier,
+            Some(&ap),
+            "",
+        ))
+    })
+}
+
 impl State {
-    pub fn update(&mut self, msg: Msg, currency: Currency, ctx: &Ctx<'_>) -> Option<Event> {
+    pub fn update(
+        &mut self,
+        msg: Msg,
+        cashier: u32,
+        currency: Currency,
+        ctx: &Ctx<'_>,
+    ) -> Update<Msg, Event> {
+        match msg {
+            Msg::Done(Ok(kind)) => Update::event(Event::Done(kind)),
+            Msg::Done(Err(e)) => Update::event(Event::Notice(e)),
+            Msg::NoSale => Update::event(Event::Approve(Pending::NoSale)),
+            Msg::Back => Update::event(Event::Back),
+            msg => match self.intent(msg, currency, ctx) {
+                Some(Ok((kind, amount, reason))) => Update::effect(Effect::call(move |s| {
+                    Msg::Done(s.cash(kind, amount, cashier, None, &reason))
+                })),
+                Some(Err(notice)) => Update::event(Event::Notice(notice)),
+                None => Update::none(),
+            },
+        }
+    }
+
+    /// The form: a movement to record, or why not.
+    #[allow(clippy::type_complexity)] // private, single use
+    fn intent(
+        &mut self,
+        msg: Msg,
+        currency: Currency,
+        ctx: &Ctx<'_>,
+    ) -> Option<Result<(CashMovement, Money, String), String>> {
         match msg {
             Msg::Kind(k) => self.kind = k,
             Msg::Amount(s) => self.amount = s,
@@ -52,13 +100,12 @@ impl State {
                 return match Money::parse(&self.amount, currency) {
                     Ok(m) if m.minor > 0 => {
                         self.amount.clear();
-                        Some(Event::Move(self.kind, m, std::mem::take(&mut self.reason)))
+                        Some(Ok((self.kind, m, std::mem::take(&mut self.reason))))
                     }
-                    _ => Some(Event::Notice(ctx.t("tender-bad-amount"))),
+                    _ => Some(Err(ctx.t("tender-bad-amount"))),
                 }
             }
-            Msg::NoSale => return Some(Event::NoSale),
-            Msg::Back => return Some(Event::Back),
+            Msg::NoSale | Msg::Back | Msg::Done(_) => {}
         }
         None
     }
@@ -101,5 +148,28 @@ impl State {
         .center_x(Length::Fill)
         .padding(theme::PAD)
         .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_good_amount_is_recorded_and_a_no_sale_asks_for_approval() {
+        let ctx = Ctx::for_tests();
+        let mut s = State::default();
+        s.update(Msg::Amount("abc".into()), 1001, Currency::CNY, &ctx);
+        let u = s.update(Msg::Submit, 1001, Currency::CNY, &ctx);
+        assert_eq!(u.event, Some(Event::Notice(ctx.t("tender-bad-amount"))));
+        s.update(Msg::Kind(CashMovement::Out), 1001, Currency::CNY, &ctx);
+        s.update(Msg::Amount("20.00".into()), 1001, Currency::CNY, &ctx);
+        let u = s.update(Msg::Submit, 1001, Currency::CNY, &ctx);
+        assert!(u.effects[0].is_work() && u.event.is_none());
+        assert!(s.amount.is_empty());
+        let u = s.update(Msg::NoSale, 1001, Currency::CNY, &ctx);
+        assert_eq!(u.event, Some(Event::Approve(Pending::NoSale)));
+        let u = s.update(Msg::Done(Ok(CashMovement::Out)), 1001, Currency::CNY, &ctx);
+        assert_eq!(u.event, Some(Event::Done(CashMovement::Out)));
     }
 }

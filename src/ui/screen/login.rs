@@ -2,10 +2,12 @@
 //! on-screen keypad or the keyboard.
 
 use crate::ctx::Ctx;
+use crate::effect::{Effect, Update};
 use crate::theme;
 use crate::widget::keypad;
 use iced::widget::{column, container, row, text, text_input};
 use iced::{Alignment, Element, Length};
+use tillpoint_core::cashier::Cashier;
 
 pub const NUMBER_ID: &str = "login-number";
 pub const PIN_ID: &str = "login-pin";
@@ -37,11 +39,17 @@ pub enum Msg {
     Backspace,
     Clear,
     Submit,
+    /// The service's answer: the cashier, `None` for a wrong number or
+    /// PIN, or why it could not check.
+    Answer(Result<Option<Cashier>, String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Login { number: u32, pin: String },
+    /// The number and PIN were right.
+    LoggedIn(Cashier),
+    /// The check itself failed (the store is unreadable), in words.
+    Failed(String),
 }
 
 fn digits(s: &str, max: usize) -> String {
@@ -58,7 +66,36 @@ impl State {
         }
     }
 
-    pub fn update(&mut self, msg: Msg) -> Option<Event> {
+    pub fn update(&mut self, msg: Msg, ctx: &Ctx<'_>) -> Update<Msg, Event> {
+        match msg {
+            Msg::Answer(Ok(Some(c))) => {
+                *self = State::default();
+                Update::event(Event::LoggedIn(c))
+            }
+            Msg::Answer(Ok(None)) => {
+                self.rejected(ctx.t("login-wrong"));
+                Update::effect(Effect::Focus(PIN_ID))
+            }
+            Msg::Answer(Err(why)) => {
+                self.busy = false;
+                Update::event(Event::Failed(why))
+            }
+            msg => match self.intent(msg) {
+                // The lock screen opens only for the cashier who locked it.
+                Some((number, _)) if self.locked_for.is_some_and(|n| n != number) => {
+                    self.rejected(ctx.t("login-wrong"));
+                    Update::none()
+                }
+                Some((number, pin)) => {
+                    Update::effect(Effect::call(move |s| Msg::Answer(s.login(number, &pin))))
+                }
+                None => Update::none(),
+            },
+        }
+    }
+
+    /// The keypad and fields; a submitted number and PIN.
+    fn intent(&mut self, msg: Msg) -> Option<(u32, String)> {
         self.error = None;
         match msg {
             Msg::NumberChanged(s) if self.locked_for.is_none() => self.number = digits(&s, 6),
@@ -100,11 +137,9 @@ impl State {
                     return None;
                 }
                 self.busy = true;
-                return Some(Event::Login {
-                    number,
-                    pin: std::mem::take(&mut self.pin),
-                });
+                return Some((number, std::mem::take(&mut self.pin)));
             }
+            Msg::Answer(_) => {}
         }
         None
     }
@@ -177,40 +212,67 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tillpoint_core::cashier::Role;
 
     #[test]
     fn typing_number_then_pin_submits_a_login() {
         let mut s = State::default();
         for c in "1001".chars() {
-            s.update(Msg::Key(c));
+            s.intent(Msg::Key(c));
         }
-        assert_eq!(s.update(Msg::Submit), None, "first Enter moves to the PIN");
+        assert_eq!(s.intent(Msg::Submit), None, "first Enter moves to the PIN");
         assert_eq!(s.field, Field::Pin);
         for c in "12345678901".chars() {
-            s.update(Msg::Key(c));
+            s.intent(Msg::Key(c));
         }
         assert_eq!(s.pin.len(), 8, "PIN is capped at 8 digits");
-        s.update(Msg::Backspace);
-        assert_eq!(
-            s.update(Msg::Submit),
-            Some(Event::Login {
-                number: 1001,
-                pin: "1234567".into()
-            })
-        );
+        s.intent(Msg::Backspace);
+        assert_eq!(s.intent(Msg::Submit), Some((1001, "1234567".into())));
         assert!(s.pin.is_empty(), "the PIN does not stay in memory");
         s.rejected("wrong".into());
         assert_eq!(s.error.as_deref(), Some("wrong"));
     }
 
     #[test]
+    fn a_submitted_login_asks_the_service_and_its_answer_decides() {
+        let ctx = Ctx::for_tests();
+        let mut s = State {
+            number: "1001".into(),
+            pin: "1234".into(),
+            field: Field::Pin,
+            ..State::default()
+        };
+        let u = s.update(Msg::Submit, &ctx);
+        assert!(u.event.is_none() && u.effects.len() == 1 && u.effects[0].is_work());
+        assert!(s.busy);
+        let u = s.update(Msg::Answer(Ok(None)), &ctx);
+        assert!(u.effects[0].is_focus(PIN_ID));
+        assert!(s.error.is_some() && !s.busy, "a wrong PIN is said");
+        let ann = Cashier {
+            number: 1001,
+            name: "Ann".into(),
+            role: Role::Cashier,
+        };
+        let u = s.update(Msg::Answer(Ok(Some(ann.clone()))), &ctx);
+        assert_eq!(u.event, Some(Event::LoggedIn(ann)));
+        let u = s.update(Msg::Answer(Err("disk".into())), &ctx);
+        assert_eq!(u.event, Some(Event::Failed("disk".into())));
+    }
+
+    #[test]
     fn lock_screen_keeps_the_cashier_number() {
+        let ctx = Ctx::for_tests();
         let mut s = State::locked(1001);
-        s.update(Msg::NumberChanged("9999".into()));
-        s.update(Msg::Clear);
+        s.intent(Msg::NumberChanged("9999".into()));
+        s.intent(Msg::Clear);
         assert_eq!(s.number, "1001");
         assert_eq!(s.field, Field::Pin);
-        s.update(Msg::NumberChanged("12ab".into()));
+        s.intent(Msg::NumberChanged("12ab".into()));
         assert_eq!(s.number, "1001");
+        // Another cashier's number cannot open it, without asking the till.
+        s.locked_for = Some(2001);
+        s.pin = "1234".into();
+        let u = s.update(Msg::Submit, &ctx);
+        assert!(u.effects.is_empty() && s.error.is_some());
     }
 }

@@ -1,7 +1,9 @@
-//! One module per screen. Each owns its state and its `Msg`, and tells the
-//! application what it wants done through an `Event`; none touches the
-//! store or a device.
+//! One module per screen. Each owns its state and its `Msg`; its `update`
+//! returns the work it wants done on the till's service (whose answers come
+//! back as its own `Msg`) and an `Event` for what the application must
+//! change. None calls the service or a device itself.
 
+pub mod approval;
 pub mod cash;
 pub mod help;
 pub mod login;

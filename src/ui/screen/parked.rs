@@ -1,10 +1,12 @@
 //! Parked sales waiting to be resumed.
 
 use crate::ctx::Ctx;
+use crate::effect::{Effect, Update};
 use crate::theme;
 use iced::widget::{column, container, row, scrollable, text, Column};
 use iced::{Alignment, Element, Length};
-use tillpoint_app::backend::Parked;
+use tillpoint_app::service::Parked;
+use tillpoint_core::sale::Sale;
 
 #[derive(Debug, Clone, Default)]
 pub struct State {
@@ -15,6 +17,44 @@ pub struct State {
 pub enum Msg {
     Resume(i64),
     Back,
+    /// The parked sales, newest first.
+    Listed(Result<Vec<Parked>, String>),
+    /// A resumed sale, out of the parked list.
+    Resumed(Result<Box<Sale>, String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Resumed(Box<Sale>),
+    Back,
+    Notice(String),
+}
+
+impl State {
+    /// The screen opened: the list is asked for.
+    pub fn open() -> (State, Effect<Msg>) {
+        (State::default(), Effect::call(|s| Msg::Listed(s.parked())))
+    }
+
+    /// `sale_open`: the cashier has a sale with lines on the go, which must
+    /// be finished or parked before another is resumed.
+    pub fn update(&mut self, msg: Msg, sale_open: bool, ctx: &Ctx<'_>) -> Update<Msg, Event> {
+        match msg {
+            Msg::Resume(_) if sale_open => {
+                Update::event(Event::Notice(ctx.t("parked-finish-first")))
+            }
+            Msg::Resume(id) => Update::effect(Effect::call(move |s| {
+                Msg::Resumed(s.resume(id).map(Box::new))
+            })),
+            Msg::Back => Update::event(Event::Back),
+            Msg::Listed(Ok(list)) => {
+                self.list = list;
+                Update::none()
+            }
+            Msg::Resumed(Ok(sale)) => Update::event(Event::Resumed(sale)),
+            Msg::Listed(Err(e)) | Msg::Resumed(Err(e)) => Update::event(Event::Notice(e)),
+        }
+    }
 }
 
 pub fn view<'a>(state: &'a State, ctx: &Ctx<'_>) -> Element<'a, Msg> {
@@ -52,4 +92,23 @@ pub fn view<'a>(state: &'a State, ctx: &Ctx<'_>) -> Element<'a, Msg> {
     .center_x(Length::Fill)
     .padding(theme::PAD)
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resuming_waits_for_the_open_sale_and_asks_the_service() {
+        let ctx = Ctx::for_tests();
+        let (mut s, fx) = State::open();
+        assert!(fx.is_work());
+        let u = s.update(Msg::Resume(3), true, &ctx);
+        assert_eq!(u.event, Some(Event::Notice(ctx.t("parked-finish-first"))));
+        assert!(u.effects.is_empty());
+        assert!(s.update(Msg::Resume(3), false, &ctx).effects[0].is_work());
+        let u = s.update(Msg::Listed(Err("disk".into())), false, &ctx);
+        assert_eq!(u.event, Some(Event::Notice("disk".into())));
+        assert_eq!(s.update(Msg::Back, false, &ctx).event, Some(Event::Back));
+    }
 }

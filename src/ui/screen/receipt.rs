@@ -2,9 +2,11 @@
 //! renderer from the same bytes the printer gets) and reprint of any past receipt.
 
 use crate::ctx::Ctx;
+use crate::effect::{Effect, Update};
 use crate::theme;
 use iced::widget::{column, container, image, row, scrollable, text, text_input, Column};
 use iced::{Element, Length};
+use tillpoint_app::service::{Page, ReceiptLookup};
 use tillpoint_core::sale::SaleRecord;
 
 #[derive(Debug, Clone, Default)]
@@ -24,32 +26,104 @@ pub enum Msg {
     OpenNo(String),
     Reprint,
     NewSale,
+    /// A receipt looked up by number.
+    Loaded(Result<Box<ReceiptLookup>, String>),
+    /// The preview's pages, drawn from the printer's bytes.
+    Pages(Result<Vec<Page>, String>),
+    /// The latest receipt numbers.
+    Recent(Result<Vec<String>, String>),
+    /// A reprint was queued (or refused).
+    Reprinted(String, Result<(), String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Open(String),
-    Reprint(String),
     NewSale,
+    /// A reprint of this receipt waits in the print queue.
+    Reprinted(String),
+    Notice(String),
+}
+
+fn preview(record: &SaleRecord) -> Effect<Msg> {
+    let record = record.clone();
+    Effect::call(move |s| Msg::Pages(s.preview(&record)))
+}
+
+fn recent() -> Effect<Msg> {
+    Effect::call(|s| Msg::Recent(s.recent_receipts()))
+}
+
+/// Looks a receipt up by number.
+fn open(no: String) -> Effect<Msg> {
+    Effect::call(move |s| Msg::Loaded(s.receipt(&no).map(Box::new)))
 }
 
 impl State {
-    pub fn update(&mut self, msg: Msg) -> Option<Event> {
+    /// A sale just completed (or refunded): its preview, and the change to
+    /// hand back after cash.
+    pub fn of(record: SaleRecord, change: Option<String>) -> (State, Vec<Effect<Msg>>) {
+        let fx = vec![preview(&record), recent()];
+        let state = State {
+            record: Some(record),
+            change,
+            ..State::default()
+        };
+        (state, fx)
+    }
+
+    /// The receipts screen opened from the sale screen: the latest ones.
+    pub fn browse() -> (State, Vec<Effect<Msg>>) {
+        (State::default(), vec![recent()])
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Update<Msg, Event> {
         match msg {
             Msg::Lookup(s) => {
                 self.lookup = s;
-                None
+                Update::none()
             }
             Msg::Open => {
                 let no = self.lookup.trim().to_string();
-                (!no.is_empty()).then_some(Event::Open(no))
+                if no.is_empty() {
+                    return Update::none();
+                }
+                Update::effect(open(no))
             }
-            Msg::OpenNo(no) => Some(Event::Open(no)),
-            Msg::Reprint => self
-                .record
-                .as_ref()
-                .map(|r| Event::Reprint(r.receipt_no.clone())),
-            Msg::NewSale => Some(Event::NewSale),
+            Msg::OpenNo(no) => Update::effect(open(no)),
+            Msg::Reprint => match &self.record {
+                Some(r) => {
+                    let no = r.receipt_no.clone();
+                    Update::effect(Effect::call(move |s| {
+                        let done = s.reprint(&no);
+                        Msg::Reprinted(no, done)
+                    }))
+                }
+                None => Update::none(),
+            },
+            Msg::NewSale => Update::event(Event::NewSale),
+            Msg::Loaded(Ok(found)) => {
+                let fx = preview(&found.record);
+                self.change = None;
+                self.pages.clear();
+                self.record = Some(found.record);
+                Update::effect(fx)
+            }
+            Msg::Pages(Ok(pages)) => {
+                self.pages = pages
+                    .into_iter()
+                    .map(|(w, h, rgba)| image::Handle::from_rgba(w, h, rgba))
+                    .collect();
+                Update::none()
+            }
+            Msg::Recent(Ok(list)) => {
+                self.recent = list;
+                Update::none()
+            }
+            Msg::Reprinted(no, Ok(())) => Update::event(Event::Reprinted(no)),
+            Msg::Loaded(Err(e))
+            | Msg::Pages(Err(e))
+            | Msg::Recent(Err(e))
+            | Msg::Reprinted(_, Err(e)) => Update::event(Event::Notice(e)),
         }
     }
 
@@ -114,5 +188,31 @@ impl State {
         .spacing(16)
         .padding(theme::PAD)
         .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_looked_up_receipt_shows_and_asks_for_its_preview() {
+        let mut s = State::default();
+        assert!(s.update(Msg::Open).effects.is_empty(), "nothing typed");
+        s.update(Msg::Lookup(" T01-000001 ".into()));
+        assert!(s.update(Msg::Open).effects[0].is_work());
+        assert!(
+            s.update(Msg::Reprint).effects.is_empty(),
+            "nothing shown yet"
+        );
+        let u = s.update(Msg::Recent(Err("disk".into())));
+        assert_eq!(u.event, Some(Event::Notice("disk".into())));
+        s.update(Msg::Recent(Ok(vec!["T01-000001".into()])));
+        assert_eq!(s.recent, ["T01-000001"]);
+        s.update(Msg::Pages(Ok(vec![(1, 1, vec![0, 0, 0, 255])])));
+        assert_eq!(s.pages.len(), 1);
+        let u = s.update(Msg::Reprinted("T01-000001".into(), Ok(())));
+        assert_eq!(u.event, Some(Event::Reprinted("T01-000001".into())));
+        assert_eq!(s.update(Msg::NewSale).event, Some(Event::NewSale));
     }
 }

@@ -3,10 +3,14 @@
 //! Post-void of a same-day sale lives here too.
 
 use crate::ctx::Ctx;
+use crate::effect::{Effect, Update};
+use crate::screen::approval::Pending;
 use crate::theme;
 use iced::widget::{column, container, row, scrollable, text, text_input, Column};
 use iced::{Alignment, Element, Length};
 use std::collections::BTreeMap;
+use tillpoint_app::service::ReceiptLookup;
+use tillpoint_core::cashier::Approval;
 use tillpoint_core::catalog::{Qty, Unit};
 use tillpoint_core::refund::refundable;
 use tillpoint_core::sale::SaleRecord;
@@ -33,16 +37,33 @@ pub enum Msg {
     Confirm,
     PostVoid,
     Back,
+    /// The original sale found by its receipt number.
+    Loaded(Result<Box<ReceiptLookup>, String>),
+    /// The refund was recorded: its own receipt.
+    Refunded(Result<Box<SaleRecord>, String>),
+    /// The sale with this receipt number was voided.
+    Voided(Result<String, String>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Find(String),
-    /// Needs a supervisor; the app asks for approval, then refunds.
-    Refund(String, Vec<(u32, Qty)>),
-    PostVoid(String),
+    /// A refund or post-void needs a supervisor first.
+    Approve(Pending),
+    Refunded(Box<SaleRecord>),
+    Voided(String),
     Back,
     Notice(String),
+}
+
+/// Refunds the picked lines with the supervisor's approval (the action the
+/// approval dialog obtained), answering on this screen.
+pub fn refund(receipt: String, picks: Vec<(u32, Qty)>, cashier: u32, ap: Approval) -> Effect<Msg> {
+    Effect::call(move |s| Msg::Refunded(s.refund(&receipt, &picks, cashier, &ap).map(Box::new)))
+}
+
+/// Voids the sale with the supervisor's approval.
+pub fn post_void(receipt: String, ap: Approval) -> Effect<Msg> {
+    Effect::call(move |s| Msg::Voided(s.post_void(&receipt, &ap)))
 }
 
 impl State {
@@ -61,15 +82,46 @@ impl State {
             .map_or(0, |(_, q)| q.milli())
     }
 
-    pub fn update(&mut self, msg: Msg, ctx: &Ctx<'_>) -> Option<Event> {
+    pub fn update(&mut self, msg: Msg, ctx: &Ctx<'_>) -> Update<Msg, Event> {
+        match msg {
+            Msg::Find => {
+                let no = self.lookup.trim().to_string();
+                if no.is_empty() {
+                    return Update::none();
+                }
+                Update::effect(Effect::call(move |s| {
+                    Msg::Loaded(s.receipt(&no).map(Box::new))
+                }))
+            }
+            Msg::Loaded(Ok(found)) => {
+                let found = *found;
+                self.loaded(found.record, found.refunds, found.voided);
+                Update::none()
+            }
+            Msg::Refunded(Ok(record)) => {
+                *self = State::default();
+                Update::event(Event::Refunded(record))
+            }
+            Msg::Voided(Ok(no)) => {
+                *self = State::default();
+                Update::event(Event::Voided(no))
+            }
+            Msg::Loaded(Err(e)) | Msg::Refunded(Err(e)) | Msg::Voided(Err(e)) => {
+                Update::event(Event::Notice(e))
+            }
+            msg => Update {
+                effects: Vec::new(),
+                event: self.intent(msg, ctx),
+            },
+        }
+    }
+
+    /// The screen's own controls: picks, and what they ask for.
+    fn intent(&mut self, msg: Msg, ctx: &Ctx<'_>) -> Option<Event> {
         match msg {
             Msg::Lookup(s) => {
                 self.lookup = s;
                 None
-            }
-            Msg::Find => {
-                let no = self.lookup.trim().to_string();
-                (!no.is_empty()).then_some(Event::Find(no))
             }
             Msg::Inc(l) | Msg::Dec(l) => {
                 let unit = self
@@ -115,16 +167,17 @@ impl State {
                 if self.picks.is_empty() {
                     return Some(Event::Notice(ctx.t("refund-pick-lines")));
                 }
-                Some(Event::Refund(
+                Some(Event::Approve(Pending::Refund(
                     o.receipt_no.clone(),
                     self.picks.iter().map(|(l, q)| (*l, Qty(*q))).collect(),
-                ))
+                )))
             }
             Msg::PostVoid => self
                 .original
                 .as_ref()
-                .map(|o| Event::PostVoid(o.receipt_no.clone())),
+                .map(|o| Event::Approve(Pending::PostVoid(o.receipt_no.clone()))),
             Msg::Back => Some(Event::Back),
+            Msg::Find | Msg::Loaded(_) | Msg::Refunded(_) | Msg::Voided(_) => None,
         }
     }
 

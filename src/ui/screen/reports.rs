@@ -2,12 +2,14 @@
 //! chart of sales by hour. A Z report needs a supervisor.
 
 use crate::ctx::Ctx;
+use crate::effect::{Effect, Update};
+use crate::screen::approval::Pending;
 use crate::theme;
 use crate::widget::chart::HourChart;
 use iced::widget::{canvas, column, container, row, scrollable, text, Column};
 use iced::{Element, Length};
-use tillpoint_app::backend::CardSummary;
-use tillpoint_app::backend::SettlementOutcomeRow;
+use tillpoint_app::service::{CardSummary, ReportView, SettlementOutcomeRow};
+use tillpoint_core::cashier::Approval;
 use tillpoint_core::report::Report;
 use tillpoint_core::tender::TenderKind;
 
@@ -23,6 +25,52 @@ pub enum Msg {
     X,
     Z,
     Back,
+    /// An X or Z report with its card figures.
+    Loaded(Result<Box<ReportView>, String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A Z report needs a supervisor first.
+    Approve(Pending),
+    Back,
+    Notice(String),
+}
+
+/// The X report so far.
+pub fn x() -> Effect<Msg> {
+    Effect::call(|s| Msg::Loaded(s.report(None).map(Box::new)))
+}
+
+/// A new Z report with the supervisor's approval (settling first when
+/// configured).
+pub fn z(ap: Approval) -> Effect<Msg> {
+    Effect::call(move |s| Msg::Loaded(s.report(Some(&ap)).map(Box::new)))
+}
+
+impl State {
+    /// The screen opened: the X report is asked for.
+    pub fn open() -> (State, Effect<Msg>) {
+        (State::default(), x())
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Update<Msg, Event> {
+        match msg {
+            Msg::X => Update::effect(x()),
+            Msg::Z => Update::event(Event::Approve(Pending::ZReport)),
+            Msg::Back => Update::event(Event::Back),
+            Msg::Loaded(Ok(view)) => {
+                let view = *view;
+                self.report = Some(view.report);
+                self.card = view.card;
+                match view.problem {
+                    Some(p) => Update::event(Event::Notice(p)),
+                    None => Update::none(),
+                }
+            }
+            Msg::Loaded(Err(e)) => Update::event(Event::Notice(e)),
+        }
+    }
 }
 
 fn line<'a, M: 'a>(label: String, count: Option<i64>, value: String) -> Element<'a, M> {
@@ -251,4 +299,23 @@ pub fn view<'a>(state: &'a State, ctx: &Ctx<'_>) -> Element<'a, Msg> {
         );
     }
     container(body).padding(theme::PAD).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn x_asks_the_service_z_asks_a_supervisor_first() {
+        let (mut s, fx) = State::open();
+        assert!(fx.is_work());
+        assert!(s.update(Msg::X).effects[0].is_work());
+        assert_eq!(
+            s.update(Msg::Z).event,
+            Some(Event::Approve(Pending::ZReport))
+        );
+        let u = s.update(Msg::Loaded(Err("settlement".into())));
+        assert_eq!(u.event, Some(Event::Notice("settlement".into())));
+        assert!(s.report.is_none());
+    }
 }

@@ -3,13 +3,16 @@
 //! controls, totals with tax, and the Pay button.
 
 use crate::ctx::Ctx;
+use crate::effect::{Effect, Update};
+use crate::screen::approval::Pending;
 use crate::theme;
 use iced::widget::{button, column, container, row, scrollable, text, text_input, Column};
 use iced::{Alignment, Element, Length};
 use rust_decimal::Decimal;
-use tillpoint_core::catalog::{Product, Qty, Unit};
+use tillpoint_app::service::ScanHit;
+use tillpoint_core::catalog::{EmbeddedKind, Product, Qty, Unit};
 use tillpoint_core::money::Money;
-use tillpoint_core::sale::{Discount, Sale, Totals};
+use tillpoint_core::sale::{Discount, Sale, SaleError, Totals};
 
 /// The scanner entry's widget id: focus returns here after every action.
 pub const SCAN_ID: &str = "scan";
@@ -18,14 +21,28 @@ pub const SEARCH_ID: &str = "search";
 /// Cart lines built per frame.
 pub const CART_WINDOW: usize = 30;
 
+/// The quick keys: the catalog's categories and the products of the one
+/// chosen. Catalog data the till keeps while the cashier moves between
+/// screens, loaded once after login.
+#[derive(Debug, Clone, Default)]
+pub struct Shelf {
+    pub categories: Vec<String>,
+    pub category: Option<String>,
+    pub quick: Vec<Product>,
+}
+
+impl Shelf {
+    /// Asks the service for the categories (after a login).
+    pub fn load() -> Effect<Msg> {
+        Effect::call(|s| Msg::Categories(s.categories()))
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct State {
     pub entry: String,
     pub search: String,
     pub results: Vec<Product>,
-    pub categories: Vec<String>,
-    pub category: Option<String>,
-    pub quick: Vec<Product>,
     pub selected: Option<u32>,
     /// Amount or percentage typed for a discount or a price override.
     pub amount: String,
@@ -57,6 +74,16 @@ pub enum Msg {
     CartBack,
     CartForward,
     Go(Nav),
+    /// A scanned or typed code, and what the catalog has for it.
+    Resolved(String, Result<Option<ScanHit>, String>),
+    /// Products whose names match the search.
+    Found(Result<Vec<Product>, String>),
+    /// The quick keys' categories.
+    Categories(Result<Vec<String>, String>),
+    /// The products of one category.
+    Shelved(String, Result<Vec<Product>, String>),
+    /// The sale was parked under this number.
+    Parked(Result<i64, String>),
 }
 
 /// Places the sale screen leads to.
@@ -75,9 +102,21 @@ pub enum Nav {
     Logout,
 }
 
-/// What the sale screen asks of the application.
+/// What the sale screen tells the application.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// A price override needs a supervisor first.
+    Approve(Pending),
+    /// Another screen (never `Park`, which the sale screen does itself).
+    Go(Nav),
+    /// The sale was parked: a new one starts.
+    Parked(i64),
+    Notice(String),
+}
+
+/// What the screen's controls ask for, applied to the sale by `update`.
+#[derive(Debug, Clone, PartialEq)]
+enum Intent {
     Resolve(String),
     Search(String),
     Category(String),
@@ -90,6 +129,20 @@ pub enum Event {
     Override(u32, Money),
     Go(Nav),
     Notice(String),
+}
+
+fn resolve(code: String) -> Effect<Msg> {
+    Effect::call(move |s| {
+        let hit = s.resolve(&code);
+        Msg::Resolved(code, hit)
+    })
+}
+
+fn shelve(category: String) -> Effect<Msg> {
+    Effect::call(move |s| {
+        let found = s.category(&category);
+        Msg::Shelved(category, found)
+    })
 }
 
 /// Parses "10%" as a percentage and "2.50" as an amount.
@@ -105,7 +158,137 @@ fn parse_discount(text: &str, sale: &Sale) -> Option<Discount> {
 }
 
 impl State {
-    pub fn update(&mut self, msg: Msg, sale: &Sale, ctx: &Ctx<'_>) -> Option<Event> {
+    /// Handles a message on the sale screen: the cashier's controls change
+    /// the sale in front of them; lookups go to the service and come back
+    /// as messages here.
+    pub fn update(
+        &mut self,
+        msg: Msg,
+        sale: &mut Sale,
+        shelf: &mut Shelf,
+        ctx: &Ctx<'_>,
+    ) -> Update<Msg, Event> {
+        let mut u = match msg {
+            Msg::Category(c) => {
+                shelf.category = Some(c.clone());
+                Update::effect(shelve(c))
+            }
+            Msg::Resolved(code, Ok(hit)) => self.scanned(code, hit, sale, ctx),
+            Msg::Found(Ok(found)) => {
+                self.results = found;
+                Update::none()
+            }
+            Msg::Categories(Ok(list)) => {
+                let first = list.first().cloned();
+                shelf.categories = list;
+                match (&shelf.category, first) {
+                    (None, Some(c)) => {
+                        shelf.category = Some(c.clone());
+                        Update::effect(shelve(c))
+                    }
+                    _ => Update::none(),
+                }
+            }
+            Msg::Shelved(c, Ok(products)) => {
+                if shelf.category.as_deref() == Some(c.as_str()) {
+                    shelf.quick = products;
+                    self.results.clear();
+                }
+                Update::none()
+            }
+            Msg::Parked(Ok(id)) => Update::event(Event::Parked(id)),
+            Msg::Resolved(_, Err(e))
+            | Msg::Found(Err(e))
+            | Msg::Categories(Err(e))
+            | Msg::Shelved(_, Err(e))
+            | Msg::Parked(Err(e)) => Update::event(Event::Notice(e)),
+            msg => match self.intent(msg, sale, ctx) {
+                Some(i) => self.apply(i, sale, ctx),
+                None => Update::none(),
+            },
+        };
+        // The scanner's entry keeps the focus, except while a weight is typed.
+        if self.weighing.is_none() && !u.effects.iter().any(|e| matches!(e, Effect::Focus(_))) {
+            u.effects.push(Effect::Focus(SCAN_ID));
+        }
+        u
+    }
+
+    /// A code came back from the catalog: the product goes on the sale
+    /// (with its embedded price or weight), or a weighed one asks for its
+    /// weight, or the cashier is told nothing has that code.
+    fn scanned(
+        &mut self,
+        code: String,
+        hit: Option<ScanHit>,
+        sale: &mut Sale,
+        ctx: &Ctx<'_>,
+    ) -> Update<Msg, Event> {
+        let Some(hit) = hit else {
+            return Update::event(Event::Notice(
+                ctx.ta("sale-unknown-code", &[("code", code)]),
+            ));
+        };
+        let added = match &hit.embedded {
+            Some(e) if e.kind == EmbeddedKind::Price => {
+                sale.add_with_embedded_price(&hit.product, Money::new(e.value, sale.currency))
+            }
+            Some(e) => sale.add(&hit.product, Qty(e.value)),
+            None => {
+                return match self.pick(hit.product) {
+                    Some(i) => self.apply(i, sale, ctx),
+                    None => Update::effect(Effect::Focus("weight")),
+                }
+            }
+        };
+        self.added(added)
+    }
+
+    fn added(&mut self, added: Result<u32, SaleError>) -> Update<Msg, Event> {
+        match added {
+            Ok(l) => {
+                self.selected = Some(l);
+                Update::none()
+            }
+            Err(e) => Update::event(Event::Notice(e.to_string())),
+        }
+    }
+
+    /// Carries out what the controls asked for.
+    fn apply(&mut self, i: Intent, sale: &mut Sale, ctx: &Ctx<'_>) -> Update<Msg, Event> {
+        let changed = match i {
+            Intent::Resolve(code) => return Update::effect(resolve(code)),
+            Intent::Search(q) => {
+                return Update::effect(Effect::call(move |s| Msg::Found(s.search(&q))))
+            }
+            Intent::Category(c) => return Update::effect(shelve(c)),
+            Intent::Add(p, q) => return self.added(sale.add(&p, q)),
+            Intent::SetQty(l, q) => sale.set_qty(l, q),
+            Intent::Void(l) => sale.void_line(l),
+            Intent::LineDiscount(l, d) => sale.set_line_discount(l, Some(d)),
+            Intent::SaleDiscount(d) => sale.set_sale_discount(Some(d)),
+            Intent::Override(l, price) => {
+                return Update::event(Event::Approve(Pending::Override(l, price)))
+            }
+            Intent::Notice(n) => return Update::event(Event::Notice(n)),
+            Intent::Go(Nav::Pay | Nav::Park) if sale.live_lines().next().is_none() => {
+                return Update::event(Event::Notice(ctx.t("sale-empty")))
+            }
+            Intent::Go(Nav::Park) => {
+                let label = format!("{} {}", ctx.t("parked-label"), ctx.datetime(ctx.now_ms));
+                let parked = sale.clone();
+                return Update::effect(Effect::call(move |s| Msg::Parked(s.park(&parked, &label))));
+            }
+            Intent::Go(nav) => return Update::event(Event::Go(nav)),
+        };
+        match changed {
+            Ok(()) => Update::none(),
+            Err(e) => Update::event(Event::Notice(e.to_string())),
+        }
+    }
+
+    /// The screen's own controls; what they ask for.
+    fn intent(&mut self, msg: Msg, sale: &Sale, ctx: &Ctx<'_>) -> Option<Intent> {
         match msg {
             Msg::Entry(s) => {
                 self.entry = s;
@@ -114,18 +297,15 @@ impl State {
             Msg::Submit => {
                 self.cart_back = 0;
                 let code = std::mem::take(&mut self.entry).trim().to_string();
-                (!code.is_empty()).then_some(Event::Resolve(code))
+                (!code.is_empty()).then_some(Intent::Resolve(code))
             }
             Msg::Search(s) => {
                 self.search = s;
-                (self.search.chars().count() >= 2).then(|| Event::Search(self.search.clone()))
+                (self.search.chars().count() >= 2).then(|| Intent::Search(self.search.clone()))
             }
-            Msg::SearchSubmit => Some(Event::Search(self.search.clone())),
+            Msg::SearchSubmit => Some(Intent::Search(self.search.clone())),
             Msg::Pick(p) => self.pick(p),
-            Msg::Category(c) => {
-                self.category = Some(c.clone());
-                Some(Event::Category(c))
-            }
+            Msg::Category(c) => Some(Intent::Category(c)),
             Msg::Select(l) => {
                 self.selected = Some(l);
                 None
@@ -140,45 +320,45 @@ impl State {
                 };
                 self.selected = Some(l);
                 if q <= 0 {
-                    Some(Event::Void(l))
+                    Some(Intent::Void(l))
                 } else {
-                    Some(Event::SetQty(l, Qty(q)))
+                    Some(Intent::SetQty(l, Qty(q)))
                 }
             }
-            Msg::Void(l) => Some(Event::Void(l)),
+            Msg::Void(l) => Some(Intent::Void(l)),
             Msg::Amount(s) => {
                 self.amount = s;
                 None
             }
             Msg::LineDiscount => {
                 let Some(l) = self.selected else {
-                    return Some(Event::Notice(ctx.t("sale-select-line")));
+                    return Some(Intent::Notice(ctx.t("sale-select-line")));
                 };
                 match parse_discount(&self.amount, sale) {
                     Some(d) => {
                         self.amount.clear();
-                        Some(Event::LineDiscount(l, d))
+                        Some(Intent::LineDiscount(l, d))
                     }
-                    None => Some(Event::Notice(ctx.t("sale-bad-discount"))),
+                    None => Some(Intent::Notice(ctx.t("sale-bad-discount"))),
                 }
             }
             Msg::SaleDiscount => match parse_discount(&self.amount, sale) {
                 Some(d) => {
                     self.amount.clear();
-                    Some(Event::SaleDiscount(d))
+                    Some(Intent::SaleDiscount(d))
                 }
-                None => Some(Event::Notice(ctx.t("sale-bad-discount"))),
+                None => Some(Intent::Notice(ctx.t("sale-bad-discount"))),
             },
             Msg::Override => {
                 let Some(l) = self.selected else {
-                    return Some(Event::Notice(ctx.t("sale-select-line")));
+                    return Some(Intent::Notice(ctx.t("sale-select-line")));
                 };
                 match Money::parse(&self.amount, sale.currency) {
                     Ok(m) if m.minor >= 0 => {
                         self.amount.clear();
-                        Some(Event::Override(l, m))
+                        Some(Intent::Override(l, m))
                     }
-                    _ => Some(Event::Notice(ctx.t("sale-bad-price"))),
+                    _ => Some(Intent::Notice(ctx.t("sale-bad-price"))),
                 }
             }
             Msg::Weight(s) => {
@@ -190,10 +370,10 @@ impl State {
             Msg::WeightOk => {
                 let (p, w) = self.weighing.take()?;
                 match Qty::parse(&w) {
-                    Some(q) if q.milli() > 0 => Some(Event::Add(p, q)),
+                    Some(q) if q.milli() > 0 => Some(Intent::Add(p, q)),
                     _ => {
                         self.weighing = Some((p, w));
-                        Some(Event::Notice(ctx.t("sale-bad-weight")))
+                        Some(Intent::Notice(ctx.t("sale-bad-weight")))
                     }
                 }
             }
@@ -209,17 +389,22 @@ impl State {
                 self.cart_back = self.cart_back.saturating_sub(CART_WINDOW);
                 None
             }
-            Msg::Go(n) => Some(Event::Go(n)),
+            Msg::Go(n) => Some(Intent::Go(n)),
+            Msg::Resolved(..)
+            | Msg::Found(_)
+            | Msg::Categories(_)
+            | Msg::Shelved(..)
+            | Msg::Parked(_) => None,
         }
     }
 
     /// A product chosen from search or quick keys: weighed goods ask for the weight.
-    pub fn pick(&mut self, p: Product) -> Option<Event> {
+    fn pick(&mut self, p: Product) -> Option<Intent> {
         if p.unit == Unit::Kg {
             self.weighing = Some((p, String::new()));
             None
         } else {
-            Some(Event::Add(p, Qty::ONE))
+            Some(Intent::Add(p, Qty::ONE))
         }
     }
 
@@ -228,6 +413,7 @@ impl State {
         ctx: &Ctx<'_>,
         sale: &'a Sale,
         totals: Option<&Totals>,
+        shelf: &'a Shelf,
     ) -> Element<'a, Msg> {
         let left = column![
             self.entry_bar(ctx),
@@ -236,9 +422,13 @@ impl State {
         ]
         .spacing(theme::GAP)
         .width(Length::FillPortion(3));
-        let right = column![self.totals(ctx, totals), self.browse(ctx), self.nav(ctx)]
-            .spacing(theme::GAP)
-            .width(Length::FillPortion(2));
+        let right = column![
+            self.totals(ctx, totals),
+            self.browse(ctx, shelf),
+            self.nav(ctx)
+        ]
+        .spacing(theme::GAP)
+        .width(Length::FillPortion(2));
         let body: Element<'a, Msg> = row![left, right]
             .spacing(theme::GAP)
             .height(Length::Fill)
@@ -450,17 +640,17 @@ impl State {
         theme::panel(c).width(Length::Fill).into()
     }
 
-    fn browse<'a>(&'a self, ctx: &Ctx<'_>) -> Element<'a, Msg> {
+    fn browse<'a>(&'a self, ctx: &Ctx<'_>, shelf: &'a Shelf) -> Element<'a, Msg> {
         let shown: &[Product] = if !self.results.is_empty() {
             &self.results
         } else {
-            &self.quick
+            &shelf.quick
         };
         let mut tabs = iced::widget::Row::new().spacing(4);
-        for c in &self.categories {
+        for c in &shelf.categories {
             let short: String = c.split_whitespace().last().unwrap_or(c).to_string();
             let b = theme::big(short, Some(Msg::Category(c.clone())));
-            tabs = tabs.push(if self.category.as_deref() == Some(c) {
+            tabs = tabs.push(if shelf.category.as_deref() == Some(c) {
                 b.style(button::primary)
             } else {
                 b.style(button::secondary)
@@ -546,16 +736,10 @@ impl State {
 mod tests {
     use super::*;
     use tillpoint_core::money::Currency;
-    use tillpoint_i18n::{I18n, Lang};
+    use tillpoint_i18n::I18n;
 
-    fn ctx(i: &I18n) -> Ctx<'_> {
-        Ctx {
-            i18n: i,
-            lang: Lang::En,
-            currency: Currency::CNY,
-            offset_secs: 0,
-            demo: true,
-        }
+    fn ctx(_: &I18n) -> Ctx<'static> {
+        Ctx::for_tests()
     }
 
     fn product(unit: Unit) -> Product {
@@ -575,14 +759,14 @@ mod tests {
         let i = I18n::load();
         let mut s = State::default();
         let sale = Sale::new(Currency::CNY, 1);
-        s.update(Msg::Entry("6901234567892".into()), &sale, &ctx(&i));
+        s.intent(Msg::Entry("6901234567892".into()), &sale, &ctx(&i));
         assert_eq!(
-            s.update(Msg::Submit, &sale, &ctx(&i)),
-            Some(Event::Resolve("6901234567892".into()))
+            s.intent(Msg::Submit, &sale, &ctx(&i)),
+            Some(Intent::Resolve("6901234567892".into()))
         );
         assert!(s.entry.is_empty());
         assert_eq!(
-            s.update(Msg::Submit, &sale, &ctx(&i)),
+            s.intent(Msg::Submit, &sale, &ctx(&i)),
             None,
             "an empty Enter does nothing"
         );
@@ -594,23 +778,23 @@ mod tests {
         let mut s = State::default();
         let sale = Sale::new(Currency::CNY, 1);
         assert_eq!(
-            s.update(Msg::Pick(product(Unit::Kg)), &sale, &ctx(&i)),
+            s.intent(Msg::Pick(product(Unit::Kg)), &sale, &ctx(&i)),
             None
         );
         assert!(s.weighing.is_some());
-        s.update(Msg::Weight("abc".into()), &sale, &ctx(&i));
+        s.intent(Msg::Weight("abc".into()), &sale, &ctx(&i));
         assert!(matches!(
-            s.update(Msg::WeightOk, &sale, &ctx(&i)),
-            Some(Event::Notice(_))
+            s.intent(Msg::WeightOk, &sale, &ctx(&i)),
+            Some(Intent::Notice(_))
         ));
-        s.update(Msg::Weight("0.750".into()), &sale, &ctx(&i));
+        s.intent(Msg::Weight("0.750".into()), &sale, &ctx(&i));
         assert_eq!(
-            s.update(Msg::WeightOk, &sale, &ctx(&i)),
-            Some(Event::Add(product(Unit::Kg), Qty(750)))
+            s.intent(Msg::WeightOk, &sale, &ctx(&i)),
+            Some(Intent::Add(product(Unit::Kg), Qty(750)))
         );
         assert_eq!(
-            s.update(Msg::Pick(product(Unit::Piece)), &sale, &ctx(&i)),
-            Some(Event::Add(product(Unit::Piece), Qty::ONE))
+            s.intent(Msg::Pick(product(Unit::Piece)), &sale, &ctx(&i)),
+            Some(Intent::Add(product(Unit::Piece), Qty::ONE))
         );
     }
 
@@ -620,30 +804,127 @@ mod tests {
         let mut s = State::default();
         let mut sale = Sale::new(Currency::CNY, 1);
         let l = sale.add(&product(Unit::Piece), Qty::ONE).unwrap();
-        assert_eq!(s.update(Msg::Dec(l), &sale, &ctx(&i)), Some(Event::Void(l)));
         assert_eq!(
-            s.update(Msg::Inc(l), &sale, &ctx(&i)),
-            Some(Event::SetQty(l, Qty(2000)))
+            s.intent(Msg::Dec(l), &sale, &ctx(&i)),
+            Some(Intent::Void(l))
         );
-        s.update(Msg::Amount("10%".into()), &sale, &ctx(&i));
         assert_eq!(
-            s.update(Msg::LineDiscount, &sale, &ctx(&i)),
-            Some(Event::LineDiscount(l, Discount::Percent(Decimal::from(10))))
+            s.intent(Msg::Inc(l), &sale, &ctx(&i)),
+            Some(Intent::SetQty(l, Qty(2000)))
         );
-        s.update(Msg::Amount("1.50".into()), &sale, &ctx(&i));
+        s.intent(Msg::Amount("10%".into()), &sale, &ctx(&i));
         assert_eq!(
-            s.update(Msg::SaleDiscount, &sale, &ctx(&i)),
-            Some(Event::SaleDiscount(Discount::Amount(150)))
+            s.intent(Msg::LineDiscount, &sale, &ctx(&i)),
+            Some(Intent::LineDiscount(
+                l,
+                Discount::Percent(Decimal::from(10))
+            ))
         );
-        s.update(Msg::Amount("150%".into()), &sale, &ctx(&i));
+        s.intent(Msg::Amount("1.50".into()), &sale, &ctx(&i));
+        assert_eq!(
+            s.intent(Msg::SaleDiscount, &sale, &ctx(&i)),
+            Some(Intent::SaleDiscount(Discount::Amount(150)))
+        );
+        s.intent(Msg::Amount("150%".into()), &sale, &ctx(&i));
         assert!(matches!(
-            s.update(Msg::SaleDiscount, &sale, &ctx(&i)),
-            Some(Event::Notice(_))
+            s.intent(Msg::SaleDiscount, &sale, &ctx(&i)),
+            Some(Intent::Notice(_))
         ));
-        s.update(Msg::Amount("2.00".into()), &sale, &ctx(&i));
+        s.intent(Msg::Amount("2.00".into()), &sale, &ctx(&i));
         assert_eq!(
-            s.update(Msg::Override, &sale, &ctx(&i)),
-            Some(Event::Override(l, Money::new(200, Currency::CNY)))
+            s.intent(Msg::Override, &sale, &ctx(&i)),
+            Some(Intent::Override(l, Money::new(200, Currency::CNY)))
+        );
+    }
+
+    #[test]
+    fn a_scanned_code_goes_to_the_service_and_its_answer_onto_the_sale() {
+        let ctx = Ctx::for_tests();
+        let mut s = State::default();
+        let mut shelf = Shelf::default();
+        let mut sale = Sale::new(Currency::CNY, 1);
+        s.update(Msg::Entry("00010".into()), &mut sale, &mut shelf, &ctx);
+        let u = s.update(Msg::Submit, &mut sale, &mut shelf, &ctx);
+        assert!(u.effects[0].is_work() && u.effects[1].is_focus(SCAN_ID));
+        let hit = ScanHit {
+            product: product(Unit::Piece),
+            embedded: None,
+        };
+        s.update(
+            Msg::Resolved("00010".into(), Ok(Some(hit))),
+            &mut sale,
+            &mut shelf,
+            &ctx,
+        );
+        assert_eq!(sale.live_lines().count(), 1);
+        let u = s.update(
+            Msg::Resolved("999".into(), Ok(None)),
+            &mut sale,
+            &mut shelf,
+            &ctx,
+        );
+        assert!(matches!(u.event, Some(Event::Notice(ref n)) if n.contains("999")));
+        // A weighed product asks for its weight and takes the focus there.
+        let hit = ScanHit {
+            product: product(Unit::Kg),
+            embedded: None,
+        };
+        let u = s.update(
+            Msg::Resolved("00020".into(), Ok(Some(hit))),
+            &mut sale,
+            &mut shelf,
+            &ctx,
+        );
+        assert!(u.effects.iter().any(|e| e.is_focus("weight")));
+        assert!(s.weighing.is_some());
+    }
+
+    #[test]
+    fn pay_and_park_need_lines_and_the_shelf_fills_in() {
+        let ctx = Ctx::for_tests();
+        let mut s = State::default();
+        let mut shelf = Shelf::default();
+        let mut sale = Sale::new(Currency::CNY, 1);
+        let u = s.update(Msg::Go(Nav::Pay), &mut sale, &mut shelf, &ctx);
+        assert_eq!(u.event, Some(Event::Notice(ctx.t("sale-empty"))));
+        sale.add(&product(Unit::Piece), Qty::ONE).unwrap();
+        let u = s.update(Msg::Go(Nav::Pay), &mut sale, &mut shelf, &ctx);
+        assert_eq!(u.event, Some(Event::Go(Nav::Pay)));
+        let u = s.update(Msg::Go(Nav::Park), &mut sale, &mut shelf, &ctx);
+        assert!(u.event.is_none() && u.effects[0].is_work());
+        let u = s.update(Msg::Parked(Ok(7)), &mut sale, &mut shelf, &ctx);
+        assert_eq!(u.event, Some(Event::Parked(7)));
+        let u = s.update(Msg::Override, &mut sale, &mut shelf, &ctx);
+        assert!(
+            matches!(u.event, Some(Event::Notice(_))),
+            "no line selected"
+        );
+
+        let u = s.update(
+            Msg::Categories(Ok(vec!["Drinks".into(), "Food".into()])),
+            &mut sale,
+            &mut shelf,
+            &ctx,
+        );
+        assert_eq!(shelf.category.as_deref(), Some("Drinks"));
+        assert!(u.effects[0].is_work(), "the first category's products");
+        s.update(
+            Msg::Shelved("Drinks".into(), Ok(vec![product(Unit::Piece)])),
+            &mut sale,
+            &mut shelf,
+            &ctx,
+        );
+        assert_eq!(shelf.quick.len(), 1);
+        s.update(
+            Msg::Shelved("Food".into(), Ok(vec![])),
+            &mut sale,
+            &mut shelf,
+            &ctx,
+        );
+        assert_eq!(
+            shelf.quick.len(),
+            1,
+            "an answer for another category is dropped"
         );
     }
 }

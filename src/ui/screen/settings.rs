@@ -3,6 +3,7 @@
 //! kept); the printer can be tested.
 
 use crate::ctx::Ctx;
+use crate::effect::{Effect, Update};
 use crate::theme;
 use iced::widget::{button, column, container, row, scrollable, text, text_input, Column};
 use iced::{Alignment, Element, Length};
@@ -105,6 +106,49 @@ pub enum Msg {
     Save,
     TestPrinter,
     Back,
+    /// The settings were written: the warnings of reading them back.
+    Saved(Result<Vec<String>, String>),
+    /// The test page's outcome, in words.
+    Printed(Result<String, String>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Lang(Lang),
+    Dark(bool),
+    /// Saved; the self-check runs again with the new devices.
+    Saved(Vec<String>),
+    Info(String),
+    Notice(String),
+    Back,
+}
+
+impl Info {
+    pub fn update(&mut self, msg: Msg) -> Update<Msg, Event> {
+        match msg {
+            Msg::Lang(l) => Update::event(Event::Lang(l)),
+            Msg::Dark(d) => Update::event(Event::Dark(d)),
+            Msg::Edit(i, v) => {
+                if let Some(f) = self.fields.get_mut(i) {
+                    f.value = v;
+                    self.dirty = true;
+                }
+                Update::none()
+            }
+            Msg::Save => {
+                let values = self.to_save();
+                Update::effect(Effect::call(move |s| Msg::Saved(s.save_settings(&values))))
+            }
+            Msg::TestPrinter => Update::effect(Effect::call(|s| Msg::Printed(s.test_print()))),
+            Msg::Back => Update::event(Event::Back),
+            Msg::Saved(Ok(warnings)) => {
+                self.dirty = false;
+                Update::event(Event::Saved(warnings))
+            }
+            Msg::Printed(Ok(words)) => Update::event(Event::Info(words)),
+            Msg::Saved(Err(e)) | Msg::Printed(Err(e)) => Update::event(Event::Notice(e)),
+        }
+    }
 }
 
 pub fn view<'a>(info: &'a Info, ctx: &Ctx<'_>, dark: bool) -> Element<'a, Msg> {
@@ -177,4 +221,29 @@ pub fn view<'a>(info: &'a Info, ctx: &Ctx<'_>, dark: bool) -> Element<'a, Msg> {
         .center_x(Length::Fill)
         .padding(theme::PAD)
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_mark_the_form_dirty_until_saved() {
+        let (config, _) = tillpoint_config::Config::parse("[shop]\nname = \"A\"\n").unwrap();
+        let mut s = Info::from_config(&config, "t.toml".into());
+        assert_eq!(s.fields[0].value, "A");
+        s.update(Msg::Edit(0, "B".into()));
+        assert!(s.dirty);
+        assert_eq!(s.to_save()[0], ("shop".into(), "name".into(), "B".into()));
+        assert!(s.update(Msg::Save).effects[0].is_work());
+        let u = s.update(Msg::Saved(Ok(vec![])));
+        assert_eq!(u.event, Some(Event::Saved(vec![])));
+        assert!(!s.dirty);
+        assert_eq!(
+            s.update(Msg::Lang(Lang::Zh)).event,
+            Some(Event::Lang(Lang::Zh))
+        );
+        let u = s.update(Msg::Printed(Err("printer: offline".into())));
+        assert_eq!(u.event, Some(Event::Notice("printer: offline".into())));
+    }
 }

@@ -2,12 +2,37 @@
 //! with a progress screen, and split payment until the balance is zero.
 
 use crate::ctx::Ctx;
+use crate::effect::{Effect, Update};
 use crate::theme;
 use iced::widget::{column, container, row, text, text_input, Column};
 use iced::{Alignment, Element, Length};
+use tillpoint_app::service::{PadKey, PayStep};
 use tillpoint_core::money::Money;
-use tillpoint_core::sale::Sale;
-use tillpoint_core::tender::TenderKind;
+use tillpoint_core::sale::{PricingRules, Sale, SaleRecord};
+use tillpoint_core::tender::{CardEntry, CardRef, Cvm, TenderKind};
+
+/// Virtual cards offered on the demo's tender screen, the default first.
+pub const DEMO_CARDS: [&str; 5] = [
+    "unionpay-online-pin",
+    "visa-online-pin",
+    "offline-approve",
+    "declining",
+    "expired",
+];
+
+/// What the till's payment devices can do, as the tender screen needs to
+/// know it (read once from the service when the window opens).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Devices {
+    /// A payment terminal takes card and QR payments (the demo's or the shop's).
+    pub terminal: bool,
+    /// QR payments need the customer's code scanned first (the shop's devices).
+    pub scans_codes: bool,
+    /// The customer types the PIN on the window's pad (the demo's simulated pad).
+    pub pin_pad: bool,
+    /// Demo mode: without a terminal the payment steps are simulated.
+    pub demo: bool,
+}
 
 pub const CASH_ID: &str = "cash";
 /// The amount of a part payment by card or QR.
@@ -46,6 +71,42 @@ pub struct State {
     /// Whether a payment in progress can be cancelled from the screen
     /// (payment devices; not the demo's simulated steps).
     pub cancellable: bool,
+    pub devices: Devices,
+}
+
+/// Completes the sale once nothing is left to pay; else the cash field
+/// takes the focus for the rest.
+fn complete_if_paid(sale: &Sale, rules: &PricingRules) -> Update<Msg, Event> {
+    let paid = sale.balance(rules).is_ok_and(|b| b.is_zero());
+    if !paid {
+        return Update::effect(Effect::Focus(CASH_ID));
+    }
+    let sale = sale.clone();
+    Update::effect(Effect::call(move |s| {
+        Msg::Completed(s.complete(&sale).map(Box::new))
+    }))
+}
+
+/// What a simulated card or QR approval leaves on the receipt (demo mode).
+fn demo_card_ref(kind: TenderKind, now_ms: i64) -> CardRef {
+    let auth = format!("{:06}", now_ms.rem_euclid(1_000_000));
+    match kind {
+        TenderKind::Qr => CardRef {
+            scheme: "QR".into(),
+            auth_code: auth,
+            ..CardRef::new(CardEntry::Qr, Cvm::None)
+        },
+        _ => CardRef {
+            masked_pan: "621234*********4567".into(),
+            scheme: "UnionPay".into(),
+            app_label: "UnionPay Debit".into(),
+            aid: "A000000333010101".into(),
+            tvr: "0000000000".into(),
+            tsi: "E800".into(),
+            auth_code: auth,
+            ..CardRef::new(CardEntry::Chip, Cvm::Pin)
+        },
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -68,10 +129,29 @@ pub enum Msg {
     CodeScanned,
     /// The cashier stops the payment in progress.
     Cancel,
+    /// One simulated step of the demo's payment: the next step, and at the
+    /// last whether the card approved.
+    Step(TenderKind, Money, PayStep, Option<bool>),
+    /// The payment devices moved on.
+    Stage(PayStep),
+    /// A device payment ended: the card data for the tender, or why not.
+    Paid(TenderKind, Money, Result<Box<CardRef>, String>),
+    /// The sale, paid in full, was recorded.
+    Completed(Result<Box<SaleRecord>, String>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the tender screen tells the application.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// The sale was recorded; the change to hand back after cash.
+    Completed(Box<SaleRecord>, Option<Money>),
+    Back,
+    Notice(String),
+}
+
+/// What the screen's controls ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Intent {
     /// A key for the simulated PIN pad.
     Pad(char),
     Cash(Money),
@@ -89,8 +169,162 @@ pub enum Event {
 /// Note values offered as one-touch buttons, in minor units.
 const NOTES: [i64; 5] = [1_000, 2_000, 5_000, 10_000, 20_000];
 
+/// A card or QR payment on the payment devices, its stages reported on
+/// the way.
+fn pay(kind: TenderKind, amount: Money, input: String) -> Effect<Msg> {
+    Effect::stream(move |s, emit| {
+        let paid = s.pay(kind, amount, &input, &mut |step| emit(Msg::Stage(step)));
+        Msg::Paid(kind, amount, paid.map(Box::new))
+    })
+}
+
+fn step(kind: TenderKind, amount: Money, step: PayStep) -> Effect<Msg> {
+    Effect::call(move |s| {
+        let (next, approved) = s.simulated_step(kind, amount, step);
+        Msg::Step(kind, amount, next, approved)
+    })
+}
+
 impl State {
-    pub fn update(&mut self, msg: Msg, balance: Money, ctx: &Ctx<'_>) -> Option<Event> {
+    /// The tender screen for a sale, with what the devices can do.
+    pub fn new(devices: Devices) -> State {
+        State {
+            scan_code: devices.scans_codes,
+            cancellable: devices.terminal,
+            on_screen_pad: devices.pin_pad,
+            devices,
+            ..State::default()
+        }
+    }
+
+    /// Handles a message on the tender screen: tenders go on `sale`; once
+    /// it is paid in full it is completed through the service.
+    pub fn update(
+        &mut self,
+        msg: Msg,
+        sale: &mut Sale,
+        rules: &PricingRules,
+        ctx: &Ctx<'_>,
+    ) -> Update<Msg, Event> {
+        let balance = sale.balance(rules).unwrap_or(Money::zero(sale.currency));
+        match msg {
+            Msg::Step(kind, amount, next, approved) => {
+                if let Some(p) = &mut self.progress {
+                    p.step = next;
+                    p.approved = approved;
+                }
+                match approved {
+                    None => Update::effect(step(kind, amount, next)),
+                    Some(false) => Update::none(),
+                    Some(true) => {
+                        let card = demo_card_ref(kind, ctx.now_ms);
+                        self.electronic(sale, rules, kind, amount, card)
+                    }
+                }
+            }
+            Msg::Stage(step) => {
+                if let Some(p) = &mut self.progress {
+                    p.step = step;
+                }
+                Update::none()
+            }
+            Msg::Paid(kind, amount, Ok(card)) => {
+                let stan = card.stan.clone();
+                let u = self.electronic(sale, rules, kind, amount, *card);
+                if u.event.is_some() {
+                    // Approved but not on the sale: give it back.
+                    return u.with(Effect::run(move |s| s.abandon_approval(&stan)));
+                }
+                u
+            }
+            Msg::Paid(_, _, Err(why)) => {
+                if let Some(p) = &mut self.progress {
+                    p.approved = Some(false);
+                }
+                Update::event(Event::Notice(why))
+            }
+            Msg::Completed(Ok(record)) => {
+                let change = self.last_change.filter(|c| !c.is_zero());
+                Update::event(Event::Completed(record, change))
+            }
+            Msg::Completed(Err(e)) => Update::event(Event::Notice(e)),
+            msg => match self.intent(msg, balance, ctx) {
+                Some(i) => self.apply(i, sale, rules, ctx),
+                None => Update::none(),
+            },
+        }
+    }
+
+    /// An approved card or QR tender goes on the sale.
+    fn electronic(
+        &mut self,
+        sale: &mut Sale,
+        rules: &PricingRules,
+        kind: TenderKind,
+        amount: Money,
+        card: CardRef,
+    ) -> Update<Msg, Event> {
+        if let Err(e) = sale.pay_electronic(kind, amount, card, rules) {
+            return Update::event(Event::Notice(e.to_string()));
+        }
+        self.progress = None;
+        complete_if_paid(sale, rules)
+    }
+
+    fn apply(
+        &mut self,
+        i: Intent,
+        sale: &mut Sale,
+        rules: &PricingRules,
+        ctx: &Ctx<'_>,
+    ) -> Update<Msg, Event> {
+        match i {
+            Intent::Cash(given) => match sale.pay_cash(given, rules) {
+                Ok(change) => {
+                    self.last_change = Some(change);
+                    complete_if_paid(sale, rules)
+                }
+                Err(e) => Update::event(Event::Notice(e.to_string())),
+            },
+            Intent::Electronic(kind, amount) => {
+                self.pin_len = 0;
+                if self.devices.terminal {
+                    let input = if kind == TenderKind::Qr {
+                        String::new()
+                    } else if self.profile.is_empty() {
+                        DEMO_CARDS[0].to_string()
+                    } else {
+                        self.profile.clone()
+                    };
+                    Update::effect(pay(kind, amount, input))
+                } else if self.devices.demo {
+                    Update::effect(step(kind, amount, 0))
+                } else {
+                    // A real till never pretends: without the acquirer
+                    // link there is no card payment.
+                    self.progress = None;
+                    Update::event(Event::Notice(ctx.t("tender-no-devices")))
+                }
+            }
+            Intent::AwaitCode => Update::effect(Effect::Focus(CODE_ID)),
+            Intent::Code(amount, code) => Update::effect(pay(TenderKind::Qr, amount, code)),
+            Intent::Cancel => Update::effect(Effect::run(|s| s.cancel_payment())),
+            Intent::Back => Update::event(Event::Back),
+            Intent::Pad(k) => {
+                let key = match k {
+                    'E' => PadKey::Enter,
+                    'C' => PadKey::Clear,
+                    'X' => PadKey::Cancel,
+                    d => PadKey::Digit(d.to_digit(10).unwrap_or(0) as u8),
+                };
+                Update::effect(Effect::run(move |s| s.press(key)))
+            }
+            Intent::Notice(n) => Update::event(Event::Notice(n)),
+        }
+    }
+
+    /// The screen's own controls; what they ask for.
+    fn intent(&mut self, msg: Msg, balance: Money, ctx: &Ctx<'_>) -> Option<Intent> {
         match msg {
             Msg::Cash(s) => {
                 self.cash = s;
@@ -100,14 +334,14 @@ impl State {
                 self.part = s;
                 None
             }
-            Msg::Note(minor) => Some(Event::Cash(Money::new(minor, balance.currency))),
-            Msg::Exact => Some(Event::Cash(balance)),
+            Msg::Note(minor) => Some(Intent::Cash(Money::new(minor, balance.currency))),
+            Msg::Exact => Some(Intent::Cash(balance)),
             Msg::PayCash => match Money::parse(&self.cash, balance.currency) {
                 Ok(m) if m.minor > 0 => {
                     self.cash.clear();
-                    Some(Event::Cash(m))
+                    Some(Intent::Cash(m))
                 }
-                _ => Some(Event::Notice(ctx.t("tender-bad-amount"))),
+                _ => Some(Intent::Notice(ctx.t("tender-bad-amount"))),
             },
             Msg::Card | Msg::Qr => {
                 let kind = if matches!(msg, Msg::Card) {
@@ -120,7 +354,7 @@ impl State {
                 } else {
                     match Money::parse(&self.part, balance.currency) {
                         Ok(m) if m.minor > 0 && m.minor <= balance.minor => m,
-                        _ => return Some(Event::Notice(ctx.t("tender-bad-amount"))),
+                        _ => return Some(Intent::Notice(ctx.t("tender-bad-amount"))),
                     }
                 };
                 self.part.clear();
@@ -132,9 +366,9 @@ impl State {
                 });
                 if kind == TenderKind::Qr && self.scan_code {
                     self.code.clear();
-                    return Some(Event::AwaitCode);
+                    return Some(Intent::AwaitCode);
                 }
-                Some(Event::Electronic(kind, amount))
+                Some(Intent::Electronic(kind, amount))
             }
             Msg::Code(c) => {
                 self.code = c;
@@ -145,7 +379,7 @@ impl State {
                 match &self.progress {
                     Some(p) if p.kind == TenderKind::Qr && p.step == 0 && !code.is_empty() => {
                         self.code.clear();
-                        Some(Event::Code(p.amount, code))
+                        Some(Intent::Code(p.amount, code))
                     }
                     _ => None,
                 }
@@ -161,13 +395,13 @@ impl State {
                     self.code.clear();
                     return None;
                 }
-                Some(Event::Cancel)
+                Some(Intent::Cancel)
             }
             Msg::Dismiss => {
                 self.progress = None;
                 None
             }
-            Msg::Back => Some(Event::Back),
+            Msg::Back => Some(Intent::Back),
             Msg::Profile(p) => {
                 self.profile = p;
                 None
@@ -178,8 +412,9 @@ impl State {
                     'C' => self.pin_len = 0,
                     _ => {}
                 }
-                Some(Event::Pad(k))
+                Some(Intent::Pad(k))
             }
+            Msg::Step(..) | Msg::Stage(_) | Msg::Paid(..) | Msg::Completed(_) => None,
         }
     }
 
@@ -246,7 +481,7 @@ impl State {
         body = body.push(notes).push(cash).push(electronic);
         if ctx.demo {
             let mut cards = iced::widget::Row::new().spacing(4);
-            for (i, name) in crate::app::DEMO_CARDS.iter().enumerate() {
+            for (i, name) in DEMO_CARDS.iter().enumerate() {
                 let chosen = self.profile == *name || (self.profile.is_empty() && i == 0);
                 let b = theme::big((*name).to_string(), Some(Msg::Profile((*name).to_string())))
                     .width(Length::Fill);
@@ -361,50 +596,145 @@ impl State {
 mod tests {
     use super::*;
     use tillpoint_core::money::Currency;
-    use tillpoint_i18n::{I18n, Lang};
 
     #[test]
     fn cash_card_and_split_amounts() {
-        let i = I18n::load();
-        let ctx = Ctx {
-            i18n: &i,
-            lang: Lang::En,
-            currency: Currency::CNY,
-            offset_secs: 0,
-            demo: true,
-        };
+        let ctx = Ctx::for_tests();
         let bal = Money::new(1250, Currency::CNY);
         let mut s = State::default();
-        assert_eq!(s.update(Msg::Exact, bal, &ctx), Some(Event::Cash(bal)));
+        assert_eq!(s.intent(Msg::Exact, bal, &ctx), Some(Intent::Cash(bal)));
         assert_eq!(
-            s.update(Msg::Note(5000), bal, &ctx),
-            Some(Event::Cash(Money::new(5000, Currency::CNY)))
+            s.intent(Msg::Note(5000), bal, &ctx),
+            Some(Intent::Cash(Money::new(5000, Currency::CNY)))
         );
-        s.update(Msg::Cash("x".into()), bal, &ctx);
+        s.intent(Msg::Cash("x".into()), bal, &ctx);
         assert!(matches!(
-            s.update(Msg::PayCash, bal, &ctx),
-            Some(Event::Notice(_))
+            s.intent(Msg::PayCash, bal, &ctx),
+            Some(Intent::Notice(_))
         ));
-        s.update(Msg::Part("5.00".into()), bal, &ctx);
+        s.intent(Msg::Part("5.00".into()), bal, &ctx);
         assert_eq!(
-            s.update(Msg::Card, bal, &ctx),
-            Some(Event::Electronic(
+            s.intent(Msg::Card, bal, &ctx),
+            Some(Intent::Electronic(
                 TenderKind::Card,
                 Money::new(500, Currency::CNY)
             ))
         );
         assert_eq!(s.progress.as_ref().map(|p| p.step), Some(0));
-        s.update(Msg::Dismiss, bal, &ctx);
-        s.update(Msg::Part("99.00".into()), bal, &ctx);
+        s.intent(Msg::Dismiss, bal, &ctx);
+        s.intent(Msg::Part("99.00".into()), bal, &ctx);
         assert!(
-            matches!(s.update(Msg::Qr, bal, &ctx), Some(Event::Notice(_))),
+            matches!(s.intent(Msg::Qr, bal, &ctx), Some(Intent::Notice(_))),
             "more than the balance"
         );
-        s.update(Msg::Part(String::new()), bal, &ctx);
+        s.intent(Msg::Part(String::new()), bal, &ctx);
         assert_eq!(
-            s.update(Msg::Qr, bal, &ctx),
-            Some(Event::Electronic(TenderKind::Qr, bal)),
+            s.intent(Msg::Qr, bal, &ctx),
+            Some(Intent::Electronic(TenderKind::Qr, bal)),
             "empty part = balance"
         );
+    }
+
+    fn rules() -> PricingRules {
+        tillpoint_config::Config::parse("").unwrap().0.pricing
+    }
+
+    fn sale_of(minor: i64) -> Sale {
+        let r = rules();
+        let mut sale = Sale::new(r.currency, 1);
+        let p = tillpoint_core::catalog::Product {
+            sku: "1".into(),
+            name: "Tea".into(),
+            barcodes: vec![],
+            price: Money::new(minor, r.currency),
+            tax_class: r.tax.rates[0].class.clone(),
+            category: "c".into(),
+            unit: tillpoint_core::catalog::Unit::Piece,
+        };
+        sale.add(&p, tillpoint_core::catalog::Qty::ONE).unwrap();
+        sale
+    }
+
+    #[test]
+    fn enough_cash_completes_the_sale_through_the_service() {
+        let ctx = Ctx::for_tests();
+        let r = rules();
+        let mut sale = sale_of(1250);
+        let mut s = State::new(Devices::default());
+        let u = s.update(Msg::Note(1000), &mut sale, &r, &ctx);
+        assert!(u.effects[0].is_focus(CASH_ID), "2.50 still to pay");
+        let u = s.update(Msg::Note(1000), &mut sale, &r, &ctx);
+        assert!(u.effects[0].is_work(), "paid: the sale is completed");
+        assert_eq!(s.last_change.map(|m| m.minor), Some(750));
+        let u = s.update(Msg::Completed(Err("disk full".into())), &mut sale, &r, &ctx);
+        assert_eq!(u.event, Some(Event::Notice("disk full".into())));
+    }
+
+    #[test]
+    fn cards_without_devices_refuse_outside_the_demo_and_simulate_in_it() {
+        let ctx = Ctx::for_tests();
+        let r = rules();
+        let mut sale = sale_of(1250);
+        let mut s = State::new(Devices::default());
+        let u = s.update(Msg::Card, &mut sale, &r, &ctx);
+        assert_eq!(u.event, Some(Event::Notice(ctx.t("tender-no-devices"))));
+        assert!(s.progress.is_none());
+        let mut s = State::new(Devices {
+            demo: true,
+            ..Devices::default()
+        });
+        assert!(s.update(Msg::Card, &mut sale, &r, &ctx).effects[0].is_work());
+        let bal = Money::new(1250, r.currency);
+        let u = s.update(
+            Msg::Step(TenderKind::Card, bal, 3, Some(false)),
+            &mut sale,
+            &r,
+            &ctx,
+        );
+        assert!(u.effects.is_empty() && u.event.is_none(), "declined: stays");
+        assert_eq!(s.progress.as_ref().and_then(|p| p.approved), Some(false));
+        let u = s.update(
+            Msg::Step(TenderKind::Card, bal, 3, Some(true)),
+            &mut sale,
+            &r,
+            &ctx,
+        );
+        assert!(u.effects[0].is_work(), "approved: paid in full, completed");
+        assert_eq!(sale.tenders.len(), 1);
+    }
+
+    #[test]
+    fn a_card_the_sale_refuses_is_given_back() {
+        let ctx = Ctx::for_tests();
+        let r = rules();
+        let mut sale = sale_of(1250);
+        let mut s = State::new(Devices {
+            terminal: true,
+            ..Devices::default()
+        });
+        s.update(Msg::Card, &mut sale, &r, &ctx);
+        let too_much = Money::new(99_999, r.currency);
+        let card = CardRef {
+            stan: "000042".into(),
+            ..CardRef::default()
+        };
+        let u = s.update(
+            Msg::Paid(TenderKind::Card, too_much, Ok(Box::new(card))),
+            &mut sale,
+            &r,
+            &ctx,
+        );
+        assert!(matches!(u.event, Some(Event::Notice(_))));
+        assert!(
+            u.effects.iter().any(Effect::is_work),
+            "the approval is reversed"
+        );
+        let u = s.update(
+            Msg::Paid(TenderKind::Card, too_much, Err("declined".into())),
+            &mut sale,
+            &r,
+            &ctx,
+        );
+        assert_eq!(u.event, Some(Event::Notice("declined".into())));
     }
 }

@@ -1,0 +1,704 @@
+//! The till's use cases as one service: what the window's screens ask for
+//! (and the tests, which call the same methods), each a typed call that
+//! returns what it found or why not.
+//!
+//! Three locks, so that no lookup ever waits on a printer or the network:
+//! the till (store, config, clock) for local work only; the printer's desk
+//! (its own database connection) for printing, the drawer and test pages;
+//! the payment terminal for card and QR payments (its acquirer session has
+//! a lock of its own, through which a Z report settles). Every blocking
+//! call is meant to run off the window's thread.
+
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::check::CheckLine;
+use crate::closing::SharedSession;
+use crate::payments::PaymentTerminal;
+use crate::printing::{preview, printer_setup, test_print, PrintDesk, PrintSetup};
+use crate::till::Till;
+use tillpoint_core::cashier::{authorize, Action, Approval, Cashier};
+use tillpoint_core::catalog::{Product, Qty};
+use tillpoint_core::money::Money;
+use tillpoint_core::report::Report;
+use tillpoint_core::sale::{Sale, SaleRecord};
+use tillpoint_core::tender::{CardRef, TenderKind};
+use tillpoint_payment::session::{PaymentCancel, PaymentDecision, PendingCommit, Stage};
+use tillpoint_store::StoreError;
+
+/// What the window shows that the lower layers own, named here so that the
+/// window depends on the application layer alone.
+pub use crate::payments::demo_declines;
+pub use tillpoint_payment::acquirer::settlement::CardSummary;
+pub use tillpoint_sim::pinpad::PadKey;
+pub use tillpoint_store::acquirer::SettlementOutcomeRow;
+pub use tillpoint_store::catalog::ScanHit;
+pub use tillpoint_store::sales::{CashMovement, Parked};
+
+/// Why a call did not do what was asked, in words for the cashier.
+pub type Refusal = String;
+
+/// A receipt looked up by number: the sale, its refunds so far, and
+/// whether it was voided.
+#[derive(Debug, Clone)]
+pub struct ReceiptLookup {
+    pub record: SaleRecord,
+    pub refunds: Vec<SaleRecord>,
+    pub voided: bool,
+}
+
+/// An X or Z report with its card figures (fees, net, settlement) when the
+/// till has a link or electronic takings, and a problem in words.
+#[derive(Debug, Clone)]
+pub struct ReportView {
+    pub report: Report,
+    pub card: Option<CardSummary>,
+    pub problem: Option<String>,
+}
+
+/// What the status bar shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TillStatus {
+    /// The acquirer link as the last exchange or echo found it; `None`
+    /// when unknown (no link, or busy with a payment right now).
+    pub online: Option<bool>,
+    pub pending_outbox: i64,
+    pub queued_prints: i64,
+    /// Why receipts are not printing, in the cashier's words.
+    pub print_problem: Option<String>,
+}
+
+/// How a print run went: receipts printed, and how many still wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Printed {
+    pub printed: usize,
+    pub left: usize,
+}
+
+/// A receipt page as the printer would print it: width, height, RGBA.
+pub type Page = (u32, u32, Vec<u8>);
+
+/// Where a card or QR payment stands (the tender screen's steps).
+pub type PayStep = u8;
+
+/// The till as the window and the tests use it. Cloning shares it.
+#[derive(Clone)]
+pub struct Service {
+    /// Held only for local work (lookups, sales, reports): nothing that
+    /// waits on a printer, a card reader or the network runs under it.
+    till: Arc<Mutex<Till>>,
+    /// The printer's own connection and lock (see [`PrintDesk`]).
+    printer: Arc<Mutex<PrintDesk>>,
+    /// The payment terminal, when the till has one.
+    terminal: Option<Arc<Mutex<Box<dyn PaymentTerminal>>>>,
+    /// The cashier's Cancel for the payment in progress on the terminal.
+    cancel: Option<PaymentCancel>,
+    /// QR payments need the customer's code scanned (the shop's devices).
+    scans_codes: bool,
+    /// The terminal's acquirer session, for the status bar and the Z.
+    link: Option<SharedSession>,
+    /// Approvals taken in this window whose sale is not recorded yet, by
+    /// STAN (`CommitMode::WithSale`).
+    pending: Arc<Mutex<Vec<(String, PendingCommit)>>>,
+    /// Key presses for the on-screen PIN pad (the demo's simulated pad).
+    pad: Option<Sender<PadKey>>,
+    /// Delay between simulated payment steps (zero in tests).
+    pub step_delay: std::time::Duration,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Service")
+    }
+}
+
+/// Locks, taking over a lock poisoned by a panicked worker (the data is
+/// plain and stays usable).
+fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+fn words(e: impl std::fmt::Display) -> Refusal {
+    e.to_string()
+}
+
+impl Service {
+    pub fn new(till: Till) -> Service {
+        Service {
+            printer: Arc::new(Mutex::new(PrintDesk::for_till(&till))),
+            till: Arc::new(Mutex::new(till)),
+            terminal: None,
+            cancel: None,
+            scans_codes: false,
+            link: None,
+            pending: Arc::new(Mutex::new(Vec::new())),
+            pad: None,
+            step_delay: std::time::Duration::from_millis(900),
+        }
+    }
+
+    /// The till as the window opens it: in the demo with the demo's
+    /// simulators (the customer types the PIN on the on-screen pad, the
+    /// approval is recorded with its sale) when `demo_devices`; outside the
+    /// demo with the shop's reader, PIN pad and acquirer when a link is
+    /// configured (else the Card and QR buttons say why not).
+    pub fn for_window(till: Till, demo: bool, demo_devices: bool) -> Service {
+        let terminal: Option<Box<dyn PaymentTerminal>> = if demo_devices {
+            let mut opts = tillpoint_sim::demo_devices::DemoOptions::new(till.config.till.currency);
+            opts.pin = tillpoint_sim::demo_devices::DemoPin::OnScreen;
+            opts.commit = tillpoint_payment::session::CommitMode::WithSale;
+            match tillpoint_sim::demo_devices::DemoDevices::start_with(till.data_dir(), opts) {
+                Ok(d) => Some(Box::new(d)),
+                Err(e) => {
+                    tracing::warn!("demo payment devices did not start ({e}); card payments are simulated in the window");
+                    None
+                }
+            }
+        } else if demo {
+            None
+        } else {
+            match crate::terminal::LiveDevices::start(&till) {
+                Ok(d) => d.map(|d| Box::new(d) as Box<dyn PaymentTerminal>),
+                Err(e) => {
+                    tracing::error!(
+                        "payment devices did not start ({e}); card and QR payments are off"
+                    );
+                    None
+                }
+            }
+        };
+        let service = Service::new(till);
+        match terminal {
+            Some(t) => service.with_terminal(t),
+            None => service,
+        }
+    }
+
+    /// Takes card and QR payments on `terminal` (the demo's simulators or
+    /// the shop's devices).
+    pub fn with_terminal(mut self, terminal: Box<dyn PaymentTerminal>) -> Service {
+        self.cancel = Some(terminal.canceller());
+        self.link = Some(terminal.acquirer());
+        self.scans_codes = terminal.scans_codes();
+        self.pad = terminal.pin_keys();
+        self.terminal = Some(Arc::new(Mutex::new(terminal)));
+        self
+    }
+
+    /// Read-only access for views that need configuration (shop details).
+    pub fn with_till<T>(&self, f: impl FnOnce(&Till) -> T) -> T {
+        f(&lock(&self.till))
+    }
+
+    /// Local work under the till's lock, with the time it is done at.
+    fn local<T>(
+        &self,
+        f: impl FnOnce(&mut Till, i64) -> Result<T, StoreError>,
+    ) -> Result<T, Refusal> {
+        let mut till = lock(&self.till);
+        let now = till.clock.now_ms();
+        f(&mut till, now).map_err(words)
+    }
+
+    // ---- the terminal ----
+
+    /// Whether a QR payment needs the customer's code scanned at the till
+    /// (the shop's devices; the demo makes its codes up).
+    pub fn scans_payment_codes(&self) -> bool {
+        self.scans_codes
+    }
+
+    pub fn has_devices(&self) -> bool {
+        self.terminal.is_some()
+    }
+
+    /// Whether the customer types the PIN on the window's on-screen pad.
+    pub fn has_pin_pad(&self) -> bool {
+        self.pad.is_some()
+    }
+
+    /// A key on the simulated PIN pad: only the pad sees which digit; the
+    /// till gets the encrypted PIN block from it, as with a real pad.
+    pub fn press(&self, key: PadKey) {
+        if let Some(tx) = &self.pad {
+            let _ = tx.send(key);
+        }
+    }
+
+    /// The cashier's Cancel: stops the payment in progress (waiting for the
+    /// card or the PIN); an approval already given is reversed.
+    pub fn cancel_payment(&self) {
+        if let Some(c) = &self.cancel {
+            c.cancel();
+        }
+    }
+
+    /// A card or QR payment on the terminal; `input` is the demo card's
+    /// profile for a card, the customer's code for a QR payment. Each step
+    /// is reported to `progress`. An approval is held for its sale
+    /// ([`Service::complete`] records it) or reversed when given up.
+    pub fn pay(
+        &self,
+        kind: TenderKind,
+        amount: Money,
+        input: &str,
+        progress: &mut dyn FnMut(PayStep),
+    ) -> Result<CardRef, Refusal> {
+        let Some(terminal) = &self.terminal else {
+            return Err("no payment devices".into());
+        };
+        let mut terminal = lock(terminal);
+        let mut stage = |s: Stage| {
+            let step = match s {
+                Stage::WaitingForCard => 0u8,
+                Stage::AppSelected { .. } | Stage::EnterPin { .. } => 1,
+                Stage::Processing => 2,
+                _ => return,
+            };
+            progress(if kind == TenderKind::Qr {
+                step.saturating_sub(1)
+            } else {
+                step
+            });
+        };
+        let outcome = match kind {
+            TenderKind::Qr => terminal.pay_qr(amount, input, &mut stage),
+            _ => terminal.pay_card(amount, input, &mut stage),
+        }
+        .map_err(words)?;
+        match outcome.decision {
+            PaymentDecision::Approved => {
+                if let Some(p) = outcome.pending {
+                    lock(&self.pending).push((outcome.card.stan.clone(), p));
+                }
+                Ok(outcome.card)
+            }
+            PaymentDecision::Declined(reason) => Err(reason.to_string()),
+        }
+    }
+
+    /// One step of the demo's simulated payment when it has no devices:
+    /// the next step, and at the last one whether the card approved.
+    pub fn simulated_step(
+        &self,
+        kind: TenderKind,
+        amount: Money,
+        step: PayStep,
+    ) -> (PayStep, Option<bool>) {
+        std::thread::sleep(self.step_delay);
+        let last = if kind == TenderKind::Card { 3 } else { 2 };
+        (step + 1, (step + 1 >= last).then(|| !demo_declines(amount)))
+    }
+
+    /// One approval cannot go on the sale after all (the sale refused the
+    /// tender): it is reversed now, on a worker thread.
+    pub fn abandon_approval(&self, stan: &str) {
+        let taken: Vec<_> = {
+            let mut pending = lock(&self.pending);
+            let (taken, keep) = pending.drain(..).partition(|(s, _)| s == stan);
+            *pending = keep;
+            taken
+        };
+        self.reverse_in_background(taken);
+    }
+
+    /// The sale on screen is given up: approvals taken for it and not
+    /// recorded are reversed now, on a worker thread (each reversal is
+    /// already stored; sending it is the forwarder's job if this fails).
+    pub fn abandon_pending(&self) {
+        let taken: Vec<_> = lock(&self.pending).drain(..).collect();
+        self.reverse_in_background(taken);
+    }
+
+    fn reverse_in_background(&self, taken: Vec<(String, PendingCommit)>) {
+        if taken.is_empty() {
+            return;
+        }
+        let Some(terminal) = self.terminal.clone() else {
+            return;
+        };
+        std::thread::spawn(move || {
+            let terminal = lock(&terminal);
+            for (stan, p) in &taken {
+                tracing::info!(%stan, "approval of an abandoned sale reversed");
+                terminal.payments().abandon(p);
+            }
+        });
+    }
+
+    /// The acquirer links of the sale's card and QR tenders approved in this
+    /// window and not yet recorded, and which pending approvals they use.
+    fn card_links(
+        &self,
+        sale: &Sale,
+    ) -> Result<(Vec<tillpoint_store::acquirer::CardLink>, Vec<String>), Refusal> {
+        use tillpoint_payment::acquirer::till_store::{offline_link, online_link};
+        let pending = lock(&self.pending);
+        let mut links = Vec::new();
+        let mut used = Vec::new();
+        for (idx, t) in sale.tenders.iter().enumerate() {
+            let Some(stan) = t.card.as_ref().map(|c| c.stan.as_str()) else {
+                continue;
+            };
+            let Some((_, p)) = pending.iter().find(|(s, _)| !stan.is_empty() && s == stan) else {
+                continue;
+            };
+            let idx = u32::try_from(idx).map_err(words)?;
+            let link = match p {
+                PendingCommit::Online(auth) => online_link(idx, auth).map_err(words)?,
+                PendingCommit::Offline { item, capture } => {
+                    Some(offline_link(idx, item, capture).map_err(words)?)
+                }
+            };
+            if let Some(l) = link {
+                links.push(l);
+                used.push(stan.to_string());
+            }
+        }
+        Ok((links, used))
+    }
+
+    /// The approvals with these STANs were recorded with their sale.
+    fn recorded(&self, stans: &[String]) {
+        let done: Vec<_> = {
+            let mut pending = lock(&self.pending);
+            let (done, keep) = pending.drain(..).partition(|(s, _)| stans.contains(s));
+            *pending = keep;
+            done
+        };
+        // A busy terminal or link (a payment, the forwarder mid-exchange)
+        // is not waited for: the session forgets a recorded approval by
+        // itself before its next request.
+        if let Some(terminal) = &self.terminal {
+            if let Ok(t) = terminal.try_lock() {
+                for (_, p) in &done {
+                    t.payments().recorded(p);
+                }
+            }
+        }
+    }
+
+    /// Whether the acquirer answered its last message or echo. Never waits:
+    /// while a payment or the forwarder talks to the host it is `None`.
+    fn link_online(&self) -> Option<bool> {
+        self.link.as_ref()?.try_lock().ok()?.online()
+    }
+
+    // ---- start-up, cashiers ----
+
+    /// The self-check: the store's part under the till's lock, the devices'
+    /// (which wait on hardware and the network) with a copy of the config.
+    pub fn check(&self) -> Vec<CheckLine> {
+        let (mut lines, config) = {
+            let till = lock(&self.till);
+            (crate::check::store_checks(&till), till.config.clone())
+        };
+        lines.extend(crate::check::devices(&config));
+        lines
+    }
+
+    /// The cashier with this number and PIN, or `None`.
+    pub fn login(&self, number: u32, pin: &str) -> Result<Option<Cashier>, Refusal> {
+        self.local(|t, _| t.store.login(number, pin))
+    }
+
+    /// A supervisor's approval of one `action`. `Err("")` for a wrong
+    /// number or PIN, `Err(why)` when the role may not approve it.
+    pub fn approve(&self, number: u32, pin: &str, action: Action) -> Result<Approval, Refusal> {
+        match self.login(number, pin)? {
+            Some(c) => authorize(&c, action).map_err(words),
+            None => Err(String::new()),
+        }
+    }
+
+    // ---- the catalog ----
+
+    /// A scanned or typed code: a product, maybe with an embedded price or
+    /// weight, or `None` when nothing has it.
+    pub fn resolve(&self, code: &str) -> Result<Option<ScanHit>, Refusal> {
+        self.local(|t, _| t.store.resolve_code(code, &t.config.embedded_prefixes))
+    }
+
+    pub fn search(&self, query: &str) -> Result<Vec<Product>, Refusal> {
+        self.local(|t, _| t.store.search_products(query, 40))
+    }
+
+    /// The quick-key categories, in the catalog's order.
+    pub fn categories(&self) -> Result<Vec<String>, Refusal> {
+        self.local(|t, _| t.store.categories())
+            .map(|v| v.into_iter().map(|(c, _)| c).collect())
+    }
+
+    pub fn category(&self, category: &str) -> Result<Vec<Product>, Refusal> {
+        self.local(|t, _| t.store.products_in_category(category, 60))
+    }
+
+    // ---- selling ----
+
+    /// Completes a paid sale durably, with the card approvals this window
+    /// holds for it; they stay held if it fails (the cashier may try again;
+    /// if the till stops first they are reversed on restart).
+    pub fn complete(&self, sale: &Sale) -> Result<SaleRecord, Refusal> {
+        let (links, used) = self.card_links(sale)?;
+        let done = self.local(|t, now| {
+            let rules = t.config.pricing.clone();
+            let hour = t.clock.local_hour(now);
+            if links.is_empty() {
+                t.store.complete_sale(sale, &rules, now, hour, &[])
+            } else {
+                t.store.complete_card_sale(sale, &rules, now, hour, &links)
+            }
+        })?;
+        // Never waits: a busy link is tidied up later.
+        self.recorded(&used);
+        Ok(done.record)
+    }
+
+    pub fn park(&self, sale: &Sale, label: &str) -> Result<i64, Refusal> {
+        self.local(|t, now| t.store.park(sale, label, now))
+    }
+
+    pub fn parked(&self) -> Result<Vec<Parked>, Refusal> {
+        self.local(|t, _| t.store.parked())
+    }
+
+    pub fn resume(&self, id: i64) -> Result<Sale, Refusal> {
+        self.local(|t, _| t.store.resume(id))
+    }
+
+    // ---- receipts, refunds, voids ----
+
+    pub fn receipt(&self, number: &str) -> Result<ReceiptLookup, Refusal> {
+        let no = number.trim();
+        self.local(|t, _| {
+            Ok(ReceiptLookup {
+                record: t.store.sale_by_receipt(no)?,
+                refunds: t.store.refunds_of(no)?,
+                voided: t.store.is_voided(no)?,
+            })
+        })
+    }
+
+    pub fn refund(
+        &self,
+        receipt: &str,
+        picks: &[(u32, Qty)],
+        cashier: u32,
+        approval: &Approval,
+    ) -> Result<SaleRecord, Refusal> {
+        self.local(|t, now| {
+            let rules = t.config.pricing.clone();
+            let hour = t.clock.local_hour(now);
+            t.store
+                .complete_refund(receipt, picks, &rules, cashier, approval, now, hour)
+        })
+        .map(|done| done.record)
+    }
+
+    /// Voids a completed sale; returns its receipt number.
+    pub fn post_void(&self, receipt: &str, approval: &Approval) -> Result<String, Refusal> {
+        self.local(|t, now| t.store.post_void(receipt, approval, now))
+            .map(|r| r.receipt_no)
+    }
+
+    pub fn reprint(&self, receipt: &str) -> Result<(), Refusal> {
+        self.local(|t, now| t.store.queue_reprint(receipt, now))
+            .map(|_| ())
+    }
+
+    pub fn recent_receipts(&self) -> Result<Vec<String>, Refusal> {
+        self.local(|t, _| t.store.recent_receipts(30))
+    }
+
+    // ---- cash ----
+
+    /// Cash in or out of the drawer; a no-sale opens the drawer on the
+    /// printer's desk (the drawer hangs off the printer) and is journaled
+    /// with its approver.
+    pub fn cash(
+        &self,
+        kind: CashMovement,
+        amount: Money,
+        cashier: u32,
+        approval: Option<&Approval>,
+        reason: &str,
+    ) -> Result<CashMovement, Refusal> {
+        if let (CashMovement::NoSale, Some(approval)) = (kind, approval) {
+            return self.no_sale(cashier, approval, reason).map(|_| kind);
+        }
+        self.local(|t, now| {
+            t.store
+                .cash_movement(kind, amount, cashier, approval, reason, now)
+        })
+        .map(|_| kind)
+    }
+
+    fn no_sale(&self, cashier: u32, approval: &Approval, reason: &str) -> Result<(), Refusal> {
+        let setup = self.print_setup();
+        let mut desk = lock(&self.printer);
+        let store = desk.store(&setup.store).map_err(words)?;
+        match setup.printer.open() {
+            Ok(Some(mut p)) => crate::print_queue::no_sale(
+                store,
+                &mut p,
+                setup.printer.drawer_pulse(),
+                cashier,
+                approval,
+                reason,
+                setup.now,
+            )
+            .map_err(words),
+            // No printer, so no drawer to kick: the no-sale is still journaled.
+            _ => store
+                .cash_movement(
+                    CashMovement::NoSale,
+                    Money::zero(setup.currency),
+                    cashier,
+                    Some(approval),
+                    reason,
+                    setup.now,
+                )
+                .map_err(words),
+        }
+    }
+
+    // ---- reports ----
+
+    /// An X report (`None`) or a new Z: the report under the till's lock,
+    /// the settlement a Z calls for through the acquirer session's own lock,
+    /// then the card figures.
+    pub fn report(&self, z: Option<&Approval>) -> Result<ReportView, Refusal> {
+        let (report, settle) = self.local(|t, now| {
+            let report = match z {
+                None => t.store.x_report(now)?,
+                Some(ap) => t.store.z_report(ap, now)?,
+            };
+            let settle = crate::closing::settlement_due(t, z.is_some(), self.link.as_ref());
+            Ok((report, settle))
+        })?;
+        let problem = settle.and_then(|s| s.run(self.link.as_ref()));
+        let mut till = lock(&self.till);
+        let (card, problem) =
+            crate::closing::card_figures(&mut till, &report, self.link.as_ref(), problem);
+        Ok(ReportView {
+            report,
+            card,
+            problem,
+        })
+    }
+
+    /// The status bar's figures; never waits on the link or the printer.
+    pub fn status(&self, lang: tillpoint_i18n::Lang) -> TillStatus {
+        let till = lock(&self.till);
+        let i18n = tillpoint_i18n::I18n::load();
+        TillStatus {
+            online: self.link_online(),
+            pending_outbox: till.store.pending_outbox_count().unwrap_or(-1),
+            queued_prints: till
+                .store
+                .queued_print_jobs()
+                .map(|v| v.len() as i64)
+                .unwrap_or(-1),
+            print_problem: crate::print_queue::why_not_printing(&till.store, &i18n, lang)
+                .ok()
+                .flatten(),
+        }
+    }
+
+    // ---- printing ----
+
+    /// What printing needs, copied from the till under its lock.
+    fn print_setup(&self) -> PrintSetup {
+        let till = lock(&self.till);
+        let (printer, receipts) = printer_setup(&till);
+        PrintSetup {
+            printer,
+            receipts,
+            now: till.clock.now_ms(),
+            currency: till.config.till.currency,
+            store: crate::till::store_settings(&till.config),
+        }
+    }
+
+    /// Prints what waits in the queue on the printer's desk (after a sale,
+    /// the drawer opens first when cash moved). A printer problem is not a
+    /// failure of the sale: what still waits comes back, and the status bar
+    /// says why.
+    pub fn print(&self, after_sale: Option<&SaleRecord>) -> Result<Printed, Refusal> {
+        let setup = self.print_setup();
+        let mut desk = lock(&self.printer);
+        if let Some(record) = after_sale {
+            if let Ok(Some(mut p)) = setup.printer.open() {
+                if let Err(e) = crate::print_queue::open_drawer_for_sale(
+                    &mut p,
+                    record,
+                    setup.printer.drawer_pulse(),
+                ) {
+                    tracing::warn!("cash drawer: {e}");
+                }
+            }
+        }
+        let store = desk.store(&setup.store).map_err(words)?;
+        let i18n = tillpoint_i18n::I18n::load();
+        let report = crate::print_queue::drain_configured(
+            store,
+            &setup.printer,
+            &i18n,
+            &setup.receipts,
+            setup.now,
+        )
+        .map_err(words)?;
+        Ok(Printed {
+            printed: report.printed.len(),
+            left: report.left,
+        })
+    }
+
+    /// A test page on the configured printer, on the printer's desk; what
+    /// happened, in words.
+    pub fn test_print(&self) -> Result<String, Refusal> {
+        let (pc, when) = {
+            let till = lock(&self.till);
+            let (pc, _) = printer_setup(&till);
+            (pc, till.clock.format(till.clock.now_ms()))
+        };
+        let _desk = lock(&self.printer);
+        test_print(&pc, &when)
+    }
+
+    /// The receipt as the printer would print it, for the preview.
+    pub fn preview(&self, record: &SaleRecord) -> Result<Vec<Page>, Refusal> {
+        let setup = self.print_setup();
+        preview(&setup, record).map_err(words)
+    }
+
+    // ---- settings ----
+
+    /// Writes settings to the config file and reloads it; the warnings of
+    /// reading it back.
+    pub fn save_settings(
+        &self,
+        values: &[tillpoint_config::edit::Setting],
+    ) -> Result<Vec<String>, Refusal> {
+        let mut till = lock(&self.till);
+        tillpoint_config::edit::save(&till.paths.config_file, values).map_err(words)?;
+        let (mut config, warnings) =
+            tillpoint_config::Config::load(&till.paths.config_file).map_err(words)?;
+        // Sections supplied at run time (the demo's simulated printer) stay
+        // unless the file now sets them.
+        for (k, v) in &till.config.sections {
+            config
+                .sections
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
+        }
+        till.config = config;
+        till.warnings = warnings.clone();
+        Ok(warnings)
+    }
+}
+
+pub use crate::printing::assets_dir;

@@ -1,0 +1,250 @@
+//! What the application does with each screen's event: which screen comes
+//! next, which notice the cashier sees, what work follows.
+
+use super::{print, status, App, Effects, Message, Screen};
+use crate::effect::Effect;
+use crate::screen::approval::{self, Pending};
+use crate::screen::{
+    cash, login, parked, receipt, refund, reports, sale, settings, startup, tender,
+};
+use tillpoint_app::service::CashMovement;
+use tillpoint_core::cashier::Approval;
+
+impl App {
+    pub(super) fn startup_event(&mut self, e: startup::Event) -> Effects {
+        match e {
+            startup::Event::Checked(lines) => self.checked(lines),
+            startup::Event::Continue => self.go(Screen::Login(login::State::default())),
+        }
+    }
+
+    pub(super) fn login_event(&mut self, e: login::Event) -> Effects {
+        match e {
+            login::Event::LoggedIn(c) => {
+                if let Some(covered) = self.locked_over.take() {
+                    self.screen = *covered;
+                    return match &self.screen {
+                        Screen::Sale(_) => vec![Effect::Focus(sale::SCAN_ID)],
+                        _ => vec![],
+                    };
+                }
+                self.cashier = Some(c);
+                let mut fx = self.new_sale();
+                fx.extend(self.go(Screen::Sale(sale::State::default())));
+                fx.push(sale::Shelf::load().map(Message::Sale));
+                fx
+            }
+            login::Event::Failed(why) => self.error(why),
+        }
+    }
+
+    pub(super) fn ask(&mut self, pending: Pending) -> Effects {
+        let (state, focus) = approval::State::ask(pending);
+        self.approval = Some(state);
+        vec![focus.map(Message::Approval)]
+    }
+
+    pub(super) fn approval_event(&mut self, e: approval::Event) -> Effects {
+        self.approval = None;
+        match e {
+            approval::Event::Cancelled => vec![],
+            approval::Event::Approved(pending, ap) => self.approved(pending, ap),
+        }
+    }
+
+    /// Carries out the action a supervisor approved, on the screen that
+    /// asked; its answer comes back there.
+    pub(super) fn approved(&mut self, pending: Pending, ap: Approval) -> Effects {
+        let cashier = self.cashier_no();
+        match pending {
+            Pending::Override(line, price) => {
+                if let Err(e) = self.sale.override_price(line, price, &ap) {
+                    self.error(e.to_string());
+                }
+                vec![Effect::Focus(sale::SCAN_ID)]
+            }
+            Pending::Refund(receipt, picks) => {
+                vec![refund::refund(receipt, picks, cashier, ap).map(Message::Refund)]
+            }
+            Pending::PostVoid(receipt) => vec![refund::post_void(receipt, ap).map(Message::Refund)],
+            Pending::NoSale => vec![cash::no_sale(cashier, ap, self.currency).map(Message::Cash)],
+            Pending::ZReport => vec![reports::z(ap).map(Message::Reports)],
+        }
+    }
+
+    pub(super) fn sale_event(&mut self, e: sale::Event) -> Effects {
+        use sale::Nav;
+        match e {
+            sale::Event::Approve(p) => self.ask(p),
+            sale::Event::Notice(n) => self.error(n),
+            sale::Event::Parked(id) => {
+                self.info(
+                    self.i18n
+                        .tr_args(self.lang, "parked-done", &[("id", id.to_string())]),
+                );
+                self.new_sale()
+            }
+            sale::Event::Go(nav) => match nav {
+                Nav::Pay => {
+                    let devices = tender::Devices {
+                        terminal: self.service.has_devices(),
+                        scans_codes: self.service.scans_payment_codes(),
+                        pin_pad: self.service.has_pin_pad(),
+                        demo: self.demo,
+                    };
+                    self.go(Screen::Tender(tender::State::new(devices)))
+                }
+                Nav::Parked => {
+                    let (s, fx) = parked::State::open();
+                    self.open((Screen::Parked(s), vec![fx]), Message::Parked)
+                }
+                Nav::Refund => self.go(Screen::Refund(refund::State::default())),
+                Nav::Cash => self.go(Screen::Cash(cash::State::default())),
+                Nav::Reports => {
+                    let (s, fx) = reports::State::open();
+                    self.open((Screen::Reports(s), vec![fx]), Message::Reports)
+                }
+                Nav::Receipts => {
+                    let (s, fx) = receipt::State::browse();
+                    self.open((Screen::Receipt(s), fx), Message::Receipt)
+                }
+                Nav::Settings => self.go(Screen::Settings(self.settings.clone())),
+                Nav::Help => self.go(Screen::Help),
+                Nav::Lock => self.lock(),
+                Nav::Logout => {
+                    self.cashier = None;
+                    self.go(Screen::Login(login::State::default()))
+                }
+                // The sale screen parks by itself.
+                Nav::Park => vec![],
+            },
+        }
+    }
+
+    pub(super) fn tender_event(&mut self, e: tender::Event) -> Effects {
+        match e {
+            tender::Event::Completed(record, change) => {
+                let change = change.map(|c| tillpoint_i18n::money(self.lang, c));
+                let mut fx = self.new_sale();
+                fx.push(print(Some(record.clone())));
+                let shown = receipt::State::of(*record, change);
+                fx.extend(self.open((Screen::Receipt(shown.0), shown.1), Message::Receipt));
+                fx
+            }
+            tender::Event::Back => self.go(Screen::Sale(sale::State::default())),
+            tender::Event::Notice(n) => self.error(n),
+        }
+    }
+
+    pub(super) fn receipt_event(&mut self, e: receipt::Event) -> Effects {
+        match e {
+            receipt::Event::NewSale => self.go(Screen::Sale(sale::State::default())),
+            receipt::Event::Reprinted(no) => {
+                self.info(
+                    self.i18n
+                        .tr_args(self.lang, "preview-reprinted", &[("number", no)]),
+                );
+                vec![print(None)]
+            }
+            receipt::Event::Notice(n) => self.error(n),
+        }
+    }
+
+    pub(super) fn refund_event(&mut self, e: refund::Event) -> Effects {
+        match e {
+            refund::Event::Approve(p) => self.ask(p),
+            refund::Event::Refunded(record) => {
+                let no = record.receipt_no.clone();
+                self.info(
+                    self.i18n
+                        .tr_args(self.lang, "refund-done", &[("number", no)]),
+                );
+                let shown = receipt::State::of(*record, None);
+                let mut fx = self.open((Screen::Receipt(shown.0), shown.1), Message::Receipt);
+                fx.push(status(self.lang));
+                fx
+            }
+            refund::Event::Voided(no) => {
+                self.info(
+                    self.i18n
+                        .tr_args(self.lang, "refund-voided-done", &[("number", no)]),
+                );
+                vec![]
+            }
+            refund::Event::Back => self.go(Screen::Sale(sale::State::default())),
+            refund::Event::Notice(n) => self.error(n),
+        }
+    }
+
+    pub(super) fn parked_event(&mut self, e: parked::Event) -> Effects {
+        match e {
+            parked::Event::Resumed(s) => {
+                self.sale = *s;
+                self.sale.cashier = self.cashier_no();
+                self.go(Screen::Sale(sale::State::default()))
+            }
+            parked::Event::Back => self.go(Screen::Sale(sale::State::default())),
+            parked::Event::Notice(n) => self.error(n),
+        }
+    }
+
+    pub(super) fn cash_event(&mut self, e: cash::Event) -> Effects {
+        match e {
+            cash::Event::Approve(p) => self.ask(p),
+            cash::Event::Done(kind) => {
+                let id = match kind {
+                    CashMovement::In => "cash-in-done",
+                    CashMovement::Out => "cash-out-done",
+                    CashMovement::NoSale => "cash-no-sale-done",
+                };
+                self.info(self.t(id));
+                self.go(Screen::Sale(sale::State::default()))
+            }
+            cash::Event::Back => self.go(Screen::Sale(sale::State::default())),
+            cash::Event::Notice(n) => self.error(n),
+        }
+    }
+
+    pub(super) fn reports_event(&mut self, e: reports::Event) -> Effects {
+        match e {
+            reports::Event::Approve(p) => self.ask(p),
+            reports::Event::Back => self.go(Screen::Sale(sale::State::default())),
+            reports::Event::Notice(n) => self.error(n),
+        }
+    }
+
+    pub(super) fn settings_event(&mut self, e: settings::Event) -> Effects {
+        match e {
+            settings::Event::Lang(l) => {
+                self.lang = l;
+                vec![]
+            }
+            settings::Event::Dark(d) => {
+                self.dark = d;
+                vec![]
+            }
+            settings::Event::Saved(warnings) => {
+                if let Screen::Settings(s) = &self.screen {
+                    self.settings = s.clone();
+                }
+                if warnings.is_empty() {
+                    self.info(self.t("settings-saved"));
+                } else {
+                    let w = warnings.join("; ");
+                    self.error(self.i18n.tr_args(
+                        self.lang,
+                        "settings-saved-warnings",
+                        &[("warnings", w)],
+                    ));
+                }
+                vec![Effect::call(|s| Message::Checked(s.check()))]
+            }
+            settings::Event::Info(i) => {
+                self.info(i);
+                vec![]
+            }
+            settings::Event::Notice(n) => self.error(n),
+            settings::Event::Back => self.go(Screen::Sale(sale::State::default())),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The application as iced runs it: effects become tasks on worker
+//! threads, and the state becomes the window's title, theme, subscriptions
+//! and view.
+
+use super::{App, Effects, Message, Screen, Shown};
+use crate::effect::Effect;
+use crate::screen::{help, parked, reports, settings};
+use crate::{status_bar, theme};
+use iced::widget::{column, container, operation};
+use iced::{keyboard, Element, Length, Subscription, Task, Theme};
+use tillpoint_app::service::Service;
+
+impl App {
+    /// Runs `handle`; work goes to a worker thread, its messages back here.
+    pub fn update(&mut self, message: Message) -> Task<Message> {
+        let effects = self.handle(message);
+        self.tasks(effects)
+    }
+
+    /// Effects as iced tasks: focus and exit at once, work on threads.
+    pub fn tasks(&self, effects: Effects) -> Task<Message> {
+        Task::batch(effects.into_iter().map(|e| match e {
+            Effect::Focus(id) => operation::focus(id),
+            Effect::Exit => iced::exit(),
+            work => Task::run(spawn(self.service.clone(), work), |m| m),
+        }))
+    }
+
+    pub fn title(&self) -> String {
+        match &self.cashier {
+            Some(c) => format!("{} — {}", self.t("app-title"), c.name),
+            None => self.t("app-title"),
+        }
+    }
+
+    pub fn theme(&self) -> Theme {
+        theme::theme(self.dark)
+    }
+
+    pub fn subscription(&self) -> Subscription<Message> {
+        let keys = keyboard::listen().filter_map(|event| match event {
+            keyboard::Event::KeyPressed {
+                key: keyboard::Key::Named(named),
+                ..
+            } => Some(Message::Key(named)),
+            _ => None,
+        });
+        let tick = iced::time::every(std::time::Duration::from_secs(1)).map(|_| {
+            Message::Tick(
+                (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
+            )
+        });
+        if self.exit_when_ready {
+            return Subscription::batch([
+                keys,
+                tick,
+                iced::window::frames().map(|_| Message::Frame),
+            ]);
+        }
+        Subscription::batch([keys, tick])
+    }
+
+    pub fn view(&self) -> Element<'_, Message> {
+        let ctx = self.ctx();
+        let body: Element<'_, Message> = match (&self.approval, &self.screen) {
+            (Some(a), _) => a.view(&ctx).map(Message::Approval),
+            (None, Screen::Startup(s)) => s.view(&ctx).map(Message::Startup),
+            (None, Screen::Login(s)) => s.view(&ctx, self.demo_hint()).map(Message::Login),
+            (None, Screen::Sale(s)) => {
+                let totals = self.totals();
+                s.view(&ctx, &self.sale, totals.as_ref(), &self.shelf)
+                    .map(Message::Sale)
+            }
+            (None, Screen::Tender(s)) => {
+                let bal = self.balance();
+                let due = self.sale.cash_due(&self.rules).unwrap_or(bal);
+                s.view(&ctx, &self.sale, bal, due).map(Message::Tender)
+            }
+            (None, Screen::Receipt(s)) => s.view(&ctx).map(Message::Receipt),
+            (None, Screen::Refund(s)) => s.view(&ctx).map(Message::Refund),
+            (None, Screen::Parked(s)) => parked::view(s, &ctx).map(Message::Parked),
+            (None, Screen::Cash(s)) => s.view(&ctx).map(Message::Cash),
+            (None, Screen::Reports(s)) => reports::view(s, &ctx).map(Message::Reports),
+            (None, Screen::Settings(s)) => {
+                settings::view(s, &ctx, self.dark).map(Message::Settings)
+            }
+            (None, Screen::Help) => help::view(&ctx, Message::HelpBack),
+        };
+        let bar = status_bar::view(
+            &ctx,
+            &self.status,
+            self.cashier.as_ref(),
+            self.demo && self.service.has_devices(),
+        );
+        let mut col = column![bar].spacing(4);
+        if let Some((n, err)) = &self.notice {
+            col = col.push(
+                iced::widget::button(theme::notice(n, *err))
+                    .on_press(Message::DismissNotice)
+                    .padding(0)
+                    .style(iced::widget::button::text),
+            );
+        }
+        col.push(container(body).height(Length::Fill).padding(4))
+            .padding(4)
+            .into()
+    }
+
+    fn demo_hint(&self) -> Option<String> {
+        if !self.demo || self.shown() == Shown::Locked {
+            return None;
+        }
+        let mut s = self.t("login-demo-hint");
+        for (c, pin) in tillpoint_app::demo_shop::cashiers() {
+            let role = self.t(&format!("role-{}", c.role.as_str()));
+            s.push_str(&format!("\n{} / {}  {} ({})", c.number, pin, c.name, role));
+        }
+        Some(s)
+    }
+}
+
+/// Runs one effect's work on its own thread; its messages arrive on the
+/// returned stream as they are made.
+fn spawn(
+    service: Service,
+    work: Effect<Message>,
+) -> iced::futures::channel::mpsc::UnboundedReceiver<Message> {
+    let (tx, rx) = iced::futures::channel::mpsc::unbounded();
+    std::thread::spawn(move || {
+        work.perform(&service, &mut |m| {
+            let _ = tx.unbounded_send(m);
+        });
+    });
+    rx
+}

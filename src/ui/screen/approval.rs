@@ -1,0 +1,193 @@
+//! The supervisor approval dialog, over whichever screen asked for it: a
+//! supervisor's number and PIN for one action (price override, refund,
+//! post-void, no-sale, Z report). The approval it obtains is for that
+//! action only; the application carries the action out with it.
+
+use crate::ctx::Ctx;
+use crate::effect::{Effect, Update};
+use crate::theme;
+use iced::widget::{column, container, row, text, text_input};
+use iced::{Element, Length};
+use tillpoint_core::cashier::{Action, Approval};
+use tillpoint_core::catalog::Qty;
+use tillpoint_core::money::Money;
+
+pub const NUMBER_ID: &str = "approval-number";
+pub const PIN_ID: &str = "approval-pin";
+
+/// An action waiting for a supervisor's number and PIN.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pending {
+    Override(u32, Money),
+    Refund(String, Vec<(u32, Qty)>),
+    PostVoid(String),
+    NoSale,
+    ZReport,
+}
+
+impl Pending {
+    fn action(&self) -> Action {
+        match self {
+            Pending::Override(..) => Action::PriceOverride,
+            Pending::Refund(..) => Action::Refund,
+            Pending::PostVoid(_) => Action::PostVoid,
+            Pending::NoSale => Action::NoSale,
+            Pending::ZReport => Action::ZReport,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub pending: Pending,
+    pub number: String,
+    pub pin: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Number(String),
+    Pin(String),
+    Submit,
+    Cancel,
+    /// The service's answer: the approval, `Err("")` for a wrong number or
+    /// PIN, `Err(why)` when that role may not approve the action.
+    Answer(Result<Approval, String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Approved: carry out the pending action with this approval.
+    Approved(Pending, Approval),
+    Cancelled,
+}
+
+impl State {
+    /// Asks for approval of `pending`; the focus goes to the number.
+    pub fn ask(pending: Pending) -> (State, Effect<Msg>) {
+        (
+            State {
+                pending,
+                number: String::new(),
+                pin: String::new(),
+                error: None,
+            },
+            Effect::Focus(NUMBER_ID),
+        )
+    }
+
+    pub fn update(&mut self, msg: Msg, ctx: &Ctx<'_>) -> Update<Msg, Event> {
+        match msg {
+            Msg::Number(s) => {
+                self.number = s.chars().filter(char::is_ascii_digit).take(6).collect();
+                Update::none()
+            }
+            Msg::Pin(s) => {
+                self.pin = s.chars().filter(char::is_ascii_digit).take(8).collect();
+                Update::none()
+            }
+            Msg::Cancel => Update::event(Event::Cancelled),
+            Msg::Submit => {
+                let Ok(number) = self.number.parse::<u32>() else {
+                    return Update::effect(Effect::Focus(NUMBER_ID));
+                };
+                if self.pin.len() < 4 {
+                    return Update::effect(Effect::Focus(PIN_ID));
+                }
+                let pin = std::mem::take(&mut self.pin);
+                let action = self.pending.action();
+                Update::effect(Effect::call(move |s| {
+                    Msg::Answer(s.approve(number, &pin, action))
+                }))
+            }
+            Msg::Answer(Ok(approval)) => {
+                Update::event(Event::Approved(self.pending.clone(), approval))
+            }
+            Msg::Answer(Err(why)) => {
+                self.error = Some(if why.is_empty() {
+                    ctx.t("approval-wrong")
+                } else {
+                    ctx.t("approval-denied")
+                });
+                self.number.clear();
+                Update::effect(Effect::Focus(NUMBER_ID))
+            }
+        }
+    }
+
+    pub fn view<'a>(&'a self, ctx: &Ctx<'_>) -> Element<'a, Msg> {
+        let what = match &self.pending {
+            Pending::Override(..) => ctx.t("approval-override"),
+            Pending::Refund(..) => ctx.t("approval-refund"),
+            Pending::PostVoid(_) => ctx.t("approval-post-void"),
+            Pending::NoSale => ctx.t("approval-no-sale"),
+            Pending::ZReport => ctx.t("approval-z"),
+        };
+        let mut c = column![
+            theme::title(ctx.t("approval-title")),
+            text(what).size(theme::TEXT),
+            text_input(&ctx.t("approval-number"), &self.number)
+                .id(NUMBER_ID)
+                .on_input(Msg::Number)
+                .on_submit(Msg::Submit)
+                .size(theme::TITLE)
+                .padding(10),
+            text_input(&ctx.t("approval-pin"), &self.pin)
+                .id(PIN_ID)
+                .secure(true)
+                .on_input(Msg::Pin)
+                .on_submit(Msg::Submit)
+                .size(theme::TITLE)
+                .padding(10),
+            row![
+                theme::secondary(ctx.t("common-cancel"), Some(Msg::Cancel)).width(Length::Fill),
+                theme::primary(ctx.t("approval-approve"), Some(Msg::Submit)).width(Length::Fill),
+            ]
+            .spacing(theme::GAP),
+        ]
+        .spacing(theme::GAP)
+        .max_width(480);
+        if let Some(e) = &self.error {
+            c = c.push(theme::notice(e, true));
+        }
+        container(theme::panel(c)).center(Length::Fill).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tillpoint_core::cashier::{authorize, Cashier, Role};
+
+    #[test]
+    fn a_complete_form_asks_the_service_and_an_answer_decides() {
+        let ctx = Ctx::for_tests();
+        let (mut s, focus) = State::ask(Pending::ZReport);
+        assert!(focus.is_focus(NUMBER_ID));
+        assert!(s.update(Msg::Submit, &ctx).effects[0].is_focus(NUMBER_ID));
+        s.update(Msg::Number("20x01".into()), &ctx);
+        assert_eq!(s.number, "2001");
+        assert!(s.update(Msg::Submit, &ctx).effects[0].is_focus(PIN_ID));
+        s.update(Msg::Pin("2468".into()), &ctx);
+        let u = s.update(Msg::Submit, &ctx);
+        assert!(u.effects[0].is_work());
+        assert!(s.pin.is_empty(), "the PIN does not stay on screen");
+
+        s.update(Msg::Answer(Err(String::new())), &ctx);
+        assert_eq!(s.error.as_deref(), Some(ctx.t("approval-wrong").as_str()));
+        assert!(s.number.is_empty());
+        s.update(Msg::Answer(Err("cashier".into())), &ctx);
+        assert_eq!(s.error.as_deref(), Some(ctx.t("approval-denied").as_str()));
+
+        let sue = Cashier {
+            number: 2001,
+            name: "Sue".into(),
+            role: Role::Supervisor,
+        };
+        let ap = authorize(&sue, Action::ZReport).unwrap();
+        let u = s.update(Msg::Answer(Ok(ap.clone())), &ctx);
+        assert_eq!(u.event, Some(Event::Approved(Pending::ZReport, ap)));
+        assert_eq!(s.update(Msg::Cancel, &ctx).event, Some(Event::Cancelled));
+    }
+}

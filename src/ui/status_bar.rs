@@ -1,0 +1,150 @@
+//! The status bar on every screen: who is logged in, whether the acquirer
+//! link is up, what waits for it, each configured device's state from the
+//! last self-check, why receipts are not printing, and the time.
+
+use crate::ctx::Ctx;
+use crate::theme;
+use iced::widget::{container, row, text};
+use iced::{Alignment, Element, Length};
+use tillpoint_app::check::CheckLine;
+use tillpoint_app::service::TillStatus;
+use tillpoint_core::cashier::Cashier;
+
+/// What the status bar shows.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub pending_outbox: i64,
+    pub queued_prints: i64,
+    /// Why receipts are not printing, in the cashier's words.
+    pub print_problem: Option<String>,
+    pub online: bool,
+    /// The last self-check's lines (the devices' marks).
+    pub checks: Vec<CheckLine>,
+}
+
+impl Status {
+    /// The service's latest figures; the link's state only when known.
+    pub fn update(&mut self, s: TillStatus) {
+        if let Some(up) = s.online {
+            self.online = up;
+        }
+        self.pending_outbox = s.pending_outbox;
+        self.queued_prints = s.queued_prints;
+        self.print_problem = s.print_problem;
+    }
+
+    /// Each configured device with a mark from the last self-check
+    /// ("Printer ✓ · PIN pad ✗"); the demo's simulated devices say so.
+    fn devices(&self, ctx: &Ctx<'_>, simulated: bool) -> String {
+        if simulated {
+            return ctx.t("status-devices-sim");
+        }
+        let parts: Vec<String> = self
+            .checks
+            .iter()
+            .filter(|l| matches!(l.id, "printer" | "reader" | "pinpad" | "acquirer"))
+            .map(|l| {
+                format!(
+                    "{} {}",
+                    ctx.t(&format!("check-{}", l.id)),
+                    if l.ok { "✓" } else { "✗" }
+                )
+            })
+            .collect();
+        if parts.is_empty() {
+            ctx.t("status-devices-none")
+        } else {
+            parts.join(" · ")
+        }
+    }
+}
+
+/// The bar; `simulated` when the demo's simulators are the devices.
+pub fn view<'a, M: 'a>(
+    ctx: &Ctx<'_>,
+    status: &Status,
+    cashier: Option<&Cashier>,
+    simulated: bool,
+) -> Element<'a, M> {
+    let who = match cashier {
+        Some(c) => ctx.ta(
+            "status-cashier",
+            &[("name", c.name.clone()), ("number", c.number.to_string())],
+        ),
+        None => ctx.t("status-nobody"),
+    };
+    let link = if status.online {
+        ctx.t("status-online")
+    } else {
+        ctx.t("status-offline")
+    };
+    let sync = ctx.ta(
+        "status-waiting",
+        &[("count", status.pending_outbox.max(0).to_string())],
+    );
+    let devices = status.devices(ctx, simulated);
+    let prints = match (&status.print_problem, status.queued_prints) {
+        (Some(p), _) => format!("· {p}"),
+        (None, n) if n > 0 => ctx.ta("status-prints", &[("count", n.to_string())]),
+        _ => String::new(),
+    };
+    let mut r = row![
+        text(who).size(theme::SMALL).width(Length::FillPortion(3)),
+        text(format!("{link} · {sync}"))
+            .size(theme::SMALL)
+            .width(Length::FillPortion(3)),
+        text(format!("{devices} {prints}"))
+            .size(theme::SMALL)
+            .width(Length::FillPortion(3)),
+        text(ctx.datetime(ctx.now_ms)).size(theme::SMALL),
+    ]
+    .spacing(theme::GAP)
+    .align_y(Alignment::Center);
+    if ctx.demo {
+        r = r.push(
+            text(ctx.t("status-demo"))
+                .size(theme::SMALL)
+                .color(theme::error_color()),
+        );
+    }
+    container(r)
+        .padding([4, 8])
+        .style(container::rounded_box)
+        .width(Length::Fill)
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_link_state_changes_only_when_known() {
+        let mut s = Status {
+            online: true,
+            ..Status::default()
+        };
+        s.update(TillStatus {
+            online: None,
+            pending_outbox: 2,
+            queued_prints: 1,
+            print_problem: Some("paper out".into()),
+        });
+        assert!(s.online, "a busy link says nothing");
+        assert_eq!((s.pending_outbox, s.queued_prints), (2, 1));
+        s.update(TillStatus {
+            online: Some(false),
+            ..TillStatus::default()
+        });
+        assert!(!s.online && s.print_problem.is_none());
+        let ctx = Ctx::for_tests();
+        s.checks = vec![CheckLine {
+            id: "printer",
+            ok: false,
+            detail: String::new(),
+            action: String::new(),
+        }];
+        assert!(s.devices(&ctx, false).contains('✗'));
+        assert_eq!(s.devices(&ctx, true), ctx.t("status-devices-sim"));
+    }
+}
