@@ -174,7 +174,10 @@ fn refunds_and_post_voids_reach_the_host_once_after_the_advices() {
 
     // Nothing reached the host yet: the till recorded first.
     assert_eq!(rig.host_rows().len(), 2);
-    let status = books.store.settlement_status().unwrap();
+    let status = books
+        .store
+        .settlement_status(tillpoint_payment::iso8583::profile::processing::SETTLEMENT_KINDS)
+        .unwrap();
     assert_eq!(status.refunds_voids_waiting, 3);
     assert_eq!(status.advices_waiting, 1);
 
@@ -216,7 +219,10 @@ fn refunds_and_post_voids_reach_the_host_once_after_the_advices() {
 
     // The till's batch agrees with the host: A, C, two credits; B voided.
     rig.assert_agree();
-    let status = books.store.settlement_status().unwrap();
+    let status = books
+        .store
+        .settlement_status(tillpoint_payment::iso8583::profile::processing::SETTLEMENT_KINDS)
+        .unwrap();
     assert_eq!(status.refunds_voids_waiting, 0);
     assert_eq!(status.open_totals.debits_amount, 4000 + 1800);
     assert_eq!(status.open_totals.credits_amount, 2000 + 1800);
@@ -257,7 +263,9 @@ fn a_refund_without_a_good_answer_is_reversed_before_it_is_sent_again() {
         assert_eq!(
             books
                 .store
-                .settlement_status()
+                .settlement_status(
+                    tillpoint_payment::iso8583::profile::processing::SETTLEMENT_KINDS
+                )
                 .unwrap()
                 .refunds_voids_waiting,
             1,
@@ -316,7 +324,10 @@ fn a_refund_the_host_refuses_is_kept_for_the_owner_and_not_retried() {
         panic!("{out:?}");
     };
     assert!(note.contains("12"), "{note}");
-    let status = books.store.settlement_status().unwrap();
+    let status = books
+        .store
+        .settlement_status(tillpoint_payment::iso8583::profile::processing::SETTLEMENT_KINDS)
+        .unwrap();
     assert_eq!(
         (status.refunds_voids_waiting, status.refunds_voids_refused),
         (0, 1)

@@ -116,6 +116,11 @@ pub fn store_checks(till: &Till) -> Vec<CheckLine> {
         &till.config,
         &mut section_warnings,
     );
+    let _ = tillpoint_devices::pinpad::PinPadConfig::from_till_config(
+        &till.config,
+        &mut section_warnings,
+    );
+    let _ = tillpoint_devices::reader::ReaderConfig::load(&till.config, &mut section_warnings);
     let till_warnings = &section_warnings;
     out.push(if till_warnings.is_empty() {
         CheckLine::pass(
@@ -169,8 +174,8 @@ pub fn render(lines: &[CheckLine]) -> String {
 pub fn device_checks(config: &tillpoint_config::Config) -> Vec<CheckLine> {
     let mut out = Vec::new();
 
-    if let Some(t) = config.sections.get("reader") {
-        let wanted = t.get("name").and_then(|v| v.as_str()).unwrap_or("");
+    if let Some(r) = tillpoint_devices::reader::ReaderConfig::load(config, &mut Vec::new()) {
+        let wanted = r.name.as_str();
         out.push(match tillpoint_devices::reader::list_readers() {
             Ok(names) if names.is_empty() => CheckLine::fail(
                 "reader",
@@ -194,7 +199,9 @@ pub fn device_checks(config: &tillpoint_config::Config) -> Vec<CheckLine> {
             ),
         });
     }
-    if let Some(pc) = tillpoint_devices::pinpad::PinPadConfig::from_till_config(config) {
+    if let Some(pc) =
+        tillpoint_devices::pinpad::PinPadConfig::from_till_config(config, &mut Vec::new())
+    {
         let port = pc.port_label();
         let mut pad = tillpoint_devices::pinpad::SerialPinPad::new(pc);
         out.push(match pad.connect() {

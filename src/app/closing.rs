@@ -28,21 +28,6 @@ pub fn acquirer_config(till: &Till) -> AcquirerConfig {
 /// window's devices): settlement goes through it, never a second session.
 pub type SharedSession = Arc<Mutex<Session<SqliteAcquirerStore>>>;
 
-/// The card figures for `report`. `None` for a till with neither a link nor
-/// electronic takings (its report stays as it was). Never fails the
-/// report: a problem (no settlement, fees not computable) is logged and
-/// returned as the second value, in words for the shop owner.
-pub fn card_closing(
-    till: &mut Till,
-    report: &Report,
-    new_z: bool,
-    running: Option<&SharedSession>,
-) -> (Option<CardSummary>, Option<String>) {
-    let settle = settlement_due(till, new_z, running);
-    let problem = settle.and_then(|s| s.run(running));
-    card_figures(till, report, running, problem)
-}
-
 /// What settling at a Z needs, taken from the till so that the settlement
 /// itself (a network exchange that can take the read timeout) runs without
 /// holding the till.

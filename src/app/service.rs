@@ -590,6 +590,23 @@ impl Service {
         })
     }
 
+    /// A copy of Z report number `z`, with the card figures as they stand.
+    pub fn z_copy(&self, z: i64) -> Result<ReportView, Refusal> {
+        let mut till = lock(&self.till);
+        let report = till
+            .store
+            .z_by_number(z)
+            .map_err(words)?
+            .ok_or_else(|| format!("there is no Z report {z}"))?;
+        let (card, problem) =
+            crate::closing::card_figures(&mut till, &report, self.link.as_ref(), None);
+        Ok(ReportView {
+            report,
+            card,
+            problem,
+        })
+    }
+
     /// The status bar's figures; never waits on the link or the printer.
     pub fn status(&self, lang: tillpoint_i18n::Lang) -> TillStatus {
         let till = lock(&self.till);

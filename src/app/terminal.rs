@@ -148,21 +148,17 @@ impl LiveDevices {
         let stop = Arc::new(AtomicBool::new(false));
         let forwarder = spawn_forwarder(acquirer.clone(), WorkerConfig::default(), stop.clone())?;
         let pad: Option<Box<dyn PinEntry>> =
-            PinPadConfig::from_till_config(&till.config).map(|pc| {
+            PinPadConfig::from_till_config(&till.config, &mut Vec::new()).map(|pc| {
                 let mut pad = SerialPinPad::new(pc);
                 if let Err(e) = pad.connect() {
                     tracing::warn!(error = %e, "PIN pad not answering yet");
                 }
                 Box::new(pad) as Box<dyn PinEntry>
             });
-        let reader_name = till
-            .config
-            .sections
-            .get("reader")
-            .and_then(|s| s.get("name"))
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_string();
+        let reader_name =
+            tillpoint_devices::reader::ReaderConfig::load(&till.config, &mut Vec::new())
+                .map(|r| r.name)
+                .unwrap_or_default();
         let hasher = PanHasher::load_or_create(till.data_dir())?;
         // Approvals are recorded in the sale's own transaction: a till that
         // stops between the approval and the sale reverses it on restart.

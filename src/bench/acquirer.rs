@@ -2,11 +2,12 @@
 //! the till's SQLite outbox to the host simulator on loopback, against a
 //! bare request/response loop over the same connection.
 //!
-//! The goal is rate-based (forwarding at least half the bare loop's
-//! rate); the figure keeps the fields of the others (time per operation), so
+//! The goal is rate-based (forwarding at least the bare loop's rate:
+//! pipelining and batching the acknowledgements must beat one request at a
+//! time); the figure keeps the fields of the others (time per operation), so
 //! p50 is milliseconds per advice (per pipelined window of 32, divided by
 //! its advices), the baseline milliseconds per bare round trip, and the goal
-//! reads "ratio <= 2".
+//! reads "ratio <= 1".
 
 use super::{figure, Figure, Samples};
 use tillpoint_sim::acquirer::{bench_forwarding, SimError};
@@ -28,8 +29,8 @@ pub fn forwarding(progress: &dyn Fn(&str)) -> Result<Figure, SimError> {
         &format!("forwarding_{ADVICES}_advices"),
         &forward,
         Some(&bare),
-        "ratio <= 2 (rate >= 0.5x)",
-        |_, _, r| r.is_some_and(|r| r <= 2.0),
+        "ratio <= 1 (rate >= 1.0x)",
+        |_, _, r| r.is_some_and(|r| r <= 1.0),
     ))
 }
 

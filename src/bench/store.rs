@@ -146,8 +146,8 @@ pub fn run(dir: &Path, size: Size, progress: &dyn Fn(&str)) -> Result<Vec<Figure
         "sale_commit_5_line_card",
         &commit,
         Some(&bare),
-        "ratio <= 1.5",
-        |_, _, r| r.is_some_and(|r| r <= 1.5),
+        "ratio <= 1.3",
+        |_, _, r| r.is_some_and(|r| r <= 1.3),
     ));
     drop(store);
 

@@ -148,7 +148,9 @@ pub fn acquirer(cli: &Cli, cmd: &AcquirerCmd) -> anyhow::Result<ExitCode> {
     let currency = till.config.till.currency;
     match cmd {
         AcquirerCmd::Status { json } => {
-            let status = till.store.settlement_status()?;
+            let status = till.store.settlement_status(
+                tillpoint_payment::iso8583::profile::processing::SETTLEMENT_KINDS,
+            )?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
@@ -199,7 +201,9 @@ pub fn acquirer(cli: &Cli, cmd: &AcquirerCmd) -> anyhow::Result<ExitCode> {
             let mut session = session_of(&till, &cfg)?;
             let row = settle_and_record(&mut session, till.clock.now_ms());
             drop(session);
-            let status = till.store.settlement_status()?;
+            let status = till.store.settlement_status(
+                tillpoint_payment::iso8583::profile::processing::SETTLEMENT_KINDS,
+            )?;
             print!("{}", text::settlement(&status, &till.clock, currency));
             Ok(match row.outcome {
                 SettlementOutcomeRow::Matched | SettlementOutcomeRow::MatchedAfterUpload => {

@@ -15,8 +15,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tillpoint_app::check;
 use tillpoint_app::demo_shop;
+use tillpoint_app::service::Service;
 use tillpoint_app::till::{Paths, Till};
-use tillpoint_core::cashier::{authorize, Action, Cashier, Role};
+use tillpoint_core::cashier::{Action, Cashier, Role};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -318,35 +319,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reprint,
             json,
         }) => {
-            let (mut till, _g) = open(&cli)?;
-            let now = till.clock.now_ms();
-            let (report, is_copy) = match (kind.as_str(), reprint) {
-                ("z", Some(n)) => (
-                    till.store
-                        .z_by_number(*n)?
-                        .ok_or_else(|| anyhow!("there is no Z report {n}"))?,
-                    true,
-                ),
+            let (till, _g) = open(&cli)?;
+            let clock = till.clock;
+            // The same use cases, and the same approval rule, as the window's.
+            let service = Service::new(till);
+            let (view, is_copy) = match (kind.as_str(), reprint) {
+                ("z", Some(n)) => (service.z_copy(*n).map_err(|e| anyhow!(e))?, true),
                 ("z", None) => {
                     let number = supervisor
                         .ok_or_else(|| anyhow!("a Z report needs --supervisor NUMBER"))?;
                     let pin = read_pin(&format!("PIN for supervisor {number}"))?;
-                    let who = till
-                        .store
-                        .login(number, &pin)?
-                        .ok_or_else(|| anyhow!("wrong supervisor number or PIN"))?;
-                    let approval = authorize(&who, Action::ZReport)?;
-                    (till.store.z_report(&approval, now)?, false)
+                    let approval =
+                        service
+                            .approve(number, &pin, Action::ZReport)
+                            .map_err(|why| match why.is_empty() {
+                                true => anyhow!("wrong supervisor number or PIN"),
+                                false => anyhow!(why),
+                            })?;
+                    (
+                        service.report(Some(&approval)).map_err(|e| anyhow!(e))?,
+                        false,
+                    )
                 }
-                _ => (till.store.x_report(now)?, false),
+                _ => (service.report(None).map_err(|e| anyhow!(e))?, false),
             };
-            let (card, problem) = tillpoint_app::closing::card_closing(
-                &mut till,
-                &report,
-                kind == "z" && reprint.is_none(),
-                None,
-            );
-            if let Some(p) = problem {
+            let (report, card) = (view.report, view.card);
+            if let Some(p) = view.problem {
                 eprintln!("{p}");
             }
             if *json {
@@ -356,9 +354,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 };
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
-                print!("{}", text::report(&report, &till.clock, is_copy));
+                print!("{}", text::report(&report, &clock, is_copy));
                 if let Some(c) = &card {
-                    print!("{}", text::card_summary(c, &till.clock));
+                    print!("{}", text::card_summary(c, &clock));
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -58,6 +58,24 @@ pub enum PortSelector {
     Usb(Vec<UsbMatch>),
 }
 
+/// The `[pinpad]` section as written.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default)]
+struct PinPadSection {
+    /// Device path of the serial port; empty: no PIN pad.
+    port: String,
+    baud: u32,
+}
+
+impl Default for PinPadSection {
+    fn default() -> Self {
+        PinPadSection {
+            port: String::new(),
+            baud: 19_200,
+        }
+    }
+}
+
 /// PIN pad settings.
 #[derive(Debug, Clone)]
 pub struct PinPadConfig {
@@ -76,23 +94,21 @@ pub struct PinPadConfig {
 }
 
 impl PinPadConfig {
-    /// The `[pinpad]` section of the till's config (`port`, `baud`); `None`
-    /// when the till has no PIN pad configured.
-    pub fn from_till_config(config: &tillpoint_config::Config) -> Option<PinPadConfig> {
-        let section = config.sections.get("pinpad")?;
-        let port = section.get("port")?.as_str()?.trim();
+    /// The `[pinpad]` section of the till's config (`port`, `baud`), read
+    /// like every section (a bad field falls back alone, with a warning);
+    /// `None` when the till has no PIN pad configured.
+    pub fn from_till_config(
+        config: &tillpoint_config::Config,
+        warnings: &mut Vec<String>,
+    ) -> Option<PinPadConfig> {
+        config.sections.get("pinpad")?;
+        let section: PinPadSection = config.section("pinpad", warnings);
+        let port = section.port.trim();
         if port.is_empty() {
             return None;
         }
         let mut pc = PinPadConfig::at_path(port);
-        let baud = section.get("baud").and_then(|v| {
-            v.as_integer()
-                .and_then(|i| u32::try_from(i).ok())
-                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-        });
-        if let Some(b) = baud {
-            pc.baud_rate = b;
-        }
+        pc.baud_rate = section.baud;
         Some(pc)
     }
 
@@ -465,6 +481,26 @@ impl PinEntry for SerialPinPad {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `[pinpad]` is read like every section: a bad field falls back alone.
+    #[test]
+    fn a_bad_baud_keeps_the_port() {
+        let (c, _) =
+            tillpoint_config::Config::parse("[pinpad]\nport = \"/dev/ttyUSB3\"\nbaud = \"fast\"\n")
+                .unwrap();
+        let mut w = Vec::new();
+        let pc = PinPadConfig::from_till_config(&c, &mut w).expect("a PIN pad");
+        assert_eq!(pc.port_label(), "/dev/ttyUSB3");
+        assert_eq!(pc.baud_rate, 19_200);
+        assert!(w.len() == 1 && w[0].contains("[pinpad] baud"), "{w:?}");
+        let (c, _) = tillpoint_config::Config::parse("[pinpad]\nbaud = 9600\n").unwrap();
+        assert!(
+            PinPadConfig::from_till_config(&c, &mut w).is_none(),
+            "no port, no pad"
+        );
+        let (c, _) = tillpoint_config::Config::parse("").unwrap();
+        assert!(PinPadConfig::from_till_config(&c, &mut w).is_none());
+    }
 
     #[test]
     fn missing_port_is_named() {

@@ -121,6 +121,26 @@ impl Canceller {
     }
 }
 
+/// The `[reader]` section: which PC/SC reader takes the cards (part of its
+/// name is enough; empty: the first one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct ReaderConfig {
+    pub name: String,
+}
+
+impl ReaderConfig {
+    /// Read like every section (a bad field falls back alone, with a
+    /// warning); `None` when the till has no `[reader]`, so no card reader.
+    pub fn load(
+        config: &tillpoint_config::Config,
+        warnings: &mut Vec<String>,
+    ) -> Option<ReaderConfig> {
+        config.sections.get("reader")?;
+        Some(config.section("reader", warnings))
+    }
+}
+
 /// One card reader.
 pub struct Reader {
     ctx: Context,

@@ -23,10 +23,14 @@ use super::sales::{next_receipt_no, Completion};
 use super::{Result, Store, StoreError};
 use tillpoint_core::sale::{PricingRules, Sale, Stamp};
 
-/// Processing codes (ISO 8583 field 3) that count in settlement, as the host
-/// counts them: purchases are debits, refunds credits.
-const PURCHASE: &str = "000000";
-const REFUND: &str = "200000";
+/// Which stored transaction kinds (the host profile's processing codes,
+/// ISO 8583 field 3, which the payment layer owns) settlement counts as
+/// debits and which as credits; the store only adds them up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettlementKinds<'a> {
+    pub debit: &'a str,
+    pub credit: &'a str,
+}
 
 /// A message's identity as the host sees it: MTI, STAN and field 7.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -576,8 +580,8 @@ impl AcquirerDb {
     }
 
     /// The open batch, what waits, and the last settlement.
-    pub fn settlement_status(&self) -> Result<SettlementStatus> {
-        self.read(settlement_status)
+    pub fn settlement_status(&self, kinds: SettlementKinds<'_>) -> Result<SettlementStatus> {
+        self.read(|tx| settlement_status(tx, kinds))
     }
 }
 
@@ -662,9 +666,9 @@ impl Store {
 
     /// Where the card money stands (open batch, advices waiting, last
     /// settlement), read on the sale engine's connection for the Z report.
-    pub fn settlement_status(&mut self) -> Result<SettlementStatus> {
+    pub fn settlement_status(&mut self, kinds: SettlementKinds<'_>) -> Result<SettlementStatus> {
         let tx = crate::begin_write(&mut self.conn)?;
-        let s = settlement_status(&tx)?;
+        let s = settlement_status(&tx, kinds)?;
         tx.commit()?;
         Ok(s)
     }
@@ -864,7 +868,7 @@ fn insert_settlement(tx: &Transaction<'_>, s: &SettlementRow) -> Result<()> {
     Ok(())
 }
 
-fn settlement_status(tx: &Transaction<'_>) -> Result<SettlementStatus> {
+fn settlement_status(tx: &Transaction<'_>, kinds: SettlementKinds<'_>) -> Result<SettlementStatus> {
     let open_batch = current_batch(tx)?;
     let mut open_totals = BatchTotals::default();
     {
@@ -887,11 +891,11 @@ fn settlement_status(tx: &Transaction<'_>) -> Result<SettlementStatus> {
                 u64::try_from(amount).unwrap_or(0),
             );
             match kind.as_str() {
-                PURCHASE => {
+                k if k == kinds.debit => {
                     open_totals.debits_count += count;
                     open_totals.debits_amount += amount;
                 }
-                REFUND => {
+                k if k == kinds.credit => {
                     open_totals.credits_count += count;
                     open_totals.credits_amount += amount;
                 }
@@ -976,6 +980,13 @@ fn settlement_status(tx: &Transaction<'_>) -> Result<SettlementStatus> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PURCHASE: &str = "000000";
+    const REFUND: &str = "200000";
+    const KINDS: SettlementKinds<'static> = SettlementKinds {
+        debit: PURCHASE,
+        credit: REFUND,
+    };
 
     fn id(stan: u32) -> MessageId {
         MessageId {
@@ -1191,7 +1202,11 @@ mod tests {
         assert!(db.pending_reversals().unwrap().is_empty());
         assert_eq!(db.batch_items(1).unwrap().len(), 2);
         assert_eq!(
-            store.settlement_status().unwrap().open_totals.debits_amount,
+            store
+                .settlement_status(KINDS)
+                .unwrap()
+                .open_totals
+                .debits_amount,
             1600
         );
     }
@@ -1222,7 +1237,7 @@ mod tests {
         assert_eq!(all[1].state, AdviceState::Refused);
         assert_eq!(all[1].note.as_deref(), Some("host refused"));
         assert!(db.mark_attempts(&[(999, 1)]).is_err());
-        let status = db.settlement_status().unwrap();
+        let status = db.settlement_status(KINDS).unwrap();
         assert_eq!(status.open_totals.debits_count, 2);
         assert_eq!(status.advices_refused, 1);
         assert_eq!(status.advices_waiting, 0);
@@ -1237,6 +1252,6 @@ mod tests {
             note: None,
         };
         db.record_settlement(&row).unwrap();
-        assert_eq!(db.settlement_status().unwrap().last, Some(row));
+        assert_eq!(db.settlement_status(KINDS).unwrap().last, Some(row));
     }
 }

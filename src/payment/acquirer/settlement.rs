@@ -35,13 +35,14 @@ pub fn card_summary(
     store: &mut Store,
 ) -> Result<CardSummary, String> {
     let fees = merchant_fees(&report.totals, &cfg.fees).map_err(|e| e.to_string())?;
-    let settlement = match store.settlement_status() {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(error = %e, "settlement status unreadable");
-            None
-        }
-    };
+    let settlement =
+        match store.settlement_status(crate::iso8583::profile::processing::SETTLEMENT_KINDS) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "settlement status unreadable");
+                None
+            }
+        };
     Ok(CardSummary {
         fees,
         fees_configured: cfg.fees_configured,

@@ -89,6 +89,14 @@ pub const MAX_MESSAGE_LEN: usize = 4096;
 
 /// Processing codes (field 3) used by this profile.
 pub mod processing {
+    /// What settlement counts: purchases are debits, refunds credits (the
+    /// till's store adds captures up by these).
+    pub const SETTLEMENT_KINDS: tillpoint_store::acquirer::SettlementKinds<'static> =
+        tillpoint_store::acquirer::SettlementKinds {
+            debit: PURCHASE,
+            credit: REFUND,
+        };
+
     pub const PURCHASE: &str = "000000";
     pub const VOID_PURCHASE: &str = "020000";
     pub const REFUND: &str = "200000";

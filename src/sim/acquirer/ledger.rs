@@ -86,9 +86,8 @@ CREATE TABLE IF NOT EXISTS settlements (
 );
 ";
 
-/// Processing codes that count in settlement.
-const PURCHASE: &str = "000000";
-const REFUND: &str = "200000";
+/// Processing codes that count in settlement (the host profile's).
+use tillpoint_payment::iso8583::profile::processing::{PURCHASE, REFUND};
 
 /// Life of a transaction at the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -450,9 +449,9 @@ impl LedgerTx<'_> {
             .tx
             .prepare_cached(
                 "SELECT COALESCE(SUM(amount), 0) FROM txns
-                 WHERE original_id = ?1 AND proc_code = '200000' AND status = 'approved'",
+                 WHERE original_id = ?1 AND proc_code = ?2 AND status = 'approved'",
             )?
-            .query_row([id], |r| r.get(0))?)
+            .query_row(rusqlite::params![id, REFUND], |r| r.get(0))?)
     }
 
     /// The masked PAN of transaction `id` (a referenced refund or void
