@@ -7,8 +7,10 @@ use tillpoint_core::sale::SaleRecord;
 use tillpoint_devices::printer::config::{PrinterConfig, ReceiptSettings};
 use tillpoint_store::{Store, StoreError, StoreSettings};
 
-use crate::service::Page;
 use crate::till::Till;
+
+/// A receipt page as the printer would print it: width, height, RGBA.
+pub type Page = (u32, u32, Vec<u8>);
 
 /// The printer's desk: a connection of its own to the till's database and
 /// a lock of its own, so a printer that is slow, out of paper or unplugged

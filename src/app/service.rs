@@ -75,8 +75,7 @@ pub struct Printed {
     pub left: usize,
 }
 
-/// A receipt page as the printer would print it: width, height, RGBA.
-pub type Page = (u32, u32, Vec<u8>);
+pub use crate::printing::Page;
 
 /// Where a card or QR payment stands (the tender screen's steps).
 pub type PayStep = u8;

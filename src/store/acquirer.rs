@@ -964,7 +964,7 @@ fn settlement_status(tx: &Transaction<'_>, kinds: SettlementKinds<'_>) -> Result
             note,
         }),
     };
-    let instructions = super::instructions::counts(tx)?;
+    let instructions = counts(tx)?;
     Ok(SettlementStatus {
         open_batch,
         open_totals,
@@ -974,6 +974,28 @@ fn settlement_status(tx: &Transaction<'_>, kinds: SettlementKinds<'_>) -> Result
         refunds_voids_refused: instructions.refused,
         reversals_pending: u64::try_from(reversals).unwrap_or(0),
         last,
+    })
+}
+
+/// Outbox rows of refunds and voids, by state, for status lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InstructionCounts {
+    pub pending: u64,
+    pub refused: u64,
+}
+
+/// Refunds and voids of card and QR payments waiting for the acquirer
+/// and refused by it (their rows are the outbox's; see `instructions`).
+pub(super) fn counts(tx: &rusqlite::Connection) -> Result<InstructionCounts> {
+    let (pending, refused): (i64, i64) = tx
+        .prepare_cached(
+            "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'failed'), 0)
+             FROM outbox WHERE kind IN ('refund', 'void') AND txn_kind IS NULL",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(InstructionCounts {
+        pending: u64::try_from(pending).unwrap_or(0),
+        refused: u64::try_from(refused).unwrap_or(0),
     })
 }
 

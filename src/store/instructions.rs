@@ -13,7 +13,7 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::acquirer::{
-    capture_from, confirm_in, current_batch, AcquirerDb, CaptureChangeRow, CaptureRow,
+    capture_from, confirm_in, counts, current_batch, AcquirerDb, CaptureChangeRow, CaptureRow,
     CAPTURE_COLUMNS,
 };
 use super::sales::load_record;
@@ -49,13 +49,6 @@ pub struct InstructionRow {
     /// Why the row cannot be read (a damaged or unknown row): it is set
     /// aside with this reason instead of blocking the ones after it.
     pub problem: Option<String>,
-}
-
-/// Outbox rows of refunds and voids, by state, for status lines.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct InstructionCounts {
-    pub pending: u64,
-    pub refused: u64,
 }
 
 impl AcquirerDb {
@@ -171,19 +164,6 @@ impl super::Store {
     pub fn refused_refunds_and_voids(&self) -> Result<u64> {
         Ok(counts(&self.conn)?.refused)
     }
-}
-
-pub(super) fn counts(tx: &rusqlite::Connection) -> Result<InstructionCounts> {
-    let (pending, refused): (i64, i64) = tx
-        .prepare_cached(
-            "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'failed'), 0)
-             FROM outbox WHERE kind IN ('refund', 'void') AND txn_kind IS NULL",
-        )?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(InstructionCounts {
-        pending: u64::try_from(pending).unwrap_or(0),
-        refused: u64::try_from(refused).unwrap_or(0),
-    })
 }
 
 /// A row that cannot be read, to be set aside with the reason.

@@ -13,6 +13,7 @@ pub mod config;
 pub mod crypto;
 pub mod forwarder;
 pub mod instructions;
+pub mod limits;
 pub mod session;
 pub mod settlement;
 pub mod till_store;
@@ -26,10 +27,10 @@ use crate::iso8583::ReversalReason;
 pub use client::{AcquirerClient, ClientConfig, Connector, LinkError, LinkStream, PlainTcp};
 pub use crypto::{decrypt, encrypt, CryptoError, DataKey};
 pub use forwarder::{
-    spawn_forwarder, Backoff, ForwardOutcome, ForwardReport, OfflineLimits, OfflineRefusal,
-    OfflineSale, WorkerConfig,
+    spawn_forwarder, Backoff, ForwardOutcome, ForwardReport, OfflineSale, WorkerConfig,
 };
 pub use instructions::InstructionOutcome;
+pub use limits::{OfflineLimits, OfflineRefusal};
 pub use session::{
     Authorization, OnlineRequest, Session, SessionConfig, SessionError, SettlementOutcome,
     SettlementReport, SystemClock, TimeSource,

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use super::client::{AcquirerClient, LinkError};
 use super::crypto::{CryptoError, DataKey};
-use super::forwarder::{OfflineLimits, OfflineRefusal};
+use super::limits::{OfflineLimits, OfflineRefusal};
 use super::{AcquirerStore, AcquirerStoreError, BatchItem, CaptureChange, PendingReversal};
 use crate::iso8583::messages::{
     self, parse_reply, BuildError, CardInput, NetworkRequest, OriginalData, OriginalRef, Reply,
