@@ -177,6 +177,75 @@ fn refund_needs_a_supervisor() {
     assert_eq!(r.total.minor, -818);
 }
 
+/// Answers that change the sale or the books arrive after the cashier may
+/// have moved on (the till's lock was busy): they are applied all the same,
+/// and while a paid sale is being recorded the screen cannot be left.
+#[test]
+fn answers_that_change_the_sale_are_never_dropped() {
+    use tillpoint_ui::screen::{sale, tender};
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    login(&mut app, "1001", "1234");
+
+    // A scan whose answer comes after F7 took the cashier to cash in/out.
+    app.drive(Message::Sale(sale::Msg::Entry("00001".into())));
+    let lookup = app.handle(Message::Sale(sale::Msg::Submit));
+    app.drive(Message::Key(Named::F7));
+    assert_eq!(app.shown(), Shown::Cash);
+    app.perform(lookup);
+    assert_eq!(
+        app.sale.live_lines().count(),
+        1,
+        "the scanned item is on the sale"
+    );
+
+    // Parking answered after the cashier went to the reports.
+    app.drive(Message::Key(Named::Escape));
+    let park = app.handle(Message::Sale(sale::Msg::Go(sale::Nav::Park)));
+    app.drive(Message::Key(Named::F8));
+    assert_eq!(app.shown(), Shown::Reports);
+    app.perform(park);
+    assert_eq!(
+        app.sale.live_lines().count(),
+        0,
+        "parked: the counter is clear"
+    );
+    assert!(app
+        .notice
+        .as_ref()
+        .is_some_and(|(n, e)| !*e && n.contains('1')));
+
+    // A paid sale being recorded keeps the tender screen until it is.
+    app.drive(Message::Key(Named::Escape));
+    type_into(&mut app, "scan", "00003");
+    app.drive(Message::Key(Named::F12));
+    let complete = app.handle(Message::Tender(tender::Msg::Exact));
+    assert!(app.tender().unwrap().completing);
+    for key in [Named::Escape, Named::F7, Named::F10] {
+        app.drive(Message::Key(key));
+        assert_eq!(
+            app.shown(),
+            Shown::Tender,
+            "{key:?} left a sale being recorded"
+        );
+    }
+    app.drive(Message::Tender(tender::Msg::Back));
+    assert_eq!(app.shown(), Shown::Tender);
+    app.perform(complete);
+    assert_eq!(app.shown(), Shown::Receipt);
+    assert_eq!(app.sale.live_lines().count(), 0);
+
+    // Shortcuts wait while a supervisor is asked; the lock closes the ask.
+    app.drive(Message::Key(Named::F7));
+    click(&mut app, "Open drawer (no sale)");
+    assert!(app.approval.is_some());
+    app.drive(Message::Key(Named::F8));
+    assert_eq!(app.shown(), Shown::Cash, "F8 under the approval dialog");
+    app.drive(Message::Tick(app.now_ms + app.idle_lock_ms + 1));
+    assert_eq!(app.shown(), Shown::Locked);
+    assert!(app.approval.is_none(), "no approval over the lock screen");
+}
+
 #[test]
 fn park_and_resume() {
     let dir = tempfile::tempdir().unwrap();

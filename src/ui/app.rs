@@ -254,6 +254,7 @@ impl App {
 
     /// Shows `screen`, with the focus where its cashier starts typing.
     fn go(&mut self, screen: Screen) -> Effects {
+        self.leave();
         let focus = match &screen {
             Screen::Sale(_) => Some(sale::SCAN_ID),
             Screen::Tender(_) => Some(tender::CASH_ID),
@@ -263,6 +264,14 @@ impl App {
         };
         self.screen = screen;
         focus.map(Effect::Focus).into_iter().collect()
+    }
+
+    /// The screen on show is left: what it holds for later is kept (the
+    /// settings being edited).
+    fn leave(&mut self) {
+        if let Screen::Settings(s) = &self.screen {
+            self.settings = s.clone();
+        }
     }
 
     /// Shows a screen that asks the service for its content on arrival.
@@ -310,10 +319,15 @@ impl App {
         if input {
             self.last_input_ms = self.now_ms;
         }
+        let message = match self.late(message) {
+            Ok(fx) => return fx,
+            Err(message) => message,
+        };
         let ctx = ctx!(self);
         macro_rules! on {
             ($variant:ident, $state:ident => $update:expr, $event:expr) => {{
-                // An answer for a screen that is no longer showing is dropped.
+                // What only fills a screen no longer showing is dropped
+                // (`late` applied what changes the sale or the books).
                 let Screen::$variant($state) = &mut self.screen else {
                     return vec![];
                 };
@@ -378,7 +392,7 @@ impl App {
     fn tick(&mut self, now: i64) -> Effects {
         self.now_ms = now;
         let mut fx = vec![];
-        let paying = matches!(&self.screen, Screen::Tender(t) if t.progress.is_some());
+        let paying = matches!(&self.screen, Screen::Tender(t) if t.busy());
         if self.cashier.is_some()
             && !matches!(self.shown(), Shown::Locked | Shown::Login | Shown::Startup)
             && !paying
@@ -410,6 +424,9 @@ impl App {
         let Some(number) = self.cashier.as_ref().map(|c| c.number) else {
             return vec![];
         };
+        // A supervisor's approval is not asked for over the lock screen.
+        self.approval = None;
+        self.leave();
         let covered = std::mem::replace(&mut self.screen, Screen::Help);
         self.locked_over = Some(Box::new(covered));
         self.go(Screen::Login(login::State::locked(number)))
@@ -422,7 +439,7 @@ impl App {
         {
             return vec![];
         }
-        let paying = matches!(&self.screen, Screen::Tender(t) if t.progress.is_some());
+        let paying = matches!(&self.screen, Screen::Tender(t) if t.busy());
         if k == K::Escape {
             if self.approval.take().is_some() {
                 return vec![];
@@ -433,7 +450,8 @@ impl App {
                 }
             }
             let unanswered = matches!(&self.screen,
-                Screen::Tender(t) if t.progress.as_ref().is_some_and(|p| p.approved.is_none()));
+                Screen::Tender(t) if t.completing
+                    || t.progress.as_ref().is_some_and(|p| p.approved.is_none()));
             if unanswered {
                 return vec![];
             }
@@ -453,11 +471,19 @@ impl App {
             K::F12 => sale::Nav::Pay,
             _ => return vec![],
         };
-        if paying {
+        if paying || self.approval.is_some() {
             return vec![];
+        }
+        if nav == sale::Nav::Lock {
+            return self.lock();
+        }
+        let empty = self.sale.live_lines().next().is_none();
+        if matches!(nav, sale::Nav::Pay | sale::Nav::Park) && empty {
+            return self.error(self.t("sale-empty"));
         }
         // The shortcuts act as the sale screen's buttons do, from any screen.
         if !matches!(self.screen, Screen::Sale(_)) {
+            self.leave();
             self.screen = Screen::Sale(sale::State::default());
         }
         self.handle(Message::Sale(sale::Msg::Go(nav)))

@@ -11,6 +11,105 @@ use tillpoint_app::service::CashMovement;
 use tillpoint_core::cashier::Approval;
 
 impl App {
+    /// Answers that change the sale or the books, when their screen is no
+    /// longer the one showing (the cashier moved on, or the lock came):
+    /// they are applied all the same and the cashier is told, so a parked
+    /// sale does not stay on the counter, a resumed one is not lost, a
+    /// scanned item is not dropped and a Z or a refund is not taken
+    /// unseen. Anything else comes back to be routed as usual.
+    #[allow(clippy::result_large_err)] // the message is handed back to route, not an error
+    pub(super) fn late(&mut self, message: Message) -> Result<Effects, Message> {
+        let locked = self.locked_over.is_some();
+        let ctx = crate::ctx::Ctx {
+            i18n: &self.i18n,
+            lang: self.lang,
+            currency: self.currency,
+            offset_secs: self.offset_secs,
+            demo: self.demo,
+            now_ms: self.now_ms,
+        };
+        match (message, &self.screen) {
+            (Message::Sale(m @ (sale::Msg::Parked(_) | sale::Msg::Resolved(..))), screen)
+                if !matches!(screen, Screen::Sale(_)) =>
+            {
+                let mut scratch = sale::State::default();
+                let u = scratch.update(m, &mut self.sale, &mut self.shelf, &ctx);
+                let mut fx = match u.event {
+                    Some(e) => self.sale_event(e),
+                    None => vec![],
+                };
+                if let Some((p, _)) = scratch.weighing {
+                    // A weighed product needs the sale screen: scan it there.
+                    self.error(
+                        self.i18n
+                            .tr_args(self.lang, "sale-weigh", &[("name", p.name)]),
+                    );
+                    fx.clear();
+                }
+                Ok(fx)
+            }
+            (Message::Parked(parked::Msg::Resumed(r)), screen)
+                if !matches!(screen, Screen::Parked(_)) =>
+            {
+                Ok(match r {
+                    Ok(s) if !locked => self.parked_event(parked::Event::Resumed(s)),
+                    Ok(s) => {
+                        self.sale = *s;
+                        self.sale.cashier = self.cashier_no();
+                        self.locked_over = Some(Box::new(Screen::Sale(sale::State::default())));
+                        vec![]
+                    }
+                    Err(e) => self.error(e),
+                })
+            }
+            (Message::Reports(m @ reports::Msg::Loaded(_)), screen)
+                if !matches!(screen, Screen::Reports(_)) =>
+            {
+                let mut shown = reports::State::default();
+                let u = shown.update(m);
+                match &mut self.locked_over {
+                    Some(covered) => **covered = Screen::Reports(shown),
+                    None => self.screen = Screen::Reports(shown),
+                }
+                Ok(u.event.map(|e| self.reports_event(e)).unwrap_or_default())
+            }
+            (Message::Refund(m @ (refund::Msg::Refunded(_) | refund::Msg::Voided(_))), screen)
+                if !matches!(screen, Screen::Refund(_)) =>
+            {
+                let mut scratch = refund::State::default();
+                let u = scratch.update(m, &ctx);
+                Ok(match u.event {
+                    Some(refund::Event::Refunded(r)) if locked => {
+                        let no = r.receipt_no.clone();
+                        self.info(
+                            self.i18n
+                                .tr_args(self.lang, "refund-done", &[("number", no)]),
+                        );
+                        vec![]
+                    }
+                    Some(e) => self.refund_event(e),
+                    None => vec![],
+                })
+            }
+            (Message::Cash(m @ cash::Msg::Done(_)), screen)
+                if !matches!(screen, Screen::Cash(_)) =>
+            {
+                let mut scratch = cash::State::default();
+                let (cashier, currency) = (self.cashier_no(), self.currency);
+                let u = scratch.update(m, cashier, currency, &ctx);
+                Ok(match u.event {
+                    Some(cash::Event::Done(kind)) if locked => {
+                        self.info(self.t(done_text(kind)));
+                        vec![]
+                    }
+                    Some(e) => self.cash_event(e),
+                    None => vec![],
+                })
+            }
+            (message, _) => Err(message),
+        }
+    }
+
     pub(super) fn startup_event(&mut self, e: startup::Event) -> Effects {
         match e {
             startup::Event::Checked(lines) => self.checked(lines),
@@ -192,12 +291,7 @@ impl App {
         match e {
             cash::Event::Approve(p) => self.ask(p),
             cash::Event::Done(kind) => {
-                let id = match kind {
-                    CashMovement::In => "cash-in-done",
-                    CashMovement::Out => "cash-out-done",
-                    CashMovement::NoSale => "cash-no-sale-done",
-                };
-                self.info(self.t(id));
+                self.info(self.t(done_text(kind)));
                 self.go(Screen::Sale(sale::State::default()))
             }
             cash::Event::Back => self.go(Screen::Sale(sale::State::default())),
@@ -246,5 +340,14 @@ impl App {
             settings::Event::Notice(n) => self.error(n),
             settings::Event::Back => self.go(Screen::Sale(sale::State::default())),
         }
+    }
+}
+
+/// What the cashier is told when a cash movement is recorded.
+fn done_text(kind: CashMovement) -> &'static str {
+    match kind {
+        CashMovement::In => "cash-in-done",
+        CashMovement::Out => "cash-out-done",
+        CashMovement::NoSale => "cash-no-sale-done",
     }
 }

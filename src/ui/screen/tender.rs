@@ -72,15 +72,20 @@ pub struct State {
     /// (payment devices; not the demo's simulated steps).
     pub cancellable: bool,
     pub devices: Devices,
+    /// The paid sale is being recorded: the screen stays until the till
+    /// answers, so the answer always finds it (and the counter is cleared).
+    pub completing: bool,
 }
 
-/// Completes the sale once nothing is left to pay; else the cash field
-/// takes the focus for the rest.
-fn complete_if_paid(sale: &Sale, rules: &PricingRules) -> Update<Msg, Event> {
+/// Completes the sale once nothing is left to pay (the screen then stays
+/// until the till says it is recorded); else the cash field takes the
+/// focus for the rest.
+fn complete_if_paid(state: &mut State, sale: &Sale, rules: &PricingRules) -> Update<Msg, Event> {
     let paid = sale.balance(rules).is_ok_and(|b| b.is_zero());
     if !paid {
         return Update::effect(Effect::Focus(CASH_ID));
     }
+    state.completing = true;
     let sale = sale.clone();
     Update::effect(Effect::call(move |s| {
         Msg::Completed(s.complete(&sale).map(Box::new))
@@ -186,6 +191,12 @@ fn step(kind: TenderKind, amount: Money, step: PayStep) -> Effect<Msg> {
 }
 
 impl State {
+    /// Whether a payment or the recording of the paid sale is under way:
+    /// no shortcut, Esc or idle lock may leave the screen then.
+    pub fn busy(&self) -> bool {
+        self.progress.is_some() || self.completing
+    }
+
     /// The tender screen for a sale, with what the devices can do.
     pub fn new(devices: Devices) -> State {
         State {
@@ -247,7 +258,10 @@ impl State {
                 let change = self.last_change.filter(|c| !c.is_zero());
                 Update::event(Event::Completed(record, change))
             }
-            Msg::Completed(Err(e)) => Update::event(Event::Notice(e)),
+            Msg::Completed(Err(e)) => {
+                self.completing = false;
+                Update::event(Event::Notice(e))
+            }
             msg => match self.intent(msg, balance, ctx) {
                 Some(i) => self.apply(i, sale, rules, ctx),
                 None => Update::none(),
@@ -268,7 +282,7 @@ impl State {
             return Update::event(Event::Notice(e.to_string()));
         }
         self.progress = None;
-        complete_if_paid(sale, rules)
+        complete_if_paid(self, sale, rules)
     }
 
     fn apply(
@@ -282,7 +296,7 @@ impl State {
             Intent::Cash(given) => match sale.pay_cash(given, rules) {
                 Ok(change) => {
                     self.last_change = Some(change);
-                    complete_if_paid(sale, rules)
+                    complete_if_paid(self, sale, rules)
                 }
                 Err(e) => Update::event(Event::Notice(e.to_string())),
             },
@@ -309,6 +323,7 @@ impl State {
             Intent::AwaitCode => Update::effect(Effect::Focus(CODE_ID)),
             Intent::Code(amount, code) => Update::effect(pay(TenderKind::Qr, amount, code)),
             Intent::Cancel => Update::effect(Effect::run(|s| s.cancel_payment())),
+            Intent::Back if self.completing => Update::none(),
             Intent::Back => Update::event(Event::Back),
             Intent::Pad(k) => {
                 let key = match k {
