@@ -760,3 +760,33 @@ fn qr_payment_on_the_shops_devices_sends_the_scanned_code() {
     assert_eq!(rows[0].amount, rec.total.minor);
     assert_eq!(rows[0].rrn.as_deref(), Some(card.rrn.as_str()));
 }
+
+/// A worker that dies (a bug) still answers: the cashier is told to try
+/// again, and a login waiting for it can be tried again.
+#[test]
+fn a_dying_worker_is_said_and_does_not_leave_the_screen_waiting() {
+    use tillpoint_ui::effect::Effect;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    let work: Effect<Message> = Effect::run(|_| panic!("a bug in a worker"));
+    let mut answers = tillpoint_ui::app::spawn(app.service.clone(), work);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let answer = loop {
+        match answers.try_recv() {
+            Ok(m) => break m,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(_) => panic!("no answer from the worker"),
+        }
+    };
+    assert!(matches!(answer, Message::WorkerFailed), "{answer:?}");
+    app.drive(answer);
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|(n, e)| *e && n.contains("try again")),
+        "{:?}",
+        app.notice
+    );
+}

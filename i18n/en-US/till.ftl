@@ -225,3 +225,4 @@ settings-pinpad-port = PIN pad serial port
 settings-acquirer-host = Acquirer host:port
 tender-demo-card = Demo: the card the customer inserts
 pay-pin-pad = Customer PIN pad (simulated)
+worker-failed = The till stopped working on that without an answer. Please try again.

@@ -225,3 +225,4 @@ settings-pinpad-port = 密码键盘串口
 settings-acquirer-host = 收单主机 主机:端口
 tender-demo-card = 演示：顾客插入的卡
 pay-pin-pad = 顾客密码键盘（模拟）
+worker-failed = 收银台处理该操作时意外中断，未得到结果。请重试。

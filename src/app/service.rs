@@ -38,6 +38,18 @@ pub use tillpoint_store::sales::{CashMovement, Parked};
 /// Why a call did not do what was asked, in words for the cashier.
 pub type Refusal = String;
 
+/// Why a supervisor's approval was not given: each is said differently,
+/// so a failing database never reads as a supervisor's lack of rights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// No cashier has that number and PIN.
+    WrongPin,
+    /// That cashier's role may not approve the action.
+    NotAllowed(String),
+    /// The PIN could not be checked (the store failed), in words.
+    Failed(Refusal),
+}
+
 /// A receipt looked up by number: the sale, its refunds so far, and
 /// whether it was voided.
 #[derive(Debug, Clone)]
@@ -404,12 +416,11 @@ impl Service {
         self.local(|t, _| t.store.login(number, pin))
     }
 
-    /// A supervisor's approval of one `action`. `Err("")` for a wrong
-    /// number or PIN, `Err(why)` when the role may not approve it.
-    pub fn approve(&self, number: u32, pin: &str, action: Action) -> Result<Approval, Refusal> {
-        match self.login(number, pin)? {
-            Some(c) => authorize(&c, action).map_err(words),
-            None => Err(String::new()),
+    /// A supervisor's approval of one `action`, or why there is none.
+    pub fn approve(&self, number: u32, pin: &str, action: Action) -> Result<Approval, Denied> {
+        match self.login(number, pin).map_err(Denied::Failed)? {
+            Some(c) => authorize(&c, action).map_err(|e| Denied::NotAllowed(e.to_string())),
+            None => Err(Denied::WrongPin),
         }
     }
 

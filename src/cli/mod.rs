@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tillpoint_app::check;
 use tillpoint_app::demo_shop;
-use tillpoint_app::service::Service;
+use tillpoint_app::service::{Denied, Service};
 use tillpoint_app::till::{Paths, Till};
 use tillpoint_core::cashier::{Action, Cashier, Role};
 
@@ -329,13 +329,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let number = supervisor
                         .ok_or_else(|| anyhow!("a Z report needs --supervisor NUMBER"))?;
                     let pin = read_pin(&format!("PIN for supervisor {number}"))?;
-                    let approval =
-                        service
-                            .approve(number, &pin, Action::ZReport)
-                            .map_err(|why| match why.is_empty() {
-                                true => anyhow!("wrong supervisor number or PIN"),
-                                false => anyhow!(why),
-                            })?;
+                    let approval = service.approve(number, &pin, Action::ZReport).map_err(
+                        |why| match why {
+                            Denied::WrongPin => anyhow!("wrong supervisor number or PIN"),
+                            Denied::NotAllowed(w) | Denied::Failed(w) => anyhow!(w),
+                        },
+                    )?;
                     (
                         service.report(Some(&approval)).map_err(|e| anyhow!(e))?,
                         false,

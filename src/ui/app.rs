@@ -10,6 +10,8 @@
 mod events;
 mod window;
 
+pub use window::spawn;
+
 use super::ctx::Ctx;
 use super::effect::{Effect, Update};
 use super::screen::approval;
@@ -103,6 +105,8 @@ pub enum Message {
     Printed(Result<Printed, String>),
     /// The self-check ran again (after the settings changed).
     Checked(Vec<CheckLine>),
+    /// A worker stopped without an answer (it panicked).
+    WorkerFailed,
 }
 
 /// Options the window starts with.
@@ -315,6 +319,7 @@ impl App {
                 | Message::Status(_)
                 | Message::Printed(_)
                 | Message::Checked(_)
+                | Message::WorkerFailed
         );
         if input {
             self.last_input_ms = self.now_ms;
@@ -353,6 +358,7 @@ impl App {
             }
             Message::Printed(Err(e)) => self.error(e),
             Message::Checked(lines) => self.checked(lines),
+            Message::WorkerFailed => self.worker_failed(),
             Message::Key(k) => self.key(k),
             Message::Approval(m) => {
                 let Some(a) = &mut self.approval else {

@@ -110,6 +110,15 @@ impl App {
         }
     }
 
+    /// A worker died before it answered: the cashier is told, and a login
+    /// waiting for it may be tried again.
+    pub(super) fn worker_failed(&mut self) -> Effects {
+        if let Screen::Login(s) = &mut self.screen {
+            s.busy = false;
+        }
+        self.error(self.t("worker-failed"))
+    }
+
     pub(super) fn startup_event(&mut self, e: startup::Event) -> Effects {
         match e {
             startup::Event::Checked(lines) => self.checked(lines),

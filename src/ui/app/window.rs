@@ -121,15 +121,21 @@ impl App {
 
 /// Runs one effect's work on its own thread; its messages arrive on the
 /// returned stream as they are made.
-fn spawn(
+pub fn spawn(
     service: Service,
     work: Effect<Message>,
 ) -> iced::futures::channel::mpsc::UnboundedReceiver<Message> {
     let (tx, rx) = iced::futures::channel::mpsc::unbounded();
     std::thread::spawn(move || {
-        work.perform(&service, &mut |m| {
-            let _ = tx.unbounded_send(m);
-        });
+        let sent = tx.clone();
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            work.perform(&service, &mut |m| {
+                let _ = sent.unbounded_send(m);
+            })
+        }));
+        if ran.is_err() {
+            let _ = tx.unbounded_send(Message::WorkerFailed);
+        }
     });
     rx
 }

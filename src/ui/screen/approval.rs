@@ -8,6 +8,7 @@ use crate::effect::{Effect, Update};
 use crate::theme;
 use iced::widget::{column, container, row, text, text_input};
 use iced::{Element, Length};
+use tillpoint_app::service::Denied;
 use tillpoint_core::cashier::{Action, Approval};
 use tillpoint_core::catalog::Qty;
 use tillpoint_core::money::Money;
@@ -51,9 +52,8 @@ pub enum Msg {
     Pin(String),
     Submit,
     Cancel,
-    /// The service's answer: the approval, `Err("")` for a wrong number or
-    /// PIN, `Err(why)` when that role may not approve the action.
-    Answer(Result<Approval, String>),
+    /// The service's answer: the approval, or why there is none.
+    Answer(Result<Approval, Denied>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -105,10 +105,10 @@ impl State {
                 Update::event(Event::Approved(self.pending.clone(), approval))
             }
             Msg::Answer(Err(why)) => {
-                self.error = Some(if why.is_empty() {
-                    ctx.t("approval-wrong")
-                } else {
-                    ctx.t("approval-denied")
+                self.error = Some(match why {
+                    Denied::WrongPin => ctx.t("approval-wrong"),
+                    Denied::NotAllowed(_) => ctx.t("approval-denied"),
+                    Denied::Failed(words) => words,
                 });
                 self.number.clear();
                 Update::effect(Effect::Focus(NUMBER_ID))
@@ -174,11 +174,17 @@ mod tests {
         assert!(u.effects[0].is_work());
         assert!(s.pin.is_empty(), "the PIN does not stay on screen");
 
-        s.update(Msg::Answer(Err(String::new())), &ctx);
+        s.update(Msg::Answer(Err(Denied::WrongPin)), &ctx);
         assert_eq!(s.error.as_deref(), Some(ctx.t("approval-wrong").as_str()));
         assert!(s.number.is_empty());
-        s.update(Msg::Answer(Err("cashier".into())), &ctx);
+        s.update(Msg::Answer(Err(Denied::NotAllowed("cashier".into()))), &ctx);
         assert_eq!(s.error.as_deref(), Some(ctx.t("approval-denied").as_str()));
+        // A failing store is said as such, not as a lack of rights.
+        s.update(
+            Msg::Answer(Err(Denied::Failed("disk I/O error".into()))),
+            &ctx,
+        );
+        assert_eq!(s.error.as_deref(), Some("disk I/O error"));
 
         let sue = Cashier {
             number: 2001,
