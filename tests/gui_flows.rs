@@ -79,6 +79,25 @@ fn click(app: &mut App, label: &str) {
     });
 }
 
+/// The keyboard alone, as a cashier at the counter: Enter on the self-check,
+/// number, Enter, PIN, Enter.
+#[test]
+fn login_by_keyboard_alone() {
+    use tillpoint_ui::screen::login;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    let fx = app.handle(Message::Key(Named::Enter));
+    assert_eq!(app.shown(), Shown::Login);
+    assert!(fx.iter().any(|e| e.is_focus(login::NUMBER_ID)), "{fx:?}");
+    app.drive(Message::Login(login::Msg::NumberChanged("1001".into())));
+    let fx = app.handle(Message::Login(login::Msg::Submit));
+    assert!(fx.iter().any(|e| e.is_focus(login::PIN_ID)), "{fx:?}");
+    app.drive(Message::Login(login::Msg::PinChanged("1234".into())));
+    app.drive(Message::Login(login::Msg::Submit));
+    assert_eq!(app.shown(), Shown::Sale);
+    assert!(app.title().contains("Ann"), "{}", app.title());
+}
+
 fn login(app: &mut App, number: &str, pin: &str) {
     click(app, "Continue");
     assert_eq!(app.shown(), Shown::Login);

@@ -263,7 +263,9 @@ impl App {
             Screen::Sale(_) => Some(sale::SCAN_ID),
             Screen::Tender(_) => Some(tender::CASH_ID),
             Screen::Refund(_) => Some(refund::LOOKUP_ID),
-            Screen::Login(_) => Some(login::PIN_ID),
+            // A fresh login starts at the number; the lock screen at the PIN.
+            Screen::Login(l) if l.locked_for.is_some() => Some(login::PIN_ID),
+            Screen::Login(_) => Some(login::NUMBER_ID),
             _ => None,
         };
         self.screen = screen;
@@ -440,6 +442,10 @@ impl App {
 
     fn key(&mut self, k: keyboard::key::Named) -> Effects {
         use keyboard::key::Named as K;
+        // Enter goes on from the self-check, as its Continue button does.
+        if k == K::Enter && self.shown() == Shown::Startup {
+            return self.handle(Message::Startup(startup::Msg::Continue));
+        }
         if self.cashier.is_none()
             || matches!(self.shown(), Shown::Locked | Shown::Login | Shown::Startup)
         {

@@ -80,17 +80,30 @@ impl State {
                 self.busy = false;
                 Update::event(Event::Failed(why))
             }
-            msg => match self.intent(msg) {
-                // The lock screen opens only for the cashier who locked it.
-                Some((number, _)) if self.locked_for.is_some_and(|n| n != number) => {
-                    self.rejected(ctx.t("login-wrong"));
-                    Update::none()
+            msg => {
+                let field = self.field;
+                let u = self.login_intent(msg, ctx);
+                // The keyboard follows the field the keypad or Enter moved to.
+                match (field, self.field) {
+                    (Field::Number, Field::Pin) => u.with(Effect::Focus(PIN_ID)),
+                    (Field::Pin, Field::Number) => u.with(Effect::Focus(NUMBER_ID)),
+                    _ => u,
                 }
-                Some((number, pin)) => {
-                    Update::effect(Effect::call(move |s| Msg::Answer(s.login(number, &pin))))
-                }
-                None => Update::none(),
-            },
+            }
+        }
+    }
+
+    fn login_intent(&mut self, msg: Msg, ctx: &Ctx<'_>) -> Update<Msg, Event> {
+        match self.intent(msg) {
+            // The lock screen opens only for the cashier who locked it.
+            Some((number, _)) if self.locked_for.is_some_and(|n| n != number) => {
+                self.rejected(ctx.t("login-wrong"));
+                Update::none()
+            }
+            Some((number, pin)) => {
+                Update::effect(Effect::call(move |s| Msg::Answer(s.login(number, &pin))))
+            }
+            None => Update::none(),
         }
     }
 
@@ -257,6 +270,24 @@ mod tests {
         assert_eq!(u.event, Some(Event::LoggedIn(ann)));
         let u = s.update(Msg::Answer(Err("disk".into())), &ctx);
         assert_eq!(u.event, Some(Event::Failed("disk".into())));
+    }
+
+    /// Enter on the number moves the keyboard to the PIN field, not only
+    /// the highlight, so a cashier typing number, Enter, PIN, Enter logs in.
+    #[test]
+    fn enter_moves_the_keyboard_focus_to_the_pin() {
+        let ctx = Ctx::for_tests();
+        let mut s = State::default();
+        s.update(Msg::NumberChanged("1001".into()), &ctx);
+        let u = s.update(Msg::Submit, &ctx);
+        assert_eq!(s.field, Field::Pin);
+        assert!(
+            u.effects.iter().any(|e| e.is_focus(PIN_ID)),
+            "{:?}",
+            u.effects
+        );
+        let u = s.update(Msg::Clear, &ctx);
+        assert!(u.effects.iter().any(|e| e.is_focus(NUMBER_ID)));
     }
 
     #[test]
