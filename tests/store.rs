@@ -406,3 +406,148 @@ fn tampering_is_detected() {
     let broken = store.verify_journal().unwrap().unwrap_err();
     assert_eq!(broken.seq, 2);
 }
+
+/// A period's totals are the same whether its sales were folded into the
+/// stored totals (by the printer side or an X report) or replayed when the
+/// report is read; voids of folded and unfolded sales and cash movements
+/// count once. A twin store that folds after every step is the reference.
+#[test]
+fn period_totals_do_not_depend_on_when_sales_are_folded() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut lazy, config) = demo_store(a.path());
+    let (mut eager, _) = demo_store(b.path());
+    let rules = &config.pricing;
+    let cur = rules.currency;
+    let void = supervisor(Action::PostVoid);
+    let step = |i: usize, lazy: &mut Store, eager: &mut Store| {
+        for store in [&mut *lazy, &mut *eager] {
+            match i {
+                3 => store.post_void("T01-000002", &void, T).map(drop).unwrap(),
+                5 => store
+                    .cash_movement(
+                        CashMovement::In,
+                        Money::new(700, cur),
+                        1001,
+                        None,
+                        "float",
+                        T,
+                    )
+                    .unwrap(),
+                8 => store.post_void("T01-000003", &void, T).map(drop).unwrap(),
+                _ => {
+                    let mut s = sale_of(store, &[("00001", 1 + i as i64 % 3), ("00003", 1)]);
+                    s.pay_cash(Money::new(100_000, cur), rules).unwrap();
+                    store
+                        .complete_sale(&s, rules, T, (9 + i % 5) as u8, &[])
+                        .unwrap();
+                }
+            }
+        }
+        eager.fold_period_totals().unwrap();
+    };
+    for i in 0..4 {
+        step(i, &mut lazy, &mut eager);
+    }
+    // The printer prints the first receipts: that folds the three sales so
+    // far (one of them already voided); the void at step 8 takes a folded
+    // sale out of the stored totals.
+    for job in lazy.queued_print_jobs().unwrap().into_iter().take(2) {
+        assert!(lazy.mark_printed(job.id, T).unwrap());
+    }
+    for i in 4..10 {
+        step(i, &mut lazy, &mut eager);
+    }
+    let x = lazy.x_report(T).unwrap();
+    assert_eq!(x.totals, eager.x_report(T).unwrap().totals);
+    assert_eq!(x.totals.sales.count, 7 - 2, "seven sales, two voided");
+    assert_eq!(x.totals.post_voids.count, 2);
+    assert_eq!(x.totals.cash_in.amount, 700);
+    assert_eq!(lazy.verify_period_totals().unwrap(), None);
+    // More sales after the X, then the Z closes with all of them.
+    step(10, &mut lazy, &mut eager);
+    let z = lazy.z_report(&supervisor(Action::ZReport), T).unwrap();
+    assert_eq!(z.totals.sales.count, 8 - 2);
+    assert_eq!(
+        z.totals,
+        eager
+            .z_report(&supervisor(Action::ZReport), T)
+            .unwrap()
+            .totals
+    );
+    assert_eq!(lazy.z_by_number(1).unwrap().unwrap().totals, z.totals);
+    assert_eq!(lazy.verify_period_totals().unwrap(), None);
+    // Stored totals edited to match a lowered figure are found, open or closed.
+    lazy.raw_connection()
+        .execute(
+            "UPDATE periods SET totals = json_set(totals, '$.sales.amount', 1) WHERE id = 1",
+            [],
+        )
+        .unwrap();
+    assert_eq!(lazy.verify_period_totals().unwrap(), Some(1));
+}
+
+/// Receipts are found by the id their number ends in, and still found when
+/// a number does not follow that rule.
+#[test]
+fn receipts_are_found_by_number_even_off_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, config) = demo_store(dir.path());
+    let rules = &config.pricing;
+    for _ in 0..2 {
+        let mut s = sale_of(&store, &[("00001", 1)]);
+        s.pay_cash(Money::new(10_000, rules.currency), rules)
+            .unwrap();
+        store.complete_sale(&s, rules, T, 9, &[]).unwrap();
+    }
+    assert!(!store.is_voided(" T01-000002 ").unwrap());
+    store
+        .raw_connection()
+        .execute("UPDATE sales SET receipt_no = 'OLD-7' WHERE id = 1", [])
+        .unwrap();
+    assert!(!store.is_voided("OLD-7").unwrap());
+    assert!(matches!(
+        store.is_voided("T01-000001"),
+        Err(StoreError::NoSuchReceipt(_))
+    ));
+    assert!(matches!(
+        store.sale_by_receipt("T01-000009"),
+        Err(StoreError::NoSuchReceipt(_))
+    ));
+}
+
+/// A receipt stuck at the printer keeps its place while later jobs print:
+/// finding queued jobs from the print floor up misses none of them.
+#[test]
+fn queued_print_jobs_survive_a_stuck_job_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, config) = demo_store(dir.path());
+    let rules = &config.pricing;
+    for _ in 0..4 {
+        let mut s = sale_of(&store, &[("00001", 1)]);
+        s.pay_cash(Money::new(10_000, rules.currency), rules)
+            .unwrap();
+        store.complete_sale(&s, rules, T, 9, &[]).unwrap();
+    }
+    let jobs: Vec<i64> = store
+        .queued_print_jobs()
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(jobs.len(), 4);
+    assert!(store.mark_printed(jobs[0], T).unwrap());
+    store.mark_print_failed(jobs[1], "out of paper").unwrap();
+    assert!(store.mark_printed(jobs[2], T).unwrap());
+    assert!(!store.mark_printed(jobs[2], T).unwrap(), "printed once");
+    let reprint = store.queue_reprint("T01-000001", T).unwrap();
+    let settings = store.settings().clone();
+    drop(store);
+    let store = Store::open(&dir.path().join("till.db"), settings).unwrap();
+    let left: Vec<i64> = store
+        .queued_print_jobs()
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(left, vec![jobs[1], jobs[3], reprint]);
+}

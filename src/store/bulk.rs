@@ -29,6 +29,7 @@ impl Store {
             )?;
             Self::record_completion(&settings, &tx, record, at_ms, &[])?;
         }
+        super::reports::fold_open_period(&tx)?;
         tx.commit()?;
         Ok(())
     }

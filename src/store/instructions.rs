@@ -16,7 +16,7 @@ use super::acquirer::{
     capture_from, confirm_in, counts, current_batch, AcquirerDb, CaptureChangeRow, CaptureRow,
     CAPTURE_COLUMNS,
 };
-use super::sales::load_record;
+use super::sales::{load_record, sale_id_of};
 use super::{Result, StoreError};
 
 /// Which message an instruction becomes.
@@ -229,10 +229,7 @@ fn instruction(tx: &Transaction<'_>, row: &OutboxRef, open_batch: u32) -> Result
     let original_sale: Option<i64> = match kind {
         InstructionKind::Void => Some(sale_id),
         InstructionKind::Refund => match &record.original_receipt {
-            Some(no) => tx
-                .prepare_cached("SELECT id FROM sales WHERE receipt_no = ?1")?
-                .query_row([no], |r| r.get(0))
-                .optional()?,
+            Some(no) => sale_id_of(tx, no)?,
             None => None,
         },
     };

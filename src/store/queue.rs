@@ -4,6 +4,24 @@
 use super::{Result, Store};
 use rusqlite::params;
 
+/// Moves the print floor up to the oldest job still queued (or past the
+/// newest job when none is), so that finding queued jobs reads only the
+/// table's tail. Kept by the printer's side, never by the sale's commit.
+fn advance_print_floor(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    tx.execute(
+        "INSERT INTO counters(name, value)
+         SELECT 'print_floor', COALESCE(
+             (SELECT MIN(id) FROM print_jobs
+              WHERE id >= (SELECT COALESCE(MAX(value), 0) FROM counters WHERE name = 'print_floor')
+                AND state = 'queued'),
+             (SELECT COALESCE(MAX(id), 0) + 1 FROM print_jobs))
+         WHERE true
+         ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+        [],
+    )?;
+    Ok(())
+}
+
 /// A receipt waiting to print.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrintJob {
@@ -32,12 +50,16 @@ pub struct OutboxItem {
 }
 
 impl Store {
-    /// Queued print jobs, oldest first.
+    /// Queued print jobs, oldest first. Jobs below the print floor (see
+    /// [`advance_print_floor`]) are all printed, so only the tail of the
+    /// table is read; a sale writes no queue index.
     pub fn queued_print_jobs(&self) -> Result<Vec<PrintJob>> {
         let mut stmt = self.conn.prepare(
             "SELECT j.id, j.sale_id, s.receipt_no, j.kind, j.copies, j.attempts, j.last_error
              FROM print_jobs j LEFT JOIN sales s ON s.id = j.sale_id
-             WHERE j.state = 'queued' ORDER BY j.id",
+             WHERE j.id >= (SELECT COALESCE(MAX(value), 0) FROM counters WHERE name = 'print_floor')
+               AND j.state = 'queued'
+             ORDER BY j.id",
         )?;
         let v = stmt
             .query_map([], |r| {
@@ -58,10 +80,18 @@ impl Store {
     /// Marks a job printed. Returns false when it was already printed, so a
     /// caller racing a restart never prints a job twice.
     pub fn mark_printed(&mut self, job: i64, at_ms: i64) -> Result<bool> {
-        Ok(self.conn.execute(
+        let tx = crate::begin_write(&mut self.conn)?;
+        let marked = tx.execute(
             "UPDATE print_jobs SET state = 'printed', printed_at_ms = ?2 WHERE id = ?1 AND state = 'queued'",
             params![job, at_ms],
-        )? == 1)
+        )? == 1;
+        advance_print_floor(&tx)?;
+        // The printer side makes this write after every receipt anyway:
+        // the period's totals are brought up to date here, not in the
+        // sale's own commit.
+        super::reports::fold_open_period(&tx)?;
+        tx.commit()?;
+        Ok(marked)
     }
 
     /// Records that one copy of a multi-copy job (e.g. the merchant slip of a card
@@ -88,13 +118,8 @@ impl Store {
     /// Queues a reprint of a receipt (one customer copy, marked as a reprint).
     pub fn queue_reprint(&mut self, receipt_no: &str, at_ms: i64) -> Result<i64> {
         let tx = crate::begin_write(&mut self.conn)?;
-        let sale_id: i64 = tx
-            .query_row(
-                "SELECT id FROM sales WHERE receipt_no = ?1",
-                [receipt_no],
-                |r| r.get(0),
-            )
-            .map_err(|_| super::StoreError::NoSuchReceipt(receipt_no.to_string()))?;
+        let sale_id = super::sales::sale_id_of(&tx, receipt_no)?
+            .ok_or_else(|| super::StoreError::NoSuchReceipt(receipt_no.trim().to_string()))?;
         tx.execute(
             "INSERT INTO print_jobs(sale_id, kind, copies, created_at_ms) VALUES (?1, 'reprint', 1, ?2)",
             params![sale_id, at_ms],

@@ -1,30 +1,37 @@
-//! X and Z reports from the period's running totals, and the check that
-//! replays the period to prove those totals right.
+//! X and Z reports, and how a period's totals are kept.
+//!
+//! Everything goes through `ReportTotals::apply`, the one rule for what
+//! counts where. A sale's commit does not touch its period's row (one page
+//! less in the commit the cashier waits for): the row's stored totals cover
+//! every cash movement and void and the sales below `totals_upto_sale`;
+//! the sales from there on are replayed from their journal payloads when a
+//! report is read, and folded into the stored totals by the printer side
+//! after it prints (`fold_new_sales`, in a write it makes anyway), by an X
+//! report and by the Z that closes the period. The check replays every
+//! period from scratch and compares it with what is stored.
 
 use super::journal::append;
-use super::sales::{load_record, open_period, to_json};
+use super::sales::{open_period, to_json};
 use super::{Result, Store, StoreError};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 use tillpoint_core::cashier::{require, Action, Approval};
 use tillpoint_core::money::Money;
 use tillpoint_core::report::{Report, ReportEvent, ReportTotals};
+use tillpoint_core::sale::SaleRecord;
 
 impl Store {
     /// The open period so far (an X report); changes nothing on disk except
     /// opening a period if none is open yet.
     pub fn x_report(&mut self, at_ms: i64) -> Result<Report> {
         let tx = crate::begin_write(&mut self.conn)?;
-        let (id, totals) = open_period(
+        let id = open_period(
             &tx,
             at_ms,
             self.settings.currency,
             self.settings.opening_float,
         )?;
-        let opened: i64 = tx.query_row(
-            "SELECT opened_at_ms FROM periods WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        )?;
+        fold_new_sales(&tx, id)?;
+        let (opened, totals) = period_totals(&tx, id)?;
         tx.commit()?;
         Ok(Report {
             z_number: None,
@@ -39,12 +46,14 @@ impl Store {
     pub fn z_report(&mut self, approval: &Approval, at_ms: i64) -> Result<Report> {
         require(approval, Action::ZReport)?;
         let tx = crate::begin_write(&mut self.conn)?;
-        let (id, totals) = open_period(
+        let id = open_period(
             &tx,
             at_ms,
             self.settings.currency,
             self.settings.opening_float,
         )?;
+        fold_new_sales(&tx, id)?;
+        let (opened, totals) = period_totals(&tx, id)?;
         if totals.is_empty() {
             let last: Option<i64> =
                 tx.query_row("SELECT MAX(z_number) FROM periods", [], |r| r.get(0))?;
@@ -58,11 +67,6 @@ impl Store {
         let z: i64 = tx.query_row(
             "SELECT COALESCE(MAX(z_number), 0) + 1 FROM periods",
             [],
-            |r| r.get(0),
-        )?;
-        let opened: i64 = tx.query_row(
-            "SELECT opened_at_ms FROM periods WHERE id = ?1",
-            [id],
             |r| r.get(0),
         )?;
         let report = Report {
@@ -108,48 +112,23 @@ impl Store {
         .transpose()
     }
 
-    /// Replays every period's sales, voids and cash movements through the
-    /// same rule that built the running totals; returns the first period
-    /// whose stored totals disagree.
+    /// Replays every period from scratch (its sales from their journal
+    /// payloads, their voids, its cash movements) and returns the first
+    /// whose stored totals disagree with the replay of what they cover.
     pub fn verify_period_totals(&self) -> Result<Option<i64>> {
-        let cur = self.settings.currency;
-        let mut periods = self
-            .conn
-            .prepare("SELECT id, totals FROM periods ORDER BY id")?;
-        let list: Vec<(i64, String)> = periods
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let mut periods = self.conn.prepare(
+            "SELECT id, totals, first_sale_id, totals_upto_sale FROM periods ORDER BY id",
+        )?;
+        let list: Vec<(i64, String, Option<i64>, Option<i64>)> = periods
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        for (id, json) in list {
+        for (id, json, first, upto) in list {
             let stored: ReportTotals = serde_json::from_str(&json)
                 .map_err(|e| StoreError::Corrupt(format!("period {id}: {e}")))?;
             let mut replay = ReportTotals::new(stored.currency, stored.opening_float);
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT id, voided_at_ms IS NOT NULL FROM sales WHERE period_id = ?1",
-            )?;
-            let sales: Vec<(i64, bool)> = stmt
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            for (sid, voided) in sales {
-                let rec = load_record(&self.conn, sid)?;
-                replay.apply(ReportEvent::Completed(&rec));
-                if voided {
-                    replay.apply(ReportEvent::PostVoided(&rec));
-                }
-            }
-            let mut stmt = self
-                .conn
-                .prepare_cached("SELECT kind, amount FROM cash_movements WHERE period_id = ?1")?;
-            let moves: Vec<(String, i64)> = stmt
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            for (kind, amount) in moves {
-                let m = Money::new(amount, cur);
-                replay.apply(match kind.as_str() {
-                    "in" => ReportEvent::CashIn(m),
-                    "out" => ReportEvent::CashOut(m),
-                    _ => ReportEvent::NoSale,
-                });
-            }
+            let sales = first.unwrap_or(0)..upto.unwrap_or(i64::MAX);
+            fold_sales(&self.conn, id, sales, &mut replay)?;
+            fold_cash(&self.conn, id, &mut replay)?;
             // Totals written before per-scheme totals existed have none;
             // everything else must still agree.
             if stored.by_scheme.is_empty() {
@@ -162,6 +141,15 @@ impl Store {
         Ok(None)
     }
 
+    /// Folds the sales completed since the open period's totals were last
+    /// stored into them, so that reading a report replays little.
+    pub fn fold_period_totals(&mut self) -> Result<()> {
+        let tx = crate::begin_write(&mut self.conn)?;
+        fold_open_period(&tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Numbers of the Z reports taken, newest first.
     pub fn z_numbers(&self) -> Result<Vec<i64>> {
         let mut stmt = self.conn.prepare(
@@ -172,4 +160,125 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         Ok(v)
     }
+}
+
+/// A period's stored totals and the first sale they do not cover yet.
+fn stored(conn: &Connection, id: i64) -> Result<(i64, ReportTotals, i64)> {
+    let (opened, json, upto): (i64, String, Option<i64>) = conn
+        .prepare_cached("SELECT opened_at_ms, totals, totals_upto_sale FROM periods WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let totals = serde_json::from_str(&json)
+        .map_err(|e| StoreError::Corrupt(format!("period {id}: {e}")))?;
+    Ok((opened, totals, upto.unwrap_or(0)))
+}
+
+fn store_totals(conn: &Connection, id: i64, totals: &ReportTotals, upto: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE periods SET totals = ?2, totals_upto_sale = ?3 WHERE id = ?1")?
+        .execute(params![id, to_json(totals)?, upto])?;
+    Ok(())
+}
+
+/// When a period opened and its totals: the stored totals plus the sales
+/// they do not cover yet, replayed.
+pub(crate) fn period_totals(conn: &Connection, id: i64) -> Result<(i64, ReportTotals)> {
+    let (opened, mut totals, upto) = stored(conn, id)?;
+    fold_sales(conn, id, upto..i64::MAX, &mut totals)?;
+    Ok((opened, totals))
+}
+
+/// Books a cash movement (or no-sale) into the open period's stored
+/// totals: rare enough that one more page in its commit costs nothing.
+pub(crate) fn book(conn: &Connection, id: i64, event: ReportEvent<'_>) -> Result<()> {
+    let (_, mut totals, upto) = stored(conn, id)?;
+    totals.apply(event);
+    store_totals(conn, id, &totals, upto)
+}
+
+/// Books a post-void. A sale the stored totals already cover is taken out
+/// of them; one above them is replayed with its void flag, so it is not
+/// booked twice.
+pub(crate) fn book_void(
+    conn: &Connection,
+    period: i64,
+    sale_id: i64,
+    record: &SaleRecord,
+) -> Result<()> {
+    let (_, _, upto) = stored(conn, period)?;
+    if sale_id < upto {
+        book(conn, period, ReportEvent::PostVoided(record))?;
+    }
+    Ok(())
+}
+
+/// Folds the open period's new sales into its stored totals, inside a
+/// write the caller makes anyway (the print queue's, after each receipt).
+pub(crate) fn fold_open_period(conn: &Connection) -> Result<()> {
+    let open: Option<i64> = conn
+        .prepare_cached("SELECT id FROM periods WHERE closed_at_ms IS NULL")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    match open {
+        Some(id) => fold_new_sales(conn, id),
+        None => Ok(()),
+    }
+}
+
+/// Folds the sales above the stored totals into them.
+pub(crate) fn fold_new_sales(conn: &Connection, id: i64) -> Result<()> {
+    let (_, mut totals, upto) = stored(conn, id)?;
+    let next = fold_sales(conn, id, upto..i64::MAX, &mut totals)?;
+    if next > upto {
+        store_totals(conn, id, &totals, next)?;
+    }
+    Ok(())
+}
+
+/// Applies the period's sales whose row ids are in `ids` (each from its
+/// journal payload, a voided one voided) and returns the id after the last
+/// one applied (`ids.start` when there was none). A period's sales are a
+/// run of row ids, so this reads a range rather than the whole table.
+fn fold_sales(
+    conn: &Connection,
+    period: i64,
+    ids: std::ops::Range<i64>,
+    totals: &mut ReportTotals,
+) -> Result<i64> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.id, j.payload, s.voided_at_ms IS NOT NULL
+         FROM sales s LEFT JOIN journal j ON j.seq = s.journal_seq
+         WHERE s.id >= ?2 AND s.id < ?3 AND s.period_id = ?1 ORDER BY s.id",
+    )?;
+    let mut rows = stmt.query(params![period, ids.start, ids.end])?;
+    let mut next = ids.start;
+    while let Some(r) = rows.next()? {
+        let sale_id: i64 = r.get(0)?;
+        let payload: Option<String> = r.get(1)?;
+        let payload = payload
+            .ok_or_else(|| StoreError::Corrupt(format!("sale {sale_id} has no journal entry")))?;
+        let record: SaleRecord = serde_json::from_str(&payload)
+            .map_err(|e| StoreError::Corrupt(format!("sale {sale_id}: journal payload: {e}")))?;
+        totals.apply(ReportEvent::Completed(&record));
+        if r.get::<_, bool>(2)? {
+            totals.apply(ReportEvent::PostVoided(&record));
+        }
+        next = sale_id + 1;
+    }
+    Ok(next)
+}
+
+/// Applies the period's cash movements.
+fn fold_cash(conn: &Connection, period: i64, totals: &mut ReportTotals) -> Result<()> {
+    let mut stmt =
+        conn.prepare_cached("SELECT kind, amount FROM cash_movements WHERE period_id = ?1")?;
+    let mut rows = stmt.query([period])?;
+    while let Some(r) = rows.next()? {
+        let kind: String = r.get(0)?;
+        let m = Money::new(r.get(1)?, totals.currency);
+        totals.apply(match kind.as_str() {
+            "in" => ReportEvent::CashIn(m),
+            "out" => ReportEvent::CashOut(m),
+            _ => ReportEvent::NoSale,
+        });
+    }
+    Ok(())
 }

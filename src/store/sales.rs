@@ -6,6 +6,7 @@
 //! none of it is.
 
 use super::journal::append;
+use super::reports;
 use super::{Result, Store, StoreError, StoreSettings};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
@@ -76,39 +77,54 @@ struct VoidPayload<'a> {
     approved_by: u32,
 }
 
-/// The open period's id and totals, opening one if none is open.
+/// The open period's id, opening one if none is open. A period's stored
+/// totals are not rewritten sale by sale (that would be one more page in
+/// every sale's commit); see `reports` for how they are kept.
 pub(crate) fn open_period(
     tx: &Transaction<'_>,
     at_ms: i64,
     currency: Currency,
     float: i64,
-) -> Result<(i64, ReportTotals)> {
-    let row: Option<(i64, String)> = tx
-        .prepare_cached("SELECT id, totals FROM periods WHERE closed_at_ms IS NULL")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+) -> Result<i64> {
+    let id: Option<i64> = tx
+        .prepare_cached("SELECT id FROM periods WHERE closed_at_ms IS NULL")?
+        .query_row([], |r| r.get(0))
         .optional()?;
-    if let Some((id, json)) = row {
-        let totals = serde_json::from_str(&json)
-            .map_err(|e| StoreError::Corrupt(format!("period {id} totals: {e}")))?;
-        return Ok((id, totals));
+    if let Some(id) = id {
+        return Ok(id);
     }
-    let totals = ReportTotals::new(currency, float);
-    tx.prepare_cached("INSERT INTO periods(opened_at_ms, totals) VALUES (?1, ?2)")?
-        .execute(params![at_ms, to_json(&totals)?])?;
-    Ok((tx.last_insert_rowid(), totals))
+    let opening = ReportTotals::new(currency, float);
+    tx.prepare_cached(
+        "INSERT INTO periods(opened_at_ms, totals, first_sale_id, totals_upto_sale)
+         SELECT ?1, ?2, n, n FROM (SELECT COALESCE(MAX(id), 0) + 1 AS n FROM sales)",
+    )?
+    .execute(params![at_ms, to_json(&opening)?])?;
+    Ok(tx.last_insert_rowid())
 }
 
-fn bump(
-    tx: &Transaction<'_>,
-    settings: &StoreSettings,
-    at_ms: i64,
-    event: ReportEvent<'_>,
-) -> Result<i64> {
-    let (id, mut totals) = open_period(tx, at_ms, settings.currency, settings.opening_float)?;
-    totals.apply(event);
-    tx.prepare_cached("UPDATE periods SET totals = ?2 WHERE id = ?1")?
-        .execute(params![id, to_json(&totals)?])?;
-    Ok(id)
+/// The row id of a receipt. Receipt numbers end in their sales row's id
+/// (see [`next_receipt_no`]), so the lookup is a primary-key probe and the
+/// sales table needs no second index written on every sale; a number that
+/// does not follow the rule (a till id changed by hand, an imported row) is
+/// still found by a scan.
+pub(crate) fn sale_id_of(conn: &Connection, receipt_no: &str) -> Result<Option<i64>> {
+    let receipt_no = receipt_no.trim();
+    let by_id = receipt_no
+        .rsplit_once('-')
+        .and_then(|(_, n)| n.parse::<i64>().ok());
+    if let Some(id) = by_id {
+        let hit: Option<i64> = conn
+            .prepare_cached("SELECT id FROM sales WHERE id = ?1 AND receipt_no = ?2")?
+            .query_row(params![id, receipt_no], |r| r.get(0))
+            .optional()?;
+        if hit.is_some() {
+            return Ok(hit);
+        }
+    }
+    Ok(conn
+        .prepare_cached("SELECT id FROM sales WHERE receipt_no = ?1 ORDER BY id LIMIT 1")?
+        .query_row([receipt_no], |r| r.get(0))
+        .optional()?)
 }
 
 pub(crate) fn next_receipt_no(tx: &Transaction<'_>, settings: &StoreSettings) -> Result<String> {
@@ -199,7 +215,7 @@ impl Store {
             SaleKind::Refund => "refund",
         };
         let seq = append(tx, at_ms, kind, Some(&record.receipt_no), &payload)?;
-        let period = bump(tx, settings, at_ms, ReportEvent::Completed(&record))?;
+        let period = open_period(tx, at_ms, settings.currency, settings.opening_float)?;
         let sale_id = insert_record(tx, &record, period, seq)?;
         for (i, t) in record.tenders.iter().enumerate() {
             let outbox_kind = match (record.kind, t.kind, &t.card) {
@@ -256,19 +272,14 @@ impl Store {
         Ok(done)
     }
 
-    fn sale_id_of(conn: &Connection, receipt_no: &str) -> Result<i64> {
-        conn.query_row(
-            "SELECT id FROM sales WHERE receipt_no = ?1",
-            [receipt_no],
-            |r| r.get(0),
-        )
-        .optional()?
-        .ok_or_else(|| StoreError::NoSuchReceipt(receipt_no.to_string()))
+    fn sale_id(conn: &Connection, receipt_no: &str) -> Result<i64> {
+        sale_id_of(conn, receipt_no)?
+            .ok_or_else(|| StoreError::NoSuchReceipt(receipt_no.trim().to_string()))
     }
 
     /// Loads a completed sale or refund by receipt number.
     pub fn sale_by_receipt(&self, receipt_no: &str) -> Result<SaleRecord> {
-        let id = Self::sale_id_of(&self.conn, receipt_no.trim())?;
+        let id = Self::sale_id(&self.conn, receipt_no.trim())?;
         load_record(&self.conn, id)
     }
 
@@ -286,15 +297,12 @@ impl Store {
     }
 
     pub fn is_voided(&self, receipt_no: &str) -> Result<bool> {
-        let v: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT voided_at_ms FROM sales WHERE receipt_no = ?1",
-                [receipt_no],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::NoSuchReceipt(receipt_no.to_string()))?;
+        let id = Self::sale_id(&self.conn, receipt_no)?;
+        let v: Option<i64> =
+            self.conn
+                .query_row("SELECT voided_at_ms FROM sales WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })?;
         Ok(v.is_some())
     }
 
@@ -315,7 +323,7 @@ impl Store {
         require(approval, Action::Refund)?;
         let settings = self.settings.clone();
         let tx = crate::begin_write(&mut self.conn)?;
-        let orig_id = Self::sale_id_of(&tx, original_receipt.trim())?;
+        let orig_id = Self::sale_id(&tx, original_receipt.trim())?;
         let original = load_record(&tx, orig_id)?;
         let voided: Option<i64> = tx
             .prepare_cached("SELECT voided_at_ms FROM sales WHERE id = ?1")?
@@ -362,9 +370,8 @@ impl Store {
         at_ms: i64,
     ) -> Result<SaleRecord> {
         require(approval, Action::PostVoid)?;
-        let settings = self.settings.clone();
         let tx = crate::begin_write(&mut self.conn)?;
-        let id = Self::sale_id_of(&tx, receipt_no.trim())?;
+        let id = Self::sale_id(&tx, receipt_no.trim())?;
         let record = load_record(&tx, id)?;
         let (voided, period): (Option<i64>, i64) = tx
             .prepare_cached("SELECT voided_at_ms, period_id FROM sales WHERE id = ?1")?
@@ -403,7 +410,7 @@ impl Store {
         append(&tx, at_ms, "post_void", Some(&record.receipt_no), &payload)?;
         tx.prepare_cached("UPDATE sales SET voided_at_ms = ?2, voided_by = ?3 WHERE id = ?1")?
             .execute(params![id, at_ms, approval.approver()])?;
-        bump(&tx, &settings, at_ms, ReportEvent::PostVoided(&record))?;
+        reports::book_void(&tx, period, id, &record)?;
         for (i, t) in record.tenders.iter().enumerate() {
             if t.kind.is_electronic() {
                 tx.prepare_cached("INSERT INTO outbox(sale_id, tender_idx, kind, created_at_ms) VALUES (?1,?2,'void',?3)")?.execute(
@@ -449,12 +456,16 @@ impl Store {
             reason,
         })?;
         let seq = append(&tx, at_ms, "cash", None, &payload)?;
-        let event = match kind {
-            CashMovement::In => ReportEvent::CashIn(amount),
-            CashMovement::Out => ReportEvent::CashOut(amount),
-            CashMovement::NoSale => ReportEvent::NoSale,
-        };
-        let period = bump(&tx, &settings, at_ms, event)?;
+        let period = open_period(&tx, at_ms, settings.currency, settings.opening_float)?;
+        reports::book(
+            &tx,
+            period,
+            match kind {
+                CashMovement::In => ReportEvent::CashIn(amount),
+                CashMovement::Out => ReportEvent::CashOut(amount),
+                CashMovement::NoSale => ReportEvent::NoSale,
+            },
+        )?;
         tx.prepare_cached("INSERT INTO cash_movements(period_id, kind, amount, cashier, approved_by, reason, at_ms, journal_seq)
              VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?.execute(
             params![period, kind.as_str(), amount.minor, cashier, approval.map(Approval::approver), reason, at_ms, seq],

@@ -1,7 +1,7 @@
 //! Versioned schema migrations. Each step runs once, in order, inside a
 //! transaction, and bumps `PRAGMA user_version`; re-running is a no-op.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// Migration steps; index + 1 is the schema version they lead to. Never edit
 /// a released step: add a new one.
@@ -219,6 +219,54 @@ const STEPS: &[&str] = &[
     CREATE INDEX acquirer_captures_stan ON acquirer_captures(stan);
     CREATE INDEX outbox_instructions ON outbox(id) WHERE state = 'pending' AND kind IN ('refund', 'void');
     "#,
+    // 4: a sale writes fewer pages (one WAL fsync is the floor; each page
+    // more is time the cashier waits). Receipt numbers end in the sales
+    // row's id, so the UNIQUE index on receipt_no goes (lookups probe the
+    // id, `sales::sale_id_of`); so does the time index (the export scans);
+    // a period's stored totals are no longer rewritten per sale: they cover
+    // the sales below `totals_upto_sale` (and every cash movement and void),
+    // the sales above it are replayed from their journal payloads when a
+    // report is read, and the printer side folds them in later
+    // (`reports::fold_new_sales`); each period remembers its first sale so a
+    // full replay reads a range;
+    // queued print jobs are found above a floor the printer side moves, not
+    // through an index every sale writes. The sales table is rebuilt, as
+    // SQLite cannot drop a UNIQUE constraint in place (`migrate` runs every
+    // step with foreign keys off and checks them before committing).
+    r#"
+    CREATE TABLE sales_v4(
+        id INTEGER PRIMARY KEY,
+        receipt_no TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('sale','refund')),
+        period_id INTEGER NOT NULL REFERENCES periods(id),
+        cashier INTEGER NOT NULL,
+        completed_at_ms INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        original_receipt TEXT,
+        journal_seq INTEGER NOT NULL REFERENCES journal(seq),
+        voided_at_ms INTEGER,
+        voided_by INTEGER
+    );
+    INSERT INTO sales_v4(id, receipt_no, kind, period_id, cashier, completed_at_ms, total, original_receipt, journal_seq, voided_at_ms, voided_by)
+        SELECT id, receipt_no, kind, period_id, cashier, completed_at_ms, total, original_receipt, journal_seq, voided_at_ms, voided_by FROM sales;
+    DROP TABLE sales;
+    ALTER TABLE sales_v4 RENAME TO sales;
+    CREATE INDEX sales_original ON sales(original_receipt) WHERE original_receipt IS NOT NULL;
+
+    ALTER TABLE periods ADD COLUMN first_sale_id INTEGER;
+    ALTER TABLE periods ADD COLUMN totals_upto_sale INTEGER;
+    UPDATE periods SET
+        first_sale_id = COALESCE(
+            (SELECT MIN(id) FROM sales WHERE period_id = periods.id),
+            (SELECT COALESCE(MAX(id), 0) + 1 FROM sales)),
+        totals_upto_sale = (SELECT COALESCE(MAX(id), 0) + 1 FROM sales);
+
+    DROP INDEX print_jobs_queued;
+    INSERT INTO counters(name, value)
+        SELECT 'print_floor', COALESCE(
+            (SELECT MIN(id) FROM print_jobs WHERE state = 'queued'),
+            (SELECT COALESCE(MAX(id), 0) + 1 FROM print_jobs));
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -230,13 +278,40 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<MigrateOutcome> {
     if current > LATEST {
         return Ok(MigrateOutcome::TooNew { found: current });
     }
+    if current == LATEST {
+        return Ok(MigrateOutcome::AtVersion(LATEST));
+    }
+    // A step may rebuild a table others refer to (SQLite's own recipe:
+    // foreign keys off, rebuild, check, commit); the pragma cannot change
+    // inside a transaction, so it is set around the steps and restored.
+    let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let result = run_steps(conn, current);
+    conn.pragma_update(None, "foreign_keys", if enforced { "ON" } else { "OFF" })?;
+    result?;
+    Ok(MigrateOutcome::AtVersion(LATEST))
+}
+
+fn run_steps(conn: &mut Connection, current: i64) -> rusqlite::Result<()> {
     for (i, step) in STEPS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(step)?;
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!(
+                    "schema step {} left a broken reference in {table}",
+                    i + 1
+                )),
+            ));
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
     }
-    Ok(MigrateOutcome::AtVersion(LATEST))
+    Ok(())
 }
 
 /// What a migration run found.
@@ -298,5 +373,71 @@ mod tests {
             migrate(&mut conn).unwrap(),
             MigrateOutcome::AtVersion(LATEST)
         );
+    }
+
+    /// A till on schema 3 keeps everything through step 4: its sales (found
+    /// by receipt number without the dropped index), its open period's
+    /// running totals (now stored totals covering every sale so far), its
+    /// queued receipts (above the new print floor) and its foreign keys.
+    #[test]
+    fn step_4_keeps_sales_totals_and_queued_receipts() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for step in STEPS.iter().take(3) {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        let running = r#"{"currency":"CNY","sales":{"count":2,"amount":1500},"refunds":{"count":0,"amount":0},"post_voids":{"count":0,"amount":0},"line_voids":0,"discounts":0,"rounding":0,"cash_in":{"count":0,"amount":0},"cash_out":{"count":0,"amount":0},"no_sales":0,"tenders":{},"tax":{},"by_hour":[],"opening_float":5000}"#;
+        conn.execute(
+            "INSERT INTO periods(id, opened_at_ms, totals) VALUES (1, 0, ?1)",
+            [running],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO journal(seq, at_ms, kind, payload, prev_hash, hash) VALUES (1, 0, 'sale', '{}', 'x', 'y'), (2, 0, 'sale', '{}', 'y', 'z');
+             INSERT INTO sales(id, receipt_no, kind, period_id, cashier, completed_at_ms, total, journal_seq)
+                 VALUES (1, 'T01-000001', 'sale', 1, 1001, 0, 500, 1), (2, 'T01-000002', 'sale', 1, 1001, 0, 1000, 2);
+             INSERT INTO print_jobs(id, sale_id, kind, copies, state, created_at_ms) VALUES
+                 (1, 1, 'receipt', 1, 'printed', 0), (2, 2, 'receipt', 1, 'queued', 0);
+             INSERT INTO outbox(sale_id, tender_idx, kind, created_at_ms) VALUES (2, 0, 'advice', 0);",
+        )
+        .unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        assert_eq!(
+            migrate(&mut conn).unwrap(),
+            MigrateOutcome::AtVersion(LATEST)
+        );
+        let fk: bool = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert!(fk, "foreign keys are enforced again after the rebuild");
+        let unique: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sales'
+                 AND name != 'sales_original'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unique, 0, "a sale writes no receipt-number or time index");
+        assert_eq!(
+            crate::sales::sale_id_of(&conn, "T01-000002").unwrap(),
+            Some(2)
+        );
+        let (_, totals) = crate::reports::period_totals(&conn, 1).unwrap();
+        assert_eq!(
+            (totals.sales.count, totals.opening_float),
+            (2, 5000),
+            "the running totals cover both sales and none is counted twice"
+        );
+        let floor: i64 = conn
+            .query_row(
+                "SELECT value FROM counters WHERE name = 'print_floor'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(floor, 2, "the queued receipt is at the floor");
+        // The rebuilt table is still the one the outbox refers to.
+        assert!(conn.execute("DELETE FROM sales WHERE id = 2", []).is_err());
     }
 }
