@@ -543,3 +543,60 @@ fn sigkill_during_sync_loses_no_advice_and_captures_none_twice() {
         "too few refunds and voids to mean anything: {returned}"
     );
 }
+
+/// `tillpoint acquirer echo|status|sync` run through the till's service
+/// against the simulator on loopback, and say so plainly when the host is
+/// gone.
+#[test]
+fn acquirer_commands_answer_and_fail_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (sim, addr) = start_sim(&dir.path().join("host.db"));
+    let config = dir.path().join("till.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[acquirer]\nhost = \"{addr}\"\ntid = \"{TID}\"\nconnect_timeout_ms = 1000\nread_timeout_ms = 3000\n"
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = bin()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--config")
+            .arg(&config)
+            .env("TILLPOINT_LOG", "error")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["acquirer", "echo"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(&format!("{addr} answered in")), "{out}");
+    let (code, out, err) = run(&["acquirer", "status"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains(&format!("acquirer {addr} as terminal {TID}")),
+        "{out}"
+    );
+    let (code, out, _) = run(&["acquirer", "status", "--json"]);
+    assert_eq!(code, Some(0));
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(json.is_object(), "{out}");
+    let (code, out, err) = run(&["acquirer", "sync"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("0 advice(s)"), "{out}");
+    drop(sim);
+    let (code, out, err) = run(&["acquirer", "echo"]);
+    assert_ne!(code, Some(0), "an echo to a stopped host succeeded: {out}");
+    assert!(
+        format!("{out}{err}").contains(&addr.to_string()),
+        "the failure names the host: {out}{err}"
+    );
+}

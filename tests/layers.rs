@@ -241,3 +241,44 @@ fn the_checker_finds_an_upward_edge() {
     ];
     assert_eq!(violations(&unplaced, MAY_USE).len(), 2);
 }
+
+/// Where a source file reaches past the application layer into the store.
+fn reaches_the_store(source: &str) -> Vec<usize> {
+    source
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let code = line.split("//").next().unwrap_or("");
+            code.contains("tillpoint_store") || code.contains(".store.") || code.contains(".store,")
+        })
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+/// The command line's use cases go through the application layer's
+/// service, as the window's do, so a rule checked there (a role, an
+/// approval) cannot be skipped from a terminal: no command touches the
+/// store itself. (The bench measures the store against bare SQLite and
+/// may.)
+#[test]
+fn the_command_line_goes_through_the_service() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in reaches_the_store(&text) {
+            found.push(format!("{}:{line}", path.display()));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the command line uses the store directly: {found:?}"
+    );
+    // The scan itself finds what it looks for.
+    assert_eq!(
+        reaches_the_store("let a = 1;\nlet n = till.store.sale_count()?;\n// till.store.x\n"),
+        vec![2]
+    );
+    assert_eq!(reaches_the_store("use tillpoint_store::Store;"), vec![1]);
+}

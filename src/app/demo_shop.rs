@@ -76,6 +76,13 @@ pub enum DemoError {
     Missing(String),
 }
 
+/// Sets up the demo shop in the till's store when it is empty; whether it
+/// did.
+pub fn seed_till(till: &mut Till) -> Result<bool, DemoError> {
+    let classes = till.config.tax_classes();
+    seed(&mut till.store, &classes)
+}
+
 /// Loads the demo catalog and cashiers into an empty store (no-op otherwise).
 pub fn seed(store: &mut Store, tax_classes: &[String]) -> Result<bool, DemoError> {
     if store.product_count()? > 0 {

@@ -55,6 +55,19 @@ pub(crate) struct PrintSetup {
     pub store: StoreSettings,
 }
 
+impl PrintSetup {
+    /// Prints what waits in the queue of `store` (the printer desk's
+    /// connection) on the configured printer.
+    pub(crate) fn drain(
+        &self,
+        store: &mut Store,
+        i18n: &tillpoint_i18n::I18n,
+    ) -> Result<crate::print_queue::DrainReport, String> {
+        crate::print_queue::drain_configured(store, &self.printer, i18n, &self.receipts, self.now)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// Lays the receipt out, encodes it to ESC/POS and renders those bytes with
 /// the printer emulator: the preview shows exactly what the printer gets.
 pub(crate) fn preview(setup: &PrintSetup, record: &SaleRecord) -> anyhow::Result<Vec<Page>> {

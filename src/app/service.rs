@@ -9,6 +9,12 @@
 //! a lock of its own, through which a Z report settles). Every blocking
 //! call is meant to run off the window's thread.
 
+mod admin;
+mod link;
+
+pub use admin::PrintRun;
+pub use link::{Forwarded, LinkStatus};
+
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -31,7 +37,7 @@ use tillpoint_store::StoreError;
 pub use crate::payments::demo_declines;
 pub use tillpoint_payment::acquirer::settlement::CardSummary;
 pub use tillpoint_sim::pinpad::PadKey;
-pub use tillpoint_store::acquirer::SettlementOutcomeRow;
+pub use tillpoint_store::acquirer::{BatchTotals, SettlementOutcomeRow, SettlementStatus};
 pub use tillpoint_store::catalog::ScanHit;
 pub use tillpoint_store::sales::{CashMovement, Parked};
 
@@ -669,15 +675,7 @@ impl Service {
             }
         }
         let store = desk.store(&setup.store).map_err(words)?;
-        let i18n = tillpoint_i18n::I18n::load();
-        let report = crate::print_queue::drain_configured(
-            store,
-            &setup.printer,
-            &i18n,
-            &setup.receipts,
-            setup.now,
-        )
-        .map_err(words)?;
+        let report = setup.drain(store, &tillpoint_i18n::I18n::load())?;
         Ok(Printed {
             printed: report.printed.len(),
             left: report.left,

@@ -8,21 +8,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::{text, Cli};
-use tillpoint_app::till::Till;
+use tillpoint_app::service::{LinkStatus, SettlementOutcomeRow};
 use tillpoint_core::report::Report;
-use tillpoint_payment::acquirer::config::AcquirerConfig;
-use tillpoint_payment::acquirer::settlement::{settle_and_record, CardSummary};
-use tillpoint_payment::acquirer::till_store::SqliteAcquirerStore;
-use tillpoint_payment::acquirer::Session;
+use tillpoint_payment::acquirer::settlement::CardSummary;
 use tillpoint_sim::acquirer::{start_acquirer_sim, EmvIssuer, Fault, SimConfig};
-use tillpoint_store::acquirer::SettlementOutcomeRow;
 
 /// `tillpoint acquirer-sim`.
 #[derive(Debug, Args)]
@@ -122,89 +118,58 @@ pub fn acquirer_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn config_of(till: &Till) -> AcquirerConfig {
-    let mut warnings = Vec::new();
-    let cfg = AcquirerConfig::load(&till.config, &mut warnings);
-    for w in warnings {
-        tracing::warn!("config: {w}");
-        eprintln!("warning: {w}");
-    }
-    cfg
-}
-
-fn session_of(till: &Till, cfg: &AcquirerConfig) -> anyhow::Result<Session<SqliteAcquirerStore>> {
-    cfg.open_session(
-        &till.paths.database(),
-        till.data_dir(),
-        till.config.till.currency,
-    )
-    .map_err(|e| anyhow!(e))
-}
-
-/// Runs an `acquirer` subcommand.
+/// Runs an `acquirer` subcommand through the till's service.
 pub fn acquirer(cli: &Cli, cmd: &AcquirerCmd) -> anyhow::Result<ExitCode> {
-    let (mut till, _g) = super::open(cli)?;
-    let cfg = config_of(&till);
-    let currency = till.config.till.currency;
+    let (service, _g) = super::open_service(cli)?;
+    let (clock, currency) = service.with_till(|t| (t.clock, t.config.till.currency));
+    let status = || -> anyhow::Result<LinkStatus> { service.link_status().map_err(|e| anyhow!(e)) };
     match cmd {
         AcquirerCmd::Status { json } => {
-            let status = till.store.settlement_status(
-                tillpoint_payment::iso8583::profile::processing::SETTLEMENT_KINDS,
-            )?;
+            let status = status()?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
+                println!("{}", serde_json::to_string_pretty(&status.settlement)?);
             } else {
-                if !cfg.enabled() {
-                    println!("no acquirer host configured ([acquirer] host)");
-                } else {
-                    println!("acquirer {} as terminal {}", cfg.host, cfg.tid);
+                match &status.host {
+                    None => println!("no acquirer host configured ([acquirer] host)"),
+                    Some((host, tid)) => println!("acquirer {host} as terminal {tid}"),
                 }
-                print!("{}", text::settlement(&status, &till.clock, currency));
-                if status.refunds_voids_refused > 0 {
-                    let db = tillpoint_store::acquirer::AcquirerDb::open(&till.paths.database())?;
+                print!("{}", text::settlement(&status.settlement, &clock, currency));
+                if !status.refused.is_empty() {
                     println!(
                         "Refunds and voids the host refused (the customer's money did not move):"
                     );
-                    for (at_ms, why) in db.refused_instructions()? {
-                        println!("  {}  {why}", till.clock.format(at_ms));
+                    for (at_ms, why) in &status.refused {
+                        println!("  {}  {why}", clock.format(*at_ms));
                     }
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         AcquirerCmd::Sync => {
-            let mut session = session_of(&till, &cfg)?;
-            let report = session.forward_pending(usize::MAX)?;
+            let run = service.forward_now().map_err(|e| anyhow!(e))?;
+            let report = &run.report;
             println!(
                 "{} advice(s), card refund(s) and void(s) delivered, {} refused, {} still waiting",
                 report.delivered, report.refused, report.remaining
             );
-            let reversals = session
-                .store()
-                .db()
-                .pending_reversals()
-                .map(|r| r.len())
-                .unwrap_or(0);
-            if reversals > 0 {
-                println!("{reversals} reversal(s) still owed to the host");
+            if run.reversals_owed > 0 {
+                println!("{} reversal(s) still owed to the host", run.reversals_owed);
             }
             if let Some(why) = &report.stopped {
                 println!("stopped: {why}");
             }
-            Ok(if report.remaining == 0 && reversals == 0 {
+            Ok(if report.remaining == 0 && run.reversals_owed == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
             })
         }
         AcquirerCmd::Settle => {
-            let mut session = session_of(&till, &cfg)?;
-            let row = settle_and_record(&mut session, till.clock.now_ms());
-            drop(session);
-            let status = till.store.settlement_status(
-                tillpoint_payment::iso8583::profile::processing::SETTLEMENT_KINDS,
-            )?;
-            print!("{}", text::settlement(&status, &till.clock, currency));
+            let row = service.settle_now().map_err(|e| anyhow!(e))?;
+            print!(
+                "{}",
+                text::settlement(&status()?.settlement, &clock, currency)
+            );
             Ok(match row.outcome {
                 SettlementOutcomeRow::Matched | SettlementOutcomeRow::MatchedAfterUpload => {
                     ExitCode::SUCCESS
@@ -213,14 +178,16 @@ pub fn acquirer(cli: &Cli, cmd: &AcquirerCmd) -> anyhow::Result<ExitCode> {
             })
         }
         AcquirerCmd::Echo => {
-            let mut session = session_of(&till, &cfg)?;
-            let t = Instant::now();
-            if session.echo()? {
-                println!("{} answered in {:?}", cfg.host, t.elapsed());
-                Ok(ExitCode::SUCCESS)
-            } else {
-                println!("no answer from {}", cfg.host);
-                Ok(ExitCode::FAILURE)
+            let host = status()?.host.map(|(h, _)| h).unwrap_or_default();
+            match service.echo().map_err(|e| anyhow!(e))? {
+                Some(took) => {
+                    println!("{host} answered in {took:?}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    println!("no answer from {host}");
+                    Ok(ExitCode::FAILURE)
+                }
             }
         }
     }

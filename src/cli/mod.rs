@@ -247,6 +247,14 @@ fn open(cli: &Cli) -> anyhow::Result<(Till, Option<tracing_appender::non_blockin
     Ok((till, guard))
 }
 
+/// The till behind the service every command's use cases go through.
+pub(crate) fn open_service(
+    cli: &Cli,
+) -> anyhow::Result<(Service, Option<tracing_appender::non_blocking::WorkerGuard>)> {
+    let (till, guard) = open(cli)?;
+    Ok((Service::new(till), guard))
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         None => {
@@ -259,17 +267,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run_demo(&cli, *text, lang.as_deref(), tour.as_deref())
         }
         Some(Command::Check) => {
-            let (till, _g) = open(&cli)?;
-            Ok(print_check(&till))
+            let (service, _g) = open_service(&cli)?;
+            Ok(print_check(&service))
         }
         Some(Command::Catalog(CatalogCmd::Import { file })) => {
-            let (mut till, _g) = open(&cli)?;
+            let (service, _g) = open_service(&cli)?;
             let f = std::fs::File::open(file)
                 .with_context(|| format!("cannot open {}", file.display()))?;
-            let classes = till.config.tax_classes();
-            let sum = till
-                .store
-                .import_catalog(std::io::BufReader::new(f), &classes)?;
+            let sum = service.import_catalog(f)?;
             println!(
                 "imported {}: {} added, {} updated",
                 file.display(),
@@ -279,8 +284,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Catalog(CatalogCmd::Search { query })) => {
-            let (till, _g) = open(&cli)?;
-            for p in till.store.search_products(query, 50)? {
+            let (service, _g) = open_service(&cli)?;
+            for p in service.search(query).map_err(|e| anyhow!(e))? {
                 println!(
                     "{:<10} {:<40} {:>10} {}",
                     p.sku,
@@ -292,23 +297,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Cashier(CashierCmd::Add { number, name, role })) => {
-            let (mut till, _g) = open(&cli)?;
+            let (service, _g) = open_service(&cli)?;
             let role = Role::parse(role).ok_or_else(|| anyhow!("unknown role {role}"))?;
             let pin = read_pin(&format!("PIN for cashier {number}"))?;
-            till.store.add_cashier(
-                &Cashier {
-                    number: *number,
-                    name: name.clone(),
-                    role,
-                },
-                &pin,
-            )?;
+            service
+                .save_cashier(
+                    &Cashier {
+                        number: *number,
+                        name: name.clone(),
+                        role,
+                    },
+                    &pin,
+                )
+                .map_err(|e| anyhow!(e))?;
             println!("cashier {number} ({}) saved", role.as_str());
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Cashier(CashierCmd::List)) => {
-            let (till, _g) = open(&cli)?;
-            for c in till.store.cashiers()? {
+            let (service, _g) = open_service(&cli)?;
+            for c in service.cashiers().map_err(|e| anyhow!(e))? {
                 println!("{:>6}  {:<24} {}", c.number, c.name, c.role.as_str());
             }
             Ok(ExitCode::SUCCESS)
@@ -319,10 +326,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reprint,
             json,
         }) => {
-            let (till, _g) = open(&cli)?;
-            let clock = till.clock;
             // The same use cases, and the same approval rule, as the window's.
-            let service = Service::new(till);
+            let (service, _g) = open_service(&cli)?;
+            let clock = service.with_till(|t| t.clock);
             let (view, is_copy) = match (kind.as_str(), reprint) {
                 ("z", Some(n)) => (service.z_copy(*n).map_err(|e| anyhow!(e))?, true),
                 ("z", None) => {
@@ -361,18 +367,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Export(ExportCmd::Sales { from, to, out })) => {
-            let (till, _g) = open(&cli)?;
-            let from_ms = till
-                .clock
+            let (service, _g) = open_service(&cli)?;
+            let clock = service.with_till(|t| t.clock);
+            let from_ms = clock
                 .parse_date(from)
                 .ok_or_else(|| anyhow!("--from {from:?} is not a date like 2026-11-21"))?;
-            let to_ms = till
-                .clock
+            let to_ms = clock
                 .parse_date(to)
                 .ok_or_else(|| anyhow!("--to {to:?} is not a date like 2026-11-22"))?;
             if to_ms <= from_ms {
                 bail!("--to must be after --from");
             }
+            let rows = service
+                .sales_between(from_ms, to_ms)
+                .map_err(|e| anyhow!(e))?;
             let sink: Box<dyn Write> = match out {
                 Some(p) => Box::new(
                     std::fs::File::create(p)
@@ -382,9 +390,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let mut w = csv::Writer::from_writer(sink);
             w.write_record(text::EXPORT_HEADER)?;
-            let rows = till.store.sales_between(from_ms, to_ms)?;
             for (r, voided) in &rows {
-                w.write_record(text::export_row(r, *voided, &till.clock))?;
+                w.write_record(text::export_row(r, *voided, &clock))?;
             }
             w.flush()?;
             eprintln!("{} sale(s) exported", rows.len());
@@ -453,8 +460,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn print_check(till: &Till) -> ExitCode {
-    let lines = check::run(till);
+fn print_check(service: &Service) -> ExitCode {
+    let lines = service.check();
     print!("{}", check::render(&lines));
     if lines.iter().all(|l| l.ok) {
         ExitCode::SUCCESS
@@ -500,8 +507,7 @@ fn run_demo(
         &till.config.log_level,
         till.config.log_max_files,
     );
-    let classes = till.config.tax_classes();
-    if demo_shop::seed(&mut till.store, &classes)? {
+    if demo_shop::seed_till(&mut till)? {
         println!("demo shop set up in {}", data_dir.display());
     }
     println!("demo cashiers (number / PIN):");
@@ -537,11 +543,10 @@ fn run_demo(
     }
     let receipts = demo_shop::ring_samples(&mut till)?;
     println!("sample receipts: {}", receipts.join(", "));
-    let code = print_check(&till);
-    let now = till.clock.now_ms();
-    print!(
-        "{}",
-        text::report(&till.store.x_report(now)?, &till.clock, false)
-    );
+    let clock = till.clock;
+    let service = Service::new(till);
+    let code = print_check(&service);
+    let x = service.report(None).map_err(|e| anyhow!(e))?;
+    print!("{}", text::report(&x.report, &clock, false));
     Ok(code)
 }

@@ -1,15 +1,12 @@
 //! `tillpoint printer-sim` (the ESC/POS printer emulator in the foreground) and
 //! `tillpoint print` (prints the queued receipts once and says why any still wait).
 
-use super::{open, Cli};
+use super::{open_service, Cli};
 use anyhow::Context;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tillpoint_app::print_queue::{drain_configured, queue_status};
-use tillpoint_devices::printer::config::PrinterConfig;
-use tillpoint_i18n::I18n;
 use tillpoint_sim::printer::{run_printer_sim, Paper, SimState};
 
 /// Runs the printer emulator until the process is stopped. Logs (paper running out,
@@ -53,45 +50,30 @@ pub fn print_queue(
     reprint: Option<&str>,
     status_only: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (mut till, _guard) = open(cli)?;
-    let mut warnings = Vec::new();
-    let printer = PrinterConfig::load(&till.config, &mut warnings);
-    let settings = printer.receipt_settings(&till.config, till.clock.offset_secs(), &mut warnings);
-    for w in &warnings {
-        tracing::warn!("config: {w}");
-    }
-    let lang = printer.lang(&till.config.till.locale);
-    let i18n = I18n::load();
+    let (service, _guard) = open_service(cli)?;
+    let run = service
+        .print_run(reprint, !status_only)
+        .map_err(|e| anyhow::anyhow!(e))?;
     if let Some(no) = reprint {
-        till.store.queue_reprint(no, till.clock.now_ms())?;
         println!("reprint of {no} queued");
     }
-    if !status_only {
-        let now = till.clock.now_ms();
-        let report = drain_configured(&mut till.store, &printer, &i18n, &settings, now)?;
-        for no in &report.printed {
-            println!("printed {no}");
-        }
-        for s in &report.skipped {
-            println!(
-                "cannot print {}: {}",
-                s.receipt_no.as_deref().unwrap_or("(no receipt)"),
-                s.detail
-            );
-        }
-        if let Some(w) = report.warning(&i18n, lang) {
-            println!("{w}");
-        }
+    for no in &run.printed {
+        println!("printed {no}");
     }
-    let status = queue_status(&till.store)?;
-    match status.message(&i18n, lang) {
+    for (no, why) in &run.skipped {
+        println!("cannot print {no}: {why}");
+    }
+    if let Some(w) = &run.warning {
+        println!("{w}");
+    }
+    match &run.waiting {
         None => {
             println!("print queue empty");
             Ok(ExitCode::SUCCESS)
         }
         Some(m) => {
             println!("{m}");
-            if let Some(d) = &status.detail {
+            if let Some(d) = &run.detail {
                 println!("({d})");
             }
             Ok(ExitCode::FAILURE)

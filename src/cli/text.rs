@@ -160,7 +160,7 @@ fn percent(rate: rust_decimal::Decimal) -> String {
     )
 }
 
-fn batch_line(t: &tillpoint_store::acquirer::BatchTotals, c: Currency) -> String {
+fn batch_line(t: &tillpoint_app::service::BatchTotals, c: Currency) -> String {
     let amount = |v: u64| m(i64::try_from(v).unwrap_or(i64::MAX), c);
     format!(
         "{} debit(s) {}, {} credit(s) {}",
@@ -174,11 +174,11 @@ fn batch_line(t: &tillpoint_store::acquirer::BatchTotals, c: Currency) -> String
 /// Where the card money stands with the acquirer (`acquirer status`, and
 /// the end of the Z report).
 pub fn settlement(
-    s: &tillpoint_store::acquirer::SettlementStatus,
+    s: &tillpoint_app::service::SettlementStatus,
     clock: &Clock,
     c: Currency,
 ) -> String {
-    use tillpoint_store::acquirer::SettlementOutcomeRow as O;
+    use tillpoint_app::service::SettlementOutcomeRow as O;
     let mut out = String::new();
     let _ = writeln!(out, "-- settlement --");
     let _ = writeln!(
