@@ -69,9 +69,10 @@ fn start_sim(db: &Path) -> (SimProcess, SocketAddr) {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut first).unwrap();
+    // Keep reading what it says, so it never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
     let addr = first
         .trim()
         .strip_prefix("listening on ")
@@ -556,7 +557,7 @@ fn acquirer_commands_answer_and_fail_plainly() {
     std::fs::write(
         &config,
         format!(
-            "[acquirer]\nhost = \"{addr}\"\ntid = \"{TID}\"\nconnect_timeout_ms = 1000\nread_timeout_ms = 3000\n"
+            "[acquirer]\nhost = \"{addr}\"\ntid = \"{TID}\"\nconnect_timeout_ms = 5000\nread_timeout_ms = 10000\n"
         ),
     )
     .unwrap();
@@ -567,7 +568,7 @@ fn acquirer_commands_answer_and_fail_plainly() {
             .arg(&data)
             .arg("--config")
             .arg(&config)
-            .env("TILLPOINT_LOG", "error")
+            .env("TILLPOINT_LOG", "warn")
             .output()
             .unwrap();
         (
@@ -576,8 +577,16 @@ fn acquirer_commands_answer_and_fail_plainly() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    let logs = || {
+        std::fs::read_dir(data.join("logs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<String>()
+    };
     let (code, out, err) = run(&["acquirer", "echo"]);
-    assert_eq!(code, Some(0), "{out}{err}");
+    assert_eq!(code, Some(0), "{out}{err}{}", logs());
     assert!(out.contains(&format!("{addr} answered in")), "{out}");
     let (code, out, err) = run(&["acquirer", "status"]);
     assert_eq!(code, Some(0), "{out}{err}");

@@ -109,9 +109,18 @@ pub fn acquirer_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
     }
     let handle = start_acquirer_sim(cfg)
         .with_context(|| format!("cannot start the simulator on {}", args.listen))?;
+    // One write, so that a caller which reads only the first line and then
+    // closes the pipe has both lines already (a second write would fail on
+    // the closed pipe and stop the simulator).
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {}", handle.addr())?;
-    writeln!(out, "ledger {}", args.db.display())?;
+    out.write_all(
+        format!(
+            "listening on {}\nledger {}\n",
+            handle.addr(),
+            args.db.display()
+        )
+        .as_bytes(),
+    )?;
     out.flush()?;
     drop(out);
     handle.wait();
