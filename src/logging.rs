@@ -11,7 +11,7 @@ use tracing_subscriber::{fmt, prelude::*, EnvFilter};
 pub fn init(log_dir: &Path, level: &str, max_files: usize) -> Option<WorkerGuard> {
     let filter =
         || EnvFilter::try_from_env("TILLPOINT_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let _ = std::fs::create_dir_all(log_dir);
+    let _ = tillpoint_config::private::create_dir(log_dir);
     let file = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("tillpoint")

@@ -8,5 +8,10 @@ mod cli;
 mod logging;
 
 fn main() -> std::process::ExitCode {
+    // Whatever the till writes (logs rotated at midnight, receipts of the
+    // demo printer, SQLite's side files) is private to its account, on top
+    // of the modes set where the till creates its files.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     cli::main()
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bin, harness};
+use common::{bin, harness, write_config};
 use std::path::Path;
 
 fn run(args: &[&str], data: &Path, config: &Path) -> (i32, String, String) {
@@ -80,7 +80,7 @@ fn corrupt_config_is_a_clear_error() {
 fn invalid_field_falls_back_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, "[till]\ncurrency = \"XXX\"\n").unwrap();
+    write_config(&cfg, "[till]\ncurrency = \"XXX\"\n");
     let (code, out, err) = run(&["check"], &dir.path().join("data"), &cfg);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
@@ -111,7 +111,8 @@ fn tampered_journal_fails_the_check_naming_the_entry() {
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, _) = run(&["check"], &data, &cfg);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("journal chain verified (3 entries)"), "{out}");
+    // Three sales after the demo's three cashiers were set up.
+    assert!(out.contains("journal chain verified (6 entries)"), "{out}");
     let conn = rusqlite::Connection::open(data.join("till.db")).unwrap();
     conn.execute_batch(
         "DROP TRIGGER journal_no_update; UPDATE journal SET at_ms = at_ms + 1 WHERE seq = 2;",
@@ -221,10 +222,14 @@ fn reports_cashiers_and_export() {
         .arg(&data)
         .arg("--config")
         .arg(&cfg)
-        .env("TILLPOINT_PIN", "7777")
+        .env("TILLPOINT_PIN", "777777")
         .output()
         .unwrap();
-    assert!(add.status.success());
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
     let (_, out, _) = run(&["cashier", "list"], &data, &cfg);
     assert!(out.contains("Zoe") && out.contains("supervisor"), "{out}");
 }
@@ -262,13 +267,12 @@ fn device_checks_fail_with_what_to_do() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = silent.local_addr().unwrap();
     drop(silent);
-    std::fs::write(
+    write_config(
         &cfg,
         format!(
             "[pinpad]\nport = \"/dev/tillpoint-no-such-port\"\n[acquirer]\nhost = \"{addr}\"\n"
         ),
-    )
-    .unwrap();
+    );
     let (code, out, _) = run(&["check"], &dir.path().join("data"), &cfg);
     assert_eq!(code, 1, "{out}");
     assert!(
@@ -285,13 +289,117 @@ fn device_checks_fail_with_what_to_do() {
 fn device_section_warnings_show_in_the_check() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("w.toml");
-    std::fs::write(
+    write_config(
         &cfg,
         "[emv]\ncountry_code = \"not a number\"\n[acquirer]\nhost = \"nocolon\"\n",
-    )
-    .unwrap();
+    );
     let (code, out, _) = run(&["check"], &dir.path().join("data"), &cfg);
     assert_eq!(code, 0, "warnings are not failures: {out}");
     assert!(out.contains("[acquirer] host"), "{out}");
     assert!(out.contains("[emv]"), "{out}");
+}
+
+/// The till's files are private to its account, and the check names any
+/// that someone opened up.
+#[cfg(unix)]
+#[test]
+fn the_tills_files_are_private_and_the_check_finds_one_opened_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = data.join("tillpoint.toml");
+    let out = bin()
+        .args(["demo", "--text", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("ok   files"), "{text}");
+    assert_eq!(mode(&data), 0o700);
+    for f in ["till.db", "till.db-wal", "tillpoint.toml", "outbox.key"] {
+        let p = data.join(f);
+        if p.exists() {
+            assert_eq!(mode(&p), 0o600, "{f}");
+        } else {
+            assert!(f.ends_with("-wal") || f.ends_with(".key"), "{f} missing");
+        }
+    }
+    assert_eq!(mode(&data.join("logs")), 0o700);
+    let logs: Vec<_> = std::fs::read_dir(data.join("logs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(!logs.is_empty(), "the demo wrote no log");
+    for l in logs {
+        assert_eq!(mode(&l.path()), 0o600, "{}", l.path().display());
+    }
+    let db = data.join("till.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, out, _) = run(&["check"], &data, &cfg);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL files") && out.contains(&format!("{} is 644", db.display())),
+        "{out}"
+    );
+}
+
+/// Every PIN the command line takes counts: five wrong supervisor PINs for
+/// a Z lock the number, the right one is then refused with the reason, and
+/// a manager's unlock lets it in again.
+#[test]
+fn wrong_supervisor_pins_lock_the_number_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("none.toml");
+    let (code, out, err) = sell(1, &data, &cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    let z = |pin: &str| {
+        let out = bin()
+            .args(["report", "z", "--supervisor", "2001", "--data-dir"])
+            .arg(&data)
+            .arg("--config")
+            .arg(&cfg)
+            .env("TILLPOINT_PIN", pin)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    for _ in 0..4 {
+        let (code, err) = z("0000");
+        assert_ne!(code, 0);
+        assert!(err.contains("wrong supervisor number or PIN"), "{err}");
+    }
+    let (code, err) = z("0000");
+    assert_ne!(code, 0);
+    assert!(err.contains("locked after too many wrong PINs"), "{err}");
+    let (code, err) = z("2468");
+    assert_ne!(code, 0, "a locked number took a Z");
+    assert!(err.contains("locked"), "{err}");
+    let unlock = bin()
+        .args([
+            "cashier",
+            "unlock",
+            "--number",
+            "2001",
+            "--manager",
+            "9001",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .arg("--config")
+        .arg(&cfg)
+        .env("TILLPOINT_PIN", "9999")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&unlock.stdout);
+    assert!(
+        unlock.status.success() && said.contains("2001 unlocked"),
+        "{said}"
+    );
+    let (code, err) = z("2468");
+    assert_eq!(code, 0, "{err}");
 }

@@ -18,8 +18,14 @@ fn app(dir: &std::path::Path, lang: Lang) -> App {
 
 /// The demo shop's till (catalogue, cashiers) with `config` in `dir`.
 fn demo_shop(dir: &std::path::Path, config: &str) -> Till {
+    // The till's own directory and config, private as the till makes them.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
     let cfg = dir.join("tillpoint.toml");
-    std::fs::write(&cfg, config).unwrap();
+    tillpoint_config::private::write(&cfg, config.as_bytes()).unwrap();
     let mut till = Till::open(Paths {
         config_file: cfg,
         data_dir: dir.to_path_buf(),

@@ -9,6 +9,7 @@ use tillpoint_core::catalog::Qty;
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::Sale;
 use tillpoint_core::tender::{CardRef, TenderKind};
+use tillpoint_store::cashiers::Login;
 use tillpoint_store::catalog::ImportError;
 use tillpoint_store::sales::CashMovement;
 use tillpoint_store::{Store, StoreError};
@@ -352,9 +353,15 @@ fn lookups_search_and_embedded_barcodes() {
 fn cashier_pins_are_hashed_and_checked() {
     let dir = tempfile::tempdir().unwrap();
     let (mut store, _) = demo_store(dir.path());
-    assert_eq!(store.login(1001, "1234").unwrap().unwrap().number, 1001);
-    assert!(store.login(1001, "4321").unwrap().is_none());
-    assert!(store.login(4242, "1234").unwrap().is_none());
+    assert!(matches!(store.login(1001, "1234", T).unwrap(), Login::Welcome(c) if c.number == 1001));
+    assert_eq!(
+        store.login(1001, "4321", T).unwrap(),
+        Login::Wrong { tries_left: 4 }
+    );
+    assert_eq!(
+        store.login(4242, "1234", T).unwrap(),
+        Login::Wrong { tries_left: 4 }
+    );
     let hash: String = store
         .raw_connection()
         .query_row(
@@ -369,8 +376,8 @@ fn cashier_pins_are_hashed_and_checked() {
         name: "X".into(),
         role: tillpoint_core::cashier::Role::Cashier,
     };
-    assert!(store.add_cashier(&c, "12").is_err());
-    assert!(store.add_cashier(&c, "12ab").is_err());
+    assert!(store.add_cashier(&c, "12", T).is_err());
+    assert!(store.add_cashier(&c, "12ab", T).is_err());
 }
 
 #[test]
@@ -401,10 +408,21 @@ fn tampering_is_detected() {
         Some("T01-000002")
     );
     // Going around the trigger breaks the chain at that entry.
-    c.execute_batch("DROP TRIGGER journal_no_update; UPDATE journal SET payload = replace(payload, '1001', '1002') WHERE seq = 2;")
+    let seq: i64 = c
+        .query_row(
+            "SELECT seq FROM journal WHERE ref = 'T01-000002'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
+    c.execute_batch("DROP TRIGGER journal_no_update;").unwrap();
+    c.execute(
+        "UPDATE journal SET payload = replace(payload, '1001', '1002') WHERE seq = ?1",
+        [seq],
+    )
+    .unwrap();
     let broken = store.verify_journal().unwrap().unwrap_err();
-    assert_eq!(broken.seq, 2);
+    assert_eq!(broken.seq, seq);
 }
 
 /// A period's totals are the same whether its sales were folded into the
@@ -550,4 +568,160 @@ fn queued_print_jobs_survive_a_stuck_job_and_reopening() {
         .map(|j| j.id)
         .collect();
     assert_eq!(left, vec![jobs[1], jobs[3], reprint]);
+}
+
+/// Five wrong PINs in a row lock a number (known or not) for five minutes,
+/// then ten, and so on; the right PIN is not even checked while it is
+/// locked; a good login forgets the count; a manager can lift a lockout;
+/// every failure, lockout and unlock is journaled.
+#[test]
+fn wrong_pins_lock_the_number_for_longer_each_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = demo_store(dir.path());
+    let min = 60_000;
+    // A good login in between starts the count again.
+    for _ in 0..4 {
+        assert!(matches!(
+            store.login(1001, "0000", T).unwrap(),
+            Login::Wrong { .. }
+        ));
+    }
+    assert!(matches!(
+        store.login(1001, "1234", T).unwrap(),
+        Login::Welcome(_)
+    ));
+    for left in (1..=4).rev() {
+        assert_eq!(
+            store.login(1001, "0000", T).unwrap(),
+            Login::Wrong { tries_left: left }
+        );
+    }
+    assert_eq!(
+        store.login(1001, "0000", T).unwrap(),
+        Login::Locked {
+            until_ms: T + 5 * min
+        }
+    );
+    // Locked: the right PIN is refused until the time has passed.
+    assert_eq!(
+        store.login(1001, "1234", T + 4 * min).unwrap(),
+        Login::Locked {
+            until_ms: T + 5 * min
+        }
+    );
+    let later = T + 5 * min;
+    for _ in 0..4 {
+        store.login(1001, "0000", later).unwrap();
+    }
+    assert_eq!(
+        store.login(1001, "0000", later).unwrap(),
+        Login::Locked {
+            until_ms: later + 10 * min
+        },
+        "the second lockout is twice as long"
+    );
+    // A number nobody has is locked the same way.
+    for _ in 0..5 {
+        store.login(777, "1111", T).unwrap();
+    }
+    assert!(matches!(
+        store.login(777, "1111", T).unwrap(),
+        Login::Locked { .. }
+    ));
+    // A manager lifts the lockout; a supervisor's approval does not.
+    assert!(store
+        .unlock_login(1001, &supervisor(Action::Refund), later)
+        .is_err());
+    let manager = tillpoint_core::cashier::authorize(
+        &tillpoint_core::cashier::Cashier {
+            number: 3001,
+            name: "Max".into(),
+            role: tillpoint_core::cashier::Role::Manager,
+        },
+        Action::ManageCashiers,
+    )
+    .unwrap();
+    assert!(store.unlock_login(1001, &manager, later).unwrap());
+    assert!(!store.unlock_login(1001, &manager, later).unwrap());
+    assert!(matches!(
+        store.login(1001, "1234", later).unwrap(),
+        Login::Welcome(_)
+    ));
+    let kinds: Vec<String> = store
+        .raw_connection()
+        .prepare("SELECT kind FROM journal WHERE ref = '1001' ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let count = |k: &str| kinds.iter().filter(|x| x.as_str() == k).count();
+    assert_eq!(count("login_failed"), 4 + 5 + 5);
+    assert_eq!(count("locked_out"), 2);
+    assert_eq!(count("login_unlocked"), 1);
+    assert_eq!(store.verify_journal().unwrap().map(|_| ()), Ok(()));
+}
+
+/// Supervisors and managers need longer PINs than the demo's (the demo's
+/// config allows four digits); a hash made with weaker Argon2 parameters is
+/// redone with today's at the next good login.
+#[test]
+fn supervisor_pins_are_long_and_old_hashes_are_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tillpoint_config::Config::default();
+    let mut store = Store::open(
+        &dir.path().join("till.db"),
+        tillpoint_app::till::store_settings(&config),
+    )
+    .unwrap();
+    let sup = |number, role| tillpoint_core::cashier::Cashier {
+        number,
+        name: "S".into(),
+        role,
+    };
+    use tillpoint_core::cashier::Role;
+    let err = store
+        .add_cashier(&sup(20, Role::Supervisor), "1234", T)
+        .unwrap_err();
+    assert!(err.to_string().contains("at least 6 digits"), "{err}");
+    store
+        .add_cashier(&sup(20, Role::Supervisor), "123456", T)
+        .unwrap();
+    store
+        .add_cashier(&sup(21, Role::Cashier), "1234", T)
+        .unwrap();
+    // A weak hash, as an older build might have written.
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let weak = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(64, 1, 1, None).unwrap(),
+    )
+    .hash_password(
+        b"1234",
+        &SaltString::encode_b64(b"0123456789abcdef").unwrap(),
+    )
+    .unwrap()
+    .to_string();
+    let c = store.raw_connection();
+    c.execute(
+        "UPDATE cashiers SET pin_hash = ?1 WHERE number = 21",
+        [&weak],
+    )
+    .unwrap();
+    assert!(matches!(
+        store.login(21, "1234", T).unwrap(),
+        Login::Welcome(_)
+    ));
+    let now: String = store
+        .raw_connection()
+        .query_row("SELECT pin_hash FROM cashiers WHERE number = 21", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(now.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{now}");
+    assert!(matches!(
+        store.login(21, "1234", T).unwrap(),
+        Login::Welcome(_)
+    ));
 }

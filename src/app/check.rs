@@ -51,6 +51,41 @@ pub fn devices(config: &tillpoint_config::Config) -> Vec<CheckLine> {
     out
 }
 
+/// Whether the data directory, the files in it (database, WAL, keys), the
+/// logs and the config are private to the till's account.
+fn file_modes(paths: &crate::till::Paths) -> CheckLine {
+    let mut open =
+        tillpoint_config::private::open_to_others(&[paths.data_dir.clone(), paths.logs()]);
+    // A system install may give the config to the till's group (0640,
+    // root-owned); readable by everyone, or writable by the group, it is not
+    // the shop's own.
+    let listed = open.iter().any(|(p, _)| *p == paths.config_file);
+    if let Some(mode) = tillpoint_config::private::too_open(&paths.config_file)
+        .filter(|m| m & 0o027 != 0 && !listed)
+    {
+        open.push((paths.config_file.clone(), mode));
+    }
+    if open.is_empty() {
+        return CheckLine::pass(
+            "files",
+            "the data directory, database, keys, logs and config are private to this account",
+        );
+    }
+    let list: Vec<String> = open
+        .iter()
+        .map(|(p, mode)| format!("{} is {mode:o}", p.display()))
+        .collect();
+    CheckLine::fail(
+        "files",
+        format!("open to other accounts: {}", list.join(", ")),
+        format!(
+            "chmod {:o} the directories and {:o} the files named",
+            tillpoint_config::private::DIR_MODE,
+            tillpoint_config::private::FILE_MODE
+        ),
+    )
+}
+
 /// The database, journal, totals and configuration checks (local work).
 pub fn store_checks(till: &Till) -> Vec<CheckLine> {
     let mut out = Vec::new();
@@ -94,6 +129,7 @@ pub fn store_checks(till: &Till) -> Vec<CheckLine> {
         ),
         Err(e) => CheckLine::fail("totals", e.to_string(), "call support"),
     });
+    out.push(file_modes(&till.paths));
     match s.refused_refunds_and_voids() {
         Ok(0) => {}
         Ok(n) => out.push(CheckLine::fail(
@@ -112,6 +148,7 @@ pub fn store_checks(till: &Till) -> Vec<CheckLine> {
         &till.config,
         &mut section_warnings,
     );
+    let _ = tillpoint_config::policy::Policy::load(&till.config, &mut section_warnings);
     let _ = tillpoint_devices::printer::config::PrinterConfig::load(
         &till.config,
         &mut section_warnings,

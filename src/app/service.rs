@@ -23,7 +23,7 @@ use crate::closing::SharedSession;
 use crate::payments::PaymentTerminal;
 use crate::printing::{preview, printer_setup, test_print, PrintDesk, PrintSetup};
 use crate::till::Till;
-use tillpoint_core::cashier::{authorize, Action, Approval, Cashier};
+use tillpoint_core::cashier::{authorize, Action, Approval};
 use tillpoint_core::catalog::{Product, Qty};
 use tillpoint_core::money::Money;
 use tillpoint_core::report::Report;
@@ -38,6 +38,7 @@ pub use crate::payments::demo_declines;
 pub use tillpoint_payment::acquirer::settlement::CardSummary;
 pub use tillpoint_sim::pinpad::PadKey;
 pub use tillpoint_store::acquirer::{BatchTotals, SettlementOutcomeRow, SettlementStatus};
+pub use tillpoint_store::cashiers::Login;
 pub use tillpoint_store::catalog::ScanHit;
 pub use tillpoint_store::sales::{CashMovement, Parked};
 
@@ -52,6 +53,8 @@ pub enum Denied {
     WrongPin,
     /// That cashier's role may not approve the action.
     NotAllowed(String),
+    /// Too many wrong PINs for that number: none is checked until then.
+    Locked { until_ms: i64 },
     /// The PIN could not be checked (the store failed), in words.
     Failed(Refusal),
 }
@@ -417,16 +420,19 @@ impl Service {
         lines
     }
 
-    /// The cashier with this number and PIN, or `None`.
-    pub fn login(&self, number: u32, pin: &str) -> Result<Option<Cashier>, Refusal> {
-        self.local(|t, _| t.store.login(number, pin))
+    /// Checks a number and PIN (counted towards the number's lockout).
+    pub fn login(&self, number: u32, pin: &str) -> Result<Login, Refusal> {
+        self.local(|t, now| t.store.login(number, pin, now))
     }
 
     /// A supervisor's approval of one `action`, or why there is none.
     pub fn approve(&self, number: u32, pin: &str, action: Action) -> Result<Approval, Denied> {
         match self.login(number, pin).map_err(Denied::Failed)? {
-            Some(c) => authorize(&c, action).map_err(|e| Denied::NotAllowed(e.to_string())),
-            None => Err(Denied::WrongPin),
+            Login::Welcome(c) => {
+                authorize(&c, action).map_err(|e| Denied::NotAllowed(e.to_string()))
+            }
+            Login::Wrong { .. } => Err(Denied::WrongPin),
+            Login::Locked { until_ms } => Err(Denied::Locked { until_ms }),
         }
     }
 

@@ -69,7 +69,8 @@ impl Paths {
         self.data_dir.join("logs")
     }
 
-    /// Creates the data directory if needed and proves it is writable.
+    /// Creates the data directory (private to the till's account) if needed
+    /// and proves it is writable.
     pub fn prepare_data_dir(&self) -> Result<(), TillError> {
         let fail = |reason: String| TillError::DataDir {
             path: self.data_dir.clone(),
@@ -78,7 +79,7 @@ impl Paths {
         if self.data_dir.exists() && !self.data_dir.is_dir() {
             return Err(fail("it is a file, not a directory".into()));
         }
-        std::fs::create_dir_all(&self.data_dir).map_err(|e| fail(e.to_string()))?;
+        tillpoint_config::private::create_dir(&self.data_dir).map_err(|e| fail(e.to_string()))?;
         let probe = self.data_dir.join(".write-test");
         std::fs::write(&probe, b"ok").map_err(|e| fail(format!("not writable: {e}")))?;
         let _ = std::fs::remove_file(&probe);
@@ -188,6 +189,7 @@ pub fn store_settings(config: &Config) -> StoreSettings {
         currency: config.till.currency,
         opening_float: config.till.opening_float,
         till_id: config.till.id.clone(),
+        policy: tillpoint_config::policy::Policy::load(config, &mut Vec::new()),
     }
 }
 

@@ -17,7 +17,7 @@ use tillpoint_app::check;
 use tillpoint_app::demo_shop;
 use tillpoint_app::service::{Denied, Service};
 use tillpoint_app::till::{Paths, Till};
-use tillpoint_core::cashier::{Action, Cashier, Role};
+use tillpoint_core::cashier::{Action, Approval, Cashier, Role};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -191,6 +191,14 @@ pub enum CashierCmd {
     },
     /// List active cashiers.
     List,
+    /// Lift a number's lockout after too many wrong PINs; needs a manager
+    /// (--manager NUMBER, the PIN read like `add`'s).
+    Unlock {
+        #[arg(long)]
+        number: u32,
+        #[arg(long)]
+        manager: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,6 +253,22 @@ fn open(cli: &Cli) -> anyhow::Result<(Till, Option<tracing_appender::non_blockin
         tracing::warn!("config: {w}");
     }
     Ok((till, guard))
+}
+
+/// A supervisor's or manager's approval of `action`, their PIN read like
+/// every PIN the command line takes; each refusal said plainly.
+fn approve(service: &Service, number: u32, who: &str, action: Action) -> anyhow::Result<Approval> {
+    let pin = read_pin(&format!("PIN for {who} {number}"))?;
+    service
+        .approve(number, &pin, action)
+        .map_err(|why| match why {
+            Denied::WrongPin => anyhow!("wrong {who} number or PIN"),
+            Denied::Locked { until_ms } => anyhow!(
+                "number {number} is locked after too many wrong PINs until {}; a manager can unlock it (tillpoint cashier unlock)",
+                service.with_till(|t| t.clock.format(until_ms))
+            ),
+            Denied::NotAllowed(w) | Denied::Failed(w) => anyhow!(w),
+        })
 }
 
 /// The till behind the service every command's use cases go through.
@@ -313,6 +337,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("cashier {number} ({}) saved", role.as_str());
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Cashier(CashierCmd::Unlock { number, manager })) => {
+            let (service, _g) = open_service(&cli)?;
+            let approval = approve(&service, *manager, "manager", Action::ManageCashiers)?;
+            if service
+                .unlock_login(*number, &approval)
+                .map_err(|e| anyhow!(e))?
+            {
+                println!("number {number} unlocked");
+            } else {
+                println!("number {number} was not locked");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Cashier(CashierCmd::List)) => {
             let (service, _g) = open_service(&cli)?;
             for c in service.cashiers().map_err(|e| anyhow!(e))? {
@@ -334,13 +371,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ("z", None) => {
                     let number = supervisor
                         .ok_or_else(|| anyhow!("a Z report needs --supervisor NUMBER"))?;
-                    let pin = read_pin(&format!("PIN for supervisor {number}"))?;
-                    let approval = service.approve(number, &pin, Action::ZReport).map_err(
-                        |why| match why {
-                            Denied::WrongPin => anyhow!("wrong supervisor number or PIN"),
-                            Denied::NotAllowed(w) | Denied::Failed(w) => anyhow!(w),
-                        },
-                    )?;
+                    let approval = approve(&service, number, "supervisor", Action::ZReport)?;
                     (
                         service.report(Some(&approval)).map_err(|e| anyhow!(e))?,
                         false,
@@ -486,14 +517,14 @@ fn run_demo(
             temp.path().to_path_buf()
         }
     };
-    std::fs::create_dir_all(&data_dir)
+    tillpoint_config::private::create_dir(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let config = match &cli.config {
         Some(c) => c.clone(),
         None => {
             let p = data_dir.join("tillpoint.toml");
             if !p.exists() {
-                std::fs::write(&p, demo_shop::CONFIG_TOML)?;
+                tillpoint_config::private::write(&p, demo_shop::CONFIG_TOML.as_bytes())?;
             }
             p
         }

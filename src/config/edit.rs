@@ -56,13 +56,10 @@ pub fn save(path: &Path, values: &[Setting]) -> Result<(), EditError> {
             toml_edit::value(v)
         };
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| EditError::Write(shown.clone(), e))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::private::create_dir(dir).map_err(|e| EditError::Write(shown.clone(), e))?;
     }
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::write(&tmp, doc.to_string()).map_err(|e| EditError::Write(shown.clone(), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| EditError::Write(shown, e))?;
-    Ok(())
+    crate::private::write(path, doc.to_string().as_bytes()).map_err(|e| EditError::Write(shown, e))
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! keys are reported, so an upgrade or a typo never bricks a till.
 
 pub mod edit;
+pub mod policy;
+pub mod private;
 
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
@@ -249,7 +251,7 @@ impl Config {
             warnings: Vec::new(),
         };
         for k in root.keys() {
-            if !["shop", "till", "pricing", "barcodes", "log"].contains(&k.as_str())
+            if !["shop", "till", "pricing", "barcodes", "log", "policy"].contains(&k.as_str())
                 && !DEVICE_SECTIONS.contains(&k.as_str())
             {
                 r.warnings.push(format!("[{k}]: unknown section, ignored"));

@@ -1122,6 +1122,7 @@ mod tests {
             currency: tillpoint_core::money::Currency::CNY,
             opening_float: 0,
             till_id: "T01".into(),
+            policy: Default::default(),
         }
     }
 

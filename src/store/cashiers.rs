@@ -1,67 +1,330 @@
-//! Cashier accounts. PINs are kept only as Argon2id hashes (salted, slow on
-//! purpose), so a stolen database does not give away anyone's PIN.
+//! Cashier accounts and every PIN check. PINs are kept only as Argon2id
+//! hashes (salted, slow on purpose), so a stolen database does not give
+//! away anyone's PIN; wrong PINs are counted per number, and a number that
+//! gets too many in a row is locked for a while (see [`Login`]).
 
+use super::journal::append;
+use super::sales::to_json;
 use super::{Result, Store, StoreError};
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };
-use argon2::Argon2;
-use rusqlite::{params, OptionalExtension};
-use tillpoint_core::cashier::{Cashier, Role};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+use std::sync::OnceLock;
+use tillpoint_core::cashier::{require, Action, Approval, Cashier, Role};
 
 /// PIN length a till keypad accepts.
 const PIN_LEN: std::ops::RangeInclusive<usize> = 4..=8;
 
+/// Argon2id with 19 MiB of memory, 2 passes, 1 lane: OWASP's recommended
+/// minimum. A hash made with other parameters is redone with these at the
+/// cashier's next good login.
+pub const ARGON2_MEMORY_KIB: u32 = 19_456;
+pub const ARGON2_PASSES: u32 = 2;
+pub const ARGON2_LANES: u32 = 1;
+
+/// Lockouts after the first double in length up to this many times.
+const MAX_DOUBLINGS: u32 = 10;
+
+fn argon2() -> Result<Argon2<'static>> {
+    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, ARGON2_LANES, None)
+        .map_err(|e| StoreError::Rejected(format!("Argon2 parameters: {e}")))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
 fn hash_pin(pin: &str) -> Result<String> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
+    argon2()?
         .hash_password(pin.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| StoreError::Rejected(format!("cannot hash the PIN: {e}")))
 }
 
+/// Whether a stored hash was made with other than today's parameters.
+fn is_outdated(hash: &PasswordHash<'_>) -> bool {
+    let param = |name: &str| hash.params.get_decimal(name);
+    hash.algorithm.as_str() != "argon2id"
+        || param("m") != Some(ARGON2_MEMORY_KIB)
+        || param("t") != Some(ARGON2_PASSES)
+        || param("p") != Some(ARGON2_LANES)
+}
+
+/// A hash no PIN matches, checked for a number nobody has, so that an
+/// unknown number costs the same time as a known one with a wrong PIN.
+fn decoy_hash() -> Option<&'static str> {
+    static DECOY: OnceLock<Option<String>> = OnceLock::new();
+    DECOY
+        .get_or_init(|| {
+            let mut random = [0u8; 16];
+            argon2::password_hash::rand_core::RngCore::fill_bytes(&mut OsRng, &mut random);
+            hash_pin(&hex::encode(random)).ok()
+        })
+        .as_deref()
+}
+
+/// What a PIN check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    /// The number and PIN match an active cashier.
+    Welcome(Cashier),
+    /// No such number, or the wrong PIN; this many tries are left before
+    /// the number is locked.
+    Wrong { tries_left: u32 },
+    /// Too many wrong PINs: no PIN is checked for this number until then
+    /// (or until a manager unlocks it).
+    Locked { until_ms: i64 },
+}
+
+#[derive(Serialize)]
+struct FailurePayload {
+    number: u32,
+    failures: u32,
+}
+
+#[derive(Serialize)]
+struct LockoutPayload {
+    number: u32,
+    until_ms: i64,
+    minutes: i64,
+}
+
+#[derive(Serialize)]
+struct UnlockPayload {
+    number: u32,
+    unlocked_by: u32,
+}
+
+#[derive(Serialize)]
+struct CashierPayload<'a> {
+    number: u32,
+    name: &'a str,
+    role: &'a str,
+    pin_changed: bool,
+}
+
+/// A number's run of wrong PINs.
+#[derive(Debug, Clone, Copy, Default)]
+struct Failures {
+    failures: u32,
+    lockouts: u32,
+    locked_until_ms: Option<i64>,
+}
+
+fn failures_of(tx: &Transaction<'_>, number: u32) -> Result<Failures> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT failures, lockouts, locked_until_ms FROM login_failures WHERE number = ?1",
+        )?
+        .query_row([number], |r| {
+            Ok(Failures {
+                failures: r.get(0)?,
+                lockouts: r.get(1)?,
+                locked_until_ms: r.get(2)?,
+            })
+        })
+        .optional()?
+        .unwrap_or_default())
+}
+
 impl Store {
-    /// Adds (or replaces) a cashier; the PIN must be 4–8 digits.
-    pub fn add_cashier(&mut self, cashier: &Cashier, pin: &str) -> Result<()> {
+    /// Seeds the first cashiers of an empty till (the demo shop's, whose
+    /// four-digit PINs the README prints), each journaled like any other;
+    /// the role's minimum PIN length is not applied, so it refuses a till
+    /// that has any cashier already rather than be a way around it.
+    pub fn seed_cashiers(&mut self, cashiers: &[(Cashier, &str)], at_ms: i64) -> Result<()> {
+        let existing: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM cashiers", [], |r| r.get(0))?;
+        if existing > 0 {
+            return Err(StoreError::Rejected(
+                "this till has cashiers already; add more with a manager's approval".into(),
+            ));
+        }
+        for (cashier, pin) in cashiers {
+            self.save_cashier(cashier, pin, at_ms, *PIN_LEN.start())?;
+        }
+        Ok(())
+    }
+
+    /// Adds (or replaces) a cashier, journaled; the PIN must be 4–8 digits,
+    /// and a supervisor's or manager's at least `[policy] supervisor_pin_min`.
+    pub fn add_cashier(&mut self, cashier: &Cashier, pin: &str, at_ms: i64) -> Result<()> {
+        let min = self.settings.policy.supervisor_pin_min;
+        self.save_cashier(cashier, pin, at_ms, min)
+    }
+
+    fn save_cashier(&mut self, cashier: &Cashier, pin: &str, at_ms: i64, min: usize) -> Result<()> {
         if !PIN_LEN.contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
             return Err(StoreError::Rejected("a PIN is 4 to 8 digits".into()));
+        }
+        if cashier.role >= Role::Supervisor && pin.len() < min {
+            return Err(StoreError::Rejected(format!(
+                "a {}'s PIN needs at least {min} digits",
+                cashier.role.as_str()
+            )));
         }
         if cashier.name.trim().is_empty() {
             return Err(StoreError::Rejected("a cashier needs a name".into()));
         }
         let hash = hash_pin(pin)?;
-        self.conn.execute(
+        let tx = crate::begin_write(&mut self.conn)?;
+        tx.execute(
             "INSERT INTO cashiers(number, name, role, pin_hash) VALUES (?1,?2,?3,?4)
              ON CONFLICT(number) DO UPDATE SET name=excluded.name, role=excluded.role, pin_hash=excluded.pin_hash, active=1",
             params![cashier.number, cashier.name, cashier.role.as_str(), hash],
         )?;
+        let payload = to_json(&CashierPayload {
+            number: cashier.number,
+            name: &cashier.name,
+            role: cashier.role.as_str(),
+            pin_changed: true,
+        })?;
+        append(
+            &tx,
+            at_ms,
+            "cashier_saved",
+            Some(&cashier.number.to_string()),
+            &payload,
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
-    /// The cashier if the number exists, is active and the PIN matches.
-    pub fn login(&self, number: u32, pin: &str) -> Result<Option<Cashier>> {
-        let row: Option<(String, String, String)> = self
-            .conn
-            .query_row(
-                "SELECT name, role, pin_hash FROM cashiers WHERE number = ?1 AND active = 1",
-                [number],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((name, role, hash)) = row else {
-            return Ok(None);
-        };
-        let parsed = PasswordHash::new(&hash)
-            .map_err(|e| StoreError::Corrupt(format!("cashier {number} PIN hash: {e}")))?;
-        if Argon2::default()
-            .verify_password(pin.as_bytes(), &parsed)
-            .is_err()
-        {
-            return Ok(None);
+    /// Checks a number and PIN: every PIN the till is given (a login, an
+    /// approval, the command line's) comes here. Wrong PINs in a row are
+    /// counted per number, known or not, and journaled; `[policy]
+    /// pin_attempts` of them lock the number for `lockout_minutes`, twice
+    /// as long for each lockout since its last good login.
+    pub fn login(&mut self, number: u32, pin: &str, at_ms: i64) -> Result<Login> {
+        let policy = self.settings.policy.clone();
+        let tx = crate::begin_write(&mut self.conn)?;
+        let mut seen = failures_of(&tx, number)?;
+        if let Some(until_ms) = seen.locked_until_ms.filter(|u| *u > at_ms) {
+            return Ok(Login::Locked { until_ms });
         }
-        let role = Role::parse(&role)
-            .ok_or_else(|| StoreError::Corrupt(format!("cashier {number} role {role}")))?;
-        Ok(Some(Cashier { number, name, role }))
+        let row: Option<(String, String, String)> = tx
+            .prepare_cached(
+                "SELECT name, role, pin_hash FROM cashiers WHERE number = ?1 AND active = 1",
+            )?
+            .query_row([number], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let argon = argon2()?;
+        let welcome = match &row {
+            Some((name, role, hash)) => {
+                let parsed = PasswordHash::new(hash)
+                    .map_err(|e| StoreError::Corrupt(format!("cashier {number} PIN hash: {e}")))?;
+                if argon.verify_password(pin.as_bytes(), &parsed).is_ok() {
+                    let role = Role::parse(role).ok_or_else(|| {
+                        StoreError::Corrupt(format!("cashier {number} role {role}"))
+                    })?;
+                    if is_outdated(&parsed) {
+                        tx.prepare_cached("UPDATE cashiers SET pin_hash = ?2 WHERE number = ?1")?
+                            .execute(params![number, hash_pin(pin)?])?;
+                    }
+                    Some(Cashier {
+                        number,
+                        name: name.clone(),
+                        role,
+                    })
+                } else {
+                    None
+                }
+            }
+            None => {
+                // Costs what a known number's wrong PIN costs.
+                if let Some(decoy) = decoy_hash().and_then(|h| PasswordHash::new(h).ok()) {
+                    let _ = argon.verify_password(pin.as_bytes(), &decoy);
+                }
+                None
+            }
+        };
+        if let Some(cashier) = welcome {
+            tx.prepare_cached("DELETE FROM login_failures WHERE number = ?1")?
+                .execute([number])?;
+            tx.commit()?;
+            return Ok(Login::Welcome(cashier));
+        }
+        seen.failures += 1;
+        let payload = to_json(&FailurePayload {
+            number,
+            failures: seen.failures,
+        })?;
+        append(
+            &tx,
+            at_ms,
+            "login_failed",
+            Some(&number.to_string()),
+            &payload,
+        )?;
+        let answer = if seen.failures >= policy.pin_attempts {
+            let doubling = seen.lockouts.min(MAX_DOUBLINGS);
+            let minutes = i64::from(policy.lockout_minutes.max(1)) << doubling;
+            let until_ms = at_ms.saturating_add(minutes * 60_000);
+            seen = Failures {
+                failures: 0,
+                lockouts: seen.lockouts + 1,
+                locked_until_ms: Some(until_ms),
+            };
+            let payload = to_json(&LockoutPayload {
+                number,
+                until_ms,
+                minutes,
+            })?;
+            append(
+                &tx,
+                at_ms,
+                "locked_out",
+                Some(&number.to_string()),
+                &payload,
+            )?;
+            Login::Locked { until_ms }
+        } else {
+            Login::Wrong {
+                tries_left: policy.pin_attempts - seen.failures,
+            }
+        };
+        tx.prepare_cached(
+            "INSERT INTO login_failures(number, failures, lockouts, locked_until_ms) VALUES (?1,?2,?3,?4)
+             ON CONFLICT(number) DO UPDATE SET failures = excluded.failures,
+                 lockouts = excluded.lockouts, locked_until_ms = excluded.locked_until_ms",
+        )?
+        .execute(params![
+            number,
+            seen.failures,
+            seen.lockouts,
+            seen.locked_until_ms
+        ])?;
+        tx.commit()?;
+        Ok(answer)
+    }
+
+    /// Lifts a number's lockout and forgets its wrong PINs (a manager's
+    /// approval to manage cashiers); journaled with who did it. False when
+    /// the number had nothing to lift.
+    pub fn unlock_login(&mut self, number: u32, approval: &Approval, at_ms: i64) -> Result<bool> {
+        require(approval, Action::ManageCashiers)?;
+        let tx = crate::begin_write(&mut self.conn)?;
+        let lifted = tx
+            .prepare_cached("DELETE FROM login_failures WHERE number = ?1")?
+            .execute([number])?
+            > 0;
+        if lifted {
+            let payload = to_json(&UnlockPayload {
+                number,
+                unlocked_by: approval.approver(),
+            })?;
+            append(
+                &tx,
+                at_ms,
+                "login_unlocked",
+                Some(&number.to_string()),
+                &payload,
+            )?;
+        }
+        tx.commit()?;
+        Ok(lifted)
     }
 
     pub fn cashiers(&self) -> Result<Vec<Cashier>> {

@@ -59,6 +59,8 @@ pub struct StoreSettings {
     pub opening_float: i64,
     /// Till identifier, the prefix of every receipt number.
     pub till_id: String,
+    /// Login lockout and PIN rules (`[policy]`).
+    pub policy: tillpoint_config::policy::Policy,
 }
 
 /// An open database.
@@ -136,6 +138,10 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
         path: path.to_path_buf(),
         source,
     };
+    // Made private before SQLite opens it: its WAL and shared-memory files
+    // take the database's mode. (Where it cannot be made, SQLite's own
+    // open says why.)
+    let _ = tillpoint_config::private::create_if_missing(path);
     let mut conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(open_err)?;

@@ -267,6 +267,16 @@ const STEPS: &[&str] = &[
             (SELECT MIN(id) FROM print_jobs WHERE state = 'queued'),
             (SELECT COALESCE(MAX(id), 0) + 1 FROM print_jobs));
     "#,
+    // 5: wrong PINs in a row per cashier number (known or not), and the
+    // lockout they led to (store/cashiers.rs).
+    r#"
+    CREATE TABLE login_failures(
+        number INTEGER PRIMARY KEY,
+        failures INTEGER NOT NULL DEFAULT 0,
+        lockouts INTEGER NOT NULL DEFAULT 0,
+        locked_until_ms INTEGER
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -28,6 +28,12 @@ impl Ctx<'_> {
         self.i18n.tr_args(self.lang, id, args)
     }
 
+    /// Why a PIN was not checked: the number is locked for a while.
+    pub fn pin_locked(&self, until_ms: i64) -> String {
+        let minutes = ((until_ms - self.now_ms).max(1) + 59_999) / 60_000;
+        self.ta("pin-locked", &[("minutes", minutes.to_string())])
+    }
+
     pub fn money(&self, m: Money) -> String {
         i18n::money(self.lang, m)
     }

@@ -34,3 +34,9 @@ pub fn bin() -> std::process::Command {
 pub fn harness() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_tillpoint-harness"))
 }
+
+/// Writes a config file as the till would (private to this account), so a
+/// check run on it finds no file open to others.
+pub fn write_config(path: &std::path::Path, text: impl AsRef<str>) {
+    tillpoint_config::private::write(path, text.as_ref().as_bytes()).unwrap();
+}

@@ -5,7 +5,7 @@
 use std::io::Read;
 
 use super::{lock, words, Refusal, Service};
-use tillpoint_core::cashier::Cashier;
+use tillpoint_core::cashier::{Approval, Cashier};
 use tillpoint_core::sale::SaleRecord;
 use tillpoint_store::catalog::{ImportError, ImportSummary};
 
@@ -42,7 +42,13 @@ impl Service {
 
     /// Adds a cashier or changes one's name, role or PIN.
     pub fn save_cashier(&self, cashier: &Cashier, pin: &str) -> Result<(), Refusal> {
-        self.local(|t, _| t.store.add_cashier(cashier, pin))
+        self.local(|t, now| t.store.add_cashier(cashier, pin, now))
+    }
+
+    /// Lifts a number's lockout (a manager's approval); false when it was
+    /// not locked.
+    pub fn unlock_login(&self, number: u32, approval: &Approval) -> Result<bool, Refusal> {
+        self.local(|t, now| t.store.unlock_login(number, approval, now))
     }
 
     /// Completed sales and refunds between two instants, oldest first, with

@@ -108,6 +108,7 @@ impl State {
                 self.error = Some(match why {
                     Denied::WrongPin => ctx.t("approval-wrong"),
                     Denied::NotAllowed(_) => ctx.t("approval-denied"),
+                    Denied::Locked { until_ms } => ctx.pin_locked(until_ms),
                     Denied::Failed(words) => words,
                 });
                 self.number.clear();

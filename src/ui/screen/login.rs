@@ -7,6 +7,7 @@ use crate::theme;
 use crate::widget::keypad;
 use iced::widget::{column, container, row, text, text_input};
 use iced::{Alignment, Element, Length};
+use tillpoint_app::service::Login;
 use tillpoint_core::cashier::Cashier;
 
 pub const NUMBER_ID: &str = "login-number";
@@ -41,7 +42,7 @@ pub enum Msg {
     Submit,
     /// The service's answer: the cashier, `None` for a wrong number or
     /// PIN, or why it could not check.
-    Answer(Result<Option<Cashier>, String>),
+    Answer(Result<Login, String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,12 +69,16 @@ impl State {
 
     pub fn update(&mut self, msg: Msg, ctx: &Ctx<'_>) -> Update<Msg, Event> {
         match msg {
-            Msg::Answer(Ok(Some(c))) => {
+            Msg::Answer(Ok(Login::Welcome(c))) => {
                 *self = State::default();
                 Update::event(Event::LoggedIn(c))
             }
-            Msg::Answer(Ok(None)) => {
-                self.rejected(ctx.t("login-wrong"));
+            Msg::Answer(Ok(Login::Wrong { tries_left })) => {
+                self.rejected(ctx.ta("login-wrong-left", &[("left", tries_left.to_string())]));
+                Update::effect(Effect::Focus(PIN_ID))
+            }
+            Msg::Answer(Ok(Login::Locked { until_ms })) => {
+                self.rejected(ctx.pin_locked(until_ms));
                 Update::effect(Effect::Focus(PIN_ID))
             }
             Msg::Answer(Err(why)) => {
@@ -258,15 +263,26 @@ mod tests {
         let u = s.update(Msg::Submit, &ctx);
         assert!(u.event.is_none() && u.effects.len() == 1 && u.effects[0].is_work());
         assert!(s.busy);
-        let u = s.update(Msg::Answer(Ok(None)), &ctx);
+        let u = s.update(Msg::Answer(Ok(Login::Wrong { tries_left: 2 })), &ctx);
         assert!(u.effects[0].is_focus(PIN_ID));
-        assert!(s.error.is_some() && !s.busy, "a wrong PIN is said");
+        assert!(
+            s.error.as_deref().is_some_and(|e| e.contains('2')) && !s.busy,
+            "a wrong PIN is said, with the tries left: {:?}",
+            s.error
+        );
+        let until_ms = ctx.now_ms + 9 * 60_000 + 1;
+        s.update(Msg::Answer(Ok(Login::Locked { until_ms })), &ctx);
+        assert!(
+            s.error.as_deref().is_some_and(|e| e.contains("10 min")),
+            "a lockout says for how long: {:?}",
+            s.error
+        );
         let ann = Cashier {
             number: 1001,
             name: "Ann".into(),
             role: Role::Cashier,
         };
-        let u = s.update(Msg::Answer(Ok(Some(ann.clone()))), &ctx);
+        let u = s.update(Msg::Answer(Ok(Login::Welcome(ann.clone()))), &ctx);
         assert_eq!(u.event, Some(Event::LoggedIn(ann)));
         let u = s.update(Msg::Answer(Err("disk".into())), &ctx);
         assert_eq!(u.event, Some(Event::Failed("disk".into())));
