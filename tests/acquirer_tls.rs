@@ -5,6 +5,8 @@
 //! connect time with a precise error rather than a hang.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -316,4 +318,48 @@ fn connector_is_usable_as_a_trait_object() {
         Box::new(TlsConnector::new(&pki.ca.pem, HOST, None).unwrap());
     let stream = connector.connect(sim.addr(), Duration::from_secs(2));
     assert!(stream.is_ok());
+}
+
+/// `tillpoint check` makes the connection a payment makes, TLS handshake
+/// included: a host whose certificate does not verify fails the check even
+/// though it accepts TCP; the right CA passes it.
+#[test]
+fn the_check_shakes_hands_with_the_host() {
+    let pki = pki();
+    let sim = tls_sim(&pki, None);
+    let other = ca(pki.dir.path(), "other");
+    let check = |ca: &Path| {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("till.toml");
+        common::write_config(
+            &cfg,
+            format!(
+                "[acquirer]\nhost = \"{}\"\ntls_ca = \"{}\"\ntls_server_name = \"{HOST}\"\n",
+                sim.addr(),
+                ca.display()
+            ),
+        );
+        let out = common::bin()
+            .args(["check", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .arg("--config")
+            .arg(&cfg)
+            .env("TILLPOINT_LOG", "error")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = check(&other.pem);
+    assert!(
+        out.contains("FAIL acquirer") && out.contains("does not verify"),
+        "{out}"
+    );
+    let out = check(&pki.ca.pem);
+    assert!(
+        out.contains(&format!(
+            "ok   acquirer  acquirer host {} answers over TLS",
+            sim.addr()
+        )),
+        "{out}"
+    );
 }

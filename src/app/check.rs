@@ -2,6 +2,7 @@
 //! line can read what is wrong and what to do.
 
 use crate::till::Till;
+use std::time::Duration;
 
 /// Result of one check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,23 +255,29 @@ pub fn device_checks(config: &tillpoint_config::Config) -> Vec<CheckLine> {
         tillpoint_payment::acquirer::config::AcquirerConfig::load(config, &mut Vec::new());
     if acquirer.enabled() {
         let host = acquirer.host.clone();
-        out.push(match acquirer.address() {
-            Ok(addr) => {
-                match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3))
-                {
-                    Ok(_) => CheckLine::pass("acquirer", format!("acquirer host {addr} answers")),
-                    Err(e) => CheckLine::fail(
-                        "acquirer",
-                        format!("acquirer host {addr}: {e}"),
-                        "cards work offline within limits; check the network",
-                    ),
-                }
-            }
-            Err(_) => CheckLine::fail(
+        let mut acquirer = acquirer;
+        acquirer.connect_timeout = acquirer.connect_timeout.min(Duration::from_secs(3));
+        let tls = if acquirer.tls_ca.is_empty() {
+            ""
+        } else {
+            " over TLS"
+        };
+        out.push(match (acquirer.address(), acquirer.client()) {
+            (Err(_), _) => CheckLine::fail(
                 "acquirer",
                 format!("[acquirer] host {host:?} is not an address:port"),
                 "fix the config",
             ),
+            (Ok(_), Err(e)) => CheckLine::fail("acquirer", e, "fix the config"),
+            // The same connection (TLS handshake included) a payment makes.
+            (Ok(addr), Ok(mut client)) => match client.connect() {
+                Ok(()) => CheckLine::pass("acquirer", format!("acquirer host {addr} answers{tls}")),
+                Err(e) => CheckLine::fail(
+                    "acquirer",
+                    format!("acquirer host {addr}: {e}"),
+                    "cards work offline within limits; check the network",
+                ),
+            },
         });
     }
     out

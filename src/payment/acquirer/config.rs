@@ -21,6 +21,7 @@
 //! tls_server_name = "acquirer.example"        # default: the host part of `host`
 //! tls_client_cert = ""                        # mutual TLS, when the host asks
 //! tls_client_key = ""
+//! plaintext = false      # plain TCP to a host off this machine: only with true (a private line)
 //!
 //! [acquirer.fees]                # merchant fee rates, per scheme ("1.5%" or "0.015")
 //! visa = "1.5%"
@@ -65,6 +66,7 @@ const KNOWN_KEYS: &[&str] = &[
     "tls_server_name",
     "tls_client_cert",
     "tls_client_key",
+    "plaintext",
 ];
 
 /// The acquirer settings (see the module docs).
@@ -89,6 +91,9 @@ pub struct AcquirerConfig {
     /// Client certificate and key (PEM) when the host asks for mutual TLS.
     pub tls_client_cert: String,
     pub tls_client_key: String,
+    /// Plain TCP to a host off this machine, allowed only when set (a
+    /// private line); without it such a host needs `tls_ca`.
+    pub plaintext: bool,
 }
 
 impl AcquirerConfig {
@@ -119,6 +124,7 @@ impl AcquirerConfig {
             tls_server_name: String::new(),
             tls_client_cert: String::new(),
             tls_client_key: String::new(),
+            plaintext: false,
         }
     }
 
@@ -196,6 +202,14 @@ impl AcquirerConfig {
         if let Some(n) = int("offline_max_age_hours", 1..=24 * 30) {
             c.limits.max_age = Duration::from_secs(u64::try_from(n).unwrap_or(1) * 3600);
         }
+        if let Some(v) = table.get("plaintext") {
+            match v.as_bool() {
+                Some(b) => c.plaintext = b,
+                None => warnings.push(format!(
+                    "[{SECTION}] plaintext: must be true or false; using the default"
+                )),
+            }
+        }
         if let Some(v) = table.get("settle_on_z") {
             match v.as_bool() {
                 Some(b) => c.settle_on_z = b,
@@ -231,6 +245,12 @@ impl AcquirerConfig {
                     )),
                 }
             }
+        }
+        if c.plaintext && c.tls_ca.is_empty() && !c.host.is_empty() && !c.host_is_local() {
+            warnings.push(format!(
+                "[{SECTION}] plaintext = true: card data goes to {} unencrypted; use it only on a private line",
+                c.host
+            ));
         }
         match table.get("fees") {
             None => {}
@@ -291,6 +311,12 @@ impl AcquirerConfig {
         cfg.connect_timeout = self.connect_timeout;
         cfg.read_timeout = self.read_timeout;
         if self.tls_ca.is_empty() {
+            if !self.host_is_local() && !self.plaintext {
+                return Err(format!(
+                    "[acquirer] host {} is not on this machine and no tls_ca is set: card data would cross the network unencrypted; set tls_ca to the acquirer's CA certificate (or plaintext = true for a private line)",
+                    self.host
+                ));
+            }
             return Ok(AcquirerClient::new(cfg));
         }
         let name = if self.tls_server_name.is_empty() {
@@ -311,6 +337,21 @@ impl AcquirerConfig {
         let tls = super::tls::TlsConnector::new(Path::new(&self.tls_ca), &name, client_auth)
             .map_err(|e| format!("[acquirer] TLS: {e}"))?;
         Ok(AcquirerClient::with_connector(cfg, Box::new(tls)))
+    }
+
+    /// Whether `host` is this machine (a loopback address or `localhost`),
+    /// where plain TCP never leaves it.
+    pub fn host_is_local(&self) -> bool {
+        let name = self
+            .host
+            .rsplit_once(':')
+            .map_or(self.host.as_str(), |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        name.eq_ignore_ascii_case("localhost")
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
 
     /// A session over the till's database in `data_dir` (outbox key there too).
@@ -460,5 +501,45 @@ mod tls_config_tests {
         );
         let (plain, _) = Config::parse("[acquirer]\nhost = \"127.0.0.1:5000\"\n").unwrap();
         assert!(AcquirerConfig::load(&plain, &mut w).client().is_ok());
+    }
+
+    /// Plain TCP is for this machine only, unless a private line is
+    /// declared with `plaintext = true` (and then said).
+    #[test]
+    fn plain_tcp_off_this_machine_needs_plaintext_and_is_warned_about() {
+        let load = |text: &str| {
+            let (cfg, _) = Config::parse(text).unwrap();
+            let mut w = Vec::new();
+            (AcquirerConfig::load(&cfg, &mut w), w)
+        };
+        for local in [
+            "127.0.0.1:5000",
+            "localhost:5000",
+            "[::1]:5000",
+            "127.8.9.1:1",
+        ] {
+            let (a, w) = load(&format!("[acquirer]\nhost = \"{local}\"\n"));
+            assert!(a.host_is_local(), "{local}");
+            assert!(w.is_empty(), "{w:?}");
+        }
+        let (a, w) = load("[acquirer]\nhost = \"10.1.2.3:5000\"\n");
+        assert!(w.is_empty(), "{w:?}");
+        let err = a.client().err().unwrap_or_default();
+        assert!(
+            err.contains("tls_ca") && err.contains("10.1.2.3:5000"),
+            "{err}"
+        );
+        let (a, w) = load("[acquirer]\nhost = \"10.1.2.3:5000\"\nplaintext = true\n");
+        assert!(a.client().is_ok());
+        assert!(
+            w.iter()
+                .any(|x| x.contains("unencrypted") && x.contains("10.1.2.3")),
+            "{w:?}"
+        );
+        let (a, w) = load("[acquirer]\nhost = \"10.1.2.3:5000\"\nplaintext = \"yes\"\n");
+        assert!(
+            !a.plaintext && w.iter().any(|x| x.contains("plaintext")),
+            "{w:?}"
+        );
     }
 }
