@@ -403,3 +403,43 @@ fn wrong_supervisor_pins_lock_the_number_from_the_command_line() {
     let (code, err) = z("2468");
     assert_eq!(code, 0, "{err}");
 }
+
+/// A Z report prints its journal anchor (and `--json` gives it as
+/// `chain_head`); `check --anchor` proves the journal still holds it and
+/// fails on one it does not hold.
+#[test]
+fn a_z_reports_anchor_is_proved_by_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("none.toml");
+    let (code, out, err) = sell(2, &data, &cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    let z = bin()
+        .args([
+            "report",
+            "z",
+            "--supervisor",
+            "2001",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .arg("--config")
+        .arg(&cfg)
+        .env("TILLPOINT_PIN", "2468")
+        .output()
+        .unwrap();
+    assert!(z.status.success(), "{}", String::from_utf8_lossy(&z.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&z.stdout).unwrap();
+    let anchor = json["chain_head"].as_str().unwrap().to_string();
+    assert_eq!(anchor.len(), 16, "{anchor}");
+    let (code, out, _) = run(&["report", "z", "--reprint", "1"], &data, &cfg);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("journal anchor {anchor}")), "{out}");
+    let (code, out, _) = run(&["check", "--anchor", &anchor], &data, &cfg);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok   anchor"), "{out}");
+    let (code, out, _) = run(&["check", "--anchor", "0123456789abcdef"], &data, &cfg);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL anchor"), "{out}");
+}

@@ -161,6 +161,7 @@ reports-x = X report
 reports-z = Z report (close day)
 reports-x-heading = X report: the day so far
 reports-z-heading = Z report #{ $number }
+reports-anchor = Journal anchor { $anchor }
 reports-sales = Sales
 reports-refunds = Refunds
 reports-voids = Voided sales

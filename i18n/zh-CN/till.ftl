@@ -161,6 +161,7 @@ reports-x = X 报表
 reports-z = Z 报表（日结）
 reports-x-heading = X 报表：今日至今
 reports-z-heading = Z 报表 #{ $number }
+reports-anchor = 流水锚点 { $anchor }
 reports-sales = 销售
 reports-refunds = 退货
 reports-voids = 作废交易

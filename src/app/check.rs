@@ -52,6 +52,29 @@ pub fn devices(config: &tillpoint_config::Config) -> Vec<CheckLine> {
     out
 }
 
+/// Whether the journal still holds a Z report's printed anchor with that
+/// Z right after it (see `Store::verify_anchor`).
+pub fn anchor_line(till: &Till, anchor: &str) -> CheckLine {
+    use tillpoint_store::journal::AnchorCheck;
+    match till.store.verify_anchor(anchor) {
+        Ok(AnchorCheck::Held { z_seq }) => CheckLine::pass(
+            "anchor",
+            format!("the journal holds anchor {anchor} and the Z report after it (entry {z_seq})"),
+        ),
+        Ok(AnchorCheck::Missing) => CheckLine::fail(
+            "anchor",
+            format!("no journal entry has anchor {anchor}: this is not the journal that Z report was printed from (an older backup, or a rewritten chain)"),
+            "do not sell; keep the database and the printed Z report, and call support",
+        ),
+        Ok(AnchorCheck::Cut { seq }) => CheckLine::fail(
+            "anchor",
+            format!("anchor {anchor} is entry {seq}, but the Z report that printed it is gone: the journal was cut back"),
+            "do not sell; keep the database and the printed Z report, and call support",
+        ),
+        Err(e) => CheckLine::fail("anchor", e.to_string(), "call support"),
+    }
+}
+
 /// Whether the data directory, the files in it (database, WAL, keys), the
 /// logs and the config are private to the till's account.
 fn file_modes(paths: &crate::till::Paths) -> CheckLine {
@@ -120,6 +143,18 @@ pub fn store_checks(till: &Till) -> Vec<CheckLine> {
             "the sales record was altered; keep the database and call support",
         ),
         Err(e) => CheckLine::fail("sales", e.to_string(), "call support"),
+    });
+    out.push(match s.verify_index(5) {
+        Ok(found) if found.is_empty() => CheckLine::pass(
+            "index",
+            "every sale, refund, void and cash movement matches the journal, both ways",
+        ),
+        Ok(found) => CheckLine::fail(
+            "index",
+            found.join("; "),
+            "the sales record was altered; do not sell, keep the database and call support",
+        ),
+        Err(e) => CheckLine::fail("index", e.to_string(), "call support"),
     });
     out.push(match s.verify_period_totals() {
         Ok(None) => CheckLine::pass("totals", "report totals match the sales"),

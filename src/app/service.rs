@@ -420,6 +420,14 @@ impl Service {
         lines
     }
 
+    /// The self-check with the proof that the journal still holds a Z
+    /// report's printed `anchor`.
+    pub fn check_anchored(&self, anchor: &str) -> Vec<CheckLine> {
+        let mut lines = self.check();
+        lines.push(crate::check::anchor_line(&lock(&self.till), anchor));
+        lines
+    }
+
     /// Checks a number and PIN (counted towards the number's lockout).
     pub fn login(&self, number: u32, pin: &str) -> Result<Login, Refusal> {
         self.local(|t, now| t.store.login(number, pin, now))

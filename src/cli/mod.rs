@@ -78,7 +78,12 @@ pub enum Command {
     #[command(subcommand)]
     Export(ExportCmd),
     /// Power-on self-check: one line per check; exit status 1 if any fails.
-    Check,
+    Check {
+        /// A Z report's journal anchor (16 hex digits, printed on it):
+        /// proves the journal still holds it with that Z after it.
+        #[arg(long)]
+        anchor: Option<String>,
+    },
     /// Benchmarks with baselines measured in the same run.
     Bench {
         /// A smaller run that finishes in under a minute.
@@ -290,9 +295,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Demo { text, lang, tour }) => {
             run_demo(&cli, *text, lang.as_deref(), tour.as_deref())
         }
-        Some(Command::Check) => {
+        Some(Command::Check { anchor }) => {
             let (service, _g) = open_service(&cli)?;
-            Ok(print_check(&service))
+            let lines = match anchor {
+                Some(a) => service.check_anchored(a),
+                None => service.check(),
+            };
+            Ok(print_lines(&lines))
         }
         Some(Command::Catalog(CatalogCmd::Import { file })) => {
             let (service, _g) = open_service(&cli)?;
@@ -492,8 +501,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn print_check(service: &Service) -> ExitCode {
-    let lines = service.check();
-    print!("{}", check::render(&lines));
+    print_lines(&service.check())
+}
+
+fn print_lines(lines: &[check::CheckLine]) -> ExitCode {
+    print!("{}", check::render(lines));
     if lines.iter().all(|l| l.ok) {
         ExitCode::SUCCESS
     } else {

@@ -27,6 +27,10 @@ pub fn report(r: &Report, clock: &Clock, reprint: bool) -> String {
         clock.format(r.opened_at_ms),
         clock.format(r.closed_at_ms)
     );
+    if let Some(head) = &r.chain_head {
+        // Keep it: `tillpoint check --anchor` proves the journal still holds it.
+        let _ = writeln!(s, "journal anchor {head}");
+    }
     let _ = writeln!(s, "{:<24}{:>6}{:>14}", "", "count", c.code());
     let row = |s: &mut String, label: &str, n: i64, v: i64| {
         let _ = writeln!(s, "{label:<24}{n:>6}{:>14}", m(v, c));

@@ -305,6 +305,13 @@ pub struct Report {
     pub opened_at_ms: i64,
     pub closed_at_ms: i64,
     pub totals: ReportTotals,
+    /// A Z report's anchor: the first 16 hex digits of the journal's last
+    /// hash before the Z, printed so that `tillpoint check --anchor` can
+    /// later prove the journal still holds it with the Z after it (an older
+    /// backup restored, or a cut tail, does not). `None` for an X report and
+    /// for a Z taken before anchors existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain_head: Option<String>,
 }
 
 #[cfg(test)]

@@ -72,6 +72,34 @@ pub(crate) fn append(
     Ok(seq)
 }
 
+/// The hash of the journal's last entry (the genesis hash when empty).
+pub(crate) fn head(conn: &rusqlite::Connection) -> Result<String> {
+    Ok(conn
+        .prepare_cached("SELECT hash FROM journal ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .unwrap_or_else(|| GENESIS.to_string()))
+}
+
+/// The anchor a Z report prints: the first 16 hex digits of a hash.
+pub fn anchor_of(hash: &str) -> String {
+    hash.chars().take(16).collect()
+}
+
+/// What `--anchor` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnchorCheck {
+    /// The anchor's entry is there, followed by the Z report that printed
+    /// it (the entry number of that Z).
+    Held { z_seq: i64 },
+    /// No entry has that hash: the journal is not the one the Z was printed
+    /// from (an older backup, a rewritten chain).
+    Missing,
+    /// The entry is there but the Z that printed the anchor is not after
+    /// it: the journal was cut back.
+    Cut { seq: i64 },
+}
+
 /// Where the chain first breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Broken {
@@ -132,6 +160,44 @@ impl Store {
             n += 1;
         }
         Ok(Ok(n))
+    }
+
+    /// Proves the journal still holds the entry a Z report's anchor names,
+    /// with that Z report right after it (so nothing was cut after it).
+    /// The chain itself is proved by [`Store::verify_journal`].
+    pub fn verify_anchor(&self, anchor: &str) -> Result<AnchorCheck> {
+        let anchor = anchor.trim().to_ascii_lowercase();
+        if anchor.len() != 16 || !anchor.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(AnchorCheck::Missing);
+        }
+        let seq: Option<i64> = if anchor == anchor_of(GENESIS) {
+            Some(0)
+        } else {
+            self.conn
+                .query_row(
+                    "SELECT seq FROM journal WHERE substr(hash, 1, 16) = ?1 ORDER BY seq LIMIT 1",
+                    [&anchor],
+                    |r| r.get(0),
+                )
+                .optional()?
+        };
+        let Some(seq) = seq else {
+            return Ok(AnchorCheck::Missing);
+        };
+        let next: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT kind, COALESCE(json_extract(payload, '$.chain_head'), '') FROM journal WHERE seq = ?1",
+                [seq + 1],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match next {
+            Some((kind, head)) if kind == "z_report" && head == anchor => {
+                AnchorCheck::Held { z_seq: seq + 1 }
+            }
+            _ => AnchorCheck::Cut { seq },
+        })
     }
 
     /// Reads one entry (for diagnostics and tests).

@@ -9,6 +9,7 @@ pub mod bulk;
 pub mod cashiers;
 pub mod catalog;
 pub mod instructions;
+pub mod integrity;
 pub mod journal;
 pub mod queue;
 pub mod reports;

@@ -38,6 +38,7 @@ impl Store {
             opened_at_ms: opened,
             closed_at_ms: at_ms,
             totals,
+            chain_head: None,
         })
     }
 
@@ -74,6 +75,7 @@ impl Store {
             opened_at_ms: opened,
             closed_at_ms: at_ms,
             totals,
+            chain_head: Some(super::journal::anchor_of(&super::journal::head(&tx)?)),
         };
         append(
             &tx,
@@ -100,6 +102,16 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
+        let chain_head: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT json_extract(payload, '$.chain_head') FROM journal
+                 WHERE kind = 'z_report' AND ref = ?1 ORDER BY seq DESC LIMIT 1",
+                [z.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
         row.map(|(o, c, json)| {
             Ok(Report {
                 z_number: Some(z),
@@ -107,6 +119,7 @@ impl Store {
                 closed_at_ms: c,
                 totals: serde_json::from_str(&json)
                     .map_err(|e| StoreError::Corrupt(format!("Z {z}: {e}")))?,
+                chain_head,
             })
         })
         .transpose()

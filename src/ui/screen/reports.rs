@@ -205,6 +205,11 @@ pub fn view<'a>(state: &'a State, ctx: &Ctx<'_>) -> Element<'a, Msg> {
             ))
             .size(theme::SMALL),
         );
+        if let Some(head) = &r.chain_head {
+            left = left.push(
+                text(ctx.ta("reports-anchor", &[("anchor", head.clone())])).size(theme::SMALL),
+            );
+        }
         left = left.push(line(
             ctx.t("reports-sales"),
             Some(t.sales.count),
