@@ -815,3 +815,90 @@ fn a_dying_worker_is_said_and_does_not_leave_the_screen_waiting() {
         app.notice
     );
 }
+
+/// A cashier may look at the settings, but saving them needs a manager's
+/// number and PIN (a supervisor's is refused), and the change is journaled
+/// with who approved it and the old and new value; keys off the window's
+/// list are refused by the service whatever the approval.
+#[test]
+fn settings_are_saved_only_with_a_managers_approval_and_journaled() {
+    use tillpoint_ui::screen::settings;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    login(&mut app, "1001", "1234");
+    click(&mut app, "Settings F9");
+    app.drive(Message::Settings(settings::Msg::Edit(
+        0,
+        "Night Shop".into(),
+    )));
+    click(&mut app, "Save settings");
+    assert!(app.approval.is_some(), "saving asks for a manager");
+    type_into(&mut app, "approval-number", "2001");
+    type_into(&mut app, "approval-pin", "2468");
+    assert!(
+        app.approval
+            .as_ref()
+            .and_then(|a| a.error.clone())
+            .is_some(),
+        "a supervisor is refused, and told"
+    );
+    assert_ne!(app_name(&app), "Night Shop");
+    type_into(&mut app, "approval-number", "9001");
+    type_into(&mut app, "approval-pin", "9999");
+    assert!(app.approval.is_none());
+    assert_eq!(app_name(&app), "Night Shop");
+    let (kind, payload): (String, String) = app.service.with_till(|t| {
+        t.store
+            .raw_connection()
+            .query_row(
+                "SELECT kind, payload FROM journal ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    });
+    assert_eq!(kind, "settings");
+    assert!(
+        payload.contains("\"approved_by\":9001")
+            && payload.contains("\"new\":\"Night Shop\"")
+            && payload.contains("\"old\":\"Corner Store"),
+        "{payload}"
+    );
+    // The service refuses a key the window may not change, and an approval
+    // for something else.
+    let manager = tillpoint_core::cashier::authorize(
+        &tillpoint_core::cashier::Cashier {
+            number: 9001,
+            name: "Max".into(),
+            role: tillpoint_core::cashier::Role::Manager,
+        },
+        tillpoint_core::cashier::Action::ChangeSettings,
+    )
+    .unwrap();
+    let tls = vec![(
+        "acquirer".to_string(),
+        "tls_ca".to_string(),
+        "/tmp/x.pem".to_string(),
+    )];
+    let err = app.service.save_settings(&tls, &manager).unwrap_err();
+    assert!(
+        err.contains("tls_ca") && err.contains("config file"),
+        "{err}"
+    );
+    let z = tillpoint_core::cashier::authorize(
+        &tillpoint_core::cashier::Cashier {
+            number: 9001,
+            name: "Max".into(),
+            role: tillpoint_core::cashier::Role::Manager,
+        },
+        tillpoint_core::cashier::Action::ZReport,
+    )
+    .unwrap();
+    let name_change = vec![("shop".to_string(), "name".to_string(), "X".to_string())];
+    assert!(app.service.save_settings(&name_change, &z).is_err());
+    assert_eq!(app_name(&app), "Night Shop");
+}
+
+fn app_name(app: &App) -> String {
+    app.service.with_till(|t| t.config.shop.name.clone())
+}

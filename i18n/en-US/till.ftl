@@ -155,6 +155,7 @@ approval-refund = Refund
 approval-post-void = Void a completed sale
 approval-no-sale = Open the drawer without a sale
 approval-z = Close the day (Z report)
+approval-settings = Save the settings (a manager)
 
 reports-title = Reports
 reports-x = X report

@@ -155,6 +155,7 @@ approval-refund = 退货
 approval-post-void = 作废已完成的交易
 approval-no-sale = 无交易开钱箱
 approval-z = 日结（Z 报表）
+approval-settings = 保存设置（需经理）
 
 reports-title = 报表
 reports-x = X 报表

@@ -11,5 +11,6 @@ pub mod payments;
 pub mod print_queue;
 pub mod printing;
 pub mod service;
+pub mod settings;
 pub mod terminal;
 pub mod till;

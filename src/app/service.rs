@@ -716,13 +716,27 @@ impl Service {
 
     // ---- settings ----
 
-    /// Writes settings to the config file and reloads it; the warnings of
-    /// reading it back.
+    /// Writes settings to the config file with a manager's approval (only
+    /// the keys the window may change, see `settings::EDITABLE`), journals
+    /// who changed what from what to what, and reloads the file; the
+    /// warnings of reading it back.
     pub fn save_settings(
         &self,
         values: &[tillpoint_config::edit::Setting],
+        approval: &Approval,
     ) -> Result<Vec<String>, Refusal> {
+        tillpoint_core::cashier::require(approval, Action::ChangeSettings).map_err(words)?;
         let mut till = lock(&self.till);
+        let changes = crate::settings::changes(&till.config, values)?;
+        if changes.is_empty() {
+            return Ok(till.warnings.clone());
+        }
+        let now = till.clock.now_ms();
+        // Journaled first: a change on disk that the journal does not
+        // name would be the worse failure.
+        till.store
+            .record_settings_change(approval, &changes, now)
+            .map_err(words)?;
         tillpoint_config::edit::save(&till.paths.config_file, values).map_err(words)?;
         let (mut config, warnings) =
             tillpoint_config::Config::load(&till.paths.config_file).map_err(words)?;

@@ -49,6 +49,9 @@ pub enum Action {
     NoSale,
     ZReport,
     ManageCashiers,
+    /// Changing the till's settings from the window (shop details,
+    /// printer, reader, PIN pad, acquirer host).
+    ChangeSettings,
 }
 
 impl Action {
@@ -60,7 +63,7 @@ impl Action {
             | Action::PriceOverride
             | Action::NoSale
             | Action::ZReport => Role::Supervisor,
-            Action::ManageCashiers => Role::Manager,
+            Action::ManageCashiers | Action::ChangeSettings => Role::Manager,
         }
     }
 
@@ -72,6 +75,7 @@ impl Action {
             Action::NoSale => "no_sale",
             Action::ZReport => "z_report",
             Action::ManageCashiers => "manage_cashiers",
+            Action::ChangeSettings => "change_settings",
         }
     }
 }

@@ -9,6 +9,7 @@
 use super::{Result, Store};
 use rusqlite::{params, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
+use tillpoint_core::cashier::{require, Action, Approval};
 
 /// The hash before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -198,6 +199,45 @@ impl Store {
             }
             _ => AnchorCheck::Cut { seq },
         })
+    }
+
+    /// Journals a change of the till's settings: who approved it and each
+    /// key's old and new value (`(section, key, old, new)`).
+    pub fn record_settings_change(
+        &mut self,
+        approval: &Approval,
+        changes: &[(String, String, String, String)],
+        at_ms: i64,
+    ) -> Result<i64> {
+        require(approval, Action::ChangeSettings)?;
+        #[derive(serde::Serialize)]
+        struct Change<'a> {
+            section: &'a str,
+            key: &'a str,
+            old: &'a str,
+            new: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct Payload<'a> {
+            approved_by: u32,
+            changes: Vec<Change<'a>>,
+        }
+        let payload = super::sales::to_json(&Payload {
+            approved_by: approval.approver(),
+            changes: changes
+                .iter()
+                .map(|(section, key, old, new)| Change {
+                    section,
+                    key,
+                    old,
+                    new,
+                })
+                .collect(),
+        })?;
+        let tx = crate::begin_write(&mut self.conn)?;
+        let seq = append(&tx, at_ms, "settings", None, &payload)?;
+        tx.commit()?;
+        Ok(seq)
     }
 
     /// Reads one entry (for diagnostics and tests).

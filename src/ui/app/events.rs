@@ -177,6 +177,7 @@ impl App {
             Pending::PostVoid(receipt) => vec![refund::post_void(receipt, ap).map(Message::Refund)],
             Pending::NoSale => vec![cash::no_sale(cashier, ap, self.currency).map(Message::Cash)],
             Pending::ZReport => vec![reports::z(ap).map(Message::Reports)],
+            Pending::Settings(values) => vec![settings::save(values, ap).map(Message::Settings)],
         }
     }
 
@@ -342,6 +343,7 @@ impl App {
                 }
                 vec![Effect::call(|s| Message::Checked(s.check()))]
             }
+            settings::Event::Approve(p) => self.ask(p),
             settings::Event::Info(i) => {
                 self.info(i);
                 vec![]

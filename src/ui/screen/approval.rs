@@ -24,6 +24,8 @@ pub enum Pending {
     PostVoid(String),
     NoSale,
     ZReport,
+    /// Settings to write (section, key, value): a manager's.
+    Settings(Vec<(String, String, String)>),
 }
 
 impl Pending {
@@ -34,6 +36,7 @@ impl Pending {
             Pending::PostVoid(_) => Action::PostVoid,
             Pending::NoSale => Action::NoSale,
             Pending::ZReport => Action::ZReport,
+            Pending::Settings(_) => Action::ChangeSettings,
         }
     }
 }
@@ -124,6 +127,7 @@ impl State {
             Pending::PostVoid(_) => ctx.t("approval-post-void"),
             Pending::NoSale => ctx.t("approval-no-sale"),
             Pending::ZReport => ctx.t("approval-z"),
+            Pending::Settings(_) => ctx.t("approval-settings"),
         };
         let mut c = column![
             theme::title(ctx.t("approval-title")),

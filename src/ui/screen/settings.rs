@@ -112,7 +112,7 @@ pub enum Msg {
     Printed(Result<String, String>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Lang(Lang),
     Dark(bool),
@@ -121,6 +121,17 @@ pub enum Event {
     Info(String),
     Notice(String),
     Back,
+    /// Saving needs a manager's approval of these values.
+    Approve(crate::screen::approval::Pending),
+}
+
+/// Saves `values` with the manager's approval; the answer comes back to
+/// the settings screen.
+pub fn save(
+    values: Vec<tillpoint_config::edit::Setting>,
+    approval: tillpoint_core::cashier::Approval,
+) -> Effect<Msg> {
+    Effect::call(move |s| Msg::Saved(s.save_settings(&values, &approval)))
 }
 
 impl Info {
@@ -135,10 +146,9 @@ impl Info {
                 }
                 Update::none()
             }
-            Msg::Save => {
-                let values = self.to_save();
-                Update::effect(Effect::call(move |s| Msg::Saved(s.save_settings(&values))))
-            }
+            Msg::Save => Update::event(Event::Approve(crate::screen::approval::Pending::Settings(
+                self.to_save(),
+            ))),
             Msg::TestPrinter => Update::effect(Effect::call(|s| Msg::Printed(s.test_print()))),
             Msg::Back => Update::event(Event::Back),
             Msg::Saved(Ok(warnings)) => {
@@ -235,7 +245,14 @@ mod tests {
         s.update(Msg::Edit(0, "B".into()));
         assert!(s.dirty);
         assert_eq!(s.to_save()[0], ("shop".into(), "name".into(), "B".into()));
-        assert!(s.update(Msg::Save).effects[0].is_work());
+        let u = s.update(Msg::Save);
+        assert!(
+            u.effects.is_empty(),
+            "nothing is written before a manager approves"
+        );
+        assert!(
+            matches!(&u.event, Some(Event::Approve(crate::screen::approval::Pending::Settings(v))) if v == &s.to_save())
+        );
         let u = s.update(Msg::Saved(Ok(vec![])));
         assert_eq!(u.event, Some(Event::Saved(vec![])));
         assert!(!s.dirty);
