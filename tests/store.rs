@@ -725,3 +725,22 @@ fn supervisor_pins_are_long_and_old_hashes_are_upgraded() {
         Login::Welcome(_)
     ));
 }
+
+/// Inputs the fuzzer found that once broke the catalog import: each is
+/// refused (or imported) whole, never a panic, and a refusal changes
+/// nothing.
+#[test]
+fn catalog_import_survives_what_the_fuzzer_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, config) = demo_store(dir.path());
+    let classes = config.tax_classes();
+    let found: &[&[u8]] = &[
+        b"sku,name,price,tax_class,category,unit,barcodes\n=1,Tea,3.r\x00\x00\x00\x000es\nA,De,6901234567901223456789567891,Rice,12!00es\nA,\n",
+    ];
+    for input in found {
+        let before = store.product_count().unwrap();
+        if store.import_catalog(*input, &classes).is_err() {
+            assert_eq!(store.product_count().unwrap(), before);
+        }
+    }
+}

@@ -215,8 +215,11 @@ impl Money {
         if d.scale() > currency.exponent() && d.normalize().scale() > currency.exponent() {
             return Err(MoneyError::TooManyDecimals(text.to_string(), currency));
         }
-        let minor = (d * Decimal::from(currency.minor_per_major()))
-            .to_i64()
+        // Checked: a 28-digit "price" must be refused, not panic (found by
+        // the catalog import's fuzz target).
+        let minor = d
+            .checked_mul(Decimal::from(currency.minor_per_major()))
+            .and_then(|m| m.to_i64())
             .ok_or(MoneyError::Overflow)?;
         Ok(Money::new(minor, currency))
     }
@@ -358,6 +361,14 @@ mod tests {
         assert_eq!(Money::parse("12.50", Currency::EUR).unwrap().minor, 1250);
         assert_eq!(Money::parse("12,5", Currency::EUR).unwrap().minor, 1250);
         assert_eq!(Money::parse("300", Currency::JPY).unwrap().minor, 300);
+        assert_eq!(
+            Money::parse("6901234567901223456789567891", Currency::CNY),
+            Err(MoneyError::Overflow)
+        );
+        assert_eq!(
+            Money::parse("92233720368547758.08", Currency::CNY),
+            Err(MoneyError::Overflow)
+        );
         assert!(Money::parse("1.5", Currency::JPY).is_err());
         assert!(Money::parse("1.005", Currency::USD).is_err());
         assert!(Money::parse("abc", Currency::USD).is_err());
