@@ -4,8 +4,7 @@
 //! gets too many in a row is locked for a while (see [`Login`]).
 
 use super::journal::append;
-use super::sales::to_json;
-use super::{Result, Store, StoreError};
+use super::{to_json, Result, Store, StoreError};
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
 };

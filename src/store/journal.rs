@@ -222,7 +222,7 @@ impl Store {
             approved_by: u32,
             changes: Vec<Change<'a>>,
         }
-        let payload = super::sales::to_json(&Payload {
+        let payload = super::to_json(&Payload {
             approved_by: approval.approver(),
             changes: changes
                 .iter()

@@ -52,6 +52,11 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// A payload as the journal and the tables keep it.
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 /// Settings the store needs to open a new reporting period.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreSettings {

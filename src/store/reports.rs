@@ -11,11 +11,10 @@
 //! period from scratch and compares it with what is stored.
 
 use super::journal::append;
-use super::sales::{open_period, to_json};
-use super::{Result, Store, StoreError};
-use rusqlite::{params, Connection, OptionalExtension};
+use super::{to_json, Result, Store, StoreError};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tillpoint_core::cashier::{require, Action, Approval};
-use tillpoint_core::money::Money;
+use tillpoint_core::money::{Currency, Money};
 use tillpoint_core::report::{Report, ReportEvent, ReportTotals};
 use tillpoint_core::sale::SaleRecord;
 
@@ -173,6 +172,31 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         Ok(v)
     }
+}
+
+/// The open period's id, opening one if none is open. A period's stored
+/// totals are not rewritten sale by sale (that would be one more page in
+/// every sale's commit); see `reports` for how they are kept.
+pub(crate) fn open_period(
+    tx: &Transaction<'_>,
+    at_ms: i64,
+    currency: Currency,
+    float: i64,
+) -> Result<i64> {
+    let id: Option<i64> = tx
+        .prepare_cached("SELECT id FROM periods WHERE closed_at_ms IS NULL")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = id {
+        return Ok(id);
+    }
+    let opening = ReportTotals::new(currency, float);
+    tx.prepare_cached(
+        "INSERT INTO periods(opened_at_ms, totals, first_sale_id, totals_upto_sale)
+         SELECT ?1, ?2, n, n FROM (SELECT COALESCE(MAX(id), 0) + 1 AS n FROM sales)",
+    )?
+    .execute(params![at_ms, to_json(&opening)?])?;
+    Ok(tx.last_insert_rowid())
 }
 
 /// A period's stored totals and the first sale they do not cover yet.

@@ -6,8 +6,8 @@
 //! none of it is.
 
 use super::journal::append;
-use super::reports;
-use super::{Result, Store, StoreError, StoreSettings};
+use super::reports::{self, open_period};
+use super::{to_json, Result, Store, StoreError, StoreSettings};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 use tillpoint_core::cashier::{require, Action, Approval};
@@ -15,7 +15,7 @@ use tillpoint_core::catalog::Qty;
 use tillpoint_core::money::{Currency, Money};
 use tillpoint_core::receipt::Receipt;
 use tillpoint_core::refund::{build_refund, RefundRequest};
-use tillpoint_core::report::{ReportEvent, ReportTotals};
+use tillpoint_core::report::ReportEvent;
 use tillpoint_core::sale::{PricingRules, Sale, SaleKind, SaleRecord, Stamp};
 use tillpoint_core::tender::TenderKind;
 
@@ -77,31 +77,6 @@ struct VoidPayload<'a> {
     approved_by: u32,
 }
 
-/// The open period's id, opening one if none is open. A period's stored
-/// totals are not rewritten sale by sale (that would be one more page in
-/// every sale's commit); see `reports` for how they are kept.
-pub(crate) fn open_period(
-    tx: &Transaction<'_>,
-    at_ms: i64,
-    currency: Currency,
-    float: i64,
-) -> Result<i64> {
-    let id: Option<i64> = tx
-        .prepare_cached("SELECT id FROM periods WHERE closed_at_ms IS NULL")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
-    if let Some(id) = id {
-        return Ok(id);
-    }
-    let opening = ReportTotals::new(currency, float);
-    tx.prepare_cached(
-        "INSERT INTO periods(opened_at_ms, totals, first_sale_id, totals_upto_sale)
-         SELECT ?1, ?2, n, n FROM (SELECT COALESCE(MAX(id), 0) + 1 AS n FROM sales)",
-    )?
-    .execute(params![at_ms, to_json(&opening)?])?;
-    Ok(tx.last_insert_rowid())
-}
-
 /// The row id of a receipt. Receipt numbers end in their sales row's id
 /// (see [`next_receipt_no`]), so the lookup is a primary-key probe and the
 /// sales table needs no second index written on every sale; a number that
@@ -134,10 +109,6 @@ pub(crate) fn next_receipt_no(tx: &Transaction<'_>, settings: &StoreSettings) ->
         .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM sales")?
         .query_row([], |r| r.get(0))?;
     Ok(format!("{}-{:06}", settings.till_id, n))
-}
-
-pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn insert_record(
