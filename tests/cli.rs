@@ -443,3 +443,39 @@ fn a_z_reports_anchor_is_proved_by_the_check() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAIL anchor"), "{out}");
 }
+
+/// The demo never opens a shop's till: a data directory that holds
+/// anything but the demo's own is refused, before anything in it is read.
+#[test]
+fn the_demo_refuses_a_tills_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = dir.path().join("shop");
+    let cfg = dir.path().join("none.toml");
+    let (code, out, err) = sell(1, &shop, &cfg);
+    assert_eq!(code, 0, "{out}{err}");
+    let before = std::fs::read(shop.join("till.db")).unwrap();
+    let out = bin()
+        .args(["demo", "--text", "--data-dir"])
+        .arg(&shop)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("not a demo's"), "{err}");
+    assert_eq!(std::fs::read(shop.join("till.db")).unwrap(), before);
+    // The demo's own directory is used again and again.
+    let demo = dir.path().join("demo");
+    for _ in 0..2 {
+        let out = bin()
+            .args(["demo", "--text", "--data-dir"])
+            .arg(&demo)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(demo.join(".tillpoint-demo").is_file());
+}

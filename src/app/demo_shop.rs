@@ -79,6 +79,35 @@ pub enum DemoError {
     Import(#[from] tillpoint_store::catalog::ImportError),
     #[error("demo product {0} is missing from the catalog")]
     Missing(String),
+    #[error("{0} holds a till that is not a demo's; the demo never opens a shop's data (give it an empty or new --data-dir)")]
+    NotADemo(std::path::PathBuf),
+    #[error("cannot mark {0} as the demo's: {1}")]
+    Marker(std::path::PathBuf, std::io::Error),
+}
+
+/// The file that marks a data directory as the demo's own.
+pub const DEMO_MARKER: &str = ".tillpoint-demo";
+
+/// Makes sure `dir` is the demo's to use: a directory the demo made (it
+/// holds the marker), or an empty or new one, which is then marked. A
+/// directory with anything else in it (a shop's till, its keys) is refused,
+/// so the demo's sample sales never land in a shop's books.
+pub fn claim_data_dir(dir: &std::path::Path) -> Result<(), DemoError> {
+    let marker = dir.join(DEMO_MARKER);
+    if marker.is_file() {
+        return Ok(());
+    }
+    let empty = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => return Err(DemoError::Marker(dir.to_path_buf(), e)),
+    };
+    if !empty {
+        return Err(DemoError::NotADemo(dir.to_path_buf()));
+    }
+    tillpoint_config::private::create_dir(dir)
+        .and_then(|()| tillpoint_config::private::write(&marker, b"a tillpoint demo\n"))
+        .map_err(|e| DemoError::Marker(dir.to_path_buf(), e))
 }
 
 /// Sets up the demo shop in the till's store when it is empty; whether it

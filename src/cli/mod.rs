@@ -529,8 +529,7 @@ fn run_demo(
             temp.path().to_path_buf()
         }
     };
-    tillpoint_config::private::create_dir(&data_dir)
-        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    demo_shop::claim_data_dir(&data_dir)?;
     let config = match &cli.config {
         Some(c) => c.clone(),
         None => {
