@@ -11,7 +11,7 @@ mod acquirer_common;
 use acquirer_common::Rig;
 use tillpoint_app::till::store_settings;
 use tillpoint_config::Config;
-use tillpoint_core::cashier::{authorize, Action, Cashier, Role};
+use tillpoint_core::cashier::{Action, Approval, Cashier, Role, Target};
 use tillpoint_core::catalog::{Product, Qty, Unit};
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::{PricingRules, Sale};
@@ -24,6 +24,7 @@ use tillpoint_payment::iso8583::messages::TxnKind;
 use tillpoint_sim::acquirer::ledger::{TxnRow, TxnStatus};
 use tillpoint_sim::acquirer::Fault;
 use tillpoint_store::acquirer::CardLink;
+use tillpoint_store::cashiers::Login;
 use tillpoint_store::Store;
 
 /// The till's sale engine on the rig's database file.
@@ -44,7 +45,9 @@ fn supervisor() -> Cashier {
 impl Books {
     fn open(rig: &Rig) -> Books {
         let (config, _) = Config::parse("").unwrap();
-        let store = Store::open(&rig.dir.path().join("till.db"), store_settings(&config)).unwrap();
+        let mut store =
+            Store::open(&rig.dir.path().join("till.db"), store_settings(&config)).unwrap();
+        store.seed_cashiers(&[(supervisor(), "2468")], 0).unwrap();
         Books {
             store,
             rules: config.pricing.clone(),
@@ -55,6 +58,15 @@ impl Books {
     fn now(&mut self) -> i64 {
         self.clock_ms += 60_000;
         self.clock_ms
+    }
+
+    /// The supervisor's approval, by her PIN, of `action` on `target`.
+    fn approve(&mut self, action: Action, target: Target) -> Approval {
+        let now = self.now();
+        match self.store.login(2001, "2468", now).unwrap() {
+            Login::Welcome(v) => v.approve(action, target).unwrap(),
+            other => panic!("the supervisor's PIN: {other:?}"),
+        }
     }
 
     /// A sale of `pieces` items at `unit` minor units, paid by `card`.
@@ -130,25 +142,24 @@ impl Books {
 
     /// Refunds `pieces` of line 1 of `receipt` to its card.
     fn refund(&mut self, receipt: &str, pieces: i64) -> String {
-        let approval = authorize(&supervisor(), Action::Refund).unwrap();
+        let picks = [(1, Qty::pieces(pieces))];
+        let approval = self.approve(
+            Action::Refund,
+            Target::Refund {
+                receipt: receipt.to_owned(),
+                picks: picks.iter().map(|(l, q)| (*l, q.milli())).collect(),
+            },
+        );
         let now = self.now();
         let done = self
             .store
-            .complete_refund(
-                receipt,
-                &[(1, Qty::pieces(pieces))],
-                &self.rules,
-                1001,
-                &approval,
-                now,
-                12,
-            )
+            .complete_refund(receipt, &picks, &self.rules, 1001, &approval, now, 12)
             .unwrap();
         done.record.receipt_no
     }
 
     fn post_void(&mut self, receipt: &str) {
-        let approval = authorize(&supervisor(), Action::PostVoid).unwrap();
+        let approval = self.approve(Action::PostVoid, Target::Receipt(receipt.to_owned()));
         let now = self.now();
         self.store.post_void(receipt, &approval, now).unwrap();
     }

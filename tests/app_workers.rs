@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tillpoint_app::service::{ReportView, Service, SettlementOutcomeRow};
 use tillpoint_app::till::{Paths, Till};
-use tillpoint_core::cashier::Action;
+use tillpoint_core::cashier::{Action, Target};
 use tillpoint_core::catalog::Qty;
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::Sale;
@@ -88,7 +88,7 @@ settle_on_z = true
     // The Z report's settlement reaches the host, which says nothing.
     let z_job = {
         let s = service.clone();
-        let approval = common::supervisor(Action::ZReport);
+        let approval = common::supervisor(Action::ZReport, Target::Till);
         std::thread::spawn(move || s.report(Some(&approval)))
     };
     let (mut held_host, _) = host.accept().unwrap();

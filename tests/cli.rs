@@ -207,8 +207,9 @@ fn reports_cashiers_and_export() {
     assert_ne!(code, 0);
     assert!(err.contains("not a date"), "{err}");
 
-    let add = bin()
-        .args([
+    let add = |manager: Option<&str>, manager_pin: &str| {
+        let mut cmd = bin();
+        cmd.args([
             "cashier",
             "add",
             "--number",
@@ -217,14 +218,30 @@ fn reports_cashiers_and_export() {
             "Zoe",
             "--role",
             "supervisor",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .arg("--config")
-        .arg(&cfg)
-        .env("TILLPOINT_PIN", "777777")
-        .output()
-        .unwrap();
+        ]);
+        if let Some(m) = manager {
+            cmd.args(["--manager", m]);
+        }
+        cmd.arg("--data-dir")
+            .arg(&data)
+            .arg("--config")
+            .arg(&cfg)
+            .env("TILLPOINT_PIN", manager_pin)
+            .env("TILLPOINT_NEW_PIN", "777777")
+            .output()
+            .unwrap()
+    };
+    // A till with cashiers adds one only with a manager's approval.
+    let alone = add(None, "777777");
+    assert!(!alone.status.success());
+    assert!(
+        String::from_utf8_lossy(&alone.stderr).contains("manager's approval"),
+        "{}",
+        String::from_utf8_lossy(&alone.stderr)
+    );
+    let by_supervisor = add(Some("2001"), "2468");
+    assert!(!by_supervisor.status.success(), "a supervisor may not");
+    let add = add(Some("9001"), "9999");
     assert!(
         add.status.success(),
         "{}",
@@ -232,6 +249,42 @@ fn reports_cashiers_and_export() {
     );
     let (_, out, _) = run(&["cashier", "list"], &data, &cfg);
     assert!(out.contains("Zoe") && out.contains("supervisor"), "{out}");
+}
+
+#[test]
+fn an_empty_till_starts_with_one_unapproved_manager() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("none.toml");
+    let first = |number: &str, role: &str| {
+        bin()
+            .args([
+                "cashier", "add", "--number", number, "--name", "Boss", "--role", role,
+            ])
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--config")
+            .arg(&cfg)
+            .env("TILLPOINT_PIN", "135790")
+            .output()
+            .unwrap()
+    };
+    assert!(
+        !first("1", "cashier").status.success(),
+        "not a cashier first"
+    );
+    let boss = first("9", "manager");
+    assert!(
+        boss.status.success(),
+        "{}",
+        String::from_utf8_lossy(&boss.stderr)
+    );
+    assert!(!first("8", "manager").status.success(), "only once");
+    let (_, out, _) = run(&["cashier", "list"], &data, &cfg);
+    assert!(
+        out.contains("Boss") && out.contains("manager") && !out.contains("    8 "),
+        "{out}"
+    );
 }
 
 #[test]

@@ -153,7 +153,7 @@ fn login_scan_three_items_pay_cash_see_receipt() {
     assert_eq!(app.shown(), Shown::Receipt);
     let rec = app.receipt().unwrap().record.clone().unwrap();
     assert_eq!(rec.receipt_no, "T01-000001");
-    assert_eq!(rec.change().minor, 5000 - total.minor);
+    assert_eq!(rec.change().unwrap().minor, 5000 - total.minor);
     assert!(
         !app.receipt().unwrap().pages.is_empty(),
         "the receipt preview was rendered"
@@ -558,14 +558,15 @@ fn card_payment_through_the_demo_devices() {
     });
 
     // The Z report settles through the window's own acquirer session.
-    let supervisor = tillpoint_core::cashier::Cashier {
-        number: 2001,
-        name: "Sue".into(),
-        role: tillpoint_core::cashier::Role::Supervisor,
-    };
-    let approval =
-        tillpoint_core::cashier::authorize(&supervisor, tillpoint_core::cashier::Action::ZReport)
-            .unwrap();
+    let approval = app
+        .service
+        .approve(
+            2001,
+            "2468",
+            tillpoint_core::cashier::Action::ZReport,
+            tillpoint_core::cashier::Target::Till,
+        )
+        .unwrap();
     let z = app.service.report(Some(&approval)).unwrap();
     let (Some(card), problem) = (z.card, z.problem) else {
         panic!("no card figures")
@@ -866,15 +867,15 @@ fn settings_are_saved_only_with_a_managers_approval_and_journaled() {
     );
     // The service refuses a key the window may not change, and an approval
     // for something else.
-    let manager = tillpoint_core::cashier::authorize(
-        &tillpoint_core::cashier::Cashier {
-            number: 9001,
-            name: "Max".into(),
-            role: tillpoint_core::cashier::Role::Manager,
-        },
-        tillpoint_core::cashier::Action::ChangeSettings,
-    )
-    .unwrap();
+    let manager = app
+        .service
+        .approve(
+            9001,
+            "9999",
+            tillpoint_core::cashier::Action::ChangeSettings,
+            tillpoint_core::cashier::Target::Till,
+        )
+        .unwrap();
     let tls = vec![(
         "acquirer".to_string(),
         "tls_ca".to_string(),
@@ -885,15 +886,15 @@ fn settings_are_saved_only_with_a_managers_approval_and_journaled() {
         err.contains("tls_ca") && err.contains("config file"),
         "{err}"
     );
-    let z = tillpoint_core::cashier::authorize(
-        &tillpoint_core::cashier::Cashier {
-            number: 9001,
-            name: "Max".into(),
-            role: tillpoint_core::cashier::Role::Manager,
-        },
-        tillpoint_core::cashier::Action::ZReport,
-    )
-    .unwrap();
+    let z = app
+        .service
+        .approve(
+            9001,
+            "9999",
+            tillpoint_core::cashier::Action::ZReport,
+            tillpoint_core::cashier::Target::Till,
+        )
+        .unwrap();
     let name_change = vec![("shop".to_string(), "name".to_string(), "X".to_string())];
     assert!(app.service.save_settings(&name_change, &z).is_err());
     assert_eq!(app_name(&app), "Night Shop");

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{demo_store, supervisor};
-use tillpoint_core::cashier::Action;
+use common::{demo_store, refund_of, supervisor};
+use tillpoint_core::cashier::{Action, Target};
 use tillpoint_core::catalog::Qty;
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::Sale;
@@ -76,7 +76,10 @@ fn complete_park_resume_refund_and_z() {
     assert_eq!(store.pending_outbox(10).unwrap().len(), 0);
 
     // Refund one of the two colas; a second refund of 2 is refused.
-    let ap = supervisor(Action::Refund);
+    let ap = supervisor(
+        Action::Refund,
+        refund_of(&second.record.receipt_no, &[(1, Qty::ONE)]),
+    );
     let refund = store
         .complete_refund(
             &second.record.receipt_no,
@@ -100,7 +103,10 @@ fn complete_park_resume_refund_and_z() {
             &[(1, Qty::pieces(2))],
             rules,
             1001,
-            &ap,
+            &supervisor(
+                Action::Refund,
+                refund_of(&second.record.receipt_no, &[(1, Qty::pieces(2))]),
+            ),
             T + 3000,
             11,
         )
@@ -118,14 +124,20 @@ fn complete_park_resume_refund_and_z() {
     store
         .post_void(
             &first.record.receipt_no,
-            &supervisor(Action::PostVoid),
+            &supervisor(
+                Action::PostVoid,
+                Target::Receipt(first.record.receipt_no.clone()),
+            ),
             T + 4000,
         )
         .unwrap();
     assert!(store
         .post_void(
             &first.record.receipt_no,
-            &supervisor(Action::PostVoid),
+            &supervisor(
+                Action::PostVoid,
+                Target::Receipt(first.record.receipt_no.clone())
+            ),
             T + 4001
         )
         .is_err());
@@ -133,7 +145,10 @@ fn complete_park_resume_refund_and_z() {
         store
             .post_void(
                 &second.record.receipt_no,
-                &supervisor(Action::PostVoid),
+                &supervisor(
+                    Action::PostVoid,
+                    Target::Receipt(second.record.receipt_no.clone())
+                ),
                 T + 4002
             )
             .is_err(),
@@ -168,7 +183,7 @@ fn complete_park_resume_refund_and_z() {
             CashMovement::NoSale,
             Money::zero(cur),
             1001,
-            Some(&supervisor(Action::NoSale)),
+            Some(&supervisor(Action::NoSale, Target::Till)),
             "change",
             T,
         )
@@ -181,7 +196,7 @@ fn complete_park_resume_refund_and_z() {
     assert_eq!(t.post_voids.count, 1);
     assert_eq!(
         t.net(),
-        second.record.settled().minor + refund.record.settled().minor
+        second.record.settled().unwrap().minor + refund.record.settled().unwrap().minor
     );
     let cash_in_sales: i64 = second
         .record
@@ -196,22 +211,25 @@ fn complete_park_resume_refund_and_z() {
 
     // Z closes the period; a second Z right away has nothing to close.
     let z = store
-        .z_report(&supervisor(Action::ZReport), T + 6000)
+        .z_report(&supervisor(Action::ZReport, Target::Till), T + 6000)
         .unwrap();
     assert_eq!(z.z_number, Some(1));
     assert_eq!(z.totals, x.totals);
     assert!(store
-        .z_report(&supervisor(Action::ZReport), T + 7000)
+        .z_report(&supervisor(Action::ZReport, Target::Till), T + 7000)
         .is_err());
     assert!(store
-        .z_report(&supervisor(Action::Refund), T + 7000)
+        .z_report(&supervisor(Action::Refund, Target::Till), T + 7000)
         .is_err());
     assert_eq!(store.z_by_number(1).unwrap().unwrap(), z);
     // After the Z a sale of the closed day cannot be voided, and the new period starts clean.
     assert!(store
         .post_void(
             &second.record.receipt_no,
-            &supervisor(Action::PostVoid),
+            &supervisor(
+                Action::PostVoid,
+                Target::Receipt(second.record.receipt_no.clone())
+            ),
             T + 8000
         )
         .is_err());
@@ -353,7 +371,9 @@ fn lookups_search_and_embedded_barcodes() {
 fn cashier_pins_are_hashed_and_checked() {
     let dir = tempfile::tempdir().unwrap();
     let (mut store, _) = demo_store(dir.path());
-    assert!(matches!(store.login(1001, "1234", T).unwrap(), Login::Welcome(c) if c.number == 1001));
+    assert!(
+        matches!(store.login(1001, "1234", T).unwrap(), Login::Welcome(c) if c.cashier().number == 1001)
+    );
     assert_eq!(
         store.login(1001, "4321", T).unwrap(),
         Login::Wrong { tries_left: 4 }
@@ -376,8 +396,9 @@ fn cashier_pins_are_hashed_and_checked() {
         name: "X".into(),
         role: tillpoint_core::cashier::Role::Cashier,
     };
-    assert!(store.add_cashier(&c, "12", T).is_err());
-    assert!(store.add_cashier(&c, "12ab", T).is_err());
+    let ok = manager(&mut store, 5);
+    assert!(store.add_cashier(&c, "12", Some(&ok), T).is_err());
+    assert!(store.add_cashier(&c, "12ab", Some(&ok), T).is_err());
 }
 
 #[test]
@@ -436,7 +457,8 @@ fn period_totals_do_not_depend_on_when_sales_are_folded() {
     let (mut eager, _) = demo_store(b.path());
     let rules = &config.pricing;
     let cur = rules.currency;
-    let void = supervisor(Action::PostVoid);
+    let void = supervisor(Action::PostVoid, Target::Receipt("T01-000002".into()));
+    let void3 = supervisor(Action::PostVoid, Target::Receipt("T01-000003".into()));
     let step = |i: usize, lazy: &mut Store, eager: &mut Store| {
         for store in [&mut *lazy, &mut *eager] {
             match i {
@@ -451,7 +473,7 @@ fn period_totals_do_not_depend_on_when_sales_are_folded() {
                         T,
                     )
                     .unwrap(),
-                8 => store.post_void("T01-000003", &void, T).map(drop).unwrap(),
+                8 => store.post_void("T01-000003", &void3, T).map(drop).unwrap(),
                 _ => {
                     let mut s = sale_of(store, &[("00001", 1 + i as i64 % 3), ("00003", 1)]);
                     s.pay_cash(Money::new(100_000, cur), rules).unwrap();
@@ -483,12 +505,14 @@ fn period_totals_do_not_depend_on_when_sales_are_folded() {
     assert_eq!(lazy.verify_period_totals().unwrap(), None);
     // More sales after the X, then the Z closes with all of them.
     step(10, &mut lazy, &mut eager);
-    let z = lazy.z_report(&supervisor(Action::ZReport), T).unwrap();
+    let z = lazy
+        .z_report(&supervisor(Action::ZReport, Target::Till), T)
+        .unwrap();
     assert_eq!(z.totals.sales.count, 8 - 2);
     assert_eq!(
         z.totals,
         eager
-            .z_report(&supervisor(Action::ZReport), T)
+            .z_report(&supervisor(Action::ZReport, Target::Till), T)
             .unwrap()
             .totals
     );
@@ -630,17 +654,26 @@ fn wrong_pins_lock_the_number_for_longer_each_time() {
     ));
     // A manager lifts the lockout; a supervisor's approval does not.
     assert!(store
-        .unlock_login(1001, &supervisor(Action::Refund), later)
+        .unlock_login(
+            1001,
+            &supervisor(Action::Refund, Target::Cashier(1001)),
+            later
+        )
         .is_err());
-    let manager = tillpoint_core::cashier::authorize(
-        &tillpoint_core::cashier::Cashier {
-            number: 3001,
-            name: "Max".into(),
-            role: tillpoint_core::cashier::Role::Manager,
-        },
-        Action::ManageCashiers,
-    )
-    .unwrap();
+    // The demo's manager, by her PIN, for exactly that number.
+    let Login::Welcome(max) = store.login(9001, "9999", later).unwrap() else {
+        panic!("the demo manager's PIN")
+    };
+    let other = max
+        .approve(Action::ManageCashiers, Target::Cashier(1002))
+        .unwrap();
+    assert!(
+        store.unlock_login(1001, &other, later).is_err(),
+        "an approval for another number"
+    );
+    let manager = max
+        .approve(Action::ManageCashiers, Target::Cashier(1001))
+        .unwrap();
     assert!(store.unlock_login(1001, &manager, later).unwrap());
     assert!(!store.unlock_login(1001, &manager, later).unwrap());
     assert!(matches!(
@@ -680,15 +713,20 @@ fn supervisor_pins_are_long_and_old_hashes_are_upgraded() {
         role,
     };
     use tillpoint_core::cashier::Role;
+    // The demo's manager, to approve the new ones.
+    store
+        .seed_cashiers(&[(sup(9001, Role::Manager), "9999")], T)
+        .unwrap();
+    let (for20, for21) = (manager(&mut store, 20), manager(&mut store, 21));
     let err = store
-        .add_cashier(&sup(20, Role::Supervisor), "1234", T)
+        .add_cashier(&sup(20, Role::Supervisor), "1234", Some(&for20), T)
         .unwrap_err();
     assert!(err.to_string().contains("at least 6 digits"), "{err}");
     store
-        .add_cashier(&sup(20, Role::Supervisor), "123456", T)
+        .add_cashier(&sup(20, Role::Supervisor), "123456", Some(&for20), T)
         .unwrap();
     store
-        .add_cashier(&sup(21, Role::Cashier), "1234", T)
+        .add_cashier(&sup(21, Role::Cashier), "1234", Some(&for21), T)
         .unwrap();
     // A weak hash, as an older build might have written.
     use argon2::password_hash::{PasswordHasher, SaltString};
@@ -743,4 +781,148 @@ fn catalog_import_survives_what_the_fuzzer_found() {
             assert_eq!(store.product_count().unwrap(), before);
         }
     }
+}
+
+/// The demo manager's (9001) approval, by her PIN, to manage cashier `number`.
+fn manager(store: &mut Store, number: u32) -> tillpoint_core::cashier::Approval {
+    approve(store, 9001, "9999", number)
+}
+
+#[test]
+fn cashiers_are_managed_by_a_manager_and_the_first_one_bootstraps_once() {
+    use tillpoint_core::cashier::{Cashier, Role};
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = tillpoint_config::Config::parse("").unwrap();
+    let mut store = Store::open(
+        &dir.path().join("till.db"),
+        tillpoint_app::till::store_settings(&config),
+    )
+    .unwrap();
+    let person = |number, role| Cashier {
+        number,
+        name: format!("P{number}"),
+        role,
+    };
+    // An empty till starts with its manager, unapproved, and nobody else.
+    assert!(store
+        .add_cashier(&person(1, Role::Cashier), "1234", None, T)
+        .is_err());
+    store
+        .add_cashier(&person(9, Role::Manager), "135790", None, T)
+        .unwrap();
+    // Once: a second unapproved manager is refused.
+    let again = store
+        .add_cashier(&person(8, Role::Manager), "246802", None, T)
+        .unwrap_err();
+    assert!(again.to_string().contains("manager's approval"), "{again}");
+    // A supervisor cannot approve managing cashiers at all.
+    let for_five = approve(&mut store, 9, "135790", 5);
+    store
+        .add_cashier(&person(5, Role::Supervisor), "555555", Some(&for_five), T)
+        .unwrap();
+    let Login::Welcome(sup) = store.login(5, "555555", T).unwrap() else {
+        panic!("the new supervisor's PIN")
+    };
+    assert!(sup
+        .approve(Action::ManageCashiers, Target::Cashier(1))
+        .is_err());
+    // The manager's approval names one number: it does not add another.
+    let for_one = approve(&mut store, 9, "135790", 1);
+    assert!(store
+        .add_cashier(&person(2, Role::Manager), "999999", Some(&for_one), T)
+        .is_err());
+    store
+        .add_cashier(&person(1, Role::Cashier), "1234", Some(&for_one), T)
+        .unwrap();
+    // Changing a role or PIN is the same approved save; removal too.
+    let promote = approve(&mut store, 9, "135790", 1);
+    store
+        .add_cashier(&person(1, Role::Supervisor), "112233", Some(&promote), T)
+        .unwrap();
+    assert!(matches!(
+        store.login(1, "1234", T).unwrap(),
+        Login::Wrong { .. }
+    ));
+    let remove = approve(&mut store, 9, "135790", 1);
+    assert!(store.deactivate_cashier(1, &remove, T).unwrap());
+    assert!(!matches!(
+        store.login(1, "112233", T).unwrap(),
+        Login::Welcome(_)
+    ));
+    // Each change is journaled with who approved it.
+    let saved: Vec<(String, String)> = store
+        .raw_connection()
+        .prepare("SELECT kind, payload FROM journal WHERE kind IN ('cashier_saved', 'cashier_removed') ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(saved.len(), 5, "{saved:?}");
+    assert!(saved[0].1.contains(r#""approved_by":null"#), "{saved:?}");
+    assert!(
+        saved[1..4]
+            .iter()
+            .all(|(_, p)| p.contains(r#""approved_by":9"#)),
+        "{saved:?}"
+    );
+    assert_eq!(saved[4].0, "cashier_removed");
+    assert!(saved[4].1.contains(r#""removed_by":9"#), "{saved:?}");
+}
+
+/// `manager`'s approval, by `pin`, to manage cashier `number`.
+fn approve(
+    store: &mut Store,
+    manager: u32,
+    pin: &str,
+    number: u32,
+) -> tillpoint_core::cashier::Approval {
+    match store.login(manager, pin, T).unwrap() {
+        Login::Welcome(v) => v
+            .approve(Action::ManageCashiers, Target::Cashier(number))
+            .unwrap(),
+        other => panic!("manager {manager}'s PIN: {other:?}"),
+    }
+}
+
+/// Acknowledged card data is erased from the database file and its WAL, not
+/// only from the row: a copy of `till.db` and `till.db-wal` taken after the
+/// acknowledgement holds no trace of the sealed blob.
+#[test]
+fn acknowledged_card_data_leaves_no_bytes_in_the_file_or_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, config) = demo_store(dir.path());
+    let rules = &config.pricing;
+    // A blob no other byte run in the file could match by chance.
+    let blob: Vec<u8> = (0u8..64).map(|i| i.wrapping_mul(37) ^ 0xA5).collect();
+    let mut sale = sale_of(&store, &[("00003", 1)]);
+    let due = sale.balance(rules).unwrap();
+    let card = CardRef {
+        masked_pan: "621234*********4567".into(),
+        offline: true,
+        ..CardRef::default()
+    };
+    sale.pay_electronic(TenderKind::Card, due, card, rules)
+        .unwrap();
+    store
+        .complete_sale(&sale, rules, T, 9, &[(0, blob.clone())])
+        .unwrap();
+    let files = || -> Vec<u8> {
+        let mut all = std::fs::read(dir.path().join("till.db")).unwrap();
+        if let Ok(wal) = std::fs::read(dir.path().join("till.db-wal")) {
+            all.extend(wal);
+        }
+        all
+    };
+    let holds = |bytes: &[u8]| bytes.windows(blob.len()).any(|w| w == blob.as_slice());
+    assert!(
+        holds(&files()),
+        "the waiting blob is on disk (the scan can see it)"
+    );
+    let id = store.pending_outbox(10).unwrap()[0].id;
+    assert!(store.outbox_done(id, T + 1).unwrap());
+    assert!(
+        !holds(&files()),
+        "the acknowledged blob is gone from till.db and its WAL"
+    );
 }

@@ -8,12 +8,12 @@
 
 mod common;
 
-use common::{demo_store, supervisor};
+use common::{demo_store, refund_of, supervisor};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use tillpoint_app::check::{anchor_line, store_checks, CheckLine};
 use tillpoint_app::till::{Paths, Till};
-use tillpoint_core::cashier::Action;
+use tillpoint_core::cashier::{Action, Target};
 use tillpoint_core::catalog::Qty;
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::Sale;
@@ -86,13 +86,20 @@ fn shop() -> Shop {
             &[(1, Qty::pieces(1))],
             &rules,
             1001,
-            &supervisor(Action::Refund),
+            &supervisor(
+                Action::Refund,
+                refund_of("T01-000001", &[(1, Qty::pieces(1))]),
+            ),
             T + 3,
             10,
         )
         .unwrap(); // T01-000004
     store
-        .post_void("T01-000002", &supervisor(Action::PostVoid), T + 4)
+        .post_void(
+            "T01-000002",
+            &supervisor(Action::PostVoid, Target::Receipt("T01-000002".into())),
+            T + 4,
+        )
         .unwrap();
     // An older backup: the day before its cash movements and Z.
     let before_z = dir.path().join("before-z.db");
@@ -117,7 +124,9 @@ fn shop() -> Shop {
             T + 6,
         )
         .unwrap();
-    let z = store.z_report(&supervisor(Action::ZReport), T + 7).unwrap();
+    let z = store
+        .z_report(&supervisor(Action::ZReport, Target::Till), T + 7)
+        .unwrap();
     cash_sale(&mut store, &[("00003", 2)], T + 8); // T01-000005
     cash_sale(&mut store, &[("00001", 1)], T + 9); // T01-000006
     let db = dir.path().join("pristine.db");

@@ -156,6 +156,9 @@ approval-post-void = Void a completed sale
 approval-no-sale = Open the drawer without a sale
 approval-z = Close the day (Z report)
 approval-settings = Save the settings (a manager)
+approval-line-void = Void a line of a sale that is being paid
+approval-discount = A discount over the shop's limit
+approval-cash-out = Take { $amount } out of the drawer
 
 reports-title = Reports
 reports-x = X report

@@ -156,6 +156,9 @@ approval-post-void = 作废已完成的交易
 approval-no-sale = 无交易开钱箱
 approval-z = 日结（Z 报表）
 approval-settings = 保存设置（需经理）
+approval-line-void = 作废正在付款的销售中的一行
+approval-discount = 超过店铺限额的折扣
+approval-cash-out = 从钱箱取出 { $amount }
 
 reports-title = 报表
 reports-x = X 报表

@@ -2,11 +2,12 @@
 //! sales, so a new user sees a working till without any setup.
 
 use crate::till::Till;
-use tillpoint_core::cashier::{authorize, Action, Cashier, Role};
+use tillpoint_core::cashier::{Action, Cashier, Role, Target};
 use tillpoint_core::catalog::Qty;
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::Sale;
 use tillpoint_core::tender::{mask_pan, CardEntry, CardRef, Cvm, TenderKind};
+use tillpoint_store::cashiers::Login;
 use tillpoint_store::{Store, StoreError};
 
 /// The demo catalog shipped in assets/ (210 products, 12 categories, 4 tax rates, 20 weighed).
@@ -184,17 +185,22 @@ pub fn ring_samples(till: &mut Till) -> Result<Vec<String>, DemoError> {
         .receipt_no;
     receipts.push(second.clone());
 
-    let (sup, _) = cashiers().remove(1);
-    let approval = authorize(&sup, Action::Refund).map_err(StoreError::from)?;
-    let refund = till.store.complete_refund(
-        &second,
-        &[(2, Qty::ONE)],
-        &rules,
-        1001,
-        &approval,
-        now,
-        hour,
-    )?;
+    // The demo supervisor approves it with her PIN, as at the counter.
+    let (sup, pin) = cashiers().remove(1);
+    let picks = [(2, Qty::ONE)];
+    let target = Target::Refund {
+        receipt: second.clone(),
+        picks: picks.iter().map(|(l, q)| (*l, q.milli())).collect(),
+    };
+    let approval = match till.store.login(sup.number, pin, now)? {
+        Login::Welcome(v) => v
+            .approve(Action::Refund, target)
+            .map_err(StoreError::from)?,
+        _ => return Err(StoreError::Rejected("the demo supervisor's PIN".into()).into()),
+    };
+    let refund = till
+        .store
+        .complete_refund(&second, &picks, &rules, 1001, &approval, now, hour)?;
     receipts.push(refund.record.receipt_no);
     Ok(receipts)
 }

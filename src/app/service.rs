@@ -23,7 +23,7 @@ use crate::closing::SharedSession;
 use crate::payments::PaymentTerminal;
 use crate::printing::{preview, printer_setup, test_print, PrintDesk, PrintSetup};
 use crate::till::Till;
-use tillpoint_core::cashier::{authorize, Action, Approval};
+use tillpoint_core::cashier::{Action, Approval, Cashier, Target};
 use tillpoint_core::catalog::{Product, Qty};
 use tillpoint_core::money::Money;
 use tillpoint_core::report::Report;
@@ -38,12 +38,21 @@ pub use crate::payments::demo_declines;
 pub use tillpoint_payment::acquirer::settlement::CardSummary;
 pub use tillpoint_sim::pinpad::PadKey;
 pub use tillpoint_store::acquirer::{BatchTotals, SettlementOutcomeRow, SettlementStatus};
-pub use tillpoint_store::cashiers::Login;
 pub use tillpoint_store::catalog::ScanHit;
 pub use tillpoint_store::sales::{CashMovement, Parked};
 
 /// Why a call did not do what was asked, in words for the cashier.
 pub type Refusal = String;
+
+/// What a login found. Unlike the store's answer it holds the cashier, not
+/// the proof that their PIN matched: the window keeps who is signed in, and
+/// an approval always asks for a PIN again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    Welcome(Cashier),
+    Wrong { tries_left: u32 },
+    Locked { until_ms: i64 },
+}
 
 /// Why a supervisor's approval was not given: each is said differently,
 /// so a failing database never reads as a supervisor's lack of rights.
@@ -430,17 +439,35 @@ impl Service {
 
     /// Checks a number and PIN (counted towards the number's lockout).
     pub fn login(&self, number: u32, pin: &str) -> Result<Login, Refusal> {
-        self.local(|t, now| t.store.login(number, pin, now))
+        use tillpoint_store::cashiers::Login as Checked;
+        Ok(
+            match self.local(|t, now| t.store.login(number, pin, now))? {
+                Checked::Welcome(v) => Login::Welcome(v.into_cashier()),
+                Checked::Wrong { tries_left } => Login::Wrong { tries_left },
+                Checked::Locked { until_ms } => Login::Locked { until_ms },
+            },
+        )
     }
 
-    /// A supervisor's approval of one `action`, or why there is none.
-    pub fn approve(&self, number: u32, pin: &str, action: Action) -> Result<Approval, Denied> {
-        match self.login(number, pin).map_err(Denied::Failed)? {
-            Login::Welcome(c) => {
-                authorize(&c, action).map_err(|e| Denied::NotAllowed(e.to_string()))
-            }
-            Login::Wrong { .. } => Err(Denied::WrongPin),
-            Login::Locked { until_ms } => Err(Denied::Locked { until_ms }),
+    /// A supervisor's approval of one `action` on one `target`, or why
+    /// there is none: the only way the window gets an approval.
+    pub fn approve(
+        &self,
+        number: u32,
+        pin: &str,
+        action: Action,
+        target: Target,
+    ) -> Result<Approval, Denied> {
+        use tillpoint_store::cashiers::Login as Checked;
+        match self
+            .local(|t, now| t.store.login(number, pin, now))
+            .map_err(Denied::Failed)?
+        {
+            Checked::Welcome(v) => v
+                .approve(action, target)
+                .map_err(|e| Denied::NotAllowed(e.to_string())),
+            Checked::Wrong { .. } => Err(Denied::WrongPin),
+            Checked::Locked { until_ms } => Err(Denied::Locked { until_ms }),
         }
     }
 
@@ -564,6 +591,12 @@ impl Service {
                 .cash_movement(kind, amount, cashier, approval, reason, now)
         })
         .map(|_| kind)
+    }
+
+    /// Whether taking `amount` out needs a supervisor (`[policy]
+    /// cash_out_limit`).
+    pub fn cash_out_needs_approval(&self, amount: Money) -> bool {
+        lock(&self.till).store.cash_out_needs_approval(amount)
     }
 
     fn no_sale(&self, cashier: u32, approval: &Approval, reason: &str) -> Result<(), Refusal> {
@@ -725,7 +758,8 @@ impl Service {
         values: &[tillpoint_config::edit::Setting],
         approval: &Approval,
     ) -> Result<Vec<String>, Refusal> {
-        tillpoint_core::cashier::require(approval, Action::ChangeSettings).map_err(words)?;
+        tillpoint_core::cashier::require(approval, Action::ChangeSettings, &Target::Till)
+            .map_err(words)?;
         let mut till = lock(&self.till);
         let changes = crate::settings::changes(&till.config, values)?;
         if changes.is_empty() {

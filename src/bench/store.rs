@@ -6,11 +6,12 @@ use rand::{Rng, SeedableRng};
 use std::path::Path;
 use tillpoint_app::till::store_settings;
 use tillpoint_config::Config;
-use tillpoint_core::cashier::{authorize, Action, Cashier, Role};
+use tillpoint_core::cashier::{Action, Cashier, Role, Target};
 use tillpoint_core::catalog::{gs1_check_digit, Product, Qty, Unit};
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::Sale;
 use tillpoint_core::tender::{CardRef, TenderKind};
+use tillpoint_store::cashiers::Login;
 use tillpoint_store::{Store, StoreError};
 
 const SYLLABLES: &[&str] = &[
@@ -228,7 +229,11 @@ pub fn run(dir: &Path, size: Size, progress: &dyn Fn(&str)) -> Result<Vec<Figure
         name: "bench".into(),
         role: Role::Supervisor,
     };
-    let approval = authorize(&sup, Action::ZReport)?;
+    store.seed_cashiers(&[(sup, "246801")], 1_800_000_000_000)?;
+    let approval = match store.login(2, "246801", 1_800_000_000_000)? {
+        Login::Welcome(v) => v.approve(Action::ZReport, Target::Till)?,
+        _ => return Err(StoreError::Rejected("bench: the supervisor's PIN".into())),
+    };
     let (mut z, mut scan) = (Samples::default(), Samples::default());
     scan.time(|| store.bench_sales_scan())?;
     let report = z.time(|| store.z_report(&approval, 1_800_000_000_000))?;

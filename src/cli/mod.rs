@@ -17,7 +17,7 @@ use tillpoint_app::check;
 use tillpoint_app::demo_shop;
 use tillpoint_app::service::{Denied, Service};
 use tillpoint_app::till::{Paths, Till};
-use tillpoint_core::cashier::{Action, Approval, Cashier, Role};
+use tillpoint_core::cashier::{Action, Approval, Cashier, Role, Target};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -185,7 +185,11 @@ pub enum CatalogCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum CashierCmd {
-    /// Add or replace a cashier; the PIN is read from TILLPOINT_PIN or standard input.
+    /// Add a cashier or change one's name, role or PIN, approved by a
+    /// manager (--manager NUMBER; their PIN from TILLPOINT_PIN or the first
+    /// line of standard input). The new PIN comes from TILLPOINT_NEW_PIN or
+    /// the next line. A till with no cashiers starts with its manager:
+    /// `--role manager` without --manager, once.
     Add {
         #[arg(long)]
         number: u32,
@@ -193,6 +197,8 @@ pub enum CashierCmd {
         name: String,
         #[arg(long, default_value = "cashier", value_parser = ["cashier", "supervisor", "manager"])]
         role: String,
+        #[arg(long)]
+        manager: Option<u32>,
     },
     /// List active cashiers.
     List,
@@ -236,6 +242,11 @@ fn read_pin(prompt: &str) -> anyhow::Result<String> {
     if let Ok(pin) = std::env::var("TILLPOINT_PIN") {
         return Ok(pin);
     }
+    read_line(prompt)
+}
+
+/// One line of standard input, after a prompt on standard error.
+fn read_line(prompt: &str) -> anyhow::Result<String> {
     eprint!("{prompt}: ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
@@ -262,10 +273,16 @@ fn open(cli: &Cli) -> anyhow::Result<(Till, Option<tracing_appender::non_blockin
 
 /// A supervisor's or manager's approval of `action`, their PIN read like
 /// every PIN the command line takes; each refusal said plainly.
-fn approve(service: &Service, number: u32, who: &str, action: Action) -> anyhow::Result<Approval> {
+fn approve(
+    service: &Service,
+    number: u32,
+    who: &str,
+    action: Action,
+    target: Target,
+) -> anyhow::Result<Approval> {
     let pin = read_pin(&format!("PIN for {who} {number}"))?;
     service
-        .approve(number, &pin, action)
+        .approve(number, &pin, action, target)
         .map_err(|why| match why {
             Denied::WrongPin => anyhow!("wrong {who} number or PIN"),
             Denied::Locked { until_ms } => anyhow!(
@@ -329,10 +346,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Cashier(CashierCmd::Add { number, name, role })) => {
+        Some(Command::Cashier(CashierCmd::Add {
+            number,
+            name,
+            role,
+            manager,
+        })) => {
             let (service, _g) = open_service(&cli)?;
             let role = Role::parse(role).ok_or_else(|| anyhow!("unknown role {role}"))?;
-            let pin = read_pin(&format!("PIN for cashier {number}"))?;
+            // The manager's PIN first, then the new one: both from standard
+            // input (or TILLPOINT_PIN) in that order.
+            let approval = match manager {
+                Some(m) => Some(approve(
+                    &service,
+                    *m,
+                    "manager",
+                    Action::ManageCashiers,
+                    Target::Cashier(*number),
+                )?),
+                None => None,
+            };
+            let pin = match std::env::var("TILLPOINT_NEW_PIN") {
+                Ok(pin) => pin,
+                Err(_) if approval.is_some() => read_line(&format!("new PIN for {number}"))?,
+                Err(_) => read_pin(&format!("PIN for {number}"))?,
+            };
             service
                 .save_cashier(
                     &Cashier {
@@ -341,6 +379,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         role,
                     },
                     &pin,
+                    approval.as_ref(),
                 )
                 .map_err(|e| anyhow!(e))?;
             println!("cashier {number} ({}) saved", role.as_str());
@@ -348,7 +387,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Cashier(CashierCmd::Unlock { number, manager })) => {
             let (service, _g) = open_service(&cli)?;
-            let approval = approve(&service, *manager, "manager", Action::ManageCashiers)?;
+            let approval = approve(
+                &service,
+                *manager,
+                "manager",
+                Action::ManageCashiers,
+                Target::Cashier(*number),
+            )?;
             if service
                 .unlock_login(*number, &approval)
                 .map_err(|e| anyhow!(e))?
@@ -380,7 +425,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ("z", None) => {
                     let number = supervisor
                         .ok_or_else(|| anyhow!("a Z report needs --supervisor NUMBER"))?;
-                    let approval = approve(&service, number, "supervisor", Action::ZReport)?;
+                    let approval = approve(
+                        &service,
+                        number,
+                        "supervisor",
+                        Action::ZReport,
+                        Target::Till,
+                    )?;
                     (
                         service.report(Some(&approval)).map_err(|e| anyhow!(e))?,
                         false,

@@ -1,6 +1,7 @@
 //! `[policy]`: the shop's own limits on what a login may do, read with the
 //! same field-by-field tolerance as every section.
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// The shop's limits. Each field falls back to its default alone.
@@ -14,6 +15,12 @@ pub struct Policy {
     /// The shortest PIN a supervisor or manager may be given (a cashier's
     /// PIN is 4 to 8 digits).
     pub supervisor_pin_min: usize,
+    /// The largest discount, in percent of the line or sale, a cashier may
+    /// give without a supervisor.
+    pub discount_limit_percent: Decimal,
+    /// The most cash, in the shop's currency, a cashier may take out of the
+    /// drawer without a supervisor.
+    pub cash_out_limit: Decimal,
 }
 
 impl Default for Policy {
@@ -22,6 +29,8 @@ impl Default for Policy {
             pin_attempts: 5,
             lockout_minutes: 5,
             supervisor_pin_min: 6,
+            discount_limit_percent: Decimal::TEN,
+            cash_out_limit: Decimal::ONE_HUNDRED,
         }
     }
 }
@@ -40,6 +49,17 @@ impl Policy {
                 p.supervisor_pin_min
             ));
             p.supervisor_pin_min = 6;
+        }
+        if !(Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&p.discount_limit_percent) {
+            warnings.push(format!(
+                "[policy] discount_limit_percent: {} is not 0 to 100; using 10",
+                p.discount_limit_percent
+            ));
+            p.discount_limit_percent = Decimal::TEN;
+        }
+        if p.cash_out_limit.is_sign_negative() {
+            warnings.push("[policy] cash_out_limit: must not be negative; using 100".into());
+            p.cash_out_limit = Decimal::ONE_HUNDRED;
         }
         p
     }

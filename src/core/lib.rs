@@ -1,9 +1,11 @@
 //! The shop's rules: money, catalog, tax, sales, tenders, refunds, receipts,
-//! reports and cashiers. Pure code: no I/O, no clock, no randomness; time and
-//! identifiers are passed in, so every rule is testable by example.
+//! reports, cashiers and the PIN check. Pure code: no I/O, no clock, no
+//! randomness; time and identifiers are passed in, so every rule is testable
+//! by example.
 
 pub mod cashier;
 pub mod catalog;
+pub mod credential;
 pub mod money;
 pub mod receipt;
 pub mod refund;

@@ -9,7 +9,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::ops::{Add, AddAssign, Neg, Sub, SubAssign};
+use std::ops::Neg;
 use std::str::FromStr;
 
 /// The currencies a till can be configured for. The exponent (number of
@@ -119,6 +119,8 @@ pub enum MoneyError {
     TooManyDecimals(String, Currency),
     #[error("amount out of range")]
     Overflow,
+    #[error("an amount in {0} and one in {1} cannot be added")]
+    CurrencyMismatch(Currency, Currency),
 }
 
 /// How a value between two representable amounts is resolved. Each use site
@@ -181,9 +183,9 @@ pub fn round_div(num: i128, den: i128, rounding: Rounding) -> i64 {
 
 /// An amount of money: a count of minor units and its currency.
 ///
-/// Adding or subtracting amounts of different currencies is a programming
-/// error (a till runs in one currency) and panics; amounts from outside are
-/// parsed with [`Money::parse`], which never panics.
+/// Amounts are added with [`Money::checked_add`], which refuses two
+/// currencies and overflow with an error rather than a panic; amounts from
+/// outside are parsed with [`Money::parse`], which never panics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Money {
     pub minor: i64,
@@ -259,8 +261,32 @@ impl Money {
         }
     }
 
-    fn same(&self, other: &Money) {
-        assert_eq!(self.currency, other.currency, "currency mismatch");
+    /// The sum, or an error for amounts of two currencies or one too large
+    /// for an `i64` of minor units: amounts read from a database or a
+    /// message go through this, never through a panic.
+    pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
+        self.same(&other)?;
+        self.minor
+            .checked_add(other.minor)
+            .map(|m| Money::new(m, self.currency))
+            .ok_or(MoneyError::Overflow)
+    }
+
+    /// The difference, checked like [`Money::checked_add`].
+    pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
+        self.same(&other)?;
+        self.minor
+            .checked_sub(other.minor)
+            .map(|m| Money::new(m, self.currency))
+            .ok_or(MoneyError::Overflow)
+    }
+
+    fn same(&self, other: &Money) -> Result<(), MoneyError> {
+        if self.currency == other.currency {
+            Ok(())
+        } else {
+            Err(MoneyError::CurrencyMismatch(self.currency, other.currency))
+        }
     }
 }
 
@@ -268,34 +294,6 @@ impl fmt::Display for Money {
     /// Plain "12.50" with a dot; locale formatting belongs to the UI.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.to_decimal())
-    }
-}
-
-impl Add for Money {
-    type Output = Money;
-    fn add(self, rhs: Money) -> Money {
-        self.same(&rhs);
-        Money::new(self.minor + rhs.minor, self.currency)
-    }
-}
-
-impl Sub for Money {
-    type Output = Money;
-    fn sub(self, rhs: Money) -> Money {
-        self.same(&rhs);
-        Money::new(self.minor - rhs.minor, self.currency)
-    }
-}
-
-impl AddAssign for Money {
-    fn add_assign(&mut self, rhs: Money) {
-        *self = *self + rhs;
-    }
-}
-
-impl SubAssign for Money {
-    fn sub_assign(&mut self, rhs: Money) {
-        *self = *self - rhs;
     }
 }
 

@@ -1,9 +1,9 @@
 //! Refunds against an original receipt: line by line, never more than was
 //! paid, back to the tenders that paid.
 
-use super::cashier::{require, Action, Approval, PermissionDenied};
+use super::cashier::{require, Action, Approval, PermissionDenied, Target};
 use super::catalog::Qty;
-use super::money::{round_div, Money, Rounding};
+use super::money::{round_div, Money, MoneyError, Rounding};
 use super::sale::{PricingRules, RecordLine, SaleKind, SaleRecord, Stamp};
 use super::tax::TaxLine;
 use super::tender::{Tender, TenderKind};
@@ -23,6 +23,8 @@ pub enum RefundError {
     Empty,
     #[error(transparent)]
     Permission(#[from] PermissionDenied),
+    #[error(transparent)]
+    Money(#[from] MoneyError),
 }
 
 /// What has already gone back on earlier refunds of the same receipt.
@@ -66,6 +68,17 @@ pub struct RefundRequest<'a> {
     pub picks: &'a [(u32, Qty)],
 }
 
+impl RefundRequest<'_> {
+    /// What a supervisor approves for this refund: the receipt and the
+    /// lines and quantities asked for.
+    pub fn target(&self) -> Target {
+        Target::Refund {
+            receipt: self.original.receipt_no.clone(),
+            picks: self.picks.iter().map(|(l, q)| (*l, q.milli())).collect(),
+        }
+    }
+}
+
 /// How much of each original line is still refundable.
 pub fn refundable(original: &SaleRecord, prior: &[SaleRecord]) -> Vec<(u32, Qty)> {
     let a = Already::from(prior);
@@ -98,7 +111,7 @@ pub fn build_refund(
     approval: &Approval,
     stamp: Stamp,
 ) -> Result<SaleRecord, RefundError> {
-    require(approval, Action::Refund)?;
+    require(approval, Action::Refund, &req.target())?;
     let RefundRequest {
         original,
         original_voided: voided,
@@ -163,7 +176,7 @@ pub fn build_refund(
         return Err(RefundError::Empty);
     }
     let total: i64 = lines.iter().map(|l| -l.gross.minor).sum();
-    let tax = refund_tax(original, &lines);
+    let tax = refund_tax(original, &lines)?;
     let (tenders, rounding) = allocate_to_tenders(original, &already, total, rules);
     Ok(SaleRecord {
         receipt_no: stamp.receipt_no,
@@ -184,7 +197,7 @@ pub fn build_refund(
     })
 }
 
-fn refund_tax(original: &SaleRecord, lines: &[RecordLine]) -> Vec<TaxLine> {
+fn refund_tax(original: &SaleRecord, lines: &[RecordLine]) -> Result<Vec<TaxLine>, MoneyError> {
     let cur = original.currency;
     let mut out: Vec<TaxLine> = Vec::new();
     for l in lines {
@@ -204,11 +217,11 @@ fn refund_tax(original: &SaleRecord, lines: &[RecordLine]) -> Vec<TaxLine> {
                 &mut out[i]
             }
         };
-        entry.gross += l.gross;
-        entry.tax += l.tax;
-        entry.net += l.gross - l.tax;
+        entry.gross = entry.gross.checked_add(l.gross)?;
+        entry.tax = entry.tax.checked_add(l.tax)?;
+        entry.net = entry.net.checked_add(l.gross.checked_sub(l.tax)?)?;
     }
-    out
+    Ok(out)
 }
 
 fn allocate_to_tenders(
@@ -264,7 +277,7 @@ fn allocate_to_tenders(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cashier::{authorize, Cashier, Role};
+    use crate::cashier::{approval_for_test, Cashier, Role, Target};
     use crate::catalog::{Product, Unit};
     use crate::money::Currency;
     use crate::sale::Sale;
@@ -299,14 +312,15 @@ mod tests {
         }
     }
 
-    fn sup() -> Approval {
-        authorize(
+    fn sup(req: &RefundRequest<'_>) -> Approval {
+        approval_for_test(
             &Cashier {
                 number: 2,
                 name: "S".into(),
                 role: Role::Supervisor,
             },
             Action::Refund,
+            req.target(),
         )
         .unwrap()
     }
@@ -371,7 +385,7 @@ mod tests {
                 &req(&orig, &prior, &[(1, Qty::ONE)], false),
                 &r,
                 1,
-                &sup(),
+                &sup(&req(&orig, &prior, &[(1, Qty::ONE)], false)),
                 st(k),
             )
             .unwrap();
@@ -383,7 +397,7 @@ mod tests {
             &req(&orig, &prior, &[(1, Qty::ONE)], false),
             &r,
             1,
-            &sup(),
+            &sup(&req(&orig, &prior, &[(1, Qty::ONE)], false)),
             st(9),
         )
         .unwrap_err();
@@ -398,19 +412,20 @@ mod tests {
             &req(&orig, &[], &[(2, Qty::ONE)], false),
             &r,
             1,
-            &sup(),
+            &sup(&req(&orig, &[], &[(2, Qty::ONE)], false)),
             st(1),
         )
         .unwrap();
         assert_eq!(rf.tenders.len(), 1);
         assert_eq!(rf.tenders[0].kind, TenderKind::Card);
-        let wrong = authorize(
+        let wrong = approval_for_test(
             &Cashier {
                 number: 2,
                 name: "S".into(),
                 role: Role::Supervisor,
             },
             Action::NoSale,
+            Target::Till,
         )
         .unwrap();
         assert!(build_refund(
@@ -426,7 +441,7 @@ mod tests {
                 &req(&orig, &[], &[(2, Qty::ONE)], true),
                 &r,
                 1,
-                &sup(),
+                &sup(&req(&orig, &[], &[(2, Qty::ONE)], true)),
                 st(1)
             ),
             Err(RefundError::Voided(_))
@@ -443,7 +458,7 @@ mod tests {
             let orig = paid_sale(&r);
             let mut prior: Vec<SaleRecord> = Vec::new();
             for (i, (line, q)) in steps.iter().enumerate() {
-                if let Ok(rf) = build_refund(&req(&orig, &prior, &[(*line, Qty::pieces(*q))], false), &r, 1, &sup(), st(i as u32)) {
+                if let Ok(rf) = build_refund(&req(&orig, &prior, &[(*line, Qty::pieces(*q))], false), &r, 1, &sup(&req(&orig, &prior, &[(*line, Qty::pieces(*q))], false)), st(i as u32)) {
                     prior.push(rf);
                 }
                 let back: i64 = prior.iter().map(|r| -r.total.minor).sum();

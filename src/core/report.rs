@@ -24,15 +24,39 @@ pub struct CountAmount {
 }
 
 impl CountAmount {
-    fn add(&mut self, amount: i64) {
-        self.count += 1;
-        self.amount += amount;
+    fn add(&mut self, amount: i64) -> Result<(), MoneyError> {
+        acc(&mut self.count, 1)?;
+        acc(&mut self.amount, amount)
     }
 
-    fn remove(&mut self, amount: i64) {
-        self.count -= 1;
-        self.amount -= amount;
+    fn remove(&mut self, amount: i64) -> Result<(), MoneyError> {
+        acc(&mut self.count, -1)?;
+        acc(
+            &mut self.amount,
+            amount.checked_neg().ok_or(MoneyError::Overflow)?,
+        )
     }
+
+    /// Adds (`sign` 1) or takes away (`sign` −1) one event of `amount`.
+    fn book(&mut self, amount: i64, sign: i64) -> Result<(), MoneyError> {
+        if sign > 0 {
+            self.add(amount)
+        } else {
+            self.remove(amount)
+        }
+    }
+}
+
+/// `*total += sign × amount`, refusing overflow: report totals are sums of
+/// amounts read back from the database, which an edited file could make
+/// absurd, and an absurd figure must be an error, not a panic or a wrap.
+fn acc(total: &mut i64, amount: i64) -> Result<(), MoneyError> {
+    *total = total.checked_add(amount).ok_or(MoneyError::Overflow)?;
+    Ok(())
+}
+
+fn signed(sign: i64, amount: i64) -> Result<i64, MoneyError> {
+    sign.checked_mul(amount).ok_or(MoneyError::Overflow)
 }
 
 /// One tender kind's takings.
@@ -111,35 +135,34 @@ impl ReportTotals {
 
     /// Folds one event into the totals. A post-void undoes exactly what the
     /// completion added, so voided sales vanish from tender and tax totals.
-    pub fn apply(&mut self, event: ReportEvent<'_>) {
+    /// An amount that would overflow is an error; the totals are then left
+    /// part-way and must be discarded.
+    pub fn apply(&mut self, event: ReportEvent<'_>) -> Result<(), MoneyError> {
         match event {
             ReportEvent::Completed(r) => self.sale(r, 1),
             ReportEvent::PostVoided(r) => {
-                self.sale(r, -1);
-                self.post_voids.add(r.settled().minor);
+                self.sale(r, -1)?;
+                self.post_voids.add(r.settled()?.minor)
             }
             ReportEvent::CashIn(m) => self.cash_in.add(m.minor),
             ReportEvent::CashOut(m) => self.cash_out.add(m.minor),
-            ReportEvent::NoSale => self.no_sales += 1,
+            ReportEvent::NoSale => acc(&mut self.no_sales, 1),
         }
     }
 
-    fn sale(&mut self, r: &SaleRecord, sign: i64) {
-        let settled = r.settled().minor;
+    fn sale(&mut self, r: &SaleRecord, sign: i64) -> Result<(), MoneyError> {
+        let settled = r.settled()?.minor;
         let counter = match r.kind {
             SaleKind::Sale => &mut self.sales,
             SaleKind::Refund => &mut self.refunds,
         };
-        if sign > 0 {
-            counter.add(settled);
-        } else {
-            counter.remove(settled);
-        }
-        self.discounts += sign * r.discount.minor;
-        self.rounding += sign * r.rounding.minor;
-        self.line_voids += sign * r.lines.iter().filter(|l| l.voided).count() as i64;
+        counter.book(settled, sign)?;
+        acc(&mut self.discounts, signed(sign, r.discount.minor)?)?;
+        acc(&mut self.rounding, signed(sign, r.rounding.minor)?)?;
+        let voids = r.lines.iter().filter(|l| l.voided).count() as i64;
+        acc(&mut self.line_voids, signed(sign, voids)?)?;
         if let Some(h) = self.by_hour.get_mut(usize::from(r.local_hour)) {
-            *h += sign * settled;
+            acc(h, signed(sign, settled)?)?;
         }
         for t in &r.tenders {
             let mut entries = vec![self.tenders.entry(t.kind).or_default()];
@@ -151,11 +174,7 @@ impl ReportTotals {
                     SaleKind::Sale => &mut tt.sales,
                     SaleKind::Refund => &mut tt.refunds,
                 };
-                if sign > 0 {
-                    c.add(t.amount.minor);
-                } else {
-                    c.remove(t.amount.minor);
-                }
+                c.book(t.amount.minor, sign)?;
             }
         }
         for t in &r.tax {
@@ -167,10 +186,11 @@ impl ReportTotals {
                     rate: t.rate.normalize().to_string(),
                     ..TaxTotals::default()
                 });
-            e.net += sign * t.net.minor;
-            e.tax += sign * t.tax.minor;
-            e.gross += sign * t.gross.minor;
+            acc(&mut e.net, signed(sign, t.net.minor)?)?;
+            acc(&mut e.tax, signed(sign, t.tax.minor)?)?;
+            acc(&mut e.gross, signed(sign, t.gross.minor)?)?;
         }
+        Ok(())
     }
 
     /// Net takings: sales minus refunds (post-voids already removed).
@@ -364,14 +384,16 @@ mod tests {
             )
             .unwrap();
         let mut t = ReportTotals::new(Currency::CNY, 10_000);
-        t.apply(ReportEvent::Completed(&rec));
-        t.apply(ReportEvent::CashIn(Money::new(500, Currency::CNY)));
-        t.apply(ReportEvent::CashOut(Money::new(200, Currency::CNY)));
+        t.apply(ReportEvent::Completed(&rec)).unwrap();
+        t.apply(ReportEvent::CashIn(Money::new(500, Currency::CNY)))
+            .unwrap();
+        t.apply(ReportEvent::CashOut(Money::new(200, Currency::CNY)))
+            .unwrap();
         assert_eq!(t.cash_expected(), 10_000 + 1130 + 500 - 200);
         assert_eq!(t.tax["A"].tax, 130);
         assert_eq!(t.by_hour[9], 1130);
         let before_void = t.clone();
-        t.apply(ReportEvent::PostVoided(&rec));
+        t.apply(ReportEvent::PostVoided(&rec)).unwrap();
         assert_eq!(t.cash_expected(), 10_000 + 500 - 200);
         assert_eq!(t.sales.count, 0);
         assert_eq!(t.post_voids.count, 1);
@@ -415,7 +437,8 @@ mod tests {
             (TenderKind::Card, 33_333, "UnionPay", SaleKind::Sale),
             (TenderKind::Qr, 1_000, "", SaleKind::Sale),
         ] {
-            t.apply(ReportEvent::Completed(&mk(kind, amount, scheme, sk)));
+            t.apply(ReportEvent::Completed(&mk(kind, amount, scheme, sk)))
+                .unwrap();
         }
         let rates = FeeRates {
             by_scheme: [

@@ -109,7 +109,7 @@ pub fn breakdown(
                 for i in &idxs {
                     let lt = tax_on(lines[*i].1, rate.rate, rules)?;
                     line_tax[*i] = lt;
-                    t += lt;
+                    t = t.checked_add(lt)?;
                 }
                 t
             }
@@ -123,8 +123,8 @@ pub fn breakdown(
             }
         };
         let (net, gross) = match rules.mode {
-            TaxMode::Inclusive => (amount - tax, amount),
-            TaxMode::Exclusive => (amount, amount + tax),
+            TaxMode::Inclusive => (amount.checked_sub(tax)?, amount),
+            TaxMode::Exclusive => (amount, amount.checked_add(tax)?),
         };
         out.push(TaxLine {
             class: class.to_string(),

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::anyhow;
 use rand::Rng;
 use tillpoint_app::till::Till;
-use tillpoint_core::cashier::{authorize, Action, Cashier, Role};
+use tillpoint_core::cashier::{Action, Approval, Cashier, Role, Target};
 use tillpoint_core::catalog::{Product, Qty, Unit};
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::{PricingRules, Sale};
@@ -20,6 +20,7 @@ use tillpoint_payment::acquirer::till_store::{offline_link, online_link};
 use tillpoint_payment::acquirer::{OfflineSale, OnlineRequest};
 use tillpoint_payment::iso8583::messages::{CardInput, EntryMode, PinData, TxnKind};
 use tillpoint_sim::acquirer::{test_pin_block, EmvIssuer};
+use tillpoint_store::cashiers::Login;
 
 /// The virtual card that approves offline (TC) and the one that goes online.
 const OFFLINE_PAN: &str = "4761739001010119";
@@ -50,6 +51,30 @@ fn card_sale(rules: &PricingRules, amount: u64, card: CardRef) -> anyhow::Result
 }
 
 /// Receipts of card sales with neither a post-void nor a refund.
+/// The crash test supervisor's approval, by PIN like any other (the test
+/// till gets that supervisor on its first return).
+fn approve(
+    store: &mut tillpoint_store::Store,
+    action: Action,
+    target: Target,
+    now: i64,
+) -> anyhow::Result<Approval> {
+    const NUMBER: u32 = 9001;
+    const PIN: &str = "900190";
+    if store.cashiers()?.is_empty() {
+        let supervisor = Cashier {
+            number: NUMBER,
+            name: "crash test supervisor".into(),
+            role: Role::Supervisor,
+        };
+        store.seed_cashiers(&[(supervisor, PIN)], now)?;
+    }
+    match store.login(NUMBER, PIN, now)? {
+        Login::Welcome(v) => Ok(v.approve(action, target)?),
+        other => anyhow::bail!("the crash test supervisor's PIN: {other:?}"),
+    }
+}
+
 fn returnable_card_sales(store: &tillpoint_store::Store) -> anyhow::Result<Vec<String>> {
     let all = store.sales_between(0, i64::MAX)?;
     let refunded: std::collections::HashSet<&str> = all
@@ -183,11 +208,6 @@ pub fn crash_till(
         )?;
         out.flush()?;
     }
-    let supervisor = Cashier {
-        number: 9001,
-        name: "crash test supervisor".into(),
-        role: Role::Supervisor,
-    };
     for _ in 0..returns {
         let candidates = returnable_card_sales(&till.store)?;
         let Some(receipt) = candidates.get(rng.gen_range(0..candidates.len().max(1))) else {
@@ -195,16 +215,26 @@ pub fn crash_till(
         };
         let now = till.clock.now_ms();
         if rng.gen_bool(0.5) {
-            till.store
-                .post_void(receipt, &authorize(&supervisor, Action::PostVoid)?, now)?;
+            let approval = approve(
+                &mut till.store,
+                Action::PostVoid,
+                Target::Receipt(receipt.clone()),
+                now,
+            )?;
+            till.store.post_void(receipt, &approval, now)?;
             writeln!(out, "returned {receipt} void")?;
         } else {
+            let target = Target::Refund {
+                receipt: receipt.clone(),
+                picks: vec![(1, Qty::ONE.milli())],
+            };
+            let approval = approve(&mut till.store, Action::Refund, target, now)?;
             till.store.complete_refund(
                 receipt,
                 &[(1, Qty::ONE)],
                 &rules,
                 1001,
-                &authorize(&supervisor, Action::Refund)?,
+                &approval,
                 now,
                 till.clock.local_hour(now),
             )?;

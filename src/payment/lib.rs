@@ -8,4 +8,5 @@ pub mod emv;
 pub mod iso8583;
 pub mod keyfile;
 pub mod pin;
+pub mod qr;
 pub mod session;

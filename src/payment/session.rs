@@ -330,6 +330,10 @@ pub enum PanKeyError {
     /// lookups of earlier sales depend on it.
     #[error("PAN hash key file {0} is not 32 bytes; restore it from a backup or move it away")]
     BadKeyFile(PathBuf),
+    /// The key-encryption key is missing its mark: another KEK, or one kept
+    /// in the data directory.
+    #[error("PAN hash key: {0}")]
+    Kek(String),
 }
 
 /// Version prefix of the hashed message, so a future scheme can coexist.
@@ -356,6 +360,7 @@ impl PanHasher {
             Err(crate::keyfile::KeyFileError::Io { path, source }) => {
                 Err(PanKeyError::Io { path, source })
             }
+            Err(other) => Err(PanKeyError::Kek(other.to_string())),
         }
     }
 
@@ -758,18 +763,6 @@ fn host_response(reply: &Reply) -> HostResponse {
         issuer_auth_data,
         scripts,
     }
-}
-
-/// First four and last four characters of a QR payment code; a code is a
-/// one-time bearer token and is not kept whole.
-fn mask_code(code: &str) -> String {
-    let chars: Vec<char> = code.chars().collect();
-    let n = chars.len();
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| if i < 4 || i + 4 >= n { *c } else { '*' })
-        .collect()
 }
 
 fn positive_amount(amount: Money) -> Result<u64, PaymentError> {
@@ -1410,21 +1403,10 @@ impl<S: AcquirerStore> PaymentSession<S> {
         reporter: &Reporter<'_>,
     ) -> Result<CardOutcome, PaymentError> {
         let minor = self.check_amount(amount)?;
-        let code = code.trim();
-        if code.len() < 8 {
-            return Err(PaymentError::InvalidQrCode("shorter than 8 characters"));
-        }
-        if code.len() > 512 {
-            return Err(PaymentError::InvalidQrCode("longer than 512 characters"));
-        }
-        if !code.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
-            return Err(PaymentError::InvalidQrCode(
-                "contains characters a payment code never has",
-            ));
-        }
+        let code = crate::qr::check_code(code).map_err(PaymentError::InvalidQrCode)?;
         self.cancel.reset();
         let base = CardRef {
-            masked_pan: mask_code(code),
+            masked_pan: crate::qr::mask_code(code),
             scheme: "QR".into(),
             app_label: "QR".into(),
             ..CardRef::new(CardEntry::Qr, Cvm::None)
@@ -1538,7 +1520,7 @@ mod tests {
             again.hash("4111111111111111")
         );
         let path = dir.path().join(PanHasher::KEY_FILE);
-        assert_eq!(fs::metadata(&path).unwrap().len(), 32);
+        assert_eq!(fs::metadata(&path).unwrap().len(), 73, "sealed by the KEK");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -1564,8 +1546,6 @@ mod tests {
             "MASTERCARD"
         );
         assert_eq!(scheme_of(&[0xA0, 0, 0, 0x09, 0x99]), "EMV");
-        assert_eq!(mask_code("284500001234567890"), "2845**********7890");
-        assert_eq!(mask_code("12345678"), "12345678");
     }
 
     #[test]

@@ -537,7 +537,8 @@ impl AcquirerDb {
                 stmt.execute(params![id, at_ms])?;
             }
             Ok(())
-        })
+        })?;
+        super::scrub(&*self.lock()?)
     }
 
     /// Marks an advice refused (kept for the operator, not retried) and
@@ -554,7 +555,8 @@ impl AcquirerDb {
                 return Err(StoreError::Rejected(format!("no outbox advice {id}")));
             }
             Ok(())
-        })
+        })?;
+        super::scrub(&*self.lock()?)
     }
 
     /// Count, amount and age of the advices not yet acknowledged.

@@ -5,49 +5,25 @@
 
 use super::journal::append;
 use super::{to_json, Result, Store, StoreError};
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 use std::sync::OnceLock;
-use tillpoint_core::cashier::{require, Action, Approval, Cashier, Role};
+use tillpoint_core::cashier::{require, Action, Approval, Cashier, Role, Target};
+use tillpoint_core::credential::{argon2, check_pin, waste_a_check, PinCheck, Verified};
 
 /// PIN length a till keypad accepts.
 const PIN_LEN: std::ops::RangeInclusive<usize> = 4..=8;
 
-/// Argon2id with 19 MiB of memory, 2 passes, 1 lane: OWASP's recommended
-/// minimum. A hash made with other parameters is redone with these at the
-/// cashier's next good login.
-pub const ARGON2_MEMORY_KIB: u32 = 19_456;
-pub const ARGON2_PASSES: u32 = 2;
-pub const ARGON2_LANES: u32 = 1;
-
 /// Lockouts after the first double in length up to this many times.
 const MAX_DOUBLINGS: u32 = 10;
 
-fn argon2() -> Result<Argon2<'static>> {
-    let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, ARGON2_LANES, None)
-        .map_err(|e| StoreError::Rejected(format!("Argon2 parameters: {e}")))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-}
-
 fn hash_pin(pin: &str) -> Result<String> {
     let salt = SaltString::generate(&mut OsRng);
-    argon2()?
+    argon2()
         .hash_password(pin.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| StoreError::Rejected(format!("cannot hash the PIN: {e}")))
-}
-
-/// Whether a stored hash was made with other than today's parameters.
-fn is_outdated(hash: &PasswordHash<'_>) -> bool {
-    let param = |name: &str| hash.params.get_decimal(name);
-    hash.algorithm.as_str() != "argon2id"
-        || param("m") != Some(ARGON2_MEMORY_KIB)
-        || param("t") != Some(ARGON2_PASSES)
-        || param("p") != Some(ARGON2_LANES)
 }
 
 /// A hash no PIN matches, checked for a number nobody has, so that an
@@ -66,8 +42,9 @@ fn decoy_hash() -> Option<&'static str> {
 /// What a PIN check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Login {
-    /// The number and PIN match an active cashier.
-    Welcome(Cashier),
+    /// The number and PIN match an active cashier, who may now approve
+    /// what their role allows.
+    Welcome(Verified),
     /// No such number, or the wrong PIN; this many tries are left before
     /// the number is locked.
     Wrong { tries_left: u32 },
@@ -96,11 +73,20 @@ struct UnlockPayload {
 }
 
 #[derive(Serialize)]
+struct RemovalPayload {
+    number: u32,
+    removed_by: u32,
+}
+
+#[derive(Serialize)]
 struct CashierPayload<'a> {
     number: u32,
     name: &'a str,
     role: &'a str,
     pin_changed: bool,
+    /// The manager who approved it; `None` for a till's first manager (or
+    /// the demo's seeded staff).
+    approved_by: Option<u32>,
 }
 
 /// A number's run of wrong PINs.
@@ -133,28 +119,70 @@ impl Store {
     /// the role's minimum PIN length is not applied, so it refuses a till
     /// that has any cashier already rather than be a way around it.
     pub fn seed_cashiers(&mut self, cashiers: &[(Cashier, &str)], at_ms: i64) -> Result<()> {
-        let existing: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM cashiers", [], |r| r.get(0))?;
-        if existing > 0 {
+        if self.has_cashiers()? {
             return Err(StoreError::Rejected(
                 "this till has cashiers already; add more with a manager's approval".into(),
             ));
         }
         for (cashier, pin) in cashiers {
-            self.save_cashier(cashier, pin, at_ms, *PIN_LEN.start())?;
+            self.save_cashier(cashier, pin, at_ms, *PIN_LEN.start(), None)?;
         }
         Ok(())
     }
 
-    /// Adds (or replaces) a cashier, journaled; the PIN must be 4–8 digits,
-    /// and a supervisor's or manager's at least `[policy] supervisor_pin_min`.
-    pub fn add_cashier(&mut self, cashier: &Cashier, pin: &str, at_ms: i64) -> Result<()> {
+    /// Adds a cashier or changes one's name, role or PIN, with a manager's
+    /// approval of that very number, journaled with who approved it. The
+    /// PIN must be 4–8 digits, and a supervisor's or manager's at least
+    /// `[policy] supervisor_pin_min`.
+    ///
+    /// The one exception is the first manager of a till with no cashiers at
+    /// all, who has nobody to approve them: that needs no approval, can
+    /// happen once, and is journaled as the till's first manager.
+    pub fn add_cashier(
+        &mut self,
+        cashier: &Cashier,
+        pin: &str,
+        approval: Option<&Approval>,
+        at_ms: i64,
+    ) -> Result<()> {
         let min = self.settings.policy.supervisor_pin_min;
-        self.save_cashier(cashier, pin, at_ms, min)
+        let approved_by = match approval {
+            Some(ap) => {
+                require(ap, Action::ManageCashiers, &Target::Cashier(cashier.number))?;
+                Some(ap.approver())
+            }
+            None => {
+                if self.has_cashiers()? {
+                    return Err(StoreError::Rejected(
+                        "adding or changing a cashier needs a manager's approval".into(),
+                    ));
+                }
+                if cashier.role != Role::Manager {
+                    return Err(StoreError::Rejected(
+                        "a till with no cashiers starts with its manager (--role manager)".into(),
+                    ));
+                }
+                None
+            }
+        };
+        self.save_cashier(cashier, pin, at_ms, min, approved_by)
     }
 
-    fn save_cashier(&mut self, cashier: &Cashier, pin: &str, at_ms: i64, min: usize) -> Result<()> {
+    fn has_cashiers(&self) -> Result<bool> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM cashiers", [], |r| r.get(0))?;
+        Ok(n > 0)
+    }
+
+    fn save_cashier(
+        &mut self,
+        cashier: &Cashier,
+        pin: &str,
+        at_ms: i64,
+        min: usize,
+        approved_by: Option<u32>,
+    ) -> Result<()> {
         if !PIN_LEN.contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
             return Err(StoreError::Rejected("a PIN is 4 to 8 digits".into()));
         }
@@ -179,6 +207,7 @@ impl Store {
             name: &cashier.name,
             role: cashier.role.as_str(),
             pin_changed: true,
+            approved_by,
         })?;
         append(
             &tx,
@@ -209,32 +238,30 @@ impl Store {
             )?
             .query_row([number], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        let argon = argon2()?;
-        let welcome = match &row {
+        let welcome = match row {
             Some((name, role, hash)) => {
-                let parsed = PasswordHash::new(hash)
-                    .map_err(|e| StoreError::Corrupt(format!("cashier {number} PIN hash: {e}")))?;
-                if argon.verify_password(pin.as_bytes(), &parsed).is_ok() {
-                    let role = Role::parse(role).ok_or_else(|| {
-                        StoreError::Corrupt(format!("cashier {number} role {role}"))
-                    })?;
-                    if is_outdated(&parsed) {
-                        tx.prepare_cached("UPDATE cashiers SET pin_hash = ?2 WHERE number = ?1")?
+                let role = Role::parse(&role)
+                    .ok_or_else(|| StoreError::Corrupt(format!("cashier {number} role {role}")))?;
+                let cashier = Cashier { number, name, role };
+                match check_pin(cashier, &hash, pin)
+                    .map_err(|e| StoreError::Corrupt(format!("cashier {number}: {e}")))?
+                {
+                    PinCheck::Match { verified, outdated } => {
+                        if outdated {
+                            tx.prepare_cached(
+                                "UPDATE cashiers SET pin_hash = ?2 WHERE number = ?1",
+                            )?
                             .execute(params![number, hash_pin(pin)?])?;
+                        }
+                        Some(verified)
                     }
-                    Some(Cashier {
-                        number,
-                        name: name.clone(),
-                        role,
-                    })
-                } else {
-                    None
+                    PinCheck::Mismatch => None,
                 }
             }
             None => {
                 // Costs what a known number's wrong PIN costs.
-                if let Some(decoy) = decoy_hash().and_then(|h| PasswordHash::new(h).ok()) {
-                    let _ = argon.verify_password(pin.as_bytes(), &decoy);
+                if let Some(decoy) = decoy_hash() {
+                    waste_a_check(decoy, pin);
                 }
                 None
             }
@@ -303,7 +330,7 @@ impl Store {
     /// approval to manage cashiers); journaled with who did it. False when
     /// the number had nothing to lift.
     pub fn unlock_login(&mut self, number: u32, approval: &Approval, at_ms: i64) -> Result<bool> {
-        require(approval, Action::ManageCashiers)?;
+        require(approval, Action::ManageCashiers, &Target::Cashier(number))?;
         let tx = crate::begin_write(&mut self.conn)?;
         let lifted = tx
             .prepare_cached("DELETE FROM login_failures WHERE number = ?1")?
@@ -343,10 +370,35 @@ impl Store {
             .collect())
     }
 
-    pub fn deactivate_cashier(&mut self, number: u32) -> Result<bool> {
-        Ok(self
-            .conn
-            .execute("UPDATE cashiers SET active = 0 WHERE number = ?1", [number])?
-            > 0)
+    /// Takes a cashier off the till (a manager's approval of that number),
+    /// journaled; their sales stay theirs. False when there was no such
+    /// active cashier.
+    pub fn deactivate_cashier(
+        &mut self,
+        number: u32,
+        approval: &Approval,
+        at_ms: i64,
+    ) -> Result<bool> {
+        require(approval, Action::ManageCashiers, &Target::Cashier(number))?;
+        let tx = crate::begin_write(&mut self.conn)?;
+        let changed = tx.execute(
+            "UPDATE cashiers SET active = 0 WHERE number = ?1 AND active = 1",
+            [number],
+        )? > 0;
+        if changed {
+            let payload = to_json(&RemovalPayload {
+                number,
+                removed_by: approval.approver(),
+            })?;
+            append(
+                &tx,
+                at_ms,
+                "cashier_removed",
+                Some(&number.to_string()),
+                &payload,
+            )?;
+        }
+        tx.commit()?;
+        Ok(changed)
     }
 }

@@ -9,7 +9,7 @@
 use super::{Result, Store};
 use rusqlite::{params, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
-use tillpoint_core::cashier::{require, Action, Approval};
+use tillpoint_core::cashier::{require, Action, Approval, Target};
 
 /// The hash before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -209,7 +209,7 @@ impl Store {
         changes: &[(String, String, String, String)],
         at_ms: i64,
     ) -> Result<i64> {
-        require(approval, Action::ChangeSettings)?;
+        require(approval, Action::ChangeSettings, &Target::Till)?;
         #[derive(serde::Serialize)]
         struct Change<'a> {
             section: &'a str,

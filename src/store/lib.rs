@@ -78,6 +78,11 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
+    /// The shop's `[policy]` limits this store enforces.
+    pub fn policy(&self) -> &tillpoint_config::policy::Policy {
+        &self.settings.policy
+    }
+
     pub fn open(path: &Path, settings: StoreSettings) -> Result<Store> {
         let conn = open_connection(path)?;
         Ok(Store {
@@ -132,6 +137,15 @@ pub(crate) fn begin_write(conn: &mut Connection) -> rusqlite::Result<rusqlite::T
     conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
 }
 
+/// Copies the WAL into the database file and truncates it, after card data
+/// was erased: with `secure_delete` on, the erased bytes are then gone from
+/// both files. A reader still on an older snapshot makes SQLite leave the
+/// WAL as it is; the next erasure tries again.
+pub(crate) fn scrub(conn: &Connection) -> Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
 /// Opens (creating if needed) and migrates the database file at `path` with
 /// the store's pragmas: WAL, `synchronous=FULL`, foreign keys, a busy
 /// timeout. The one place those rules live; every connection to the till's
@@ -156,6 +170,10 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(open_err)?;
     conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(open_err)?;
+    // Deleted and overwritten content is zeroed in its page, so card data
+    // erased from the outbox does not linger in free space.
+    conn.pragma_update(None, "secure_delete", "ON")
         .map_err(open_err)?;
     match schema::migrate(&mut conn).map_err(open_err)? {
         schema::MigrateOutcome::AtVersion(_) => Ok(conn),

@@ -163,10 +163,12 @@ impl Store {
     /// Marks an outbox row acknowledged and erases its card data: the full
     /// PAN is kept only while the advice waits.
     pub fn outbox_done(&mut self, id: i64, at_ms: i64) -> Result<bool> {
-        Ok(self.conn.execute(
+        let done = self.conn.execute(
             "UPDATE outbox SET state = 'done', done_at_ms = ?2, card_data = NULL WHERE id = ?1 AND state = 'pending'",
             params![id, at_ms],
-        )? == 1)
+        )? == 1;
+        crate::scrub(&self.conn)?;
+        Ok(done)
     }
 
     /// Records a delivery attempt (and the STAN it used, kept for repeats).

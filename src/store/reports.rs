@@ -13,7 +13,7 @@
 use super::journal::append;
 use super::{to_json, Result, Store, StoreError};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use tillpoint_core::cashier::{require, Action, Approval};
+use tillpoint_core::cashier::{require, Action, Approval, Target};
 use tillpoint_core::money::{Currency, Money};
 use tillpoint_core::report::{Report, ReportEvent, ReportTotals};
 use tillpoint_core::sale::SaleRecord;
@@ -44,7 +44,7 @@ impl Store {
     /// Closes the open period with the next Z number. Refuses when nothing
     /// happened since the last Z, so a Z cannot be repeated by accident.
     pub fn z_report(&mut self, approval: &Approval, at_ms: i64) -> Result<Report> {
-        require(approval, Action::ZReport)?;
+        require(approval, Action::ZReport, &Target::Till)?;
         let tx = crate::begin_write(&mut self.conn)?;
         let id = open_period(
             &tx,
@@ -227,7 +227,7 @@ pub(crate) fn period_totals(conn: &Connection, id: i64) -> Result<(i64, ReportTo
 /// totals: rare enough that one more page in its commit costs nothing.
 pub(crate) fn book(conn: &Connection, id: i64, event: ReportEvent<'_>) -> Result<()> {
     let (_, mut totals, upto) = stored(conn, id)?;
-    totals.apply(event);
+    totals.apply(event).map_err(absurd)?;
     store_totals(conn, id, &totals, upto)
 }
 
@@ -294,9 +294,13 @@ fn fold_sales(
             .ok_or_else(|| StoreError::Corrupt(format!("sale {sale_id} has no journal entry")))?;
         let record: SaleRecord = serde_json::from_str(&payload)
             .map_err(|e| StoreError::Corrupt(format!("sale {sale_id}: journal payload: {e}")))?;
-        totals.apply(ReportEvent::Completed(&record));
+        totals
+            .apply(ReportEvent::Completed(&record))
+            .map_err(absurd)?;
         if r.get::<_, bool>(2)? {
-            totals.apply(ReportEvent::PostVoided(&record));
+            totals
+                .apply(ReportEvent::PostVoided(&record))
+                .map_err(absurd)?;
         }
         next = sale_id + 1;
     }
@@ -311,11 +315,18 @@ fn fold_cash(conn: &Connection, period: i64, totals: &mut ReportTotals) -> Resul
     while let Some(r) = rows.next()? {
         let kind: String = r.get(0)?;
         let m = Money::new(r.get(1)?, totals.currency);
-        totals.apply(match kind.as_str() {
-            "in" => ReportEvent::CashIn(m),
-            "out" => ReportEvent::CashOut(m),
-            _ => ReportEvent::NoSale,
-        });
+        totals
+            .apply(match kind.as_str() {
+                "in" => ReportEvent::CashIn(m),
+                "out" => ReportEvent::CashOut(m),
+                _ => ReportEvent::NoSale,
+            })
+            .map_err(absurd)?;
     }
     Ok(())
+}
+
+/// Totals that overflow can only come from edited rows or payloads.
+fn absurd(e: tillpoint_core::money::MoneyError) -> StoreError {
+    StoreError::Corrupt(format!("the period's totals cannot be summed: {e}"))
 }

@@ -10,7 +10,7 @@ use super::reports::{self, open_period};
 use super::{to_json, Result, Store, StoreError, StoreSettings};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
-use tillpoint_core::cashier::{require, Action, Approval};
+use tillpoint_core::cashier::{require, Action, Approval, Target};
 use tillpoint_core::catalog::Qty;
 use tillpoint_core::money::{Currency, Money};
 use tillpoint_core::receipt::Receipt;
@@ -291,7 +291,6 @@ impl Store {
         at_ms: i64,
         local_hour: u8,
     ) -> Result<Completion> {
-        require(approval, Action::Refund)?;
         let settings = self.settings.clone();
         let tx = crate::begin_write(&mut self.conn)?;
         let orig_id = Self::sale_id(&tx, original_receipt.trim())?;
@@ -340,7 +339,11 @@ impl Store {
         approval: &Approval,
         at_ms: i64,
     ) -> Result<SaleRecord> {
-        require(approval, Action::PostVoid)?;
+        require(
+            approval,
+            Action::PostVoid,
+            &Target::Receipt(receipt_no.trim().to_owned()),
+        )?;
         let tx = crate::begin_write(&mut self.conn)?;
         let id = Self::sale_id(&tx, receipt_no.trim())?;
         let record = load_record(&tx, id)?;
@@ -407,9 +410,17 @@ impl Store {
         if kind == CashMovement::NoSale {
             let ap = approval
                 .ok_or_else(|| StoreError::Rejected("a no-sale needs a supervisor".into()))?;
-            require(ap, Action::NoSale)?;
+            require(ap, Action::NoSale, &Target::Till)?;
         } else if amount.minor <= 0 {
             return Err(StoreError::Rejected("the amount must be positive".into()));
+        } else if kind == CashMovement::Out && self.cash_out_needs_approval(amount) {
+            let target = Target::CashOut {
+                minor: amount.minor,
+            };
+            let ap = approval.ok_or_else(|| {
+                StoreError::Rejected("taking this much cash out needs a supervisor".into())
+            })?;
+            require(ap, Action::CashOut, &target)?;
         }
         let amount = if kind == CashMovement::NoSale {
             Money::zero(amount.currency)
@@ -443,6 +454,14 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Whether taking `amount` out of the drawer is over `[policy]
+    /// cash_out_limit`, so that it needs a supervisor's approval.
+    pub fn cash_out_needs_approval(&self, amount: Money) -> bool {
+        let limit = self.settings.policy.cash_out_limit
+            * rust_decimal::Decimal::from(amount.currency.minor_per_major());
+        rust_decimal::Decimal::from(amount.minor) > limit
     }
 
     /// Parks a sale without payments so another customer can be served.

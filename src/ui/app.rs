@@ -7,6 +7,23 @@
 //! done here: `update` runs them on worker threads, the tests on theirs
 //! through the same service, so a test sees exactly what the window does.
 
+/// Builds the view context from the app's fields only, so it can be held
+/// while another field (a screen's state) is borrowed mutably.
+macro_rules! ctx {
+    ($app:expr) => {
+        crate::ctx::Ctx {
+            i18n: &$app.i18n,
+            lang: $app.lang,
+            currency: $app.currency,
+            offset_secs: $app.offset_secs,
+            demo: $app.demo,
+            now_ms: $app.now_ms,
+            rules: &$app.rules,
+            discount_limit: $app.discount_limit,
+        }
+    };
+}
+
 mod events;
 mod window;
 
@@ -27,21 +44,6 @@ use tillpoint_core::catalog::EmbeddedKind;
 use tillpoint_core::money::{Currency, Money};
 use tillpoint_core::sale::{PricingRules, Sale, Totals};
 use tillpoint_i18n::{I18n, Lang};
-
-/// Builds the view context from the app's fields only, so it can be held
-/// while another field (a screen's state) is borrowed mutably.
-macro_rules! ctx {
-    ($app:expr) => {
-        Ctx {
-            i18n: &$app.i18n,
-            lang: $app.lang,
-            currency: $app.currency,
-            offset_secs: $app.offset_secs,
-            demo: $app.demo,
-            now_ms: $app.now_ms,
-        }
-    };
-}
 
 /// The screen on show, with its own state.
 /// One screen shows at a time: boxing the larger states would buy nothing.
@@ -128,6 +130,8 @@ pub struct App {
     pub dark: bool,
     pub demo: bool,
     pub rules: PricingRules,
+    /// `[policy] discount_limit_percent`, for the sale screen.
+    pub discount_limit: rust_decimal::Decimal,
     pub currency: Currency,
     pub offset_secs: i32,
     pub idle_lock_ms: i64,
@@ -162,10 +166,11 @@ fn print(record: Option<Box<tillpoint_core::sale::SaleRecord>>) -> Effect<Messag
 impl App {
     /// A new application on `service`, running the self-check first.
     pub fn new(service: Service, opts: Options) -> (App, Effects) {
-        let (rules, offset, idle, embedded, info, now) = service.with_till(|t| {
+        let (rules, discount_limit, offset, idle, embedded, info, now) = service.with_till(|t| {
             let c = &t.config;
             (
                 c.pricing.clone(),
+                t.store.policy().discount_limit_percent,
                 t.clock.offset_secs(),
                 i64::from(c.till.idle_lock_minutes) * 60_000,
                 c.embedded_prefixes.clone(),
@@ -181,6 +186,7 @@ impl App {
             dark: opts.dark,
             demo: opts.demo,
             rules,
+            discount_limit,
             currency,
             offset_secs: offset,
             idle_lock_ms: idle.max(60_000),

@@ -1,7 +1,9 @@
 //! What every view needs to turn state into words: translations, the
 //! language, the currency and the shop's time zone.
 
+use rust_decimal::Decimal;
 use tillpoint_core::money::{Currency, Money};
+use tillpoint_core::sale::PricingRules;
 use tillpoint_i18n::{self as i18n, I18n, Lang};
 
 /// Rendering context handed to each screen's `view`.
@@ -15,6 +17,11 @@ pub struct Ctx<'a> {
     /// The time the screens show (the last tick), for labels such as a
     /// parked sale's.
     pub now_ms: i64,
+    /// The shop's pricing, for the sale's totals.
+    pub rules: &'a PricingRules,
+    /// `[policy] discount_limit_percent`: a bigger discount asks for a
+    /// supervisor.
+    pub discount_limit: Decimal,
 }
 
 impl Ctx<'_> {
@@ -52,6 +59,7 @@ impl Ctx<'static> {
     /// English, CNY, UTC, demo: what the screens' unit tests render with.
     pub fn for_tests() -> Ctx<'static> {
         static I18N: std::sync::OnceLock<I18n> = std::sync::OnceLock::new();
+        static RULES: std::sync::OnceLock<PricingRules> = std::sync::OnceLock::new();
         Ctx {
             i18n: I18N.get_or_init(I18n::load),
             lang: Lang::En,
@@ -59,6 +67,12 @@ impl Ctx<'static> {
             offset_secs: 0,
             demo: true,
             now_ms: 0,
+            rules: RULES.get_or_init(|| {
+                tillpoint_config::Config::parse("")
+                    .map(|(c, _)| c.pricing)
+                    .expect("the default config parses")
+            }),
+            discount_limit: Decimal::TEN,
         }
     }
 }

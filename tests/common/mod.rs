@@ -4,7 +4,8 @@
 
 use tillpoint_app::till::store_settings;
 use tillpoint_config::Config;
-use tillpoint_core::cashier::{authorize, Action, Approval, Cashier, Role};
+use tillpoint_core::cashier::{Action, Approval, Cashier, Role, Target};
+use tillpoint_store::cashiers::Login;
 use tillpoint_store::Store;
 
 pub fn demo_store(dir: &std::path::Path) -> (Store, Config) {
@@ -14,16 +15,37 @@ pub fn demo_store(dir: &std::path::Path) -> (Store, Config) {
     (store, config)
 }
 
-pub fn supervisor(action: Action) -> Approval {
-    authorize(
-        &Cashier {
+/// Sue's (supervisor 2001) approval of `action` on `target`, made as the
+/// till makes every approval: by her PIN matching, here on a till of her
+/// own (an approval names its approver, not a till).
+pub fn supervisor(action: Action, target: Target) -> Approval {
+    static SUE: std::sync::OnceLock<std::sync::Mutex<(tempfile::TempDir, Store)>> =
+        std::sync::OnceLock::new();
+    let cell = SUE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, _) = Config::parse("").unwrap();
+        let mut store = Store::open(&dir.path().join("till.db"), store_settings(&config)).unwrap();
+        let sue = Cashier {
             number: 2001,
             name: "Sue".into(),
             role: Role::Supervisor,
-        },
-        action,
-    )
-    .unwrap()
+        };
+        store.seed_cashiers(&[(sue, "2468")], 0).unwrap();
+        std::sync::Mutex::new((dir, store))
+    });
+    let mut guard = cell.lock().unwrap();
+    match guard.1.login(2001, "2468", 0).unwrap() {
+        Login::Welcome(v) => v.approve(action, target).unwrap(),
+        other => panic!("Sue's PIN: {other:?}"),
+    }
+}
+
+/// What an approval of refunding `picks` of `receipt` names.
+pub fn refund_of(receipt: &str, picks: &[(u32, tillpoint_core::catalog::Qty)]) -> Target {
+    Target::Refund {
+        receipt: receipt.to_owned(),
+        picks: picks.iter().map(|(l, q)| (*l, q.milli())).collect(),
+    }
 }
 
 pub fn bin() -> std::process::Command {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tillpoint_app::till::store_settings;
 use tillpoint_config::Config;
-use tillpoint_core::cashier::{authorize, Action, Approval, Cashier, Role};
+use tillpoint_core::cashier::{Action, Target};
 use tillpoint_core::catalog::{Product, Qty, Unit};
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::{Discount, Sale};
@@ -68,17 +68,9 @@ pub fn product(sku: &str, name: &str, price: i64, class: &str, unit: Unit) -> Pr
     }
 }
 
-pub fn supervisor(action: Action) -> Approval {
-    authorize(
-        &Cashier {
-            number: 2001,
-            name: "Sue".into(),
-            role: Role::Supervisor,
-        },
-        action,
-    )
-    .unwrap()
-}
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::supervisor;
 
 /// Two colas, weighed apples with 10 % off, a voided chocolate bar, gum with its price
 /// changed by a supervisor; paid with a 100 yuan note, the total rounded down to 0.10.
@@ -96,7 +88,7 @@ pub fn ring_cash(store: &mut Store, config: &Config, at: i64) -> Completion {
             Qty(1250),
         )
         .unwrap();
-    s.set_line_discount(apples, Some(Discount::Percent(10.into())))
+    s.set_line_discount(apples, Some(Discount::Percent(10.into())), 10.into(), None)
         .unwrap();
     let choc = s
         .add(
@@ -104,7 +96,7 @@ pub fn ring_cash(store: &mut Store, config: &Config, at: i64) -> Completion {
             Qty::ONE,
         )
         .unwrap();
-    s.void_line(choc).unwrap();
+    s.void_line(choc, rules, None).unwrap();
     let gum = s
         .add(
             &product("00058", "口香糖 Mint Gum", 1319, "A", Unit::Piece),
@@ -114,7 +106,13 @@ pub fn ring_cash(store: &mut Store, config: &Config, at: i64) -> Completion {
     s.override_price(
         gum,
         Money::new(995, rules.currency),
-        &supervisor(Action::PriceOverride),
+        &supervisor(
+            Action::PriceOverride,
+            Target::Line {
+                line_no: gum,
+                minor: 995,
+            },
+        ),
     )
     .unwrap();
     s.pay_cash(Money::new(10_000, rules.currency), rules)
@@ -154,7 +152,8 @@ pub fn ring_card(store: &mut Store, config: &Config, at: i64) -> Completion {
         Qty::ONE,
     )
     .unwrap();
-    s.set_sale_discount(Some(Discount::Amount(200))).unwrap();
+    s.set_sale_discount(Some(Discount::Amount(200)), 10.into(), None)
+        .unwrap();
     let due = s.balance(rules).unwrap();
     s.pay_electronic(TenderKind::Card, due, card(), rules)
         .unwrap();
@@ -169,7 +168,10 @@ pub fn ring_refund(store: &mut Store, config: &Config, original: &str, at: i64) 
             &[(2, Qty::ONE)],
             &config.pricing,
             1001,
-            &supervisor(Action::Refund),
+            &supervisor(
+                Action::Refund,
+                common::refund_of(original, &[(2, Qty::ONE)]),
+            ),
             at,
             20,
         )

@@ -40,9 +40,21 @@ impl Service {
         self.local(|t, _| t.store.cashiers())
     }
 
-    /// Adds a cashier or changes one's name, role or PIN.
-    pub fn save_cashier(&self, cashier: &Cashier, pin: &str) -> Result<(), Refusal> {
-        self.local(|t, now| t.store.add_cashier(cashier, pin, now))
+    /// Adds a cashier or changes one's name, role or PIN, with a manager's
+    /// approval of that number (none only for the first manager of a till
+    /// with no cashiers).
+    pub fn save_cashier(
+        &self,
+        cashier: &Cashier,
+        pin: &str,
+        approval: Option<&Approval>,
+    ) -> Result<(), Refusal> {
+        self.local(|t, now| t.store.add_cashier(cashier, pin, approval, now))
+    }
+
+    /// Takes a cashier off the till (a manager's approval of that number).
+    pub fn remove_cashier(&self, number: u32, approval: &Approval) -> Result<bool, Refusal> {
+        self.local(|t, now| t.store.deactivate_cashier(number, approval, now))
     }
 
     /// Lifts a number's lockout (a manager's approval); false when it was

@@ -269,8 +269,13 @@ impl Layout<'_> {
         let plain = TextStyle::plain();
         // Tax added at the till (exclusive pricing) shows as the gap between the lines'
         // net amounts and the total.
-        let net = r.subtotal - r.discount;
-        let tax_added = r.total - net;
+        // Saturating: a receipt prints whatever a record holds, and the
+        // record's sums were checked when it was made.
+        let net = Money::new(
+            r.subtotal.minor.saturating_sub(r.discount.minor),
+            r.currency,
+        );
+        let tax_added = Money::new(r.total.minor.saturating_sub(net.minor), r.currency);
         if !r.discount.is_zero() || !tax_added.is_zero() {
             let t = self.i18n.tr(lang, "receipt-subtotal");
             self.doc.columns(t, self.money(r.subtotal), plain);
@@ -321,7 +326,7 @@ impl Layout<'_> {
         let lang = self.lang;
         let plain = TextStyle::plain();
         self.doc.separator('-');
-        let inclusive = r.total == r.subtotal - r.discount;
+        let inclusive = r.total.minor == r.subtotal.minor.saturating_sub(r.discount.minor);
         let head = if inclusive {
             self.i18n.tr(lang, "receipt-tax-included")
         } else {

@@ -3,7 +3,9 @@
 //! An offline advice must carry the PAN and chip data to the host, so the
 //! till keeps them until the host acknowledges — encrypted with AES-256-GCM
 //! under a key that lives in its own file (mode 0600) in the data directory,
-//! apart from the database. Copying the database alone reveals no card data.
+//! apart from the database, itself sealed by the key-encryption key outside
+//! the data directory (see `keyfile`). Copying the data directory alone
+//! reveals no card data.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +28,8 @@ pub enum CryptoError {
     },
     #[error("outbox key file {0} does not hold a 32-byte key")]
     BadKeyFile(PathBuf),
+    #[error("outbox key: {0}")]
+    Kek(String),
     #[error("sealed card data is too short")]
     Truncated,
     #[error("sealed card data failed authentication (wrong key, or altered)")]
@@ -68,6 +72,7 @@ impl DataKey {
             Err(crate::keyfile::KeyFileError::Io { path, source }) => {
                 Err(CryptoError::KeyFile { path, source })
             }
+            Err(other) => Err(CryptoError::Kek(other.to_string())),
         }
     }
 }

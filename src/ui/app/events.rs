@@ -20,14 +20,7 @@ impl App {
     #[allow(clippy::result_large_err)] // the message is handed back to route, not an error
     pub(super) fn late(&mut self, message: Message) -> Result<Effects, Message> {
         let locked = self.locked_over.is_some();
-        let ctx = crate::ctx::Ctx {
-            i18n: &self.i18n,
-            lang: self.lang,
-            currency: self.currency,
-            offset_secs: self.offset_secs,
-            demo: self.demo,
-            now_ms: self.now_ms,
-        };
+        let ctx = ctx!(self);
         match (message, &self.screen) {
             (Message::Sale(m @ (sale::Msg::Parked(_) | sale::Msg::Resolved(..))), screen)
                 if !matches!(screen, Screen::Sale(_)) =>
@@ -178,6 +171,20 @@ impl App {
             Pending::NoSale => vec![cash::no_sale(cashier, ap, self.currency).map(Message::Cash)],
             Pending::ZReport => vec![reports::z(ap).map(Message::Reports)],
             Pending::Settings(values) => vec![settings::save(values, ap).map(Message::Settings)],
+            Pending::Change(change, ..) => {
+                let ctx = ctx!(self);
+                let u: crate::effect::Update<sale::Msg, sale::Event> =
+                    sale::supervised(change, &mut self.sale, &ctx, Some(&ap));
+                let mut fx = match u.event {
+                    Some(e) => self.sale_event(e),
+                    None => vec![],
+                };
+                fx.push(Effect::Focus(sale::SCAN_ID));
+                fx
+            }
+            Pending::CashOut(amount, reason) => {
+                vec![cash::cash_out(amount, reason, cashier, ap).map(Message::Cash)]
+            }
         }
     }
 

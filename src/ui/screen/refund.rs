@@ -200,7 +200,10 @@ impl State {
                     &[
                         ("number", o.receipt_no.clone()),
                         ("date", ctx.datetime(o.completed_at_ms)),
-                        ("total", ctx.money(o.settled())),
+                        (
+                            "total",
+                            o.settled().map_or_else(|e| e.to_string(), |m| ctx.money(m)),
+                        ),
                     ],
                 ))
                 .size(theme::TEXT),

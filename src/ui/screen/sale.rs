@@ -4,12 +4,13 @@
 
 use crate::ctx::Ctx;
 use crate::effect::{Effect, Update};
-use crate::screen::approval::Pending;
+use crate::screen::approval::{Change, Pending};
 use crate::theme;
 use iced::widget::{button, column, container, row, scrollable, text, text_input, Column};
 use iced::{Alignment, Element, Length};
 use rust_decimal::Decimal;
 use tillpoint_app::service::ScanHit;
+use tillpoint_core::cashier::Approval;
 use tillpoint_core::catalog::{EmbeddedKind, Product, Qty, Unit};
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::{Discount, Sale, SaleError, Totals};
@@ -264,9 +265,11 @@ impl State {
             Intent::Category(c) => return Update::effect(shelve(c)),
             Intent::Add(p, q) => return self.added(sale.add(&p, q)),
             Intent::SetQty(l, q) => sale.set_qty(l, q),
-            Intent::Void(l) => sale.void_line(l),
-            Intent::LineDiscount(l, d) => sale.set_line_discount(l, Some(d)),
-            Intent::SaleDiscount(d) => sale.set_sale_discount(Some(d)),
+            Intent::Void(l) => return supervised(Change::Void(l), sale, ctx, None),
+            Intent::LineDiscount(l, d) => {
+                return supervised(Change::LineDiscount(l, d), sale, ctx, None)
+            }
+            Intent::SaleDiscount(d) => return supervised(Change::SaleDiscount(d), sale, ctx, None),
             Intent::Override(l, price) => {
                 return Update::event(Event::Approve(Pending::Override(l, price)))
             }
@@ -618,7 +621,11 @@ impl State {
             ]
         };
         let mut c = column![line(ctx.t("sale-subtotal"), ctx.money(t.subtotal))].spacing(2);
-        let disc = t.line_discounts + t.sale_discount;
+        // Both were checked when the totals were made; the sum is for show.
+        let disc = Money::new(
+            t.line_discounts.minor.saturating_add(t.sale_discount.minor),
+            t.line_discounts.currency,
+        );
         if !disc.is_zero() {
             c = c.push(line(ctx.t("sale-discount"), ctx.money(-disc)));
         }
@@ -729,6 +736,33 @@ impl State {
         ]
         .spacing(4)
         .into()
+    }
+}
+
+/// Applies a change a cashier may make alone within the shop's limits;
+/// past them the sale engine names the approval it needs, and the app asks
+/// a supervisor for exactly that.
+pub fn supervised<M>(
+    change: Change,
+    sale: &mut Sale,
+    ctx: &Ctx<'_>,
+    approval: Option<&Approval>,
+) -> Update<M, Event> {
+    let done = match &change {
+        Change::Void(l) => sale.void_line(*l, ctx.rules, approval),
+        Change::LineDiscount(l, d) => {
+            sale.set_line_discount(*l, Some(d.clone()), ctx.discount_limit, approval)
+        }
+        Change::SaleDiscount(d) => {
+            sale.set_sale_discount(Some(d.clone()), ctx.discount_limit, approval)
+        }
+    };
+    match done {
+        Ok(()) => Update::none(),
+        Err(SaleError::NeedsApproval(action, target)) if approval.is_none() => {
+            Update::event(Event::Approve(Pending::Change(change, action, target)))
+        }
+        Err(e) => Update::event(Event::Notice(e.to_string())),
     }
 }
 
