@@ -331,6 +331,7 @@ fn offline_caps_stop_acceptance() {
             max_count: 2,
             max_amount: 5000,
             max_age: Duration::from_secs(3600),
+            keep_track2: false,
         },
     );
     let s = rig.offline_sale(TxnKind::Purchase, 4000);
@@ -624,3 +625,36 @@ on_both_stores!(
     settlement_mismatch_is_repaired_by_batch_upload,
     background_forwarder_drains_the_outbox_when_the_link_returns,
 );
+
+/// An offline advice keeps no track 2 equivalent data on disk unless the
+/// host profile asks for it (`[acquirer] advice_track2`); the PAN, expiry
+/// and chip data it needs are kept, sealed.
+#[test]
+fn offline_advices_keep_track2_only_when_the_host_asks() {
+    use tillpoint_payment::acquirer::forwarder::{open_card, Binding};
+    for keep in [false, true] {
+        let mut rig = Rig::with(
+            None,
+            OfflineLimits {
+                keep_track2: keep,
+                ..OfflineLimits::default()
+            },
+        );
+        let sale = rig.offline_sale(TxnKind::Purchase, 1200);
+        rig.session.queue_offline(&sale).unwrap();
+        let item = rig.store.outbox_pending(1).unwrap().remove(0);
+        let binding = Binding {
+            tid: TID,
+            stan: item.stan,
+            transmitted: item.transmitted,
+            kind: item.kind,
+            amount: item.amount,
+            auth_code: &item.auth_code,
+        };
+        let card = open_card(&rig.key, &binding, &item.sealed_card).unwrap();
+        assert_eq!(card.pan, OFFLINE_PAN);
+        assert_eq!(card.expiry.as_deref(), Some("3012"));
+        assert!(card.icc.is_some());
+        assert_eq!(card.track2.is_some(), keep, "keep_track2 = {keep}");
+    }
+}

@@ -111,8 +111,8 @@ fn tampered_journal_fails_the_check_naming_the_entry() {
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, _) = run(&["check"], &data, &cfg);
     assert_eq!(code, 0, "{out}");
-    // Three sales after the demo's three cashiers were set up.
-    assert!(out.contains("journal chain verified (6 entries)"), "{out}");
+    // The entry that keys the chain, the demo's three cashiers, three sales.
+    assert!(out.contains("journal chain verified (7 entries)"), "{out}");
     let conn = rusqlite::Connection::open(data.join("till.db")).unwrap();
     conn.execute_batch(
         "DROP TRIGGER journal_no_update; UPDATE journal SET at_ms = at_ms + 1 WHERE seq = 2;",
@@ -163,6 +163,7 @@ fn reports_cashiers_and_export() {
         String::from_utf8_lossy(&good.stderr)
     );
     assert!(String::from_utf8_lossy(&good.stdout).contains("Z REPORT #1"));
+    assert!(String::from_utf8_lossy(&good.stdout).contains("approved by 2001"));
     let again = z("2468");
     assert!(!again.status.success(), "a Z cannot be repeated");
     let (code, out, _) = run(&["report", "z", "--reprint", "1"], &data, &cfg);
@@ -486,8 +487,10 @@ fn a_z_reports_anchor_is_proved_by_the_check() {
     let json: serde_json::Value = serde_json::from_slice(&z.stdout).unwrap();
     let anchor = json["chain_head"].as_str().unwrap().to_string();
     assert_eq!(anchor.len(), 16, "{anchor}");
+    assert_eq!(json["approved_by"], 2001, "the approver is on the Z");
     let (code, out, _) = run(&["report", "z", "--reprint", "1"], &data, &cfg);
     assert_eq!(code, 0);
+    assert!(out.contains("approved by 2001"), "and on its copy: {out}");
     assert!(out.contains(&format!("journal anchor {anchor}")), "{out}");
     let (code, out, _) = run(&["check", "--anchor", &anchor], &data, &cfg);
     assert_eq!(code, 0, "{out}");

@@ -903,3 +903,86 @@ fn settings_are_saved_only_with_a_managers_approval_and_journaled() {
 fn app_name(app: &App) -> String {
     app.service.with_till(|t| t.config.shop.name.clone())
 }
+
+/// Over the shop's limits a supervisor approves, in the same dialog as a
+/// refund: a 20 % sale discount (the limit is 10 %) and cash out above
+/// 100.00; within them the cashier goes on alone.
+#[test]
+fn big_discounts_and_cash_out_ask_a_supervisor() {
+    use tillpoint_ui::screen::{cash, sale};
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "00010");
+    app.drive(Message::Sale(sale::Msg::Amount("5%".into())));
+    app.drive(Message::Sale(sale::Msg::SaleDiscount));
+    assert!(app.approval.is_none(), "5 % is the cashier's to give");
+    app.drive(Message::Sale(sale::Msg::Amount("20%".into())));
+    app.drive(Message::Sale(sale::Msg::SaleDiscount));
+    assert!(app.approval.is_some(), "20 % asks for a supervisor");
+    type_into(&mut app, "approval-number", "2001");
+    type_into(&mut app, "approval-pin", "2468");
+    assert!(app.approval.is_none());
+    assert_eq!(app.sale.discount_by, Some(2001));
+    click(&mut app, "Pay  F12");
+    click(&mut app, "Exact");
+    assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
+    click(&mut app, "New sale");
+
+    click(&mut app, "Cash in/out F7");
+    app.drive(Message::Cash(cash::Msg::Kind(
+        tillpoint_app::service::CashMovement::Out,
+    )));
+    type_into(&mut app, "cash-amount", "50");
+    assert_eq!(app.shown(), Shown::Sale, "50.00 out needs nobody");
+    click(&mut app, "Cash in/out F7");
+    app.drive(Message::Cash(cash::Msg::Kind(
+        tillpoint_app::service::CashMovement::Out,
+    )));
+    type_into(&mut app, "cash-amount", "500");
+    assert!(app.approval.is_some(), "500.00 out asks for a supervisor");
+    type_into(&mut app, "approval-number", "2001");
+    type_into(&mut app, "approval-pin", "2468");
+    assert_eq!(app.shown(), Shown::Sale, "{:?}", app.notice);
+    let r = app.service.report(None).unwrap().report;
+    assert_eq!(r.totals.cash_out.amount, 55_000);
+    assert_eq!(r.totals.cash_out.count, 2);
+}
+
+/// A manager adds a cashier from the window: the form, then the manager's
+/// number and PIN for that cashier number; a supervisor's do not do.
+#[test]
+fn a_manager_adds_a_cashier_from_the_window() {
+    use tillpoint_ui::screen::cashiers;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    login(&mut app, "1001", "1234");
+    click(&mut app, "Settings F9");
+    click(&mut app, "Cashiers");
+    assert_eq!(app.shown(), Shown::Cashiers);
+    type_into(&mut app, "cashier-number", "1077");
+    for m in [
+        cashiers::Msg::Name("Zoe".into()),
+        cashiers::Msg::Role(tillpoint_core::cashier::Role::Cashier),
+        cashiers::Msg::Pin("7777".into()),
+        cashiers::Msg::Save,
+    ] {
+        app.drive(Message::Cashiers(m));
+    }
+    assert!(app.approval.is_some(), "saving asks for a manager");
+    type_into(&mut app, "approval-number", "2001");
+    type_into(&mut app, "approval-pin", "2468");
+    assert!(
+        app.approval.as_ref().unwrap().error.is_some(),
+        "a supervisor may not"
+    );
+    type_into(&mut app, "approval-number", "9001");
+    type_into(&mut app, "approval-pin", "9999");
+    assert!(app.approval.is_none());
+    let listed = app.service.cashiers().unwrap();
+    assert!(listed.iter().any(|c| c.number == 1077 && c.name == "Zoe"));
+    assert!(matches!(
+        app.service.login(1077, "7777").unwrap(),
+        tillpoint_app::service::Login::Welcome(_)
+    ));
+}

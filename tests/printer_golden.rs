@@ -6,6 +6,7 @@
 //! `UPDATE_GOLDEN=1 cargo test --test printer_golden` rewrites them after a reviewed change.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
+mod common;
 mod printer_fixtures;
 
 use printer_fixtures::*;

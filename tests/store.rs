@@ -919,8 +919,12 @@ fn acknowledged_card_data_leaves_no_bytes_in_the_file_or_the_wal() {
         holds(&files()),
         "the waiting blob is on disk (the scan can see it)"
     );
+    // Waiting past the acquirer's maximum age, it is counted as overdue.
+    assert_eq!(store.overdue_outbox_count(T).unwrap(), 0);
+    assert_eq!(store.overdue_outbox_count(T + 1).unwrap(), 1);
     let id = store.pending_outbox(10).unwrap()[0].id;
     assert!(store.outbox_done(id, T + 1).unwrap());
+    assert_eq!(store.overdue_outbox_count(T + 1).unwrap(), 0);
     assert!(
         !holds(&files()),
         "the acknowledged blob is gone from till.db and its WAL"

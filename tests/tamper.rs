@@ -187,11 +187,14 @@ fn rechain(db: &Path, from: i64) {
     let c = Connection::open(db).unwrap();
     c.execute_batch("DROP TRIGGER IF EXISTS journal_no_update;")
         .unwrap();
-    let mut prev: String = c
-        .query_row("SELECT hash FROM journal WHERE seq = ?1", [from - 1], |r| {
+    let mut prev: String = if from <= 1 {
+        tillpoint_store::journal::GENESIS.to_string()
+    } else {
+        c.query_row("SELECT hash FROM journal WHERE seq = ?1", [from - 1], |r| {
             r.get(0)
         })
-        .unwrap();
+        .unwrap()
+    };
     let rows: Vec<(i64, i64, String, Option<String>, String)> = c
         .prepare("SELECT seq, at_ms, kind, ref, payload FROM journal WHERE seq >= ?1 ORDER BY seq")
         .unwrap()
@@ -394,4 +397,209 @@ fn every_tampering_fails_the_check_and_is_named() {
 
     eprintln!("tampering: {tried} tried, {tried} caught");
     assert_eq!(tried, edits.len() + 2);
+}
+
+/// After the start-up check finds the records altered, the till completes
+/// no sale until a manager acknowledges it (journaled, with the failures);
+/// the check goes on reporting it, and the same failures found at the next
+/// start do not stop the till again, while new ones do.
+#[test]
+fn altered_records_stop_selling_until_a_manager_acknowledges() {
+    use tillpoint_app::service::Service;
+    let shop = shop();
+    let dir = tempfile::tempdir().unwrap();
+    let data = place(&shop.db, dir.path());
+    let edit = |sql: &str| {
+        let c = Connection::open(data.join("till.db")).unwrap();
+        c.execute_batch("PRAGMA foreign_keys = OFF;").unwrap();
+        c.execute_batch(sql).unwrap();
+    };
+    edit("DELETE FROM sales WHERE receipt_no = 'T01-000003';");
+    let cfg = data.join("tillpoint.toml");
+    common::write_config(&cfg, tillpoint_app::demo_shop::CONFIG_TOML);
+    let open = || {
+        Service::new(
+            Till::open(Paths {
+                config_file: cfg.clone(),
+                data_dir: data.clone(),
+            })
+            .unwrap(),
+        )
+    };
+    let service = open();
+    assert!(
+        service.selling_hold().is_empty(),
+        "nothing held before a check"
+    );
+    let lines = service.check();
+    let hold = service.selling_hold();
+    assert!(hold.iter().any(|h| h.starts_with("index:")), "{hold:?}");
+    let rules = service.with_till(|t| t.config.pricing.clone());
+    let paid = || {
+        let mut s = service.with_till(|t| sale(&t.store, &[("00001", 1)]));
+        let due = s.cash_due(&rules).unwrap();
+        s.pay_cash(due, &rules).unwrap();
+        s
+    };
+    let refused = service.complete(&paid()).unwrap_err();
+    assert!(refused.contains("selling is stopped"), "{refused}");
+    // A supervisor may not wave it through; the manager may.
+    let sup = service
+        .approve(2001, "2468", Action::AcknowledgeIntegrity, Target::Till)
+        .unwrap_err();
+    assert!(
+        matches!(sup, tillpoint_app::service::Denied::NotAllowed(_)),
+        "{sup:?}"
+    );
+    let manager = service
+        .approve(9001, "9999", Action::AcknowledgeIntegrity, Target::Till)
+        .unwrap();
+    service.acknowledge_integrity(&manager).unwrap();
+    assert!(service.selling_hold().is_empty());
+    service.complete(&paid()).unwrap();
+    let again = service.check();
+    assert!(
+        failed(&again).iter().any(|l| l.id == "index"),
+        "the check still reports it"
+    );
+    assert!(
+        service.selling_hold().is_empty(),
+        "the same failure, acknowledged"
+    );
+    let payload: String = service.with_till(|t| {
+        t.store
+            .raw_connection()
+            .query_row(
+                "SELECT payload FROM journal WHERE kind = 'integrity_acknowledged'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    });
+    assert!(
+        payload.contains("\"approved_by\":9001") && payload.contains("has no sales row"),
+        "{payload}"
+    );
+    drop((service, lines));
+    // A new failure after the acknowledgement stops the next start again.
+    edit("DELETE FROM cash_movements WHERE kind = 'out';");
+    let restarted = open();
+    restarted.check();
+    assert!(
+        !restarted.selling_hold().is_empty(),
+        "the index line changed"
+    );
+}
+
+/// With the journal key (sealed by the KEK, outside the database), a
+/// rewritten chain is caught without any anchor: recomputing the hashes
+/// after an edit, writing an entry around the till, or cutting away the
+/// keyed part all leave MACs that do not match or are missing.
+#[test]
+fn a_keyed_journal_catches_a_recomputed_chain_without_an_anchor() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    tillpoint_config::private::create_dir(&data).unwrap();
+    let cfg = data.join("tillpoint.toml");
+    common::write_config(&cfg, tillpoint_app::demo_shop::CONFIG_TOML);
+    let open = || {
+        Till::open(Paths {
+            config_file: cfg.clone(),
+            data_dir: data.clone(),
+        })
+        .unwrap()
+    };
+    {
+        let mut till = open();
+        let classes = till.config.tax_classes();
+        tillpoint_app::demo_shop::seed(&mut till.store, &classes).unwrap();
+        cash_sale(&mut till.store, &[("00001", 1)], T);
+        cash_sale(&mut till.store, &[("00003", 2)], T + 1);
+    }
+    let db = data.join("till.db");
+    let pristine = dir.path().join("pristine.db");
+    vacuum_into(&Connection::open(&db).unwrap(), &pristine);
+    let restore = || {
+        for f in ["till.db-wal", "till.db-shm"] {
+            let _ = std::fs::remove_file(data.join(f));
+        }
+        std::fs::copy(&pristine, &db).unwrap();
+    };
+    let sql = |edit: &str| {
+        let c = Connection::open(&db).unwrap();
+        // As in the SQLite shell, where foreign keys are off unless asked for.
+        c.execute_batch("PRAGMA foreign_keys = OFF;").unwrap();
+        c.execute_batch(edit).unwrap();
+    };
+    let first_keyed: i64 = Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT seq FROM journal WHERE kind = 'journal_keyed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(first_keyed, 1, "a new till is keyed from its first entry");
+    let clean = store_checks(&open());
+    assert!(failed(&clean).is_empty(), "{:#?}", failed(&clean));
+
+    // An edited sale with every hash after it recomputed.
+    restore();
+    sql("DROP TRIGGER journal_no_update;
+         UPDATE journal SET payload = replace(payload, '\"cashier\":1001', '\"cashier\":1002')
+           WHERE seq = (SELECT MAX(seq) FROM journal WHERE kind = 'sale');");
+    let last_sale: i64 = Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT MAX(seq) FROM journal WHERE kind = 'sale'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    rechain(&db, last_sale);
+    caught(
+        "a recomputed chain",
+        &store_checks(&open()),
+        "journal",
+        "MAC does not match",
+    );
+
+    // An entry written straight into the file, its plain hash right.
+    restore();
+    let (seq, prev): (i64, String) = Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let h = entry_hash(&prev, seq + 1, T + 9, "cash", None, "{}");
+    sql(&format!(
+        "INSERT INTO journal(seq, at_ms, kind, payload, prev_hash, hash) VALUES ({}, {}, 'cash', '{{}}', '{prev}', '{h}');",
+        seq + 1,
+        T + 9
+    ));
+    caught(
+        "an entry without a MAC",
+        &store_checks(&open()),
+        "journal",
+        "has no MAC",
+    );
+
+    // The keyed part cut away: the marker gone, the MACs stripped, the
+    // chain recomputed from the start.
+    restore();
+    sql(
+        "DROP TRIGGER journal_no_update; DROP TRIGGER journal_no_delete;
+         DELETE FROM journal WHERE kind = 'journal_keyed';
+         UPDATE journal SET seq = seq - 1, mac = NULL;",
+    );
+    rechain(&db, 1);
+    caught(
+        "the keyed part cut away",
+        &store_checks(&open()),
+        "journal",
+        "keyed part is gone",
+    );
 }

@@ -36,6 +36,19 @@ impl CheckLine {
     }
 }
 
+/// The checks of the till's own records: a failure of any of them means the
+/// books may have been altered, and selling stops until a manager says so.
+pub const RECORD_CHECKS: [&str; 5] = ["database", "journal", "sales", "index", "totals"];
+
+/// What the record checks among `lines` found wrong, in words.
+pub fn record_failures(lines: &[CheckLine]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| !l.ok && RECORD_CHECKS.contains(&l.id))
+        .map(|l| format!("{}: {}", l.id, l.detail))
+        .collect()
+}
+
 /// Runs every check: the store's, then the configured devices'.
 pub fn run(till: &Till) -> Vec<CheckLine> {
     let mut out = store_checks(till);

@@ -26,7 +26,7 @@ impl PrintDesk {
     pub(crate) fn for_till(till: &Till) -> PrintDesk {
         PrintDesk {
             db: till.paths.database(),
-            settings: crate::till::store_settings(&till.config),
+            settings: till.store_settings(),
             store: None,
         }
     }

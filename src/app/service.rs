@@ -93,6 +93,9 @@ pub struct TillStatus {
     /// when unknown (no link, or busy with a payment right now).
     pub online: Option<bool>,
     pub pending_outbox: i64,
+    /// Of those, the ones older than the acquirer's maximum age: still
+    /// kept (they are the shop's money) and shown, never silently.
+    pub overdue_outbox: i64,
     pub queued_prints: i64,
     /// Why receipts are not printing, in the cashier's words.
     pub print_problem: Option<String>,
@@ -131,6 +134,13 @@ pub struct Service {
     pending: Arc<Mutex<Vec<(String, PendingCommit)>>>,
     /// Key presses for the on-screen PIN pad (the demo's simulated pad).
     pad: Option<Sender<PadKey>>,
+    /// What the last start-up check found wrong with the till's records
+    /// and no manager has acknowledged yet: while there is any, no sale is
+    /// completed.
+    hold: Arc<Mutex<Vec<String>>>,
+    /// `[acquirer] offline_max_age_hours`, in milliseconds: an advice
+    /// waiting longer is overdue and the status bar says so.
+    advice_max_age_ms: i64,
     /// Delay between simulated payment steps (zero in tests).
     pub step_delay: std::time::Duration,
 }
@@ -156,7 +166,9 @@ fn words(e: impl std::fmt::Display) -> Refusal {
 
 impl Service {
     pub fn new(till: Till) -> Service {
+        let max_age = crate::closing::acquirer_config(&till).limits.max_age;
         Service {
+            advice_max_age_ms: i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX),
             printer: Arc::new(Mutex::new(PrintDesk::for_till(&till))),
             till: Arc::new(Mutex::new(till)),
             terminal: None,
@@ -164,6 +176,7 @@ impl Service {
             scans_codes: false,
             link: None,
             pending: Arc::new(Mutex::new(Vec::new())),
+            hold: Arc::new(Mutex::new(Vec::new())),
             pad: None,
             step_delay: std::time::Duration::from_millis(900),
         }
@@ -420,13 +433,41 @@ impl Service {
 
     /// The self-check: the store's part under the till's lock, the devices'
     /// (which wait on hardware and the network) with a copy of the config.
+    /// The self-check. A failure of the till's records that a manager has
+    /// not acknowledged stops selling (see [`Service::selling_hold`]).
     pub fn check(&self) -> Vec<CheckLine> {
-        let (mut lines, config) = {
+        let (mut lines, config, acknowledged) = {
             let till = lock(&self.till);
-            (crate::check::store_checks(&till), till.config.clone())
+            (
+                crate::check::store_checks(&till),
+                till.config.clone(),
+                till.store.acknowledged_failures(),
+            )
+        };
+        let failures = crate::check::record_failures(&lines);
+        *lock(&self.hold) = match acknowledged {
+            Ok(Some(seen)) if seen == failures => Vec::new(),
+            _ => failures,
         };
         lines.extend(crate::check::devices(&config));
         lines
+    }
+
+    /// What stops the till selling: record failures of the last check that
+    /// no manager has acknowledged (empty when it may sell).
+    pub fn selling_hold(&self) -> Vec<String> {
+        lock(&self.hold).clone()
+    }
+
+    /// A manager's acknowledgement of the record failures the check found,
+    /// journaled with them: selling resumes (and the same failures found
+    /// at the next start do not stop it again); the check keeps reporting
+    /// them.
+    pub fn acknowledge_integrity(&self, approval: &Approval) -> Result<(), Refusal> {
+        let failures = self.selling_hold();
+        self.local(|t, now| t.store.acknowledge_integrity(&failures, approval, now))?;
+        lock(&self.hold).clear();
+        Ok(())
     }
 
     /// The self-check with the proof that the journal still holds a Z
@@ -499,6 +540,11 @@ impl Service {
     /// holds for it; they stay held if it fails (the cashier may try again;
     /// if the till stops first they are reversed on restart).
     pub fn complete(&self, sale: &Sale) -> Result<SaleRecord, Refusal> {
+        if let Some(first) = self.selling_hold().first() {
+            return Err(format!(
+                "selling is stopped: the start-up check found the till's records altered ({first}); a manager must acknowledge it on the start-up screen"
+            ));
+        }
         let (links, used) = self.card_links(sale)?;
         let done = self.local(|t, now| {
             let rules = t.config.pricing.clone();
@@ -677,6 +723,10 @@ impl Service {
         TillStatus {
             online: self.link_online(),
             pending_outbox: till.store.pending_outbox_count().unwrap_or(-1),
+            overdue_outbox: till
+                .store
+                .overdue_outbox_count(till.clock.now_ms().saturating_sub(self.advice_max_age_ms))
+                .unwrap_or(-1),
             queued_prints: till
                 .store
                 .queued_print_jobs()
@@ -699,7 +749,7 @@ impl Service {
             receipts,
             now: till.clock.now_ms(),
             currency: till.config.till.currency,
-            store: crate::till::store_settings(&till.config),
+            store: till.store_settings(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use tillpoint_config::{parse_offset, Config, ConfigError};
+use tillpoint_store::journal::JournalKey;
 use tillpoint_store::{Store, StoreError, StoreSettings};
 
 /// Environment variable that overrides the config file's path.
@@ -167,7 +168,11 @@ impl Till {
     pub fn open(paths: Paths) -> Result<Till, TillError> {
         let (config, warnings) = Config::load(&paths.config_file)?;
         paths.prepare_data_dir()?;
-        let store = Store::open(&paths.database(), store_settings(&config))?;
+        let settings = StoreSettings {
+            journal_key: Some(journal_key(&paths.data_dir)?),
+            ..store_settings(&config)
+        };
+        let store = Store::open(&paths.database(), settings)?;
         let clock = Clock::new(&config.till.utc_offset);
         Ok(Till {
             paths,
@@ -178,18 +183,46 @@ impl Till {
         })
     }
 
+    /// The settings a second connection to this till's database opens
+    /// with: the config's as they are now, and the journal key, so what it
+    /// journals carries its MAC.
+    pub fn store_settings(&self) -> StoreSettings {
+        StoreSettings {
+            journal_key: self.store.settings().journal_key.clone(),
+            ..store_settings(&self.config)
+        }
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.paths.data_dir
     }
 }
 
 /// The store's view of the configuration.
+/// File name of the journal's HMAC key in the data directory.
+pub const JOURNAL_KEY_FILE: &str = "journal.key";
+
+/// The journal's HMAC key (`journal.key`, sealed by the key-encryption key
+/// like the other key files), made on first start.
+fn journal_key(data_dir: &Path) -> Result<JournalKey, TillError> {
+    let fresh = !data_dir.join(JOURNAL_KEY_FILE).exists();
+    tillpoint_payment::keyfile::load_or_create(data_dir, JOURNAL_KEY_FILE)
+        .map(|key| JournalKey::new(key, fresh))
+        .map_err(|e| TillError::DataDir {
+            path: data_dir.to_path_buf(),
+            reason: e.to_string(),
+        })
+}
+
+/// The store's settings from the config alone: no journal key (tools and
+/// tests that open a store directly; [`Till::open`] adds the key).
 pub fn store_settings(config: &Config) -> StoreSettings {
     StoreSettings {
         currency: config.till.currency,
         opening_float: config.till.opening_float,
         till_id: config.till.id.clone(),
         policy: tillpoint_config::policy::Policy::load(config, &mut Vec::new()),
+        journal_key: None,
     }
 }
 

@@ -31,6 +31,9 @@ pub fn report(r: &Report, clock: &Clock, reprint: bool) -> String {
         // Keep it: `tillpoint check --anchor` proves the journal still holds it.
         let _ = writeln!(s, "journal anchor {head}");
     }
+    if let Some(by) = r.approved_by {
+        let _ = writeln!(s, "approved by {by}");
+    }
     let _ = writeln!(s, "{:<24}{:>6}{:>14}", "", "count", c.code());
     let row = |s: &mut String, label: &str, n: i64, v: i64| {
         let _ = writeln!(s, "{label:<24}{n:>6}{:>14}", m(v, c));

@@ -58,6 +58,9 @@ pub enum Action {
     LineVoid,
     /// Taking more cash out of the drawer than `[policy]` lets a cashier.
     CashOut,
+    /// Going on selling after the start-up check found the till's records
+    /// altered or damaged (the check goes on saying so).
+    AcknowledgeIntegrity,
 }
 
 impl Action {
@@ -72,7 +75,9 @@ impl Action {
             | Action::Discount
             | Action::LineVoid
             | Action::CashOut => Role::Supervisor,
-            Action::ManageCashiers | Action::ChangeSettings => Role::Manager,
+            Action::ManageCashiers | Action::ChangeSettings | Action::AcknowledgeIntegrity => {
+                Role::Manager
+            }
         }
     }
 
@@ -88,6 +93,7 @@ impl Action {
             Action::Discount => "discount",
             Action::LineVoid => "line_void",
             Action::CashOut => "cash_out",
+            Action::AcknowledgeIntegrity => "acknowledge_integrity",
         }
     }
 }

@@ -332,6 +332,10 @@ pub struct Report {
     /// for a Z taken before anchors existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain_head: Option<String>,
+    /// The supervisor or manager who approved a Z report, as journaled with
+    /// it. `None` for an X report and for a Z taken before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<u32>,
 }
 
 #[cfg(test)]

@@ -426,6 +426,38 @@ impl Sale {
         Ok(())
     }
 
+    /// The first discount over `limit_percent` that names no approver, if
+    /// any: the store refuses to complete such a sale, so a sale edited
+    /// around [`Sale::set_line_discount`] (its fields are public, for
+    /// parking) cannot slip one through.
+    pub fn unapproved_discount(&self, limit_percent: Decimal) -> Option<Target> {
+        for l in self.live_lines() {
+            if let Some(d) = &l.discount {
+                if l.discount_by.is_none() && d.exceeds(l.base(), limit_percent) {
+                    return Some(Target::Discount {
+                        line_no: Some(l.line_no),
+                        off: d.describe(),
+                    });
+                }
+            }
+        }
+        let d = self.discount.as_ref()?;
+        let base = self
+            .live_lines()
+            .map(|l| {
+                let b = l.base();
+                b - l
+                    .discount
+                    .as_ref()
+                    .map_or(0, |d| d.of(b, Rounding::HalfUp).unwrap_or(0))
+            })
+            .fold(0i64, i64::saturating_add);
+        (self.discount_by.is_none() && d.exceeds(base, limit_percent)).then(|| Target::Discount {
+            line_no: None,
+            off: d.describe(),
+        })
+    }
+
     /// The approver a discount of `base` needs, if it is over the limit:
     /// `None` when it is within it, an error when the approval is missing or
     /// for something else.
@@ -861,6 +893,16 @@ mod tests {
         assert!(s
             .set_sale_discount(Some(Discount::Amount(90)), LIMIT, None)
             .is_err());
+        assert_eq!(s.unapproved_discount(LIMIT), None);
+        // A discount written straight into the fields is found.
+        s.lines[0].discount_by = None;
+        assert!(matches!(
+            s.unapproved_discount(LIMIT),
+            Some(Target::Discount {
+                line_no: Some(_),
+                ..
+            })
+        ));
     }
 
     #[test]

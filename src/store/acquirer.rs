@@ -1125,6 +1125,7 @@ mod tests {
             opening_float: 0,
             till_id: "T01".into(),
             policy: Default::default(),
+            journal_key: None,
         }
     }
 

@@ -211,6 +211,7 @@ impl Store {
         })?;
         append(
             &tx,
+            self.settings.journal_key.as_ref(),
             at_ms,
             "cashier_saved",
             Some(&cashier.number.to_string()),
@@ -279,6 +280,7 @@ impl Store {
         })?;
         append(
             &tx,
+            self.settings.journal_key.as_ref(),
             at_ms,
             "login_failed",
             Some(&number.to_string()),
@@ -300,6 +302,7 @@ impl Store {
             })?;
             append(
                 &tx,
+                self.settings.journal_key.as_ref(),
                 at_ms,
                 "locked_out",
                 Some(&number.to_string()),
@@ -343,6 +346,7 @@ impl Store {
             })?;
             append(
                 &tx,
+                self.settings.journal_key.as_ref(),
                 at_ms,
                 "login_unlocked",
                 Some(&number.to_string()),
@@ -392,6 +396,7 @@ impl Store {
             })?;
             append(
                 &tx,
+                self.settings.journal_key.as_ref(),
                 at_ms,
                 "cashier_removed",
                 Some(&number.to_string()),

@@ -7,8 +7,11 @@
 //! `reports`.) An edit of the file that goes around the triggers — a row
 //! deleted, an amount changed, a sale marked voided — is named here.
 
-use super::{Result, Store};
+use super::journal::append;
+use super::{to_json, Result, Store, StoreError};
+use rusqlite::OptionalExtension;
 use serde::Deserialize;
+use tillpoint_core::cashier::{require, Action, Approval, Target};
 
 /// A cash movement as its journal entry records it.
 #[derive(Deserialize)]
@@ -125,5 +128,59 @@ impl Store {
         }
         found.truncate(limit);
         Ok(found)
+    }
+}
+
+#[derive(serde::Serialize, Deserialize)]
+struct Acknowledged {
+    failures: Vec<String>,
+    approved_by: u32,
+}
+
+impl Store {
+    /// Records that a manager saw these record failures of the start-up
+    /// check and lets the till sell on; the check keeps reporting them.
+    pub fn acknowledge_integrity(
+        &mut self,
+        failures: &[String],
+        approval: &Approval,
+        at_ms: i64,
+    ) -> Result<()> {
+        require(approval, Action::AcknowledgeIntegrity, &Target::Till)?;
+        let payload = to_json(&Acknowledged {
+            failures: failures.to_vec(),
+            approved_by: approval.approver(),
+        })?;
+        let tx = crate::begin_write(&mut self.conn)?;
+        append(
+            &tx,
+            self.settings.journal_key.as_ref(),
+            at_ms,
+            "integrity_acknowledged",
+            None,
+            &payload,
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The failures a manager last acknowledged, if any: the same failures
+    /// found again at the next start do not stop the till again.
+    pub fn acknowledged_failures(&self) -> Result<Option<Vec<String>>> {
+        let payload: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT payload FROM journal WHERE kind = 'integrity_acknowledged' ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        payload
+            .map(|p| {
+                serde_json::from_str::<Acknowledged>(&p)
+                    .map(|a| a.failures)
+                    .map_err(|e| StoreError::Corrupt(format!("acknowledgement: {e}")))
+            })
+            .transpose()
     }
 }

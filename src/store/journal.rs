@@ -5,11 +5,64 @@
 //! changing, removing or reordering any entry breaks every hash after it.
 //! SQLite triggers refuse UPDATE and DELETE; the chain catches what goes
 //! around them (a raw edit of the file, a dropped trigger).
+//!
+//! The plain chain can be recomputed by anyone who edits the file, so each
+//! entry also carries an HMAC-SHA-256 of its hash under the journal key
+//! (`journal.key`, sealed by the key-encryption key outside the data
+//! directory): without the key a recomputed chain cannot carry the right
+//! MACs. A head office verifies the plain chain without the key. Entries
+//! written before the key existed keep their links and have no MAC; a
+//! `journal_keyed` entry ("keyed from entry N", itself MAC'd) starts the
+//! MACs, and every entry from it on must carry one. Old entries are never
+//! re-chained.
 
 use super::{Result, Store};
+use hmac::{Hmac, Mac};
 use rusqlite::{params, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
 use tillpoint_core::cashier::{require, Action, Approval, Target};
+use zeroize::Zeroizing;
+
+/// The kind of the entry from which every entry carries a MAC.
+pub const KEYED: &str = "journal_keyed";
+
+/// The journal's HMAC key. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JournalKey {
+    key: Zeroizing<[u8; 32]>,
+    /// Made just now (no journal entry can carry it yet), so a journal with
+    /// entries but no `journal_keyed` entry is keyed from here on rather
+    /// than taken for one whose keyed part was cut away.
+    fresh: bool,
+}
+
+impl std::fmt::Debug for JournalKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JournalKey(<redacted>)")
+    }
+}
+
+impl JournalKey {
+    pub fn new(key: Zeroizing<[u8; 32]>, fresh: bool) -> JournalKey {
+        JournalKey { key, fresh }
+    }
+
+    /// The MAC of an entry: HMAC-SHA-256 over its (hex) hash, which
+    /// already covers its content and the entry before it.
+    pub fn mac(&self, hash: &str) -> String {
+        // HMAC takes a key of any length; 32 bytes never fails.
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key[..])
+            .unwrap_or_else(|_| unreachable_key());
+        m.update(b"tillpoint-journal-mac-v1\n");
+        m.update(hash.as_bytes());
+        hex::encode(m.finalize().into_bytes())
+    }
+}
+
+#[allow(clippy::panic)] // HMAC accepts every key length: never reached
+fn unreachable_key() -> Hmac<Sha256> {
+    panic!("HMAC-SHA-256 refused a 32-byte key")
+}
 
 /// The hash before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -50,9 +103,11 @@ pub fn entry_hash(
     hex::encode(h.finalize())
 }
 
-/// Appends an entry inside the caller's transaction; returns its sequence number.
+/// Appends an entry inside the caller's transaction; returns its sequence
+/// number. The entry carries a MAC when the store has a journal `key`.
 pub(crate) fn append(
     tx: &Transaction<'_>,
+    key: Option<&JournalKey>,
     at_ms: i64,
     kind: &str,
     reference: Option<&str>,
@@ -67,10 +122,39 @@ pub(crate) fn append(
         None => (1, GENESIS.to_string()),
     };
     let hash = entry_hash(&prev, seq, at_ms, kind, reference, payload);
-    tx.prepare_cached("INSERT INTO journal(seq, at_ms, kind, ref, payload, prev_hash, hash) VALUES (?1,?2,?3,?4,?5,?6,?7)")?.execute(
-        params![seq, at_ms, kind, reference, payload, prev, hash],
+    let mac = key.map(|k| k.mac(&hash));
+    tx.prepare_cached("INSERT INTO journal(seq, at_ms, kind, ref, payload, prev_hash, hash, mac) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?.execute(
+        params![seq, at_ms, kind, reference, payload, prev, hash, mac],
     )?;
     Ok(seq)
+}
+
+/// Starts the MACs when the store has a key and its journal none yet: a
+/// `journal_keyed` entry, "keyed from entry N" with N its own number. An
+/// existing key with a journal that has entries but no such entry is left
+/// alone: that journal lost its keyed part, and the check says so.
+pub(crate) fn start_keying(
+    conn: &mut rusqlite::Connection,
+    key: &JournalKey,
+    at_ms: i64,
+) -> Result<()> {
+    let keyed: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM journal WHERE kind = ?1)",
+        [KEYED],
+        |r| r.get(0),
+    )?;
+    let entries: i64 = conn.query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))?;
+    if keyed || (entries > 0 && !key.fresh) {
+        return Ok(());
+    }
+    let tx = crate::begin_write(conn)?;
+    let from: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM journal", [], |r| {
+        r.get(0)
+    })?;
+    let payload = format!(r#"{{"from":{from}}}"#);
+    append(&tx, Some(key), at_ms, KEYED, None, &payload)?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// The hash of the journal's last entry (the genesis hash when empty).
@@ -113,13 +197,16 @@ impl Store {
     /// first broken entry.
     pub fn verify_journal(&self) -> Result<std::result::Result<i64, Broken>> {
         let mut stmt = self.conn.prepare(
-            "SELECT seq, at_ms, kind, ref, payload, prev_hash, hash FROM journal ORDER BY seq",
+            "SELECT seq, at_ms, kind, ref, payload, prev_hash, hash, mac FROM journal ORDER BY seq",
         )?;
         let mut rows = stmt.query([])?;
         let mut prev = GENESIS.to_string();
         let mut expected_seq = 1;
         let mut n = 0;
+        let key = self.settings.journal_key.as_ref();
+        let mut keyed = false;
         while let Some(r) = rows.next()? {
+            let mac: Option<String> = r.get(7)?;
             let e = Entry {
                 seq: r.get(0)?,
                 at_ms: r.get(1)?,
@@ -156,9 +243,27 @@ impl Store {
                         .into(),
                 }));
             }
+            if let Some(key) = key {
+                keyed |= e.kind == KEYED;
+                if keyed && mac.as_deref() != Some(key.mac(&e.hash).as_str()) {
+                    return Ok(Err(Broken {
+                        seq: e.seq,
+                        reason: match mac {
+                            None => "has no MAC though the journal is keyed (written around the till)".into(),
+                            Some(_) => "its MAC does not match (the chain was recomputed without the journal key)".into(),
+                        },
+                    }));
+                }
+            }
             prev = e.hash;
             expected_seq += 1;
             n += 1;
+        }
+        if key.is_some() && !keyed && n > 0 {
+            return Ok(Err(Broken {
+                seq: 1,
+                reason: "the journal's keyed part is gone: no entry says it is keyed, though the till has a journal key".into(),
+            }));
         }
         Ok(Ok(n))
     }
@@ -235,7 +340,14 @@ impl Store {
                 .collect(),
         })?;
         let tx = crate::begin_write(&mut self.conn)?;
-        let seq = append(&tx, at_ms, "settings", None, &payload)?;
+        let seq = append(
+            &tx,
+            self.settings.journal_key.as_ref(),
+            at_ms,
+            "settings",
+            None,
+            &payload,
+        )?;
         tx.commit()?;
         Ok(seq)
     }

@@ -67,6 +67,10 @@ pub struct StoreSettings {
     pub till_id: String,
     /// Login lockout and PIN rules (`[policy]`).
     pub policy: tillpoint_config::policy::Policy,
+    /// The key of the journal's HMAC chain (see `journal`); `None` for a
+    /// store opened without one (tests, tools), whose journal is checked
+    /// by its plain hash chain only.
+    pub journal_key: Option<journal::JournalKey>,
 }
 
 /// An open database.
@@ -77,14 +81,21 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `path`.
     /// The shop's `[policy]` limits this store enforces.
     pub fn policy(&self) -> &tillpoint_config::policy::Policy {
         &self.settings.policy
     }
 
+    /// Opens (creating if needed) and migrates the database at `path`; with
+    /// a journal key, starts the journal's MACs if they have not started.
     pub fn open(path: &Path, settings: StoreSettings) -> Result<Store> {
-        let conn = open_connection(path)?;
+        let mut conn = open_connection(path)?;
+        if let Some(key) = &settings.journal_key {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            journal::start_keying(&mut conn, key, now_ms)?;
+        }
         Ok(Store {
             conn,
             settings,

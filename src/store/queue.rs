@@ -152,6 +152,15 @@ impl Store {
         Ok(v)
     }
 
+    /// Outbox items still waiting that were queued before `before_ms`.
+    pub fn overdue_outbox_count(&self, before_ms: i64) -> Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND created_at_ms < ?1",
+            [before_ms],
+            |r| r.get(0),
+        )?)
+    }
+
     pub fn pending_outbox_count(&self) -> Result<i64> {
         Ok(self.conn.query_row(
             "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",

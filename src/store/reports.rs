@@ -38,6 +38,7 @@ impl Store {
             closed_at_ms: at_ms,
             totals,
             chain_head: None,
+            approved_by: None,
         })
     }
 
@@ -75,9 +76,11 @@ impl Store {
             closed_at_ms: at_ms,
             totals,
             chain_head: Some(super::journal::anchor_of(&super::journal::head(&tx)?)),
+            approved_by: Some(approval.approver()),
         };
         append(
             &tx,
+            self.settings.journal_key.as_ref(),
             at_ms,
             "z_report",
             Some(&z.to_string()),
@@ -101,16 +104,16 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let chain_head: Option<String> = self
+        let (chain_head, approved_by): (Option<String>, Option<u32>) = self
             .conn
             .query_row(
-                "SELECT json_extract(payload, '$.chain_head') FROM journal
-                 WHERE kind = 'z_report' AND ref = ?1 ORDER BY seq DESC LIMIT 1",
+                "SELECT json_extract(payload, '$.chain_head'), json_extract(payload, '$.approved_by')
+                 FROM journal WHERE kind = 'z_report' AND ref = ?1 ORDER BY seq DESC LIMIT 1",
                 [z.to_string()],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?
-            .flatten();
+            .unwrap_or_default();
         row.map(|(o, c, json)| {
             Ok(Report {
                 z_number: Some(z),
@@ -119,6 +122,7 @@ impl Store {
                 totals: serde_json::from_str(&json)
                     .map_err(|e| StoreError::Corrupt(format!("Z {z}: {e}")))?,
                 chain_head,
+                approved_by,
             })
         })
         .transpose()

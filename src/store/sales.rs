@@ -185,7 +185,14 @@ impl Store {
             SaleKind::Sale => "sale",
             SaleKind::Refund => "refund",
         };
-        let seq = append(tx, at_ms, kind, Some(&record.receipt_no), &payload)?;
+        let seq = append(
+            tx,
+            settings.journal_key.as_ref(),
+            at_ms,
+            kind,
+            Some(&record.receipt_no),
+            &payload,
+        )?;
         let period = open_period(tx, at_ms, settings.currency, settings.opening_float)?;
         let sale_id = insert_record(tx, &record, period, seq)?;
         for (i, t) in record.tenders.iter().enumerate() {
@@ -228,6 +235,11 @@ impl Store {
         card_data: OutboxPayloads<'_>,
     ) -> Result<Completion> {
         let settings = self.settings.clone();
+        if let Some(what) = sale.unapproved_discount(settings.policy.discount_limit_percent) {
+            return Err(StoreError::Rejected(format!(
+                "a discount over the shop's limit has no supervisor's approval ({what:?})"
+            )));
+        }
         let tx = crate::begin_write(&mut self.conn)?;
         let receipt_no = next_receipt_no(&tx, &settings)?;
         let record = sale.complete(
@@ -381,7 +393,14 @@ impl Store {
             receipt_no: &record.receipt_no,
             approved_by: approval.approver(),
         })?;
-        append(&tx, at_ms, "post_void", Some(&record.receipt_no), &payload)?;
+        append(
+            &tx,
+            self.settings.journal_key.as_ref(),
+            at_ms,
+            "post_void",
+            Some(&record.receipt_no),
+            &payload,
+        )?;
         tx.prepare_cached("UPDATE sales SET voided_at_ms = ?2, voided_by = ?3 WHERE id = ?1")?
             .execute(params![id, at_ms, approval.approver()])?;
         reports::book_void(&tx, period, id, &record)?;
@@ -437,7 +456,14 @@ impl Store {
             approved_by: approval.map(Approval::approver),
             reason,
         })?;
-        let seq = append(&tx, at_ms, "cash", None, &payload)?;
+        let seq = append(
+            &tx,
+            settings.journal_key.as_ref(),
+            at_ms,
+            "cash",
+            None,
+            &payload,
+        )?;
         let period = open_period(&tx, at_ms, settings.currency, settings.opening_float)?;
         reports::book(
             &tx,

@@ -277,6 +277,11 @@ const STEPS: &[&str] = &[
         locked_until_ms INTEGER
     );
     "#,
+    // 6: each journal entry may carry an HMAC of its hash (store/journal.rs),
+    // from the entry that says the chain is keyed on.
+    r#"
+    ALTER TABLE journal ADD COLUMN mac TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

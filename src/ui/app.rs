@@ -33,7 +33,7 @@ use super::ctx::Ctx;
 use super::effect::{Effect, Update};
 use super::screen::approval;
 use super::screen::{
-    cash, login, parked, receipt, refund, reports, sale, settings, startup, tender,
+    cash, cashiers, login, parked, receipt, refund, reports, sale, settings, startup, tender,
 };
 use super::status_bar::Status;
 use iced::keyboard;
@@ -61,6 +61,7 @@ pub enum Screen {
     Cash(cash::State),
     Reports(reports::State),
     Settings(settings::Info),
+    Cashiers(cashiers::State),
     Help,
 }
 
@@ -78,6 +79,7 @@ pub enum Shown {
     Cash,
     Reports,
     Settings,
+    Cashiers,
     Help,
 }
 
@@ -94,6 +96,7 @@ pub enum Message {
     Cash(cash::Msg),
     Reports(reports::Msg),
     Settings(settings::Msg),
+    Cashiers(cashiers::Msg),
     Approval(approval::Msg),
     HelpBack,
     Key(keyboard::key::Named),
@@ -234,6 +237,7 @@ impl App {
             Screen::Cash(_) => Shown::Cash,
             Screen::Reports(_) => Shown::Reports,
             Screen::Settings(_) => Shown::Settings,
+            Screen::Cashiers(_) => Shown::Cashiers,
             Screen::Help => Shown::Help,
         }
     }
@@ -400,6 +404,7 @@ impl App {
             }
             Message::Reports(m) => on!(Reports, s => s.update(m), App::reports_event),
             Message::Settings(m) => on!(Settings, s => s.update(m), App::settings_event),
+            Message::Cashiers(m) => on!(Cashiers, s => s.update(m, &ctx), App::cashiers_event),
         }
     }
 

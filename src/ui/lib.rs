@@ -8,6 +8,7 @@ pub mod app;
 pub mod ctx;
 pub mod effect;
 pub mod screen;
+pub mod secret;
 pub mod status_bar;
 pub mod theme;
 pub mod tour;

@@ -14,6 +14,8 @@ use tillpoint_core::cashier::Cashier;
 #[derive(Debug, Clone, Default)]
 pub struct Status {
     pub pending_outbox: i64,
+    /// Waiting longer than the acquirer allows: shown in the error colour.
+    pub overdue_outbox: i64,
     pub queued_prints: i64,
     /// Why receipts are not printing, in the cashier's words.
     pub print_problem: Option<String>,
@@ -29,6 +31,7 @@ impl Status {
             self.online = up;
         }
         self.pending_outbox = s.pending_outbox;
+        self.overdue_outbox = s.overdue_outbox;
         self.queued_prints = s.queued_prints;
         self.print_problem = s.print_problem;
     }
@@ -100,6 +103,16 @@ pub fn view<'a, M: 'a>(
     ]
     .spacing(theme::GAP)
     .align_y(Alignment::Center);
+    if status.overdue_outbox > 0 {
+        r = r.push(
+            text(ctx.ta(
+                "status-overdue",
+                &[("count", status.overdue_outbox.to_string())],
+            ))
+            .size(theme::SMALL)
+            .color(theme::error_color()),
+        );
+    }
     if ctx.demo {
         r = r.push(
             text(ctx.t("status-demo"))
@@ -127,11 +140,13 @@ mod tests {
         s.update(TillStatus {
             online: None,
             pending_outbox: 2,
+            overdue_outbox: 1,
             queued_prints: 1,
             print_problem: Some("paper out".into()),
         });
         assert!(s.online, "a busy link says nothing");
         assert_eq!((s.pending_outbox, s.queued_prints), (2, 1));
+        assert_eq!(s.overdue_outbox, 1);
         s.update(TillStatus {
             online: Some(false),
             ..TillStatus::default()

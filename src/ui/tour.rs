@@ -2,7 +2,7 @@
 //! list of the same messages a cashier's clicks and keys produce.
 
 use super::app::{App, Message, Screen};
-use super::screen::{login, receipt, refund, reports, sale, startup, tender};
+use super::screen::{cashiers, login, receipt, refund, reports, sale, settings, startup, tender};
 use std::collections::VecDeque;
 
 impl App {
@@ -35,7 +35,7 @@ fn scan(code: &str) -> Vec<Message> {
 /// Screens the tour can show.
 pub const SCREENS: &[&str] = &[
     "startup", "login", "sale", "weigh", "tender", "receipt", "refund", "parked", "cash",
-    "reports", "settings", "help",
+    "reports", "settings", "cashiers", "approval", "help",
 ];
 
 /// The messages that lead from start-up to `screen` with sample content.
@@ -98,6 +98,20 @@ pub fn script(screen: &str) -> Option<Vec<Message>> {
         }
         "cash" => m.push(Message::Sale(sale::Msg::Go(sale::Nav::Cash))),
         "settings" => m.push(Message::Sale(sale::Msg::Go(sale::Nav::Settings))),
+        "cashiers" | "approval" => {
+            m.push(Message::Sale(sale::Msg::Go(sale::Nav::Settings)));
+            m.push(Message::Settings(settings::Msg::Cashiers));
+            m.push(Message::Cashiers(cashiers::Msg::Number("1002".into())));
+            m.push(Message::Cashiers(cashiers::Msg::Name("李娜 Li Na".into())));
+            m.push(Message::Cashiers(cashiers::Msg::Role(
+                tillpoint_core::cashier::Role::Supervisor,
+            )));
+            if screen == "approval" {
+                // The new PIN, then Save: the manager's approval is asked for.
+                m.push(Message::Cashiers(cashiers::Msg::Pin("135791".into())));
+                m.push(Message::Cashiers(cashiers::Msg::Save));
+            }
+        }
         "help" => m.push(Message::Sale(sale::Msg::Go(sale::Nav::Help))),
         _ => return None,
     }

@@ -68,9 +68,7 @@ pub fn product(sku: &str, name: &str, price: i64, class: &str, unit: Unit) -> Pr
     }
 }
 
-#[path = "../common/mod.rs"]
-mod common;
-pub use common::supervisor;
+pub use super::common::supervisor;
 
 /// Two colas, weighed apples with 10 % off, a voided chocolate bar, gum with its price
 /// changed by a supervisor; paid with a 100 yuan note, the total rounded down to 0.10.
@@ -170,7 +168,7 @@ pub fn ring_refund(store: &mut Store, config: &Config, original: &str, at: i64) 
             1001,
             &supervisor(
                 Action::Refund,
-                common::refund_of(original, &[(2, Qty::ONE)]),
+                super::common::refund_of(original, &[(2, Qty::ONE)]),
             ),
             at,
             20,

@@ -17,6 +17,7 @@
 //! offline_max_count = 200        # caps on offline (store-and-forward) sales
 //! offline_max_amount = "5000.00"
 //! offline_max_age_hours = 72
+//! advice_track2 = false          # keep track 2 for offline advices: only if the host asks
 //! tls_ca = "/etc/tillpoint/acquirer-ca.pem"   # TLS to the host; empty: plain TCP
 //! tls_server_name = "acquirer.example"        # default: the host part of `host`
 //! tls_client_cert = ""                        # mutual TLS, when the host asks
@@ -61,6 +62,7 @@ const KNOWN_KEYS: &[&str] = &[
     "offline_max_count",
     "offline_max_amount",
     "offline_max_age_hours",
+    "advice_track2",
     "fees",
     "tls_ca",
     "tls_server_name",
@@ -201,6 +203,14 @@ impl AcquirerConfig {
         }
         if let Some(n) = int("offline_max_age_hours", 1..=24 * 30) {
             c.limits.max_age = Duration::from_secs(u64::try_from(n).unwrap_or(1) * 3600);
+        }
+        if let Some(v) = table.get("advice_track2") {
+            match v.as_bool() {
+                Some(b) => c.limits.keep_track2 = b,
+                None => warnings.push(format!(
+                    "[{SECTION}] advice_track2: must be true or false; using the default"
+                )),
+            }
         }
         if let Some(v) = table.get("plaintext") {
             match v.as_bool() {

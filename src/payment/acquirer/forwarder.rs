@@ -113,13 +113,47 @@ impl Backoff {
     }
 }
 
-/// Associated data binding a sealed card blob to its outbox identity.
-fn card_aad(tid: &str, stan: Stan, transmitted: Timestamp) -> Vec<u8> {
-    format!(
-        "tillpoint-outbox-v1|{tid}|{stan}|{}",
-        transmitted.mmddhhmmss()
-    )
-    .into_bytes()
+/// What a sealed card blob is bound to: its outbox identity (TID, STAN,
+/// transmission time) and the facts of its advice (kind, amount, auth
+/// code), so a blob moved to another row, or a row whose amount was edited,
+/// fails to open rather than send wrong money to the host.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding<'a> {
+    pub tid: &'a str,
+    pub stan: Stan,
+    pub transmitted: Timestamp,
+    pub kind: TxnKind,
+    pub amount: u64,
+    pub auth_code: &'a str,
+}
+
+impl Binding<'_> {
+    /// The associated data of blobs sealed since the binding covered the
+    /// advice's facts.
+    fn aad(&self) -> Vec<u8> {
+        format!(
+            "tillpoint-outbox-v2|{}|{}|{}|{}|{}|{}",
+            self.tid,
+            self.stan,
+            self.transmitted.mmddhhmmss(),
+            self.kind.processing_code(),
+            self.amount,
+            self.auth_code
+        )
+        .into_bytes()
+    }
+
+    /// The associated data of blobs sealed before (identity only): such a
+    /// blob waiting in an outbox stays readable.
+    fn aad_v1(&self) -> Vec<u8> {
+        format!(
+            "tillpoint-outbox-v1|{}|{}|{}",
+            self.tid,
+            self.stan,
+            self.transmitted.mmddhhmmss()
+        )
+        .into_bytes()
+    }
 }
 
 const CARD_FORMAT_V1: u8 = 1;
@@ -151,9 +185,7 @@ fn take<'a>(data: &mut &'a [u8]) -> Option<Option<&'a [u8]>> {
 /// Serializes and encrypts the card data of an advice (PIN data excluded).
 pub fn seal_card(
     key: &DataKey,
-    tid: &str,
-    stan: Stan,
-    transmitted: Timestamp,
+    binding: &Binding<'_>,
     card: &CardInput,
 ) -> Result<Vec<u8>, SessionError> {
     let mut plain = Zeroizing::new(vec![CARD_FORMAT_V1]);
@@ -163,18 +195,19 @@ pub fn seal_card(
     put(&mut plain, card.track2.as_deref().map(str::as_bytes));
     put(&mut plain, Some(card.entry.code().as_bytes()));
     put(&mut plain, card.icc.as_deref());
-    Ok(encrypt(key, &card_aad(tid, stan, transmitted), &plain)?)
+    Ok(encrypt(key, &binding.aad(), &plain)?)
 }
 
 /// Decrypts and parses card data sealed by [`seal_card`].
 pub fn open_card(
     key: &DataKey,
-    tid: &str,
-    stan: Stan,
-    transmitted: Timestamp,
+    binding: &Binding<'_>,
     sealed: &[u8],
 ) -> Result<CardInput, SessionError> {
-    let plain = decrypt(key, &card_aad(tid, stan, transmitted), sealed)?;
+    let plain = match decrypt(key, &binding.aad(), sealed) {
+        Ok(plain) => plain,
+        Err(_) => decrypt(key, &binding.aad_v1(), sealed)?,
+    };
     parse_card(&plain).ok_or(SessionError::Crypto(
         super::crypto::CryptoError::Authentication,
     ))
@@ -276,12 +309,22 @@ impl<S: AcquirerStore> Session<S> {
             &sale.auth_code,
             false,
         )?;
+        // Track 2 equivalent data waits on disk only for a host that asks.
+        let mut kept = sale.card.clone();
+        if !self.limits.keep_track2 {
+            kept.track2 = None;
+        }
         let sealed = seal_card(
             &self.key,
-            &self.ids.tid,
-            stamp.stan,
-            stamp.transmitted,
-            &sale.card,
+            &Binding {
+                tid: &self.ids.tid,
+                stan: stamp.stan,
+                transmitted: stamp.transmitted,
+                kind: sale.kind,
+                amount: sale.amount,
+                auth_code: &sale.auth_code,
+            },
+            &kept,
         )?;
         let original = OriginalData {
             mti: Mti::FINANCIAL_ADVICE,
@@ -359,13 +402,15 @@ impl<S: AcquirerStore> Session<S> {
         // before the first byte leaves: any resend is then a 0221.
         let mut ready = Vec::with_capacity(items.len());
         for item in items {
-            let card = match open_card(
-                &self.key,
-                &self.ids.tid,
-                item.stan,
-                item.transmitted,
-                &item.sealed_card,
-            ) {
+            let binding = Binding {
+                tid: &self.ids.tid,
+                stan: item.stan,
+                transmitted: item.transmitted,
+                kind: item.kind,
+                amount: item.amount,
+                auth_code: &item.auth_code,
+            };
+            let card = match open_card(&self.key, &binding, &item.sealed_card) {
                 Ok(c) => c,
                 Err(e) => {
                     let note = format!("card data unreadable: {e}");
@@ -665,12 +710,72 @@ mod tests {
         let key = DataKey::generate();
         let t = Timestamp::new(5, 6, 7, 8, 9).unwrap();
         let stan = Stan::new(77).unwrap();
-        let blob = seal_card(&key, "TILL0001", stan, t, &card()).unwrap();
+        let bound = Binding {
+            tid: "TILL0001",
+            stan,
+            transmitted: t,
+            kind: TxnKind::Purchase,
+            amount: 12_50,
+            auth_code: "Y1",
+        };
+        let blob = seal_card(&key, &bound, &card()).unwrap();
         assert!(!blob.windows(16).any(|w| w == b"4761739001010010"));
-        let back = open_card(&key, "TILL0001", stan, t, &blob).unwrap();
+        let back = open_card(&key, &bound, &blob).unwrap();
         assert_eq!(back, card());
-        assert!(open_card(&key, "TILL0001", Stan::new(78).unwrap(), t, &blob).is_err());
-        assert!(open_card(&key, "TILL0002", stan, t, &blob).is_err());
+        let other_stan = Binding {
+            stan: Stan::new(78).unwrap(),
+            ..bound
+        };
+        let other_till = Binding {
+            tid: "TILL0002",
+            ..bound
+        };
+        let edited_amount = Binding {
+            amount: 1_25,
+            ..bound
+        };
+        let other_kind = Binding {
+            kind: TxnKind::Refund,
+            ..bound
+        };
+        let other_code = Binding {
+            auth_code: "Y3",
+            ..bound
+        };
+        for moved in [
+            other_stan,
+            other_till,
+            edited_amount,
+            other_kind,
+            other_code,
+        ] {
+            assert!(open_card(&key, &moved, &blob).is_err(), "{moved:?}");
+        }
+    }
+
+    #[test]
+    fn a_blob_sealed_with_the_old_binding_still_opens() {
+        let key = DataKey::generate();
+        let bound = Binding {
+            tid: "TILL0001",
+            stan: Stan::new(77).unwrap(),
+            transmitted: Timestamp::new(5, 6, 7, 8, 9).unwrap(),
+            kind: TxnKind::Purchase,
+            amount: 12_50,
+            auth_code: "Y1",
+        };
+        let mut plain = vec![CARD_FORMAT_V1];
+        put(&mut plain, Some(b"4761739001010010"));
+        for _ in 0..3 {
+            put(&mut plain, None);
+        }
+        put(&mut plain, Some(EntryMode::Chip.code().as_bytes()));
+        put(&mut plain, None);
+        let old = encrypt(&key, &bound.aad_v1(), &plain).unwrap();
+        assert_eq!(
+            open_card(&key, &bound, &old).unwrap().pan,
+            "4761739001010010"
+        );
     }
 
     #[test]

@@ -12,6 +12,11 @@ pub struct OfflineLimits {
     /// In minor units of the till's currency.
     pub max_amount: u64,
     pub max_age: Duration,
+    /// Whether an offline advice keeps the card's track 2 equivalent data
+    /// (`[acquirer] advice_track2`): only for a host profile that asks for
+    /// field 35 in its advices. Without it the advice carries the PAN, the
+    /// expiry and the chip data, and no track data waits on disk.
+    pub keep_track2: bool,
 }
 
 impl Default for OfflineLimits {
@@ -20,6 +25,7 @@ impl Default for OfflineLimits {
             max_count: 200,
             max_amount: 500_000,
             max_age: Duration::from_secs(72 * 3600),
+            keep_track2: false,
         }
     }
 }

@@ -409,7 +409,7 @@ impl<C: CardChannel> Apdu<C> {
         if let Some(trace) = self.trace.as_mut() {
             trace.push(TraceEntry {
                 name: cmd.name,
-                command: hex::encode_upper(&bytes),
+                command: masked_command_hex(&bytes),
                 response: match &result {
                     Ok(r) => masked_hex(r),
                     Err(e) => format!("error: {e}"),
@@ -455,9 +455,24 @@ impl<C: CardChannel> Apdu<C> {
     }
 }
 
+/// Hex of a command APDU for traces and logs: a VERIFY's data (an offline
+/// PIN block, plaintext or enciphered) is masked, everything else shown.
+pub fn masked_command_hex(bytes: &[u8]) -> String {
+    const VERIFY: u8 = 0x20;
+    match bytes {
+        [cla, VERIFY, p1, p2, lc, data @ ..] => format!(
+            "{}{}",
+            hex::encode_upper([*cla, VERIFY, *p1, *p2, *lc]),
+            "EE".repeat(data.len())
+        ),
+        _ => hex::encode_upper(bytes),
+    }
+}
+
 /// Hex of a response APDU with the values of sensitive tags replaced by a
-/// mask, for traces and logs. Data that does not parse as TLV is shown as
-/// is: it carries no tagged cardholder data (status words, raw signatures).
+/// mask, for traces and logs. A body that does not parse as TLV (a card's
+/// malformed answer) could hold anything, a card number included: it is
+/// masked whole, its length and status word kept.
 pub fn masked_hex(bytes: &[u8]) -> String {
     let Some(body_len) = bytes.len().checked_sub(2) else {
         return hex::encode_upper(bytes);
@@ -472,7 +487,7 @@ pub fn masked_hex(bytes: &[u8]) -> String {
                 hex::encode_upper(sw)
             )
         }
-        _ => hex::encode_upper(bytes),
+        _ => format!("{}{}", "EE".repeat(body.len()), hex::encode_upper(sw)),
     }
 }
 
@@ -647,5 +662,28 @@ mod tests {
             t[0].response
         );
         assert!(!t[0].response.contains("4761739001010010"));
+    }
+
+    #[test]
+    fn a_malformed_answer_and_a_pin_are_masked_whole() {
+        // A record cut short: no longer TLV, still holding the card number.
+        let cut = hex::decode("70115A084761739001010010579000").unwrap();
+        let shown = masked_hex(&cut);
+        assert!(!shown.contains("4761739001"), "{shown}");
+        assert!(
+            shown.ends_with("9000") && shown.len() == cut.len() * 2,
+            "{shown}"
+        );
+        // Track 2 discretionary data (the iCVV's home) is masked in TLV.
+        let dd = hex::decode("70069F2003123456 9000".replace(' ', "")).unwrap();
+        assert_eq!(masked_hex(&dd), "70069F2003EEEEEE9000");
+        // An offline plaintext PIN in a VERIFY never reaches a trace.
+        let verify = hex::decode("0020008008241234FFFFFFFFFF").unwrap();
+        let shown = masked_command_hex(&verify);
+        assert_eq!(shown, format!("0020008008{}", "EE".repeat(8)));
+        let mut a = Apdu::new(script(&["9000"]));
+        a.enable_trace();
+        let _ = a.exchange(&Command::parse(&verify).unwrap());
+        assert!(!a.take_trace()[0].command.contains("241234"));
     }
 }

@@ -168,7 +168,9 @@ pub fn format(tag: Tag) -> Format {
 
 /// Whether a value must be masked before it appears in a log or trace.
 pub fn is_sensitive(tag: Tag) -> bool {
-    info(tag).is_some_and(|i| i.sensitive) || tag.0 == 0x56 || tag.0 == 0x9F6B
+    // 56 track 1, 9F6B contactless track 2, 9F1F and 9F20 the track 1 and 2
+    // discretionary data (a CVV or iCVV lives there).
+    info(tag).is_some_and(|i| i.sensitive) || matches!(tag.0, 0x56 | 0x9F6B | 0x9F1F | 0x9F20)
 }
 
 #[cfg(test)]
@@ -183,6 +185,8 @@ mod tests {
         assert_eq!(format(Tag(0xDF01)), Format::B);
         assert_eq!(name(Tag(0xDF01)), "(unknown tag)");
         assert!(is_sensitive(Tag(0x57)));
+        assert!(is_sensitive(Tag(0x9F20)), "track 2 discretionary data");
+        assert!(is_sensitive(Tag(0x9F1F)), "track 1 discretionary data");
         assert!(!is_sensitive(Tag(0x9F26)));
     }
 

@@ -259,6 +259,7 @@ pub fn bench_forwarding_in(dir: &Path, n: usize) -> Result<ForwardingBench, SimE
             max_count: n as u64 + 1,
             max_amount: u64::MAX,
             max_age: Duration::from_secs(86_400),
+            keep_track2: false,
         },
     };
     let key = DataKey::generate();

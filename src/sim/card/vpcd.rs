@@ -14,7 +14,7 @@ use socket2::SockRef;
 use thiserror::Error;
 
 use super::VirtualCard;
-use tillpoint_payment::emv::apdu::masked_hex;
+use tillpoint_payment::emv::apdu::{masked_command_hex, masked_hex};
 
 /// Default vpcd address for the first virtual reader.
 pub const VPCD_DEFAULT: &str = "127.0.0.1:35963";
@@ -232,7 +232,7 @@ fn handle(
             match card.process(apdu) {
                 Some(resp) => {
                     if opts.trace {
-                        tracing::info!(command = %hex::encode_upper(apdu), response = %masked_hex(&resp), "apdu");
+                        tracing::info!(command = %masked_command_hex(apdu), response = %masked_hex(&resp), "apdu");
                     }
                     send_frame(stream, &resp)?;
                 }

@@ -5,7 +5,7 @@ use super::{print, status, App, Effects, Message, Screen};
 use crate::effect::Effect;
 use crate::screen::approval::{self, Pending};
 use crate::screen::{
-    cash, login, parked, receipt, refund, reports, sale, settings, startup, tender,
+    cash, cashiers, login, parked, receipt, refund, reports, sale, settings, startup, tender,
 };
 use tillpoint_app::service::CashMovement;
 use tillpoint_core::cashier::Approval;
@@ -115,6 +115,7 @@ impl App {
     pub(super) fn startup_event(&mut self, e: startup::Event) -> Effects {
         match e {
             startup::Event::Checked(lines) => self.checked(lines),
+            startup::Event::Approve(p) => self.ask(p),
             startup::Event::Continue => self.go(Screen::Login(login::State::default())),
         }
     }
@@ -182,6 +183,8 @@ impl App {
                 fx.push(Effect::Focus(sale::SCAN_ID));
                 fx
             }
+            Pending::Integrity => vec![startup::acknowledge(ap).map(Message::Startup)],
+            Pending::Cashiers(change) => vec![cashiers::apply(change, ap).map(Message::Cashiers)],
             Pending::CashOut(amount, reason) => {
                 vec![cash::cash_out(amount, reason, cashier, ap).map(Message::Cash)]
             }
@@ -201,6 +204,9 @@ impl App {
                 self.new_sale()
             }
             sale::Event::Go(nav) => match nav {
+                Nav::Pay if !self.service.selling_hold().is_empty() => {
+                    self.error(self.t("selling-held"))
+                }
                 Nav::Pay => {
                     let devices = tender::Devices {
                         terminal: self.service.has_devices(),
@@ -357,6 +363,17 @@ impl App {
             }
             settings::Event::Notice(n) => self.error(n),
             settings::Event::Back => self.go(Screen::Sale(sale::State::default())),
+            settings::Event::Cashiers => {
+                let (s, fx) = cashiers::open();
+                self.open((Screen::Cashiers(s), vec![fx]), Message::Cashiers)
+            }
+        }
+    }
+
+    pub(super) fn cashiers_event(&mut self, e: cashiers::Event) -> Effects {
+        match e {
+            cashiers::Event::Approve(p) => self.ask(p),
+            cashiers::Event::Back => self.go(Screen::Settings(self.settings.clone())),
         }
     }
 }

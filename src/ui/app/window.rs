@@ -84,6 +84,7 @@ impl App {
             (None, Screen::Settings(s)) => {
                 settings::view(s, &ctx, self.dark).map(Message::Settings)
             }
+            (None, Screen::Cashiers(s)) => s.view(&ctx).map(Message::Cashiers),
             (None, Screen::Help) => help::view(&ctx, Message::HelpBack),
         };
         let bar = status_bar::view(

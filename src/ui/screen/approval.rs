@@ -33,6 +33,11 @@ pub enum Pending {
     Change(Change, Action, Target),
     /// Cash out over `[policy] cash_out_limit`, with its reason.
     CashOut(Money, String),
+    /// Selling on after the start-up check found the records altered: a
+    /// manager's.
+    Integrity,
+    /// A change to the cashiers: a manager's, for that cashier number.
+    Cashiers(crate::screen::cashiers::Change),
 }
 
 /// A change to the sale in progress that waits for a supervisor.
@@ -54,6 +59,8 @@ impl Pending {
             Pending::Settings(_) => Action::ChangeSettings,
             Pending::Change(_, action, _) => *action,
             Pending::CashOut(..) => Action::CashOut,
+            Pending::Integrity => Action::AcknowledgeIntegrity,
+            Pending::Cashiers(_) => Action::ManageCashiers,
         }
     }
 
@@ -69,16 +76,20 @@ impl Pending {
                 picks: picks.iter().map(|(l, q)| (*l, q.milli())).collect(),
             },
             Pending::PostVoid(receipt) => Target::Receipt(receipt.clone()),
-            Pending::NoSale | Pending::ZReport | Pending::Settings(_) => Target::Till,
+            Pending::NoSale | Pending::ZReport | Pending::Settings(_) | Pending::Integrity => {
+                Target::Till
+            }
             Pending::Change(_, _, target) => target.clone(),
             Pending::CashOut(amount, _) => Target::CashOut {
                 minor: amount.minor,
             },
+            Pending::Cashiers(change) => Target::Cashier(change.number()),
         }
     }
 }
 
-#[derive(Debug, Clone)]
+/// `Debug` leaves the PIN out (see [`crate::secret`]).
+#[derive(Clone)]
 pub struct State {
     pub pending: Pending,
     pub number: String,
@@ -86,7 +97,34 @@ pub struct State {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("pending", &self.pending)
+            .field("number", &self.number)
+            .field("pin", &crate::secret::Redacted(&self.pin))
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Msg::Number(n) => f.debug_tuple("Number").field(n).finish(),
+            Msg::Pin(p) => f
+                .debug_tuple("Pin")
+                .field(&crate::secret::Redacted(p))
+                .finish(),
+            Msg::Submit => f.write_str("Submit"),
+            Msg::Cancel => f.write_str("Cancel"),
+            Msg::Answer(a) => f.debug_tuple("Answer").field(a).finish(),
+        }
+    }
+}
+
+/// `Debug` leaves the PIN out.
+#[derive(Clone)]
 pub enum Msg {
     Number(String),
     Pin(String),
@@ -170,6 +208,11 @@ impl State {
             Pending::CashOut(amount, _) => {
                 ctx.ta("approval-cash-out", &[("amount", ctx.money(*amount))])
             }
+            Pending::Integrity => ctx.t("approval-integrity"),
+            Pending::Cashiers(change) => ctx.ta(
+                "approval-cashiers",
+                &[("number", change.number().to_string())],
+            ),
         };
         let mut c = column![
             theme::title(ctx.t("approval-title")),

@@ -20,7 +20,8 @@ pub enum Field {
     Pin,
 }
 
-#[derive(Debug, Clone, Default)]
+/// `Debug` leaves the PIN out (see [`crate::secret`]).
+#[derive(Clone, Default)]
 pub struct State {
     pub number: String,
     pub pin: String,
@@ -31,7 +32,8 @@ pub struct State {
     pub busy: bool,
 }
 
-#[derive(Debug, Clone)]
+/// `Debug` leaves typed digits out: a key may be a PIN's.
+#[derive(Clone)]
 pub enum Msg {
     NumberChanged(String),
     PinChanged(String),
@@ -51,6 +53,37 @@ pub enum Event {
     LoggedIn(Cashier),
     /// The check itself failed (the store is unreadable), in words.
     Failed(String),
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("number", &self.number)
+            .field("pin", &crate::secret::Redacted(&self.pin))
+            .field("field", &self.field)
+            .field("error", &self.error)
+            .field("locked_for", &self.locked_for)
+            .field("busy", &self.busy)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Msg::NumberChanged(n) => f.debug_tuple("NumberChanged").field(n).finish(),
+            Msg::PinChanged(p) => f
+                .debug_tuple("PinChanged")
+                .field(&crate::secret::Redacted(p))
+                .finish(),
+            Msg::Focus(x) => f.debug_tuple("Focus").field(x).finish(),
+            Msg::Key(_) => f.write_str("Key(<redacted>)"),
+            Msg::Backspace => f.write_str("Backspace"),
+            Msg::Clear => f.write_str("Clear"),
+            Msg::Submit => f.write_str("Submit"),
+            Msg::Answer(a) => f.debug_tuple("Answer").field(a).finish(),
+        }
+    }
 }
 
 fn digits(s: &str, max: usize) -> String {

@@ -5,6 +5,7 @@
 
 pub mod approval;
 pub mod cash;
+pub mod cashiers;
 pub mod help;
 pub mod login;
 pub mod parked;

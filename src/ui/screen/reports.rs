@@ -210,6 +210,12 @@ pub fn view<'a>(state: &'a State, ctx: &Ctx<'_>) -> Element<'a, Msg> {
                 text(ctx.ta("reports-anchor", &[("anchor", head.clone())])).size(theme::SMALL),
             );
         }
+        if let Some(by) = r.approved_by {
+            left = left.push(
+                text(ctx.ta("reports-approved-by", &[("number", by.to_string())]))
+                    .size(theme::SMALL),
+            );
+        }
         left = left.push(line(
             ctx.t("reports-sales"),
             Some(t.sales.count),

@@ -105,6 +105,7 @@ pub enum Msg {
     Edit(usize, String),
     Save,
     TestPrinter,
+    Cashiers,
     Back,
     /// The settings were written: the warnings of reading them back.
     Saved(Result<Vec<String>, String>),
@@ -121,6 +122,8 @@ pub enum Event {
     Info(String),
     Notice(String),
     Back,
+    /// The cashiers screen (a manager's changes).
+    Cashiers,
     /// Saving needs a manager's approval of these values.
     Approve(crate::screen::approval::Pending),
 }
@@ -151,6 +154,7 @@ impl Info {
             ))),
             Msg::TestPrinter => Update::effect(Effect::call(|s| Msg::Printed(s.test_print()))),
             Msg::Back => Update::event(Event::Back),
+            Msg::Cashiers => Update::event(Event::Cashiers),
             Msg::Saved(Ok(warnings)) => {
                 self.dirty = false;
                 Update::event(Event::Saved(warnings))
@@ -188,6 +192,7 @@ pub fn view<'a>(info: &'a Info, ctx: &Ctx<'_>, dark: bool) -> Element<'a, Msg> {
         theme::primary(ctx.t("settings-save"), info.dirty.then_some(Msg::Save)).width(Length::Fill),
         theme::secondary(ctx.t("settings-test-printer"), Some(Msg::TestPrinter))
             .width(Length::Fill),
+        theme::secondary(ctx.t("settings-cashiers"), Some(Msg::Cashiers)).width(Length::Fill),
         theme::secondary(ctx.t("common-back"), Some(Msg::Back)).width(Length::Fill),
     ]
     .spacing(theme::GAP);

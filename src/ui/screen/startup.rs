@@ -3,23 +3,32 @@
 
 use crate::ctx::Ctx;
 use crate::effect::{Effect, Update};
+use crate::screen::approval::Pending;
 use crate::theme;
 use iced::widget::{column, container, row, text, Column};
 use iced::{Element, Length};
 use tillpoint_app::check::CheckLine;
+use tillpoint_core::cashier::Approval;
 
 #[derive(Debug, Clone, Default)]
 pub struct State {
     pub lines: Vec<CheckLine>,
     pub done: bool,
+    /// Record failures that stop selling until a manager acknowledges them.
+    pub hold: Vec<String>,
+    /// What became of the manager's acknowledgement, when one was given.
+    pub acknowledged: Option<Result<(), String>>,
 }
 
 #[derive(Debug, Clone)]
 pub enum Msg {
     Retry,
     Continue,
-    /// The self-check's lines, as the service found them.
-    Checked(Vec<CheckLine>),
+    /// The self-check's lines, and the record failures that stop selling.
+    Checked(Vec<CheckLine>, Vec<String>),
+    /// A manager is to acknowledge the record failures.
+    Acknowledge,
+    Acknowledged(Result<(), String>),
 }
 
 /// What the start-up screen tells the application.
@@ -27,12 +36,22 @@ pub enum Msg {
 pub enum Event {
     /// The check ran: the status bar shows its device lines.
     Checked(Vec<CheckLine>),
+    /// A manager's approval is needed to sell on.
+    Approve(Pending),
     Continue,
 }
 
 /// Runs the self-check on the service.
 pub fn check() -> Effect<Msg> {
-    Effect::call(|s| Msg::Checked(s.check()))
+    Effect::call(|s| {
+        let lines = s.check();
+        Msg::Checked(lines, s.selling_hold())
+    })
+}
+
+/// Records the manager's acknowledgement of the record failures.
+pub fn acknowledge(ap: Approval) -> Effect<Msg> {
+    Effect::call(move |s| Msg::Acknowledged(s.acknowledge_integrity(&ap)))
 }
 
 impl State {
@@ -44,10 +63,22 @@ impl State {
             }
             Msg::Continue if self.done => Update::event(Event::Continue),
             Msg::Continue => Update::none(),
-            Msg::Checked(lines) => {
+            Msg::Checked(lines, hold) => {
                 self.lines = lines.clone();
+                self.hold = hold;
                 self.done = true;
                 Update::event(Event::Checked(lines))
+            }
+            Msg::Acknowledge if !self.hold.is_empty() => {
+                Update::event(Event::Approve(Pending::Integrity))
+            }
+            Msg::Acknowledge => Update::none(),
+            Msg::Acknowledged(done) => {
+                if done.is_ok() {
+                    self.hold.clear();
+                }
+                self.acknowledged = Some(done);
+                Update::none()
             }
         }
     }
@@ -86,15 +117,22 @@ impl State {
             }
             list = list.push(c);
         }
-        let buttons = row![
-            theme::secondary(ctx.t("startup-retry"), Some(Msg::Retry)).width(Length::Fill),
+        let mut buttons =
+            row![theme::secondary(ctx.t("startup-retry"), Some(Msg::Retry)).width(Length::Fill)]
+                .spacing(theme::GAP);
+        if !self.hold.is_empty() {
+            buttons = buttons.push(
+                theme::secondary(ctx.t("startup-acknowledge"), Some(Msg::Acknowledge))
+                    .width(Length::Fill),
+            );
+        }
+        buttons = buttons.push(
             theme::primary(
                 ctx.t("startup-continue"),
-                self.done.then_some(Msg::Continue)
+                self.done.then_some(Msg::Continue),
             )
             .width(Length::Fill),
-        ]
-        .spacing(theme::GAP);
+        );
         let mut col = column![
             theme::title(ctx.t("startup-title")),
             theme::panel(list).width(Length::Fill)
@@ -102,6 +140,14 @@ impl State {
         .spacing(16);
         if self.done && !self.all_ok() {
             col = col.push(theme::notice(&ctx.t("startup-failed"), true));
+        }
+        if !self.hold.is_empty() {
+            col = col.push(theme::notice(&ctx.t("startup-held"), true));
+        }
+        match &self.acknowledged {
+            Some(Ok(())) => col = col.push(theme::notice(&ctx.t("startup-acknowledged"), false)),
+            Some(Err(why)) => col = col.push(theme::notice(why, true)),
+            None => {}
         }
         col = col.push(buttons);
         container(col.max_width(900))
@@ -131,12 +177,34 @@ mod tests {
             s.update(Msg::Continue).event.is_none(),
             "not before the check"
         );
-        let u = s.update(Msg::Checked(vec![line(true), line(false)]));
+        let u = s.update(Msg::Checked(vec![line(true), line(false)], vec![]));
         assert!(matches!(u.event, Some(Event::Checked(ref l)) if l.len() == 2));
         assert!(s.done && !s.all_ok());
         assert_eq!(s.update(Msg::Continue).event, Some(Event::Continue));
         let u = s.update(Msg::Retry);
         assert!(!s.done && s.lines.is_empty());
         assert!(u.effects.iter().all(Effect::is_work) && u.effects.len() == 1);
+    }
+
+    #[test]
+    fn altered_records_ask_a_manager_before_selling_on() {
+        let mut s = State::default();
+        assert!(
+            s.update(Msg::Acknowledge).event.is_none(),
+            "nothing to acknowledge"
+        );
+        s.update(Msg::Checked(
+            vec![line(false)],
+            vec!["journal: broken at 7".into()],
+        ));
+        assert_eq!(
+            s.update(Msg::Acknowledge).event,
+            Some(Event::Approve(Pending::Integrity))
+        );
+        s.update(Msg::Acknowledged(Err("disk full".into())));
+        assert!(!s.hold.is_empty(), "a failed acknowledgement holds on");
+        s.update(Msg::Acknowledged(Ok(())));
+        assert!(s.hold.is_empty());
+        assert!(!s.all_ok(), "the check still says what it found");
     }
 }

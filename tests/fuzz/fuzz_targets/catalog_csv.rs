@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
             opening_float: 0,
             till_id: "T01".into(),
             policy: Default::default(),
+            journal_key: None,
         };
         let store = Store::open(&dir.path().join("fuzz.db"), settings).expect("a store");
         *guard = Some((dir, store));
