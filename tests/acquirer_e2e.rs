@@ -658,3 +658,90 @@ fn offline_advices_keep_track2_only_when_the_host_asks() {
         assert_eq!(card.track2.is_some(), keep, "keep_track2 = {keep}");
     }
 }
+
+/// `keys rotate`: every waiting advice is sealed again under a new outbox
+/// key that its blob names; a rotation stopped after any step loses
+/// nothing (both keys open what waits) and finishes when run again; the
+/// forwarder then delivers them.
+#[test]
+fn rotating_the_outbox_key_reseals_what_waits_and_survives_a_stop() {
+    use tillpoint_payment::acquirer::forwarder::{open_card, seal_card, Binding};
+    use tillpoint_payment::acquirer::rotate::{next_key, rotate_outbox_key};
+    use tillpoint_payment::acquirer::DataKey;
+    let mut rig = Rig::with(None, OfflineLimits::default());
+    for amount in [1200, 3400] {
+        let sale = rig.offline_sale(TxnKind::Purchase, amount);
+        rig.session.queue_offline(&sale).unwrap();
+    }
+    let dir = rig.dir.path().to_path_buf();
+    let old = DataKey::load_or_create(&dir).unwrap();
+    let binding = |item: &tillpoint_payment::acquirer::PendingAdvice| {
+        (
+            item.id,
+            item.stan,
+            item.transmitted,
+            item.kind,
+            item.amount,
+            item.auth_code.clone(),
+        )
+    };
+    let pending = || rig.store.outbox_pending(10).unwrap();
+    let opens_all = |key: &DataKey| {
+        pending().iter().all(|item| {
+            let (_, stan, transmitted, kind, amount, auth) = binding(item);
+            let b = Binding {
+                tid: TID,
+                stan,
+                transmitted,
+                kind,
+                amount,
+                auth_code: &auth,
+            };
+            open_card(key, &b, &item.sealed_card).is_ok()
+        })
+    };
+    assert!(opens_all(&old));
+    // Stopped after the first step: the next key exists, nothing moved.
+    let next = next_key(&dir).unwrap();
+    assert!(opens_all(&DataKey::load_or_create(&dir).unwrap()));
+    // Stopped after the second: every blob is under the next key.
+    let moved: Vec<(u64, Vec<u8>)> = pending()
+        .iter()
+        .map(|item| {
+            let (id, stan, transmitted, kind, amount, auth) = binding(item);
+            let b = Binding {
+                tid: TID,
+                stan,
+                transmitted,
+                kind,
+                amount,
+                auth_code: &auth,
+            };
+            let card = open_card(&old, &b, &item.sealed_card).unwrap();
+            (id, seal_card(&next, &b, &card).unwrap())
+        })
+        .collect();
+    rig.store.outbox_reseal(&moved).unwrap();
+    assert!(!opens_all(&old), "the old key alone no longer opens them");
+    assert!(
+        opens_all(&DataKey::load_or_create(&dir).unwrap()),
+        "the till, restarted, opens them with the next key"
+    );
+    // Run again: it finishes, under the key it had begun with.
+    let r = rotate_outbox_key(&rig.store, &dir, TID).unwrap();
+    assert_eq!((r.resealed, r.old_id.clone()), (2, old.id()));
+    assert_eq!(r.new_id, next.id());
+    assert!(!dir.join("outbox.key.next").exists());
+    let now = DataKey::load_or_create(&dir).unwrap();
+    assert_eq!(now.id(), next.id());
+    assert!(opens_all(&now));
+    for item in pending() {
+        assert_eq!(&item.sealed_card[..4], b"TPO2");
+        assert_eq!(hex::encode(&item.sealed_card[4..12]), now.id());
+    }
+    // A second rotation moves them on again, to a third key.
+    let again = rotate_outbox_key(&rig.store, &dir, TID).unwrap();
+    assert_ne!(again.new_id, now.id());
+    assert!(opens_all(&DataKey::load_or_create(&dir).unwrap()));
+    assert!(!opens_all(&now));
+}

@@ -77,6 +77,9 @@ pub enum Command {
     /// Export data as CSV.
     #[command(subcommand)]
     Export(ExportCmd),
+    /// The till's keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
     /// Power-on self-check: one line per check; exit status 1 if any fails.
     Check {
         /// A Z report's journal anchor (16 hex digits, printed on it):
@@ -210,6 +213,14 @@ pub enum CashierCmd {
         #[arg(long)]
         manager: u32,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    /// A new outbox key, with every offline advice that waits sealed again
+    /// under it (run with the till stopped; safe to run again if stopped
+    /// half-way).
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -455,6 +466,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     print!("{}", text::card_summary(c, &clock));
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Keys(KeysCmd::Rotate)) => {
+            let (service, _g) = open_service(&cli)?;
+            let r = service.rotate_outbox_key().map_err(|e| anyhow!(e))?;
+            println!(
+                "outbox key {} replaced by {}; {} waiting advice(s) sealed again",
+                r.old_id, r.new_id, r.resealed
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Export(ExportCmd::Sales { from, to, out })) => {

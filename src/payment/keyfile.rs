@@ -259,6 +259,16 @@ pub fn load_or_create(dir: &Path, name: &str) -> Result<Zeroizing<[u8; 32]>, Key
     load_sealed(dir, name, Kek::location())
 }
 
+/// Writes `key` as `dir/name`, sealed by the KEK, replacing what was there
+/// in one rename (a key rotation's last step).
+pub fn replace(dir: &Path, name: &str, key: &[u8; 32]) -> Result<(), KeyFileError> {
+    let kek = Kek::load(Kek::location(), dir)?;
+    replace_synced(dir, name, &kek.seal(name, key)?).map_err(|source| KeyFileError::Io {
+        path: dir.join(name),
+        source,
+    })
+}
+
 fn load_sealed(
     dir: &Path,
     name: &str,

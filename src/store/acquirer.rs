@@ -541,6 +541,21 @@ impl AcquirerDb {
         super::scrub(&*self.lock()?)
     }
 
+    /// Replaces the sealed card data of waiting advices in one transaction
+    /// (a key rotation), then scrubs the old blobs from the file and WAL.
+    pub fn reseal(&self, blobs: &[(i64, &[u8])]) -> Result<()> {
+        self.write(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET card_data = ?2 WHERE id = ?1 AND state = 'pending' AND card_data IS NOT NULL",
+            )?;
+            for (id, blob) in blobs {
+                stmt.execute(params![id, blob])?;
+            }
+            Ok(())
+        })?;
+        super::scrub(&*self.lock()?)
+    }
+
     /// Marks an advice refused (kept for the operator, not retried) and
     /// erases its card data.
     pub fn mark_refused(&self, id: i64, note: &str, at_ms: i64) -> Result<()> {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::{lock, words, Refusal, Service};
 use crate::closing::acquirer_config;
 use tillpoint_payment::acquirer::forwarder::ForwardReport;
+use tillpoint_payment::acquirer::rotate::{rotate_outbox_key, Rotated};
 use tillpoint_payment::acquirer::settlement::settle_and_record;
 use tillpoint_payment::acquirer::till_store::SqliteAcquirerStore;
 use tillpoint_payment::acquirer::Session;
@@ -54,6 +55,26 @@ impl Service {
         };
         let mut session = cfg.open_session(&db, &data_dir, currency).map_err(words)?;
         f(&mut session)
+    }
+
+    /// Seals every waiting advice under a new outbox key (`tillpoint keys
+    /// rotate`). Refused while this process runs the till's link; another
+    /// till process holding it makes the store's lock refuse.
+    pub fn rotate_outbox_key(&self) -> Result<Rotated, Refusal> {
+        if self.link.is_some() {
+            return Err("stop the till before rotating its keys".into());
+        }
+        let (tid, db, data_dir) = {
+            let till = lock(&self.till);
+            (
+                acquirer_config(&till).tid,
+                till.paths.database(),
+                till.data_dir().to_path_buf(),
+            )
+        };
+        let store = SqliteAcquirerStore::open_exclusive(&db, &data_dir.join("acquirer.lock"))
+            .map_err(words)?;
+        rotate_outbox_key(&store, &data_dir, &tid).map_err(words)
     }
 
     /// The open batch, what waits, the last settlement and refused

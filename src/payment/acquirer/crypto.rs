@@ -16,8 +16,14 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// File name of the outbox key inside the data directory.
 pub const KEY_FILE: &str = "outbox.key";
+/// The key a rotation moves to (see `rotate`): kept beside the current one
+/// until every waiting blob is sealed under it, then renamed over it.
+pub const NEXT_KEY_FILE: &str = "outbox.key.next";
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
+/// How a blob that names its key starts: magic, then the key's id.
+const NAMED: &[u8; 4] = b"TPO2";
+const ID_LEN: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
@@ -34,13 +40,17 @@ pub enum CryptoError {
     Truncated,
     #[error("sealed card data failed authentication (wrong key, or altered)")]
     Authentication,
+    #[error("sealed card data names outbox key {0}, which this till does not have; restore that key (or the key-encryption key that seals it)")]
+    UnknownKey(String),
     #[error("encryption failed")]
     Encrypt,
 }
 
-/// The 256-bit outbox key. Wiped when dropped; never printed.
+/// The 256-bit outbox key, and during a key rotation the key it moves to
+/// (blobs name the key that sealed them, so either opens). Wiped when
+/// dropped; never printed.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct DataKey([u8; 32]);
+pub struct DataKey([u8; 32], Option<[u8; 32]>);
 
 impl std::fmt::Debug for DataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,14 +60,37 @@ impl std::fmt::Debug for DataKey {
 
 impl DataKey {
     pub fn from_bytes(bytes: [u8; 32]) -> DataKey {
-        DataKey(bytes)
+        DataKey(bytes, None)
     }
 
     /// A fresh random key (tests and first start).
     pub fn generate() -> DataKey {
         let mut k = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut k);
-        DataKey(k)
+        DataKey(k, None)
+    }
+
+    /// The key's public name, written at the head of every blob it seals:
+    /// 16 hex digits of a hash of it.
+    pub fn id(&self) -> String {
+        hex::encode(id_of(&self.0))
+    }
+
+    /// The key itself, for writing it to its file.
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// This key sealing, and `next` (a rotation's) opening too.
+    pub fn with_next(&self, next: &DataKey) -> DataKey {
+        DataKey(self.0, Some(next.0))
+    }
+
+    /// The key a blob names, among this one and a rotation's next.
+    fn for_id(&self, id: &[u8]) -> Option<&[u8; 32]> {
+        std::iter::once(&self.0)
+            .chain(self.1.as_ref())
+            .find(|k| id_of(k)[..] == *id)
     }
 
     /// Loads the key from `dir/outbox.key`, creating it (0600) if missing.
@@ -66,8 +99,18 @@ impl DataKey {
     /// so a crash never leaves a half-written key that would make queued
     /// advices unreadable. A key file readable by others is tightened to 0600.
     pub fn load_or_create(dir: &Path) -> Result<DataKey, CryptoError> {
-        match crate::keyfile::load_or_create(dir, KEY_FILE) {
-            Ok(key) => Ok(DataKey(*key)),
+        let current = Self::load_file(dir, KEY_FILE)?;
+        // A rotation that stopped half-way: its next key opens too.
+        if dir.join(NEXT_KEY_FILE).exists() {
+            return Ok(current.with_next(&Self::load_file(dir, NEXT_KEY_FILE)?));
+        }
+        Ok(current)
+    }
+
+    /// Loads (creating) one key file, sealed by the key-encryption key.
+    pub(crate) fn load_file(dir: &Path, name: &str) -> Result<DataKey, CryptoError> {
+        match crate::keyfile::load_or_create(dir, name) {
+            Ok(key) => Ok(DataKey(*key, None)),
             Err(crate::keyfile::KeyFileError::Bad(path)) => Err(CryptoError::BadKeyFile(path)),
             Err(crate::keyfile::KeyFileError::Io { path, source }) => {
                 Err(CryptoError::KeyFile { path, source })
@@ -77,12 +120,27 @@ impl DataKey {
     }
 }
 
+fn id_of(key: &[u8; 32]) -> [u8; ID_LEN] {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::new()
+        .chain_update(b"tillpoint outbox key id")
+        .chain_update(key)
+        .finalize();
+    let mut id = [0u8; ID_LEN];
+    id.copy_from_slice(&d[..ID_LEN]);
+    id
+}
+
 /// Encrypts `plaintext`, binding it to `aad` (the outbox item's identity, so
-/// a blob moved to another row fails to decrypt). Output: nonce ‖ ciphertext ‖ tag.
+/// a blob moved to another row fails to decrypt). Output: `TPO2` ‖ the
+/// key's id ‖ nonce ‖ ciphertext ‖ tag.
 pub fn encrypt(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    seal_with_nonce(key, &nonce, aad, plaintext)
+    let mut out = NAMED.to_vec();
+    out.extend_from_slice(&id_of(&key.0));
+    out.extend(seal_with_nonce(key, &nonce, aad, plaintext)?);
+    Ok(out)
 }
 
 pub(crate) fn seal_with_nonce(
@@ -107,17 +165,36 @@ pub(crate) fn seal_with_nonce(
     Ok(out)
 }
 
-/// Decrypts a blob from [`encrypt`]; the result is wiped when dropped.
+/// Decrypts a blob from [`encrypt`] with the key it names (or, for a blob
+/// sealed before blobs named their key, with the current key); the result
+/// is wiped when dropped.
 pub fn decrypt(
     key: &DataKey,
     aad: &[u8],
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    if let Some(rest) = sealed.strip_prefix(&NAMED[..]) {
+        if rest.len() >= ID_LEN + NONCE_LEN + TAG_LEN {
+            let (id, body) = rest.split_at(ID_LEN);
+            return match key.for_id(id) {
+                Some(k) => open_with(k, aad, body),
+                // Unless it is an old blob whose nonce starts like the magic.
+                None => open_with(&key.0, aad, sealed)
+                    .map_err(|_| CryptoError::UnknownKey(hex::encode(id))),
+            };
+        }
+    }
+    // Sealed before blobs named their key (an old nonce that happens to
+    // start like the magic falls through here too).
+    open_with(&key.0, aad, sealed)
+}
+
+fn open_with(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     if sealed.len() < NONCE_LEN + TAG_LEN {
         return Err(CryptoError::Truncated);
     }
     let (nonce, ct) = sealed.split_at(NONCE_LEN);
-    let cipher = Aes256Gcm::new_from_slice(&key.0).map_err(|_| CryptoError::Encrypt)?;
+    let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| CryptoError::Encrypt)?;
     cipher
         .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
         .map(Zeroizing::new)
@@ -181,8 +258,28 @@ mod tests {
             Err(CryptoError::Truncated)
         ));
         let other = DataKey::generate();
-        assert!(decrypt(&other, b"TILL0001|000042", &blob).is_err());
+        assert!(matches!(
+            decrypt(&other, b"TILL0001|000042", &blob),
+            Err(CryptoError::UnknownKey(id)) if id == key.id()
+        ));
         assert!(!format!("{key:?}").contains(&hex::encode(key.0)));
+    }
+
+    #[test]
+    fn a_blob_names_its_key_and_a_rotation_opens_both() {
+        let old = DataKey::generate();
+        let new = DataKey::generate();
+        let blob = encrypt(&old, b"aad", b"card").unwrap();
+        assert_eq!(&blob[..4], b"TPO2");
+        assert_eq!(hex::encode(&blob[4..12]), old.id());
+        let rotating = old.with_next(&new);
+        assert_eq!(&decrypt(&rotating, b"aad", &blob).unwrap()[..], b"card");
+        let resealed = encrypt(&new, b"aad", b"card").unwrap();
+        assert_eq!(&decrypt(&rotating, b"aad", &resealed).unwrap()[..], b"card");
+        assert!(decrypt(&old, b"aad", &resealed).is_err());
+        // A blob sealed before blobs named their key still opens.
+        let legacy = seal_with_nonce(&old, &[7u8; 12], b"aad", b"card").unwrap();
+        assert_eq!(&decrypt(&old, b"aad", &legacy).unwrap()[..], b"card");
     }
 
     #[test]

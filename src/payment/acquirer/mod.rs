@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod forwarder;
 pub mod instructions;
 pub mod limits;
+pub mod rotate;
 pub mod session;
 pub mod settlement;
 pub mod till_store;
@@ -222,6 +223,9 @@ pub trait AcquirerStore: Send {
     }
     /// Marks the item refused (not retried) and deletes its card data.
     fn outbox_mark_refused(&self, id: u64, note: &str) -> Result<(), AcquirerStoreError>;
+    /// Replaces the sealed card data of waiting items (`(id, blob)`), all
+    /// in one durable write: a key rotation's re-sealing.
+    fn outbox_reseal(&self, blobs: &[(u64, Vec<u8>)]) -> Result<(), AcquirerStoreError>;
     /// Up to `limit` refunds and voids waiting for the host, oldest first.
     /// A store that records no till sales has none.
     fn instructions_pending(&self, limit: usize) -> Result<Vec<Instruction>, AcquirerStoreError> {
@@ -321,6 +325,9 @@ impl<T: AcquirerStore + Sync + ?Sized> AcquirerStore for Arc<T> {
     }
     fn outbox_mark_refused(&self, id: u64, note: &str) -> Result<(), AcquirerStoreError> {
         (**self).outbox_mark_refused(id, note)
+    }
+    fn outbox_reseal(&self, blobs: &[(u64, Vec<u8>)]) -> Result<(), AcquirerStoreError> {
+        (**self).outbox_reseal(blobs)
     }
     fn offline_exposure(&self) -> Result<OfflineExposure, AcquirerStoreError> {
         (**self).offline_exposure()
@@ -540,6 +547,18 @@ impl AcquirerStore for MemoryStore {
 
     fn outbox_mark_done(&self, id: u64) -> Result<(), AcquirerStoreError> {
         self.finish(id, OutboxState::Done, None)
+    }
+
+    fn outbox_reseal(&self, blobs: &[(u64, Vec<u8>)]) -> Result<(), AcquirerStoreError> {
+        let mut g = self.lock()?;
+        for (id, blob) in blobs {
+            let item = outbox_item(&mut g.outbox, *id)?;
+            if item.state == OutboxState::Pending {
+                zeroize::Zeroize::zeroize(&mut item.sealed_card);
+                item.sealed_card = blob.clone();
+            }
+        }
+        Ok(())
     }
 
     fn outbox_mark_refused(&self, id: u64, note: &str) -> Result<(), AcquirerStoreError> {

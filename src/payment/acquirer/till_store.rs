@@ -421,6 +421,14 @@ impl AcquirerStore for SqliteAcquirerStore {
             .map_err(backend)
     }
 
+    fn outbox_reseal(&self, blobs: &[(u64, Vec<u8>)]) -> Result<(), AcquirerStoreError> {
+        let rows = blobs
+            .iter()
+            .map(|(id, blob)| Ok((id_in(*id)?, blob.as_slice())))
+            .collect::<Result<Vec<_>, AcquirerStoreError>>()?;
+        self.db.reseal(&rows).map_err(backend)
+    }
+
     fn offline_exposure(&self) -> Result<OfflineExposure, AcquirerStoreError> {
         let e = self.db.exposure().map_err(backend)?;
         Ok(OfflineExposure {

@@ -241,7 +241,9 @@ impl State {
         if let Some(e) = &self.error {
             c = c.push(theme::notice(e, true));
         }
-        container(theme::panel(c).max_width(520)).center(Length::Fill).into()
+        container(theme::panel(c).max_width(520))
+            .center(Length::Fill)
+            .into()
     }
 }
 
