@@ -631,7 +631,7 @@ on_both_stores!(
 /// and chip data it needs are kept, sealed.
 #[test]
 fn offline_advices_keep_track2_only_when_the_host_asks() {
-    use tillpoint_payment::acquirer::forwarder::{open_card, Binding};
+    use tillpoint_payment::acquirer::forwarder::open_card;
     for keep in [false, true] {
         let mut rig = Rig::with(
             None,
@@ -643,15 +643,7 @@ fn offline_advices_keep_track2_only_when_the_host_asks() {
         let sale = rig.offline_sale(TxnKind::Purchase, 1200);
         rig.session.queue_offline(&sale).unwrap();
         let item = rig.store.outbox_pending(1).unwrap().remove(0);
-        let binding = Binding {
-            tid: TID,
-            stan: item.stan,
-            transmitted: item.transmitted,
-            kind: item.kind,
-            amount: item.amount,
-            auth_code: &item.auth_code,
-        };
-        let card = open_card(&rig.key, &binding, &item.sealed_card).unwrap();
+        let card = open_card(&rig.key, &bound(&item), &item.sealed_card).unwrap();
         assert_eq!(card.pan, OFFLINE_PAN);
         assert_eq!(card.expiry.as_deref(), Some("3012"));
         assert!(card.icc.is_some());
@@ -665,7 +657,7 @@ fn offline_advices_keep_track2_only_when_the_host_asks() {
 /// forwarder then delivers them.
 #[test]
 fn rotating_the_outbox_key_reseals_what_waits_and_survives_a_stop() {
-    use tillpoint_payment::acquirer::forwarder::{open_card, seal_card, Binding};
+    use tillpoint_payment::acquirer::forwarder::{open_card, seal_card};
     use tillpoint_payment::acquirer::rotate::{next_key, rotate_outbox_key};
     use tillpoint_payment::acquirer::DataKey;
     let mut rig = Rig::with(None, OfflineLimits::default());
@@ -675,30 +667,11 @@ fn rotating_the_outbox_key_reseals_what_waits_and_survives_a_stop() {
     }
     let dir = rig.dir.path().to_path_buf();
     let old = DataKey::load_or_create(&dir).unwrap();
-    let binding = |item: &tillpoint_payment::acquirer::PendingAdvice| {
-        (
-            item.id,
-            item.stan,
-            item.transmitted,
-            item.kind,
-            item.amount,
-            item.auth_code.clone(),
-        )
-    };
     let pending = || rig.store.outbox_pending(10).unwrap();
     let opens_all = |key: &DataKey| {
-        pending().iter().all(|item| {
-            let (_, stan, transmitted, kind, amount, auth) = binding(item);
-            let b = Binding {
-                tid: TID,
-                stan,
-                transmitted,
-                kind,
-                amount,
-                auth_code: &auth,
-            };
-            open_card(key, &b, &item.sealed_card).is_ok()
-        })
+        pending()
+            .iter()
+            .all(|item| open_card(key, &bound(item), &item.sealed_card).is_ok())
     };
     assert!(opens_all(&old));
     // Stopped after the first step: the next key exists, nothing moved.
@@ -708,17 +681,8 @@ fn rotating_the_outbox_key_reseals_what_waits_and_survives_a_stop() {
     let moved: Vec<(u64, Vec<u8>)> = pending()
         .iter()
         .map(|item| {
-            let (id, stan, transmitted, kind, amount, auth) = binding(item);
-            let b = Binding {
-                tid: TID,
-                stan,
-                transmitted,
-                kind,
-                amount,
-                auth_code: &auth,
-            };
-            let card = open_card(&old, &b, &item.sealed_card).unwrap();
-            (id, seal_card(&next, &b, &card).unwrap())
+            let card = open_card(&old, &bound(item), &item.sealed_card).unwrap();
+            (item.id, seal_card(&next, &bound(item), &card).unwrap())
         })
         .collect();
     rig.store.outbox_reseal(&moved).unwrap();
@@ -744,4 +708,18 @@ fn rotating_the_outbox_key_reseals_what_waits_and_survives_a_stop() {
     assert_ne!(again.new_id, now.id());
     assert!(opens_all(&DataKey::load_or_create(&dir).unwrap()));
     assert!(!opens_all(&now));
+}
+
+/// What an outbox item's sealed card data is bound to, on the rig's till.
+fn bound(
+    item: &tillpoint_payment::acquirer::PendingAdvice,
+) -> tillpoint_payment::acquirer::forwarder::Binding<'_> {
+    tillpoint_payment::acquirer::forwarder::Binding {
+        tid: TID,
+        stan: item.stan,
+        transmitted: item.transmitted,
+        kind: item.kind,
+        amount: item.amount,
+        auth_code: &item.auth_code,
+    }
 }
