@@ -723,3 +723,31 @@ fn bound(
         auth_code: &item.auth_code,
     }
 }
+
+/// Once the host has acknowledged every advice, their sealed card data is
+/// gone from the database file and from its WAL, not only from the rows.
+#[test]
+fn delivered_advices_leave_no_card_data_in_the_file_or_the_wal() {
+    let mut rig = Rig::with(None, OfflineLimits::default());
+    if rig.kind != StoreKind::Sqlite {
+        return;
+    }
+    let sale = rig.offline_sale(TxnKind::Purchase, 2100);
+    rig.session.queue_offline(&sale).unwrap();
+    let blob = rig.store.outbox_pending(1).unwrap().remove(0).sealed_card;
+    let files = || -> Vec<u8> {
+        let mut all = std::fs::read(rig.dir.path().join("till.db")).unwrap();
+        if let Ok(wal) = std::fs::read(rig.dir.path().join("till.db-wal")) {
+            all.extend(wal);
+        }
+        all
+    };
+    let holds = |bytes: &[u8]| bytes.windows(blob.len()).any(|w| w == blob.as_slice());
+    assert!(holds(&files()), "the waiting blob is on disk");
+    let report = rig.session.forward_pending(10).unwrap();
+    assert_eq!((report.delivered, report.remaining), (1, 0));
+    assert!(
+        !holds(&files()),
+        "the delivered blob is gone from till.db and its WAL"
+    );
+}

@@ -262,7 +262,15 @@ pub enum CardEffect {
 pub struct AcquirerDb {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// Advices acknowledged since the WAL was last scrubbed (see
+    /// [`AcquirerDb::mark_done`]).
+    acked_since_scrub: std::sync::atomic::AtomicUsize,
 }
+
+/// Acknowledged advices after which the WAL is scrubbed even while more
+/// wait: a checkpoint per pipelined window would cost the forwarder a disk
+/// flush per window.
+const SCRUB_EVERY: usize = 1024;
 
 impl std::fmt::Debug for AcquirerDb {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -281,6 +289,7 @@ impl AcquirerDb {
         Ok(AcquirerDb {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
+            acked_since_scrub: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -538,7 +547,24 @@ impl AcquirerDb {
             }
             Ok(())
         })?;
-        super::scrub(&*self.lock()?)
+        // The erased card data leaves the WAL when the queue has drained, or
+        // every SCRUB_EVERY acknowledgements under a steady stream.
+        use std::sync::atomic::Ordering;
+        let acked = self
+            .acked_since_scrub
+            .fetch_add(ids.len(), Ordering::Relaxed)
+            + ids.len();
+        let conn = self.lock()?;
+        let waiting: bool = conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM outbox WHERE state = 'pending' AND card_data IS NOT NULL)",
+            [],
+            |r| r.get(0),
+        )?;
+        if !waiting || acked >= SCRUB_EVERY {
+            self.acked_since_scrub.store(0, Ordering::Relaxed);
+            super::scrub(&conn)?;
+        }
+        Ok(())
     }
 
     /// Replaces the sealed card data of waiting advices in one transaction
