@@ -44,10 +44,11 @@ fn purchase_with_pin_and_chip_is_approved_and_captured() {
             .authorize(&OnlineRequest::Purchase { amount: 100, card }),
         Err(SessionError::Unconfirmed(_))
     ));
-    // The ARPC answers the ARQC: tag 91, ARC "00" at the end.
+    // The ARPC answers the ARQC: tag 91 by the card's Visa CVN 18, ARPC
+    // method 2 with the CSU saying "issuer approves".
     let icc = auth.reply.icc.clone().unwrap();
-    assert_eq!(icc[0], 0x91);
-    assert_eq!(&icc[icc.len() - 2..], b"00");
+    assert_eq!(&icc[..2], &[0x91, 0x08]);
+    assert_eq!(&icc[6..10], &[0, 0x80, 0, 0]);
     rig.session.confirm(&auth).unwrap();
     assert!(rig.store.pending_reversals().unwrap().is_empty());
 

@@ -168,15 +168,8 @@ fn transact(
         let mut first = k.start(&sample_purchase(amount), &mut ch).unwrap();
         let second = if first.decision == Decision::GoOnline {
             let s = first.take_card_secrets().unwrap();
-            let arqc = first.online.as_ref().unwrap().arqc;
-            let host = issuer_approval(
-                profile,
-                &s.pan,
-                s.pan_sequence.as_deref(),
-                first.receipt.atc,
-                &arqc,
-            )
-            .unwrap();
+            let f55 = first.online.as_ref().unwrap().field55.clone();
+            let host = issuer_approval(profile, &s.pan, s.pan_sequence.as_deref(), &f55).unwrap();
             Some(k.complete(host).unwrap())
         } else {
             None

@@ -73,17 +73,16 @@ pub fn card_test(
         let secrets = first
             .take_card_secrets()
             .ok_or_else(|| anyhow!("the kernel kept no card data"))?;
-        let arqc = first
+        let field55 = first
             .online
             .as_ref()
-            .map(|o| o.arqc)
+            .map(|o| o.field55.clone())
             .ok_or_else(|| anyhow!("no ARQC"))?;
         let host = issuer_approval(
             profile,
             &secrets.pan,
             secrets.pan_sequence.as_deref(),
-            first.receipt.atc,
-            &arqc,
+            &field55,
         )
         .unwrap_or(HostResponse::Unavailable);
         let done = kernel.complete(host)?;

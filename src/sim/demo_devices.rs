@@ -121,6 +121,10 @@ impl IssuerVerifier for DemoIssuer {
         self.inner.verify_arqc(pan, psn, icc)
     }
 
+    fn scripts(&self, pan: &str, psn: Option<&str>, icc: &[u8]) -> Result<Vec<u8>, IssuerError> {
+        self.inner.scripts(pan, psn, icc)
+    }
+
     fn make_arpc(
         &self,
         pan: &str,

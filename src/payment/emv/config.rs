@@ -24,7 +24,7 @@ pub struct TerminalConfig {
     /// Terminal type 9F35: 22 = attended, offline with online capability.
     pub terminal_type: u8,
     /// Terminal capabilities 9F33 (3 bytes): IC reader; online PIN,
-    /// signature, no CVM; SDA and DDA. No offline PIN: a PC/SC reader has no
+    /// signature, no CVM; SDA, DDA and CDA. No offline PIN: a PC/SC reader has no
     /// secure path for it.
     #[serde(with = "hex_bytes")]
     pub capabilities: Vec<u8>,
@@ -128,7 +128,7 @@ impl Default for TerminalConfig {
     fn default() -> Self {
         TerminalConfig {
             terminal_type: 0x22,
-            capabilities: vec![0x60, 0x68, 0xC0],
+            capabilities: vec![0x60, 0x68, 0xC8],
             additional_capabilities: vec![0x60, 0x00, 0xF0, 0xA0, 0x01],
             country_code: 840,
             currency_code: 840,
@@ -384,7 +384,7 @@ mod tests {
         let mut c: TerminalConfig = toml::from_str(text).unwrap();
         let warnings = c.sanitize();
         assert_eq!(c.country_code, 156);
-        assert_eq!(c.capabilities, vec![0x60, 0x68, 0xC0]);
+        assert_eq!(c.capabilities, vec![0x60, 0x68, 0xC8]);
         assert_eq!(c.applications.len(), 1);
         assert_eq!(
             c.applications[0].tac_online,

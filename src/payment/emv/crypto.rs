@@ -1,7 +1,8 @@
 //! Symmetric EMV cryptography shared by the virtual card and the acquirer
-//! simulator: ICC master key derivation (Option A), the common session key
-//! derivation, application cryptograms as an ISO 9797-1 MAC (algorithm 3,
-//! single DES with a triple-DES final step) and ARPC method 1.
+//! simulator, as primitives: ICC master key derivation (Options A and B),
+//! the session key derivations (EMV common, Mastercard SKD, PBOC/UICS, Visa
+//! secure messaging), ISO 9797-1 MAC algorithm 3 and ARPC methods 1 and 2.
+//! Which of them a card uses is its cryptogram version: see [`super::cvn`].
 //! References: EMV 4.4 Book 2, Annex A1.2-A1.4 and section 8.
 //!
 //! The terminal kernel itself never computes cryptograms; this lives here
@@ -115,14 +116,82 @@ pub fn derive_icc_master_key_a(
             *slot = (hi << 4) | lo;
         }
     }
-    let zl = issuer_mk.encrypt_block(y);
-    let zr = issuer_mk.encrypt_block(y.map(|b| b ^ 0xFF));
+    let key = encrypt_pair(issuer_mk, y);
+    digits.zeroize();
+    Ok(key)
+}
+
+/// ICC master key derivation, Option B (EMV Book 2, A1.4.2), for PANs of
+/// 17 to 19 digits: SHA-1 over PAN || PSN as BCD (left-padded with a zero
+/// nibble to whole bytes), its first 16 decimal digits (topped up with the
+/// hex letters decimalised a..f -> 0..5) form Y, which is encrypted like
+/// Option A. For 16 digits or fewer, Option B is Option A.
+pub fn derive_icc_master_key_b(
+    issuer_mk: &DesKey,
+    pan: &str,
+    psn: Option<&str>,
+) -> Result<DesKey, CryptoError> {
+    let psn_digits = psn.unwrap_or("00");
+    if pan.len() <= 16 {
+        return derive_icc_master_key_a(issuer_mk, pan, psn);
+    }
+    if !pan.bytes().all(|b| b.is_ascii_digit()) || !psn_digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CryptoError::NotDigits);
+    }
+    if pan.len() > 19 {
+        return Err(CryptoError::PanLength(pan.len()));
+    }
+    let mut digits: Vec<u8> = pan
+        .bytes()
+        .chain(psn_digits.bytes())
+        .map(|b| b - b'0')
+        .collect();
+    if digits.len() % 2 == 1 {
+        digits.insert(0, 0);
+    }
+    let mut packed: Vec<u8> = digits.chunks(2).map(|p| (p[0] << 4) | p[1]).collect();
+    let digest = <sha1::Sha1 as sha1::Digest>::digest(&packed);
+    let nibbles: Vec<u8> = digest.iter().flat_map(|b| [b >> 4, b & 0x0F]).collect();
+    let mut y_digits: Vec<u8> = nibbles
+        .iter()
+        .copied()
+        .filter(|n| *n < 10)
+        .take(16)
+        .collect();
+    if y_digits.len() < 16 {
+        let need = 16 - y_digits.len();
+        y_digits.extend(
+            nibbles
+                .iter()
+                .filter(|n| **n >= 10)
+                .take(need)
+                .map(|n| n - 10),
+        );
+    }
+    let mut y = [0u8; 8];
+    for (slot, pair) in y.iter_mut().zip(y_digits.chunks(2)) {
+        if let [hi, lo] = pair {
+            *slot = (hi << 4) | lo;
+        }
+    }
+    let key = encrypt_pair(issuer_mk, y);
+    digits.zeroize();
+    packed.zeroize();
+    y_digits.zeroize();
+    Ok(key)
+}
+
+/// Z = DES3(key)[Y] || DES3(key)[Y xor FF..FF] with odd parity: the last
+/// step of both Option A and Option B.
+fn encrypt_pair(key: &DesKey, mut y: [u8; 8]) -> DesKey {
+    let zl = key.encrypt_block(y);
+    let zr = key.encrypt_block(y.map(|b| b ^ 0xFF));
     let mut mk = [0u8; 16];
     mk[..8].copy_from_slice(&zl);
     mk[8..].copy_from_slice(&zr);
     adjust_parity(&mut mk);
-    digits.zeroize();
-    Ok(DesKey(mk))
+    y.zeroize();
+    DesKey(mk)
 }
 
 /// Common session key derivation (EMV Book 2, A1.3.1) from a master key and
@@ -144,6 +213,38 @@ pub fn derive_session_key(mk: &DesKey, r: [u8; 8]) -> DesKey {
 /// (EMV Book 2, 8.1.1).
 pub fn ac_session_key(mk: &DesKey, atc: [u8; 2]) -> DesKey {
     derive_session_key(mk, [atc[0], atc[1], 0, 0, 0, 0, 0, 0])
+}
+
+/// Mastercard proprietary session key derivation (M/Chip "SKD"): the common
+/// derivation with R = ATC || 00 00 || unpredictable number, so each
+/// transaction's key also depends on the terminal's random number.
+pub fn mastercard_session_key(mk: &DesKey, atc: [u8; 2], un: [u8; 4]) -> DesKey {
+    derive_session_key(mk, [atc[0], atc[1], 0, 0, un[0], un[1], un[2], un[3]])
+}
+
+/// PBOC / UICS process key (JR/T 0025): DES3(MK)[00..00 || ATC] ||
+/// DES3(MK)[00..00 || (ATC xor FFFF)], the pre-EMV-2000 derivation that
+/// UnionPay chip cards still use for their TDES cryptograms.
+pub fn pboc_session_key(mk: &DesKey, atc: [u8; 2]) -> DesKey {
+    let left = mk.encrypt_block([0, 0, 0, 0, 0, 0, atc[0], atc[1]]);
+    let right = mk.encrypt_block([0, 0, 0, 0, 0, 0, !atc[0], !atc[1]]);
+    let mut sk = [0u8; 16];
+    sk[..8].copy_from_slice(&left);
+    sk[8..].copy_from_slice(&right);
+    adjust_parity(&mut sk);
+    DesKey(sk)
+}
+
+/// Visa secure-messaging session key (VIS): the ATC xored into the last
+/// two bytes of the left half and its complement into the right half.
+pub fn visa_sm_session_key(mk: &DesKey, atc: [u8; 2]) -> DesKey {
+    let mut k = mk.0;
+    k[6] ^= atc[0];
+    k[7] ^= atc[1];
+    k[14] ^= !atc[0];
+    k[15] ^= !atc[1];
+    adjust_parity(&mut k);
+    DesKey(k)
 }
 
 /// ISO/IEC 9797-1 padding method.
@@ -204,9 +305,21 @@ pub fn arpc_method1(key: &DesKey, arqc: &[u8; 8], arc: [u8; 2]) -> [u8; 8] {
     key.encrypt_block(x)
 }
 
-/// The data an application cryptogram covers in this project's cards: the
-/// minimum set of EMV Book 2, 8.1.1 (Table 26) followed by the 4-byte Card
-/// Verification Results carried in the Issuer Application Data.
+/// ARPC method 2 (EMV Book 2, 8.2.2): the first 4 bytes of MAC algorithm 3
+/// (padding method 2) over ARQC || CSU || proprietary authentication data.
+pub fn arpc_method2(key: &DesKey, arqc: &[u8; 8], csu: [u8; 4], proprietary: &[u8]) -> [u8; 4] {
+    let mut data = Vec::with_capacity(20);
+    data.extend_from_slice(arqc);
+    data.extend_from_slice(&csu);
+    data.extend_from_slice(proprietary);
+    let mac = retail_mac(key, &data, Padding::Iso2);
+    [mac[0], mac[1], mac[2], mac[3]]
+}
+
+/// The transaction data an application cryptogram covers: the minimum set
+/// of EMV Book 2, 8.1.1 (Table 26), the AIP and ATC, and the Issuer
+/// Application Data from which each cryptogram version takes what it
+/// adds (its CVR, or the whole IAD).
 ///
 /// Built from tags so that the card (from its CDOL data) and the acquirer
 /// simulator (from field 55) assemble exactly the same bytes.
@@ -232,25 +345,8 @@ pub struct CryptogramInput {
     pub aip: [u8; 2],
     /// Application transaction counter (9F36).
     pub atc: [u8; 2],
-    /// Card verification results from the IAD.
-    pub cvr: [u8; 4],
-}
-
-/// Issuer Application Data layout used by the project's virtual cards:
-/// length (06), derivation key index, cryptogram version number, CVR (4).
-pub const IAD_CVN: u8 = 0x12;
-
-/// Builds the 7-byte IAD from its parts.
-pub fn build_iad(dki: u8, cvr: [u8; 4]) -> Vec<u8> {
-    vec![0x06, dki, IAD_CVN, cvr[0], cvr[1], cvr[2], cvr[3]]
-}
-
-/// CVR from an IAD in the project's layout.
-pub fn cvr_from_iad(iad: &[u8]) -> Option<[u8; 4]> {
-    match iad {
-        [0x06, _, IAD_CVN, a, b, c, d, ..] => Some([*a, *b, *c, *d]),
-        _ => None,
-    }
+    /// Issuer application data (9F10) as the card returned it.
+    pub iad: Vec<u8>,
 }
 
 fn fixed<const N: usize>(list: &[Tlv], tag: u32) -> Result<[u8; N], CryptoError> {
@@ -260,9 +356,10 @@ fn fixed<const N: usize>(list: &[Tlv], tag: u32) -> Result<[u8; N], CryptoError>
 }
 
 impl CryptogramInput {
-    /// The bytes the MAC covers, in Table 26 order.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(41);
+    /// Table 26 data, AIP and ATC: what every cryptogram version starts
+    /// with; the version appends its part of the IAD.
+    pub fn common_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
         out.extend_from_slice(&self.amount_authorised);
         out.extend_from_slice(&self.amount_other);
         out.extend_from_slice(&self.terminal_country);
@@ -273,13 +370,15 @@ impl CryptogramInput {
         out.extend_from_slice(&self.unpredictable_number);
         out.extend_from_slice(&self.aip);
         out.extend_from_slice(&self.atc);
-        out.extend_from_slice(&self.cvr);
         out
     }
 
     /// Collects the input from TLV data such as field 55 (host side).
     pub fn from_tlv(list: &[Tlv]) -> Result<CryptogramInput, CryptoError> {
         let iad = tlv::find_bytes(list, 0x9F10).ok_or(CryptoError::MissingField(0x9F10))?;
+        if iad.is_empty() || iad.len() > 32 {
+            return Err(CryptoError::MissingField(0x9F10));
+        }
         Ok(CryptogramInput {
             amount_authorised: fixed(list, 0x9F02)?,
             amount_other: fixed(list, 0x9F03).unwrap_or([0; 6]),
@@ -291,7 +390,7 @@ impl CryptogramInput {
             unpredictable_number: fixed(list, 0x9F37)?,
             aip: fixed(list, 0x82)?,
             atc: fixed(list, 0x9F36)?,
-            cvr: cvr_from_iad(iad).ok_or(CryptoError::MissingField(0x9F10))?,
+            iad: iad.to_vec(),
         })
     }
 }
@@ -436,7 +535,7 @@ mod tests {
             unpredictable_number: [1, 2, 3, 4],
             aip: [0x39, 0x00],
             atc: [0, 7],
-            cvr: [0x03, 0xA0, 0, 0],
+            iad: vec![0x06, 0x01, 0x12, 0x03, 0xA0, 0, 0],
         };
         let list = vec![
             Tlv::primitive(0x9F02, input.amount_authorised.to_vec()),
@@ -448,9 +547,137 @@ mod tests {
             Tlv::primitive(0x9F37, input.unpredictable_number.to_vec()),
             Tlv::primitive(0x82, input.aip.to_vec()),
             Tlv::primitive(0x9F36, input.atc.to_vec()),
-            Tlv::primitive(0x9F10, build_iad(1, input.cvr)),
+            Tlv::primitive(0x9F10, input.iad.clone()),
         ];
         assert_eq!(CryptogramInput::from_tlv(&list).unwrap(), input);
-        assert_eq!(input.to_bytes().len(), 37);
+        assert_eq!(input.common_bytes().len(), 33);
+    }
+
+    fn x(s: &str) -> Vec<u8> {
+        hex::decode(s).unwrap()
+    }
+
+    fn r8(s: &str) -> [u8; 8] {
+        x(s).try_into().unwrap()
+    }
+
+    #[test]
+    fn option_b_vectors() {
+        // pyemv tests/test_kd_hsm.py (HSM-checked): Option B for 16, 17 and
+        // 18 digits, and the decimalisation fallback.
+        let cases = [
+            (
+                "1234567890123456",
+                None,
+                "BAB0",
+                "BC19",
+                "0CE77D211CB5459A",
+                "8CD9AA5D",
+            ),
+            (
+                "12345678901234567",
+                Some("45"),
+                "0BAF",
+                "4262",
+                "5760EE07B4FA65D1",
+                "106B81D9",
+            ),
+            (
+                "12345678901234567",
+                None,
+                "4626",
+                "7F36",
+                "0BAA251EA8989442",
+                "C1C41F3A",
+            ),
+            (
+                "123456789012345679",
+                Some("00"),
+                "C2F3",
+                "7C35",
+                "DC95BCE3EBBE0296",
+                "ECCA0C4B",
+            ),
+        ];
+        for (pan, psn, mk_kcv, sk_kcv, arqc, arpc) in cases {
+            let mk = derive_icc_master_key_b(&imk(), pan, psn).unwrap();
+            assert_eq!(kcv2(&mk), mk_kcv, "{pan}");
+            let sk = derive_session_key(&mk, r8("1234567890123456"));
+            assert_eq!(kcv2(&sk), sk_kcv, "{pan}");
+            let ac = application_cryptogram(&sk, &x("0123456789ABCDEF0123456789ABCDEF"));
+            assert_eq!(hex::encode_upper(ac), arqc, "{pan}");
+            assert_eq!(hex::encode_upper(arpc_method2(&sk, &ac, [0; 4], &[])), arpc);
+        }
+        // test_derive_icc_mk_b_sha_pad: too few digits in the hash.
+        let mk = derive_icc_master_key_b(&imk(), "000000000000000005", Some("23")).unwrap();
+        assert_eq!(kcv2(&mk), "DD73");
+        let sk = ac_session_key(&mk, [0x00, 0x1C]);
+        assert_eq!(kcv2(&sk), "04F8");
+        let arqc = r8("8CAD6F2489C640B1");
+        assert_eq!(
+            hex::encode_upper(arpc_method2(&sk, &arqc, [0; 4], &x("12345678"))),
+            "E39F1876"
+        );
+        // pyemv kd.derive_icc_mk_b docstring: the whole key.
+        let mk = derive_icc_master_key_b(&imk(), "12345678901234567", Some("01")).unwrap();
+        assert_eq!(hex::encode_upper(mk.0), "AD406D7F6D7570916D75E5DCAB8CF737");
+    }
+
+    #[test]
+    fn option_a_19_digit_unionpay_pan() {
+        // A UnionPay (PBOC) example published in Chinese payment-engineering
+        // notes: MDK-AC C4D6..0E, PAN 6210220110002707355, PSN 01 gives the
+        // UDK B8A15DA5F7043C317D9FD8F8DFE2BD75 before parity adjustment,
+        // from the rightmost 16 digits (Option A). Option B differs for a
+        // 19-digit PAN, which is why the version must name the method.
+        let mdk = DesKey::from_hex("C4D689158AD9FB9D23105B91CE046D0E").unwrap();
+        let a = derive_icc_master_key_a(&mdk, "6210220110002707355", Some("01")).unwrap();
+        let mut expect = x("B8A15DA5F7043C317D9FD8F8DFE2BD75");
+        adjust_parity(&mut expect);
+        assert_eq!(a.0.to_vec(), expect);
+        let b = derive_icc_master_key_b(&mdk, "6210220110002707355", Some("01")).unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn pboc_process_key_and_cryptograms() {
+        // The same published PBOC example: IMK-AC F0C3..AC, PAN 6228000100001
+        // PSN 01, ATC 0240; ARQC 5D016C91005E7CC2 over the data shown, ARPC
+        // 21415243527CE78F for ARC "01" (ARPC method 1 under the process key).
+        let imk = DesKey::from_hex("F0C34A8124CEE0A91A0B034AA97D6EAC").unwrap();
+        let udk = derive_icc_master_key_a(&imk, "6228000100001", Some("01")).unwrap();
+        let sk = pboc_session_key(&udk, [0x02, 0x40]);
+        let data = x("000000000001000000000000015600800460000156140701001E78EEBC7D00024003A04002");
+        let arqc = application_cryptogram(&sk, &data);
+        assert_eq!(hex::encode_upper(arqc), "5D016C91005E7CC2");
+        assert_eq!(
+            hex::encode_upper(arpc_method1(&sk, &arqc, *b"01")),
+            "21415243527CE78F"
+        );
+    }
+
+    #[test]
+    fn session_key_variants() {
+        // pyemv kd.derive_common_sk, kd.derive_visa_sm_sk docstrings.
+        let mk = imk();
+        let sk = derive_session_key(&mk, r8("001C000000000000"));
+        assert_eq!(hex::encode_upper(sk.0), "E9FB384AF807B940FEDCEA613461B0C4");
+        assert_eq!(
+            hex::encode_upper(ac_session_key(&mk, [0x00, 0x1C]).0),
+            hex::encode_upper(sk.0)
+        );
+        let sm = visa_sm_session_key(&mk, [0x00, 0x1C]);
+        assert_eq!(hex::encode_upper(sm.0), "0123456789ABCDF2FEDCBA987654CDF2");
+        // Mastercard SKD is the common derivation over ATC || 0000 || UN.
+        assert_eq!(
+            mastercard_session_key(&mk, [0x00, 0x1C], [0xAB, 0xCD, 0xEF, 0x12]),
+            derive_session_key(&mk, r8("001C0000ABCDEF12"))
+        );
+        // ac.generate_arpc_2 docstring.
+        let k = DesKey::from_hex("AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBB").unwrap();
+        assert_eq!(
+            hex::encode_upper(arpc_method2(&k, &r8("1234567890ABCDEF"), [0; 4], &[])),
+            "9308BEBC"
+        );
     }
 }

@@ -606,6 +606,13 @@ pub struct Kernel<'c, C: CardChannel> {
     selected: Option<Selected>,
     static_data: Vec<u8>,
     oda_record_error: bool,
+    /// The ICC public key when CDA was chosen: the GENERATE ACs then ask
+    /// for a signature and it is checked with this key.
+    cda_key: Option<RsaKey>,
+    /// The PDOL values sent in GPO and the CDOL1 data sent in the first
+    /// GENERATE AC: what a CDA transaction data hash covers.
+    pdol_data: Vec<u8>,
+    cdol1_data: Vec<u8>,
     phase: Phase,
     txn: Option<TransactionInput>,
 }
@@ -633,6 +640,9 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
             selected: None,
             static_data: Vec::new(),
             oda_record_error: false,
+            cda_key: None,
+            pdol_data: Vec::new(),
+            cdol1_data: Vec::new(),
             phase: Phase::Idle,
             txn: None,
         }
@@ -693,6 +703,7 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
             self.reset_data(txn, &selected)?;
             let pdol = dol::parse(&selected.pdol)?;
             let pdol_data = dol::build(&pdol, &self.data);
+            self.pdol_data = pdol_data.clone();
             self.selected = Some(selected);
             let resp = self
                 .apdu
@@ -731,6 +742,7 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         self.tsi = [0; 2];
         self.static_data.clear();
         self.oda_record_error = false;
+        self.cda_key = None;
         let d = &mut self.data;
         let amount = bcd_number(txn.amount, 6)
             .ok_or_else(|| KernelError::Input("amount exceeds 12 digits".into()))?;
@@ -940,14 +952,30 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
 
     fn offline_data_authentication(&mut self) -> Result<(), KernelError> {
         let caps = self.cfg.capabilities.get(2).copied().unwrap_or(0);
+        // Book 3, 10.3: CDA before DDA before SDA, as both sides support.
+        let cda = self.aip[0] & 0x01 != 0 && caps & 0x08 != 0;
         let dda = self.aip[0] & 0x20 != 0 && caps & 0x40 != 0;
         let sda = self.aip[0] & 0x40 != 0 && caps & 0x80 != 0;
-        if !dda && !sda {
+        if !cda && !dda && !sda {
             self.set_tvr(tvr::ODA_NOT_PERFORMED);
             return Ok(());
         }
         self.set_tsi(tsi::ODA);
-        if dda {
+        if cda {
+            // The signature comes with the GENERATE AC; here only the
+            // certificates are checked and the ICC key recovered (Book 2,
+            // 6.6). Without the key no signature is asked for.
+            match self.today().and_then(|d| self.icc_public_key(d)) {
+                Ok(key) => self.cda_key = Some(key),
+                Err(reason) => {
+                    tracing::info!(%reason, "CDA failed (certificates)");
+                    self.set_tvr(tvr::CDA_FAILED);
+                    if reason.missing_data {
+                        self.set_tvr(tvr::ICC_DATA_MISSING);
+                    }
+                }
+            }
+        } else if dda {
             if let Err(reason) = self.dda() {
                 tracing::info!(%reason, "DDA failed");
                 self.set_tvr(tvr::DDA_FAILED);
@@ -1073,12 +1101,15 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         Ok(())
     }
 
-    fn dda(&mut self) -> Result<(), OdaFailure> {
-        let today = self
-            .txn
+    fn today(&self) -> Result<TxnDate, OdaFailure> {
+        self.txn
             .as_ref()
             .map(|t| t.date)
-            .ok_or(OdaFailure::new("no transaction"))?;
+            .ok_or(OdaFailure::new("no transaction"))
+    }
+
+    /// The ICC public key from its certificate (Book 2, 6.4), for DDA and CDA.
+    fn icc_public_key(&self, today: TxnDate) -> Result<RsaKey, OdaFailure> {
         let input = self.oda_input()?;
         let issuer = self.issuer_key(today)?;
         let cert = self
@@ -1119,7 +1150,11 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         }
         let nic = usize::from(*x.get(19).unwrap_or(&0));
         let modulus = key_from_cert(&x, 21, n - 21, nic, remainder)?;
-        let icc = RsaKey::new(&modulus, exp).ok_or(OdaFailure::new("ICC key invalid"))?;
+        RsaKey::new(&modulus, exp).ok_or(OdaFailure::new("ICC key invalid"))
+    }
+
+    fn dda(&mut self) -> Result<(), OdaFailure> {
+        let icc = self.icc_public_key(self.today()?)?;
 
         // Dynamic signature over the DDOL data (Book 2, 6.5).
         let ddol_bytes = self
@@ -1168,6 +1203,63 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
             }
         }
         Ok(())
+    }
+
+    /// Checks a CDA signature (Book 2, 6.6.2): the SDAD recovers under the
+    /// ICC key to a format-05 frame whose hash covers the unpredictable
+    /// number, whose CID matches the response's, and whose transaction data
+    /// hash is SHA-1 over `covered` (PDOL values, CDOL1 data and, at the
+    /// second GENERATE AC, CDOL2 data) and the response's other data
+    /// objects. Gives the AC and the ICC dynamic number it carries.
+    fn verify_cda(
+        &self,
+        r: &GenAcResponse,
+        covered: &[u8],
+    ) -> Result<([u8; 8], Vec<u8>), OdaFailure> {
+        let key = self.cda_key.as_ref().ok_or(OdaFailure::new("no ICC key"))?;
+        let sdad = r
+            .sdad
+            .as_ref()
+            .ok_or(OdaFailure::missing("signed dynamic data 9F4B"))?;
+        let x = key
+            .recover(sdad)
+            .ok_or(OdaFailure::new("SDAD length/RSA"))?;
+        let n = x.len();
+        check_frame(&x, 0x05)?;
+        if x.get(2) != Some(&0x01) {
+            return Err(OdaFailure::new("unknown hash algorithm"));
+        }
+        let un = self
+            .data
+            .get(tags::UNPREDICTABLE_NUMBER)
+            .ok_or(OdaFailure::missing("unpredictable number"))?;
+        let mut hashed = x.get(1..n - 21).unwrap_or(&[]).to_vec();
+        hashed.extend_from_slice(un);
+        check_hash(&x, &hashed)?;
+        // ICC dynamic data: Ln, number, CID, AC, transaction data hash.
+        let ldd = usize::from(*x.get(3).unwrap_or(&0));
+        let dynamic = x
+            .get(4..4 + ldd)
+            .filter(|_| 4 + ldd <= n - 21)
+            .ok_or(OdaFailure::new("dynamic data length"))?;
+        let ln = usize::from(*dynamic.first().unwrap_or(&0));
+        let (number, rest) = dynamic
+            .get(1..)
+            .filter(|d| d.len() >= ln + 29)
+            .map(|d| d.split_at(ln))
+            .ok_or(OdaFailure::new("dynamic data too short for CDA"))?;
+        if rest.first() != Some(&r.cid) {
+            return Err(OdaFailure::new("CID in the signature differs"));
+        }
+        let ac = arr::<8>(rest.get(1..9)).ok_or(OdaFailure::new("AC in the signature"))?;
+        let mut th = Sha1::new();
+        th.update(covered);
+        th.update(&r.unsigned);
+        let expected = th.finalize();
+        if rest.get(9..29) != Some(expected.as_slice()) {
+            return Err(OdaFailure::new("transaction data hash differs"));
+        }
+        Ok((ac, number.to_vec()))
     }
 
     // -- processing restrictions ------------------------------------------------
@@ -1368,16 +1460,41 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         self.sync();
         let cdol = dol::parse(self.data.get(cdol_tag).unwrap_or(&[]))?;
         let data = dol::build(&cdol, &self.data);
+        // CDA is asked for with a TC or ARQC (Book 3, 9.3: P1 bit 5).
+        let cda = self.cda_key.is_some() && wanted != CryptogramType::Aac;
+        let p1 = wanted.p1() | if cda { 0x10 } else { 0 };
         let resp = self
             .apdu
-            .exchange(&Command::generate_ac(wanted.p1(), data))?;
+            .exchange(&Command::generate_ac(p1, data.clone()))?;
         let body = expect_ok(resp, "GENERATE AC")?;
-        let r = parse_generate_ac(&body)?;
+        let mut r = parse_generate_ac(&body)?;
         if r.kind.rank() > wanted.rank() {
             return Err(KernelError::CardData(format!(
                 "card returned {:?} where {:?} was requested",
                 r.kind, wanted
             )));
+        }
+        if cdol_tag == tags::CDOL1 {
+            self.cdol1_data = data.clone();
+        }
+        if cda && r.kind != CryptogramType::Aac {
+            let mut covered = self.pdol_data.clone();
+            covered.extend_from_slice(&self.cdol1_data);
+            if cdol_tag == tags::CDOL2 {
+                covered.extend_from_slice(&data);
+            }
+            match self.verify_cda(&r, &covered) {
+                Ok((ac, dynamic_number)) => {
+                    r.ac = ac;
+                    self.data.set(tags::ICC_DYNAMIC_NUMBER, dynamic_number);
+                }
+                Err(reason) => {
+                    // Book 2, 6.6.2: a failed CDA declines the transaction.
+                    tracing::info!(%reason, "CDA failed (signature)");
+                    self.set_tvr(tvr::CDA_FAILED);
+                    r.cda_failed = true;
+                }
+            }
         }
         self.data.set(tags::CID, vec![r.cid]);
         self.data.set(tags::ATC, r.atc.to_be_bytes().to_vec());
@@ -1393,6 +1510,7 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         let r = self.generate_ac(wanted, tags::CDOL1)?;
         self.sync();
         let (decision, arc) = match r.kind {
+            _ if r.cda_failed => (Decision::DeclinedOffline, *b"Z1"),
             CryptogramType::Tc => (Decision::ApprovedOffline, *b"Y1"),
             CryptogramType::Aac => (Decision::DeclinedOffline, *b"Z1"),
             CryptogramType::Arqc => (Decision::GoOnline, [0, 0]),
@@ -1540,7 +1658,12 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         }
         self.sync();
         let unable = arc == *b"Z3";
-        let (decision, final_arc) = match (r.kind, unable, host_approved) {
+        let kind = if r.cda_failed {
+            CryptogramType::Aac
+        } else {
+            r.kind
+        };
+        let (decision, final_arc) = match (kind, unable, host_approved) {
             (CryptogramType::Tc, true, _) => (Decision::ApprovedUnableToGoOnline, *b"Y3"),
             (_, true, _) => (Decision::DeclinedUnableToGoOnline, *b"Z3"),
             (CryptogramType::Tc, false, true) => (Decision::ApprovedOnline, arc),
@@ -1642,13 +1765,22 @@ struct GenAcResponse {
     cid: u8,
     kind: CryptogramType,
     atc: u16,
+    /// The cryptogram; with CDA it is inside the signature and this is
+    /// zero until the signature is verified.
     ac: [u8; 8],
     iad: Option<Vec<u8>>,
+    /// Signed dynamic application data (9F4B), format 2 only.
+    sdad: Option<Vec<u8>>,
+    /// The response's data objects other than 9F4B, encoded, in the order
+    /// the card returned them: what the CDA transaction data hash covers.
+    unsigned: Vec<u8>,
+    /// CDA was asked for and its check failed.
+    cda_failed: bool,
 }
 
 fn parse_generate_ac(body: &[u8]) -> Result<GenAcResponse, KernelError> {
     let t = tlv::parse_one(body)?;
-    let (cid, atc, ac, iad) = match t.tag.0 {
+    let (cid, atc, ac, iad, sdad, unsigned) = match t.tag.0 {
         tags::RESPONSE_FORMAT_1 => {
             let v = t.bytes().unwrap_or(&[]);
             if v.len() < 11 || v.len() > 43 {
@@ -1661,17 +1793,28 @@ fn parse_generate_ac(body: &[u8]) -> Result<GenAcResponse, KernelError> {
             let atc = arr::<2>(v.get(1..3)).unwrap_or([0; 2]);
             let ac = arr::<8>(v.get(3..11)).unwrap_or([0; 8]);
             let iad = v.get(11..).filter(|x| !x.is_empty()).map(<[u8]>::to_vec);
-            (cid, atc, ac, iad)
+            (cid, atc, ac, iad, None, Vec::new())
         }
         tags::RESPONSE_FORMAT_2 => {
             let cid = arr::<1>(t.find(tags::CID).and_then(Tlv::bytes))
                 .ok_or_else(|| missing(tags::CID))?[0];
             let atc = arr::<2>(t.find(tags::ATC).and_then(Tlv::bytes))
                 .ok_or_else(|| missing(tags::ATC))?;
-            let ac =
-                arr::<8>(t.find(tags::AC).and_then(Tlv::bytes)).ok_or_else(|| missing(tags::AC))?;
+            let sdad = t.find(tags::SDAD).and_then(Tlv::bytes).map(<[u8]>::to_vec);
+            // With CDA the AC travels inside the signature (Book 3, 9.3).
+            let ac = match arr::<8>(t.find(tags::AC).and_then(Tlv::bytes)) {
+                Some(ac) => ac,
+                None if sdad.is_some() => [0; 8],
+                None => return Err(missing(tags::AC)),
+            };
             let iad = t.find(tags::IAD).and_then(Tlv::bytes).map(<[u8]>::to_vec);
-            (cid, atc, ac, iad)
+            let unsigned = t
+                .children()
+                .iter()
+                .filter(|c| c.tag.0 != tags::SDAD)
+                .flat_map(Tlv::to_bytes)
+                .collect();
+            (cid, atc, ac, iad, sdad, unsigned)
         }
         other => {
             return Err(KernelError::CardData(format!(
@@ -1688,6 +1831,9 @@ fn parse_generate_ac(body: &[u8]) -> Result<GenAcResponse, KernelError> {
         atc: u16::from_be_bytes(atc),
         ac,
         iad,
+        sdad,
+        unsigned,
+        cda_failed: false,
     })
 }
 

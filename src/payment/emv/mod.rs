@@ -9,6 +9,7 @@
 pub mod apdu;
 pub mod config;
 pub mod crypto;
+pub mod cvn;
 pub mod dol;
 pub mod kernel;
 pub mod select;

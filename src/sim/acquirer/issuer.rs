@@ -2,12 +2,15 @@
 //! the project's virtual cards and PIN pad, so the host checks exactly what
 //! the card and the pad computed.
 //!
-//! - ARQC (tag 9F26 in field 55): ICC master key from the card's issuer
-//!   master key (Option A, PAN and PSN), AC session key for the ATC (9F36),
-//!   MAC over the cryptogram input rebuilt from field 55
-//!   (`emv::crypto::CryptogramInput`), compared with the ARQC.
-//! - ARPC: method 1 under the same AC session key; tag 91 is ARPC ‖ ARC,
-//!   which the virtual card checks at the second GENERATE AC.
+//! - ARQC (tag 9F26 in field 55): the issuer reads the cryptogram version
+//!   from the IAD (9F10) in the layout of the card's scheme, derives the
+//!   ICC master key and the AC key as that version says (`emv::cvn`),
+//!   rebuilds the cryptogram input from field 55 and compares.
+//! - ARPC: by the same version (method 1: ARPC ‖ ARC; Visa CVN 18: method
+//!   2, ARPC ‖ CSU), which the virtual card checks.
+//! - Issuer scripts queued with [`EmvIssuer::with_script`] go back in field
+//!   55 as template 72, each command carrying the MAC of that version under
+//!   the card's script-integrity key.
 //! - PIN: the block in field 52 is decrypted under the DUKPT key named by
 //!   the KSN in field 53, from the ANSI test BDKs the PIN pad simulator is
 //!   loaded with (`sim::pinpad::TEST_TDES_BDK`, `TEST_AES_BDK`), and the
@@ -25,7 +28,8 @@ use zeroize::Zeroizing;
 use super::{IssuerError, IssuerVerifier};
 use crate::card::profile;
 use crate::pinpad::{TEST_AES_BDK, TEST_TDES_BDK, TEST_TDES_KSN};
-use tillpoint_payment::emv::crypto::{self, CryptogramInput, DesKey};
+use tillpoint_payment::emv::crypto::{CryptogramInput, DesKey};
+use tillpoint_payment::emv::cvn::{Cvn, IssuerAuth, Scheme};
 use tillpoint_payment::emv::tlv::{self, Tlv};
 use tillpoint_payment::pin::{self, BaseDerivationKeys, EncryptedPin, PinBlockFormat};
 
@@ -36,6 +40,13 @@ pub const DEFAULT_PIN: &str = "1234";
 #[derive(Clone)]
 struct IssuerCard {
     master_key: DesKey,
+    script_key: DesKey,
+    scheme: Scheme,
+    /// The version the card was personalised with, used when the host
+    /// makes chip data itself (`icc_for`, `tc_for`).
+    cvn: Cvn,
+    /// Script commands (without MAC) for the card's next online answer.
+    scripts: Vec<ScriptCommand>,
     /// Derivation key index written in the card's IAD.
     dki: u8,
     /// The card's PAN sequence number as two digits.
@@ -105,6 +116,10 @@ impl EmvIssuer {
             for app in p.apps {
                 cards.entry(app.pan.clone()).or_insert_with(|| IssuerCard {
                     master_key: app.issuer_master_key.clone(),
+                    script_key: app.issuer_script_key.clone(),
+                    scheme: Scheme::from_aid(&app.aid).unwrap_or(Scheme::Visa),
+                    cvn: app.cvn,
+                    scripts: Vec::new(),
                     dki: app.dki,
                     psn: format!("{:02X}", app.psn),
                     pin: Zeroizing::new(DEFAULT_PIN.to_owned()),
@@ -139,28 +154,34 @@ impl EmvIssuer {
 
     /// The AC session key for this card and ATC. The PSN comes from tag 5F34
     /// when field 55 has it, else from field 23, else the card's own.
-    fn session_key(
+    /// Queues an issuer script command for the card's next online answer
+    /// (sent as template 72, after the second GENERATE AC).
+    pub fn with_script(mut self, pan: &str, command: ScriptCommand) -> Self {
+        if let Some(c) = self.cards.get_mut(pan) {
+            c.scripts.push(command);
+        }
+        self
+    }
+
+    /// The card's version (from its IAD), its ICC master key for AC and the
+    /// cryptogram input rebuilt from field 55.
+    fn crypto_context(
         &self,
         pan: &str,
         psn: Option<&str>,
         list: &[Tlv],
-    ) -> Result<DesKey, IssuerError> {
+    ) -> Result<(Cvn, DesKey, CryptogramInput), IssuerError> {
         let card = self.card(pan)?;
-        let psn = match tlv::find_bytes(list, 0x5F34) {
-            Some([b]) => format!("{b:02X}"),
-            _ => psn
-                .and_then(|p| p.get(p.len().saturating_sub(2)..))
-                .map_or_else(|| card.psn.clone(), str::to_owned),
-        };
-        let mk = crypto::derive_icc_master_key_a(&card.master_key, pan, Some(&psn))
+        let input = CryptogramInput::from_tlv(list)
+            .map_err(|_| IssuerError::MissingTag("cryptogram input (Book 2 table 26)"))?;
+        let cvn = Cvn::from_iad(card.scheme, &input.iad).map_err(IssuerError::Cryptogram)?;
+        let psn = card_psn(card, psn, list);
+        let mk = cvn
+            .icc_master_key(&card.master_key, pan, Some(&psn))
             .map_err(|_| IssuerError::UnknownCard)?;
-        let atc: [u8; 2] = fixed(list, 0x9F36, "9F36 (ATC)")?;
-        Ok(crypto::ac_session_key(&mk, atc))
+        Ok((cvn, mk, input))
     }
 
-    /// Field 55 as a virtual card of this issuer would send it for an
-    /// online purchase of `amount` (minor units) at `atc`, with a valid
-    /// ARQC. For tests and the benchmark; `None` for an unknown card.
     pub fn icc_for(&self, pan: &str, amount: u64, atc: u16) -> Option<Vec<u8>> {
         self.chip_data(pan, amount, atc, 0x80)
     }
@@ -173,6 +194,11 @@ impl EmvIssuer {
     fn chip_data(&self, pan: &str, amount: u64, atc: u16, cid: u8) -> Option<Vec<u8>> {
         let card = self.cards.get(pan)?;
         let psn = u8::from_str_radix(&card.psn, 16).ok()?;
+        let cvn = card.cvn;
+        let cvr: &[u8] = match cvn.scheme() {
+            Scheme::Mastercard => &[0xA0, 0, 0, 0, 0, 0],
+            _ => &[0x03, 0xA0, 0x00, 0x00],
+        };
         let input = CryptogramInput {
             amount_authorised: super::bcd12(amount),
             amount_other: [0; 6],
@@ -189,15 +215,16 @@ impl EmvIssuer {
             ],
             aip: [0x39, 0x00],
             atc: atc.to_be_bytes(),
-            cvr: [0x03, 0xA0, 0x00, 0x00],
+            iad: cvn.iad(card.dki, cvr),
         };
-        let mk = crypto::derive_icc_master_key_a(&card.master_key, pan, Some(&card.psn)).ok()?;
-        let sk = crypto::ac_session_key(&mk, input.atc);
-        let ac = crypto::application_cryptogram(&sk, &input.to_bytes());
+        let mk = cvn
+            .icc_master_key(&card.master_key, pan, Some(&card.psn))
+            .ok()?;
+        let ac = cvn.cryptogram(&mk, &input).ok()?;
         let list = vec![
             Tlv::primitive(0x9F26, ac.to_vec()),
             Tlv::primitive(0x9F27, vec![cid]),
-            Tlv::primitive(0x9F10, crypto::build_iad(card.dki, input.cvr)),
+            Tlv::primitive(0x9F10, input.iad.clone()),
             Tlv::primitive(0x9F37, input.unpredictable_number.to_vec()),
             Tlv::primitive(0x9F36, input.atc.to_vec()),
             Tlv::primitive(0x95, input.tvr.to_vec()),
@@ -218,6 +245,52 @@ impl EmvIssuer {
 /// the TDES DUKPT key of the test BDK's initial KSN with `counter` (1 for the
 /// pad's first PIN). Returns the block and the 10-byte KSN; `None` for a bad
 /// PIN, PAN or counter. For tests and the benchmark.
+/// The PSN the cryptogram was made with: tag 5F34 in field 55, else field
+/// 23 (three digits, the last two count), else the card's record.
+fn card_psn(card: &IssuerCard, psn: Option<&str>, list: &[Tlv]) -> String {
+    match tlv::find_bytes(list, 0x5F34) {
+        Some([b]) => format!("{b:02X}"),
+        _ => psn
+            .and_then(|p| p.get(p.len().saturating_sub(2)..))
+            .map_or_else(|| card.psn.clone(), str::to_owned),
+    }
+}
+
+/// An issuer script command before its MAC: secure messaging class 84.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptCommand {
+    /// Instruction: 1E APPLICATION BLOCK, 18 APPLICATION UNBLOCK, DA PUT
+    /// DATA, 24 PIN CHANGE/UNBLOCK.
+    pub ins: u8,
+    /// Parameters (for PUT DATA, the tag).
+    pub p1p2: [u8; 2],
+    /// Command data before the MAC.
+    pub data: Vec<u8>,
+}
+
+impl ScriptCommand {
+    /// PUT DATA of one primitive data object (for example 9F23, the upper
+    /// consecutive offline limit).
+    pub fn put_data(tag: u16, value: Vec<u8>) -> ScriptCommand {
+        ScriptCommand {
+            ins: 0xDA,
+            p1p2: tag.to_be_bytes(),
+            data: value,
+        }
+    }
+
+    /// The APDU with its 8-byte MAC: `mac(header, data)`, the header's Lc
+    /// counting the MAC.
+    fn with_mac(&self, mac: impl Fn([u8; 5], &[u8]) -> [u8; 8]) -> Vec<u8> {
+        let lc = (self.data.len() + 8).min(255) as u8;
+        let header = [0x84, self.ins, self.p1p2[0], self.p1p2[1], lc];
+        let mut apdu = header.to_vec();
+        apdu.extend_from_slice(&self.data);
+        apdu.extend_from_slice(&mac(header, &self.data));
+        apdu
+    }
+}
+
 pub fn test_pin_block(pin: &str, pan: &str, counter: u32) -> Option<([u8; 8], Vec<u8>)> {
     use tillpoint_payment::pin::dukpt_tdes;
     let ipek = dukpt_tdes::derive_ipek(&TEST_TDES_BDK, &TEST_TDES_KSN);
@@ -230,10 +303,10 @@ impl IssuerVerifier for EmvIssuer {
     fn verify_arqc(&self, pan: &str, psn: Option<&str>, icc: &[u8]) -> Result<bool, IssuerError> {
         let list = parse_icc(icc)?;
         let arqc: [u8; 8] = fixed(&list, 0x9F26, "9F26 (ARQC)")?;
-        let input = CryptogramInput::from_tlv(&list)
-            .map_err(|_| IssuerError::MissingTag("cryptogram input (Book 2 table 26)"))?;
-        let sk = self.session_key(pan, psn, &list)?;
-        let expected = crypto::application_cryptogram(&sk, &input.to_bytes());
+        let (cvn, mk, input) = self.crypto_context(pan, psn, &list)?;
+        let expected = cvn
+            .cryptogram(&mk, &input)
+            .map_err(|_| IssuerError::MissingTag("9F10 (IAD)"))?;
         // Compare every byte regardless of where they differ.
         Ok(expected
             .iter()
@@ -251,10 +324,35 @@ impl IssuerVerifier for EmvIssuer {
     ) -> Result<Vec<u8>, IssuerError> {
         let list = parse_icc(icc)?;
         let arqc: [u8; 8] = fixed(&list, 0x9F26, "9F26 (ARQC)")?;
-        let sk = self.session_key(pan, psn, &list)?;
-        let mut out = crypto::arpc_method1(&sk, &arqc, arc).to_vec();
-        out.extend_from_slice(&arc);
-        Ok(out)
+        let (cvn, mk, input) = self.crypto_context(pan, psn, &list)?;
+        let auth = IssuerAuth {
+            arc,
+            approved: matches!(&arc, b"00" | b"08" | b"10" | b"11"),
+        };
+        Ok(cvn.issuer_authentication_data(&mk, &input, &arqc, auth))
+    }
+
+    fn scripts(&self, pan: &str, psn: Option<&str>, icc: &[u8]) -> Result<Vec<u8>, IssuerError> {
+        let card = self.card(pan)?;
+        if card.scripts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = parse_icc(icc)?;
+        let arqc: [u8; 8] = fixed(&list, 0x9F26, "9F26 (ARQC)")?;
+        let (cvn, _, input) = self.crypto_context(pan, psn, &list)?;
+        let smi = cvn
+            .icc_master_key(&card.script_key, pan, Some(&card_psn(card, psn, &list)))
+            .map_err(|_| IssuerError::UnknownCard)?;
+        let commands = card
+            .scripts
+            .iter()
+            .map(|c| {
+                let apdu =
+                    c.with_mac(|header, data| cvn.script_mac(&smi, input.atc, &arqc, header, data));
+                Tlv::primitive(0x86, apdu)
+            })
+            .collect();
+        Ok(Tlv::constructed(0x72, commands).to_bytes())
     }
 
     fn recover_pin(

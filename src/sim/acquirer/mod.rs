@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
-pub use issuer::{test_pin_block, EmvIssuer};
+pub use issuer::{test_pin_block, EmvIssuer, ScriptCommand};
 pub use server::{run_acquirer_sim, start_acquirer_sim, SimConfig, SimError, SimHandle};
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -30,6 +30,8 @@ pub enum IssuerError {
     BadPinBlock(&'static str),
     #[error("no issuer keys for this card")]
     UnknownCard,
+    #[error("chip data: {0}")]
+    Cryptogram(tillpoint_payment::emv::cvn::CvnError),
 }
 
 /// The issuer side of card verification, as the host needs it.
@@ -45,6 +47,11 @@ pub trait IssuerVerifier: Send + Sync {
         icc: &[u8],
         arc: [u8; 2],
     ) -> Result<Vec<u8>, IssuerError>;
+    /// Issuer script templates (71/72, TLV-encoded) to send back in field
+    /// 55 with the answer to this ARQC; none by default.
+    fn scripts(&self, _pan: &str, _psn: Option<&str>, _icc: &[u8]) -> Result<Vec<u8>, IssuerError> {
+        Ok(Vec::new())
+    }
     /// The clear PIN from an ISO 9564 PIN block encrypted under the DUKPT
     /// key named by `ksn`.
     fn recover_pin(

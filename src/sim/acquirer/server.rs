@@ -21,6 +21,7 @@ use crate::acquirer::ledger::{
     UploadRow,
 };
 use tillpoint_core::tender::mask_pan;
+use tillpoint_payment::emv::tlv::Tlv;
 use tillpoint_payment::iso8583::codec::{pack, unpack, Message};
 use tillpoint_payment::iso8583::framing::{read_frame, write_frame, FrameError};
 use tillpoint_payment::iso8583::messages::{
@@ -865,13 +866,16 @@ impl Ctx<'_, '_> {
                     code.as_bytes().get(1).copied().unwrap_or(b'0'),
                 ];
                 if let Ok(arpc) = self.cfg.verifier.make_arpc(&pan, psn, icc, arc) {
-                    if let Ok(len) = u8::try_from(arpc.len()) {
-                        if len < 0x80 {
-                            let mut tlv = vec![0x91, len];
-                            tlv.extend_from_slice(&arpc);
-                            answer.set(field::ICC, tlv).ok();
-                        }
+                    let mut tlv = Tlv::primitive(0x91, arpc).to_bytes();
+                    if decline.is_none() {
+                        tlv.extend(
+                            self.cfg
+                                .verifier
+                                .scripts(&pan, psn, icc)
+                                .unwrap_or_default(),
+                        );
                     }
+                    answer.set(field::ICC, tlv).ok();
                 }
             }
         }
@@ -1228,9 +1232,11 @@ mod tests {
             assert_eq!(a.get(11), m.get(11));
             if expected == "00" {
                 assert_eq!(a.get_str(38).map(str::len), Some(6));
+                // Visa CVN 18: ARPC method 2, 91 = ARPC(4) || CSU(4)
+                // with "issuer approves" set.
                 let icc = a.get(55).unwrap();
-                assert_eq!(icc[0], 0x91);
-                assert_eq!(&icc[icc.len() - 2..], b"00");
+                assert_eq!(&icc[..2], &[0x91, 0x08]);
+                assert_eq!(&icc[6..10], &[0, 0x80, 0, 0]);
             }
         }
         // Bad Luhn, expired card, bad ARQC.

@@ -7,12 +7,14 @@ use std::time::{Duration, Instant};
 
 use tillpoint_payment::emv::apdu::{CardChannel, ChannelError};
 use tillpoint_payment::emv::config::TerminalConfig;
-use tillpoint_payment::emv::crypto;
+use tillpoint_payment::emv::crypto::CryptogramInput;
+use tillpoint_payment::emv::cvn::IssuerAuth;
 use tillpoint_payment::emv::kernel::{
     Cardholder, Decision, HostResponse, Kernel, KernelError, PinEntry, PinRequest,
     TransactionInput, TxnDate,
 };
 use tillpoint_payment::emv::select::{ApplicationChooser, Candidate, Choice};
+use tillpoint_payment::emv::tlv;
 
 use super::{profile, VirtualCard};
 
@@ -85,21 +87,28 @@ pub fn sample_purchase(amount: u64) -> TransactionInput {
 }
 
 /// The issuer side of an approval, as the acquirer simulator computes it:
-/// ARPC method 1 under the AC session key of the card's ATC.
+/// the ARPC for the ARQC in `field55`, by the card's cryptogram version.
 pub fn issuer_approval(
     profile_name: &str,
     pan: &str,
     psn: Option<&str>,
-    atc: u16,
-    arqc: &[u8; 8],
+    field55: &[u8],
 ) -> Option<HostResponse> {
     let p = profile::by_name(profile_name)?;
     let app = p.apps.iter().find(|a| a.pan == pan)?;
-    let mk = crypto::derive_icc_master_key_a(&app.issuer_master_key, pan, psn).ok()?;
-    let sk = crypto::ac_session_key(&mk, atc.to_be_bytes());
+    let list = tlv::parse_all(field55).ok()?;
+    let arqc: [u8; 8] = tlv::find_bytes(&list, 0x9F26)?.try_into().ok()?;
+    let input = CryptogramInput::from_tlv(&list).ok()?;
+    let mk = app
+        .cvn
+        .icc_master_key(&app.issuer_master_key, pan, psn)
+        .ok()?;
     let arc = *b"00";
-    let mut iad = crypto::arpc_method1(&sk, arqc, arc).to_vec();
-    iad.extend_from_slice(&arc);
+    let auth = IssuerAuth {
+        arc,
+        approved: true,
+    };
+    let iad = app.cvn.issuer_authentication_data(&mk, &input, &arqc, auth);
     Some(HostResponse::Answered {
         arc,
         auth_code: Some("123456".into()),
@@ -185,8 +194,7 @@ pub fn bench_kernel(iterations: u32) -> Result<BenchReport, KernelError> {
             name,
             &secrets.pan,
             secrets.pan_sequence.as_deref(),
-            out.receipt.atc,
-            &online.arqc,
+            &online.field55,
         )
         .ok_or_else(|| KernelError::Input("no issuer key for the benchmark card".into()))?;
         let done = k.complete(host.clone())?;

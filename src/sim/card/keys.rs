@@ -186,6 +186,28 @@ pub fn signed_dynamic_data(icc: &TestKey, dynamic_number: &[u8], ddol_data: &[u8
     sign_framed(icc, &body, ddol_data)
 }
 
+/// Signed dynamic application data for CDA (Book 2, 6.6.1, tables 17 and
+/// 19): the ICC dynamic data is the dynamic number, the CID, the AC and the
+/// transaction data hash code; the hash also covers the unpredictable number.
+pub fn signed_cda_data(
+    icc: &TestKey,
+    dynamic_number: &[u8],
+    cid: u8,
+    ac: &[u8; 8],
+    data_hash: &[u8],
+    unpredictable_number: &[u8],
+) -> Vec<u8> {
+    let mut dynamic = vec![dynamic_number.len() as u8];
+    dynamic.extend_from_slice(dynamic_number);
+    dynamic.push(cid);
+    dynamic.extend_from_slice(ac);
+    dynamic.extend_from_slice(data_hash);
+    let mut body = vec![0x05, 0x01, dynamic.len() as u8];
+    body.extend_from_slice(&dynamic);
+    body.resize(icc.len - 22, 0xBB);
+    sign_framed(icc, &body, unpredictable_number)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,11 +3,11 @@
 //! as a [`CardChannel`] (unit tests, benchmarks, the demo) and behind the
 //! real pcscd through vsmartcard's vpcd socket ([`vpcd`]).
 //!
-//! The card computes real cryptograms: its ICC master key is derived from
-//! the issuer master key in its profile (Option A), each AC uses the common
-//! session key for its ATC, and the ARPC is checked with method 1, so the
-//! acquirer simulator can verify and answer with the same `crypto` module.
-//! Issuer script commands are accepted without checking their MAC.
+//! The card computes real cryptograms by the published cryptogram version
+//! its profile names (`emv::cvn`): the ICC master keys are derived from the
+//! issuer master keys in its profile, each AC, the ARPC check and the
+//! issuer script MACs follow that version, and the IAD says which it is, so
+//! the acquirer simulator (or any issuer host) can verify and answer.
 
 pub mod bench;
 pub mod keys;
@@ -17,7 +17,8 @@ pub mod vpcd;
 use std::collections::BTreeMap;
 
 use tillpoint_payment::emv::apdu::{CardChannel, ChannelError, Command};
-use tillpoint_payment::emv::crypto::{self, CryptogramInput, DesKey};
+use tillpoint_payment::emv::crypto::{CryptogramInput, DesKey};
+use tillpoint_payment::emv::cvn::{Cvn, IssuerAuth, Scheme};
 use tillpoint_payment::emv::dol;
 use tillpoint_payment::emv::select::PSE;
 use tillpoint_payment::emv::tlv::{self, Tlv};
@@ -39,6 +40,7 @@ const SW_P1P2: [u8; 2] = [0x6A, 0x86];
 const SW_INS: [u8; 2] = [0x6D, 0x00];
 const SW_CLA: [u8; 2] = [0x6E, 0x00];
 const SW_AUTH_FAILED: [u8; 2] = [0x63, 0x00];
+const SW_SM_WRONG: [u8; 2] = [0x69, 0x88];
 const SW_BLOCKED: [u8; 2] = [0x62, 0x83];
 const SW_NO_DIAGNOSIS: [u8; 2] = [0x6F, 0x00];
 
@@ -51,6 +53,7 @@ struct AppImage {
     afl: Vec<u8>,
     aip: [u8; 2],
     icc_mk: DesKey,
+    icc_mk_smi: DesKey,
     cdol1: Vec<dol::DolEntry>,
     cdol2: Vec<dol::DolEntry>,
     pdol_len: usize,
@@ -61,7 +64,11 @@ struct AppImage {
 enum Phase {
     Selected,
     Processing,
-    FirstAc { arqc: [u8; 8], online: bool },
+    FirstAc {
+        arqc: [u8; 8],
+        un: [u8; 4],
+        online: bool,
+    },
     Done,
 }
 
@@ -88,6 +95,16 @@ pub struct VirtualCard {
     phase: Phase,
     cursor: Option<(Vec<u8>, usize)>,
     issuer_auth_failed: bool,
+    /// ATC and ARQC of this transaction's first GENERATE AC: what issuer
+    /// script MACs are computed over.
+    script_context: Option<([u8; 2], [u8; 8])>,
+    /// What EXTERNAL AUTHENTICATE's issuer data said, for the second AC.
+    external_auth: Option<bool>,
+    /// PDOL values of this transaction's GPO and the CDOL1 data of its
+    /// first GENERATE AC, which a CDA signature's data hash covers.
+    cda_covered: Vec<u8>,
+    /// Values written by issuer scripts (PUT DATA), readable by GET DATA.
+    put_data: BTreeMap<u32, Vec<u8>>,
     pending: Vec<u8>,
     remove_after: Option<u32>,
     apdus: u32,
@@ -146,6 +163,7 @@ impl AppImage {
                 Oda::None => 0,
                 Oda::Sda => 0x40,
                 Oda::Dda => 0x20,
+                Oda::Cda => 0x21,
             };
         let aip = [aip0, 0x00];
         let mut a5 = vec![tlv_p(0x50, p.label.as_bytes().to_vec())];
@@ -206,7 +224,7 @@ impl AppImage {
         if p.oda != Oda::None {
             r2.push(tlv_p(0x9F4A, vec![0x82]));
         }
-        if p.oda == Oda::Dda {
+        if matches!(p.oda, Oda::Dda | Oda::Cda) {
             r2.push(tlv_p(0x9F49, vec![0x9F, 0x37, 0x04]));
         }
         let rec_2_1 = record(r2);
@@ -268,8 +286,13 @@ impl AppImage {
         records.insert((1, 1), rec_1_1);
         records.insert((2, 1), rec_2_1);
         let psn = format!("{:02X}", p.psn);
-        let icc_mk = crypto::derive_icc_master_key_a(&p.issuer_master_key, &p.pan, Some(&psn))
-            .unwrap_or_else(|_| DesKey::new([0; 16]));
+        let derive = |imk: &DesKey| {
+            p.cvn
+                .icc_master_key(imk, &p.pan, Some(&psn))
+                .unwrap_or_else(|_| DesKey::new([0; 16]))
+        };
+        let icc_mk = derive(&p.issuer_master_key);
+        let icc_mk_smi = derive(&p.issuer_script_key);
         let pdol = dol::parse(&p.pdol).unwrap_or_default();
         AppImage {
             fci,
@@ -277,6 +300,7 @@ impl AppImage {
             afl,
             aip,
             icc_mk,
+            icc_mk_smi,
             cdol1: dol::parse(&p.cdol1).unwrap_or_default(),
             cdol2: dol::parse(&p.cdol2).unwrap_or_default(),
             pdol_len: pdol.iter().map(|e| e.len).sum(),
@@ -307,6 +331,10 @@ impl VirtualCard {
             phase: Phase::Done,
             cursor: None,
             issuer_auth_failed: false,
+            script_context: None,
+            external_auth: None,
+            cda_covered: Vec::new(),
+            put_data: BTreeMap::new(),
             pending: Vec::new(),
             remove_after: None,
             apdus: 0,
@@ -351,6 +379,7 @@ impl VirtualCard {
         self.cursor = None;
         self.pending.clear();
         self.issuer_auth_failed = false;
+        self.script_context = None;
     }
 
     /// Processes one command APDU. `None` means the card stays silent.
@@ -549,6 +578,11 @@ impl VirtualCard {
         }
         self.phase = Phase::Processing;
         self.issuer_auth_failed = false;
+        self.script_context = None;
+        self.cda_covered = tlv::parse_one(&cmd.data)
+            .ok()
+            .and_then(|t| t.bytes().map(<[u8]>::to_vec))
+            .unwrap_or_default();
         (body, SW_OK)
     }
 
@@ -561,7 +595,7 @@ impl VirtualCard {
             0x9F36 => self.atc.get(i).map(|v| v.to_be_bytes().to_vec()),
             0x9F13 => self.last_online.get(i).map(|v| v.to_be_bytes().to_vec()),
             0x9F17 => Some(vec![0x03]),
-            _ => None,
+            _ => self.put_data.get(&tag).cloned(),
         };
         match value {
             Some(v) => (tlv_p(tag, v).to_bytes(), SW_OK),
@@ -573,7 +607,7 @@ impl VirtualCard {
         let Some((i, app)) = self.app() else {
             return (Vec::new(), SW_CONDITIONS);
         };
-        if app.p.oda != Oda::Dda || self.phase != Phase::Processing {
+        if !matches!(app.p.oda, Oda::Dda | Oda::Cda) || self.phase != Phase::Processing {
             return (Vec::new(), SW_CONDITIONS);
         }
         if cmd.data.len() != 4 {
@@ -590,15 +624,21 @@ impl VirtualCard {
         (tlv_p(0x80, sdad).to_bytes(), SW_OK)
     }
 
-    /// Card verification results for the IAD: Visa-like layout with the
-    /// cryptogram types of both GENERATE ACs and the issuer auth result.
-    fn cvr(&self, first: u8, second: u8) -> [u8; 4] {
-        [
-            0x03,
-            (second << 6) | (first << 4),
-            if self.issuer_auth_failed { 0x40 } else { 0x00 },
-            0x00,
-        ]
+    /// Card verification results for the IAD, in the scheme's layout:
+    /// the cryptogram types of both GENERATE ACs (00 AAC, 01 TC, 10 ARQC or
+    /// "second AC not requested") and whether issuer authentication failed.
+    /// Visa and UICS: `03` length byte, then byte 2 bits 8-7 / 6-5 and bit 4;
+    /// Mastercard: byte 1 bits 8-7 / 6-5, byte 2 bit 3 (our reading of
+    /// M/Chip; the other bits are left zero).
+    fn cvr(&self, cvn: Cvn, first: u8, second: u8) -> Vec<u8> {
+        let types = (second << 6) | (first << 4);
+        let failed = self.issuer_auth_failed;
+        match cvn.scheme() {
+            Scheme::Mastercard => vec![types, if failed { 0x04 } else { 0 }, 0, 0, 0, 0],
+            Scheme::Visa | Scheme::UnionPay => {
+                vec![0x03, types | if failed { 0x08 } else { 0 }, 0x00, 0x00]
+            }
+        }
     }
 
     fn generate_ac(&mut self, cmd: &Command) -> (Vec<u8>, [u8; 2]) {
@@ -628,20 +668,30 @@ impl VirtualCard {
                 _ => 0x80,
             }
         } else {
-            let Phase::FirstAc { arqc, mut online } = self.phase else {
+            let Phase::FirstAc {
+                arqc,
+                un,
+                mut online,
+            } = self.phase
+            else {
                 return (Vec::new(), SW_CONDITIONS);
             };
             let arc = value(0x8A).unwrap_or(&[]);
+            let mut issuer_declined = false;
             // Issuer data carried in CDOL2 (tag 91) is checked here; a valid
             // ARPC counts as the online step.
             if let Some(iad) = value(0x91).filter(|v| v.iter().any(|b| *b != 0)) {
-                if self.check_arpc(&app, atc, &arqc, iad) {
-                    online = true;
-                } else {
-                    self.issuer_auth_failed = true;
+                match self.check_arpc(&app, atc, un, &arqc, iad) {
+                    Some(auth) => {
+                        online = true;
+                        issuer_declined = !auth.approved;
+                    }
+                    None => self.issuer_auth_failed = true,
                 }
+            } else if let Some(auth) = self.external_auth {
+                issuer_declined = !auth;
             }
-            let approved = matches!(arc, b"00" | b"08" | b"10" | b"11");
+            let approved = matches!(arc, b"00" | b"08" | b"10" | b"11") && !issuer_declined;
             let unable = arc == b"Z3";
             match requested {
                 0x40 if approved && online && !self.issuer_auth_failed => {
@@ -662,12 +712,13 @@ impl VirtualCard {
             0x80 => 2,
             _ => 0,
         };
+        let cvn = app.p.cvn;
         let cvr = if first {
-            self.cvr(type_bits(kind), 0)
+            self.cvr(cvn, type_bits(kind), 0b10)
         } else {
-            self.cvr(1, type_bits(kind))
+            self.cvr(cvn, 0b10, type_bits(kind))
         };
-        let iad = crypto::build_iad(app.p.dki, cvr);
+        let iad = cvn.iad(app.p.dki, &cvr);
         let mut list: Vec<Tlv> = fields
             .iter()
             .map(|(t, v)| Tlv {
@@ -681,16 +732,38 @@ impl VirtualCard {
         let Ok(input) = CryptogramInput::from_tlv(&list) else {
             return (Vec::new(), SW_WRONG_LENGTH);
         };
-        let sk = crypto::ac_session_key(&app.icc_mk, atc.to_be_bytes());
-        let ac = crypto::application_cryptogram(&sk, &input.to_bytes());
+        let Ok(ac) = cvn.cryptogram(&app.icc_mk, &input) else {
+            return (Vec::new(), SW_WRONG_LENGTH);
+        };
+        if first {
+            self.script_context = Some((atc.to_be_bytes(), ac));
+            self.external_auth = None;
+        }
         self.phase = if first && kind == 0x80 {
             Phase::FirstAc {
                 arqc: ac,
+                un: input.unpredictable_number,
                 online: false,
             }
         } else {
             Phase::Done
         };
+        let cda = cmd.p1 & 0x10 != 0 && app.p.oda == Oda::Cda && kind != 0x00;
+        if first {
+            if self.fault == Fault::CdaWrongHash {
+                // This card's hash leaves the PDOL values out.
+                self.cda_covered.clear();
+            }
+            self.cda_covered.extend_from_slice(&cmd.data);
+        }
+        if cda {
+            let mut covered = self.cda_covered.clone();
+            if !first {
+                covered.extend_from_slice(&cmd.data);
+            }
+            let un = value(0x9F37).unwrap_or(&[]).to_vec();
+            return (self.cda_answer(kind, atc, &ac, iad, &covered, &un), SW_OK);
+        }
         let body = if app.p.gpo_format2 {
             Tlv::constructed(
                 0x77,
@@ -712,43 +785,108 @@ impl VirtualCard {
         (body, SW_OK)
     }
 
-    /// ARPC method 1 under the AC session key: 91 = ARPC(8) || ARC(2).
-    fn check_arpc(&self, app: &AppImage, atc: u16, arqc: &[u8; 8], iad: &[u8]) -> bool {
-        let (Some(arpc), Some(arc)) = (iad.get(..8), iad.get(8..10)) else {
-            return false;
-        };
-        let sk = crypto::ac_session_key(&app.icc_mk, atc.to_be_bytes());
-        let expected = crypto::arpc_method1(&sk, arqc, [arc[0], arc[1]]);
-        expected.as_slice() == arpc
+    /// A CDA answer (Book 3, 9.3, format 2): CID, ATC, the signature over
+    /// the AC and the transaction data hash, and the IAD; the AC itself is
+    /// only inside the signature.
+    fn cda_answer(
+        &self,
+        kind: u8,
+        atc: u16,
+        ac: &[u8; 8],
+        iad: Vec<u8>,
+        covered: &[u8],
+        un: &[u8],
+    ) -> Vec<u8> {
+        let cid = tlv_p(0x9F27, vec![kind]);
+        let atc_tlv = tlv_p(0x9F36, atc.to_be_bytes().to_vec());
+        let iad_tlv = tlv_p(0x9F10, iad);
+        let mut hashed = covered.to_vec();
+        for t in [&cid, &atc_tlv, &iad_tlv] {
+            hashed.extend(t.to_bytes());
+        }
+        let data_hash = <sha1::Sha1 as sha1::Digest>::digest(&hashed);
+        let mut dynamic = [0u8; 8];
+        dynamic[..2].copy_from_slice(&atc.to_be_bytes());
+        for (d, s) in dynamic[2..].iter_mut().zip(un.iter().cycle()) {
+            *d = s ^ 0xA5;
+        }
+        let mut sdad = keys::signed_cda_data(&TestKey::icc(), &dynamic, kind, ac, &data_hash, un);
+        if self.fault == Fault::CdaBadSignature {
+            if let Some(b) = sdad.get_mut(10) {
+                *b ^= 0x01;
+            }
+        }
+        Tlv::constructed(0x77, vec![cid, atc_tlv, tlv_p(0x9F4B, sdad), iad_tlv]).to_bytes()
+    }
+
+    /// Checks issuer authentication data by the card's cryptogram version.
+    fn check_arpc(
+        &self,
+        app: &AppImage,
+        atc: u16,
+        un: [u8; 4],
+        arqc: &[u8; 8],
+        data: &[u8],
+    ) -> Option<IssuerAuth> {
+        app.p
+            .cvn
+            .check_issuer_authentication(&app.icc_mk, atc.to_be_bytes(), un, arqc, data)
     }
 
     fn external_authenticate(&mut self, cmd: &Command) -> (Vec<u8>, [u8; 2]) {
         let Some((i, app)) = self.app() else {
             return (Vec::new(), SW_CONDITIONS);
         };
-        let Phase::FirstAc { arqc, .. } = self.phase else {
+        let Phase::FirstAc { arqc, un, .. } = self.phase else {
             return (Vec::new(), SW_CONDITIONS);
         };
         if !(8..=16).contains(&cmd.data.len()) {
             return (Vec::new(), SW_WRONG_LENGTH);
         }
         let atc = self.atc.get(i).copied().unwrap_or(0);
-        let ok = self.check_arpc(app, atc, &arqc, &cmd.data);
-        self.phase = Phase::FirstAc { arqc, online: ok };
-        if ok {
-            (Vec::new(), SW_OK)
-        } else {
-            self.issuer_auth_failed = true;
-            (Vec::new(), SW_AUTH_FAILED)
+        let auth = self.check_arpc(app, atc, un, &arqc, &cmd.data);
+        self.phase = Phase::FirstAc {
+            arqc,
+            un,
+            online: auth.is_some(),
+        };
+        match auth {
+            Some(a) => {
+                self.external_auth = Some(a.approved);
+                (Vec::new(), SW_OK)
+            }
+            None => {
+                self.issuer_auth_failed = true;
+                (Vec::new(), SW_AUTH_FAILED)
+            }
         }
     }
 
+    /// Issuer script commands (secure messaging, CLA 84): the last 8 bytes
+    /// of the data are the MAC by the card's version over the header, this
+    /// transaction's ATC and ARQC and the rest of the data. A wrong or
+    /// missing MAC is refused with 6988 and changes nothing.
     fn script_command(&mut self, cmd: &Command) -> (Vec<u8>, [u8; 2]) {
-        let Some((i, _)) = self.app() else {
+        let Some((i, app)) = self.app() else {
             return (Vec::new(), SW_CONDITIONS);
         };
         if matches!(self.phase, Phase::Selected | Phase::Processing) {
             return (Vec::new(), SW_CONDITIONS);
+        }
+        let Some((atc, arqc)) = self.script_context else {
+            return (Vec::new(), SW_CONDITIONS);
+        };
+        let Some(split) = cmd.data.len().checked_sub(8) else {
+            return (Vec::new(), SW_SM_WRONG);
+        };
+        let (data, mac) = cmd.data.split_at(split);
+        let header = [cmd.cla, cmd.ins, cmd.p1, cmd.p2, cmd.data.len() as u8];
+        let expected = app
+            .p
+            .cvn
+            .script_mac(&app.icc_mk_smi, atc, &arqc, header, data);
+        if expected.as_slice() != mac {
+            return (Vec::new(), SW_SM_WRONG);
         }
         match cmd.ins {
             0x1E => {
@@ -760,6 +898,10 @@ impl VirtualCard {
                 if let Some(b) = self.blocked.get_mut(i) {
                     *b = false;
                 }
+            }
+            0xDA => {
+                let tag = u32::from(u16::from_be_bytes([cmd.p1, cmd.p2]));
+                self.put_data.insert(tag, data.to_vec());
             }
             _ => {}
         }

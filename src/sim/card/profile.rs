@@ -3,6 +3,7 @@
 //! meets (scheme style, CVM, offline behaviour) or a kind of broken card.
 
 use tillpoint_payment::emv::crypto::DesKey;
+use tillpoint_payment::emv::cvn::Cvn;
 
 /// Which offline data authentication the card supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +14,9 @@ pub enum Oda {
     Sda,
     /// Dynamic data authentication.
     Dda,
+    /// Combined DDA / application cryptogram generation (the AIP also
+    /// says DDA, as CDA cards do).
+    Cda,
 }
 
 /// A deliberate defect, for testing how the kernel copes.
@@ -28,6 +32,10 @@ pub enum Fault {
     UnexpectedStatus,
     /// The card never answers GENERATE AC.
     Silence,
+    /// The CDA signature is corrupted (one byte of 9F4B flipped).
+    CdaBadSignature,
+    /// The CDA transaction data hash leaves out the PDOL data.
+    CdaWrongHash,
 }
 
 /// How the card's own risk management answers the first GENERATE AC.
@@ -92,6 +100,11 @@ pub struct AppProfile {
     pub policy: CardPolicy,
     /// Issuer master key for AC (the card holds only the derived ICC key).
     pub issuer_master_key: DesKey,
+    /// Issuer master key for script integrity (secure messaging MACs).
+    pub issuer_script_key: DesKey,
+    /// The published cryptogram version the card computes by and names in
+    /// its IAD.
+    pub cvn: Cvn,
     /// Derivation key index put in the IAD.
     pub dki: u8,
     /// Language preference (5F2D).
@@ -166,6 +179,8 @@ fn visa_app(pan: &str) -> AppProfile {
         last_online_atc: 0x000F,
         policy: CardPolicy::AlwaysOnline,
         issuer_master_key: key("0123456789ABCDEFFEDCBA9876543210"),
+        issuer_script_key: key("FEDCBA98765432100123456789ABCDEF"),
+        cvn: Cvn::Visa18,
         dki: 0x01,
         language: "en".into(),
     }
@@ -206,9 +221,27 @@ fn unionpay_app() -> AppProfile {
         last_online_atc: 0x00FF,
         policy: CardPolicy::AlwaysOnline,
         issuer_master_key: key("FEDCBA98765432100123456789ABCDEF"),
+        issuer_script_key: key("89ABCDEF0123456776543210FEDCBA98"),
+        cvn: Cvn::UnionPay01,
         dki: 0x02,
         language: "zhen".into(),
     }
+}
+
+fn mastercard_app() -> AppProfile {
+    let mut app = visa_app("5413330089010434");
+    app.aid = h("A0000000041010");
+    app.label = "MASTERCARD".into();
+    app.issuer_country = 826;
+    app.currency = 826;
+    app.app_version = [0x00, 0x02];
+    // IAC default / denial / online as M/Chip issuers commonly set them.
+    app.iac = [h("B450840000"), h("0000000000"), h("B470848000")].map(arr5);
+    app.cvn = Cvn::Mastercard16;
+    app.issuer_master_key = key("89ABCDEF0123456776543210FEDCBA98");
+    app.issuer_script_key = key("0123456789ABCDEFFEDCBA9876543210");
+    app.dki = 0x01;
+    app
 }
 
 /// Every profile the simulator knows.
@@ -287,6 +320,68 @@ pub fn all() -> Vec<Profile> {
         apps: vec![visa_app("4761739001010010"), second],
         fault: Fault::None,
     };
+    let mut cvn10_app = visa_app("4761739001010036");
+    cvn10_app.cvn = Cvn::Visa10;
+    let visa_cvn10 = Profile {
+        name: "visa-cvn10",
+        description: "Visa-style credit card computing by CVN 10 (no session key, ARPC method 1); online PIN, DDA",
+        atr: atr.clone(),
+        pse: true,
+        t0: false,
+        apps: vec![cvn10_app],
+        fault: Fault::None,
+    };
+    let mastercard = Profile {
+        name: "mastercard-online-pin",
+        description: "Mastercard M/Chip-style card, CVN 16 (Mastercard session key with the unpredictable number); online PIN, DDA",
+        atr: atr.clone(),
+        pse: true,
+        t0: false,
+        apps: vec![mastercard_app()],
+        fault: Fault::None,
+    };
+    let mut up19_app = unionpay_app();
+    up19_app.pan = "6212345678901234569".into();
+    up19_app.psn = 0x01;
+    let unionpay19 = Profile {
+        name: "unionpay-19",
+        description: "UnionPay-style debit card with a 19-digit PAN (UICS CVN 01 keys from its rightmost 16 digits)",
+        atr: atr.clone(),
+        pse: false,
+        t0: true,
+        apps: vec![up19_app],
+        fault: Fault::None,
+    };
+    let cda = |name: &'static str, description: &'static str, fault: Fault| {
+        let mut app = mastercard_app();
+        app.oda = Oda::Cda;
+        // A PDOL, so the transaction data hash covers GPO data too.
+        app.pdol = h(PDOL_UP);
+        Profile {
+            name,
+            description,
+            atr: atr.clone(),
+            pse: true,
+            t0: false,
+            apps: vec![app],
+            fault,
+        }
+    };
+    let cda_ok = cda(
+        "mastercard-cda",
+        "Mastercard-style card with CDA: the cryptogram comes signed by the card's RSA key",
+        Fault::None,
+    );
+    let cda_bad_signature = cda(
+        "cda-bad-signature",
+        "CDA card whose GENERATE AC signature does not recover",
+        Fault::CdaBadSignature,
+    );
+    let cda_wrong_hash = cda(
+        "cda-wrong-hash",
+        "CDA card whose signed transaction data hash leaves out the PDOL data",
+        Fault::CdaWrongHash,
+    );
     let broken = |name: &'static str, description: &'static str, fault: Fault| Profile {
         name,
         description,
@@ -303,6 +398,12 @@ pub fn all() -> Vec<Profile> {
         declining,
         expired,
         two,
+        visa_cvn10,
+        mastercard,
+        unionpay19,
+        cda_ok,
+        cda_bad_signature,
+        cda_wrong_hash,
         broken(
             "broken-length",
             "GPO answers with an AFL of wrong length",

@@ -4,11 +4,13 @@
 
 use super::*;
 use tillpoint_payment::emv::apdu::ApduError;
+use tillpoint_payment::emv::cvn::{Cvn, Scheme};
 use tillpoint_payment::emv::kernel::{
     has_bit, tsi, tvr, CryptogramType, CvmPerformed, Decision, HostResponse, Kernel, KernelError,
     Outcome, PinEntry,
 };
 use tillpoint_payment::emv::select::SelectError;
+use tillpoint_payment::emv::tlv;
 use tillpoint_payment::emv::TerminalConfig;
 
 fn card(name: &str) -> VirtualCard {
@@ -47,15 +49,8 @@ fn run_full(
 fn approve(profile: &'static str) -> impl FnOnce(&mut Outcome) -> HostResponse {
     move |o: &mut Outcome| {
         let s = o.take_card_secrets().unwrap();
-        let arqc = o.online.as_ref().unwrap().arqc;
-        issuer_approval(
-            profile,
-            &s.pan,
-            s.pan_sequence.as_deref(),
-            o.receipt.atc,
-            &arqc,
-        )
-        .unwrap()
+        let f55 = o.online.as_ref().unwrap().field55.clone();
+        issuer_approval(profile, &s.pan, s.pan_sequence.as_deref(), &f55).unwrap()
     }
 }
 
@@ -92,20 +87,17 @@ fn visa_online_pin_approved_with_dda() {
         tillpoint_payment::emv::tlv::find_bytes(&f55, 0x5A).is_none(),
         "no PAN in field 55"
     );
-    // The host can recompute the ARQC from field 55 with the issuer key.
+    // The host can recompute the ARQC from field 55 with the issuer key,
+    // by the version the IAD names (Visa CVN 18: the whole IAD is covered).
     let p = profile::by_name("visa-online-pin").unwrap();
-    let mk = crypto::derive_icc_master_key_a(
-        &p.apps[0].issuer_master_key,
-        "4761739001010010",
-        Some("01"),
-    )
-    .unwrap();
-    let sk = crypto::ac_session_key(&mk, r.atc.to_be_bytes());
     let input = CryptogramInput::from_tlv(&f55).unwrap();
-    assert_eq!(
-        crypto::application_cryptogram(&sk, &input.to_bytes()),
-        online.arqc
-    );
+    let cvn = Cvn::from_iad(Scheme::Visa, &input.iad).unwrap();
+    assert_eq!(cvn, Cvn::Visa18);
+    let mk = cvn
+        .icc_master_key(&p.apps[0].issuer_master_key, "4761739001010010", Some("01"))
+        .unwrap();
+    assert_eq!(input.atc, r.atc.to_be_bytes());
+    assert_eq!(cvn.cryptogram(&mk, &input).unwrap(), online.arqc);
 
     let second = second.unwrap();
     assert_eq!(second.decision, Decision::ApprovedOnline);
@@ -381,7 +373,15 @@ fn card_removed_mid_transaction() {
 #[test]
 fn issuer_scripts_before_and_after() {
     let mut c = card("visa-online-pin");
+    let smi = c.apps[0].icc_mk_smi.clone();
     let (_, second) = run_full(&mut c, 25_00, &mut ScriptedCardholder::default(), |o| {
+        let atc = o.receipt.atc.to_be_bytes();
+        let arqc = o.online.as_ref().unwrap().arqc;
+        let header = [0x84, 0xDA, 0x9F, 0x58, 0x0D];
+        let mac = Cvn::Visa18.script_mac(&smi, atc, &arqc, header, &[0; 5]);
+        let mut put_data = header.to_vec();
+        put_data.extend_from_slice(&[0; 5]);
+        put_data.extend_from_slice(&mac);
         let HostResponse::Answered {
             arc,
             auth_code,
@@ -391,13 +391,11 @@ fn issuer_scripts_before_and_after() {
         else {
             unreachable!()
         };
-        // 71: PUT DATA (accepted). 72: an unknown instruction (refused).
+        // 71: PUT DATA with its CVN 18 MAC (accepted). 72: an unknown
+        // instruction (refused).
         let s71 = Tlv::constructed(
             0x71,
-            vec![
-                tlv_p(0x9F18, vec![0, 0, 0, 1]),
-                tlv_p(0x86, hex::decode("84DA9F58050000000000").unwrap()),
-            ],
+            vec![tlv_p(0x9F18, vec![0, 0, 0, 1]), tlv_p(0x86, put_data)],
         );
         let s72 = Tlv::constructed(
             0x72,
@@ -434,6 +432,123 @@ fn card_secrets_are_separate_and_redacted() {
     assert_eq!(s.pan_sequence.as_deref(), Some("01"));
     assert_eq!(format!("{s:?}"), "CardSecrets(<redacted>)");
     assert!(out.take_card_secrets().is_none());
+}
+
+/// Commands the kernel sends, with their answers.
+struct Logged<'a> {
+    card: &'a mut VirtualCard,
+    log: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl CardChannel for Logged<'_> {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ChannelError> {
+        let r = self.card.transmit(apdu)?;
+        self.log.push((apdu.to_vec(), r.clone()));
+        Ok(r)
+    }
+}
+
+#[test]
+fn cda_card_signs_both_cryptograms_and_is_approved_online() {
+    let mut c = card("mastercard-cda");
+    let mut logged = Logged {
+        card: &mut c,
+        log: Vec::new(),
+    };
+    let cfg = TerminalConfig::default();
+    let mut k = Kernel::new(&mut logged, &cfg);
+    let mut first = k
+        .start(&sample_purchase(25_00), &mut ScriptedCardholder::default())
+        .unwrap();
+    assert_eq!(first.decision, Decision::GoOnline);
+    assert!(has_bit(&first.receipt.tsi, tsi::ODA));
+    assert!(
+        !has_bit(&first.receipt.tvr, tvr::CDA_FAILED),
+        "{:02X?}",
+        first.receipt.tvr
+    );
+    assert!(!has_bit(&first.receipt.tvr, tvr::ODA_NOT_PERFORMED));
+    // The AC came out of the signature and is what the issuer verifies.
+    let host = approve("mastercard-cda")(&mut first);
+    let done = k.complete(host).unwrap();
+    assert_eq!(done.decision, Decision::ApprovedOnline);
+    assert!(!has_bit(&done.receipt.tvr, tvr::CDA_FAILED));
+    drop(k);
+    let genacs: Vec<_> = logged.log.iter().filter(|(c, _)| c[1] == 0xAE).collect();
+    assert_eq!(genacs.len(), 2);
+    // P1: ARQC + CDA, then TC + CDA; both answers carry 9F4B and no 9F26.
+    assert_eq!(genacs[0].0[2], 0x90);
+    assert_eq!(genacs[1].0[2], 0x50);
+    for (_, resp) in genacs {
+        let t = tlv::parse_one(&resp[..resp.len() - 2]).unwrap();
+        assert!(t.find(0x9F4B).is_some());
+        assert!(t.find(0x9F26).is_none());
+    }
+    // No INTERNAL AUTHENTICATE: CDA replaces DDA.
+    assert!(!logged.log.iter().any(|(c, _)| c[1] == 0x88));
+}
+
+#[test]
+fn failed_cda_sets_the_tvr_and_declines() {
+    for name in ["cda-bad-signature", "cda-wrong-hash"] {
+        let mut c = card(name);
+        let out = run_first(&mut c, 25_00, &mut ScriptedCardholder::default()).unwrap();
+        assert!(
+            has_bit(&out.receipt.tvr, tvr::CDA_FAILED),
+            "{name}: {:02X?}",
+            out.receipt.tvr
+        );
+        assert_eq!(out.decision, Decision::DeclinedOffline, "{name}");
+        assert!(out.online.is_none(), "{name}: never sent online");
+    }
+    // A terminal without CDA (9F33 byte 3 bit 4) uses the card's DDA.
+    let mut c = card("cda-bad-signature");
+    let cfg = TerminalConfig {
+        capabilities: vec![0x60, 0x68, 0xC0],
+        ..TerminalConfig::default()
+    };
+    let out = Kernel::new(&mut c, &cfg)
+        .start(&sample_purchase(25_00), &mut ScriptedCardholder::default())
+        .unwrap();
+    assert!(!has_bit(&out.receipt.tvr, tvr::CDA_FAILED));
+    assert!(!has_bit(&out.receipt.tvr, tvr::DDA_FAILED));
+    assert_eq!(out.decision, Decision::GoOnline);
+}
+
+#[test]
+fn cda_failure_at_the_second_generate_ac_declines_after_approval() {
+    // Approve online, then the card's TC signature is spoiled on its way.
+    let mut c = card("mastercard-cda");
+    struct SpoilSecond<'a> {
+        card: &'a mut VirtualCard,
+        genacs: u32,
+    }
+    impl CardChannel for SpoilSecond<'_> {
+        fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ChannelError> {
+            let mut r = self.card.transmit(apdu)?;
+            if apdu.get(1) == Some(&0xAE) {
+                self.genacs += 1;
+                if self.genacs == 2 {
+                    let n = r.len();
+                    r[n - 20] ^= 0x01; // inside the IAD, covered by the hash
+                }
+            }
+            Ok(r)
+        }
+    }
+    let mut ch = SpoilSecond {
+        card: &mut c,
+        genacs: 0,
+    };
+    let cfg = TerminalConfig::default();
+    let mut k = Kernel::new(&mut ch, &cfg);
+    let mut first = k
+        .start(&sample_purchase(25_00), &mut ScriptedCardholder::default())
+        .unwrap();
+    let done = k.complete(approve("mastercard-cda")(&mut first)).unwrap();
+    assert!(has_bit(&done.receipt.tvr, tvr::CDA_FAILED));
+    assert_eq!(done.decision, Decision::DeclinedByCardAfterApproval);
+    assert!(done.decision.reversal_required());
 }
 
 #[test]
