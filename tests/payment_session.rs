@@ -80,6 +80,7 @@ fn kinds(stages: &[Stage]) -> Vec<&'static str> {
         .iter()
         .map(|s| match s {
             Stage::WaitingForCard => "waiting",
+            Stage::ChooseApplication { .. } => "choose",
             Stage::AppSelected { .. } => "app",
             Stage::EnterPin { .. } => "pin",
             Stage::Processing => "processing",
@@ -406,6 +407,45 @@ fn cashier_cancel_during_pin_entry_sends_nothing() {
     let keys = rig.dev.pin_keys();
     let (next, _) = pay(&mut rig, 25_00, VISA, typing(keys, "1234"));
     assert!(next.unwrap().approved());
+}
+
+#[test]
+fn two_applications_are_chosen_on_screen_or_cancelled() {
+    let mut rig = rig(|_| {});
+    let control = rig.dev.canceller();
+    let mut labels = Vec::new();
+    let (out, stages) = pay(&mut rig, 25_00, "two-apps", |stage| {
+        if let Stage::ChooseApplication { labels: l } = stage {
+            labels = l.clone();
+            // The cardholder picks the second one, by its label.
+            let i = l.iter().position(|x| x == "VISA ELECTRON").unwrap();
+            control.choose_application(i);
+        }
+    });
+    assert_eq!(labels, ["VISA CREDIT", "VISA ELECTRON"], "priority order");
+    let out = out.unwrap();
+    assert!(out.approved(), "{:?}", out.decision);
+    assert_eq!(out.card.app_label, "VISA ELECTRON");
+    assert_eq!(kinds(&stages)[..3], ["waiting", "choose", "app"]);
+
+    // Cancel while the choice is on screen: nothing is selected or sent.
+    let control = rig.dev.canceller();
+    let before = host_txns(&rig).len();
+    let (out, stages) = pay(&mut rig, 25_00, "two-apps", |stage| {
+        if matches!(stage, Stage::ChooseApplication { .. }) {
+            let c = control.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                c.cancel();
+            });
+        }
+    });
+    assert_eq!(
+        declined_with(&out.unwrap()),
+        &DeclineReason::CancelledByCashier
+    );
+    assert!(!kinds(&stages).contains(&"app"));
+    assert_eq!(host_txns(&rig).len(), before);
 }
 
 #[test]

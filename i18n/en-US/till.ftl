@@ -99,6 +99,7 @@ tender-change = Change: { $amount }
 
 pay-insert-card = Insert the card
 pay-enter-pin = Customer enters PIN on the PIN pad
+pay-choose-app = The card has several applications: choose one
 pay-scan-code = Scan the customer's payment code
 pay-scan-hint = Payment code
 pay-scan-help = Scan it, or type it and press Enter

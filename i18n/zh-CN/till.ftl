@@ -99,6 +99,7 @@ tender-change = 找零：{ $amount }
 
 pay-insert-card = 请插卡
 pay-enter-pin = 请顾客在密码键盘上输入密码
+pay-choose-app = 此卡有多个应用，请选择一个
 pay-scan-code = 请扫描顾客的付款码
 pay-scan-hint = 付款码
 pay-scan-help = 扫码，或输入后按回车

@@ -113,6 +113,16 @@ pub use crate::printing::Page;
 /// Where a card or QR payment stands (the tender screen's steps).
 pub type PayStep = u8;
 
+/// What a payment in progress shows the cashier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayProgress {
+    /// The step reached.
+    Step(PayStep),
+    /// The card asks which of its applications to use: their labels, in
+    /// the card's priority order; answer with [`Service::choose_application`].
+    ChooseApplication(Vec<String>),
+}
+
 /// The till as the window and the tests use it. Cloning shares it.
 #[derive(Clone)]
 pub struct Service {
@@ -278,6 +288,14 @@ impl Service {
         }
     }
 
+    /// The application the cardholder or cashier picked on screen, for the
+    /// payment in progress that asked ([`PayProgress::ChooseApplication`]).
+    pub fn choose_application(&self, index: usize) {
+        if let Some(c) = &self.cancel {
+            c.choose_application(index);
+        }
+    }
+
     /// A card or QR payment on the terminal; `input` is the demo card's
     /// profile for a card, the customer's code for a QR payment. Each step
     /// is reported to `progress`. An approval is held for its sale
@@ -287,7 +305,7 @@ impl Service {
         kind: TenderKind,
         amount: Money,
         input: &str,
-        progress: &mut dyn FnMut(PayStep),
+        progress: &mut dyn FnMut(PayProgress),
     ) -> Result<CardRef, Refusal> {
         let Some(terminal) = &self.terminal else {
             return Err("no payment devices".into());
@@ -295,16 +313,20 @@ impl Service {
         let mut terminal = lock(terminal);
         let mut stage = |s: Stage| {
             let step = match s {
+                Stage::ChooseApplication { labels } => {
+                    progress(PayProgress::ChooseApplication(labels));
+                    return;
+                }
                 Stage::WaitingForCard => 0u8,
                 Stage::AppSelected { .. } | Stage::EnterPin { .. } => 1,
                 Stage::Processing => 2,
                 _ => return,
             };
-            progress(if kind == TenderKind::Qr {
+            progress(PayProgress::Step(if kind == TenderKind::Qr {
                 step.saturating_sub(1)
             } else {
                 step
-            });
+            }));
         };
         let outcome = match kind {
             TenderKind::Qr => terminal.pay_qr(amount, input, &mut stage),

@@ -34,8 +34,8 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use rand::{Rng, RngCore};
@@ -74,6 +74,14 @@ use tillpoint_core::tender::{CardEntry, CardRef, Cvm};
 pub enum Stage {
     /// Insert the card.
     WaitingForCard,
+    /// The card has several applications (or one that asks to be
+    /// confirmed): the cardholder or the cashier picks one on screen, by
+    /// its label, and the answer goes back through
+    /// [`PaymentCancel::choose_application`].
+    ChooseApplication {
+        /// Application labels in the card's priority order.
+        labels: Vec<String>,
+    },
     /// The card's application was chosen (label and AID for the screen).
     AppSelected {
         /// Application label as the card gives it, e.g. "VISA CREDIT".
@@ -137,6 +145,9 @@ pub enum DeclineReason {
     CancelledByCardholder,
     /// Nobody typed a PIN in time.
     PinTimeout,
+    /// The card asked which of its applications to use and nobody chose
+    /// in time.
+    NoApplicationChosen,
 }
 
 impl std::fmt::Display for DeclineReason {
@@ -166,6 +177,9 @@ impl std::fmt::Display for DeclineReason {
             DeclineReason::CancelledByCashier => f.write_str("cancelled at the till"),
             DeclineReason::CancelledByCardholder => f.write_str("cancelled on the PIN pad"),
             DeclineReason::PinTimeout => f.write_str("no PIN was entered in time"),
+            DeclineReason::NoApplicationChosen => {
+                f.write_str("no card application was chosen in time")
+            }
         }
     }
 }
@@ -386,10 +400,14 @@ impl PanHasher {
 /// payment in progress wherever it is. While the card is read it ends the
 /// card exchange; during PIN entry it aborts the PIN pad (CAN); after an
 /// online approval it reverses the approval.
+///
+/// It also carries the one answer the screen gives a payment: which of the
+/// card's applications to use.
 #[derive(Debug, Clone, Default)]
 pub struct PaymentCancel {
     flag: Arc<AtomicBool>,
     pin: Option<CancelToken>,
+    choice: Arc<(Mutex<Option<usize>>, Condvar)>,
 }
 
 impl PaymentCancel {
@@ -399,6 +417,37 @@ impl PaymentCancel {
         PaymentCancel {
             flag: Arc::new(AtomicBool::new(false)),
             pin,
+            choice: Arc::default(),
+        }
+    }
+
+    /// The application picked on screen (an index into the labels of
+    /// [`Stage::ChooseApplication`]).
+    pub fn choose_application(&self, index: usize) {
+        let (slot, ready) = &*self.choice;
+        if let Ok(mut s) = slot.lock() {
+            *s = Some(index);
+        }
+        ready.notify_all();
+    }
+
+    /// Waits for the screen's choice until `timeout`; `None` when the
+    /// payment is cancelled or nobody chose in time.
+    fn wait_for_choice(&self, timeout: Duration) -> Option<usize> {
+        let (slot, ready) = &*self.choice;
+        let deadline = Instant::now() + timeout;
+        let mut s = slot.lock().ok()?;
+        loop {
+            if let Some(i) = s.take() {
+                return Some(i);
+            }
+            let now = Instant::now();
+            if self.is_cancelled() || now >= deadline {
+                return None;
+            }
+            // Woken by a choice; a cancel is seen within the tick.
+            let tick = (deadline - now).min(Duration::from_millis(100));
+            s = ready.wait_timeout(s, tick).ok()?.0;
         }
     }
 
@@ -418,6 +467,9 @@ impl PaymentCancel {
     /// Clears a cancel left from before this payment.
     fn reset(&self) {
         self.flag.store(false, Ordering::SeqCst);
+        if let Ok(mut s) = self.choice.0.lock() {
+            *s = None;
+        }
         if let Some(t) = &self.pin {
             t.reset();
         }
@@ -586,12 +638,38 @@ struct Holder<'r, 'p> {
     stopped: Option<DeclineReason>,
 }
 
-impl ApplicationChooser for Holder<'_, '_> {
-    fn choose(&mut self, _candidates: &[Candidate]) -> Choice {
-        Choice::Select(0)
+impl Holder<'_, '_> {
+    /// Shows the applications and waits for the screen's pick (as long as
+    /// PIN entry may take).
+    fn ask(&mut self, candidates: &[Candidate]) -> Option<usize> {
+        if self.cancel.is_cancelled() {
+            return None;
+        }
+        let labels = candidates
+            .iter()
+            .map(|c| c.display_name().to_string())
+            .collect();
+        self.reporter.emit(Stage::ChooseApplication { labels });
+        let picked = self
+            .cancel
+            .wait_for_choice(self.pin_timeout)
+            .filter(|i| *i < candidates.len());
+        if picked.is_none() && !self.cancel.is_cancelled() {
+            self.stopped = Some(DeclineReason::NoApplicationChosen);
+        }
+        picked
     }
-    fn confirm(&mut self, _candidate: &Candidate) -> bool {
-        !self.cancel.is_cancelled()
+}
+
+impl ApplicationChooser for Holder<'_, '_> {
+    fn choose(&mut self, candidates: &[Candidate]) -> Choice {
+        match self.ask(candidates) {
+            Some(i) => Choice::Select(i),
+            None => Choice::Cancel,
+        }
+    }
+    fn confirm(&mut self, candidate: &Candidate) -> bool {
+        self.ask(std::slice::from_ref(candidate)) == Some(0)
     }
 }
 

@@ -6,18 +6,20 @@ use crate::effect::{Effect, Update};
 use crate::theme;
 use iced::widget::{column, container, row, text, text_input, Column};
 use iced::{Alignment, Element, Length};
-use tillpoint_app::service::{PadKey, PayStep};
+use tillpoint_app::service::{PadKey, PayProgress, PayStep};
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::{PricingRules, Sale, SaleRecord};
 use tillpoint_core::tender::{CardEntry, CardRef, Cvm, TenderKind};
 
 /// Virtual cards offered on the demo's tender screen, the default first.
-pub const DEMO_CARDS: [&str; 5] = [
+pub const DEMO_CARDS: [&str; 7] = [
     "unionpay-online-pin",
     "visa-online-pin",
     "offline-approve",
     "declining",
     "expired",
+    "two-apps",
+    "mastercard-cda",
 ];
 
 /// What the till's payment devices can do, as the tender screen needs to
@@ -48,6 +50,9 @@ pub struct Progress {
     /// 0 waiting for card / code, 1 PIN on the PIN pad, 2 processing, 3 done.
     pub step: u8,
     pub approved: Option<bool>,
+    /// The card's applications to choose from, while the card waits for
+    /// the choice.
+    pub choices: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -139,6 +144,10 @@ pub enum Msg {
     Step(TenderKind, Money, PayStep, Option<bool>),
     /// The payment devices moved on.
     Stage(PayStep),
+    /// The card asks which of its applications to use (labels).
+    ChooseApplication(Vec<String>),
+    /// The cardholder or cashier picked application `n` on screen.
+    Application(usize),
     /// A device payment ended: the card data for the tender, or why not.
     Paid(TenderKind, Money, Result<Box<CardRef>, String>),
     /// The sale, paid in full, was recorded.
@@ -167,6 +176,8 @@ enum Intent {
     Code(Money, String),
     /// Stop the payment in progress.
     Cancel,
+    /// Use the card's application `n`.
+    Application(usize),
     Back,
     Notice(String),
 }
@@ -178,7 +189,12 @@ const NOTES: [i64; 5] = [1_000, 2_000, 5_000, 10_000, 20_000];
 /// the way.
 fn pay(kind: TenderKind, amount: Money, input: String) -> Effect<Msg> {
     Effect::stream(move |s, emit| {
-        let paid = s.pay(kind, amount, &input, &mut |step| emit(Msg::Stage(step)));
+        let paid = s.pay(kind, amount, &input, &mut |p| {
+            emit(match p {
+                PayProgress::Step(step) => Msg::Stage(step),
+                PayProgress::ChooseApplication(labels) => Msg::ChooseApplication(labels),
+            })
+        });
         Msg::Paid(kind, amount, paid.map(Box::new))
     })
 }
@@ -236,6 +252,13 @@ impl State {
             Msg::Stage(step) => {
                 if let Some(p) = &mut self.progress {
                     p.step = step;
+                    p.choices.clear();
+                }
+                Update::none()
+            }
+            Msg::ChooseApplication(labels) => {
+                if let Some(p) = &mut self.progress {
+                    p.choices = labels;
                 }
                 Update::none()
             }
@@ -323,6 +346,7 @@ impl State {
             Intent::AwaitCode => Update::effect(Effect::Focus(CODE_ID)),
             Intent::Code(amount, code) => Update::effect(pay(TenderKind::Qr, amount, code)),
             Intent::Cancel => Update::effect(Effect::run(|s| s.cancel_payment())),
+            Intent::Application(n) => Update::effect(Effect::run(move |s| s.choose_application(n))),
             Intent::Back if self.completing => Update::none(),
             Intent::Back => Update::event(Event::Back),
             Intent::Pad(k) => {
@@ -378,6 +402,7 @@ impl State {
                     amount,
                     step: 0,
                     approved: None,
+                    choices: Vec::new(),
                 });
                 if kind == TenderKind::Qr && self.scan_code {
                     self.code.clear();
@@ -412,6 +437,14 @@ impl State {
                 }
                 Some(Intent::Cancel)
             }
+            Msg::Application(n) => {
+                let p = self.progress.as_mut()?;
+                if n >= p.choices.len() {
+                    return None;
+                }
+                p.choices.clear();
+                Some(Intent::Application(n))
+            }
             Msg::Dismiss => {
                 self.progress = None;
                 None
@@ -429,7 +462,11 @@ impl State {
                 }
                 Some(Intent::Pad(k))
             }
-            Msg::Step(..) | Msg::Stage(_) | Msg::Paid(..) | Msg::Completed(_) => None,
+            Msg::Step(..)
+            | Msg::Stage(_)
+            | Msg::ChooseApplication(_)
+            | Msg::Paid(..)
+            | Msg::Completed(_) => None,
         }
     }
 
@@ -545,6 +582,18 @@ impl State {
             };
             col = col.push(text(format!("{mark} {s}")).size(theme::TITLE));
         }
+        if !p.choices.is_empty() && p.approved.is_none() {
+            let mut apps = column![text(ctx.t("pay-choose-app")).size(theme::TITLE)]
+                .spacing(8)
+                .align_x(Alignment::Center);
+            for (i, label) in p.choices.iter().enumerate() {
+                apps = apps.push(
+                    theme::primary(format!("{}  {label}", i + 1), Some(Msg::Application(i)))
+                        .width(360),
+                );
+            }
+            col = col.push(theme::panel(apps));
+        }
         if p.kind == TenderKind::Card && p.step == 1 && p.approved.is_none() && self.on_screen_pad {
             let key = |label: String, k: char| {
                 theme::secondary(label, Some(Msg::Pad(k)))
@@ -611,6 +660,38 @@ impl State {
 mod tests {
     use super::*;
     use tillpoint_core::money::Currency;
+
+    #[test]
+    fn the_cards_applications_are_offered_and_one_is_picked() {
+        let ctx = Ctx::for_tests();
+        let bal = Money::new(1250, Currency::CNY);
+        let mut s = State::default();
+        s.intent(Msg::Card, bal, &ctx);
+        let mut sale = sale_of(1250);
+        let rules = rules();
+        let labels = vec!["VISA CREDIT".to_string(), "VISA ELECTRON".to_string()];
+        let _ = s.update(
+            Msg::ChooseApplication(labels.clone()),
+            &mut sale,
+            &rules,
+            &ctx,
+        );
+        assert_eq!(s.progress.as_ref().map(|p| p.choices.clone()), Some(labels));
+        assert_eq!(
+            s.intent(Msg::Application(2), bal, &ctx),
+            None,
+            "no third app"
+        );
+        assert_eq!(
+            s.intent(Msg::Application(1), bal, &ctx),
+            Some(Intent::Application(1))
+        );
+        assert!(
+            s.progress.as_ref().unwrap().choices.is_empty(),
+            "asked once"
+        );
+        assert_eq!(s.intent(Msg::Application(1), bal, &ctx), None);
+    }
 
     #[test]
     fn cash_card_and_split_amounts() {
