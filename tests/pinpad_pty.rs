@@ -251,6 +251,7 @@ fn raw_link_commands_and_typed_errors() {
         min_len: 4,
         max_len: 6,
         message: "PIN".into(),
+        entries: 1,
     };
     let e = link
         .get_pin(
@@ -575,6 +576,7 @@ fn run_pinpad_sim_on_a_path_keeps_ksn_across_restarts() {
             min_len: 4,
             max_len: 12,
             message: "PIN".into(),
+            entries: 1,
         };
         let data = link
             .get_pin(

@@ -415,6 +415,7 @@ impl SerialPinPad {
             min_len: request.min_len,
             max_len: request.max_len,
             message: display_text(request.amount.as_deref(), &request.message),
+            entries: 1,
         };
         let cancel = self.cancel.clone();
         let notices = self.notices.clone();

@@ -434,6 +434,8 @@ impl CounterStore {
 
 struct PinState {
     request: GetPin,
+    /// Entries still to take after this one (GPN_ENTRIES - 1 at first).
+    remaining: u8,
     body: Zeroizing<Vec<u8>>,
     digits: Zeroizing<String>,
     deadline: Instant,
@@ -645,9 +647,7 @@ impl PinPadSim {
                     spec_version: "2.12".into(),
                     manager_version: "001.00 250101".into(),
                     serial: "SIM00000001".into(),
-                    capabilities: Capabilities {
-                        aes_dukpt_pin: self.announce_aes && self.keys.aes.is_some(),
-                    },
+                    capabilities: Capabilities::default(),
                 };
                 self.respond(line, &Response::new("GIN", Status::Ok, info.to_blocks()));
             }
@@ -666,6 +666,25 @@ impl PinPadSim {
                 self.emit(SimEvent::Display(text));
                 self.respond(line, &ok(id));
             }
+            // The extensions exist only on a pad configured to announce
+            // them; otherwise it is a strict Abecs pad, for which they are
+            // unknown commands.
+            Request::ExtensionInfo
+            | Request::GetPin(GetPin {
+                method: PinMethod::DukptAes,
+                ..
+            }) if !self.announce_aes => {
+                self.respond(line, &Response::new("ERR", Status::InvalidCall, vec![]));
+            }
+            Request::ExtensionInfo => {
+                let caps = Capabilities {
+                    aes_dukpt_pin: self.keys.aes.is_some(),
+                };
+                self.respond(
+                    line,
+                    &Response::new("TXI", Status::Ok, vec![caps.to_block()]),
+                );
+            }
             Request::GetPin(request) => self.start_pin(line, request, body),
             Request::GetKey => {
                 self.load_input("press a key");
@@ -681,15 +700,11 @@ impl PinPadSim {
             PinMethod::DukptAes => self.keys.aes.is_some(),
             _ => false,
         };
-        if !matches!(request.method, PinMethod::DukptTdes | PinMethod::DukptAes) {
+        if !supported || request.key_index != self.key_index {
             self.respond(
                 line,
-                &Response::new("GPN", Status::InvalidParameter, vec![]),
+                &Response::new(request.method.command(), Status::KeyMissing, vec![]),
             );
-            return;
-        }
-        if !supported || request.key_index != self.key_index {
-            self.respond(line, &Response::new("GPN", Status::KeyMissing, vec![]));
             return;
         }
         if self.notify_pin_entry {
@@ -702,6 +717,7 @@ impl PinPadSim {
         });
         self.load_input("enter the PIN");
         self.busy = Busy::Pin(Box::new(PinState {
+            remaining: request.entries.saturating_sub(1),
             request,
             body,
             // Room for the longest PIN up front: growing would leave copies behind.
@@ -778,17 +794,32 @@ impl PinPadSim {
                     self.emit(SimEvent::PinDigits(0));
                 }
                 PadKey::Cancel => {
+                    let id = state.request.method.command();
                     self.end_pin(
                         line,
                         PinOutcome::Cancelled,
-                        Response::new("GPN", Status::Cancel, vec![]),
+                        Response::new(id, Status::Cancel, vec![]),
                     );
                     return;
                 }
                 PadKey::Function(_) => {}
                 PadKey::Enter => {
                     if state.digits.len() >= usize::from(state.request.min_len) {
-                        self.finish_pin(line);
+                        if state.remaining == 0 {
+                            self.finish_pin(line);
+                            return;
+                        }
+                        // The next entry: the PIN typed again, from scratch.
+                        state.remaining -= 1;
+                        zeroize::Zeroize::zeroize(&mut *state.digits);
+                        state.deadline = Instant::now() + self.pin_timeout;
+                        let started = SimEvent::PinEntryStarted {
+                            message: state.request.message.clone(),
+                            min_len: state.request.min_len,
+                            max_len: state.request.max_len,
+                        };
+                        self.emit(started);
+                        self.load_input("enter the PIN again");
                         return;
                     }
                 }
@@ -796,10 +827,11 @@ impl PinPadSim {
         }
         if let Busy::Pin(state) = &self.busy {
             if Instant::now() >= state.deadline {
+                let id = state.request.method.command();
                 self.end_pin(
                     line,
                     PinOutcome::TimedOut,
-                    Response::new("GPN", Status::Timeout, vec![]),
+                    Response::new(id, Status::Timeout, vec![]),
                 );
             }
         }
@@ -815,14 +847,15 @@ impl PinPadSim {
         let Busy::Pin(state) = std::mem::replace(&mut self.busy, Busy::Idle) else {
             return;
         };
+        let id = state.request.method.command();
         match self.encrypt(&state) {
             Ok(data) => {
                 self.emit(SimEvent::PinEntryEnded(PinOutcome::Entered));
-                self.respond(line, &data.to_response());
+                self.respond(line, &data.to_response(state.request.method));
             }
             Err(status) => {
                 self.emit(SimEvent::PinEntryEnded(PinOutcome::Failed));
-                self.respond(line, &Response::new("GPN", status, vec![]));
+                self.respond(line, &Response::new(id, status, vec![]));
             }
         }
     }
@@ -1065,6 +1098,7 @@ mod tests {
             min_len: 4,
             max_len: 12,
             message: "EUR 1.00\nENTER PIN".into(),
+            entries: 1,
         }
     }
 

@@ -20,15 +20,27 @@
 //!   send it; the pad side also accepts the unpadded PAN used by the Stone SDK.
 //!   For DUKPT the working key field is 32 zeros. The till always asks for one
 //!   entry.
-//! * Notifications during a blocking command arrive as `NTM` responses (status
-//!   002, ST_NOTIFY) carrying one 32-character message; any status is accepted.
+//! * Notifications during a blocking command arrive as `NTM` responses with
+//!   status 000 and one message of up to 32 characters (2 x 16), as Abecs
+//!   2.12 section 2.2 says; any status is accepted from older pads (002 was
+//!   the shared library's PP_NOTIFY, not a protocol status).
+//! * GPN_ENTRIES: the specification fixes it at 1 in its field table but
+//!   shows a three-entry example; the pad side takes 1 to 9 entries, each
+//!   typed in turn, and answers the last one's PIN block. The till sends 1.
+//! * GPN methods 0 to 2 name keys the simulator does not hold (DES is
+//!   obsolete, MK/WK TDES has no master key loaded): ST_ERRKEY (042), as a
+//!   pad checks the key before capture starts.
 //! * An unknown command is answered `ERR` with status 010 (ST_INVCALL).
-//! * **tillpoint extension**: GPN method `9` (a value the specification leaves
-//!   unused; it defines 0 to 3) means AES-128 DUKPT (ANSI X9.24-3) with ISO 9564
-//!   format 4: the response carries a 32-hex-digit block and a 24-hex-digit KSN.
-//!   A pad announces the extension with a second GIN response block starting
-//!   `TPX1` followed by capability letters (`A` = AES DUKPT PIN); standard pads
-//!   send only the 100-byte block, so the till falls back to method 3.
+//! * GIN 00 is answered with exactly the specification's one 100-byte block;
+//!   GIN_CTLSSUP is `C` (contactless reader present) or a space.
+//! * **tillpoint extensions** live in commands of their own, so a strict Abecs
+//!   host sees a pad that is exact to the specification, and a till talking
+//!   to a strict pad gets `ERR` 010 for them and stays on standard commands:
+//!   - `TXI` (no blocks) answers one block, `TPX1` followed by capability
+//!     letters (`A` = AES DUKPT PIN entry through `TXP`).
+//!   - `TXP` is GPN's layout with GPN_METHOD `9`: AES-128 DUKPT (ANSI
+//!     X9.24-3) with ISO 9564 format 4; the response carries a 32-hex-digit
+//!     block and a 24-hex-digit KSN. GPN itself takes only methods 0 to 3.
 
 use std::fmt;
 
@@ -168,7 +180,8 @@ pub enum PinMethod {
     DukptDes,
     /// `3`: DUKPT TDES (ANSI X9.24-1), ISO 9564 format 0. The standard path.
     DukptTdes,
-    /// `9`: tillpoint extension, AES-128 DUKPT (ANSI X9.24-3), ISO 9564 format 4.
+    /// `9`, in the `TXP` extension command only: AES-128 DUKPT (ANSI
+    /// X9.24-3), ISO 9564 format 4.
     DukptAes,
 }
 
@@ -195,6 +208,15 @@ impl PinMethod {
         })
     }
 
+    /// The command that carries this method: `TXP` for the AES extension,
+    /// else `GPN`.
+    pub fn command(self) -> &'static str {
+        match self {
+            PinMethod::DukptAes => "TXP",
+            _ => "GPN",
+        }
+    }
+
     /// Hex digits of (PIN block, KSN) in the GPN response for this method.
     pub fn response_hex_lengths(self) -> (usize, usize) {
         match self {
@@ -219,6 +241,10 @@ pub struct GetPin {
     pub max_len: u8,
     /// Two-line prompt (16 + 16 characters).
     pub message: String,
+    /// GPN_ENTRIES: how many times the cardholder types the PIN (1 to 9),
+    /// each time with the same limits and prompt; the response carries the
+    /// PIN block of the last entry. The till asks for one.
+    pub entries: u8,
 }
 
 impl fmt::Debug for GetPin {
@@ -230,6 +256,7 @@ impl fmt::Debug for GetPin {
             .field("min_len", &self.min_len)
             .field("max_len", &self.max_len)
             .field("message", &self.message)
+            .field("entries", &self.entries)
             .finish()
     }
 }
@@ -263,6 +290,8 @@ pub enum Request {
     GetPin(GetPin),
     /// GKY: wait for a function key (blocking).
     GetKey,
+    /// TXI (tillpoint extension): which extensions the pad has.
+    ExtensionInfo,
 }
 
 /// Why the pad side refuses a command body.
@@ -328,8 +357,9 @@ impl Request {
             Request::GetInfo { .. } => "GIN",
             Request::Display { .. } => "DSP",
             Request::DisplayEx { .. } => "DEX",
-            Request::GetPin(_) => "GPN",
+            Request::GetPin(g) => g.method.command(),
             Request::GetKey => "GKY",
+            Request::ExtensionInfo => "TXI",
         }
     }
 
@@ -343,7 +373,7 @@ impl Request {
         let mut body = Zeroizing::new(Vec::with_capacity(128));
         body.extend_from_slice(self.id().as_bytes());
         match self {
-            Request::Open | Request::GetKey => {}
+            Request::Open | Request::GetKey | Request::ExtensionInfo => {}
             Request::Close { message } => {
                 if let Some(m) = message {
                     push_block(&mut body, two_lines(m).as_bytes())?;
@@ -386,9 +416,14 @@ impl Request {
                 block.extend_from_slice(format!("{:02}", pan.len()).as_bytes());
                 block.extend_from_slice(pan.as_bytes());
                 block.extend(std::iter::repeat_n(b' ', 19 - pan.len()));
-                block.push(b'1');
-                block.extend_from_slice(format!("{:02}{:02}", g.min_len, g.max_len).as_bytes());
-                block.extend_from_slice(two_lines(&g.message).as_bytes());
+                if !(1..=9).contains(&g.entries) {
+                    return Err(AbecsError::InvalidRequest("GPN_ENTRIES is 1 to 9".into()));
+                }
+                block.push(b'0' + g.entries);
+                for _ in 0..g.entries {
+                    block.extend_from_slice(format!("{:02}{:02}", g.min_len, g.max_len).as_bytes());
+                    block.extend_from_slice(two_lines(&g.message).as_bytes());
+                }
                 push_block(&mut body, &block)?;
             }
         }
@@ -436,9 +471,16 @@ impl Request {
                     text: text(msg).replace('\r', "\n"),
                 }
             }
-            "GPN" => {
-                Request::GetPin(parse_gpn(first.ok_or_else(|| bad("missing block"))?).map_err(bad)?)
+            "GPN" | "TXP" => {
+                let g = parse_gpn(first.ok_or_else(|| bad("missing block"))?).map_err(bad)?;
+                // Method 9 only through the extension, and the extension only
+                // for method 9: GPN stays exactly the specification's.
+                if (id == "TXP") != (g.method == PinMethod::DukptAes) {
+                    return Err(bad("GPN_METHOD"));
+                }
+                Request::GetPin(g)
             }
+            "TXI" => Request::ExtensionInfo,
             _ => return Err(RequestError::UnknownCommand(id)),
         })
     }
@@ -486,22 +528,34 @@ fn parse_gpn(b: &[u8]) -> Result<GetPin, &'static str> {
     }
     let pan = Zeroizing::new(String::from_utf8(pan).map_err(|_| "GPN_PAN")?);
     let entries = rest.get(pan_field..).ok_or("GPN_ENTRIES")?;
-    if entries.first() != Some(&b'1') || entries.len() != 37 {
-        return Err("GPN_ENTRIES (one entry supported)");
+    let count = match entries.first() {
+        Some(c @ b'1'..=b'9') => c - b'0',
+        _ => return Err("GPN_ENTRIES"),
+    };
+    if entries.len() != 1 + 36 * usize::from(count) {
+        return Err("GPN_ENTRIES");
     }
-    let min_len = entries.get(1..3).and_then(parse_decimal).ok_or("GPN_MIN")? as u8;
-    let max_len = entries.get(3..5).and_then(parse_decimal).ok_or("GPN_MAX")? as u8;
-    if min_len < 4 || max_len > 12 || min_len > max_len {
-        return Err("GPN_MIN/GPN_MAX");
+    // Each entry: GPN_MIN (2), GPN_MAX (2), GPN_MSG (32). The pad prompts
+    // with the first entry's; every entry must be valid.
+    let mut first = None;
+    for e in entries[1..].chunks(36) {
+        let min_len = e.get(..2).and_then(parse_decimal).ok_or("GPN_MIN")? as u8;
+        let max_len = e.get(2..4).and_then(parse_decimal).ok_or("GPN_MAX")? as u8;
+        if min_len < 4 || max_len > 12 || min_len > max_len {
+            return Err("GPN_MIN/GPN_MAX");
+        }
+        let (l1, l2) = split_lines(e.get(4..36).ok_or("GPN_MSG")?);
+        first.get_or_insert((min_len, max_len, format!("{l1}\n{l2}")));
     }
-    let (l1, l2) = split_lines(entries.get(5..37).ok_or("GPN_MSG")?);
+    let (min_len, max_len, message) = first.ok_or("GPN_ENTRIES")?;
     Ok(GetPin {
         method,
         key_index,
         pan,
         min_len,
         max_len,
-        message: format!("{l1}\n{l2}"),
+        message,
+        entries: count,
     })
 }
 
@@ -620,7 +674,7 @@ impl Response {
 
     /// A notification response (pad side).
     pub fn notify(message: &str) -> Self {
-        Response::new("NTM", Status::Notify, vec![two_lines(message).into_bytes()])
+        Response::new("NTM", Status::Ok, vec![two_lines(message).into_bytes()])
     }
 }
 
@@ -638,7 +692,7 @@ pub struct DeviceInfo {
     pub manufacturer: String,
     /// GIN_MODEL (19): "model;memory".
     pub model: String,
-    /// GIN_CTLSSUP (1): contactless reader present.
+    /// GIN_CTLSSUP (1): contactless reader present (`C`, else a space).
     pub contactless: bool,
     /// GIN_SOVER (20).
     pub os_version: String,
@@ -648,7 +702,8 @@ pub struct DeviceInfo {
     pub manager_version: String,
     /// GIN_SERNUM (20).
     pub serial: String,
-    /// tillpoint extensions announced in a second block.
+    /// tillpoint extensions, from `TXI` (not part of GIN: a strict pad
+    /// has none).
     pub capabilities: Capabilities,
 }
 
@@ -658,7 +713,8 @@ fn fixed(s: &str, width: usize) -> String {
 }
 
 impl DeviceInfo {
-    /// Reads a GIN 00 response.
+    /// Reads a GIN 00 response. Extra bytes or blocks, which older pads
+    /// send, are ignored.
     pub fn from_response(resp: &Response) -> Result<Self, AbecsError> {
         resp.check("GIN")?;
         let b = resp
@@ -671,39 +727,54 @@ impl DeviceInfo {
                 .trim_end()
                 .to_owned()
         };
-        let mut capabilities = Capabilities::default();
-        for extra in resp.blocks.iter().skip(1) {
-            if let Some(flags) = extra.strip_prefix(EXTENSION_TAG.as_bytes()) {
-                capabilities.aes_dukpt_pin |= flags.contains(&b'A');
-            }
-        }
         Ok(Self {
             manufacturer: field(0, 20),
             model: field(20, 19),
-            contactless: field(39, 1) == "1",
+            // The specification says C; some 1.x pads send 1.
+            contactless: matches!(b.get(39), Some(b'C' | b'1')),
             os_version: field(40, 20),
             spec_version: field(60, 4),
             manager_version: field(64, 16),
             serial: field(80, 20),
-            capabilities,
+            capabilities: Capabilities::default(),
         })
     }
 
-    /// The GIN 00 response blocks (pad side).
+    /// The GIN 00 response: one block of exactly 100 bytes (pad side).
     pub fn to_blocks(&self) -> Vec<Vec<u8>> {
         let mut info = String::with_capacity(GIN_INFO_LEN);
         info.push_str(&fixed(&self.manufacturer, 20));
         info.push_str(&fixed(&self.model, 19));
-        info.push(if self.contactless { '1' } else { '0' });
+        info.push(if self.contactless { 'C' } else { ' ' });
         info.push_str(&fixed(&self.os_version, 20));
         info.push_str(&fixed(&self.spec_version, 4));
         info.push_str(&fixed(&self.manager_version, 16));
         info.push_str(&fixed(&self.serial, 20));
-        let mut blocks = vec![info.into_bytes()];
-        if self.capabilities.aes_dukpt_pin {
-            blocks.push(format!("{EXTENSION_TAG}A").into_bytes());
+        vec![info.into_bytes()]
+    }
+}
+
+impl Capabilities {
+    /// Reads a `TXI` response.
+    pub fn from_response(resp: &Response) -> Result<Self, AbecsError> {
+        resp.check("TXI")?;
+        let flags = resp
+            .blocks
+            .first()
+            .and_then(|b| b.strip_prefix(EXTENSION_TAG.as_bytes()))
+            .ok_or_else(|| AbecsError::Malformed("TXI block is not TPX1".into()))?;
+        Ok(Capabilities {
+            aes_dukpt_pin: flags.contains(&b'A'),
+        })
+    }
+
+    /// The `TXI` response block (pad side).
+    pub fn to_block(self) -> Vec<u8> {
+        let mut b = EXTENSION_TAG.as_bytes().to_vec();
+        if self.aes_dukpt_pin {
+            b.push(b'A');
         }
-        blocks
+        b
     }
 }
 
@@ -728,7 +799,7 @@ impl fmt::Debug for PinBlockData {
 impl PinBlockData {
     /// Reads a GPN response for `method`.
     pub fn from_response(resp: &Response, method: PinMethod) -> Result<Self, AbecsError> {
-        resp.check("GPN")?;
+        resp.check(method.command())?;
         let (block_hex, ksn_hex) = method.response_hex_lengths();
         let data = resp
             .blocks
@@ -745,11 +816,11 @@ impl PinBlockData {
         Ok(Self { block, ksn })
     }
 
-    /// The GPN response (pad side).
-    pub fn to_response(&self) -> Response {
+    /// The GPN (or `TXP`) response for `method` (pad side).
+    pub fn to_response(&self, method: PinMethod) -> Response {
         let mut data = hex::encode_upper(&self.block[..]).into_bytes();
         data.extend_from_slice(hex::encode_upper(&self.ksn).as_bytes());
-        Response::new("GPN", Status::Ok, vec![data])
+        Response::new(method.command(), Status::Ok, vec![data])
     }
 }
 
@@ -853,6 +924,7 @@ mod tests {
             min_len: 4,
             max_len: 12,
             message: "EUR 12.34\nENTER PIN".into(),
+            entries: 1,
         }
     }
 
@@ -938,35 +1010,68 @@ mod tests {
     }
 
     #[test]
-    fn device_info_with_and_without_extension() {
+    fn gin_is_one_spec_block_and_extensions_come_from_txi() {
         let info = DeviceInfo {
             manufacturer: "TILLPOINT".into(),
             model: "SIMPAD;1MB".into(),
-            contactless: false,
+            contactless: true,
             os_version: "SIM 1.0".into(),
             spec_version: "2.12".into(),
             manager_version: "001.00 250101".into(),
             serial: "SIM0001".into(),
-            capabilities: Capabilities {
-                aes_dukpt_pin: true,
-            },
+            capabilities: Capabilities::default(),
         };
         let blocks = info.to_blocks();
+        assert_eq!(blocks.len(), 1, "one block");
         assert_eq!(blocks[0].len(), 100);
+        assert_eq!(blocks[0][39], b'C', "GIN_CTLSSUP");
         let resp =
             Response::parse(&Response::new("GIN", Status::Ok, blocks).encode().unwrap()).unwrap();
         assert_eq!(DeviceInfo::from_response(&resp).unwrap(), info);
         let plain = DeviceInfo {
-            capabilities: Capabilities::default(),
+            contactless: false,
             ..info
         };
-        let resp = Response::new("GIN", Status::Ok, plain.to_blocks());
+        assert_eq!(plain.to_blocks()[0][39], b' ');
+        // TXI carries the extension letters.
+        let caps = Capabilities {
+            aes_dukpt_pin: true,
+        };
+        let r = Response::new("TXI", Status::Ok, vec![caps.to_block()]);
+        assert_eq!(&r.encode().unwrap()[..], b"TXI000005TPX1A");
+        assert_eq!(Capabilities::from_response(&r).unwrap(), caps);
         assert!(
-            !DeviceInfo::from_response(&resp)
-                .unwrap()
-                .capabilities
-                .aes_dukpt_pin
+            Capabilities::from_response(&Response::new("ERR", Status::InvalidCall, vec![]))
+                .is_err()
         );
+        // Method 9 only in TXP, and TXP only with method 9.
+        let g = GetPin {
+            method: PinMethod::DukptAes,
+            key_index: 1,
+            pan: Zeroizing::new("4761739001010010".into()),
+            min_len: 4,
+            max_len: 12,
+            message: "PIN".into(),
+            entries: 1,
+        };
+        let txp = Request::GetPin(g.clone()).encode().unwrap();
+        assert_eq!(&txp[..3], b"TXP");
+        assert!(Request::parse(&txp).is_ok());
+        let mut gpn9 = txp.to_vec();
+        gpn9[..3].copy_from_slice(b"GPN");
+        assert!(matches!(
+            Request::parse(&gpn9),
+            Err(RequestError::InvalidParameter(id, "GPN_METHOD")) if id == "GPN"
+        ));
+        let tdes = Request::GetPin(GetPin {
+            method: PinMethod::DukptTdes,
+            ..g
+        })
+        .encode()
+        .unwrap();
+        let mut txp3 = tdes.to_vec();
+        txp3[..3].copy_from_slice(b"TXP");
+        assert!(Request::parse(&txp3).is_err());
     }
 
     #[test]
@@ -975,7 +1080,7 @@ mod tests {
             block: Zeroizing::new(hex::decode("1B9C1845EB993A7A").unwrap()),
             ksn: hex::decode("FFFF9876543210E00001").unwrap(),
         };
-        let r = d.to_response();
+        let r = d.to_response(PinMethod::DukptTdes);
         assert_eq!(
             &r.encode().unwrap()[..],
             b"GPN0000361B9C1845EB993A7AFFFF9876543210E00001"
@@ -989,7 +1094,9 @@ mod tests {
             block: Zeroizing::new(hex::decode("A912150391AB65A67E52883D81CE2D15").unwrap()),
             ksn: hex::decode("123456789012345600000001").unwrap(),
         };
-        let back = PinBlockData::from_response(&aes.to_response(), PinMethod::DukptAes).unwrap();
+        let r = aes.to_response(PinMethod::DukptAes);
+        assert_eq!(r.id(), "TXP");
+        let back = PinBlockData::from_response(&r, PinMethod::DukptAes).unwrap();
         assert_eq!(back, aes);
     }
 
@@ -1012,7 +1119,7 @@ mod tests {
         #[test]
         fn gpn_round_trip(pan in "[0-9]{8,19}", min in 4u8..=12, extra in 0u8..=8, idx in 0u8..=99) {
             let g = GetPin { method: PinMethod::DukptAes, key_index: idx, pan: Zeroizing::new(pan),
-                             min_len: min, max_len: (min + extra).min(12), message: "A\nB".into() };
+                             min_len: min, max_len: (min + extra).min(12), message: "A\nB".into(), entries: 1 };
             let req = Request::GetPin(g);
             proptest::prop_assert_eq!(Request::parse(&req.encode().unwrap()).unwrap(), req);
         }

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
-use super::command::{DeviceInfo, GetPin, Key, PinBlockData, Request, Response};
+use super::command::{Capabilities, DeviceInfo, GetPin, Key, PinBlockData, Request, Response};
 use super::frame::{self, Control, Event, FrameDecoder, FrameError};
 use super::AbecsError;
 use crate::pin::CancelToken;
@@ -518,10 +518,22 @@ impl<L: SerialLine> Link<L> {
         self.simple(&request).map(|_| ())
     }
 
-    /// GIN 00: manufacturer, model, versions, serial and tillpoint capabilities.
+    /// GIN 00 (manufacturer, model, versions, serial), then the tillpoint
+    /// extensions from `TXI`. A pad that does not know `TXI` (a standard
+    /// pad answers `ERR` 010) has none, and the till uses standard
+    /// commands only.
     pub fn device_info(&mut self) -> Result<DeviceInfo, AbecsError> {
         let response = self.simple(&Request::GetInfo { index: 0 })?;
-        DeviceInfo::from_response(&response)
+        let mut info = DeviceInfo::from_response(&response)?;
+        info.capabilities = match self.simple(&Request::ExtensionInfo) {
+            Ok(r) => Capabilities::from_response(&r).unwrap_or_default(),
+            Err(AbecsError::Status { .. } | AbecsError::UnexpectedResponse { .. }) => {
+                Capabilities::default()
+            }
+            Err(AbecsError::Malformed(_)) => Capabilities::default(),
+            Err(e) => return Err(e),
+        };
+        Ok(info)
     }
 
     /// DSP: two lines of 16 characters (`\n` separates them).

@@ -6,7 +6,10 @@
 //! * [`frame`]: packets `SYN body ETB crc`, DC3 escaping, CRC-16 (1021h, init 0)
 //!   and the single control bytes ACK, NAK, EOT, CAN.
 //! * [`command`]: command and response bodies (OPN, CLO, GIN, DSP, DEX, GPN,
-//!   GKY), status codes, and the tillpoint AES-DUKPT extension.
+//!   GKY), status codes, and the tillpoint extensions in commands of their
+//!   own (`TXI` capabilities, `TXP` AES-DUKPT PIN), so that the standard
+//!   commands stay exactly the specification's; `tests/abecs_strict_host.rs`
+//!   drives the simulator as a host written from the specification would.
 //! * [`link`]: the till's half of the conversation over a [`link::SerialLine`]:
 //!   send, wait for ACK (2 s) and retransmit on NAK or silence (three attempts
 //!   in all), wait for the response within the command's timeout, NAK damaged
