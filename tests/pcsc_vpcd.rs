@@ -221,6 +221,25 @@ fn unionpay_online_pin_through_pcscd() {
     assert_eq!(second.unwrap().decision, Decision::ApprovedOnline);
 }
 
+/// The signed cryptograms of CDA and a 19-digit UnionPay card, through
+/// the real reader stack.
+#[test]
+fn cda_and_nineteen_digit_cards_through_pcscd() {
+    let Some(_g) = setup() else { return };
+    let (first, second) = transact("mastercard-cda", 25_00, 0, true);
+    assert_eq!(first.decision, Decision::GoOnline);
+    assert!(!has_bit(&first.receipt.tvr, tvr::CDA_FAILED));
+    let second = second.unwrap();
+    assert_eq!(second.decision, Decision::ApprovedOnline);
+    assert!(!has_bit(&second.receipt.tvr, tvr::CDA_FAILED));
+    let (first, second) = transact("unionpay-19", 88_00, 0, true);
+    assert_eq!(first.decision, Decision::GoOnline);
+    assert_eq!(second.unwrap().decision, Decision::ApprovedOnline);
+    let (o, _) = transact("cda-wrong-hash", 25_00, 0, false);
+    assert!(has_bit(&o.receipt.tvr, tvr::CDA_FAILED));
+    assert_eq!(o.decision, Decision::DeclinedOffline);
+}
+
 #[test]
 fn offline_declining_expired_two_apps_through_pcscd() {
     let Some(_g) = setup() else { return };

@@ -1934,6 +1934,11 @@ impl RsaKey {
 
 /// Header 6A, the expected format byte, trailer BC.
 fn check_frame(x: &[u8], format: u8) -> Result<(), OdaFailure> {
+    // Header, format, 20-byte hash and trailer at least: every caller slices
+    // up to `len - 21`.
+    if x.len() < 23 {
+        return Err(OdaFailure::new("recovered data too short"));
+    }
     if x.first() != Some(&0x6A) || x.get(1) != Some(&format) || x.last() != Some(&0xBC) {
         return Err(OdaFailure::new("recovered data header/format/trailer"));
     }
@@ -2633,6 +2638,15 @@ mod tests {
         assert_eq!(bcd_number(1_000_000_000_000, 6), None);
         assert_eq!(bcd_value(&[0x08, 0x40]), Some(840));
         assert_eq!(mask_pan("4761739001010010"), "476173******0010");
+    }
+
+    #[test]
+    fn recovered_frames_too_short_for_a_hash_are_refused() {
+        assert!(check_frame(&[0x6A, 0x05, 0xBC], 0x05).is_err());
+        let mut ok = vec![0x6A, 0x05];
+        ok.resize(22, 0xBB);
+        ok.push(0xBC);
+        assert!(check_frame(&ok, 0x05).is_ok());
     }
 
     #[test]
