@@ -11,7 +11,7 @@ use std::fmt;
 
 use zeroize::Zeroize;
 
-use super::spec::{BitmapEncoding, Charset, FieldSpec, Length, Mti, Spec};
+use super::spec::{Align, BitmapEncoding, Charset, Digits, FieldSpec, Length, Mti, Spec};
 
 /// A defect found while packing or unpacking a message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -171,7 +171,10 @@ pub fn pack(spec: &Spec, msg: &Message) -> Result<Vec<u8>, CodecError> {
     let bitmap_len = if secondary { 16 } else { 8 };
 
     let mut out = Vec::with_capacity(64);
-    out.extend_from_slice(&msg.mti.to_ascii());
+    match spec.digits {
+        Digits::Ascii => out.extend_from_slice(&msg.mti.to_ascii()),
+        Digits::Bcd => out.extend_from_slice(&msg.mti.to_bcd()),
+    }
     let bitmap_bytes = bitmap.get(..bitmap_len).unwrap_or(&bitmap);
     match spec.bitmap {
         BitmapEncoding::Binary => out.extend_from_slice(bitmap_bytes),
@@ -179,7 +182,7 @@ pub fn pack(spec: &Spec, msg: &Message) -> Result<Vec<u8>, CodecError> {
     }
     for (n, value) in &msg.fields {
         let field = spec.field(*n).ok_or(CodecError::UnknownField(*n))?;
-        pack_field(field, value, &mut out)?;
+        pack_field(spec.digits, field, value, &mut out)?;
     }
     Ok(out)
 }
@@ -210,7 +213,12 @@ fn check_chars(field: &FieldSpec, value: &[u8]) -> Result<(), CodecError> {
     }
 }
 
-fn pack_field(field: &FieldSpec, value: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+fn pack_field(
+    digits: Digits,
+    field: &FieldSpec,
+    value: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
     check_chars(field, value)?;
     let max = field.length.max();
     if value.len() > max {
@@ -221,18 +229,19 @@ fn pack_field(field: &FieldSpec, value: &[u8], out: &mut Vec<u8>) -> Result<(), 
             max,
         });
     }
-    match field.length {
+    let padded;
+    let value = match field.length {
         Length::Fixed(_) => {
             let missing = max - value.len();
             match field.charset.padding() {
                 Some((pad, left)) => {
-                    if left {
-                        out.extend(std::iter::repeat_n(pad, missing));
-                        out.extend_from_slice(value);
+                    let fill = std::iter::repeat_n(pad, missing);
+                    padded = if left {
+                        fill.chain(value.iter().copied()).collect::<Vec<u8>>()
                     } else {
-                        out.extend_from_slice(value);
-                        out.extend(std::iter::repeat_n(pad, missing));
-                    }
+                        value.iter().copied().chain(fill).collect()
+                    };
+                    padded.as_slice()
                 }
                 None if missing != 0 => {
                     return Err(CodecError::WrongLength {
@@ -242,19 +251,64 @@ fn pack_field(field: &FieldSpec, value: &[u8], out: &mut Vec<u8>) -> Result<(), 
                         len: value.len(),
                     })
                 }
-                None => out.extend_from_slice(value),
+                None => value,
             }
         }
-        Length::LlVar(_) => {
-            out.extend_from_slice(format!("{:02}", value.len()).as_bytes());
-            out.extend_from_slice(value);
+        Length::LlVar(_) | Length::LllVar(_) => {
+            write_length(digits, field.length, value.len(), out);
+            value
         }
-        Length::LllVar(_) => {
-            out.extend_from_slice(format!("{:03}", value.len()).as_bytes());
-            out.extend_from_slice(value);
-        }
+    };
+    if digits == Digits::Bcd && is_digit_field(field) {
+        pack_bcd(value, field.align, out);
+    } else {
+        out.extend_from_slice(value);
     }
     Ok(())
+}
+
+/// Whether a field's value is digits, packed two to a byte in a BCD profile.
+fn is_digit_field(field: &FieldSpec) -> bool {
+    matches!(field.charset, Charset::Numeric | Charset::Track2)
+}
+
+/// The nibble for a digit or track-2 separator (checked by `check_chars`).
+fn nibble(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        _ => 0xd,
+    }
+}
+
+/// Packs ASCII digits two to a byte; an odd count gets a `0` filler nibble
+/// on the side `align` says.
+fn pack_bcd(value: &[u8], align: Align, out: &mut Vec<u8>) {
+    let odd = value.len() % 2 == 1;
+    let mut nibbles = Vec::with_capacity(value.len() + 1);
+    if odd && align == Align::Right {
+        nibbles.push(0);
+    }
+    nibbles.extend(value.iter().map(|c| nibble(*c)));
+    if odd && align == Align::Left {
+        nibbles.push(0);
+    }
+    out.extend(nibbles.chunks(2).map(|p| match p {
+        [hi, lo] => (hi << 4) | lo,
+        [hi] => hi << 4,
+        _ => 0,
+    }));
+}
+
+/// Writes a variable field's length prefix.
+fn write_length(digits: Digits, length: Length, len: usize, out: &mut Vec<u8>) {
+    match (digits, length) {
+        (Digits::Ascii, Length::LlVar(_)) => out.extend_from_slice(format!("{len:02}").as_bytes()),
+        (Digits::Ascii, _) => out.extend_from_slice(format!("{len:03}").as_bytes()),
+        (Digits::Bcd, Length::LlVar(_)) => {
+            pack_bcd(format!("{len:02}").as_bytes(), Align::Right, out)
+        }
+        (Digits::Bcd, _) => pack_bcd(format!("{len:04}").as_bytes(), Align::Right, out),
+    }
 }
 
 /// A bounds-checked reader over the input bytes.
@@ -288,8 +342,11 @@ impl<'a> Cursor<'a> {
 /// Unpacks one whole message. Every byte must belong to the message.
 pub fn unpack(spec: &Spec, data: &[u8]) -> Result<Message, CodecError> {
     let mut cur = Cursor { data, pos: 0 };
-    let mti_bytes = cur.take(4, || "message type indicator".into())?;
-    let mti = Mti::from_ascii(mti_bytes).ok_or(CodecError::BadMti)?;
+    let mti = match spec.digits {
+        Digits::Ascii => Mti::from_ascii(cur.take(4, || "message type indicator".into())?),
+        Digits::Bcd => Mti::from_bcd(cur.take(2, || "message type indicator".into())?),
+    }
+    .ok_or(CodecError::BadMti)?;
     let mut bitmap = [0u8; 16];
     read_bitmap(spec, &mut cur, &mut bitmap, 0, "primary bitmap")?;
     if bit_is_set(&bitmap, 1) {
@@ -301,7 +358,7 @@ pub fn unpack(spec: &Spec, data: &[u8]) -> Result<Message, CodecError> {
             continue;
         }
         let field = spec.field(n).ok_or(CodecError::UnknownField(n))?;
-        let value = unpack_field(field, &mut cur)?;
+        let value = unpack_field(spec.digits, field, &mut cur)?;
         msg.fields.insert(n, value);
     }
     match cur.remaining() {
@@ -330,22 +387,16 @@ fn read_bitmap(
     Ok(())
 }
 
-fn unpack_field(field: &FieldSpec, cur: &mut Cursor<'_>) -> Result<Vec<u8>, CodecError> {
+fn unpack_field(
+    digits: Digits,
+    field: &FieldSpec,
+    cur: &mut Cursor<'_>,
+) -> Result<Vec<u8>, CodecError> {
     let max = field.length.max();
     let len = match field.length {
         Length::Fixed(n) => usize::from(n),
         Length::LlVar(_) | Length::LllVar(_) => {
-            let digits = field.length.prefix_digits();
-            let prefix = cur.take(digits, || format!("field {} length", field.number))?;
-            if !prefix.iter().all(u8::is_ascii_digit) {
-                return Err(CodecError::BadLengthPrefix {
-                    field: field.number,
-                    name: field.name,
-                });
-            }
-            let len = prefix
-                .iter()
-                .fold(0usize, |acc, b| acc * 10 + usize::from(b - b'0'));
+            let len = read_length(digits, field, cur)?;
             if len > max {
                 return Err(CodecError::TooLong {
                     field: field.number,
@@ -357,15 +408,106 @@ fn unpack_field(field: &FieldSpec, cur: &mut Cursor<'_>) -> Result<Vec<u8>, Code
             len
         }
     };
-    let value = cur.take(len, || format!("field {} ({})", field.number, field.name))?;
-    check_chars(field, value)?;
-    Ok(value.to_vec())
+    let what = || format!("field {} ({})", field.number, field.name);
+    let value = if digits == Digits::Bcd && is_digit_field(field) {
+        let bytes = cur.take(len.div_ceil(2), what)?;
+        unpack_bcd(field, bytes, len)?
+    } else {
+        cur.take(len, what)?.to_vec()
+    };
+    check_chars(field, &value)?;
+    Ok(value)
+}
+
+/// Reads a variable field's length prefix.
+fn read_length(
+    digits: Digits,
+    field: &FieldSpec,
+    cur: &mut Cursor<'_>,
+) -> Result<usize, CodecError> {
+    let bad = || CodecError::BadLengthPrefix {
+        field: field.number,
+        name: field.name,
+    };
+    let what = || format!("field {} length", field.number);
+    match digits {
+        Digits::Ascii => {
+            let prefix = cur.take(field.length.prefix_digits(), what)?;
+            if !prefix.iter().all(u8::is_ascii_digit) {
+                return Err(bad());
+            }
+            Ok(prefix
+                .iter()
+                .fold(0usize, |acc, b| acc * 10 + usize::from(b - b'0')))
+        }
+        Digits::Bcd => {
+            let n = if matches!(field.length, Length::LlVar(_)) {
+                1
+            } else {
+                2
+            };
+            let prefix = cur.take(n, what)?;
+            let mut len = 0usize;
+            for b in prefix {
+                let (hi, lo) = (b >> 4, b & 0xf);
+                if hi > 9 || lo > 9 {
+                    return Err(bad());
+                }
+                len = len * 100 + usize::from(hi) * 10 + usize::from(lo);
+            }
+            Ok(len)
+        }
+    }
+}
+
+/// Unpacks `len` BCD digits (or track-2 characters) from `bytes`; the filler
+/// nibble of an odd count must be `0` (`F` is also accepted in track 2).
+fn unpack_bcd(field: &FieldSpec, bytes: &[u8], len: usize) -> Result<Vec<u8>, CodecError> {
+    let nibbles: Vec<u8> = bytes.iter().flat_map(|b| [b >> 4, b & 0xf]).collect();
+    let skip = usize::from(len % 2 == 1 && field.align == Align::Right);
+    let filler = if len.is_multiple_of(2) {
+        None
+    } else if skip == 1 {
+        nibbles.first()
+    } else {
+        nibbles.last()
+    };
+    let track2 = field.charset == Charset::Track2;
+    if let Some(f) = filler.copied() {
+        if f != 0 && !(track2 && f == 0xf) {
+            return Err(CodecError::BadCharacter {
+                field: field.number,
+                name: field.name,
+                byte: f,
+                offset: if skip == 1 { 0 } else { len },
+            });
+        }
+    }
+    nibbles
+        .iter()
+        .skip(skip)
+        .take(len)
+        .enumerate()
+        .map(|(offset, d)| match d {
+            0..=9 => Ok(b'0' + d),
+            0xd if track2 => Ok(b'='),
+            _ => Err(CodecError::BadCharacter {
+                field: field.number,
+                name: field.name,
+                byte: *d,
+                offset,
+            }),
+        })
+        .collect()
 }
 
 /// The MTI of raw bytes that may not unpack completely, so a host can still
 /// answer a format error with the matching response type.
-pub fn peek_mti(data: &[u8]) -> Option<Mti> {
-    data.get(..4).and_then(Mti::from_ascii)
+pub fn peek_mti(spec: &Spec, data: &[u8]) -> Option<Mti> {
+    match spec.digits {
+        Digits::Ascii => data.get(..4).and_then(Mti::from_ascii),
+        Digits::Bcd => data.get(..2).and_then(Mti::from_bcd),
+    }
 }
 
 /// Whether `value` would pack into `field` of `spec`, so callers can reject
@@ -416,12 +558,14 @@ mod tests {
     static BIN: Spec = Spec {
         name: "test-binary",
         bitmap: BitmapEncoding::Binary,
+        digits: Digits::Ascii,
         fields: &SORTED,
         max_message_len: 4096,
     };
     static HEX: Spec = Spec {
         name: "test-hex",
         bitmap: BitmapEncoding::Hex,
+        digits: Digits::Ascii,
         fields: &SORTED,
         max_message_len: 4096,
     };
@@ -432,6 +576,7 @@ mod tests {
         let unsorted = Spec {
             name: "bad",
             bitmap: BitmapEncoding::Binary,
+            digits: Digits::Ascii,
             fields: &FIELDS,
             max_message_len: 4096,
         };
@@ -666,6 +811,95 @@ mod tests {
             })
     }
 
+    static BCD_FIELDS: [FieldSpec; 8] = [
+        FieldSpec::llvar(2, "pan", 19, Charset::Numeric),
+        FieldSpec::fixed(4, "amount", 12, Charset::Numeric),
+        FieldSpec::fixed(22, "entry mode", 3, Charset::Numeric).left(),
+        FieldSpec::fixed(23, "sequence", 3, Charset::Numeric),
+        FieldSpec::llvar(35, "track2", 37, Charset::Track2),
+        FieldSpec::fixed(41, "tid", 8, Charset::Text),
+        FieldSpec::lllvar(55, "icc", 255, Charset::Binary),
+        FieldSpec::lllvar(60, "reserved", 17, Charset::Numeric),
+    ];
+    static BCD: Spec = Spec {
+        name: "test-bcd",
+        bitmap: BitmapEncoding::Binary,
+        digits: Digits::Bcd,
+        fields: &BCD_FIELDS,
+        max_message_len: 4096,
+    };
+
+    /// A hand-assembled binary message: BCD MTI, BCD LL prefix counting
+    /// digits with the odd PAN left-aligned, a right-aligned n3 and a
+    /// left-aligned one, track 2 with its `D` nibble and `0` filler, an
+    /// ASCII field and a binary LLL field whose BCD prefix counts bytes.
+    #[test]
+    fn bcd_fields_pack_as_binary_profiles_write_them() {
+        let mut m = Message::new(Mti::FINANCIAL_REQUEST);
+        m.set_str(2, "6212345678901234569").unwrap();
+        m.set_str(4, "1234").unwrap();
+        m.set_str(22, "051").unwrap();
+        m.set_str(23, "1").unwrap();
+        m.set_str(35, "6212345678901234569=2912").unwrap();
+        m.set_str(41, "T1").unwrap();
+        m.set(55, vec![0x9f, 0x26]).unwrap();
+        m.set_str(60, "22000001").unwrap();
+        let bytes = pack(&BCD, &m).unwrap();
+        let mut want = hex::decode("02005000060020800210").unwrap();
+        want.extend(hex::decode("1962123456789012345690").unwrap());
+        want.extend(hex::decode("000000001234").unwrap());
+        want.extend(hex::decode("0510").unwrap());
+        want.extend(hex::decode("0001").unwrap());
+        want.extend(hex::decode("246212345678901234569D2912").unwrap());
+        want.extend(b"T1      ");
+        want.extend(hex::decode("00029f26").unwrap());
+        want.extend(hex::decode("000822000001").unwrap());
+        assert_eq!(hex::encode(&bytes), hex::encode(&want));
+        let back = unpack(&BCD, &bytes).unwrap();
+        assert_eq!(back.get_str(35), Some("6212345678901234569=2912"));
+        assert_eq!(back.get_str(4), Some("000000001234"));
+        assert_eq!(back.get_str(23), Some("001"));
+        assert_eq!(back.get_str(22), Some("051"));
+        assert_eq!(back.get_str(2), Some("6212345678901234569"));
+        assert_eq!(peek_mti(&BCD, &bytes), Some(Mti::FINANCIAL_REQUEST));
+    }
+
+    #[test]
+    fn bcd_rejects_bad_nibbles_fillers_and_prefixes() {
+        let mut m = Message::new(Mti::FINANCIAL_REQUEST);
+        m.set_str(2, "123").unwrap();
+        let good = pack(&BCD, &m).unwrap();
+        assert_eq!(hex::encode(&good), "02004000000000000000031230");
+        let mut bad = good.clone();
+        bad[11] = 0x1a; // a nibble that is not a digit
+        assert!(matches!(
+            unpack(&BCD, &bad),
+            Err(CodecError::BadCharacter { field: 2, .. })
+        ));
+        let mut bad = good.clone();
+        bad[12] = 0x35; // a filler nibble that is not 0
+        assert!(matches!(
+            unpack(&BCD, &bad),
+            Err(CodecError::BadCharacter { field: 2, .. })
+        ));
+        let mut bad = good.clone();
+        bad[10] = 0x0a; // a length prefix that is not BCD
+        assert!(matches!(
+            unpack(&BCD, &bad),
+            Err(CodecError::BadLengthPrefix { field: 2, .. })
+        ));
+        let mut bad = good.clone();
+        bad[10] = 0x20; // 20 digits > 19
+        assert!(matches!(
+            unpack(&BCD, &bad),
+            Err(CodecError::TooLong { field: 2, .. })
+        ));
+        assert_eq!(unpack(&BCD, &[0x0a, 0x00]), Err(CodecError::BadMti));
+        for cut in 0..good.len() {
+            assert!(unpack(&BCD, &good[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
     proptest! {
         #[test]
         fn round_trip(msg in arb_message()) {
@@ -696,6 +930,22 @@ mod tests {
             if let Ok(msg) = unpack(&HOST_PROFILE, &data) {
                 let packed = pack(&HOST_PROFILE, &msg).unwrap();
                 prop_assert_eq!(unpack(&HOST_PROFILE, &packed).unwrap(), msg);
+            }
+        }
+
+        /// Whatever the BCD decoder accepts packs back to a message that
+        /// decodes equal (the `cups` fuzz target's property).
+        #[test]
+        fn bcd_decoder_round_trips_what_it_accepts(
+            bitmap in proptest::collection::vec(any::<u8>(), 8),
+            body in proptest::collection::vec(any::<u8>(), 0..120),
+        ) {
+            let mut data = vec![0x02, 0x10];
+            data.extend_from_slice(&bitmap);
+            data.extend_from_slice(&body);
+            if let Ok(msg) = unpack(&BCD, &data) {
+                let packed = pack(&BCD, &msg).unwrap();
+                prop_assert_eq!(unpack(&BCD, &packed).unwrap(), msg);
             }
         }
 

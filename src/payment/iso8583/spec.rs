@@ -70,6 +70,17 @@ impl Length {
     }
 }
 
+/// Where the filler nibble of an odd number of BCD digits goes. Binary
+/// profiles say this field by field: amounts are right-aligned (`0` nibble
+/// first), entry modes and account numbers left-aligned (`0` nibble last).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Align {
+    /// The value ends at the last nibble; the filler comes first.
+    Right,
+    /// The value starts at the first nibble; the filler comes last.
+    Left,
+}
+
 /// One data element of a profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FieldSpec {
@@ -79,6 +90,8 @@ pub struct FieldSpec {
     pub name: &'static str,
     pub length: Length,
     pub charset: Charset,
+    /// For BCD profiles: where an odd digit count is filled (ignored for ASCII).
+    pub align: Align,
 }
 
 impl FieldSpec {
@@ -88,15 +101,18 @@ impl FieldSpec {
             name,
             length: Length::Fixed(len),
             charset,
+            align: Align::Right,
         }
     }
 
+    /// Variable-length digits are left-aligned in every BCD profile we know.
     pub const fn llvar(number: u8, name: &'static str, max: u16, charset: Charset) -> Self {
         FieldSpec {
             number,
             name,
             length: Length::LlVar(max),
             charset,
+            align: Align::Left,
         }
     }
 
@@ -106,8 +122,30 @@ impl FieldSpec {
             name,
             length: Length::LllVar(max),
             charset,
+            align: Align::Left,
         }
     }
+
+    /// The same field with its BCD digits left-aligned.
+    pub const fn left(self) -> Self {
+        FieldSpec {
+            align: Align::Left,
+            ..self
+        }
+    }
+}
+
+/// How digits are written: numeric and track-2 values, length prefixes and
+/// the MTI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Digits {
+    /// One ASCII character per digit; `LL`/`LLL` prefixes are 2 or 3 ASCII
+    /// digits; the MTI is 4 ASCII digits.
+    Ascii,
+    /// Packed BCD, two digits per byte (track 2's separator is nibble `D`);
+    /// `LL` is one BCD byte and `LLL` two; the MTI is 2 bytes. A length
+    /// prefix counts digits for `n`/`z` fields and bytes for the others.
+    Bcd,
 }
 
 /// How the primary and secondary bitmaps are written.
@@ -124,6 +162,7 @@ pub enum BitmapEncoding {
 pub struct Spec {
     pub name: &'static str,
     pub bitmap: BitmapEncoding,
+    pub digits: Digits,
     /// Sorted by field number, no duplicates; [`Spec::check`] verifies it.
     pub fields: &'static [FieldSpec],
     /// Upper bound on one packed message: the framing layer refuses a
@@ -226,6 +265,24 @@ impl Mti {
         self.0
     }
 
+    /// The MTI as two packed BCD bytes (binary profiles).
+    pub fn to_bcd(self) -> [u8; 2] {
+        let [a, b, c, d] = self.to_ascii().map(|x| x - b'0');
+        [(a << 4) | b, (c << 4) | d]
+    }
+
+    /// Parses two packed BCD bytes; `None` when a nibble is not a digit.
+    pub fn from_bcd(bytes: &[u8]) -> Option<Mti> {
+        let [hi, lo] = <[u8; 2]>::try_from(bytes).ok()?;
+        let digits = [hi >> 4, hi & 0xf, lo >> 4, lo & 0xf];
+        if digits.iter().any(|d| *d > 9) {
+            return None;
+        }
+        Some(Mti(digits
+            .iter()
+            .fold(0u16, |acc, d| acc * 10 + u16::from(*d))))
+    }
+
     /// The four ASCII digits.
     pub fn to_ascii(self) -> [u8; 4] {
         let v = self.0;
@@ -302,6 +359,14 @@ mod tests {
     }
 
     #[test]
+    fn mti_bcd_round_trip_and_rejects() {
+        assert_eq!(Mti::FINANCIAL_REQUEST.to_bcd(), [0x02, 0x00]);
+        assert_eq!(Mti::from_bcd(&[0x08, 0x10]), Some(Mti::NETWORK_RESPONSE));
+        assert_eq!(Mti::from_bcd(&[0x0a, 0x00]), None);
+        assert_eq!(Mti::from_bcd(&[0x02]), None);
+    }
+
+    #[test]
     fn check_rejects_bad_tables() {
         static UNSORTED: [FieldSpec; 2] = [
             FieldSpec::fixed(11, "stan", 6, Charset::Numeric),
@@ -310,6 +375,7 @@ mod tests {
         let spec = Spec {
             name: "t",
             bitmap: BitmapEncoding::Binary,
+            digits: Digits::Ascii,
             fields: &UNSORTED,
             max_message_len: 4096,
         };
@@ -319,6 +385,7 @@ mod tests {
         let spec = Spec {
             name: "t",
             bitmap: BitmapEncoding::Binary,
+            digits: Digits::Ascii,
             fields: &BITMAP_FIELD,
             max_message_len: 4096,
         };
@@ -328,6 +395,7 @@ mod tests {
         let spec = Spec {
             name: "t",
             bitmap: BitmapEncoding::Binary,
+            digits: Digits::Ascii,
             fields: &TOO_LONG,
             max_message_len: 4096,
         };
