@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod forwarder;
 pub mod instructions;
 pub mod limits;
+pub mod mac;
 pub mod rotate;
 pub mod session;
 pub mod settlement;

@@ -368,6 +368,7 @@ pub struct UploadItem {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NetworkRequest {
     SignOn,
+    SignOff,
     Echo,
 }
 
@@ -711,6 +712,7 @@ pub fn network_request(
     let mut m = header(Mti::NETWORK, ids, stamp)?;
     let code = match kind {
         NetworkRequest::SignOn => network::SIGN_ON,
+        NetworkRequest::SignOff => network::SIGN_OFF,
         NetworkRequest::Echo => network::ECHO,
     };
     m.set_str(field::NETWORK_CODE, code)?;

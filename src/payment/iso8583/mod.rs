@@ -2,6 +2,7 @@
 //! the host profile (documented in PROFILE.md), message builders and framing.
 
 pub mod codec;
+pub mod cups;
 pub mod framing;
 pub mod messages;
 pub mod profile;

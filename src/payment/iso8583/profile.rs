@@ -108,6 +108,7 @@ pub mod processing {
 /// Network management information codes (field 70).
 pub mod network {
     pub const SIGN_ON: &str = "001";
+    pub const SIGN_OFF: &str = "002";
     pub const ECHO: &str = "301";
 }
 
@@ -129,6 +130,8 @@ pub mod response {
     pub const DUPLICATE: &str = "94";
     pub const RECONCILE_ERROR: &str = "95";
     pub const SYSTEM_MALFUNCTION: &str = "96";
+    /// The request's MAC did not verify (cups profile): sign on again.
+    pub const MAC_ERROR: &str = "A0";
 
     /// A short English description for logs and the closing note (the GUI
     /// translates by code through Fluent).
@@ -150,6 +153,7 @@ pub mod response {
             DUPLICATE => "duplicate transmission",
             RECONCILE_ERROR => "reconcile error",
             SYSTEM_MALFUNCTION => "system malfunction",
+            MAC_ERROR => "MAC error",
             _ => "unknown response code",
         }
     }

@@ -9,6 +9,7 @@
 
 pub mod dukpt_aes;
 pub mod dukpt_tdes;
+pub mod master_session;
 pub mod pinblock;
 
 use std::fmt;
