@@ -75,7 +75,10 @@ fn proxy_drops_answer() {
     let rig = purchase_under(Mode::DropAnswer, ReversalReason::Timeout);
     let rows = rig.host_rows();
     assert_eq!(rows[0].status, TxnStatus::Reversed);
-    assert_eq!(rows[0].reversal_reason.as_deref(), Some("01"));
+    assert_eq!(
+        rows[0].reversal_reason.as_deref(),
+        Some(acquirer_common::host_reversal_code("01"))
+    );
 }
 
 #[test]
@@ -93,7 +96,10 @@ fn proxy_garbles_answer() {
     let rig = purchase_under(Mode::Garble, ReversalReason::MalformedResponse);
     let rows = rig.host_rows();
     assert_eq!(rows[0].status, TxnStatus::Reversed);
-    assert_eq!(rows[0].reversal_reason.as_deref(), Some("03"));
+    assert_eq!(
+        rows[0].reversal_reason.as_deref(),
+        Some(acquirer_common::host_reversal_code("03"))
+    );
 }
 
 #[test]

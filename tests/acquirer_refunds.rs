@@ -480,3 +480,12 @@ fn an_unlinked_original_is_found_by_stan_rrn_and_auth_code() {
         "refunded against the real original"
     );
 }
+
+on_cups_profile!(
+    refunds_and_post_voids_reach_the_host_once_after_the_advices,
+    a_refund_without_a_good_answer_is_reversed_before_it_is_sent_again,
+    a_refund_the_host_refuses_is_kept_for_the_owner_and_not_retried,
+    a_post_void_after_settlement_becomes_a_refund,
+    an_unreadable_row_is_set_aside_and_the_next_refund_still_goes,
+    an_unlinked_original_is_found_by_stan_rrn_and_auth_code,
+);

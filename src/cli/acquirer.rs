@@ -17,7 +17,11 @@ use serde::Serialize;
 use super::{text, Cli};
 use tillpoint_app::service::{LinkStatus, SettlementOutcomeRow};
 use tillpoint_core::report::Report;
+use tillpoint_payment::acquirer::mac::MacAlgorithm;
 use tillpoint_payment::acquirer::settlement::CardSummary;
+use tillpoint_payment::acquirer::terminal_keys;
+use tillpoint_payment::acquirer::wire::{CupsSettings, HostProfile};
+use tillpoint_payment::pin::master_session;
 use tillpoint_sim::acquirer::{start_acquirer_sim, EmvIssuer, Fault, SimConfig};
 
 /// `tillpoint acquirer-sim`.
@@ -37,6 +41,13 @@ pub struct SimArgs {
     /// ":N" to apply it to the next N requests only.
     #[arg(long)]
     pub fault: Option<String>,
+    /// The host profile to speak: generic, or cups (TPDU and header, BCD,
+    /// sign-on with working keys under the demo terminal master key, MACs).
+    #[arg(long, default_value = "generic")]
+    pub profile: String,
+    /// Under cups: the MAC in field 64, ecb or x9.19.
+    #[arg(long, default_value = "ecb")]
+    pub mac: String,
 }
 
 /// `tillpoint acquirer ...`: the till's side of the acquirer link, for the
@@ -58,6 +69,54 @@ pub enum AcquirerCmd {
     Settle,
     /// Check the link with an 0800 echo (exit status 1 without an answer).
     Echo,
+    /// Load the terminal master key for the cups profile (a key ceremony):
+    /// 32 hex digits on standard input, never on the command line; it is
+    /// sealed in the data directory and the working keys made under the
+    /// old one are dropped. The till then signs on by itself.
+    LoadTmk {
+        /// The key's check value as the key custodian read it (6 or 8 hex
+        /// digits); the key is refused unless it matches.
+        #[arg(long)]
+        kcv: String,
+    },
+}
+
+/// The host profile named on the simulator's command line.
+fn sim_profile(args: &SimArgs) -> anyhow::Result<HostProfile> {
+    let mac = MacAlgorithm::parse(&args.mac)
+        .ok_or_else(|| anyhow!("--mac {:?} is not ecb or x9.19", args.mac))?;
+    match args.profile.as_str() {
+        "generic" => Ok(HostProfile::Generic),
+        "cups" => Ok(HostProfile::Cups(CupsSettings {
+            mac,
+            ..CupsSettings::default()
+        })),
+        other => bail!("--profile {other:?} is not generic or cups"),
+    }
+}
+
+/// Reads a TMK from standard input and stores it sealed in `data_dir` when
+/// its check value matches `kcv`.
+pub fn load_tmk(data_dir: &std::path::Path, kcv: &str) -> anyhow::Result<ExitCode> {
+    let kcv = kcv.trim().to_ascii_uppercase();
+    if !(6..=8).contains(&kcv.len()) || !kcv.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("--kcv must be 6 to 8 hex digits");
+    }
+    let line = zeroize::Zeroizing::new(super::read_line("terminal master key (32 hex digits)")?);
+    let mut tmk = zeroize::Zeroizing::new([0u8; 16]);
+    hex::decode_to_slice(line.trim(), &mut tmk[..])
+        .map_err(|_| anyhow!("the terminal master key must be 32 hex digits"))?;
+    let got = hex::encode_upper(master_session::check_value(&tmk));
+    if !got.starts_with(&kcv) {
+        bail!(
+            "the key's check value is {}, not {kcv}: nothing was stored",
+            &got[..kcv.len()]
+        );
+    }
+    terminal_keys::store_tmk(data_dir, &tmk)
+        .with_context(|| format!("storing the key in {}", data_dir.display()))?;
+    println!("terminal master key {got} sealed in {}", data_dir.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Parses `kind[:count]`.
@@ -97,11 +156,12 @@ pub fn acquirer_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .try_init();
-    let cfg = SimConfig::new(
+    let mut cfg = SimConfig::new(
         args.listen,
         args.db.clone(),
         Arc::new(EmvIssuer::test_cards()),
     );
+    cfg.profile = sim_profile(args)?;
     cfg.faults.set_delay(Duration::from_millis(args.delay_ms));
     if let Some(f) = &args.fault {
         let (fault, count) = parse_fault(f)?;
@@ -129,6 +189,10 @@ pub fn acquirer_sim(args: &SimArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs an `acquirer` subcommand through the till's service.
 pub fn acquirer(cli: &Cli, cmd: &AcquirerCmd) -> anyhow::Result<ExitCode> {
+    if let AcquirerCmd::LoadTmk { kcv } = cmd {
+        let paths = tillpoint_app::till::Paths::resolve(cli.config.clone(), cli.data_dir.clone())?;
+        return load_tmk(&paths.data_dir, kcv);
+    }
     let (service, _g) = super::open_service(cli)?;
     let (clock, currency) = service.with_till(|t| (t.clock, t.config.till.currency));
     let status = || -> anyhow::Result<LinkStatus> { service.link_status().map_err(|e| anyhow!(e)) };
@@ -186,6 +250,7 @@ pub fn acquirer(cli: &Cli, cmd: &AcquirerCmd) -> anyhow::Result<ExitCode> {
                 _ => ExitCode::FAILURE,
             })
         }
+        AcquirerCmd::LoadTmk { .. } => Ok(ExitCode::SUCCESS),
         AcquirerCmd::Echo => {
             let host = status()?.host.map(|(h, _)| h).unwrap_or_default();
             match service.echo().map_err(|e| anyhow!(e))? {

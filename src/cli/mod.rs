@@ -257,7 +257,7 @@ fn read_pin(prompt: &str) -> anyhow::Result<String> {
 }
 
 /// One line of standard input, after a prompt on standard error.
-fn read_line(prompt: &str) -> anyhow::Result<String> {
+pub(crate) fn read_line(prompt: &str) -> anyhow::Result<String> {
     eprint!("{prompt}: ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();

@@ -259,10 +259,24 @@ pub fn load_or_create(dir: &Path, name: &str) -> Result<Zeroizing<[u8; 32]>, Key
     load_sealed(dir, name, Kek::location())
 }
 
+/// Loads `dir/name` when it exists (`None` otherwise): for keys that come
+/// from outside (a terminal master key loaded in a key ceremony), where a
+/// random new one would be worse than none.
+pub fn load_existing(dir: &Path, name: &str) -> Result<Option<Zeroizing<[u8; 32]>>, KeyFileError> {
+    if !dir.join(name).exists() {
+        return Ok(None);
+    }
+    load_sealed(dir, name, Kek::location()).map(Some)
+}
+
 /// Writes `key` as `dir/name`, sealed by the KEK, replacing what was there
 /// in one rename (a key rotation's last step).
 pub fn replace(dir: &Path, name: &str, key: &[u8; 32]) -> Result<(), KeyFileError> {
     let kek = Kek::load(Kek::location(), dir)?;
+    fs::create_dir_all(dir).map_err(|source| KeyFileError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     replace_synced(dir, name, &kek.seal(name, key)?).map_err(|source| KeyFileError::Io {
         path: dir.join(name),
         source,

@@ -10,10 +10,11 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::iso8583::codec::{pack, unpack, CodecError, Message};
+use crate::iso8583::codec::Message;
 use crate::iso8583::framing::{write_frame, FrameError, TimedRead};
+
+use super::wire::{HostProfile, Wire, WireError};
 use crate::iso8583::messages::answers;
-use crate::iso8583::{Spec, HOST_PROFILE};
 
 /// A connected byte stream to the host.
 pub trait LinkStream: TimedRead + Write + Send {
@@ -68,9 +69,9 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// How long to wait for the matching answer after the request is written.
     pub read_timeout: Duration,
-    /// The host's ISO 8583 profile (field table and message bound): each
-    /// acquirer speaks its own, so the link is told which.
-    pub profile: &'static Spec,
+    /// The host's profile: each acquirer speaks its own, so the link is
+    /// told which (the keys a cups link needs come with [`AcquirerClient::set_wire`]).
+    pub profile: HostProfile,
 }
 
 impl ClientConfig {
@@ -79,7 +80,7 @@ impl ClientConfig {
             addr,
             connect_timeout: Duration::from_secs(5),
             read_timeout: Duration::from_secs(30),
-            profile: &HOST_PROFILE,
+            profile: HostProfile::Generic,
         }
     }
 }
@@ -91,19 +92,26 @@ pub enum LinkError {
     #[error("could not connect to the acquirer: {0}")]
     Connect(io::Error),
     #[error("request could not be packed: {0}")]
-    Pack(#[from] CodecError),
+    Pack(#[from] WireError),
     #[error("sending the request failed: {0}")]
     Send(FrameError),
     #[error("no answer from the acquirer: {0}")]
     NoAnswer(FrameError),
     #[error("the acquirer's answer is malformed: {0}")]
     Malformed(String),
+    /// The request was held back: the link needs a sign-on first and it
+    /// failed (cups profile).
+    #[error("sign-on to the acquirer failed: {0}")]
+    SignOn(String),
 }
 
 impl LinkError {
     /// `false` only when the request certainly never left the till.
     pub fn request_may_have_arrived(&self) -> bool {
-        !matches!(self, LinkError::Connect(_) | LinkError::Pack(_))
+        !matches!(
+            self,
+            LinkError::Connect(_) | LinkError::Pack(_) | LinkError::SignOn(_)
+        )
     }
 }
 
@@ -113,6 +121,7 @@ const MAX_STRAY_FRAMES: usize = 16;
 
 pub struct AcquirerClient {
     cfg: ClientConfig,
+    wire: Wire,
     connector: Box<dyn Connector>,
     stream: Option<Box<dyn LinkStream>>,
     late: Vec<Message>,
@@ -137,6 +146,7 @@ impl AcquirerClient {
 
     pub fn with_connector(cfg: ClientConfig, connector: Box<dyn Connector>) -> Self {
         AcquirerClient {
+            wire: Wire::new(cfg.profile),
             cfg,
             connector,
             stream: None,
@@ -147,6 +157,17 @@ impl AcquirerClient {
 
     pub fn config(&self) -> &ClientConfig {
         &self.cfg
+    }
+
+    /// Replaces the wire (a cups link with its keys); its profile becomes
+    /// the client's.
+    pub fn set_wire(&mut self, wire: Wire) {
+        self.cfg.profile = wire.profile();
+        self.wire = wire;
+    }
+
+    pub fn wire(&self) -> &Wire {
+        &self.wire
     }
 
     pub fn set_read_timeout(&mut self, timeout: Duration) {
@@ -166,9 +187,9 @@ impl AcquirerClient {
     /// replies (they answer requests sent on it); partial bytes go.
     fn drop_stream(&mut self) {
         self.stream = None;
-        let profile = self.cfg.profile;
-        while let Ok(Some(frame)) = take_frame(&mut self.rbuf, profile.max_message_len) {
-            if let Ok(m) = unpack(profile, &frame) {
+        let max_len = self.cfg.profile.max_frame_len();
+        while let Ok(Some(frame)) = take_frame(&mut self.rbuf, max_len) {
+            if let Ok(m) = self.wire.decode(&frame) {
                 if self.late.len() >= MAX_STRAY_FRAMES {
                     self.late.remove(0);
                 }
@@ -220,7 +241,7 @@ impl AcquirerClient {
     /// Writes one request without waiting for its answer, so several can be
     /// in flight on the connection (the forwarder pipelines advices).
     pub fn send(&mut self, request: &Message) -> Result<(), LinkError> {
-        let bytes = pack(self.cfg.profile, request)?;
+        let bytes = self.wire.encode(request)?;
         let stream = self.stream()?;
         if let Err(e) = write_frame(stream.as_mut(), &bytes) {
             self.drop_stream();
@@ -239,7 +260,7 @@ impl AcquirerClient {
     ) -> Result<(), LinkError> {
         let mut buf = Vec::new();
         for request in requests {
-            let bytes = pack(self.cfg.profile, request)?;
+            let bytes = self.wire.encode(request)?;
             write_frame(&mut buf, &bytes).map_err(LinkError::Send)?;
         }
         if buf.is_empty() {
@@ -265,7 +286,7 @@ impl AcquirerClient {
             let Some(stream) = self.stream.as_mut() else {
                 return Err(LinkError::NoAnswer(FrameError::Closed));
             };
-            let max_len = self.cfg.profile.max_message_len;
+            let max_len = self.cfg.profile.max_frame_len();
             let frame = match read_buffered(stream.as_mut(), &mut self.rbuf, deadline, max_len) {
                 Ok(f) => f,
                 Err(FrameError::Timeout) => return Err(LinkError::NoAnswer(FrameError::Timeout)),
@@ -284,7 +305,7 @@ impl AcquirerClient {
                     return Err(LinkError::NoAnswer(e));
                 }
             };
-            let reply = match unpack(self.cfg.profile, &frame) {
+            let reply = match self.wire.decode(&frame) {
                 Ok(m) => m,
                 Err(e) => {
                     self.drop_stream();
@@ -396,6 +417,7 @@ mod tests {
         network_request, NetworkRequest, Stamp, Stan, TerminalIds, Timestamp,
     };
     use crate::iso8583::Mti;
+    use crate::iso8583::{pack, unpack, HOST_PROFILE};
     use std::net::TcpListener;
     use std::thread;
 

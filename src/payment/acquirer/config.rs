@@ -23,6 +23,10 @@
 //! tls_client_cert = ""                        # mutual TLS, when the host asks
 //! tls_client_key = ""
 //! plaintext = false      # plain TCP to a host off this machine: only with true (a private line)
+//! profile = "generic"    # or "cups": the binary CUPS-style profile (PROFILE.md)
+//! nii = 1                # cups: the host's network international identifier (TPDU)
+//! source_nii = 0         # cups: the till's
+//! mac = "ecb"            # cups: field 64 by the UnionPay ECB algorithm, or "x9.19"
 //!
 //! [acquirer.fees]                # merchant fee rates, per scheme ("1.5%" or "0.015")
 //! visa = "1.5%"
@@ -41,8 +45,10 @@ use rust_decimal::Decimal;
 
 use super::client::{AcquirerClient, ClientConfig};
 use super::crypto::DataKey;
+use super::mac::MacAlgorithm;
 use super::session::{Session, SessionConfig, SystemClock};
 use super::till_store::SqliteAcquirerStore;
+use super::wire::{CupsSettings, HostProfile, Wire};
 use super::OfflineLimits;
 use crate::iso8583::messages::TerminalIds;
 use tillpoint_config::Config;
@@ -69,6 +75,10 @@ const KNOWN_KEYS: &[&str] = &[
     "tls_client_cert",
     "tls_client_key",
     "plaintext",
+    "profile",
+    "nii",
+    "source_nii",
+    "mac",
 ];
 
 /// The acquirer settings (see the module docs).
@@ -96,6 +106,9 @@ pub struct AcquirerConfig {
     /// Plain TCP to a host off this machine, allowed only when set (a
     /// private line); without it such a host needs `tls_ca`.
     pub plaintext: bool,
+    /// Which host profile the acquirer speaks (`profile`, with `nii`,
+    /// `source_nii` and `mac` for cups).
+    pub profile: HostProfile,
 }
 
 impl AcquirerConfig {
@@ -127,6 +140,7 @@ impl AcquirerConfig {
             tls_client_cert: String::new(),
             tls_client_key: String::new(),
             plaintext: false,
+            profile: HostProfile::Generic,
         }
     }
 
@@ -262,6 +276,7 @@ impl AcquirerConfig {
                 c.host
             ));
         }
+        c.profile = load_profile(&table, warnings);
         match table.get("fees") {
             None => {}
             Some(toml::Value::Table(fees)) => {
@@ -318,6 +333,7 @@ impl AcquirerConfig {
     /// TLS when `tls_ca` is set.
     pub fn client(&self) -> Result<AcquirerClient, String> {
         let mut cfg = ClientConfig::new(self.address()?);
+        cfg.profile = self.profile;
         cfg.connect_timeout = self.connect_timeout;
         cfg.read_timeout = self.read_timeout;
         if self.tls_ca.is_empty() {
@@ -374,9 +390,13 @@ impl AcquirerConfig {
         let store = SqliteAcquirerStore::open_exclusive(database, &data_dir.join("acquirer.lock"))
             .map_err(|e| e.to_string())?;
         let key = DataKey::load_or_create(data_dir).map_err(|e| e.to_string())?;
+        let mut client = self.client()?;
+        client.set_wire(
+            Wire::with_keys_in(self.profile, data_dir.to_path_buf()).map_err(|e| e.to_string())?,
+        );
         Session::new(
             store,
-            self.client()?,
+            client,
             SessionConfig {
                 ids: self.terminal_ids(currency),
                 limits: self.limits,
@@ -385,6 +405,57 @@ impl AcquirerConfig {
             key,
         )
         .map_err(|e| e.to_string())
+    }
+}
+
+/// `profile` and, for cups, `nii` (the host's, default 1), `source_nii`
+/// (the till's, default 0) and `mac` (`ecb` or `x9.19`).
+fn load_profile(table: &toml::Table, warnings: &mut Vec<String>) -> HostProfile {
+    let mut warn = |key: &str, why: &str| {
+        warnings.push(format!("[{SECTION}] {key}: {why}; using the default"));
+    };
+    let cups = match table.get("profile").map(|v| v.as_str()) {
+        None | Some(Some("generic")) => false,
+        Some(Some("cups")) => true,
+        Some(_) => {
+            warn("profile", "must be \"generic\" or \"cups\"");
+            false
+        }
+    };
+    let mut settings = CupsSettings::default();
+    let mut nii = |key: &str, slot: &mut u16| {
+        if let Some(v) = table.get(key) {
+            match v.as_integer().and_then(|n| u16::try_from(n).ok()) {
+                Some(n) if n <= 999 => *slot = n,
+                _ => warn(
+                    key,
+                    "must be a network international identifier from 0 to 999",
+                ),
+            }
+        }
+    };
+    nii("nii", &mut settings.tpdu.destination);
+    nii("source_nii", &mut settings.tpdu.source);
+    if let Some(v) = table.get("mac") {
+        match v.as_str().and_then(MacAlgorithm::parse) {
+            Some(m) => settings.mac = m,
+            None => warnings.push(format!(
+                "[{SECTION}] mac: must be \"ecb\" or \"x9.19\"; using the default"
+            )),
+        }
+    }
+    if cups {
+        HostProfile::Cups(settings)
+    } else {
+        if ["nii", "source_nii", "mac"]
+            .iter()
+            .any(|k| table.contains_key(*k))
+        {
+            warnings.push(format!(
+                "[{SECTION}] nii, source_nii and mac apply to profile = \"cups\" only; ignored"
+            ));
+        }
+        HostProfile::Generic
     }
 }
 

@@ -444,6 +444,16 @@ impl<S: AcquirerStore> Session<S> {
             .iter()
             .map(|(item, _)| (item.id, item.attempts.saturating_add(1)))
             .collect();
+        if let Err(e) = self.ensure_signed_on() {
+            self.mark_link(false);
+            if let Some((item, _)) = ready.first() {
+                outcomes.push(ForwardOutcome::Retry {
+                    id: item.id,
+                    why: e.to_string(),
+                });
+            }
+            return Ok(outcomes);
+        }
         self.store.outbox_mark_attempts(&attempts)?;
         // One write for the whole window. After a failed write any of them
         // may have arrived: they are all repeats (0221) next time.

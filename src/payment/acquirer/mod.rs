@@ -18,8 +18,10 @@ pub mod mac;
 pub mod rotate;
 pub mod session;
 pub mod settlement;
+pub mod terminal_keys;
 pub mod till_store;
 pub mod tls;
+pub mod wire;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

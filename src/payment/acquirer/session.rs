@@ -297,7 +297,22 @@ impl<S: AcquirerStore> Session<S> {
 
     /// Exchanges a message and records the link state and late answers.
     pub(super) fn exchange(&mut self, msg: &Message) -> Result<Message, LinkError> {
-        let result = self.client.exchange(msg);
+        if msg.mti.class() != 8 {
+            self.ensure_signed_on()?;
+        }
+        let mut result = self.client.exchange(msg);
+        let refused_mac = |r: &Result<Message, LinkError>| {
+            r.as_ref()
+                .is_ok_and(|m| m.get_str(field::RESPONSE_CODE) == Some(response::MAC_ERROR))
+        };
+        if refused_mac(&result) && msg.mti.class() != 8 {
+            // The host could not verify the MAC (it holds other keys: it
+            // restarted, or another sign-on replaced ours) and did nothing
+            // with the request, so after a new sign-on it is sent again.
+            tracing::warn!(mti = %msg.mti, "host answered A0 (MAC error); signing on again");
+            self.ensure_signed_on()?;
+            result = self.client.exchange(msg);
+        }
         match &result {
             Ok(_) => self.mark_link(true),
             Err(LinkError::Pack(_)) => {}
@@ -346,9 +361,40 @@ impl<S: AcquirerStore> Session<S> {
         }
     }
 
-    /// 0800 sign-on.
+    /// 0800 sign-on (under cups it also downloads the working keys).
     pub fn sign_on(&mut self) -> Result<Reply, SessionError> {
         self.network(NetworkRequest::SignOn)
+    }
+
+    /// Sign-off (0820 under cups): the host stops taking this terminal's
+    /// transactions until it signs on again.
+    pub fn sign_off(&mut self) -> Result<Reply, SessionError> {
+        self.network(NetworkRequest::SignOff)
+    }
+
+    /// Under cups, signs on first when the link has no working keys or the
+    /// host asked for new ones (an A0 answer, or header requirement 3). A
+    /// failure holds the request back: it never leaves the till.
+    pub(super) fn ensure_signed_on(&mut self) -> Result<(), LinkError> {
+        if !self.client.wire().needs_sign_on() {
+            return Ok(());
+        }
+        let reply = self
+            .sign_on()
+            .map_err(|e| LinkError::SignOn(e.to_string()))?;
+        if !reply.approved() {
+            return Err(LinkError::SignOn(format!(
+                "the host answered {} ({})",
+                reply.response_code,
+                response::describe(&reply.response_code)
+            )));
+        }
+        if self.client.wire().needs_sign_on() {
+            return Err(LinkError::SignOn(
+                "the host's answer carried no working keys".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// 0800 echo; `Ok(true)` means the host is reachable and answering.

@@ -332,10 +332,7 @@ impl Kind {
                 processing::REFUND => Kind::Refund,
                 _ => return Err(unmapped("processing code")),
             },
-            22 => match proc {
-                processing::PURCHASE => Kind::OfflineAdvice,
-                _ => return Err(unmapped("offline advice other than a purchase")),
-            },
+            22 => Kind::OfflineAdvice,
             40 => Kind::Reversal,
             32 => Kind::BatchUpload,
             50 => Kind::Settlement {
@@ -706,10 +703,11 @@ pub fn from_wire(w: &Message) -> Result<Message, CupsError> {
     Ok(m)
 }
 
-/// The generic MTI of the transaction a reversal's 60.1 names.
+/// The generic MTI of the transaction a reversal's 60.1 names (an offline
+/// advice, type 30, is a purchase or a refund by its processing code).
 fn type_code_mti(code: &str) -> &'static str {
     match code {
-        type_code::REFUND | type_code::OFFLINE => "0220",
+        type_code::OFFLINE => "0220",
         _ => "0200",
     }
 }

@@ -7,6 +7,7 @@
 //! issuer master keys, and recovers PINs with DUKPT from the PIN pad
 //! simulator's test BDKs.
 
+pub mod host_keys;
 pub mod issuer;
 pub mod ledger;
 pub mod server;

@@ -21,14 +21,18 @@ use crate::acquirer::ledger::{
     UploadRow,
 };
 use tillpoint_core::tender::mask_pan;
+use tillpoint_payment::acquirer::wire::{encode_cups, CupsFrame, HostProfile};
 use tillpoint_payment::emv::tlv::Tlv;
 use tillpoint_payment::iso8583::codec::{pack, unpack, Message};
+use tillpoint_payment::iso8583::cups::{self, Header, Requirement, Tpdu};
 use tillpoint_payment::iso8583::framing::{read_frame, write_frame, FrameError};
 use tillpoint_payment::iso8583::messages::{
     get_totals, set_totals, EntryMode, OriginalData, Totals,
 };
 use tillpoint_payment::iso8583::profile::{field, network, processing, response};
-use tillpoint_payment::iso8583::{Mti, Spec, HOST_PROFILE};
+use tillpoint_payment::iso8583::{Mti, HOST_PROFILE};
+
+use super::host_keys::HostKeys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -61,8 +65,10 @@ pub struct SimConfig {
     /// default), so the till's TLS link can be tested against a real host;
     /// build it with [`tillpoint_payment::acquirer::tls::server_config`].
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// The ISO 8583 profile this host speaks (the till's must match).
-    pub profile: &'static Spec,
+    /// The host profile this host speaks (the till's must match).
+    pub profile: HostProfile,
+    /// Terminal keys (cups: the TMK and the working keys of each sign-on).
+    pub keys: Arc<HostKeys>,
 }
 
 impl SimConfig {
@@ -76,7 +82,8 @@ impl SimConfig {
             max_connections: 64,
             amount_limit: 500_000,
             tls: None,
-            profile: &HOST_PROFILE,
+            profile: HostProfile::Generic,
+            keys: Arc::new(HostKeys::default()),
         }
     }
 }
@@ -86,6 +93,7 @@ pub struct SimHandle {
     addr: SocketAddr,
     db: PathBuf,
     faults: Arc<Faults>,
+    keys: Arc<HostKeys>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -106,6 +114,11 @@ impl SimHandle {
 
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// The host's terminal keys (cups), for tests that make it forget them.
+    pub fn keys(&self) -> &HostKeys {
+        &self.keys
     }
 
     /// A separate connection to the ledger, for inspection.
@@ -149,6 +162,7 @@ pub fn start_acquirer_sim(cfg: SimConfig) -> Result<SimHandle, SimError> {
     let addr = listener.local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
     let faults = cfg.faults.clone();
+    let keys = cfg.keys.clone();
     let db = cfg.db.clone();
     let thread = {
         let stop = stop.clone();
@@ -161,6 +175,7 @@ pub fn start_acquirer_sim(cfg: SimConfig) -> Result<SimHandle, SimError> {
         addr,
         db,
         faults,
+        keys,
         stop,
         thread: Some(thread),
     })
@@ -254,7 +269,7 @@ fn serve(mut stream: TcpStream, cfg: &SimConfig, stop: &AtomicBool) -> Result<()
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => return Ok(()),
         }
-        let frame = match read_frame(&mut stream, cfg.profile.max_message_len, FRAME_TIMEOUT) {
+        let frame = match read_frame(&mut stream, cfg.profile.max_frame_len(), FRAME_TIMEOUT) {
             Ok(f) => f,
             Err(FrameError::Closed) => return Ok(()),
             Err(e) => {
@@ -267,7 +282,7 @@ fn serve(mut stream: TcpStream, cfg: &SimConfig, stop: &AtomicBool) -> Result<()
         // are answered with the first, in one ledger transaction.
         let mut frames = vec![frame];
         while frames.len() < MAX_BATCH {
-            match buffered_frame(&mut stream, cfg.profile.max_message_len) {
+            match buffered_frame(&mut stream, cfg.profile.max_frame_len()) {
                 Some(f) => frames.push(f),
                 None => break,
             }
@@ -385,7 +400,7 @@ fn serve_tls(
             }
             continue;
         }
-        let frame = match read_frame(&mut tls, cfg.profile.max_message_len, FRAME_TIMEOUT) {
+        let frame = match read_frame(&mut tls, cfg.profile.max_frame_len(), FRAME_TIMEOUT) {
             Ok(f) => f,
             Err(FrameError::Closed) => return Ok(()),
             Err(e) => {
@@ -571,10 +586,41 @@ fn to_totals(t: LedgerTotals) -> Totals {
     }
 }
 
+/// A decoded request: the message in the generic layout and, under cups,
+/// where the answer goes and whether the MAC verified.
+struct Incoming {
+    msg: Message,
+    tpdu: Option<Tpdu>,
+    mac_ok: bool,
+}
+
 /// A decoded request frame: `None` when it cannot be answered at all.
-fn decode(profile: &Spec, frame: &[u8]) -> Option<Message> {
-    match unpack(profile, frame) {
-        Ok(m) if !m.mti.is_response() => Some(m),
+fn decode(cfg: &SimConfig, frame: &[u8]) -> Option<Incoming> {
+    let decoded = match cfg.profile {
+        HostProfile::Generic => unpack(&HOST_PROFILE, frame)
+            .map(|msg| Incoming {
+                msg,
+                tpdu: None,
+                mac_ok: true,
+            })
+            .map_err(|e| e.to_string()),
+        HostProfile::Cups(s) => CupsFrame::parse(frame)
+            .and_then(|f| {
+                let key = f.tid().and_then(|tid| cfg.keys.mac_key(tid));
+                let mac_ok = match &key {
+                    Some(k) => f.check_mac(s.mac, k).is_ok(),
+                    None => !tillpoint_payment::acquirer::wire::carries_mac(f.wire.mti),
+                };
+                Ok(Incoming {
+                    msg: f.to_generic()?,
+                    tpdu: Some(f.tpdu),
+                    mac_ok,
+                })
+            })
+            .map_err(|e| e.to_string()),
+    };
+    match decoded {
+        Ok(inc) if !inc.msg.mti.is_response() => Some(inc),
         Ok(_) => None,
         Err(e) => {
             tracing::warn!(error = %e, "undecodable request");
@@ -583,9 +629,46 @@ fn decode(profile: &Spec, frame: &[u8]) -> Option<Message> {
     }
 }
 
+/// The answer's bytes in the host's profile (cups: TPDU back to the till,
+/// the header, and a MAC under the terminal's key; an A0 carries none).
+fn encode(cfg: &SimConfig, inc: &Incoming, answer: &Message) -> Option<Vec<u8>> {
+    match cfg.profile {
+        HostProfile::Generic => pack(&HOST_PROFILE, answer).ok(),
+        HostProfile::Cups(s) => {
+            let tpdu = inc.tpdu.unwrap_or(s.tpdu).reversed();
+            let mut header = Header::till();
+            if cfg.keys.sign_on_asked() {
+                header.requirement = Requirement::SignOn;
+            }
+            let tid = text(answer, field::TID).unwrap_or_default();
+            let key = cfg.keys.mac_key(&tid);
+            let mac = if answer.get_str(field::RESPONSE_CODE) == Some(response::MAC_ERROR) {
+                None
+            } else {
+                key.as_ref().map(|k| (s.mac, &**k))
+            };
+            encode_cups(answer, tpdu, header, mac)
+                .map_err(|e| tracing::warn!(error = %e, "answer does not encode"))
+                .ok()
+        }
+    }
+}
+
+/// A stored answer for a repeat, encoded again under the terminal's
+/// current MAC key (it may have signed on since).
+fn re_encode(cfg: &SimConfig, inc: &Incoming, stored: Vec<u8>) -> Option<Vec<u8>> {
+    match cfg.profile {
+        HostProfile::Generic => Some(stored),
+        HostProfile::Cups(_) => {
+            let answer = CupsFrame::parse(&stored).ok()?.to_generic().ok()?;
+            encode(cfg, inc, &answer)
+        }
+    }
+}
+
 /// Whether answering needs the ledger (everything but network management).
-fn needs_ledger(req: &Message) -> bool {
-    req.mti != Mti::NETWORK
+fn needs_ledger(req: &Incoming) -> bool {
+    req.msg.mti != Mti::NETWORK && req.mac_ok
 }
 
 /// Processes one request frame in its own ledger transaction; `None` when
@@ -597,7 +680,7 @@ pub(crate) fn process(
     frame: &[u8],
     now: OffsetDateTime,
 ) -> Result<Option<Vec<u8>>, SimError> {
-    let Some(req) = decode(cfg.profile, frame) else {
+    let Some(req) = decode(cfg, frame) else {
         return Ok(None);
     };
     if !needs_ledger(&req) {
@@ -615,30 +698,36 @@ pub(crate) fn process(
 fn answer_in(
     tx: Option<&LedgerTx<'_>>,
     cfg: &SimConfig,
-    req: &Message,
+    inc: &Incoming,
     now: OffsetDateTime,
 ) -> Result<Option<Vec<u8>>, SimError> {
+    let req = &inc.msg;
+    if !inc.mac_ok {
+        // Nothing of a request whose MAC fails is believed or kept.
+        tracing::warn!(mti = %req.mti, "request MAC does not verify: A0");
+        return Ok(encode(cfg, inc, &answer_to(req, response::MAC_ERROR)));
+    }
     if req.mti == Mti::NETWORK {
-        let code = match req.get_str(field::NETWORK_CODE) {
-            Some(network::SIGN_ON | network::ECHO) => response::APPROVED,
-            _ => response::FORMAT_ERROR,
-        };
-        return Ok(pack(cfg.profile, &answer_to(req, code)).ok());
+        return Ok(encode(cfg, inc, &network_answer(cfg, req)));
     }
     let Some(tx) = tx else {
-        return Ok(pack(cfg.profile, &answer_to(req, response::SYSTEM_MALFUNCTION)).ok());
+        return Ok(encode(
+            cfg,
+            inc,
+            &answer_to(req, response::SYSTEM_MALFUNCTION),
+        ));
     };
     let Some(key) = key_of(req) else {
-        return Ok(pack(cfg.profile, &answer_to(req, response::FORMAT_ERROR)).ok());
+        return Ok(encode(cfg, inc, &answer_to(req, response::FORMAT_ERROR)));
     };
     let unix = now.unix_timestamp();
     if let Some((mti, stored)) = tx.replay(&key)? {
         let same_kind =
             Mti::from_ascii(mti.as_bytes()).is_some_and(|m| m.response() == req.mti.response());
         if same_kind {
-            return Ok(Some(stored));
+            return Ok(re_encode(cfg, inc, stored));
         }
-        return Ok(pack(cfg.profile, &answer_to(req, response::DUPLICATE)).ok());
+        return Ok(encode(cfg, inc, &answer_to(req, response::DUPLICATE)));
     }
     tx.begin_request()?;
     let ctx = Ctx {
@@ -656,13 +745,36 @@ fn answer_in(
         Mti::BATCH_UPLOAD => ctx.upload()?,
         _ => answer_to(req, response::INVALID_TRANSACTION),
     };
-    let Ok(bytes) = pack(cfg.profile, &answer) else {
+    let Some(bytes) = encode(cfg, inc, &answer) else {
         tx.undo_request()?;
         return Ok(None);
     };
     tx.record_message(&key, &req.mti.to_string(), &bytes, unix)?;
     tx.end_request()?;
     Ok(Some(bytes))
+}
+
+/// Sign-on, sign-off and echo. Under cups a sign-on issues the terminal
+/// new working keys (field 62 of the answer) and a sign-off forgets them.
+fn network_answer(cfg: &SimConfig, req: &Message) -> Message {
+    let code = req.get_str(field::NETWORK_CODE);
+    let mut answer = match code {
+        Some(network::SIGN_ON | network::SIGN_OFF | network::ECHO) => {
+            answer_to(req, response::APPROVED)
+        }
+        _ => return answer_to(req, response::FORMAT_ERROR),
+    };
+    if let HostProfile::Cups(_) = cfg.profile {
+        let tid = text(req, field::TID).unwrap_or_default();
+        match code {
+            Some(network::SIGN_ON) => {
+                let _ = answer.set(field::QR_CODE, cfg.keys.issue(&tid));
+            }
+            Some(network::SIGN_OFF) => cfg.keys.forget(&tid),
+            _ => {}
+        }
+    }
+    answer
 }
 
 /// Answers a batch of requests read together, in order, in ONE ledger
@@ -678,7 +790,7 @@ fn process_batch(
     frames: &[Vec<u8>],
     now: OffsetDateTime,
 ) -> Result<(Vec<(Option<Vec<u8>>, Duration, Option<Fault>)>, bool), SimError> {
-    let requests: Vec<Option<Message>> = frames.iter().map(|f| decode(cfg.profile, f)).collect();
+    let requests: Vec<Option<Incoming>> = frames.iter().map(|f| decode(cfg, f)).collect();
     let tx = if requests.iter().flatten().any(needs_ledger) {
         Some(ledger.begin()?)
     } else {
@@ -811,12 +923,15 @@ impl Ctx<'_, '_> {
             req.get(field::PIN_BLOCK),
             req.get(field::SECURITY_INFO),
         ) {
-            let ok = self
-                .cfg
-                .verifier
-                .recover_pin(pan, block, ksn)
-                .map(|pin| self.cfg.verifier.pin_matches(pan, &pin))
-                .unwrap_or(false);
+            let ok = if ksn == cups::SECURITY_CONTROL_PIN.as_bytes() {
+                self.session_key_pin(pan, block)
+            } else {
+                self.cfg
+                    .verifier
+                    .recover_pin(pan, block, ksn)
+                    .map(|pin| self.cfg.verifier.pin_matches(pan, &pin))
+                    .unwrap_or(false)
+            };
             if !ok {
                 return (Some(response::INCORRECT_PIN), Some("pin"));
             }
@@ -827,6 +942,18 @@ impl Ctx<'_, '_> {
             91 => (Some(response::ISSUER_UNAVAILABLE), Some("issuer")),
             _ => (None, None),
         }
+    }
+
+    /// A cups PIN block: format 0 under the terminal's session PIN key.
+    fn session_key_pin(&self, pan: &str, block: &[u8]) -> bool {
+        let tid = text(self.req, field::TID).unwrap_or_default();
+        let (Some(key), Ok(block)) = (self.cfg.keys.pin_key(&tid), <[u8; 8]>::try_from(block))
+        else {
+            return false;
+        };
+        tillpoint_payment::pin::master_session::decrypt_pin(&key, &block, pan)
+            .map(|pin| self.cfg.verifier.pin_matches(pan, &pin))
+            .unwrap_or(false)
     }
 
     fn financial(&self) -> Result<Message, SimError> {
