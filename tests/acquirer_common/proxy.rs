@@ -23,6 +23,10 @@ pub enum Mode {
     /// Forward the request, then shut down the write side towards the till:
     /// the till reads end-of-stream while the host still works.
     HalfClose,
+    /// Flip the last byte of every request (under cups: its MAC).
+    FlipRequestMac,
+    /// Flip the last byte of every answer (under cups: its MAC).
+    FlipAnswerMac,
 }
 
 pub struct FaultProxy {
@@ -149,6 +153,12 @@ fn pump(client: TcpStream, server: TcpStream, mode: Arc<Mutex<Mode>>, stop: Arc<
                     let _ = s_out.write_all(&buf[..n]);
                     let _ = c_in.shutdown(Shutdown::Write);
                 }
+                Mode::FlipRequestMac => {
+                    buf[n - 1] ^= 0x01;
+                    if s_out.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
                 _ => {
                     if s_out.write_all(&buf[..n]).is_err() {
                         return;
@@ -191,7 +201,12 @@ fn pump(client: TcpStream, server: TcpStream, mode: Arc<Mutex<Mode>>, stop: Arc<
                         }
                     }
                 }
-                Mode::Pass | Mode::DropRequest => {}
+                Mode::FlipAnswerMac => {
+                    if let Some(b) = chunk.last_mut() {
+                        *b ^= 0x01;
+                    }
+                }
+                Mode::Pass | Mode::DropRequest | Mode::FlipRequestMac => {}
             }
             if c_out.write_all(chunk).is_err() {
                 return;

@@ -170,6 +170,11 @@ impl AcquirerClient {
         &self.wire
     }
 
+    /// The working keys are no longer good (after a sign-off).
+    pub fn expire_keys(&mut self) {
+        self.wire.expire();
+    }
+
     pub fn set_read_timeout(&mut self, timeout: Duration) {
         self.cfg.read_timeout = timeout;
     }

@@ -369,13 +369,19 @@ impl<S: AcquirerStore> Session<S> {
     /// Sign-off (0820 under cups): the host stops taking this terminal's
     /// transactions until it signs on again.
     pub fn sign_off(&mut self) -> Result<Reply, SessionError> {
-        self.network(NetworkRequest::SignOff)
+        let reply = self.network(NetworkRequest::SignOff)?;
+        if reply.approved() {
+            self.client.expire_keys();
+        }
+        Ok(reply)
     }
 
     /// Under cups, signs on first when the link has no working keys or the
     /// host asked for new ones (an A0 answer, or header requirement 3). A
-    /// failure holds the request back: it never leaves the till.
-    pub(super) fn ensure_signed_on(&mut self) -> Result<(), LinkError> {
+    /// failure holds the request back: it never leaves the till. A card
+    /// payment calls it before the PIN is taken, so the pad encrypts under
+    /// the PIN key the host holds.
+    pub fn ensure_signed_on(&mut self) -> Result<(), LinkError> {
         if !self.client.wire().needs_sign_on() {
             return Ok(());
         }

@@ -240,6 +240,11 @@ impl Wire {
             && (self.keys.working.is_none() || self.keys.stale)
     }
 
+    /// Marks the working keys as spent: the next message signs on first.
+    pub fn expire(&mut self) {
+        self.keys.stale = true;
+    }
+
     /// The PIN key under the TMK for the pad (cups: master/session PIN entry).
     pub fn pin_key_under_tmk(&self) -> Option<[u8; 16]> {
         self.keys.working.as_ref().map(|w| w.pin_key_under_tmk)
