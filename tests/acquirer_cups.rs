@@ -10,7 +10,7 @@
 
 mod acquirer_common;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
