@@ -206,9 +206,14 @@ impl Drop for Host {
 /// aligned, space padded) GPN_ENTRIES(1), then per entry GPN_MIN(2)
 /// GPN_MAX(2) GPN_MSG(32), all in one block after `GPN` and its length.
 fn gpn(method: u8, entries: usize) -> Vec<u8> {
+    gpn_with_key(method, entries, &[b'0'; 32])
+}
+
+/// [`gpn`] with GPN_WKENC set (32 hex digits).
+fn gpn_with_key(method: u8, entries: usize, wkenc: &[u8]) -> Vec<u8> {
     let mut block = vec![method];
     block.extend_from_slice(b"00");
-    block.extend_from_slice(&[b'0'; 32]);
+    block.extend_from_slice(wkenc);
     block.extend_from_slice(b"164761739001010010   ");
     block.push(b'0' + entries as u8);
     for i in 0..entries {
@@ -272,6 +277,27 @@ fn gpn_method_3_answers_a_16_hex_pin_block_and_a_20_hex_ksn() {
     let len = format!("{:03}", short.len() - 6);
     short[3..6].copy_from_slice(len.as_bytes());
     assert_eq!(h.command(&short), b"GPN011");
+}
+
+/// Method 1 (MK/WK TDES): GPN_WKENC is the working PIN key under the
+/// master key in GPN_KEYIDX; the answer is a format 0 block under the clear
+/// working key (16 hex digits) and a KSN of 20 zeros, as the spec's field
+/// table says for master/session keys.
+#[test]
+fn gpn_method_1_uses_the_working_key_under_the_master_key() {
+    use tillpoint_payment::pin::master_session;
+    let pin_key = [0x13u8; 16];
+    let wkenc = hex::encode_upper(master_session::wrap(
+        &tillpoint_sim::acquirer::host_keys::DEMO_TMK,
+        &pin_key,
+    ));
+    let mut h = Host::new(|_| {});
+    let r = h.command(&gpn_with_key(b'1', 1, wkenc.as_bytes()));
+    assert_eq!(&r[..9], b"GPN000036", "{}", String::from_utf8_lossy(&r));
+    assert_eq!(&r[25..45], &[b'0'; 20], "no KSN under master/session keys");
+    let block: [u8; 8] = hex::decode(&r[9..25]).unwrap().try_into().unwrap();
+    let pin = master_session::decrypt_pin(&pin_key, &block, "4761739001010010").unwrap();
+    assert_eq!(pin.as_str(), "1234");
 }
 
 /// The specification's field table fixes GPN_ENTRIES at 1, but its own

@@ -3,6 +3,10 @@
 //! PIN pad simulator over a real pseudo-terminal pair, and the acquirer
 //! session (on the till's SQLite database) against the host simulator on a
 //! loopback port with its own SQLite ledger, all in a temporary directory.
+//! Every test runs twice: under the generic host profile, and under the
+//! cups profile (`under_cups` at the end), where the till signs on, the pad
+//! encrypts the PIN under the session key the host sent (Abecs GPN method
+//! 1) and every message carries a MAC.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 #![cfg(unix)]
 
@@ -31,10 +35,19 @@ struct Rig {
     dir: tempfile::TempDir,
 }
 
+thread_local! {
+    static CUPS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn rig(configure: impl FnOnce(&mut DemoOptions)) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let (tx, events) = mpsc::channel();
     let mut opts = DemoOptions::new(Currency::EUR);
+    if CUPS.with(std::cell::Cell::get) {
+        opts.host_profile = tillpoint_payment::acquirer::wire::HostProfile::Cups(
+            tillpoint_payment::acquirer::wire::CupsSettings::default(),
+        );
+    }
     opts.pin = DemoPin::OnScreen;
     opts.forwarder = false;
     opts.host_timeout = Duration::from_millis(1500);
@@ -43,6 +56,17 @@ fn rig(configure: impl FnOnce(&mut DemoOptions)) -> Rig {
     configure(&mut opts);
     let dev = DemoDevices::start_with(dir.path(), opts).expect("demo devices start");
     Rig { dev, events, dir }
+}
+
+/// What the host records as the reversal reason: the generic profile's two
+/// digits, or the cups field 39 code they map to.
+fn host_reason(generic: &'static str) -> &'static str {
+    match (CUPS.with(std::cell::Cell::get), generic) {
+        (false, g) => g,
+        (true, "01" | "02") => "98",
+        (true, "03") => "96",
+        (true, _) => "06",
+    }
 }
 
 fn eur(minor: i64) -> Money {
@@ -193,7 +217,8 @@ fn online_pin_payment_is_approved_through_the_pty_pin_pad_and_the_loopback_host(
     assert_eq!(out.response_code.as_deref(), Some("00"));
     assert_eq!(out.reversal, None);
 
-    // The host decrypted the DUKPT PIN block and found the PIN of record.
+    // The host decrypted the PIN block (DUKPT, or under the session key)
+    // and found the PIN of record.
     assert_eq!(rig.dev.issuer().pins_recovered(), 1);
     assert_eq!(rig.dev.issuer().pins_matched(), 1);
     // The pad ran a real PIN entry, typed key by key.
@@ -303,7 +328,7 @@ fn card_refusing_the_hosts_approval_is_reversed() {
     let txns = host_txns(&rig);
     assert_eq!(txns.len(), 1);
     assert_eq!(txns[0].status, TxnStatus::Reversed);
-    assert_eq!(txns[0].reversal_reason.as_deref(), Some("04"));
+    assert_eq!(txns[0].reversal_reason.as_deref(), Some(host_reason("04")));
     assert_eq!(pending_reversals(&rig), 0);
 }
 
@@ -321,7 +346,7 @@ fn silent_host_is_reversed_and_the_card_decides_offline() {
     let txns = host_txns(&rig);
     assert_eq!(txns.len(), 1);
     assert_eq!(txns[0].status, TxnStatus::Reversed);
-    assert_eq!(txns[0].reversal_reason.as_deref(), Some("01"));
+    assert_eq!(txns[0].reversal_reason.as_deref(), Some(host_reason("01")));
     assert_eq!(pending_reversals(&rig), 0);
 
     // The link works again for the next payment.
@@ -552,4 +577,73 @@ fn unknown_profile_and_wrong_currency_fail_cleanly() {
         .dev
         .pay_card(Money::new(1_00, Currency::CNY), VISA, |_| {});
     assert!(matches!(e, Err(PaymentError::WrongCurrency { .. })));
+}
+
+/// The same tests under the cups host profile.
+mod under_cups {
+    #[test]
+    fn demo_devices_can_move_to_a_worker_thread() {
+        super::CUPS.with(|c| c.set(true));
+        super::demo_devices_can_move_to_a_worker_thread();
+    }
+    #[test]
+    fn online_pin_payment_is_approved_through_the_pty_pin_pad_and_the_loopback_host() {
+        super::CUPS.with(|c| c.set(true));
+        super::online_pin_payment_is_approved_through_the_pty_pin_pad_and_the_loopback_host();
+    }
+    #[test]
+    fn wrong_pin_is_recovered_by_the_host_and_declined() {
+        super::CUPS.with(|c| c.set(true));
+        super::wrong_pin_is_recovered_by_the_host_and_declined();
+    }
+    #[test]
+    fn host_decline_reaches_the_card_and_leaves_nothing_to_reverse() {
+        super::CUPS.with(|c| c.set(true));
+        super::host_decline_reaches_the_card_and_leaves_nothing_to_reverse();
+    }
+    #[test]
+    fn card_refusing_the_hosts_approval_is_reversed() {
+        super::CUPS.with(|c| c.set(true));
+        super::card_refusing_the_hosts_approval_is_reversed();
+    }
+    #[test]
+    fn silent_host_is_reversed_and_the_card_decides_offline() {
+        super::CUPS.with(|c| c.set(true));
+        super::silent_host_is_reversed_and_the_card_decides_offline();
+    }
+    #[test]
+    fn offline_approval_under_the_floor_limit_goes_to_the_outbox_and_is_forwarded_once() {
+        super::CUPS.with(|c| c.set(true));
+        super::offline_approval_under_the_floor_limit_goes_to_the_outbox_and_is_forwarded_once();
+    }
+    #[test]
+    fn cashier_cancel_during_pin_entry_sends_nothing() {
+        super::CUPS.with(|c| c.set(true));
+        super::cashier_cancel_during_pin_entry_sends_nothing();
+    }
+    #[test]
+    fn two_applications_are_chosen_on_screen_or_cancelled() {
+        super::CUPS.with(|c| c.set(true));
+        super::two_applications_are_chosen_on_screen_or_cancelled();
+    }
+    #[test]
+    fn cardholder_cancel_on_the_pad_declines() {
+        super::CUPS.with(|c| c.set(true));
+        super::cardholder_cancel_on_the_pad_declines();
+    }
+    #[test]
+    fn qr_payment_is_approved_or_declined_by_the_host() {
+        super::CUPS.with(|c| c.set(true));
+        super::qr_payment_is_approved_or_declined_by_the_host();
+    }
+    #[test]
+    fn with_sale_commit_hands_the_approval_back_until_the_sale_decides() {
+        super::CUPS.with(|c| c.set(true));
+        super::with_sale_commit_hands_the_approval_back_until_the_sale_decides();
+    }
+    #[test]
+    fn unknown_profile_and_wrong_currency_fail_cleanly() {
+        super::CUPS.with(|c| c.set(true));
+        super::unknown_profile_and_wrong_currency_fail_cleanly();
+    }
 }

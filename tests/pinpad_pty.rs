@@ -216,6 +216,45 @@ fn pad_without_extension_gets_format_0() {
     assert_eq!(recover_pin(&bdks(), &pin, PAN).unwrap().as_str(), "4321");
 }
 
+/// Master/session keys (GPN method 1): the till hands the pad the session
+/// PIN key as the host sent it under the terminal master key; the block is
+/// format 0 under the clear session key, with no KSN, and the pad's DUKPT
+/// counters do not move. A key under some other master key gives a block
+/// the host cannot read as this PIN.
+#[test]
+fn session_key_pin_through_the_adapter() {
+    use tillpoint_payment::pin::master_session;
+    use tillpoint_sim::acquirer::host_keys::DEMO_TMK;
+    let rig = Rig::script(&["1234", "5678"]);
+    let mut pad = rig.pad();
+    pad.connect().unwrap();
+    let pin_key = [0x29u8; 16];
+    let under_tmk = master_session::wrap(&DEMO_TMK, &pin_key);
+    let pin = pad
+        .request_online_pin(&pin_request(FormatPreference::SessionKey(under_tmk)))
+        .unwrap();
+    assert_eq!(pin.format, PinBlockFormat::Iso0TdesSession);
+    assert_eq!(pin.ksn, vec![0; 10]);
+    let block: [u8; 8] = pin.block[..].try_into().unwrap();
+    assert_eq!(
+        master_session::decrypt_pin(&pin_key, &block, PAN)
+            .unwrap()
+            .as_str(),
+        "1234"
+    );
+    let other = master_session::wrap(&[0x44; 16], &pin_key);
+    let pin = pad
+        .request_online_pin(&pin_request(FormatPreference::SessionKey(other)))
+        .unwrap();
+    let block: [u8; 8] = pin.block[..].try_into().unwrap();
+    assert!(
+        master_session::decrypt_pin(&pin_key, &block, PAN).map_or(true, |p| p.as_str() != "5678")
+    );
+    pad.disconnect(None);
+    let (sim, _) = rig.finish();
+    assert_eq!(sim.counters(), (0, 0), "no DUKPT key was used");
+}
+
 #[test]
 fn raw_link_commands_and_typed_errors() {
     let rig = Rig::script(&[]);
@@ -252,6 +291,7 @@ fn raw_link_commands_and_typed_errors() {
         max_len: 6,
         message: "PIN".into(),
         entries: 1,
+        working_key: None,
     };
     let e = link
         .get_pin(
@@ -577,6 +617,7 @@ fn run_pinpad_sim_on_a_path_keeps_ksn_across_restarts() {
             max_len: 12,
             message: "PIN".into(),
             entries: 1,
+            working_key: None,
         };
         let data = link
             .get_pin(

@@ -202,6 +202,13 @@ impl Service {
             let mut opts = tillpoint_sim::demo_devices::DemoOptions::new(till.config.till.currency);
             opts.pin = tillpoint_sim::demo_devices::DemoPin::OnScreen;
             opts.commit = tillpoint_payment::session::CommitMode::WithSale;
+            // The simulated acquirer speaks the profile the shop's config
+            // names (`[acquirer] profile`), so the demo shows either.
+            opts.host_profile = tillpoint_payment::acquirer::config::AcquirerConfig::load(
+                &till.config,
+                &mut Vec::new(),
+            )
+            .profile;
             match tillpoint_sim::demo_devices::DemoDevices::start_with(till.data_dir(), opts) {
                 Ok(d) => Some(Box::new(d)),
                 Err(e) => {

@@ -403,10 +403,14 @@ impl SerialPinPad {
             .is_some_and(|i| i.capabilities.aes_dukpt_pin);
         let aes =
             self.config.allow_aes && pad_aes && request.formats == FormatPreference::AesIfSupported;
-        let (method, format) = if aes {
-            (PinMethod::DukptAes, PinBlockFormat::Iso4AesDukpt)
-        } else {
-            (PinMethod::DukptTdes, PinBlockFormat::Iso0TdesDukpt)
+        let (method, format, working_key) = match request.formats {
+            FormatPreference::SessionKey(key) => (
+                PinMethod::MkWkTdes,
+                PinBlockFormat::Iso0TdesSession,
+                Some(key),
+            ),
+            _ if aes => (PinMethod::DukptAes, PinBlockFormat::Iso4AesDukpt, None),
+            _ => (PinMethod::DukptTdes, PinBlockFormat::Iso0TdesDukpt, None),
         };
         let gpn = GetPin {
             method,
@@ -416,6 +420,7 @@ impl SerialPinPad {
             max_len: request.max_len,
             message: display_text(request.amount.as_deref(), &request.message),
             entries: 1,
+            working_key,
         };
         let cancel = self.cancel.clone();
         let notices = self.notices.clone();

@@ -43,8 +43,8 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::acquirer::{
-    AcquirerStore, Authorization, BatchItem, OfflineSale, OnlineRequest, PendingAdvice, Session,
-    SessionError, SystemClock, TimeSource,
+    AcquirerStore, Authorization, BatchItem, OfflineSale, OnlineRequest, PendingAdvice, PinKeying,
+    Session, SessionError, SystemClock, TimeSource,
 };
 use crate::emv::apdu::{CardChannel, ChannelError};
 use crate::emv::kernel::{
@@ -631,6 +631,8 @@ struct Holder<'r, 'p> {
     cancel: &'r PaymentCancel,
     pin_timeout: Duration,
     amount_text: String,
+    /// How the host wants the PIN encrypted.
+    keying: PinKeying,
     /// The encrypted PIN block for field 52; wiped on drop, never stored.
     pin: Option<PinData>,
     masked_pan: Option<String>,
@@ -688,8 +690,16 @@ impl Cardholder for Holder<'_, '_> {
         });
         let mut pin_request = PinRequest::new(request.pan.as_str(), Some(self.amount_text.clone()));
         pin_request.timeout = self.pin_timeout;
-        // Field 52 carries an 8-byte block: ISO 9564 format 0 under TDES DUKPT.
-        pin_request.formats = FormatPreference::TdesOnly;
+        // Field 52 carries an 8-byte block: ISO 9564 format 0, under TDES
+        // DUKPT (generic profile) or the session PIN key (cups).
+        pin_request.formats = match self.keying {
+            PinKeying::Dukpt => FormatPreference::TdesOnly,
+            PinKeying::Session(Some(key)) => FormatPreference::SessionKey(key),
+            PinKeying::Session(None) => {
+                tracing::warn!("not signed on to the host: no key for an online PIN");
+                return kernel::PinEntry::PadUnavailable;
+            }
+        };
         match pad.request_online_pin(&pin_request) {
             Ok(encrypted) => {
                 if self.cancel.is_cancelled() {
@@ -698,7 +708,10 @@ impl Cardholder for Holder<'_, '_> {
                 }
                 let block: Option<[u8; 8]> = encrypted.block.as_slice().try_into().ok();
                 match (encrypted.format, block) {
-                    (PinBlockFormat::Iso0TdesDukpt, Some(block)) => {
+                    (
+                        PinBlockFormat::Iso0TdesDukpt | PinBlockFormat::Iso0TdesSession,
+                        Some(block),
+                    ) => {
                         self.pin = Some(PinData {
                             block,
                             ksn: encrypted.ksn.clone(),
@@ -1042,6 +1055,7 @@ impl<S: AcquirerStore> PaymentSession<S> {
         let force_online = lock(&self.acquirer)?.check_offline(minor).is_err();
         let txn = self.transaction_input(amount, minor, force_online);
         let amount_text = format!("{} {}", amount.currency.code(), amount);
+        let keying = lock(&self.acquirer)?.pin_keying();
 
         let channel = Observed {
             inner: card,
@@ -1057,6 +1071,7 @@ impl<S: AcquirerStore> PaymentSession<S> {
             cancel: &self.cancel,
             pin_timeout: self.settings.pin_timeout,
             amount_text,
+            keying,
             pin: None,
             masked_pan: None,
             stopped: None,

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use serialport::{SerialPort, TTYPort};
 use zeroize::Zeroizing;
 
+use crate::acquirer::host_keys::DEMO_TMK;
 use crate::acquirer::ledger::HostLedger;
 use crate::acquirer::{
     default_db_path, start_acquirer_sim, EmvIssuer, Faults, IssuerError, IssuerVerifier, SimConfig,
@@ -45,9 +46,10 @@ use tillpoint_core::money::{Currency, Money};
 use tillpoint_devices::pinpad::{PinPadConfig, SerialPinPad};
 use tillpoint_payment::abecs::link::PortLine;
 use tillpoint_payment::acquirer::till_store::SqliteAcquirerStore;
+use tillpoint_payment::acquirer::wire::{HostProfile, Wire};
 use tillpoint_payment::acquirer::{
-    spawn_forwarder, AcquirerClient, Backoff, ClientConfig, DataKey, ForwardReport, OfflineLimits,
-    Session, SessionConfig, SessionError, SystemClock, WorkerConfig,
+    spawn_forwarder, terminal_keys, AcquirerClient, Backoff, ClientConfig, DataKey, ForwardReport,
+    OfflineLimits, Session, SessionConfig, SessionError, SystemClock, WorkerConfig,
 };
 use tillpoint_payment::emv::apdu::ChannelError;
 use tillpoint_payment::emv::TerminalConfig;
@@ -156,6 +158,17 @@ impl IssuerVerifier for DemoIssuer {
         Ok(pin)
     }
 
+    fn recover_session_pin(
+        &self,
+        pan: &str,
+        pin_block: &[u8; 8],
+        pin_key: &[u8; 16],
+    ) -> Result<Zeroizing<String>, IssuerError> {
+        let pin = self.inner.recover_session_pin(pan, pin_block, pin_key)?;
+        self.pins_recovered.fetch_add(1, Ordering::SeqCst);
+        Ok(pin)
+    }
+
     fn pin_matches(&self, pan: &str, pin: &str) -> bool {
         let ok = self.inner.pin_matches(pan, pin);
         if ok {
@@ -209,6 +222,10 @@ pub struct DemoOptions {
     /// The till's database, which holds the acquirer state; default
     /// `till.db` in the data directory.
     pub till_db: Option<PathBuf>,
+    /// The host profile the simulated acquirer and the till speak. Under
+    /// cups both hold the demo terminal master key (the pad too), and the
+    /// till's keys are sealed in the data directory like a real till's.
+    pub host_profile: HostProfile,
 }
 
 impl DemoOptions {
@@ -224,6 +241,7 @@ impl DemoOptions {
             pad_events: None,
             commit: CommitMode::Immediate,
             till_db: None,
+            host_profile: HostProfile::Generic,
         }
     }
 }
@@ -305,11 +323,9 @@ impl DemoDevices {
         // The acquirer host.
         let issuer = Arc::new(DemoIssuer::new(Arc::new(EmvIssuer::test_cards())));
         let listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        let host = start_acquirer_sim(SimConfig::new(
-            listen,
-            default_db_path(data_dir),
-            issuer.clone(),
-        ))?;
+        let mut host_cfg = SimConfig::new(listen, default_db_path(data_dir), issuer.clone());
+        host_cfg.profile = opts.host_profile;
+        let host = start_acquirer_sim(host_cfg)?;
 
         // The PIN pad: simulator on the master end, the till's adapter on the slave.
         let (master, slave) =
@@ -376,9 +392,25 @@ impl DemoDevices {
         let mut client = ClientConfig::new(host.addr());
         client.read_timeout = opts.host_timeout;
         client.connect_timeout = Duration::from_secs(2);
-        let session = Session::new(
+        client.profile = opts.host_profile;
+        let mut client = AcquirerClient::new(client);
+        if let HostProfile::Cups(_) = opts.host_profile {
+            let acquirer = |e: String| DemoError::Acquirer(e);
+            if terminal_keys::load_tmk(data_dir)
+                .map_err(|e| acquirer(e.to_string()))?
+                .is_none()
+            {
+                terminal_keys::store_tmk(data_dir, &DEMO_TMK)
+                    .map_err(|e| acquirer(e.to_string()))?;
+            }
+            client.set_wire(
+                Wire::with_keys_in(opts.host_profile, data_dir.to_path_buf())
+                    .map_err(|e| acquirer(e.to_string()))?,
+            );
+        }
+        let mut session = Session::new(
             store,
-            AcquirerClient::new(client),
+            client,
             SessionConfig {
                 ids,
                 limits: OfflineLimits::default(),
@@ -387,6 +419,11 @@ impl DemoDevices {
             key,
         )
         .map_err(|e| DemoError::Acquirer(e.to_string()))?;
+        // A cups till signs on when it starts (and again whenever the host
+        // asks); one that cannot yet signs on before its first payment.
+        if let Err(e) = session.ensure_signed_on() {
+            tracing::warn!(error = %e, "demo till could not sign on to the host yet");
+        }
         let acquirer = Arc::new(Mutex::new(session));
 
         let forwarder_stop = Arc::new(AtomicBool::new(false));

@@ -39,6 +39,7 @@ use tillpoint_payment::abecs::command::{
 };
 use tillpoint_payment::abecs::frame::{self, Control, Event, FrameDecoder};
 use tillpoint_payment::abecs::link::{PortLine, SerialLine};
+use tillpoint_payment::pin::master_session;
 use tillpoint_payment::pin::{dukpt_aes, dukpt_tdes, CancelToken};
 
 /// ANSI X9.24-1 test BDK (0123456789ABCDEFFEDCBA9876543210).
@@ -243,6 +244,9 @@ pub struct SimKeys {
     pub tdes: Option<(Zeroizing<[u8; 16]>, [u8; 10])>,
     /// AES-128 initial key and its initial key ID.
     pub aes: Option<(Zeroizing<[u8; 16]>, [u8; 8])>,
+    /// Master key for GPN method 1 (MK/WK TDES), in the same slot: the
+    /// terminal master key the acquirer's working keys come under.
+    pub master: Option<Zeroizing<[u8; 16]>>,
 }
 
 impl SimKeys {
@@ -257,6 +261,7 @@ impl SimKeys {
                 dukpt_aes::derive_initial_key(&TEST_AES_BDK, &TEST_AES_IKID),
                 TEST_AES_IKID,
             )),
+            master: Some(Zeroizing::new(crate::acquirer::host_keys::DEMO_TMK)),
         }
     }
 }
@@ -698,7 +703,10 @@ impl PinPadSim {
         let supported = match request.method {
             PinMethod::DukptTdes => self.keys.tdes.is_some(),
             PinMethod::DukptAes => self.keys.aes.is_some(),
-            _ => false,
+            PinMethod::MkWkTdes => {
+                self.keys.master.is_some() && request.working_key.is_some_and(|k| k != [0; 16])
+            }
+            PinMethod::MkWkDes | PinMethod::DukptDes => false,
         };
         if !supported || request.key_index != self.key_index {
             self.respond(
@@ -861,6 +869,19 @@ impl PinPadSim {
     }
 
     fn encrypt(&mut self, state: &PinState) -> Result<PinBlockData, Status> {
+        if state.request.method == PinMethod::MkWkTdes {
+            // The working key under the master key, as GPN_WKENC carried
+            // it: format 0 under the clear PIN key; no KSN (20 zeros).
+            let master = self.keys.master.as_ref().ok_or(Status::KeyMissing)?;
+            let wk = state.request.working_key.ok_or(Status::KeyMissing)?;
+            let pin_key = master_session::unwrap(master, &wk);
+            let block = master_session::encrypt_pin(&pin_key, &state.digits, &state.request.pan)
+                .map_err(|_| Status::InvalidParameter)?;
+            return Ok(PinBlockData {
+                block: Zeroizing::new(block.to_vec()),
+                ksn: vec![0; 10],
+            });
+        }
         let aes = state.request.method == PinMethod::DukptAes;
         let counter = match self.counters.advance(aes) {
             Ok(Some(c)) => c,
@@ -1099,6 +1120,7 @@ mod tests {
             max_len: 12,
             message: "EUR 1.00\nENTER PIN".into(),
             entries: 1,
+            working_key: None,
         }
     }
 

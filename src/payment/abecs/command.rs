@@ -27,9 +27,12 @@
 //! * GPN_ENTRIES: the specification fixes it at 1 in its field table but
 //!   shows a three-entry example; the pad side takes 1 to 9 entries, each
 //!   typed in turn, and answers the last one's PIN block. The till sends 1.
-//! * GPN methods 0 to 2 name keys the simulator does not hold (DES is
-//!   obsolete, MK/WK TDES has no master key loaded): ST_ERRKEY (042), as a
-//!   pad checks the key before capture starts.
+//! * GPN methods 0 and 2 name keys the simulator does not hold (single DES
+//!   is obsolete): ST_ERRKEY (042), as a pad checks the key before capture
+//!   starts. Method 1 (MK/WK TDES) uses the master key loaded in the slot
+//!   and the working key in GPN_WKENC (the cups profile's session PIN key);
+//!   its answer's KSN field is 20 zeros. A GPN_WKENC of zeros under method
+//!   1 is no key: 042.
 //! * An unknown command is answered `ERR` with status 010 (ST_INVCALL).
 //! * GIN 00 is answered with exactly the specification's one 100-byte block;
 //!   GIN_CTLSSUP is `C` (contactless reader present) or a space.
@@ -208,6 +211,12 @@ impl PinMethod {
         })
     }
 
+    /// Methods 0 and 1: the PIN key is a working key under a master key,
+    /// sent in GPN_WKENC.
+    pub fn is_master_session(self) -> bool {
+        matches!(self, PinMethod::MkWkDes | PinMethod::MkWkTdes)
+    }
+
     /// The command that carries this method: `TXP` for the AES extension,
     /// else `GPN`.
     pub fn command(self) -> &'static str {
@@ -245,6 +254,10 @@ pub struct GetPin {
     /// each time with the same limits and prompt; the response carries the
     /// PIN block of the last entry. The till asks for one.
     pub entries: u8,
+    /// GPN_WKENC for methods 0 and 1 (master/session): the working PIN key
+    /// encrypted under the pad's master key at `key_index`, as the host
+    /// sent it at sign-on. `None` for DUKPT (32 zeros on the wire).
+    pub working_key: Option<[u8; 16]>,
 }
 
 impl fmt::Debug for GetPin {
@@ -257,6 +270,7 @@ impl fmt::Debug for GetPin {
             .field("max_len", &self.max_len)
             .field("message", &self.message)
             .field("entries", &self.entries)
+            .field("working_key", &self.working_key.is_some())
             .finish()
     }
 }
@@ -412,7 +426,15 @@ impl Request {
                 let mut block = Zeroizing::new(Vec::with_capacity(100));
                 block.push(g.method.code());
                 block.extend_from_slice(format!("{:02}", g.key_index).as_bytes());
-                block.extend_from_slice(&[b'0'; 32]);
+                match (g.method.is_master_session(), &g.working_key) {
+                    (true, Some(wk)) => block.extend_from_slice(hex::encode_upper(wk).as_bytes()),
+                    (false, None) => block.extend_from_slice(&[b'0'; 32]),
+                    _ => {
+                        return Err(AbecsError::InvalidRequest(
+                            "GPN_WKENC goes with methods 0 and 1 only, and they need it".into(),
+                        ))
+                    }
+                }
                 block.extend_from_slice(format!("{:02}", pan.len()).as_bytes());
                 block.extend_from_slice(pan.as_bytes());
                 block.extend(std::iter::repeat_n(b' ', 19 - pan.len()));
@@ -499,9 +521,17 @@ fn parse_gpn(b: &[u8]) -> Result<GetPin, &'static str> {
         .and_then(|c| PinMethod::from_code(*c))
         .ok_or("GPN_METHOD")?;
     let key_index = b.get(1..3).and_then(parse_decimal).ok_or("GPN_KEYIDX")? as u8;
-    b.get(3..35)
+    let wkenc = b
+        .get(3..35)
         .filter(|w| w.iter().all(u8::is_ascii_hexdigit))
         .ok_or("GPN_WKENC")?;
+    let working_key = if method.is_master_session() {
+        let mut wk = [0u8; 16];
+        hex::decode_to_slice(wkenc, &mut wk).map_err(|_| "GPN_WKENC")?;
+        Some(wk)
+    } else {
+        None
+    };
     let pan_len = b.get(35..37).and_then(parse_decimal).ok_or("GPN_PANLEN")?;
     if !(8..=19).contains(&pan_len) {
         return Err("GPN_PANLEN");
@@ -556,6 +586,7 @@ fn parse_gpn(b: &[u8]) -> Result<GetPin, &'static str> {
         max_len,
         message,
         entries: count,
+        working_key,
     })
 }
 
@@ -925,7 +956,25 @@ mod tests {
             max_len: 12,
             message: "EUR 12.34\nENTER PIN".into(),
             entries: 1,
+            working_key: None,
         }
+    }
+
+    /// Method 1 carries the working key in GPN_WKENC (32 hex digits) and
+    /// DUKPT methods carry 32 zeros; a mismatch is refused before sending.
+    #[test]
+    fn gpn_method_1_carries_the_working_key() {
+        let mut g = sample_gpn(PinMethod::MkWkTdes);
+        g.working_key = Some([0xAB; 16]);
+        let body = Request::GetPin(g.clone()).encode().unwrap();
+        assert_eq!(&body[6..9], b"101");
+        assert_eq!(&body[9..41], "AB".repeat(16).as_bytes());
+        assert_eq!(Request::parse(&body).unwrap(), Request::GetPin(g.clone()));
+        g.working_key = None;
+        assert!(Request::GetPin(g).encode().is_err());
+        let mut d = sample_gpn(PinMethod::DukptTdes);
+        d.working_key = Some([1; 16]);
+        assert!(Request::GetPin(d).encode().is_err());
     }
 
     #[test]
@@ -1053,6 +1102,7 @@ mod tests {
             max_len: 12,
             message: "PIN".into(),
             entries: 1,
+            working_key: None,
         };
         let txp = Request::GetPin(g.clone()).encode().unwrap();
         assert_eq!(&txp[..3], b"TXP");
@@ -1119,7 +1169,7 @@ mod tests {
         #[test]
         fn gpn_round_trip(pan in "[0-9]{8,19}", min in 4u8..=12, extra in 0u8..=8, idx in 0u8..=99) {
             let g = GetPin { method: PinMethod::DukptAes, key_index: idx, pan: Zeroizing::new(pan),
-                             min_len: min, max_len: (min + extra).min(12), message: "A\nB".into(), entries: 1 };
+                             min_len: min, max_len: (min + extra).min(12), message: "A\nB".into(), entries: 1, working_key: None };
             let req = Request::GetPin(g);
             proptest::prop_assert_eq!(Request::parse(&req.encode().unwrap()).unwrap(), req);
         }

@@ -36,8 +36,8 @@ pub use forwarder::{
 pub use instructions::InstructionOutcome;
 pub use limits::{OfflineLimits, OfflineRefusal};
 pub use session::{
-    Authorization, OnlineRequest, Session, SessionConfig, SessionError, SettlementOutcome,
-    SettlementReport, SystemClock, TimeSource,
+    Authorization, OnlineRequest, PinKeying, Session, SessionConfig, SessionError,
+    SettlementOutcome, SettlementReport, SystemClock, TimeSource,
 };
 
 /// Failure of the persistence backend. The session treats it as fatal for

@@ -245,6 +245,14 @@ fn reversal_is_settled(code: &str) -> bool {
     )
 }
 
+/// How an online PIN is encrypted for the host (see [`Session::pin_keying`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinKeying {
+    Dukpt,
+    /// The PIN key under the terminal master key, for the pad.
+    Session(Option<[u8; 16]>),
+}
+
 impl<S: AcquirerStore> Session<S> {
     /// Opens a session. Reversals left armed by a previous process (it died
     /// with a request in flight or unconfirmed) become due with reason
@@ -359,6 +367,23 @@ impl<S: AcquirerStore> Session<S> {
                 }
             }
         }
+    }
+
+    /// How the PIN pad must encrypt an online PIN for this host: DUKPT
+    /// (generic profile), or under the session PIN key (cups), signing on
+    /// first when the keys are missing or stale; `Session(None)` when that
+    /// fails (no online PIN can be carried until the link is back).
+    pub fn pin_keying(&mut self) -> PinKeying {
+        if !matches!(
+            self.client.wire().profile(),
+            super::wire::HostProfile::Cups(_)
+        ) {
+            return PinKeying::Dukpt;
+        }
+        if let Err(e) = self.ensure_signed_on() {
+            tracing::warn!(error = %e, "no session PIN key: sign-on failed");
+        }
+        PinKeying::Session(self.client.wire().pin_key_under_tmk())
     }
 
     /// 0800 sign-on (under cups it also downloads the working keys).

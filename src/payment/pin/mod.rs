@@ -58,13 +58,17 @@ pub enum PinBlockFormat {
     /// ISO 9564 format 4 under an ANSI X9.24-3 AES-128 DUKPT PIN key: 16-byte
     /// block, 12-byte KSN. Used only when pad and till both support it.
     Iso4AesDukpt,
+    /// ISO 9564 format 0 under a session (working) PIN key that the host
+    /// sent under the terminal master key (Abecs GPN method 1, the cups
+    /// profile): 8-byte block; the pad's KSN field is 10 zero bytes.
+    Iso0TdesSession,
 }
 
 impl PinBlockFormat {
     /// Length of the encrypted block in bytes.
     pub fn block_len(self) -> usize {
         match self {
-            PinBlockFormat::Iso0TdesDukpt => 8,
+            PinBlockFormat::Iso0TdesDukpt | PinBlockFormat::Iso0TdesSession => 8,
             PinBlockFormat::Iso4AesDukpt => 16,
         }
     }
@@ -72,7 +76,7 @@ impl PinBlockFormat {
     /// Length of the key serial number in bytes.
     pub fn ksn_len(self) -> usize {
         match self {
-            PinBlockFormat::Iso0TdesDukpt => dukpt_tdes::KSN_LEN,
+            PinBlockFormat::Iso0TdesDukpt | PinBlockFormat::Iso0TdesSession => dukpt_tdes::KSN_LEN,
             PinBlockFormat::Iso4AesDukpt => dukpt_aes::KSN_LEN,
         }
     }
@@ -189,6 +193,8 @@ pub fn recover_pin(
                 .map_err(|_| wrong("PIN block", encrypted.block.len(), 16))?;
             dukpt_aes::recover_pin(bdk, &ksn, &block, pan)
         }
+        // The host holds the session key, not a BDK (see `master_session`).
+        PinBlockFormat::Iso0TdesSession => Err(PinError::MissingKey(encrypted.format)),
     }
 }
 
@@ -210,6 +216,9 @@ pub enum FormatPreference {
     TdesOnly,
     /// Format 4 / AES DUKPT when the pad announces it, else format 0 / TDES.
     AesIfSupported,
+    /// Format 0 under this session PIN key, given as the host sent it under
+    /// the terminal master key the pad holds (GPN method 1).
+    SessionKey([u8; 16]),
 }
 
 /// A request for an online PIN.

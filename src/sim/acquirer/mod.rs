@@ -61,6 +61,17 @@ pub trait IssuerVerifier: Send + Sync {
         pin_block: &[u8],
         ksn: &[u8],
     ) -> Result<Zeroizing<String>, IssuerError>;
+    /// The clear PIN from a format 0 block under a session PIN key (the
+    /// cups profile: the host issued the key at sign-on).
+    fn recover_session_pin(
+        &self,
+        pan: &str,
+        pin_block: &[u8; 8],
+        pin_key: &[u8; 16],
+    ) -> Result<Zeroizing<String>, IssuerError> {
+        tillpoint_payment::pin::master_session::decrypt_pin(pin_key, pin_block, pan)
+            .map_err(|_| IssuerError::BadPinBlock("does not decrypt to a PIN block for this PAN"))
+    }
     /// Whether `pin` is this card's PIN of record.
     fn pin_matches(&self, pan: &str, pin: &str) -> bool;
 }

@@ -951,7 +951,9 @@ impl Ctx<'_, '_> {
         else {
             return false;
         };
-        tillpoint_payment::pin::master_session::decrypt_pin(&key, &block, pan)
+        self.cfg
+            .verifier
+            .recover_session_pin(pan, &block, &key)
             .map(|pin| self.cfg.verifier.pin_matches(pan, &pin))
             .unwrap_or(false)
     }
