@@ -14,11 +14,15 @@ use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair};
 use tillpoint_payment::acquirer::tls::{server_config, tls_error, TlsConnector, TlsError};
+use tillpoint_payment::acquirer::wire::{CupsSettings, HostProfile, Wire};
+use tillpoint_payment::acquirer::PinKeying;
 use tillpoint_payment::acquirer::{
     AcquirerClient, ClientConfig, Connector, DataKey, LinkError, MemoryStore, OfflineLimits,
     OnlineRequest, Session, SessionConfig, SessionError, SystemClock,
 };
 use tillpoint_payment::iso8583::messages::{CardInput, EntryMode, PinData, TerminalIds};
+use tillpoint_payment::pin::master_session;
+use tillpoint_sim::acquirer::host_keys::DEMO_TMK;
 use tillpoint_sim::acquirer::ledger::TxnStatus;
 use tillpoint_sim::acquirer::{
     start_acquirer_sim, test_pin_block, EmvIssuer, SimConfig, SimHandle,
@@ -92,17 +96,33 @@ fn tls_sim_idle(pki: &Pki, client_ca: Option<&Path>, idle: Duration) -> SimHandl
     );
     cfg.idle_timeout = idle;
     cfg.tls = Some(server_config(&pki.server.0, &pki.server.1, client_ca).unwrap());
+    cfg.profile = profile();
     start_acquirer_sim(cfg).unwrap()
+}
+
+thread_local! {
+    static CUPS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The host profile of this run: the `under_cups` copies speak cups.
+fn profile() -> HostProfile {
+    if CUPS.with(std::cell::Cell::get) {
+        HostProfile::Cups(CupsSettings::default())
+    } else {
+        HostProfile::Generic
+    }
 }
 
 fn client(addr: SocketAddr, connector: Option<TlsConnector>) -> AcquirerClient {
     let mut cfg = ClientConfig::new(addr);
     cfg.connect_timeout = Duration::from_millis(1500);
     cfg.read_timeout = Duration::from_millis(1500);
-    match connector {
+    let mut client = match connector {
         Some(c) => AcquirerClient::with_connector(cfg, Box::new(c)),
         None => AcquirerClient::new(cfg),
-    }
+    };
+    client.set_wire(Wire::with_tmk(profile(), zeroize::Zeroizing::new(DEMO_TMK)));
+    client
 }
 
 fn session(client: AcquirerClient) -> Session<Arc<MemoryStore>> {
@@ -123,8 +143,24 @@ fn session(client: AcquirerClient) -> Session<Arc<MemoryStore>> {
     .unwrap()
 }
 
-fn card(issuer: &EmvIssuer, amount: u64, pin: &str) -> CardInput {
-    let (block, ksn) = test_pin_block(pin, PAN, 1).unwrap();
+/// A chip card with an online PIN: DUKPT, or under cups format 0 under the
+/// session PIN key the session signed on for (the pad's side of GPN method 1).
+fn card(
+    s: &mut Session<Arc<MemoryStore>>,
+    issuer: &EmvIssuer,
+    amount: u64,
+    pin: &str,
+) -> CardInput {
+    let (block, ksn) = match s.pin_keying() {
+        PinKeying::Session(Some(under_tmk)) => {
+            let key = master_session::unwrap(&DEMO_TMK, &under_tmk);
+            (
+                master_session::encrypt_pin(&key, pin, PAN).unwrap(),
+                Vec::new(),
+            )
+        }
+        _ => test_pin_block(pin, PAN, 1).unwrap(),
+    };
     CardInput {
         pan: PAN.into(),
         expiry: Some("3012".into()),
@@ -162,11 +198,9 @@ fn sign_on_echo_and_purchase_over_tls() {
     assert_eq!(s.online(), Some(true));
 
     let issuer = EmvIssuer::test_cards();
+    let card = card(&mut s, &issuer, 2500, "1234");
     let auth = s
-        .authorize(&OnlineRequest::Purchase {
-            amount: 2500,
-            card: card(&issuer, 2500, "1234"),
-        })
+        .authorize(&OnlineRequest::Purchase { amount: 2500, card })
         .unwrap();
     assert!(auth.approved(), "{:?}", auth.reply);
     s.confirm(&auth).unwrap();
@@ -362,4 +396,20 @@ fn the_check_shakes_hands_with_the_host() {
         )),
         "{out}"
     );
+}
+
+/// The end-to-end TLS tests again under the cups profile (the handshake
+/// tests do not depend on the profile).
+mod under_cups {
+    #[test]
+    fn sign_on_echo_and_purchase_over_tls() {
+        super::CUPS.with(|c| c.set(true));
+        super::sign_on_echo_and_purchase_over_tls();
+    }
+
+    #[test]
+    fn reconnects_after_the_host_drops_the_tls_connection() {
+        super::CUPS.with(|c| c.set(true));
+        super::reconnects_after_the_host_drops_the_tls_connection();
+    }
 }
