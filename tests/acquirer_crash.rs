@@ -644,3 +644,74 @@ fn acquirer_commands_answer_and_fail_plainly() {
         "the failure names the host: {out}{err}"
     );
 }
+
+/// The cups key ceremony on the command line: `acquirer load-tmk` refuses a
+/// key whose check value differs and stores nothing, seals a matching one
+/// (the key's bytes never appear in the file), and the till then signs on
+/// by itself and settles under MACs; before it, what needs a MAC fails
+/// saying the master key is missing.
+#[test]
+fn load_tmk_then_settle_under_cups() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_sim, addr) = start_sim(&dir.path().join("host.db"), "cups");
+    let config = dir.path().join("till.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[acquirer]\nhost = \"{addr}\"\ntid = \"{TID}\"\nprofile = \"cups\"\nconnect_timeout_ms = 5000\nread_timeout_ms = 10000\n"
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str], stdin: &str| {
+        let mut child = bin()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--config")
+            .arg(&config)
+            .env("TILLPOINT_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let tmk = "0123456789ABCDEFFEDCBA9876543210\n";
+    let (ok, text) = run(&["acquirer", "settle"], "");
+    assert!(!ok, "{text}");
+    assert!(text.contains("terminal master key"), "{text}");
+
+    let (ok, text) = run(&["acquirer", "load-tmk", "--kcv", "123456"], tmk);
+    assert!(!ok);
+    assert!(text.contains("08D7B4"), "{text}");
+    assert!(!data.join(terminal_keys::TMK_FILE).exists());
+    let (ok, text) = run(&["acquirer", "load-tmk", "--kcv", "08d7b4"], "not hex\n");
+    assert!(!ok && text.contains("32 hex digits"), "{text}");
+
+    let (ok, text) = run(&["acquirer", "load-tmk", "--kcv", "08D7B4"], tmk);
+    assert!(ok, "{text}");
+    let sealed = std::fs::read(data.join(terminal_keys::TMK_FILE)).unwrap();
+    assert!(!sealed
+        .windows(8)
+        .any(|w| w == [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]));
+
+    let (ok, text) = run(&["acquirer", "settle"], "");
+    assert!(ok, "{text}");
+    assert!(data.join(terminal_keys::WORKING_FILE).exists());
+    let (ok, text) = run(&["acquirer", "echo"], "");
+    assert!(ok, "{text}");
+}

@@ -516,7 +516,12 @@ pub fn to_wire(m: &Message) -> Result<Message, CupsError> {
         }
     }
     if !matches!(kind, Kind::Settlement { .. }) && !proc.is_empty() {
-        set(&mut w, field::PROCESSING_CODE, proc)?;
+        // A void is 20 here, told from a refund by 60.1 (23, not 25).
+        let wire_proc = match proc {
+            processing::VOID_PURCHASE => processing::REFUND,
+            other => other,
+        };
+        set(&mut w, field::PROCESSING_CODE, wire_proc)?;
     }
     let mut ic_condition = "0";
     if let Some(mode) = m.get_str(field::ENTRY_MODE) {
@@ -641,6 +646,10 @@ pub fn from_wire(w: &Message) -> Result<Message, CupsError> {
         }
         _ => {
             if let Some(p) = w.get_str(field::PROCESSING_CODE) {
+                let voids = type_code == type_code::VOID
+                    && matches!(kind, Kind::Void | Kind::Reversal)
+                    && p == processing::REFUND;
+                let p = if voids { processing::VOID_PURCHASE } else { p };
                 set(&mut m, field::PROCESSING_CODE, p)?;
             }
         }
@@ -720,6 +729,48 @@ mod tests {
     #[test]
     fn table_is_well_formed() {
         CUPS_PROFILE.check().unwrap();
+    }
+
+    /// PROFILE.md's cups part lists every field of this table with its
+    /// format and alignment, every message type code and network code.
+    #[test]
+    fn profile_doc_lists_every_field() {
+        use crate::iso8583::spec::{Align, Length};
+        let doc = include_str!("PROFILE.md");
+        let cups = &doc[doc.find("# The cups profile").unwrap()..];
+        for f in &FIELDS {
+            let cs = match f.charset {
+                Charset::Numeric => "n",
+                Charset::Text => "ans",
+                Charset::Track2 => "z",
+                Charset::Binary => "b",
+            };
+            let left = matches!(f.length, Length::Fixed(_)) && f.align == Align::Left;
+            let fmt = match f.length {
+                Length::Fixed(n) => format!("{cs} {n}{}", if left { " left" } else { "" }),
+                Length::LlVar(n) => format!("{cs} ..{n} LLVAR"),
+                Length::LllVar(n) => format!("{cs} ..{n} LLLVAR"),
+            };
+            let row = format!("| {} | {} | {} |", f.number, fmt, f.name);
+            assert!(cups.contains(&row), "PROFILE.md lacks `{row}`");
+        }
+        for code in [
+            type_code::PURCHASE,
+            type_code::VOID,
+            type_code::REFUND,
+            type_code::OFFLINE,
+            network_code::SIGN_ON_DOUBLE,
+            network_code::SIGN_OFF,
+            network_code::ECHO,
+            network_code::SETTLEMENT,
+            network_code::SETTLEMENT_AFTER_UPLOAD,
+            reversal_code::NO_ANSWER,
+            reversal_code::UNUSABLE_ANSWER,
+            reversal_code::OTHER,
+            SECURITY_CONTROL_PIN,
+        ] {
+            assert!(cups.contains(&format!("`{code}`")), "PROFILE.md lacks `{code}`");
+        }
     }
 
     #[test]
@@ -830,6 +881,34 @@ mod tests {
         let wa = to_wire(&answer).unwrap();
         assert_eq!(wa.mti.value(), 230);
         assert_eq!(from_wire(&wa).unwrap().mti, Mti::FINANCIAL_RESPONSE);
+    }
+
+    /// A void (消费撤销) is processing code 20 with type 23 on the wire, and
+    /// so is the reversal of one; both read back as the generic 02.
+    #[test]
+    fn void_is_processing_code_20_of_type_23() {
+        let m = generic(
+            200,
+            &[
+                (3, "020000"),
+                (11, "000046"),
+                (60, "000007"),
+                (90, "020000004212031015000000000000000000000000"),
+            ],
+        );
+        let w = to_wire(&m).unwrap();
+        assert_eq!(w.get_str(3), Some("200000"));
+        assert_eq!(&w.get_str(60).unwrap()[..2], "23");
+        assert_eq!(from_wire(&w).unwrap().get_str(3), Some("020000"));
+        let mut r = m.clone();
+        r.mti = Mti::REVERSAL;
+        r.set_str(61, "04").unwrap();
+        let w = to_wire(&r).unwrap();
+        assert_eq!(
+            (w.get_str(3), &w.get_str(60).unwrap()[..2]),
+            (Some("200000"), "23")
+        );
+        assert_eq!(from_wire(&w).unwrap().get_str(3), Some("020000"));
     }
 
     #[test]
