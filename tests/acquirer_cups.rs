@@ -18,7 +18,7 @@ use acquirer_common::proxy::{FaultProxy, Mode};
 use acquirer_common::{with_cups, Rig, TEST_TMK};
 use tillpoint_payment::acquirer::mac::MacAlgorithm;
 use tillpoint_payment::acquirer::wire::{encode_cups, CupsFrame, CupsSettings, HostProfile, Wire};
-use tillpoint_payment::acquirer::{OnlineRequest, SessionError};
+use tillpoint_payment::acquirer::SessionError;
 use tillpoint_payment::iso8583::cups::{Header, Tpdu};
 use tillpoint_payment::iso8583::framing::{read_frame, write_frame};
 use tillpoint_payment::iso8583::messages::{self, Stamp, Stan, Timestamp};
@@ -85,11 +85,7 @@ fn frames_carry_the_tpdu_header_and_a_mac_and_a_bad_request_mac_gets_a0() {
 
         // The session's own purchase carries a MAC the host verifies, and
         // the host's answer a MAC the till verified before believing it.
-        let card = rig.card(1234, None);
-        let a = rig
-            .session
-            .authorize(&OnlineRequest::Purchase { amount: 1234, card })
-            .unwrap();
+        let a = rig.purchase(1234, None).unwrap();
         assert!(a.approved(), "{:?}", a.reply);
         rig.session.confirm(&a).unwrap();
         rig.assert_agree();
@@ -103,21 +99,13 @@ fn a_tampered_request_mac_is_refused_and_nothing_is_booked() {
         let proxy = FaultProxy::start(rig.sim.addr());
         rig.restart(proxy.addr());
         proxy.set(Mode::FlipRequestMac);
-        let card = rig.card(900, None);
-        let a = rig
-            .session
-            .authorize(&OnlineRequest::Purchase { amount: 900, card })
-            .unwrap();
+        let a = rig.purchase(900, None).unwrap();
         // Signed on again and sent once more: still A0, so declined.
         assert_eq!(a.reply.response_code, "A0");
         assert!(!a.approved());
         assert!(rig.host_rows().is_empty());
         proxy.set(Mode::Pass);
-        let card = rig.card(900, None);
-        let a = rig
-            .session
-            .authorize(&OnlineRequest::Purchase { amount: 900, card })
-            .unwrap();
+        let a = rig.purchase(900, None).unwrap();
         assert!(a.approved());
         rig.session.confirm(&a).unwrap();
         rig.assert_agree();
@@ -131,11 +119,7 @@ fn a_tampered_answer_mac_is_not_believed_and_the_purchase_is_reversed() {
         let proxy = FaultProxy::start(rig.sim.addr());
         rig.restart(proxy.addr());
         proxy.set(Mode::FlipAnswerMac);
-        let card = rig.card(1500, None);
-        let err = rig
-            .session
-            .authorize(&OnlineRequest::Purchase { amount: 1500, card })
-            .unwrap_err();
+        let err = rig.purchase(1500, None).unwrap_err();
         match err {
             SessionError::NoAnswer { reason, .. } => {
                 assert_eq!(reason, ReversalReason::MalformedResponse)
@@ -158,11 +142,7 @@ fn a_host_that_forgot_the_keys_or_asks_for_a_sign_on_gets_one() {
         let before = rig.session.client_mut().wire().pin_key_under_tmk();
         // The host lost its key table (a restart): A0, sign-on, sent again.
         rig.sim.keys().forget_all();
-        let card = rig.card(300, None);
-        let a = rig
-            .session
-            .authorize(&OnlineRequest::Purchase { amount: 300, card })
-            .unwrap();
+        let a = rig.purchase(300, None).unwrap();
         assert!(a.approved(), "{:?}", a.reply);
         rig.session.confirm(&a).unwrap();
         let after = rig.session.client_mut().wire().pin_key_under_tmk();
@@ -176,11 +156,7 @@ fn a_host_that_forgot_the_keys_or_asks_for_a_sign_on_gets_one() {
         // A card payment signs on before the PIN is taken, so the pad
         // encrypts under the key the host will use.
         rig.session.ensure_signed_on().unwrap();
-        let card = rig.card(400, Some("1234"));
-        let a = rig
-            .session
-            .authorize(&OnlineRequest::Purchase { amount: 400, card })
-            .unwrap();
+        let a = rig.purchase(400, Some("1234")).unwrap();
         assert!(a.approved(), "{:?}", a.reply);
         rig.session.confirm(&a).unwrap();
         assert!(!rig.sim.keys().sign_on_asked());
@@ -193,18 +169,10 @@ fn a_host_that_forgot_the_keys_or_asks_for_a_sign_on_gets_one() {
 fn online_pin_under_the_session_key_is_checked_by_the_host() {
     cups(|| {
         let mut rig = Rig::new();
-        let card = rig.card(500, Some("1234"));
-        let a = rig
-            .session
-            .authorize(&OnlineRequest::Purchase { amount: 500, card })
-            .unwrap();
+        let a = rig.purchase(500, Some("1234")).unwrap();
         assert!(a.approved(), "{:?}", a.reply);
         rig.session.confirm(&a).unwrap();
-        let card = rig.card(600, Some("9999"));
-        let a = rig
-            .session
-            .authorize(&OnlineRequest::Purchase { amount: 600, card })
-            .unwrap();
+        let a = rig.purchase(600, Some("9999")).unwrap();
         assert_eq!(a.reply.response_code, "55");
         let rows = rig.host_rows();
         assert_eq!(rows.last().unwrap().decline_reason.as_deref(), Some("pin"));
@@ -218,11 +186,7 @@ fn sign_off_stops_the_keys_until_the_next_sign_on() {
         assert!(rig.session.sign_off().unwrap().approved());
         assert!(rig.session.client_mut().wire().needs_sign_on());
         // Both sides dropped the keys: the next message signs on first.
-        let card = rig.card(700, None);
-        let a = rig
-            .session
-            .authorize(&OnlineRequest::Purchase { amount: 700, card })
-            .unwrap();
+        let a = rig.purchase(700, None).unwrap();
         assert!(a.approved(), "{:?}", a.reply);
     });
 }

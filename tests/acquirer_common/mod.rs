@@ -368,6 +368,18 @@ impl Rig {
         PinData { block, ksn }
     }
 
+    /// An online chip purchase of `amount` (with an online PIN when given).
+    pub fn purchase(
+        &mut self,
+        amount: u64,
+        pin: Option<&str>,
+    ) -> Result<tillpoint_payment::acquirer::Authorization, tillpoint_payment::acquirer::SessionError>
+    {
+        let card = self.card(amount, pin);
+        self.session
+            .authorize(&tillpoint_payment::acquirer::OnlineRequest::Purchase { amount, card })
+    }
+
     pub fn offline_sale(&mut self, kind: TxnKind, amount: u64) -> OfflineSale {
         self.atc += 1;
         let card = CardInput {

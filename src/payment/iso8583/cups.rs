@@ -769,7 +769,10 @@ mod tests {
             reversal_code::OTHER,
             SECURITY_CONTROL_PIN,
         ] {
-            assert!(cups.contains(&format!("`{code}`")), "PROFILE.md lacks `{code}`");
+            assert!(
+                cups.contains(&format!("`{code}`")),
+                "PROFILE.md lacks `{code}`"
+            );
         }
     }
 
