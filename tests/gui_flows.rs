@@ -691,12 +691,14 @@ fn pin_typed_on_the_on_screen_pad() {
 }
 
 /// A till outside the demo, configured with `extra` on top of the demo
-/// shop's config.
+/// shop's config (without the demo's simulated acquirer, which `extra`
+/// replaces with the shop's own).
 fn shop_app(dir: &std::path::Path, extra: &str) -> App {
-    let till = demo_shop(
-        dir,
-        &format!("{}\n{extra}", tillpoint_app::demo_shop::CONFIG_TOML),
-    );
+    let shop = tillpoint_app::demo_shop::CONFIG_TOML
+        .split("# The demo's acquirer")
+        .next()
+        .unwrap_or_default();
+    let till = demo_shop(dir, &format!("{shop}\n{extra}"));
     let live = tillpoint_app::terminal::LiveDevices::start(&till).unwrap();
     let mut service = Service::new(till);
     if let Some(d) = live {

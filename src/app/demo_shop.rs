@@ -32,8 +32,14 @@ opening_float = "500.00"
 [policy]
 supervisor_pin_min = 4
 
-# The demo's acquirer is simulated (no host here); these are the merchant fee
-# rates its X and Z reports estimate, per card scheme.
+# The demo's acquirer is simulated (no host here). Like a Chinese acquirer it
+# speaks the cups profile: TPDU and header, BCD fields, a sign-on that sends
+# the PIN and MAC keys under the terminal master key, a MAC on every
+# message ("generic" is the other profile).
+[acquirer]
+profile = "cups"
+
+# The merchant fee rates the X and Z reports estimate, per card scheme.
 [acquirer.fees]
 default = "0.6%"
 unionpay = "0.38%"
