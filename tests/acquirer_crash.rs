@@ -691,6 +691,8 @@ fn load_tmk_then_settle_under_cups() {
         )
     };
     let tmk = "0123456789ABCDEFFEDCBA9876543210\n";
+    let (ok, text) = run(&["check"], "");
+    assert!(!ok && text.contains("no terminal master key"), "{text}");
     let (ok, text) = run(&["acquirer", "settle"], "");
     assert!(!ok, "{text}");
     assert!(text.contains("terminal master key"), "{text}");
@@ -709,9 +711,13 @@ fn load_tmk_then_settle_under_cups() {
         .windows(8)
         .any(|w| w == [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]));
 
+    let (_, text) = run(&["check"], "");
+    assert!(text.contains("check value 08D7B4); not signed on yet"), "{text}");
     let (ok, text) = run(&["acquirer", "settle"], "");
     assert!(ok, "{text}");
     assert!(data.join(terminal_keys::WORKING_FILE).exists());
+    let (_, text) = run(&["check"], "");
+    assert!(text.contains("working keys of the last sign-on present"), "{text}");
     let (ok, text) = run(&["acquirer", "echo"], "");
     assert!(ok, "{text}");
 }

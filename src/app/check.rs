@@ -193,10 +193,15 @@ pub fn store_checks(till: &Till) -> Vec<CheckLine> {
         &till.config,
         &mut section_warnings,
     );
-    let _ = tillpoint_payment::acquirer::config::AcquirerConfig::load(
+    let acquirer = tillpoint_payment::acquirer::config::AcquirerConfig::load(
         &till.config,
         &mut section_warnings,
     );
+    if acquirer.enabled() {
+        if let Some(line) = cups_keys(&acquirer, till.data_dir()) {
+            out.push(line);
+        }
+    }
     let _ = tillpoint_config::policy::Policy::load(&till.config, &mut section_warnings);
     let _ = tillpoint_devices::printer::config::PrinterConfig::load(
         &till.config,
@@ -329,4 +334,47 @@ pub fn device_checks(config: &tillpoint_config::Config) -> Vec<CheckLine> {
         });
     }
     out
+}
+
+/// Under the cups profile: whether the terminal master key is loaded (its
+/// check value, for the key custodian's record) and the till has signed on.
+fn cups_keys(
+    acquirer: &tillpoint_payment::acquirer::config::AcquirerConfig,
+    data_dir: &std::path::Path,
+) -> Option<CheckLine> {
+    use tillpoint_payment::acquirer::terminal_keys;
+    use tillpoint_payment::acquirer::wire::HostProfile;
+    if !matches!(acquirer.profile, HostProfile::Cups(_)) {
+        return None;
+    }
+    Some(match terminal_keys::load_tmk(data_dir) {
+        Ok(Some(tmk)) => {
+            let kcv: String = tillpoint_payment::pin::master_session::check_value(&tmk)[..3]
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect();
+            let signed_on = matches!(terminal_keys::load_working(data_dir), Ok(Some(_)));
+            CheckLine::pass(
+                "cups-keys",
+                format!(
+                    "terminal master key loaded (check value {kcv}); {}",
+                    if signed_on {
+                        "working keys of the last sign-on present"
+                    } else {
+                        "not signed on yet (the till signs on by itself)"
+                    }
+                ),
+            )
+        }
+        Ok(None) => CheckLine::fail(
+            "cups-keys",
+            "no terminal master key: the till cannot sign on to the cups host".to_owned(),
+            "load it from the acquirer's key custodian: tillpoint acquirer load-tmk --kcv CHECK",
+        ),
+        Err(e) => CheckLine::fail(
+            "cups-keys",
+            e.to_string(),
+            "restore the key file from backup",
+        ),
+    })
 }
