@@ -712,12 +712,18 @@ fn load_tmk_then_settle_under_cups() {
         .any(|w| w == [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]));
 
     let (_, text) = run(&["check"], "");
-    assert!(text.contains("check value 08D7B4); not signed on yet"), "{text}");
+    assert!(
+        text.contains("check value 08D7B4); not signed on yet"),
+        "{text}"
+    );
     let (ok, text) = run(&["acquirer", "settle"], "");
     assert!(ok, "{text}");
     assert!(data.join(terminal_keys::WORKING_FILE).exists());
     let (_, text) = run(&["check"], "");
-    assert!(text.contains("working keys of the last sign-on present"), "{text}");
+    assert!(
+        text.contains("working keys of the last sign-on present"),
+        "{text}"
+    );
     let (ok, text) = run(&["acquirer", "echo"], "");
     assert!(ok, "{text}");
 }

@@ -11,7 +11,7 @@ use std::fmt;
 
 use zeroize::Zeroize;
 
-use super::spec::{Align, BitmapEncoding, Charset, Digits, FieldSpec, Length, Mti, Spec};
+use super::spec::{Align, BitmapEncoding, Charset, Digits, FieldSpec, Length, Mti, Prefix, Spec};
 
 /// A defect found while packing or unpacking a message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -182,7 +182,7 @@ pub fn pack(spec: &Spec, msg: &Message) -> Result<Vec<u8>, CodecError> {
     }
     for (n, value) in &msg.fields {
         let field = spec.field(*n).ok_or(CodecError::UnknownField(*n))?;
-        pack_field(spec.digits, field, value, &mut out)?;
+        pack_field(spec, field, value, &mut out)?;
     }
     Ok(out)
 }
@@ -214,7 +214,7 @@ fn check_chars(field: &FieldSpec, value: &[u8]) -> Result<(), CodecError> {
 }
 
 fn pack_field(
-    digits: Digits,
+    spec: &Spec,
     field: &FieldSpec,
     value: &[u8],
     out: &mut Vec<u8>,
@@ -255,11 +255,11 @@ fn pack_field(
             }
         }
         Length::LlVar(_) | Length::LllVar(_) => {
-            write_length(digits, field.length, value.len(), out);
+            write_length(spec.prefix, field.length, value.len(), out);
             value
         }
     };
-    if digits == Digits::Bcd && is_digit_field(field) {
+    if spec.digits == Digits::Bcd && is_digit_field(field) {
         pack_bcd(value, field.align, out);
     } else {
         out.extend_from_slice(value);
@@ -300,14 +300,19 @@ fn pack_bcd(value: &[u8], align: Align, out: &mut Vec<u8>) {
 }
 
 /// Writes a variable field's length prefix.
-fn write_length(digits: Digits, length: Length, len: usize, out: &mut Vec<u8>) {
-    match (digits, length) {
-        (Digits::Ascii, Length::LlVar(_)) => out.extend_from_slice(format!("{len:02}").as_bytes()),
-        (Digits::Ascii, _) => out.extend_from_slice(format!("{len:03}").as_bytes()),
-        (Digits::Bcd, Length::LlVar(_)) => {
-            pack_bcd(format!("{len:02}").as_bytes(), Align::Right, out)
+/// Writes a variable field's length prefix (the table bounds `len`: at most
+/// 99 for `LL`, 999 for `LLL`).
+fn write_length(prefix: Prefix, length: Length, len: usize, out: &mut Vec<u8>) {
+    let short = matches!(length, Length::LlVar(_));
+    match (prefix, short) {
+        (Prefix::Ascii, true) => out.extend_from_slice(format!("{len:02}").as_bytes()),
+        (Prefix::Ascii, false) => out.extend_from_slice(format!("{len:03}").as_bytes()),
+        (Prefix::Bcd, true) => pack_bcd(format!("{len:02}").as_bytes(), Align::Right, out),
+        (Prefix::Bcd, false) => pack_bcd(format!("{len:04}").as_bytes(), Align::Right, out),
+        (Prefix::Binary, true) => out.push(u8::try_from(len).unwrap_or(u8::MAX)),
+        (Prefix::Binary, false) => {
+            out.extend_from_slice(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes())
         }
-        (Digits::Bcd, _) => pack_bcd(format!("{len:04}").as_bytes(), Align::Right, out),
     }
 }
 
@@ -358,7 +363,7 @@ pub fn unpack(spec: &Spec, data: &[u8]) -> Result<Message, CodecError> {
             continue;
         }
         let field = spec.field(n).ok_or(CodecError::UnknownField(n))?;
-        let value = unpack_field(spec.digits, field, &mut cur)?;
+        let value = unpack_field(spec, field, &mut cur)?;
         msg.fields.insert(n, value);
     }
     match cur.remaining() {
@@ -388,7 +393,7 @@ fn read_bitmap(
 }
 
 fn unpack_field(
-    digits: Digits,
+    spec: &Spec,
     field: &FieldSpec,
     cur: &mut Cursor<'_>,
 ) -> Result<Vec<u8>, CodecError> {
@@ -396,7 +401,7 @@ fn unpack_field(
     let len = match field.length {
         Length::Fixed(n) => usize::from(n),
         Length::LlVar(_) | Length::LllVar(_) => {
-            let len = read_length(digits, field, cur)?;
+            let len = read_length(spec.prefix, field, cur)?;
             if len > max {
                 return Err(CodecError::TooLong {
                     field: field.number,
@@ -409,7 +414,7 @@ fn unpack_field(
         }
     };
     let what = || format!("field {} ({})", field.number, field.name);
-    let value = if digits == Digits::Bcd && is_digit_field(field) {
+    let value = if spec.digits == Digits::Bcd && is_digit_field(field) {
         let bytes = cur.take(len.div_ceil(2), what)?;
         unpack_bcd(field, bytes, len)?
     } else {
@@ -421,7 +426,7 @@ fn unpack_field(
 
 /// Reads a variable field's length prefix.
 fn read_length(
-    digits: Digits,
+    prefix: Prefix,
     field: &FieldSpec,
     cur: &mut Cursor<'_>,
 ) -> Result<usize, CodecError> {
@@ -430,8 +435,15 @@ fn read_length(
         name: field.name,
     };
     let what = || format!("field {} length", field.number);
-    match digits {
-        Digits::Ascii => {
+    let short = matches!(field.length, Length::LlVar(_));
+    match prefix {
+        Prefix::Binary => {
+            let bytes = cur.take(if short { 1 } else { 2 }, what)?;
+            Ok(bytes
+                .iter()
+                .fold(0usize, |acc, b| acc * 256 + usize::from(*b)))
+        }
+        Prefix::Ascii => {
             let prefix = cur.take(field.length.prefix_digits(), what)?;
             if !prefix.iter().all(u8::is_ascii_digit) {
                 return Err(bad());
@@ -440,12 +452,8 @@ fn read_length(
                 .iter()
                 .fold(0usize, |acc, b| acc * 10 + usize::from(b - b'0')))
         }
-        Digits::Bcd => {
-            let n = if matches!(field.length, Length::LlVar(_)) {
-                1
-            } else {
-                2
-            };
+        Prefix::Bcd => {
+            let n = if short { 1 } else { 2 };
             let prefix = cur.take(n, what)?;
             let mut len = 0usize;
             for b in prefix {
@@ -559,6 +567,7 @@ mod tests {
         name: "test-binary",
         bitmap: BitmapEncoding::Binary,
         digits: Digits::Ascii,
+        prefix: Prefix::Ascii,
         fields: &SORTED,
         max_message_len: 4096,
     };
@@ -566,6 +575,7 @@ mod tests {
         name: "test-hex",
         bitmap: BitmapEncoding::Hex,
         digits: Digits::Ascii,
+        prefix: Prefix::Ascii,
         fields: &SORTED,
         max_message_len: 4096,
     };
@@ -577,6 +587,7 @@ mod tests {
             name: "bad",
             bitmap: BitmapEncoding::Binary,
             digits: Digits::Ascii,
+            prefix: Prefix::Ascii,
             fields: &FIELDS,
             max_message_len: 4096,
         };
@@ -825,6 +836,7 @@ mod tests {
         name: "test-bcd",
         bitmap: BitmapEncoding::Binary,
         digits: Digits::Bcd,
+        prefix: Prefix::Bcd,
         fields: &BCD_FIELDS,
         max_message_len: 4096,
     };
@@ -862,6 +874,43 @@ mod tests {
         assert_eq!(back.get_str(22), Some("051"));
         assert_eq!(back.get_str(2), Some("6212345678901234569"));
         assert_eq!(peek_mti(&BCD, &bytes), Some(Mti::FINANCIAL_REQUEST));
+    }
+
+    /// Binary length prefixes: one byte for LL, two big-endian for LLL,
+    /// still bounded by the table.
+    #[test]
+    fn binary_length_prefixes() {
+        static BIN_LEN: Spec = Spec {
+            name: "test-binary-lengths",
+            bitmap: BitmapEncoding::Binary,
+            digits: Digits::Bcd,
+            prefix: Prefix::Binary,
+            fields: &BCD_FIELDS,
+            max_message_len: 4096,
+        };
+        let mut m = Message::new(Mti::FINANCIAL_REQUEST);
+        m.set_str(2, "123").unwrap();
+        m.set(
+            55,
+            vec![0xaa; 300].into_iter().take(255).collect::<Vec<u8>>(),
+        )
+        .unwrap();
+        let bytes = pack(&BIN_LEN, &m).unwrap();
+        assert_eq!(&bytes[10..13], &[0x03, 0x12, 0x30], "LL 3 digits, BCD left");
+        assert_eq!(&bytes[13..15], &[0x00, 0xff], "LLL 255 bytes");
+        assert_eq!(unpack(&BIN_LEN, &bytes).unwrap(), m);
+        let mut long = bytes.clone();
+        long[10] = 20; // 20 digits > 19
+        assert!(matches!(
+            unpack(&BIN_LEN, &long),
+            Err(CodecError::TooLong { field: 2, .. })
+        ));
+        let mut short = bytes;
+        short.truncate(14);
+        assert!(matches!(
+            unpack(&BIN_LEN, &short),
+            Err(CodecError::Truncated { .. })
+        ));
     }
 
     #[test]

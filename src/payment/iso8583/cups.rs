@@ -15,7 +15,7 @@
 
 use super::codec::Message;
 use super::profile::{field, network, processing};
-use super::spec::{BitmapEncoding, Charset, Digits, FieldSpec, Mti, Spec};
+use super::spec::{BitmapEncoding, Charset, Digits, FieldSpec, Mti, Prefix, Spec};
 
 use Charset::{Binary, Numeric, Text, Track2};
 
@@ -101,6 +101,7 @@ pub static CUPS_PROFILE: Spec = Spec {
     name: "tillpoint cups profile v1",
     bitmap: BitmapEncoding::Binary,
     digits: Digits::Bcd,
+    prefix: Prefix::Bcd,
     fields: &FIELDS,
     max_message_len: MAX_FRAME_LEN,
 };

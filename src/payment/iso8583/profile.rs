@@ -2,7 +2,7 @@
 //! give its fields meaning. PROFILE.md beside this file documents it field by
 //! field; a test keeps the two from drifting apart.
 
-use super::spec::{BitmapEncoding, Charset, Digits, FieldSpec, Spec};
+use super::spec::{BitmapEncoding, Charset, Digits, FieldSpec, Prefix, Spec};
 
 /// Field numbers of the profile, named so that builders read like the spec.
 pub mod field {
@@ -80,6 +80,7 @@ pub static HOST_PROFILE: Spec = Spec {
     name: "tillpoint host profile v1",
     bitmap: BitmapEncoding::Binary,
     digits: Digits::Ascii,
+    prefix: Prefix::Ascii,
     fields: &FIELDS,
     max_message_len: MAX_MESSAGE_LEN,
 };

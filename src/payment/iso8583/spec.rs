@@ -135,16 +135,28 @@ impl FieldSpec {
     }
 }
 
-/// How digits are written: numeric and track-2 values, length prefixes and
-/// the MTI.
+/// How the length of a variable field is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefix {
+    /// `LL`/`LLL` as 2 or 3 ASCII digits.
+    Ascii,
+    /// `LL` as one BCD byte, `LLL` as two (`0000`-`0999`).
+    Bcd,
+    /// `LL` as one binary byte, `LLL` as two big-endian bytes (hosts that
+    /// count in binary; the maximum still comes from the field table).
+    Binary,
+}
+
+/// How digits are written: numeric and track-2 values and the MTI (the
+/// length prefixes are [`Prefix`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Digits {
     /// One ASCII character per digit; `LL`/`LLL` prefixes are 2 or 3 ASCII
     /// digits; the MTI is 4 ASCII digits.
     Ascii,
     /// Packed BCD, two digits per byte (track 2's separator is nibble `D`);
-    /// `LL` is one BCD byte and `LLL` two; the MTI is 2 bytes. A length
-    /// prefix counts digits for `n`/`z` fields and bytes for the others.
+    /// the MTI is 2 bytes. A length prefix counts digits for `n`/`z` fields
+    /// and bytes for the others.
     Bcd,
 }
 
@@ -163,6 +175,7 @@ pub struct Spec {
     pub name: &'static str,
     pub bitmap: BitmapEncoding,
     pub digits: Digits,
+    pub prefix: Prefix,
     /// Sorted by field number, no duplicates; [`Spec::check`] verifies it.
     pub fields: &'static [FieldSpec],
     /// Upper bound on one packed message: the framing layer refuses a
@@ -376,6 +389,7 @@ mod tests {
             name: "t",
             bitmap: BitmapEncoding::Binary,
             digits: Digits::Ascii,
+            prefix: Prefix::Ascii,
             fields: &UNSORTED,
             max_message_len: 4096,
         };
@@ -386,6 +400,7 @@ mod tests {
             name: "t",
             bitmap: BitmapEncoding::Binary,
             digits: Digits::Ascii,
+            prefix: Prefix::Ascii,
             fields: &BITMAP_FIELD,
             max_message_len: 4096,
         };
@@ -396,6 +411,7 @@ mod tests {
             name: "t",
             bitmap: BitmapEncoding::Binary,
             digits: Digits::Ascii,
+            prefix: Prefix::Ascii,
             fields: &TOO_LONG,
             max_message_len: 4096,
         };
