@@ -30,14 +30,44 @@ pub struct Paths {
     pub data_dir: PathBuf,
 }
 
+/// Where a system-wide install (the .deb or .rpm: the binary in /usr) keeps
+/// the shop's configuration and data, owned by the till's account.
+pub const SYSTEM_CONFIG_DIR: &str = "/etc/tillpoint";
+pub const SYSTEM_DATA_DIR: &str = "/var/lib/tillpoint";
+
 impl Paths {
-    /// Command-line values win, then environment variables, then the
+    /// The system-wide paths when the running binary was installed by a
+    /// package (it lives under `/usr` and `/etc/tillpoint` exists); a user
+    /// install or a build tree keeps the platform's directories.
+    pub fn system(exe: &Path, config_dir: &Path, data_dir: &Path) -> Option<Paths> {
+        (exe.starts_with("/usr/") && config_dir.is_dir()).then(|| Paths {
+            config_file: config_dir.join("tillpoint.toml"),
+            data_dir: data_dir.to_path_buf(),
+        })
+    }
+
+    /// Command-line values win, then environment variables, then a system
+    /// install's `/etc/tillpoint` and `/var/lib/tillpoint`, then the
     /// platform's directories (e.g. ~/.config/tillpoint and ~/.local/share/tillpoint).
     pub fn resolve(config: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<Paths, TillError> {
         let env = |k: &str| {
             std::env::var_os(k)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
+        };
+        let system = std::env::current_exe().ok().and_then(|exe| {
+            Paths::system(
+                &exe,
+                Path::new(SYSTEM_CONFIG_DIR),
+                Path::new(SYSTEM_DATA_DIR),
+            )
+        });
+        let (config, data_dir) = match system {
+            Some(s) => (
+                config.or_else(|| env(ENV_CONFIG)).or(Some(s.config_file)),
+                data_dir.or_else(|| env(ENV_DATA_DIR)).or(Some(s.data_dir)),
+            ),
+            None => (config, data_dir),
         };
         let dirs = directories::ProjectDirs::from("org", "tillpoint", "tillpoint");
         let config_file = match config.or_else(|| env(ENV_CONFIG)) {
@@ -229,6 +259,20 @@ pub fn store_settings(config: &Config) -> StoreSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_packaged_binary_uses_the_system_paths_and_a_build_tree_does_not() {
+        let etc = tempfile::tempdir().unwrap();
+        let data = Path::new("/var/lib/tillpoint");
+        let p = Paths::system(Path::new("/usr/bin/tillpoint"), etc.path(), data).unwrap();
+        assert_eq!(p.config_file, etc.path().join("tillpoint.toml"));
+        assert_eq!(p.data_dir, data);
+        assert!(
+            Paths::system(Path::new("/work/target/debug/tillpoint"), etc.path(), data).is_none()
+        );
+        let missing = etc.path().join("none");
+        assert!(Paths::system(Path::new("/usr/bin/tillpoint"), &missing, data).is_none());
+    }
 
     #[test]
     fn local_hour_and_dates_follow_the_offset() {

@@ -176,6 +176,15 @@ pub enum Command {
     /// The till's acquirer link (host in [acquirer]): status, sync, settle, echo.
     #[command(subcommand)]
     Acquirer(acquirer::AcquirerCmd),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    /// for the commands above; the packages install it.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) made from these commands' help; the
+    /// packages install it as tillpoint(1).
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -563,6 +572,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             *baud,
         ),
         Some(Command::CardSim { profile, vpcd }) => card::card_sim(profile, *vpcd),
+        Some(Command::Completions { shell }) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "tillpoint", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Man) => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::CardTest {
             reader,
             profile,
