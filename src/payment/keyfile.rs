@@ -62,7 +62,7 @@ impl Kek {
         if let Some(p) = std::env::var_os("TILLPOINT_KEK").filter(|p| !p.is_empty()) {
             return PathBuf::from(p);
         }
-        let system = Path::new("/etc/tillpoint/kek");
+        let system = Path::new(SYSTEM_KEK);
         if system.exists() {
             return system.to_path_buf();
         }
@@ -339,12 +339,29 @@ fn create_private(path: &Path) -> std::io::Result<File> {
 fn tighten_permissions(path: &Path, f: &File) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(meta) = f.metadata() {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "key file was readable by others; setting mode 0600");
-            let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & too_open_bits(path) != 0 {
+            let tight = mode & !too_open_bits(path) & 0o640;
+            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "key file was open to others; tightening it");
+            let _ = fs::set_permissions(path, fs::Permissions::from_mode(tight | 0o600));
         }
     }
 }
+
+/// The mode bits a key file must not have: any for group or others, except
+/// that a system install's KEK is readable by the till's group (0640
+/// root:tillpoint, so the till's account reads it and cannot change it).
+#[cfg(unix)]
+fn too_open_bits(path: &Path) -> u32 {
+    if path == Path::new(SYSTEM_KEK) {
+        0o037
+    } else {
+        0o077
+    }
+}
+
+/// Where a system install keeps the KEK (created by the package).
+pub const SYSTEM_KEK: &str = "/etc/tillpoint/kek";
 
 #[cfg(not(unix))]
 fn tighten_permissions(_path: &Path, _f: &File) {}
