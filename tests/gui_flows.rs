@@ -46,6 +46,7 @@ fn start(mut service: Service, demo: bool, lang: Lang) -> App {
             lang,
             dark: false,
             exit_when_ready: false,
+            kiosk: false,
         },
     );
     app.perform(effects);
@@ -987,4 +988,46 @@ fn a_manager_adds_a_cashier_from_the_window() {
         app.service.login(1077, "7777").unwrap(),
         tillpoint_app::service::Login::Welcome(_)
     ));
+}
+
+/// Kiosk mode: the window manager's close request is refused, visibly, for
+/// anyone but a manager; with a manager logged in the till closes. Outside
+/// kiosk mode it closes at once.
+#[test]
+fn kiosk_closes_only_for_a_manager() {
+    use tillpoint_ui::effect::Effect;
+    let dir = tempfile::tempdir().unwrap();
+    let mut service = Service::new(demo_shop(dir.path(), tillpoint_app::demo_shop::CONFIG_TOML));
+    service.step_delay = std::time::Duration::ZERO;
+    let (mut app, effects) = App::new(
+        service,
+        Options {
+            demo: true,
+            lang: Lang::En,
+            dark: false,
+            exit_when_ready: false,
+            kiosk: true,
+        },
+    );
+    app.perform(effects);
+    let exits = |fx: &[Effect<Message>]| fx.iter().any(|e| matches!(e, Effect::Exit));
+    let fx = app.handle(Message::CloseRequested);
+    assert!(!exits(&fx), "nobody logged in");
+    let (text, is_error) = app.notice.clone().unwrap();
+    assert!(is_error && text.contains("only a manager"), "{text}");
+
+    login(&mut app, "1001", "1234");
+    assert_eq!(app.shown(), Shown::Sale);
+    assert!(!exits(&app.handle(Message::CloseRequested)), "a cashier");
+    app.drive(Message::Sale(tillpoint_ui::screen::sale::Msg::Go(
+        tillpoint_ui::screen::sale::Nav::Logout,
+    )));
+    type_into(&mut app, "login-number", "9001");
+    type_into(&mut app, "login-pin", "9999");
+    assert_eq!(app.shown(), Shown::Sale);
+    assert!(exits(&app.handle(Message::CloseRequested)), "a manager");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut plain = app(dir.path(), Lang::En);
+    assert!(exits(&plain.handle(Message::CloseRequested)));
 }

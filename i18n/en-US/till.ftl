@@ -25,6 +25,11 @@ check-config = Configuration
 check-printer = Printer
 check-reader = Card reader
 check-pinpad = PIN pad
+check-index = Journal index
+check-files = File permissions
+check-anchor = Journal anchor
+check-card-returns = Card refunds
+check-cups-keys = Terminal keys
 check-acquirer = Acquirer link
 
 login-title = Log in
@@ -257,3 +262,6 @@ cashiers-need-number = Enter the cashier's number.
 cashiers-need-name = Enter the cashier's name.
 cashiers-need-role = Choose a role.
 cashiers-need-pin = Enter a new PIN of 4 to 8 digits.
+
+# Kiosk mode
+kiosk-close-refused = This till runs in kiosk mode: only a manager can close it. Log in as a manager, then close it again.

@@ -25,6 +25,11 @@ check-config = 配置
 check-printer = 打印机
 check-reader = 读卡器
 check-pinpad = 密码键盘
+check-index = 流水索引
+check-files = 文件权限
+check-anchor = 流水锚点
+check-card-returns = 银行卡退款
+check-cups-keys = 终端密钥
 check-acquirer = 收单通讯
 
 login-title = 登录
@@ -257,3 +262,6 @@ cashiers-need-number = 请输入收银员工号。
 cashiers-need-name = 请输入收银员姓名。
 cashiers-need-role = 请选择角色。
 cashiers-need-pin = 请输入 4 至 8 位数字的新密码。
+
+# 全屏（自助终端）模式
+kiosk-close-refused = 本收银台处于全屏锁定模式：只有经理可以关闭。请以经理身份登录后再关闭。

@@ -35,6 +35,7 @@ fn logged_in_app(dir: &Path) -> anyhow::Result<App> {
             lang: Lang::En,
             dark: false,
             exit_when_ready: false,
+            kiosk: false,
         },
     );
     for e in effects {

@@ -32,6 +32,11 @@ pub struct Cli {
     /// Data directory with the database and logs (default: the platform data dir).
     #[arg(long, global = true, env = tillpoint_app::till::ENV_DATA_DIR)]
     pub data_dir: Option<PathBuf>,
+    /// Kiosk mode for a dedicated till: full screen without window
+    /// decorations; the window manager's close request is refused unless a
+    /// manager is logged in.
+    #[arg(long, global = true)]
+    pub kiosk: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -325,7 +330,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         None => {
             let (till, _g) = open(&cli)?;
-            tillpoint_ui::run(till, tillpoint_ui::Start::default())
+            let start = tillpoint_ui::Start {
+                kiosk: cli.kiosk,
+                ..tillpoint_ui::Start::default()
+            };
+            tillpoint_ui::run(till, start)
                 .map_err(|e| anyhow!("the window could not open: {e}"))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -668,6 +677,7 @@ fn run_demo(
                 lang: lang.map(str::to_string),
                 tour: tour.map(str::to_string),
                 exit_when_ready: std::env::var_os("TILLPOINT_EXIT_WHEN_READY").is_some(),
+                kiosk: cli.kiosk,
             },
         )
         .map_err(|e| anyhow!("the window could not open: {e}"))?;

@@ -103,6 +103,9 @@ pub enum Message {
     Tick(i64),
     /// A frame was drawn (only subscribed to with `exit_when_ready`).
     Frame,
+    /// The window manager asks the window to close (subscribed to in kiosk
+    /// mode, where only a manager may close the till).
+    CloseRequested,
     DismissNotice,
     /// The status bar's figures.
     Status(TillStatus),
@@ -122,6 +125,8 @@ pub struct Options {
     pub dark: bool,
     /// Quit as soon as the first frame is drawn (the cold-start benchmark).
     pub exit_when_ready: bool,
+    /// Kiosk mode: full screen, no decorations, closed only by a manager.
+    pub kiosk: bool,
 }
 
 type Effects = Vec<Effect<Message>>;
@@ -156,6 +161,8 @@ pub struct App {
     pub last_input_ms: i64,
     pub status: Status,
     pub exit_when_ready: bool,
+    /// Kiosk mode (see [`Options::kiosk`]).
+    pub kiosk: bool,
 }
 
 fn status(lang: Lang) -> Effect<Message> {
@@ -206,6 +213,7 @@ impl App {
             last_input_ms: now,
             status: Status::default(),
             exit_when_ready: opts.exit_when_ready,
+            kiosk: opts.kiosk,
         };
         let fx = vec![
             startup::check().map(Message::Startup),
@@ -260,6 +268,21 @@ impl App {
 
     fn info(&mut self, text: String) {
         self.notice = Some((text, false));
+    }
+
+    /// A close request from the window manager: outside kiosk mode the
+    /// window closes; in kiosk mode only while a manager is logged in, and
+    /// anyone else is told so.
+    fn close_requested(&mut self) -> Effects {
+        let manager = self
+            .cashier
+            .as_ref()
+            .is_some_and(|c| c.role == tillpoint_core::cashier::Role::Manager);
+        if !self.kiosk || manager {
+            return vec![Effect::Exit];
+        }
+        let text = self.i18n.tr(self.lang, "kiosk-close-refused");
+        self.error(text)
     }
 
     fn cashier_no(&self) -> u32 {
@@ -328,6 +351,7 @@ impl App {
             message,
             Message::Tick(_)
                 | Message::Frame
+                | Message::CloseRequested
                 | Message::Status(_)
                 | Message::Printed(_)
                 | Message::Checked(_)
@@ -355,6 +379,7 @@ impl App {
         match message {
             Message::Frame if self.exit_when_ready => vec![Effect::Exit],
             Message::Frame => vec![],
+            Message::CloseRequested => self.close_requested(),
             Message::Tick(now) => self.tick(now),
             Message::DismissNotice => {
                 self.notice = None;

@@ -29,6 +29,9 @@ pub struct Start {
     pub tour: Option<String>,
     /// Quit after the first frame (the cold-start benchmark).
     pub exit_when_ready: bool,
+    /// Kiosk mode: full screen without decorations; a close request from the
+    /// window manager is refused unless a manager is logged in.
+    pub kiosk: bool,
 }
 
 /// Opens the till's window and runs until it is closed.
@@ -39,6 +42,14 @@ pub fn run(till: Till, start: Start) -> iced::Result {
         lang,
         dark: false,
         exit_when_ready: start.exit_when_ready,
+        kiosk: start.kiosk,
+    };
+    let window = iced::window::Settings {
+        size: iced::Size::new(1280.0, 800.0),
+        fullscreen: start.kiosk,
+        decorations: !start.kiosk,
+        exit_on_close_request: !start.kiosk,
+        ..iced::window::Settings::default()
     };
     let mut service = Service::for_window(till, start.demo, start.demo && start.tour.is_none());
     let script = start.tour.as_deref().and_then(tour::script);
@@ -73,6 +84,6 @@ pub fn run(till: Till, start: Start) -> iced::Result {
     .title(App::title)
     .theme(App::theme)
     .subscription(App::subscription)
-    .window_size((1280.0, 800.0))
+    .window(window)
     .run()
 }

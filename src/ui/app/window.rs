@@ -50,14 +50,14 @@ impl App {
                 (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
             )
         });
+        let mut all = vec![keys, tick];
         if self.exit_when_ready {
-            return Subscription::batch([
-                keys,
-                tick,
-                iced::window::frames().map(|_| Message::Frame),
-            ]);
+            all.push(iced::window::frames().map(|_| Message::Frame));
         }
-        Subscription::batch([keys, tick])
+        if self.kiosk {
+            all.push(iced::window::close_requests().map(|_| Message::CloseRequested));
+        }
+        Subscription::batch(all)
     }
 
     pub fn view(&self) -> Element<'_, Message> {
