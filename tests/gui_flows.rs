@@ -1028,6 +1028,6 @@ fn kiosk_closes_only_for_a_manager() {
     assert!(exits(&app.handle(Message::CloseRequested)), "a manager");
 
     let dir = tempfile::tempdir().unwrap();
-    let mut plain = app(dir.path(), Lang::En);
+    let mut plain = self::app(dir.path(), Lang::En);
     assert!(exits(&plain.handle(Message::CloseRequested)));
 }
