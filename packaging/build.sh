@@ -4,8 +4,10 @@
 #   bash packaging/build.sh            a release build, stripped (the shop's packages)
 #   bash packaging/build.sh --debug    the debug binary the tests already built (CI)
 #
-# Installs what it needs: cargo-deb and cargo-generate-rpm from crates.io,
-# dpkg-dev (shared-library dependencies) from Debian. The package contents
+# Installs what it needs: cargo-deb and cargo-generate-rpm from crates.io;
+# from Debian (through .ci/deps package) dpkg-dev and binutils to build and
+# lintian, rpmlint, desktop-file-utils, appstream and wixl, with which
+# `.ci/packages --no-build` checks what this script made. The package contents
 # are listed in Cargo.toml ([package.metadata.deb] and
 # [package.metadata.generate-rpm]); this script stages the stripped binary,
 # the man page and the shell completions under target/packaging/.
@@ -15,10 +17,7 @@ cd "$(dirname "$0")/.."
 profile=release
 [ "${1:-}" = --debug ] && profile=debug
 
-if ! command -v dpkg-shlibdeps >/dev/null || ! command -v strip >/dev/null; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dpkg-dev binutils >/dev/null
-fi
+bash .ci/deps package
 command -v cargo-deb >/dev/null || cargo install cargo-deb --locked --version '^3'
 command -v cargo-generate-rpm >/dev/null || cargo install cargo-generate-rpm --locked --version '^0.21'
 
