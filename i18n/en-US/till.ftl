@@ -265,3 +265,17 @@ cashiers-need-pin = Enter a new PIN of 4 to 8 digits.
 
 # Kiosk mode
 kiosk-close-refused = This till runs in kiosk mode: only a manager can close it. Log in as a manager, then close it again.
+
+# Why a card or QR payment did not pay
+decline-issuer = Declined by the card issuer (response code { $code })
+decline-card = Declined by the card
+decline-card-after-approval = The card refused the bank's approval; the approval has been reversed
+decline-card-error = The card failed before the payment finished: { $why }
+decline-unable-online = The bank could not be reached and the card does not allow an offline payment
+decline-host-unavailable = The payment service could not be reached
+decline-offline-limit = The card cannot be accepted offline: { $why }
+decline-cancelled-cashier = Cancelled at the till
+decline-cancelled-cardholder = Cancelled on the PIN pad
+decline-pin-timeout = No PIN was entered in time
+decline-no-application = No card application was chosen in time
+decline-failed = The payment did not go through: { $why }

@@ -265,3 +265,17 @@ cashiers-need-pin = 请输入 4 至 8 位数字的新密码。
 
 # 全屏（自助终端）模式
 kiosk-close-refused = 本收银台处于全屏锁定模式：只有经理可以关闭。请以经理身份登录后再关闭。
+
+# 银行卡或扫码支付未成功的原因
+decline-issuer = 发卡行拒绝交易（应答码 { $code }）
+decline-card = 卡片拒绝交易
+decline-card-after-approval = 卡片拒绝了银行的批准，该笔批准已冲正
+decline-card-error = 交易完成前卡片出错：{ $why }
+decline-unable-online = 无法连接银行，且该卡不支持脱机交易
+decline-host-unavailable = 无法连接支付服务
+decline-offline-limit = 该卡不能脱机受理：{ $why }
+decline-cancelled-cashier = 已在收银台取消
+decline-cancelled-cardholder = 已在密码键盘上取消
+decline-pin-timeout = 未在规定时间内输入密码
+decline-no-application = 未在规定时间内选择卡片应用
+decline-failed = 支付未完成：{ $why }

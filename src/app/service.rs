@@ -174,6 +174,58 @@ fn words(e: impl std::fmt::Display) -> Refusal {
     e.to_string()
 }
 
+/// Why a card or QR payment did not pay, for the window to word in the
+/// cashier's language: a message id of the catalogue and its arguments,
+/// with the English text for logs and the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayRefusal {
+    pub id: &'static str,
+    pub args: Vec<(&'static str, String)>,
+    pub text: String,
+}
+
+impl PayRefusal {
+    /// A failure that is not a decision (no device, a device error): shown
+    /// with its technical detail, which stays in English.
+    pub fn failed(why: impl std::fmt::Display) -> PayRefusal {
+        let text = why.to_string();
+        PayRefusal {
+            id: "decline-failed",
+            args: vec![("why", text.clone())],
+            text,
+        }
+    }
+
+    /// A decision against the payment, one message per reason.
+    pub fn declined(reason: &tillpoint_payment::session::DeclineReason) -> PayRefusal {
+        use tillpoint_payment::session::DeclineReason as R;
+        let (id, args) = match reason {
+            R::Issuer { code } => ("decline-issuer", vec![("code", code.clone())]),
+            R::Card => ("decline-card", vec![]),
+            R::CardAfterApproval => ("decline-card-after-approval", vec![]),
+            R::CardError(e) => ("decline-card-error", vec![("why", e.to_string())]),
+            R::UnableToGoOnline => ("decline-unable-online", vec![]),
+            R::HostUnavailable => ("decline-host-unavailable", vec![]),
+            R::OfflineLimit(why) => ("decline-offline-limit", vec![("why", why.to_string())]),
+            R::CancelledByCashier => ("decline-cancelled-cashier", vec![]),
+            R::CancelledByCardholder => ("decline-cancelled-cardholder", vec![]),
+            R::PinTimeout => ("decline-pin-timeout", vec![]),
+            R::NoApplicationChosen => ("decline-no-application", vec![]),
+        };
+        PayRefusal {
+            id,
+            args,
+            text: reason.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for PayRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 impl Service {
     pub fn new(till: Till) -> Service {
         let max_age = crate::closing::acquirer_config(&till).limits.max_age;
@@ -313,9 +365,9 @@ impl Service {
         amount: Money,
         input: &str,
         progress: &mut dyn FnMut(PayProgress),
-    ) -> Result<CardRef, Refusal> {
+    ) -> Result<CardRef, PayRefusal> {
         let Some(terminal) = &self.terminal else {
-            return Err("no payment devices".into());
+            return Err(PayRefusal::failed("no payment devices"));
         };
         let mut terminal = lock(terminal);
         let mut stage = |s: Stage| {
@@ -339,7 +391,7 @@ impl Service {
             TenderKind::Qr => terminal.pay_qr(amount, input, &mut stage),
             _ => terminal.pay_card(amount, input, &mut stage),
         }
-        .map_err(words)?;
+        .map_err(PayRefusal::failed)?;
         match outcome.decision {
             PaymentDecision::Approved => {
                 if let Some(p) = outcome.pending {
@@ -347,7 +399,7 @@ impl Service {
                 }
                 Ok(outcome.card)
             }
-            PaymentDecision::Declined(reason) => Err(reason.to_string()),
+            PaymentDecision::Declined(reason) => Err(PayRefusal::declined(&reason)),
         }
     }
 
@@ -868,3 +920,45 @@ impl Service {
 }
 
 pub use crate::printing::assets_dir;
+
+#[cfg(test)]
+mod pay_refusal_tests {
+    use super::PayRefusal;
+    use tillpoint_i18n::{I18n, Lang};
+    use tillpoint_payment::session::DeclineReason as R;
+
+    /// Every reason a payment is declined has its words in both languages,
+    /// with its arguments filled in.
+    #[test]
+    fn every_decline_reason_is_worded_in_both_languages() {
+        let i18n = I18n::load();
+        let reasons = [
+            R::Issuer { code: "51".into() },
+            R::Card,
+            R::CardAfterApproval,
+            R::CardError("card removed".into()),
+            R::UnableToGoOnline,
+            R::HostUnavailable,
+            R::OfflineLimit("over the offline amount cap".into()),
+            R::CancelledByCashier,
+            R::CancelledByCardholder,
+            R::PinTimeout,
+            R::NoApplicationChosen,
+        ];
+        let mut refusals: Vec<PayRefusal> = reasons.iter().map(PayRefusal::declined).collect();
+        refusals.push(PayRefusal::failed("the PIN pad is not connected"));
+        for r in &refusals {
+            for lang in [Lang::En, Lang::Zh] {
+                assert!(i18n.has(lang, r.id), "{} lacks {}", lang.code(), r.id);
+                let args: Vec<(&str, String)> =
+                    r.args.iter().map(|(k, v)| (*k, v.clone())).collect();
+                let text = i18n.tr_args(lang, r.id, &args);
+                for (_, v) in &args {
+                    assert!(text.contains(v.as_str()), "{}: {text}", r.id);
+                }
+            }
+        }
+        let zh = i18n.tr_args(Lang::Zh, "decline-issuer", &[("code", "51".into())]);
+        assert!(zh.contains("发卡行") && zh.contains("51"), "{zh}");
+    }
+}

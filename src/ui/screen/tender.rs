@@ -6,7 +6,7 @@ use crate::effect::{Effect, Update};
 use crate::theme;
 use iced::widget::{column, container, row, text, text_input, Column};
 use iced::{Alignment, Element, Length};
-use tillpoint_app::service::{PadKey, PayProgress, PayStep};
+use tillpoint_app::service::{PadKey, PayProgress, PayRefusal, PayStep};
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::{PricingRules, Sale, SaleRecord};
 use tillpoint_core::tender::{CardEntry, CardRef, Cvm, TenderKind};
@@ -149,7 +149,7 @@ pub enum Msg {
     /// The cardholder or cashier picked application `n` on screen.
     Application(usize),
     /// A device payment ended: the card data for the tender, or why not.
-    Paid(TenderKind, Money, Result<Box<CardRef>, String>),
+    Paid(TenderKind, Money, Result<Box<CardRef>, PayRefusal>),
     /// The sale, paid in full, was recorded.
     Completed(Result<Box<SaleRecord>, String>),
 }
@@ -275,7 +275,9 @@ impl State {
                 if let Some(p) = &mut self.progress {
                     p.approved = Some(false);
                 }
-                Update::event(Event::Notice(why))
+                let args: Vec<(&str, String)> =
+                    why.args.iter().map(|(k, v)| (*k, v.clone())).collect();
+                Update::event(Event::Notice(ctx.ta(why.id, &args)))
             }
             Msg::Completed(Ok(record)) => {
                 let change = self.last_change.filter(|c| !c.is_zero());
@@ -826,11 +828,31 @@ mod tests {
             "the approval is reversed"
         );
         let u = s.update(
-            Msg::Paid(TenderKind::Card, too_much, Err("declined".into())),
+            Msg::Paid(
+                TenderKind::Card,
+                too_much,
+                Err(PayRefusal {
+                    id: "decline-issuer",
+                    args: vec![("code", "51".into())],
+                    text: "declined by the card issuer: insufficient funds (51)".into(),
+                }),
+            ),
             &mut sale,
             &r,
             &ctx,
         );
-        assert_eq!(u.event, Some(Event::Notice("declined".into())));
+        assert_eq!(
+            u.event,
+            Some(Event::Notice(
+                ctx.ta("decline-issuer", &[("code", "51".into())])
+            ))
+        );
+        let Some(Event::Notice(text)) = &u.event else {
+            unreachable!()
+        };
+        assert!(
+            text.contains("51") && !text.contains("decline-issuer"),
+            "{text}"
+        );
     }
 }
