@@ -580,6 +580,47 @@ fn crash_rounds(profile: &str, default_seed: u64) {
     );
 }
 
+/// Runs the real binary on `data` and `config` (with `stdin` piped in when
+/// given): exit code, standard output, standard error.
+fn cli(
+    data: &Path,
+    config: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (Option<i32>, String, String) {
+    use std::io::Write as _;
+    let mut child = bin()
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .env("TILLPOINT_LOG", "warn")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// `tillpoint acquirer echo|status|sync` run through the till's service
 /// against the simulator on loopback, and say so plainly when the host is
 /// gone.
@@ -596,22 +637,7 @@ fn acquirer_commands_answer_and_fail_plainly() {
         ),
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        let out = bin()
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("--config")
-            .arg(&config)
-            .env("TILLPOINT_LOG", "warn")
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| cli(&data, &config, args, None);
     let logs = || {
         std::fs::read_dir(data.join("logs"))
             .into_iter()
@@ -652,7 +678,6 @@ fn acquirer_commands_answer_and_fail_plainly() {
 /// saying the master key is missing.
 #[test]
 fn load_tmk_then_settle_under_cups() {
-    use std::io::Write as _;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (_sim, addr) = start_sim(&dir.path().join("host.db"), "cups");
@@ -665,30 +690,8 @@ fn load_tmk_then_settle_under_cups() {
     )
     .unwrap();
     let run = |args: &[&str], stdin: &str| {
-        let mut child = bin()
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("--config")
-            .arg(&config)
-            .env("TILLPOINT_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr),
-        )
+        let (code, out, err) = cli(&data, &config, args, Some(stdin));
+        (code == Some(0), out + &err)
     };
     let tmk = "0123456789ABCDEFFEDCBA9876543210\n";
     let (ok, text) = run(&["check"], "");
