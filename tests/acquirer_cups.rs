@@ -85,19 +85,30 @@ fn frames_carry_the_tpdu_header_and_a_mac_and_a_bad_request_mac_gets_a0() {
 
         // The session's own purchase carries a MAC the host verifies, and
         // the host's answer a MAC the till verified before believing it.
-        let a = rig.purchase(1234, None).unwrap();
-        assert!(a.approved(), "{:?}", a.reply);
-        rig.session.confirm(&a).unwrap();
+        approved_purchase(&mut rig, 1234);
         rig.assert_agree();
     });
+}
+
+/// A cups rig whose session talks to the host through a fault proxy.
+fn rig_with_proxy() -> (Rig, FaultProxy) {
+    let mut rig = Rig::new();
+    let proxy = FaultProxy::start(rig.sim.addr());
+    rig.restart(proxy.addr());
+    (rig, proxy)
+}
+
+/// Approves `amount` and confirms it, so the sale is captured on both sides.
+fn approved_purchase(rig: &mut Rig, amount: u64) {
+    let a = rig.purchase(amount, None).unwrap();
+    assert!(a.approved(), "{:?}", a.reply);
+    rig.session.confirm(&a).unwrap();
 }
 
 #[test]
 fn a_tampered_request_mac_is_refused_and_nothing_is_booked() {
     cups(|| {
-        let mut rig = Rig::new();
-        let proxy = FaultProxy::start(rig.sim.addr());
-        rig.restart(proxy.addr());
+        let (mut rig, proxy) = rig_with_proxy();
         proxy.set(Mode::FlipRequestMac);
         let a = rig.purchase(900, None).unwrap();
         // Signed on again and sent once more: still A0, so declined.
@@ -105,9 +116,7 @@ fn a_tampered_request_mac_is_refused_and_nothing_is_booked() {
         assert!(!a.approved());
         assert!(rig.host_rows().is_empty());
         proxy.set(Mode::Pass);
-        let a = rig.purchase(900, None).unwrap();
-        assert!(a.approved());
-        rig.session.confirm(&a).unwrap();
+        approved_purchase(&mut rig, 900);
         rig.assert_agree();
     });
 }
@@ -115,9 +124,7 @@ fn a_tampered_request_mac_is_refused_and_nothing_is_booked() {
 #[test]
 fn a_tampered_answer_mac_is_not_believed_and_the_purchase_is_reversed() {
     cups(|| {
-        let mut rig = Rig::new();
-        let proxy = FaultProxy::start(rig.sim.addr());
-        rig.restart(proxy.addr());
+        let (mut rig, proxy) = rig_with_proxy();
         proxy.set(Mode::FlipAnswerMac);
         let err = rig.purchase(1500, None).unwrap_err();
         match err {
