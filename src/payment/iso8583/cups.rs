@@ -777,6 +777,39 @@ mod tests {
         }
     }
 
+    /// A published UnionPay POS purchase (0200, from a worked MAC example:
+    /// the message from its MTI to field 60, then the 8 MAC bytes of field
+    /// 64) decodes with this table to the last byte: left-aligned field 22,
+    /// track 2 with its `D`, 53 as this profile writes it, 60 with a BCD
+    /// LLL prefix; it packs back to the same bytes and reads as a generic
+    /// purchase of batch 000001.
+    #[test]
+    fn a_published_purchase_decodes_and_packs_back_byte_for_byte() {
+        let mab = "0200302004C020C0981100000000000000005100183402100006324392260009942820D1312101120084393136363838303134303030303030303030303030303031313536ACF46E73838A82F92600000000000000000822000001";
+        let mut bytes = hex::decode(mab).unwrap();
+        bytes.extend_from_slice(&[0x11; 8]);
+        let m = unpack(&CUPS_PROFILE, &bytes).unwrap();
+        assert_eq!(m.mti, Mti::FINANCIAL_REQUEST);
+        assert_eq!(m.get_str(3), Some("000000"));
+        assert_eq!(m.get_str(4), Some("000000000051"));
+        assert_eq!(m.get_str(11), Some("001834"));
+        assert_eq!(m.get_str(22), Some("021"));
+        assert_eq!(m.get_str(25), Some("00"));
+        assert_eq!(m.get_str(26), Some("06"));
+        assert_eq!(m.get_str(35), Some("4392260009942820=131210112008439"));
+        assert_eq!(m.get_str(41), Some("16688014"));
+        assert_eq!(m.get_str(42), Some("000000000000001"));
+        assert_eq!(m.get_str(49), Some("156"));
+        assert_eq!(m.get_str(53), Some(SECURITY_CONTROL_PIN));
+        assert_eq!(m.get_str(60), Some("22000001"));
+        assert_eq!(pack(&CUPS_PROFILE, &m).unwrap(), bytes);
+        let g = from_wire(&m).unwrap();
+        assert_eq!(g.mti, Mti::FINANCIAL_REQUEST);
+        assert_eq!(g.get_str(3), Some("000000"));
+        assert_eq!(g.get_str(60), Some("000001"));
+        assert_eq!(g.get_str(22), Some("021"));
+    }
+
     #[test]
     fn tpdu_and_header_round_trip_and_reject() {
         let t = Tpdu {
