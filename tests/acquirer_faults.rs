@@ -131,6 +131,14 @@ fn simulator_fault_knobs() {
         (Fault::Truncate, ReversalReason::MalformedResponse),
     ] {
         let mut rig = Rig::new();
+        // Room for a loaded machine: the knob decides the reason, not the
+        // clock (a garbled answer read after the timeout would be a timeout).
+        rig.session
+            .client_mut()
+            .set_read_timeout(Duration::from_secs(2));
+        if rig.session.client_mut().wire().needs_sign_on() {
+            rig.sign_on_if_cups();
+        }
         rig.sim.faults().set_fault(fault, 1);
         let card = rig.card(900, None);
         match rig
