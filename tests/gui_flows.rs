@@ -442,8 +442,8 @@ fn an_approval_whose_sale_is_given_up_is_reversed() {
         s.click(id("tender-part")).unwrap();
         let _ = s.typewrite("5");
     });
-    click(&mut app, "unionpay-online-pin");
-    click(&mut app, "Card");
+    click(&mut app, "UnionPay, online PIN");
+    click(&mut app, "Card  F3");
     assert_eq!(app.sale.tenders.len(), 1, "{:?}", app.notice);
     assert!(app.balance().minor > 0, "part paid");
     // Back to the sale screen, and the cashier logs out from there.
@@ -473,8 +473,8 @@ fn an_approval_whose_sale_is_given_up_is_reversed() {
 fn card_payment_through_the_demo_devices() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = paying_with_demo_devices(dir.path());
-    click(&mut app, "declining");
-    click(&mut app, "Card");
+    click(&mut app, "Declined by the bank");
+    click(&mut app, "Card  F3");
     assert_eq!(
         app.shown(),
         Shown::Tender,
@@ -487,8 +487,8 @@ fn card_payment_through_the_demo_devices() {
     );
     assert!(app.sale.tenders.is_empty());
     click(&mut app, "OK");
-    click(&mut app, "unionpay-online-pin");
-    click(&mut app, "Card");
+    click(&mut app, "UnionPay, online PIN");
+    click(&mut app, "Card  F3");
     assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
     let rec = app.receipt().unwrap().record.clone().unwrap();
     let card = rec.tenders[0].card.clone().unwrap();
@@ -682,7 +682,7 @@ fn pin_typed_on_the_on_screen_pad() {
         app.drive(Message::Tender(tender::Msg::Pad(k)));
     }
     assert_eq!(app.tender().unwrap().pin_len, 4);
-    click(&mut app, "Card");
+    click(&mut app, "Card  F3");
     assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
     let card = app.receipt().unwrap().record.clone().unwrap().tenders[0]
         .card
@@ -716,7 +716,7 @@ fn without_an_acquirer_link_card_and_qr_are_refused() {
     login(&mut app, "1001", "1234");
     type_into(&mut app, "scan", "00001");
     click(&mut app, "Pay  F12");
-    for method in ["Card", "QR"] {
+    for method in ["Card  F3", "QR  F2"] {
         click(&mut app, method);
         assert_eq!(app.shown(), Shown::Tender);
         assert!(app.sale.tenders.is_empty(), "{method}: nothing was paid");
@@ -756,13 +756,13 @@ fn qr_payment_on_the_shops_devices_sends_the_scanned_code() {
     click(&mut app, "Pay  F12");
 
     // Cancel before scanning: nothing goes out.
-    click(&mut app, "QR");
+    click(&mut app, "QR  F2");
     assert!(app.tender().unwrap().progress.is_some());
     click(&mut app, "Cancel");
     assert!(app.tender().unwrap().progress.is_none());
     assert!(host.ledger().unwrap().txns("SHOPT001").unwrap().is_empty());
 
-    click(&mut app, "QR");
+    click(&mut app, "QR  F2");
     // For people to look at: the screen waiting for the code.
     {
         let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/target/screenshots");
@@ -1030,4 +1030,181 @@ fn kiosk_closes_only_for_a_manager() {
     let dir = tempfile::tempdir().unwrap();
     let mut plain = self::app(dir.path(), Lang::En);
     assert!(exits(&plain.handle(Message::CloseRequested)));
+}
+
+/// iced's emulator running the real window program: its tasks run, its
+/// focus operations apply and keys reach whichever widget has the focus,
+/// as in the shop's window.
+struct Emulated<P: iced::Program + 'static> {
+    program: P,
+    emulator: iced_test::Emulator<P>,
+    events: iced::futures::channel::mpsc::Receiver<iced_test::emulator::Event<P>>,
+}
+
+impl<P: iced::Program + 'static> Emulated<P> {
+    fn new(program: P) -> Self {
+        let (tx, events) = iced::futures::channel::mpsc::channel(64);
+        let emulator = iced_test::Emulator::new(
+            tx,
+            &program,
+            iced_test::emulator::Mode::Zen,
+            iced::Size::new(1280.0, 800.0),
+        );
+        let mut e = Emulated {
+            program,
+            emulator,
+            events,
+        };
+        e.settle().unwrap();
+        e
+    }
+
+    /// Performs the emulator's actions until it is ready for the next
+    /// instruction, or says the last one failed.
+    fn settle(&mut self) -> Result<(), String> {
+        use iced::futures::StreamExt;
+        use iced_test::emulator::Event;
+        loop {
+            let next = iced::futures::executor::block_on(async {
+                let timeout = async {
+                    smol_timeout().await;
+                    None
+                };
+                let next = async { self.events.next().await };
+                iced::futures::pin_mut!(timeout, next);
+                match iced::futures::future::select(next, timeout).await {
+                    iced::futures::future::Either::Left((e, _)) => e,
+                    iced::futures::future::Either::Right((e, _)) => e,
+                }
+            });
+            match next {
+                Some(Event::Action(a)) => self.emulator.perform(&self.program, a),
+                Some(Event::Ready) => return Ok(()),
+                Some(Event::Failed(i)) => return Err(i.to_string()),
+                None => return Err("the emulator stopped answering".into()),
+            }
+        }
+    }
+
+    /// One instruction in iced_test's language (`type "1001"`, `type enter`).
+    fn run(&mut self, line: &str) {
+        let i = iced_test::Instruction::parse(line).unwrap();
+        self.emulator.run(&self.program, i);
+        self.settle().unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+
+    /// Waits (pumping the window's work) until `text` is on screen.
+    fn expect(&mut self, text: &str) {
+        let line = format!("expect {text:?}");
+        let mut last = String::new();
+        for _ in 0..100 {
+            let i = iced_test::Instruction::parse(&line).unwrap();
+            self.emulator.run(&self.program, i);
+            match self.settle() {
+                Ok(()) => return,
+                Err(e) => last = e,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("{text:?} never showed: {last}");
+    }
+}
+
+/// A timer for the emulator's waits, on a plain thread (the test has no
+/// async runtime of its own).
+async fn smol_timeout() {
+    let (tx, rx) = iced::futures::channel::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        let _ = tx.send(());
+    });
+    let _ = rx.await;
+}
+
+/// The keyboard alone, in iced's emulator (tasks run, focus kept): Enter
+/// on the self-check, Enter with no number is refused visibly, the number,
+/// Tab to the PIN, Enter; a quantity and a scan; Enter on the empty scan
+/// field pays; the cash amount and Enter; Enter on the receipt starts the
+/// next sale; the title names the cashier.
+#[test]
+fn a_sale_by_keyboard_alone_in_the_emulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut service = Service::new(demo_shop(dir.path(), tillpoint_app::demo_shop::CONFIG_TOML));
+    service.step_delay = std::time::Duration::ZERO;
+    let opts = Options {
+        demo: true,
+        lang: Lang::En,
+        dark: false,
+        exit_when_ready: false,
+        kiosk: false,
+    };
+    let mut e = Emulated::new(tillpoint_ui::emulated(service, opts));
+    e.expect("Self-check");
+    e.run("type enter");
+    e.expect("Log in");
+    e.run("type enter");
+    e.expect("Type your cashier number first, then press Enter.");
+    e.run("type \"1001\"");
+    e.run("type tab");
+    e.run("type \"1234\"");
+    e.run("type enter");
+    e.expect("No items yet: scan a product.");
+    e.run("type \"2*00001\"");
+    e.run("type enter");
+    e.expect("2 × ¥5.85");
+    e.run("type \"99999999\"");
+    e.run("type enter");
+    e.expect("No product for 99999999.");
+    e.run("type enter");
+    e.expect("Take cash");
+    e.run("type \"500\"");
+    e.run("type enter");
+    e.expect("New sale");
+    e.run("type enter");
+    e.expect("No items yet: scan a product.");
+    let (app, _) = e.emulator.into_state();
+    assert!(app.title().contains("Ann Li"), "{}", app.title());
+    let db = rusqlite::Connection::open(dir.path().join("till.db")).unwrap();
+    let totals: Vec<i64> = db
+        .prepare("SELECT total FROM sales")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(totals, [1170], "one cash sale of two colas was recorded");
+}
+
+/// The window's own keys are the window's even while a field has the
+/// focus: F12 and Esc from inside the scan field, Tab and Shift+Tab.
+#[test]
+fn window_keys_pass_over_a_focused_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    login(&mut app, "1001", "1234");
+    let msgs: Vec<Message> = {
+        let mut sim = ui(&app);
+        sim.click(id("scan")).unwrap();
+        let _ = sim.tap_key(Named::F12);
+        let _ = sim.tap_key(Named::Escape);
+        let _ = sim.tap_key(Named::Tab);
+        let _ = sim.simulate([iced::Event::Keyboard(iced::keyboard::Event::KeyPressed {
+            key: iced::keyboard::Key::Named(Named::Tab),
+            modified_key: iced::keyboard::Key::Named(Named::Tab),
+            physical_key: iced::keyboard::key::Physical::Unidentified(
+                iced::keyboard::key::NativeCode::Unidentified,
+            ),
+            location: iced::keyboard::Location::Standard,
+            modifiers: iced::keyboard::Modifiers::SHIFT,
+            text: None,
+            repeat: false,
+        })]);
+        sim.into_messages().collect()
+    };
+    let keys: Vec<String> = msgs
+        .iter()
+        .filter(|m| matches!(m, Message::Key(_) | Message::BackTab))
+        .map(|m| format!("{m:?}"))
+        .collect();
+    assert_eq!(keys, ["Key(F12)", "Key(Escape)", "Key(Tab)", "BackTab"]);
 }

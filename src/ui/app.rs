@@ -99,7 +99,12 @@ pub enum Message {
     Cashiers(cashiers::Msg),
     Approval(approval::Msg),
     HelpBack,
+    /// A key the window handles itself (see [`crate::widget::keys`]).
     Key(keyboard::key::Named),
+    /// Shift+Tab: the focus moves back.
+    BackTab,
+    /// A character typed where no field took it.
+    Typed(char),
     Tick(i64),
     /// A frame was drawn (only subscribed to with `exit_when_ready`).
     Frame,
@@ -396,6 +401,9 @@ impl App {
             Message::Printed(Err(e)) => self.error(e),
             Message::Checked(lines) => self.checked(lines),
             Message::WorkerFailed => self.worker_failed(),
+            Message::Key(keyboard::key::Named::Tab) => self.tab(false),
+            Message::BackTab => self.tab(true),
+            Message::Typed(c) => self.typed(c),
             Message::Key(k) => self.key(k),
             Message::Approval(m) => {
                 let Some(a) = &mut self.approval else {
@@ -476,11 +484,48 @@ impl App {
         self.go(Screen::Login(login::State::locked(number)))
     }
 
+    /// Tab moves between the fields of the screen (on the login screen,
+    /// between number and PIN, which the screen tracks itself).
+    fn tab(&mut self, back: bool) -> Effects {
+        if self.approval.is_none() {
+            if let Screen::Login(_) = self.screen {
+                return self.handle(Message::Login(login::Msg::Tab));
+            }
+        }
+        vec![Effect::FocusNext { back }]
+    }
+
+    fn typed(&mut self, c: char) -> Effects {
+        match &self.screen {
+            Screen::Tender(t) if self.approval.is_none() => match t.typed(c) {
+                Some(m) => self.handle(Message::Tender(m)),
+                None => vec![],
+            },
+            _ => vec![],
+        }
+    }
+
+    /// What a key means on the screen showing, before the shortcuts.
+    fn screen_key(&self, k: keyboard::key::Named) -> Option<Message> {
+        use keyboard::key::Named as K;
+        if self.approval.is_some() {
+            return None;
+        }
+        match (&self.screen, k) {
+            // Enter goes on from the self-check, as its Continue button does.
+            (Screen::Startup(_), K::Enter) => Some(Message::Startup(startup::Msg::Continue)),
+            (Screen::Receipt(_), K::Enter) => Some(Message::Receipt(receipt::Msg::NewSale)),
+            (Screen::Help, K::Enter) => Some(Message::HelpBack),
+            (Screen::Tender(t), k) => t.key(k).map(Message::Tender),
+            (Screen::Sale(s), k) => s.key(k, &self.sale).map(Message::Sale),
+            _ => None,
+        }
+    }
+
     fn key(&mut self, k: keyboard::key::Named) -> Effects {
         use keyboard::key::Named as K;
-        // Enter goes on from the self-check, as its Continue button does.
-        if k == K::Enter && self.shown() == Shown::Startup {
-            return self.handle(Message::Startup(startup::Msg::Continue));
+        if let Some(m) = self.screen_key(k) {
+            return self.handle(m);
         }
         if self.cashier.is_none()
             || matches!(self.shown(), Shown::Locked | Shown::Login | Shown::Startup)

@@ -49,6 +49,27 @@ impl Ctx<'_> {
         i18n::money(self.lang, Money::new(minor, self.currency))
     }
 
+    /// A scheme key ("unionpay", "qr") as the cashier reads it, in the
+    /// window's language; a key without a name of its own shows as it is.
+    pub fn scheme(&self, key: &str) -> String {
+        let id = format!("scheme-{}", key.to_lowercase());
+        if self.i18n.has(self.lang, &id) {
+            self.t(&id)
+        } else {
+            key.to_string()
+        }
+    }
+
+    /// A demo card's name ("unionpay-online-pin") as the cashier reads it.
+    pub fn demo_card(&self, name: &str) -> String {
+        let id = format!("demo-card-{name}");
+        if self.i18n.has(self.lang, &id) {
+            self.t(&id)
+        } else {
+            name.to_string()
+        }
+    }
+
     pub fn datetime(&self, at_ms: i64) -> String {
         i18n::datetime(self.lang, at_ms, self.offset_secs)
     }

@@ -18,6 +18,9 @@ pub enum Effect<M> {
     Stream(Stream<M>),
     /// Moves the keyboard focus to the widget with this id.
     Focus(&'static str),
+    /// Moves the keyboard focus to the next field (Tab), or the previous
+    /// one (Shift+Tab).
+    FocusNext { back: bool },
     /// Closes the window (the cold-start benchmark).
     Exit,
 }
@@ -28,6 +31,7 @@ impl<M> std::fmt::Debug for Effect<M> {
             Effect::Call(_) => f.write_str("Call"),
             Effect::Stream(_) => f.write_str("Stream"),
             Effect::Focus(id) => write!(f, "Focus({id})"),
+            Effect::FocusNext { back } => write!(f, "FocusNext {{ back: {back} }}"),
             Effect::Exit => f.write_str("Exit"),
         }
     }
@@ -63,6 +67,7 @@ impl<M: Send + 'static> Effect<M> {
                 c(s, &mut inner).map(f)
             })),
             Effect::Focus(id) => Effect::Focus(id),
+            Effect::FocusNext { back } => Effect::FocusNext { back },
             Effect::Exit => Effect::Exit,
         }
     }
@@ -81,7 +86,7 @@ impl<M: Send + 'static> Effect<M> {
                     out(m);
                 }
             }
-            Effect::Focus(_) | Effect::Exit => {}
+            Effect::Focus(_) | Effect::FocusNext { .. } | Effect::Exit => {}
         }
     }
 

@@ -56,34 +56,53 @@ pub fn run(till: Till, start: Start) -> iced::Result {
     if script.is_some() {
         service.step_delay = std::time::Duration::ZERO;
     }
-    iced::application(
-        move || {
-            let (mut app, effects) = App::new(service.clone(), opts.clone());
-            app.now_ms =
-                (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-            if let Some(script) = &script {
-                for e in effects {
-                    let mut answers = Vec::new();
-                    e.perform(&service, &mut |m| answers.push(m));
-                    for m in answers {
-                        app.drive(m);
-                    }
-                }
-                for m in script.clone() {
+    application(move || {
+        let (mut app, effects) = App::new(service.clone(), opts.clone());
+        app.now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        if let Some(script) = &script {
+            for e in effects {
+                let mut answers = Vec::new();
+                e.perform(&service, &mut |m| answers.push(m));
+                for m in answers {
                     app.drive(m);
                 }
-                app.last_input_ms = app.now_ms;
-                return (app, iced::Task::none());
             }
-            let task = app.tasks(effects);
-            (app, task)
-        },
-        App::update,
-        App::view,
-    )
-    .title(App::title)
-    .theme(App::theme)
-    .subscription(App::subscription)
+            for m in script.clone() {
+                app.drive(m);
+            }
+            app.last_input_ms = app.now_ms;
+            return (app, iced::Task::none());
+        }
+        let task = app.tasks(effects);
+        (app, task)
+    })
     .window(window)
     .run()
+}
+
+/// The window as an iced program, started by `boot`: what `run` opens, and
+/// what the tests run in iced's emulator (tasks, focus and subscriptions
+/// as in the real window).
+pub fn application(
+    boot: impl Fn() -> (App, iced::Task<app::Message>) + 'static,
+) -> iced::Application<impl iced::Program<State = App, Message = app::Message, Theme = iced::Theme>>
+{
+    iced::application(boot, App::update, App::view)
+        .title(App::title)
+        .theme(App::theme)
+        .subscription(App::subscription)
+}
+
+/// The window on `service` as the emulator runs it: the same boot as a
+/// shop's window, without a tour.
+pub fn emulated(
+    service: Service,
+    opts: Options,
+) -> iced::Application<impl iced::Program<State = App, Message = app::Message, Theme = iced::Theme>>
+{
+    application(move || {
+        let (app, effects) = App::new(service.clone(), opts.clone());
+        let task = app.tasks(effects);
+        (app, task)
+    })
 }

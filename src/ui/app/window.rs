@@ -5,6 +5,7 @@
 use super::{App, Effects, Message, Screen, Shown};
 use crate::effect::Effect;
 use crate::screen::{help, parked, reports, settings};
+use crate::widget::keys;
 use crate::{status_bar, theme};
 use iced::widget::{column, container, operation};
 use iced::{keyboard, Element, Length, Subscription, Task, Theme};
@@ -21,6 +22,8 @@ impl App {
     pub fn tasks(&self, effects: Effects) -> Task<Message> {
         Task::batch(effects.into_iter().map(|e| match e {
             Effect::Focus(id) => operation::focus(id),
+            Effect::FocusNext { back: false } => operation::focus_next(),
+            Effect::FocusNext { back: true } => operation::focus_previous(),
             Effect::Exit => iced::exit(),
             work => Task::run(spawn(self.service.clone(), work), |m| m),
         }))
@@ -38,19 +41,12 @@ impl App {
     }
 
     pub fn subscription(&self) -> Subscription<Message> {
-        let keys = keyboard::listen().filter_map(|event| match event {
-            keyboard::Event::KeyPressed {
-                key: keyboard::Key::Named(named),
-                ..
-            } => Some(Message::Key(named)),
-            _ => None,
-        });
         let tick = iced::time::every(std::time::Duration::from_secs(1)).map(|_| {
             Message::Tick(
                 (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
             )
         });
-        let mut all = vec![keys, tick];
+        let mut all = vec![tick];
         if self.exit_when_ready {
             all.push(iced::window::frames().map(|_| Message::Frame));
         }
@@ -102,9 +98,17 @@ impl App {
                     .style(iced::widget::button::text),
             );
         }
-        col.push(container(body).height(Length::Fill).padding(4))
-            .padding(4)
-            .into()
+        let col = col
+            .push(container(body).height(Length::Fill).padding(4))
+            .padding(4);
+        keys::catch(col, |k| match k {
+            keys::Key::Named {
+                named: keyboard::key::Named::Tab,
+                shift: true,
+            } => Message::BackTab,
+            keys::Key::Named { named, .. } => Message::Key(named),
+            keys::Key::Char(c) => Message::Typed(c),
+        })
     }
 
     fn demo_hint(&self) -> Option<String> {

@@ -22,6 +22,17 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("Esc", "help-back"),
 ];
 
+/// Keys on the sale and payment screens, and in every form.
+pub const SCREEN_KEYS: &[(&str, &str)] = &[
+    ("Tab", "help-tab"),
+    ("Enter", "help-enter"),
+    ("3*", "help-times"),
+    ("↑ ↓", "help-lines"),
+    ("F3", "help-sale-discount"),
+    ("F3 / F2", "help-pay-card-qr"),
+    ("1–9", "help-pay-app"),
+];
+
 pub fn view<'a, M: Clone + 'a>(ctx: &Ctx<'_>, back: M) -> Element<'a, M> {
     let mut keys = Column::new().spacing(6);
     for (key, id) in SHORTCUTS {
@@ -30,9 +41,20 @@ pub fn view<'a, M: Clone + 'a>(ctx: &Ctx<'_>, back: M) -> Element<'a, M> {
             text(ctx.t(id)).size(theme::TEXT)
         ]);
     }
+    let mut more = Column::new().spacing(6);
+    for (key, id) in SCREEN_KEYS {
+        more = more.push(row![
+            text(*key).size(theme::TEXT).width(80),
+            text(ctx.t(id)).size(theme::TEXT)
+        ]);
+    }
     let mut col = column![
         theme::title(ctx.t("help-title")),
-        theme::panel(keys),
+        row![
+            theme::panel(keys).width(Length::FillPortion(2)),
+            theme::panel(more).width(Length::FillPortion(3))
+        ]
+        .spacing(theme::GAP),
         text(ctx.t("help-scanner")).size(theme::TEXT)
     ]
     .spacing(theme::GAP);
@@ -41,7 +63,7 @@ pub fn view<'a, M: Clone + 'a>(ctx: &Ctx<'_>, back: M) -> Element<'a, M> {
             col.push(theme::panel(text(ctx.t("help-demo")).size(theme::TEXT)).width(Length::Fill));
     }
     col = col.push(theme::secondary(ctx.t("common-back"), Some(back)).width(200));
-    container(col.max_width(800))
+    container(col.max_width(1100))
         .center_x(Length::Fill)
         .padding(theme::PAD)
         .into()

@@ -38,6 +38,8 @@ pub enum Msg {
     NumberChanged(String),
     PinChanged(String),
     Focus(Field),
+    /// Tab (or Shift+Tab): the other field.
+    Tab,
     Key(char),
     Backspace,
     Clear,
@@ -77,6 +79,7 @@ impl std::fmt::Debug for Msg {
                 .field(&crate::secret::Redacted(p))
                 .finish(),
             Msg::Focus(x) => f.debug_tuple("Focus").field(x).finish(),
+            Msg::Tab => f.write_str("Tab"),
             Msg::Key(_) => f.write_str("Key(<redacted>)"),
             Msg::Backspace => f.write_str("Backspace"),
             Msg::Clear => f.write_str("Clear"),
@@ -84,6 +87,18 @@ impl std::fmt::Debug for Msg {
             Msg::Answer(a) => f.debug_tuple("Answer").field(a).finish(),
         }
     }
+}
+
+/// What a keypad key or field change comes to.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Typing, or a move between the fields.
+    Nothing,
+    /// Enter was pressed without what it needs: the cashier is told this
+    /// message id.
+    Need(&'static str),
+    /// A number and PIN to check.
+    Check(u32, String),
 }
 
 fn digits(s: &str, max: usize) -> String {
@@ -134,25 +149,36 @@ impl State {
     fn login_intent(&mut self, msg: Msg, ctx: &Ctx<'_>) -> Update<Msg, Event> {
         match self.intent(msg) {
             // The lock screen opens only for the cashier who locked it.
-            Some((number, _)) if self.locked_for.is_some_and(|n| n != number) => {
+            Step::Check(number, _) if self.locked_for.is_some_and(|n| n != number) => {
                 self.rejected(ctx.t("login-wrong"));
                 Update::none()
             }
-            Some((number, pin)) => {
+            Step::Check(number, pin) => {
                 Update::effect(Effect::call(move |s| Msg::Answer(s.login(number, &pin))))
             }
-            None => Update::none(),
+            Step::Need(id) => {
+                self.error = Some(ctx.t(id));
+                Update::none()
+            }
+            Step::Nothing => Update::none(),
         }
     }
 
     /// The keypad and fields; a submitted number and PIN.
-    fn intent(&mut self, msg: Msg) -> Option<(u32, String)> {
+    fn intent(&mut self, msg: Msg) -> Step {
         self.error = None;
         match msg {
             Msg::NumberChanged(s) if self.locked_for.is_none() => self.number = digits(&s, 6),
             Msg::NumberChanged(_) => {}
             Msg::PinChanged(s) => self.pin = digits(&s, 8),
             Msg::Focus(f) => self.field = f,
+            Msg::Tab if self.locked_for.is_none() => {
+                self.field = match self.field {
+                    Field::Number => Field::Pin,
+                    Field::Pin => Field::Number,
+                }
+            }
+            Msg::Tab => {}
             Msg::Key(c) if c.is_ascii_digit() => match self.field {
                 Field::Number if self.locked_for.is_none() && self.number.len() < 6 => {
                     self.number.push(c)
@@ -175,24 +201,24 @@ impl State {
                 }
             }
             Msg::Submit => {
-                if self.field == Field::Number && self.pin.is_empty() {
-                    self.field = Field::Pin;
-                    return None;
-                }
                 let Ok(number) = self.number.parse::<u32>() else {
                     self.field = Field::Number;
-                    return None;
+                    return Step::Need("login-need-number");
                 };
+                if self.field == Field::Number && self.pin.is_empty() {
+                    self.field = Field::Pin;
+                    return Step::Nothing;
+                }
                 if self.pin.len() < 4 {
                     self.field = Field::Pin;
-                    return None;
+                    return Step::Need("login-need-pin");
                 }
                 self.busy = true;
-                return Some((number, std::mem::take(&mut self.pin)));
+                return Step::Check(number, std::mem::take(&mut self.pin));
             }
             Msg::Answer(_) => {}
         }
-        None
+        Step::Nothing
     }
 
     /// The login failed: say so and let the cashier try the PIN again.
@@ -271,14 +297,18 @@ mod tests {
         for c in "1001".chars() {
             s.intent(Msg::Key(c));
         }
-        assert_eq!(s.intent(Msg::Submit), None, "first Enter moves to the PIN");
+        assert_eq!(
+            s.intent(Msg::Submit),
+            Step::Nothing,
+            "first Enter moves to the PIN"
+        );
         assert_eq!(s.field, Field::Pin);
         for c in "12345678901".chars() {
             s.intent(Msg::Key(c));
         }
         assert_eq!(s.pin.len(), 8, "PIN is capped at 8 digits");
         s.intent(Msg::Backspace);
-        assert_eq!(s.intent(Msg::Submit), Some((1001, "1234567".into())));
+        assert_eq!(s.intent(Msg::Submit), Step::Check(1001, "1234567".into()));
         assert!(s.pin.is_empty(), "the PIN does not stay in memory");
         s.rejected("wrong".into());
         assert_eq!(s.error.as_deref(), Some("wrong"));
@@ -337,6 +367,52 @@ mod tests {
         );
         let u = s.update(Msg::Clear, &ctx);
         assert!(u.effects.iter().any(|e| e.is_focus(NUMBER_ID)));
+    }
+
+    /// Enter without a number, or with a short PIN, says what is missing
+    /// and puts the focus where it must be typed; Tab moves between the
+    /// two fields, keyboard focus included.
+    #[test]
+    fn enter_says_what_is_missing_and_tab_moves_between_fields() {
+        let ctx = Ctx::for_tests();
+        let mut s = State::default();
+        let u = s.update(Msg::Submit, &ctx);
+        assert!(u.effects.is_empty() && u.event.is_none());
+        assert_eq!(
+            s.error.as_deref(),
+            Some(ctx.t("login-need-number").as_str())
+        );
+        assert_eq!(s.field, Field::Number);
+        let u = s.update(Msg::Tab, &ctx);
+        assert_eq!(s.field, Field::Pin);
+        assert!(
+            u.effects.iter().any(|e| e.is_focus(PIN_ID)),
+            "{:?}",
+            u.effects
+        );
+        assert!(s.error.is_none(), "typing on clears the message");
+        s.update(Msg::PinChanged("12".into()), &ctx);
+        let u = s.update(Msg::Submit, &ctx);
+        assert_eq!(s.field, Field::Number, "no number yet: back to it");
+        assert!(
+            u.effects.iter().any(|e| e.is_focus(NUMBER_ID)),
+            "{:?}",
+            u.effects
+        );
+        s.update(Msg::NumberChanged("1001".into()), &ctx);
+        s.update(Msg::Tab, &ctx);
+        let u = s.update(Msg::Submit, &ctx);
+        assert!(
+            !u.effects.iter().any(Effect::is_work),
+            "a 2-digit PIN is not checked"
+        );
+        assert_eq!(s.error.as_deref(), Some(ctx.t("login-need-pin").as_str()));
+        let u = s.update(Msg::Tab, &ctx);
+        assert!(u.effects.iter().any(|e| e.is_focus(NUMBER_ID)));
+        // On the lock screen the number is fixed: Tab stays on the PIN.
+        let mut l = State::locked(1001);
+        l.update(Msg::Tab, &ctx);
+        assert_eq!(l.field, Field::Pin);
     }
 
     #[test]

@@ -110,7 +110,7 @@ fn card_section<'a>(
             ctx.ta(
                 "reports-card-scheme",
                 &[
-                    ("scheme", s.scheme.clone()),
+                    ("scheme", ctx.scheme(&s.scheme)),
                     ("rate", percent(s.rate)),
                     ("fee", ctx.minor(s.fee)),
                 ],

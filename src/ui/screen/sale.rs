@@ -6,6 +6,7 @@ use crate::ctx::Ctx;
 use crate::effect::{Effect, Update};
 use crate::screen::approval::{Change, Pending};
 use crate::theme;
+use iced::keyboard::key::Named;
 use iced::widget::{button, column, container, row, scrollable, text, text_input, Column};
 use iced::{Alignment, Element, Length};
 use rust_decimal::Decimal;
@@ -51,6 +52,24 @@ pub struct State {
     pub weighing: Option<(Product, String)>,
     /// How many lines back from the newest the cart view is paged.
     pub cart_back: usize,
+    /// The quantity typed before a code ("3*" then the scan), for the line
+    /// the code brings.
+    pub times: Option<Qty>,
+}
+
+/// Where the amount typed for discounts and price changes is entered.
+pub const AMOUNT_ID: &str = "sale-amount";
+
+/// "3*6901234567892" → (3, the code); "3*" → (3, ""); no `*` → None.
+/// A quantity of 0 voids; a bad quantity is `Some(None)`.
+fn times(entry: &str) -> Option<(Option<Qty>, &str)> {
+    let (q, code) = entry.split_once('*')?;
+    let q = q.trim();
+    let qty = match q.parse::<u32>() {
+        Ok(n) if n <= 9999 => Some(Qty(i64::from(n) * 1000)),
+        _ => None,
+    };
+    Some((qty, code.trim()))
 }
 
 #[derive(Debug, Clone)]
@@ -299,8 +318,27 @@ impl State {
             }
             Msg::Submit => {
                 self.cart_back = 0;
-                let code = std::mem::take(&mut self.entry).trim().to_string();
-                (!code.is_empty()).then_some(Intent::Resolve(code))
+                let entry = std::mem::take(&mut self.entry).trim().to_string();
+                match times(&entry) {
+                    Some((None, _)) => Some(Intent::Notice(ctx.t("sale-bad-times"))),
+                    // "3*" alone: the selected line's quantity.
+                    Some((Some(q), "")) => match self.selected {
+                        Some(_) if q.milli() == 0 => self.selected.map(Intent::Void),
+                        Some(l) => Some(Intent::SetQty(l, q)),
+                        None => Some(Intent::Notice(ctx.t("sale-select-line"))),
+                    },
+                    Some((Some(q), code)) if q.milli() > 0 => {
+                        self.times = Some(q);
+                        Some(Intent::Resolve(code.to_string()))
+                    }
+                    Some((Some(_), _)) => Some(Intent::Notice(ctx.t("sale-bad-times"))),
+                    // Enter on an empty entry goes to payment, as a till's
+                    // subtotal key does.
+                    None if entry.is_empty() => {
+                        sale.live_lines().next().map(|_| Intent::Go(Nav::Pay))
+                    }
+                    None => Some(Intent::Resolve(entry)),
+                }
             }
             Msg::Search(s) => {
                 self.search = s;
@@ -403,11 +441,35 @@ impl State {
 
     /// A product chosen from search or quick keys: weighed goods ask for the weight.
     fn pick(&mut self, p: Product) -> Option<Intent> {
+        let times = self.times.take();
         if p.unit == Unit::Kg {
             self.weighing = Some((p, String::new()));
             None
         } else {
-            Some(Intent::Add(p, Qty::ONE))
+            Some(Intent::Add(p, times.unwrap_or(Qty::ONE)))
+        }
+    }
+
+    /// What a key no field took means here: Up and Down select the line
+    /// above or below, for a quantity ("3*" Enter), a line discount or a
+    /// void ("0*" Enter); F3 gives the typed amount as a discount on the
+    /// whole sale.
+    pub fn key(&self, k: Named, sale: &Sale) -> Option<Msg> {
+        let lines: Vec<u32> = sale.live_lines().map(|l| l.line_no).collect();
+        let at = self
+            .selected
+            .and_then(|s| lines.iter().position(|l| *l == s));
+        match k {
+            Named::ArrowUp => {
+                let i = at.map_or(lines.len().checked_sub(1)?, |i| i.saturating_sub(1));
+                lines.get(i).copied().map(Msg::Select)
+            }
+            Named::ArrowDown => {
+                let i = at.map_or(0, |i| (i + 1).min(lines.len().saturating_sub(1)));
+                lines.get(i).copied().map(Msg::Select)
+            }
+            Named::F3 => Some(Msg::SaleDiscount),
+            _ => None,
         }
     }
 
@@ -593,14 +655,19 @@ impl State {
     fn line_tools<'a>(&'a self, ctx: &Ctx<'_>) -> Element<'a, Msg> {
         row![
             text_input(&ctx.t("sale-amount-hint"), &self.amount)
+                .id(AMOUNT_ID)
                 .on_input(Msg::Amount)
+                .on_submit(Msg::LineDiscount)
                 .size(theme::TEXT)
                 .padding(12)
                 .width(Length::FillPortion(2)),
             theme::secondary(ctx.t("sale-line-discount"), Some(Msg::LineDiscount))
                 .width(Length::FillPortion(2)),
-            theme::secondary(ctx.t("sale-sale-discount"), Some(Msg::SaleDiscount))
-                .width(Length::FillPortion(2)),
+            theme::secondary(
+                format!("{} F3", ctx.t("sale-sale-discount")),
+                Some(Msg::SaleDiscount)
+            )
+            .width(Length::FillPortion(2)),
             theme::secondary(ctx.t("sale-override"), Some(Msg::Override))
                 .width(Length::FillPortion(2)),
         ]
@@ -802,8 +869,73 @@ mod tests {
         assert_eq!(
             s.intent(Msg::Submit, &sale, &ctx(&i)),
             None,
-            "an empty Enter does nothing"
+            "an empty Enter on an empty sale does nothing"
         );
+    }
+
+    /// The keyboard alone: "3*" before a code multiplies it, "3*" alone
+    /// sets the selected line, "0*" voids it, an empty Enter pays, and the
+    /// arrows select lines.
+    #[test]
+    fn quantities_voids_and_payment_by_keyboard() {
+        let i = I18n::load();
+        let c = ctx(&i);
+        let mut s = State::default();
+        let mut sale = Sale::new(Currency::CNY, 1);
+        let mut shelf = Shelf::default();
+        s.entry = "3*6901234567892".into();
+        let u = s.update(Msg::Submit, &mut sale, &mut shelf, &c);
+        assert!(
+            u.effects.iter().any(Effect::is_work),
+            "the code is looked up"
+        );
+        let hit = ScanHit {
+            product: product(Unit::Piece),
+            embedded: None,
+        };
+        s.update(
+            Msg::Resolved("6901234567892".into(), Ok(Some(hit.clone()))),
+            &mut sale,
+            &mut shelf,
+            &c,
+        );
+        assert_eq!(sale.lines[0].qty, Qty(3000), "3 of them");
+        assert!(s.times.is_none(), "the multiplier is used once");
+        let mut other = hit;
+        other.product.sku = "2".into();
+        s.update(
+            Msg::Resolved("2".into(), Ok(Some(other))),
+            &mut sale,
+            &mut shelf,
+            &c,
+        );
+        assert_eq!(sale.lines[1].qty, Qty::ONE);
+        assert_eq!(
+            s.key(Named::ArrowUp, &sale).map(|m| format!("{m:?}")),
+            Some("Select(1)".into())
+        );
+        s.selected = Some(1);
+        assert_eq!(
+            s.key(Named::ArrowDown, &sale).map(|m| format!("{m:?}")),
+            Some("Select(2)".into())
+        );
+        s.entry = "5*".into();
+        s.update(Msg::Submit, &mut sale, &mut shelf, &c);
+        assert_eq!(sale.lines[0].qty, Qty(5000), "the selected line");
+        s.entry = "x*1".into();
+        let u = s.update(Msg::Submit, &mut sale, &mut shelf, &c);
+        assert!(
+            matches!(u.event, Some(Event::Notice(_))),
+            "a bad quantity is said"
+        );
+        s.entry = "0*".into();
+        let u = s.update(Msg::Submit, &mut sale, &mut shelf, &c);
+        assert!(
+            matches!(u.event, Some(Event::Approve(_))) || sale.lines[0].voided,
+            "0* voids the selected line (with a supervisor where the rules say)"
+        );
+        let u = s.update(Msg::Submit, &mut sale, &mut shelf, &c);
+        assert_eq!(u.event, Some(Event::Go(Nav::Pay)), "an empty Enter pays");
     }
 
     #[test]

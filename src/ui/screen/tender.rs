@@ -4,6 +4,7 @@
 use crate::ctx::Ctx;
 use crate::effect::{Effect, Update};
 use crate::theme;
+use iced::keyboard::key::Named;
 use iced::widget::{column, container, row, text, text_input, Column};
 use iced::{Alignment, Element, Length};
 use tillpoint_app::service::{PadKey, PayProgress, PayRefusal, PayStep};
@@ -211,6 +212,48 @@ impl State {
     /// no shortcut, Esc or idle lock may leave the screen then.
     pub fn busy(&self) -> bool {
         self.progress.is_some() || self.completing
+    }
+
+    /// What a key no field took means here: F3 card and F2 QR, Up and
+    /// Down choose the demo's card; while a payment runs, Esc cancels it
+    /// and Enter closes its answer.
+    pub fn key(&self, k: Named) -> Option<Msg> {
+        let Some(p) = &self.progress else {
+            return match k {
+                Named::F3 => Some(Msg::Card),
+                Named::F2 => Some(Msg::Qr),
+                Named::ArrowDown | Named::ArrowUp => {
+                    let now = DEMO_CARDS
+                        .iter()
+                        .position(|c| *c == self.profile)
+                        .unwrap_or(0);
+                    let n = DEMO_CARDS.len();
+                    let next = if k == Named::ArrowDown {
+                        now + 1
+                    } else {
+                        now + n - 1
+                    };
+                    Some(Msg::Profile(DEMO_CARDS[next % n].to_string()))
+                }
+                _ => None,
+            };
+        };
+        match (k, p.approved) {
+            (Named::Enter, Some(_)) => Some(Msg::Dismiss),
+            (Named::Escape, None) if self.cancellable || self.scan_code => Some(Msg::Cancel),
+            _ => None,
+        }
+    }
+
+    /// A character no field took: the number of a card application to
+    /// choose, or a key on the demo's on-screen PIN pad.
+    pub fn typed(&self, c: char) -> Option<Msg> {
+        let p = self.progress.as_ref().filter(|p| p.approved.is_none())?;
+        let digit = c.to_digit(10)?;
+        if !p.choices.is_empty() {
+            return (digit >= 1).then(|| Msg::Application(digit as usize - 1));
+        }
+        (p.kind == TenderKind::Card && p.step == 1 && self.on_screen_pad).then_some(Msg::Pad(c))
     }
 
     /// The tender screen for a sale, with what the devices can do.
@@ -524,8 +567,8 @@ impl State {
                 .on_input(Msg::Part)
                 .size(theme::TEXT)
                 .padding(12),
-            theme::primary(ctx.t("tender-card"), Some(Msg::Card)).width(160),
-            theme::primary(ctx.t("tender-qr"), Some(Msg::Qr)).width(160),
+            theme::primary(format!("{}  F3", ctx.t("tender-card")), Some(Msg::Card)).width(160),
+            theme::primary(format!("{}  F2", ctx.t("tender-qr")), Some(Msg::Qr)).width(160),
         ]
         .spacing(theme::GAP);
         let mut body = column![header].spacing(16).max_width(900);
@@ -537,7 +580,7 @@ impl State {
             let mut cards = iced::widget::Row::new().spacing(4);
             for (i, name) in DEMO_CARDS.iter().enumerate() {
                 let chosen = self.profile == *name || (self.profile.is_empty() && i == 0);
-                let b = theme::big((*name).to_string(), Some(Msg::Profile((*name).to_string())))
+                let b = theme::big(ctx.demo_card(name), Some(Msg::Profile((*name).to_string())))
                     .width(Length::Fill);
                 cards = cards.push(if chosen {
                     b.style(iced::widget::button::primary)

@@ -1,4 +1,6 @@
-//! Reusable widgets: the numeric keypad, the status bar, the hourly chart.
+//! Reusable widgets: the numeric keypad, the hourly chart, and the catcher
+//! of the window's own keys.
 
 pub mod chart;
 pub mod keypad;
+pub mod keys;
