@@ -1208,3 +1208,132 @@ fn window_keys_pass_over_a_focused_field() {
         .collect();
     assert_eq!(keys, ["Key(F12)", "Key(Escape)", "Key(Tab)", "BackTab"]);
 }
+
+/// Runs `message` and the work it asks for, and the messages that work
+/// answers, for at most `rounds` rounds (the weigh screen keeps reading the
+/// scale while it is open, so this never runs dry by itself).
+fn drive_for(app: &mut App, message: Message, rounds: usize) {
+    let mut now = vec![message];
+    for _ in 0..rounds {
+        let mut next = Vec::new();
+        for m in now {
+            for e in app.handle(m) {
+                let service = app.service.clone();
+                e.perform(&service, &mut |m| next.push(m));
+            }
+        }
+        if next.is_empty() {
+            return;
+        }
+        now = next;
+    }
+}
+
+fn weighing(app: &App) -> (Option<String>, Option<String>) {
+    match &app.screen {
+        tillpoint_ui::app::Screen::Sale(s) => (
+            s.weighing.as_ref().map(|(_, w)| w.clone()),
+            s.scale.as_ref().map(|r| format!("{r:?}")),
+        ),
+        _ => (None, None),
+    }
+}
+
+/// The weigh screen reads the MT-SICS scale (the emulator on a real
+/// pseudo-terminal) live: a moving weight is shown but not sold, an
+/// overload is refused visibly, a steady weight is taken with Enter, and
+/// when the scale is unplugged the weight is typed by hand.
+#[test]
+fn weighed_goods_are_sold_by_the_scale_only_when_it_is_steady() {
+    use tillpoint_sim::scale::{Pan, ScaleSim};
+    use tillpoint_ui::screen::sale;
+    let sim = ScaleSim::start(Pan::Moving(735)).unwrap();
+    sim.control.set_settling(Pan::Moving(735), 100);
+    let dir = tempfile::tempdir().unwrap();
+    let till = demo_shop(
+        dir.path(),
+        &format!(
+            "{}\n[scale]\nport = {:?}\ntimeout_ms = 400\n",
+            tillpoint_app::demo_shop::CONFIG_TOML,
+            sim.path.display().to_string()
+        ),
+    );
+    let mut app = start(Service::new(till), true, Lang::En);
+    assert!(app.service.has_scale());
+    login(&mut app, "1001", "1234");
+    app.drive(Message::Sale(sale::Msg::Entry("00170".into())));
+    drive_for(&mut app, Message::Sale(sale::Msg::Submit), 3);
+    let (typed, scale) = weighing(&app);
+    assert_eq!(
+        typed.as_deref(),
+        Some("0.735"),
+        "the live reading fills the field"
+    );
+    assert!(scale.unwrap().contains("stable: false"));
+    drive_for(&mut app, Message::Sale(sale::Msg::WeightOk), 1);
+    assert_eq!(
+        app.sale.live_lines().count(),
+        0,
+        "a moving weight is not sold"
+    );
+    assert_eq!(
+        app.notice.as_ref().map(|n| n.0.as_str()),
+        Some("The scale is not steady yet: wait for it to settle.")
+    );
+
+    // The screen's next reading, as its poll would bring it.
+    let seq = match &app.screen {
+        tillpoint_ui::app::Screen::Sale(s) => s.weigh_seq,
+        _ => 0,
+    };
+    let read = |app: &App| Message::Sale(sale::Msg::Weighed(seq, app.service.weigh(false)));
+    sim.control.set(Pan::Overload);
+    let m = read(&app);
+    drive_for(&mut app, m, 1);
+    drive_for(&mut app, Message::Sale(sale::Msg::WeightOk), 1);
+    assert_eq!(
+        app.notice.as_ref().map(|n| n.0.as_str()),
+        Some("The scale is overloaded: take the item off.")
+    );
+
+    sim.control.set(Pan::Stable(1250));
+    let m = read(&app);
+    drive_for(&mut app, m, 1);
+    assert_eq!(weighing(&app).0.as_deref(), Some("1.250"));
+    drive_for(&mut app, Message::Sale(sale::Msg::WeightOk), 1);
+    let line = app
+        .sale
+        .live_lines()
+        .next()
+        .expect("sold by the steady weight");
+    assert_eq!(line.qty.milli(), 1250);
+
+    let scale_check = |app: &App| {
+        let lines = app.service.check();
+        lines.into_iter().find(|l| l.id == "scale").map(|l| l.ok)
+    };
+    assert_eq!(
+        scale_check(&app),
+        Some(true),
+        "the self-check reads the scale"
+    );
+    // Unplugged: said, and the weight is typed instead.
+    sim.unplug();
+    assert_eq!(scale_check(&app), Some(false));
+    app.drive(Message::Sale(sale::Msg::Entry("00170".into())));
+    drive_for(&mut app, Message::Sale(sale::Msg::Submit), 3);
+    assert!(
+        weighing(&app).1.unwrap().contains("scale-failed"),
+        "{:?}",
+        weighing(&app)
+    );
+    app.drive(Message::Sale(sale::Msg::Weight("0.500".into())));
+    drive_for(&mut app, Message::Sale(sale::Msg::WeightOk), 1);
+    assert_eq!(
+        app.sale
+            .live_lines()
+            .map(|l| l.qty.milli())
+            .collect::<Vec<_>>(),
+        [1250, 500]
+    );
+}

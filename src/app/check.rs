@@ -17,7 +17,7 @@ pub struct CheckLine {
 }
 
 impl CheckLine {
-    fn pass(id: &'static str, detail: impl Into<String>) -> CheckLine {
+    pub(crate) fn pass(id: &'static str, detail: impl Into<String>) -> CheckLine {
         CheckLine {
             id,
             ok: true,
@@ -26,7 +26,11 @@ impl CheckLine {
         }
     }
 
-    fn fail(id: &'static str, detail: impl Into<String>, action: impl Into<String>) -> CheckLine {
+    pub(crate) fn fail(
+        id: &'static str,
+        detail: impl Into<String>,
+        action: impl Into<String>,
+    ) -> CheckLine {
         CheckLine {
             id,
             ok: false,

@@ -10,7 +10,10 @@
 //! call is meant to run off the window's thread.
 
 mod admin;
+mod counter;
 mod link;
+
+pub use counter::{WeighRefusal, Weight};
 
 pub use admin::PrintRun;
 pub use link::{Forwarded, LinkStatus};
@@ -153,6 +156,8 @@ pub struct Service {
     advice_max_age_ms: i64,
     /// Delay between simulated payment steps (zero in tests).
     pub step_delay: std::time::Duration,
+    /// The scale and the pole display, each behind its own lock.
+    counter: counter::Counter,
 }
 
 impl std::fmt::Debug for Service {
@@ -229,6 +234,7 @@ impl std::fmt::Display for PayRefusal {
 impl Service {
     pub fn new(till: Till) -> Service {
         let max_age = crate::closing::acquirer_config(&till).limits.max_age;
+        let counter = counter::Counter::from_config(&till.config);
         Service {
             advice_max_age_ms: i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX),
             printer: Arc::new(Mutex::new(PrintDesk::for_till(&till))),
@@ -241,6 +247,7 @@ impl Service {
             hold: Arc::new(Mutex::new(Vec::new())),
             pad: None,
             step_delay: std::time::Duration::from_millis(900),
+            counter,
         }
     }
 
@@ -281,7 +288,12 @@ impl Service {
                 }
             }
         };
-        let service = Service::new(till);
+        let mut service = Service::new(till);
+        // The demo's counter: a scale emulator on a pseudo-terminal, read
+        // as a shop's scale is.
+        if demo_devices && !service.has_scale() {
+            service = service.with_demo_scale();
+        }
         match terminal {
             Some(t) => service.with_terminal(t),
             None => service,
@@ -531,6 +543,7 @@ impl Service {
             _ => failures,
         };
         lines.extend(crate::check::devices(&config));
+        lines.extend(self.counter_checks());
         lines
     }
 

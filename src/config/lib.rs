@@ -213,7 +213,9 @@ fn parse_rounding(s: &str) -> Result<Rounding, String> {
 }
 
 /// Sections other modules own; listed so they are not reported as unknown.
-pub const DEVICE_SECTIONS: &[&str] = &["printer", "pinpad", "reader", "emv", "acquirer", "ui"];
+pub const DEVICE_SECTIONS: &[&str] = &[
+    "printer", "pinpad", "reader", "emv", "acquirer", "ui", "scale", "display",
+];
 
 impl Config {
     /// Reads the file at `path`; a missing file yields the defaults.

@@ -5,3 +5,5 @@
 pub mod pinpad;
 pub mod printer;
 pub mod reader;
+pub mod scale;
+pub mod serial;

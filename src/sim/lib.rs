@@ -6,3 +6,4 @@ pub mod card;
 pub mod demo_devices;
 pub mod pinpad;
 pub mod printer;
+pub mod scale;

@@ -45,7 +45,12 @@ impl Status {
         let parts: Vec<String> = self
             .checks
             .iter()
-            .filter(|l| matches!(l.id, "printer" | "reader" | "pinpad" | "acquirer"))
+            .filter(|l| {
+                matches!(
+                    l.id,
+                    "printer" | "reader" | "pinpad" | "acquirer" | "scale" | "display"
+                )
+            })
             .map(|l| {
                 format!(
                     "{} {}",

@@ -10,7 +10,7 @@ use iced::keyboard::key::Named;
 use iced::widget::{button, column, container, row, scrollable, text, text_input, Column};
 use iced::{Alignment, Element, Length};
 use rust_decimal::Decimal;
-use tillpoint_app::service::ScanHit;
+use tillpoint_app::service::{ScanHit, WeighRefusal, Weight};
 use tillpoint_core::cashier::Approval;
 use tillpoint_core::catalog::{EmbeddedKind, Product, Qty, Unit};
 use tillpoint_core::money::Money;
@@ -55,6 +55,29 @@ pub struct State {
     /// The quantity typed before a code ("3*" then the scan), for the line
     /// the code brings.
     pub times: Option<Qty>,
+    /// The scale's last answer while a weight is asked for.
+    pub scale: Option<Result<Weight, WeighRefusal>>,
+    /// The cashier typed the weight: the scale no longer fills it in.
+    pub manual: bool,
+    /// Which weighing the scale's answers belong to.
+    pub weigh_seq: u32,
+}
+
+/// How often the weigh screen reads the scale while the weight moves, and
+/// while the scale refuses (overload, unplugged).
+const SCALE_POLL: std::time::Duration = std::time::Duration::from_millis(300);
+const SCALE_RETRY: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// Reads the scale for weighing `seq` after `delay`.
+fn weigh(seq: u32, placed: bool, delay: std::time::Duration) -> Effect<Msg> {
+    Effect::call(move |s| {
+        std::thread::sleep(delay);
+        Msg::Weighed(seq, s.weigh(placed))
+    })
+}
+
+fn kg(grams: i64) -> String {
+    format!("{}.{:03}", grams.div_euclid(1000), grams.rem_euclid(1000))
 }
 
 /// Where the amount typed for discounts and price changes is entered.
@@ -100,6 +123,8 @@ pub enum Msg {
     Found(Result<Vec<Product>, String>),
     /// The quick keys' categories.
     Categories(Result<Vec<String>, String>),
+    /// The scale's reading for weighing number `.0` (`None`: no scale).
+    Weighed(u32, Result<Option<Weight>, WeighRefusal>),
     /// The products of one category.
     Shelved(String, Result<Vec<Product>, String>),
     /// The sale was parked under this number.
@@ -188,7 +213,9 @@ impl State {
         shelf: &mut Shelf,
         ctx: &Ctx<'_>,
     ) -> Update<Msg, Event> {
+        let was_weighing = self.weighing.is_some();
         let mut u = match msg {
+            Msg::Weighed(seq, reading) => self.weighed(seq, reading),
             Msg::Category(c) => {
                 shelf.category = Some(c.clone());
                 Update::effect(shelve(c))
@@ -227,11 +254,62 @@ impl State {
                 None => Update::none(),
             },
         };
+        // A new weighing reads the scale at once.
+        if !was_weighing && self.weighing.is_some() {
+            self.weigh_seq = self.weigh_seq.wrapping_add(1);
+            self.scale = None;
+            self.manual = false;
+            u.effects
+                .push(weigh(self.weigh_seq, true, std::time::Duration::ZERO));
+        }
         // The scanner's entry keeps the focus, except while a weight is typed.
         if self.weighing.is_none() && !u.effects.iter().any(|e| matches!(e, Effect::Focus(_))) {
             u.effects.push(Effect::Focus(SCAN_ID));
         }
         u
+    }
+
+    /// The scale answered: its weight fills the field (unless the cashier
+    /// typed one), and it is read again while the weighing is open.
+    fn weighed(
+        &mut self,
+        seq: u32,
+        reading: Result<Option<Weight>, WeighRefusal>,
+    ) -> Update<Msg, Event> {
+        let Some((_, typed)) = &mut self.weighing else {
+            return Update::none();
+        };
+        if seq != self.weigh_seq {
+            return Update::none();
+        }
+        let again = match reading {
+            Ok(None) => return Update::none(),
+            Ok(Some(w)) => {
+                if !self.manual {
+                    *typed = kg(w.grams);
+                }
+                self.scale = Some(Ok(w));
+                SCALE_POLL
+            }
+            Err(r) => {
+                self.scale = Some(Err(r));
+                SCALE_RETRY
+            }
+        };
+        Update::effect(weigh(seq, false, again))
+    }
+
+    /// The weight to sell by: a typed one as typed; the scale's only when
+    /// it is at rest and above zero.
+    fn weight_to_sell(&self, typed: &str, ctx: &Ctx<'_>) -> Result<Qty, String> {
+        match (&self.scale, self.manual) {
+            (Some(Ok(w)), false) if !w.stable => Err(ctx.t("scale-not-stable")),
+            (Some(Err(r)), false) => Err(ctx.t(r.id)),
+            _ => match Qty::parse(typed) {
+                Some(q) if q.milli() > 0 => Ok(q),
+                _ => Err(ctx.t("sale-bad-weight")),
+            },
+        }
     }
 
     /// A code came back from the catalog: the product goes on the sale
@@ -405,16 +483,17 @@ impl State {
             Msg::Weight(s) => {
                 if let Some((_, w)) = &mut self.weighing {
                     *w = s;
+                    self.manual = true;
                 }
                 None
             }
             Msg::WeightOk => {
                 let (p, w) = self.weighing.take()?;
-                match Qty::parse(&w) {
-                    Some(q) if q.milli() > 0 => Some(Intent::Add(p, q)),
-                    _ => {
+                match self.weight_to_sell(&w, ctx) {
+                    Ok(q) => Some(Intent::Add(p, q)),
+                    Err(why) => {
                         self.weighing = Some((p, w));
-                        Some(Intent::Notice(ctx.t("sale-bad-weight")))
+                        Some(Intent::Notice(why))
                     }
                 }
             }
@@ -432,6 +511,7 @@ impl State {
             }
             Msg::Go(n) => Some(Intent::Go(n)),
             Msg::Resolved(..)
+            | Msg::Weighed(..)
             | Msg::Found(_)
             | Msg::Categories(_)
             | Msg::Shelved(..)
@@ -509,6 +589,7 @@ impl State {
                             .on_submit(Msg::WeightOk)
                             .size(theme::TITLE)
                             .padding(8),
+                        self.scale_line(ctx),
                         row![
                             theme::secondary(ctx.t("common-cancel"), Some(Msg::WeightCancel))
                                 .width(Length::Fill),
@@ -525,6 +606,24 @@ impl State {
                     .into()
             }
             None => body,
+        }
+    }
+
+    /// What the scale says, under the weight field.
+    fn scale_line<'a>(&'a self, ctx: &Ctx<'_>) -> Element<'a, Msg> {
+        let (words, bad) = match (&self.scale, self.manual) {
+            (_, true) => (ctx.t("scale-typed"), false),
+            (None, false) => (ctx.t("scale-none"), false),
+            (Some(Ok(w)), false) if w.stable => {
+                (ctx.ta("scale-stable", &[("weight", kg(w.grams))]), false)
+            }
+            (Some(Ok(w)), false) => (ctx.ta("scale-moving", &[("weight", kg(w.grams))]), true),
+            (Some(Err(r)), false) => (ctx.t(r.id), true),
+        };
+        if bad {
+            theme::notice(&words, true)
+        } else {
+            text(words).size(theme::SMALL).into()
         }
     }
 
@@ -962,6 +1061,83 @@ mod tests {
             s.intent(Msg::Pick(product(Unit::Piece)), &sale, &ctx(&i)),
             Some(Intent::Add(product(Unit::Piece), Qty::ONE))
         );
+    }
+
+    /// A new weighing asks the scale at once; readings of an older
+    /// weighing are dropped; a reading asks for the next; a refusal is
+    /// kept to be said; typing by hand stops the scale filling the field.
+    #[test]
+    fn the_weigh_dialog_reads_the_scale_until_it_closes() {
+        let i = I18n::load();
+        let c = ctx(&i);
+        let mut s = State::default();
+        let mut sale = Sale::new(Currency::CNY, 1);
+        let mut shelf = Shelf::default();
+        let u = s.update(Msg::Pick(product(Unit::Kg)), &mut sale, &mut shelf, &c);
+        assert!(u.effects.iter().any(Effect::is_work), "the scale is read");
+        let seq = s.weigh_seq;
+        let steady = Weight {
+            grams: 812,
+            stable: true,
+        };
+        let u = s.update(
+            Msg::Weighed(seq.wrapping_sub(1), Ok(Some(steady))),
+            &mut sale,
+            &mut shelf,
+            &c,
+        );
+        assert!(
+            u.effects.is_empty() && s.scale.is_none(),
+            "an old weighing's reading"
+        );
+        let u = s.update(
+            Msg::Weighed(seq, Ok(Some(steady))),
+            &mut sale,
+            &mut shelf,
+            &c,
+        );
+        assert!(u.effects.iter().any(Effect::is_work), "read again");
+        assert_eq!(s.weighing.as_ref().map(|w| w.1.as_str()), Some("0.812"));
+        let refusal = WeighRefusal {
+            id: "scale-overload",
+            detail: "the scale is overloaded".into(),
+        };
+        s.update(Msg::Weighed(seq, Err(refusal)), &mut sale, &mut shelf, &c);
+        let u = s.update(Msg::WeightOk, &mut sale, &mut shelf, &c);
+        assert!(matches!(u.event, Some(Event::Notice(ref n)) if n.contains("overloaded")));
+        s.update(Msg::Weight("0.400".into()), &mut sale, &mut shelf, &c);
+        s.update(
+            Msg::Weighed(seq, Ok(Some(steady))),
+            &mut sale,
+            &mut shelf,
+            &c,
+        );
+        assert_eq!(
+            s.weighing.as_ref().map(|w| w.1.as_str()),
+            Some("0.400"),
+            "typed stays"
+        );
+        s.update(Msg::WeightOk, &mut sale, &mut shelf, &c);
+        assert_eq!(sale.lines[0].qty, Qty(400));
+        let u = s.update(
+            Msg::Weighed(seq, Ok(Some(steady))),
+            &mut sale,
+            &mut shelf,
+            &c,
+        );
+        assert!(
+            !u.effects.iter().any(Effect::is_work),
+            "closed: no more readings"
+        );
+        // Without a scale the service answers None and nothing more is asked.
+        s.update(Msg::Pick(product(Unit::Kg)), &mut sale, &mut shelf, &c);
+        let u = s.update(
+            Msg::Weighed(s.weigh_seq, Ok(None)),
+            &mut sale,
+            &mut shelf,
+            &c,
+        );
+        assert!(!u.effects.iter().any(Effect::is_work));
     }
 
     #[test]

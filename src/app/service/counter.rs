@@ -1,0 +1,145 @@
+//! The counter's serial devices as the till's use cases see them: the
+//! weighing scale read live for the weigh screen. Each device has its own
+//! lock, so a slow or unplugged scale never holds up a lookup or a sale.
+
+use std::sync::{Arc, Mutex};
+
+use super::{lock, Service};
+use crate::check::CheckLine;
+use tillpoint_devices::scale::{Ask, ScaleConfig, ScaleError, SerialScale};
+use tillpoint_sim::scale::{Pan, ScaleSim};
+
+/// The counter devices a service holds.
+#[derive(Default, Clone)]
+pub(super) struct Counter {
+    scale: Option<Arc<Mutex<SerialScale>>>,
+    /// The demo's scale emulator, kept running while the window is open.
+    demo_scale: Option<Arc<ScaleSim>>,
+}
+
+impl Counter {
+    /// The devices named in the till's config.
+    pub(super) fn from_config(config: &tillpoint_config::Config) -> Counter {
+        let mut warnings = Vec::new();
+        let scale = ScaleConfig::from_till_config(config, &mut warnings);
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        Counter {
+            scale: scale
+                .is_configured()
+                .then(|| Arc::new(Mutex::new(SerialScale::new(scale)))),
+            demo_scale: None,
+        }
+    }
+}
+
+/// A weight the scale gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Weight {
+    pub grams: i64,
+    /// At rest: only a stable weight is sold by.
+    pub stable: bool,
+}
+
+/// Why the scale gave no weight to sell by: a message id for the window
+/// and the English detail for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeighRefusal {
+    pub id: &'static str,
+    pub detail: String,
+}
+
+impl From<ScaleError> for WeighRefusal {
+    fn from(e: ScaleError) -> Self {
+        let id = match e {
+            ScaleError::Overload => "scale-overload",
+            ScaleError::Underload => "scale-underload",
+            ScaleError::NotStable => "scale-not-stable",
+            _ => "scale-failed",
+        };
+        WeighRefusal {
+            id,
+            detail: e.to_string(),
+        }
+    }
+}
+
+impl Service {
+    /// Runs the demo's scale emulator on a pseudo-terminal and reads it,
+    /// as a shop's scale on its serial port.
+    pub fn with_demo_scale(mut self) -> Service {
+        match ScaleSim::start(Pan::Stable(0)) {
+            Ok(sim) => {
+                let config = ScaleConfig {
+                    port: sim.path.display().to_string(),
+                    ..ScaleConfig::default()
+                };
+                self.counter.scale = Some(Arc::new(Mutex::new(SerialScale::new(config))));
+                self.counter.demo_scale = Some(Arc::new(sim));
+            }
+            Err(e) => tracing::warn!("the demo scale did not start ({e}); weights are typed"),
+        }
+        self
+    }
+
+    /// The self-check's lines for the counter devices: the scale must
+    /// answer a weight request (any answer of the protocol will do; an
+    /// overloaded scale is still a scale).
+    pub(super) fn counter_checks(&self) -> Vec<CheckLine> {
+        let Some(scale) = &self.counter.scale else {
+            return vec![];
+        };
+        let mut scale = lock(scale);
+        let port = scale.port().to_string();
+        vec![match scale.read(Ask::Immediate) {
+            Ok(r) => CheckLine::pass("scale", format!("scale on {port} answers: {} g", r.grams())),
+            Err(e @ (ScaleError::Overload | ScaleError::Underload | ScaleError::NotStable)) => {
+                CheckLine::pass("scale", format!("scale on {port} answers: {e}"))
+            }
+            Err(e) => CheckLine::fail(
+                "scale",
+                e.to_string(),
+                "check the scale's cable and power, or [scale] port and baud in the config",
+            ),
+        }]
+    }
+
+    /// Whether a scale is configured (else weights are typed).
+    pub fn has_scale(&self) -> bool {
+        self.counter.scale.is_some()
+    }
+
+    /// The scale's port, for the self-check and the status bar.
+    pub fn scale_port(&self) -> Option<String> {
+        let scale = self.counter.scale.as_ref()?;
+        Some(lock(scale).port().to_string())
+    }
+
+    /// The weight on the scale now (`SI`), for the weigh screen's live
+    /// reading; `None` without a scale. `placed` says a new item is being
+    /// weighed: the demo's emulator then puts one on its pan, which
+    /// settles after a few readings.
+    pub fn weigh(&self, placed: bool) -> Result<Option<Weight>, WeighRefusal> {
+        let Some(scale) = &self.counter.scale else {
+            return Ok(None);
+        };
+        if let (true, Some(sim)) = (placed, &self.counter.demo_scale) {
+            let grams = 250 + demo_grams();
+            sim.control.set_settling(Pan::Moving(grams), 3);
+        }
+        let r = lock(scale).read(Ask::Immediate)?;
+        Ok(Some(Weight {
+            grams: r.grams(),
+            stable: r.stable,
+        }))
+    }
+}
+
+/// A weight between 0 and 1.75 kg for the demo's next item, from the clock.
+fn demo_grams() -> i64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    i64::from(nanos / 1000 % 1750)
+}
