@@ -1337,3 +1337,112 @@ fn weighed_goods_are_sold_by_the_scale_only_when_it_is_steady() {
         [1250, 500]
     );
 }
+
+/// Waits up to 3 s for the pole display emulator to show `want`.
+fn pole_shows(
+    sim: &tillpoint_sim::pole::PoleSim,
+    want: impl Fn(&tillpoint_sim::pole::PoleScreen) -> bool,
+) -> tillpoint_sim::pole::PoleScreen {
+    let mut s = sim.shown();
+    for _ in 0..150 {
+        if want(&s) {
+            return s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        s = sim.shown();
+    }
+    s
+}
+
+/// The pole display (the emulator on a real pseudo-terminal) follows the
+/// sale as the customer should see it: a welcome, each scanned price and
+/// the total, the amount to pay, then paid and change; the LED kind lights
+/// the matching lamp; unplugged, the self-check says so and the sale goes
+/// on.
+#[test]
+fn the_pole_display_follows_the_sale() {
+    use tillpoint_devices::pole::Lamp;
+    use tillpoint_sim::pole::PoleSim;
+    for kind in ["vfd", "led8"] {
+        let sim = PoleSim::start().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let till = demo_shop(
+            dir.path(),
+            &format!(
+                "{}\n[display]\nport = {:?}\nkind = {kind:?}\n",
+                tillpoint_app::demo_shop::CONFIG_TOML,
+                sim.path.display().to_string()
+            ),
+        );
+        let mut app = start(Service::new(till), true, Lang::En);
+        login(&mut app, "1001", "1234");
+        if kind == "vfd" {
+            let s = pole_shows(&sim, |s| s.lines[0].starts_with("WELCOME"));
+            assert_eq!(s.lines[0].trim_end(), "WELCOME", "{s:?}");
+        }
+        let vfd = kind == "vfd";
+        type_into(&mut app, "scan", "6930181590837");
+        let s = pole_shows(&sim, |s| {
+            if vfd {
+                s.lines[0].starts_with("Coca")
+            } else {
+                s.lamp == Lamp::Price
+            }
+        });
+        if vfd {
+            assert_eq!(s.lines[0], "Coca-Cola 330ml 5.85", "{s:?}");
+            assert_eq!(s.lines[1], "TOTAL           5.85");
+        } else {
+            assert_eq!((s.lamp, s.number.as_str()), (Lamp::Price, "5.85"));
+        }
+        app.drive(Message::Key(Named::F12));
+        let s = pole_shows(&sim, |s| {
+            if vfd {
+                s.lines[1].starts_with("TO PAY")
+            } else {
+                s.lamp == Lamp::Total
+            }
+        });
+        if vfd {
+            assert_eq!(s.lines[1], "TO PAY          5.85", "{s:?}");
+        } else {
+            assert_eq!(s.number, "5.85", "{s:?}");
+        }
+        type_into(&mut app, "cash", "20");
+        let s = pole_shows(&sim, |s| {
+            if vfd {
+                s.lines[0].starts_with("PAID")
+            } else {
+                s.lamp == Lamp::Change
+            }
+        });
+        if !vfd {
+            assert_eq!(s.number, "14.15");
+        } else {
+            assert_eq!(s.lines[0], "PAID           20.00");
+            assert_eq!(s.lines[1], "CHANGE         14.15");
+        }
+        let display_ok = |app: &App| {
+            app.service
+                .check()
+                .into_iter()
+                .find(|l| l.id == "display")
+                .map(|l| l.ok)
+        };
+        assert_eq!(display_ok(&app), Some(true));
+        sim.unplug();
+        click(&mut app, "New sale");
+        type_into(&mut app, "scan", "6930181590837");
+        let mut failed = None;
+        for _ in 0..100 {
+            failed = display_ok(&app);
+            if failed == Some(false) {
+                break;
+            }
+            type_into(&mut app, "scan", "6930181590837");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(failed, Some(false), "an unplugged display is said");
+        assert!(app.sale.live_lines().count() >= 1, "and the sale goes on");
+    }
+}

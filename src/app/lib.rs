@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod closing;
+pub mod customer;
 pub mod demo_shop;
 pub mod payments;
 pub mod print_queue;

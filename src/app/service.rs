@@ -294,6 +294,9 @@ impl Service {
         if demo_devices && !service.has_scale() {
             service = service.with_demo_scale();
         }
+        if demo_devices && !service.has_pole_display() {
+            service = service.with_demo_pole();
+        }
         match terminal {
             Some(t) => service.with_terminal(t),
             None => service,

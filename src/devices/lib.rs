@@ -3,6 +3,7 @@
 //! interchangeable.
 
 pub mod pinpad;
+pub mod pole;
 pub mod printer;
 pub mod reader;
 pub mod scale;

@@ -5,5 +5,6 @@ pub mod acquirer;
 pub mod card;
 pub mod demo_devices;
 pub mod pinpad;
+pub mod pole;
 pub mod printer;
 pub mod scale;

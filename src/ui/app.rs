@@ -24,7 +24,9 @@ macro_rules! ctx {
     };
 }
 
+mod customer;
 mod events;
+mod keys;
 mod window;
 
 pub use window::spawn;
@@ -38,6 +40,7 @@ use super::screen::{
 use super::status_bar::Status;
 use iced::keyboard;
 use tillpoint_app::check::CheckLine;
+use tillpoint_app::customer::CustomerView;
 use tillpoint_app::service::{Printed, Service, TillStatus};
 use tillpoint_core::cashier::Cashier;
 use tillpoint_core::catalog::EmbeddedKind;
@@ -168,6 +171,12 @@ pub struct App {
     pub exit_when_ready: bool,
     /// Kiosk mode (see [`Options::kiosk`]).
     pub kiosk: bool,
+    /// The paid sale the customer sees until the next one starts.
+    done: Option<CustomerView>,
+    /// The shop's name, for the customer's idle screen.
+    shop: String,
+    /// The customer's view last sent to the customer-facing devices.
+    shown_customer: Option<CustomerView>,
 }
 
 fn status(lang: Lang) -> Effect<Message> {
@@ -181,6 +190,7 @@ fn print(record: Option<Box<tillpoint_core::sale::SaleRecord>>) -> Effect<Messag
 impl App {
     /// A new application on `service`, running the self-check first.
     pub fn new(service: Service, opts: Options) -> (App, Effects) {
+        let shop = service.with_till(|t| t.config.shop.name.clone());
         let (rules, discount_limit, offset, idle, embedded, info, now) = service.with_till(|t| {
             let c = &t.config;
             (
@@ -219,6 +229,9 @@ impl App {
             status: Status::default(),
             exit_when_ready: opts.exit_when_ready,
             kiosk: opts.kiosk,
+            done: None,
+            shop,
+            shown_customer: None,
         };
         let fx = vec![
             startup::check().map(Message::Startup),
@@ -275,21 +288,6 @@ impl App {
         self.notice = Some((text, false));
     }
 
-    /// A close request from the window manager: outside kiosk mode the
-    /// window closes; in kiosk mode only while a manager is logged in, and
-    /// anyone else is told so.
-    fn close_requested(&mut self) -> Effects {
-        let manager = self
-            .cashier
-            .as_ref()
-            .is_some_and(|c| c.role == tillpoint_core::cashier::Role::Manager);
-        if !self.kiosk || manager {
-            return vec![Effect::Exit];
-        }
-        let text = self.i18n.tr(self.lang, "kiosk-close-refused");
-        self.error(text)
-    }
-
     fn cashier_no(&self) -> u32 {
         self.cashier.as_ref().map_or(0, |c| c.number)
     }
@@ -333,6 +331,7 @@ impl App {
     /// not recorded are reversed.
     fn new_sale(&mut self) -> Effects {
         self.sale = Sale::new(self.currency, self.cashier_no());
+        self.done = None;
         vec![Effect::run(|s| s.abandon_pending())]
     }
 
@@ -350,8 +349,20 @@ impl App {
         fx
     }
 
-    /// The behaviour of the application.
+    /// The behaviour of the application; the customer-facing devices are
+    /// told when what the customer should see changed.
     pub fn handle(&mut self, message: Message) -> Effects {
+        let mut fx = self.route(message);
+        let view = self.customer_view();
+        if self.shown_customer.as_ref() != Some(&view) {
+            self.shown_customer = Some(view.clone());
+            fx.push(Effect::run(move |s| s.show_customer(view)));
+        }
+        fx
+    }
+
+    /// Routes one message (see [`App::handle`]).
+    fn route(&mut self, message: Message) -> Effects {
         let input = !matches!(
             message,
             Message::Tick(_)
@@ -470,115 +481,5 @@ impl App {
         self.status.online = acquirer.unwrap_or(self.demo);
         self.status.checks = lines;
         vec![]
-    }
-
-    fn lock(&mut self) -> Effects {
-        let Some(number) = self.cashier.as_ref().map(|c| c.number) else {
-            return vec![];
-        };
-        // A supervisor's approval is not asked for over the lock screen.
-        self.approval = None;
-        self.leave();
-        let covered = std::mem::replace(&mut self.screen, Screen::Help);
-        self.locked_over = Some(Box::new(covered));
-        self.go(Screen::Login(login::State::locked(number)))
-    }
-
-    /// Tab moves between the fields of the screen (on the login screen,
-    /// between number and PIN, which the screen tracks itself).
-    fn tab(&mut self, back: bool) -> Effects {
-        if self.approval.is_none() {
-            if let Screen::Login(_) = self.screen {
-                return self.handle(Message::Login(login::Msg::Tab));
-            }
-        }
-        vec![Effect::FocusNext { back }]
-    }
-
-    fn typed(&mut self, c: char) -> Effects {
-        match &self.screen {
-            Screen::Tender(t) if self.approval.is_none() => match t.typed(c) {
-                Some(m) => self.handle(Message::Tender(m)),
-                None => vec![],
-            },
-            _ => vec![],
-        }
-    }
-
-    /// What a key means on the screen showing, before the shortcuts.
-    fn screen_key(&self, k: keyboard::key::Named) -> Option<Message> {
-        use keyboard::key::Named as K;
-        if self.approval.is_some() {
-            return None;
-        }
-        match (&self.screen, k) {
-            // Enter goes on from the self-check, as its Continue button does.
-            (Screen::Startup(_), K::Enter) => Some(Message::Startup(startup::Msg::Continue)),
-            (Screen::Receipt(_), K::Enter) => Some(Message::Receipt(receipt::Msg::NewSale)),
-            (Screen::Help, K::Enter) => Some(Message::HelpBack),
-            (Screen::Tender(t), k) => t.key(k).map(Message::Tender),
-            (Screen::Sale(s), k) => s.key(k, &self.sale).map(Message::Sale),
-            _ => None,
-        }
-    }
-
-    fn key(&mut self, k: keyboard::key::Named) -> Effects {
-        use keyboard::key::Named as K;
-        if let Some(m) = self.screen_key(k) {
-            return self.handle(m);
-        }
-        if self.cashier.is_none()
-            || matches!(self.shown(), Shown::Locked | Shown::Login | Shown::Startup)
-        {
-            return vec![];
-        }
-        let paying = matches!(&self.screen, Screen::Tender(t) if t.busy());
-        if k == K::Escape {
-            if self.approval.take().is_some() {
-                return vec![];
-            }
-            if let Screen::Sale(s) = &mut self.screen {
-                if s.weighing.take().is_some() {
-                    return vec![Effect::Focus(sale::SCAN_ID)];
-                }
-            }
-            let unanswered = matches!(&self.screen,
-                Screen::Tender(t) if t.completing
-                    || t.progress.as_ref().is_some_and(|p| p.approved.is_none()));
-            if unanswered {
-                return vec![];
-            }
-            return self.go(Screen::Sale(sale::State::default()));
-        }
-        let nav = match k {
-            K::F1 => sale::Nav::Help,
-            K::F2 => return vec![Effect::Focus(sale::SEARCH_ID)],
-            K::F4 => sale::Nav::Park,
-            K::F5 => sale::Nav::Parked,
-            K::F6 => sale::Nav::Refund,
-            K::F7 => sale::Nav::Cash,
-            K::F8 => sale::Nav::Reports,
-            K::F9 => sale::Nav::Settings,
-            K::F10 => sale::Nav::Lock,
-            K::F11 => sale::Nav::Receipts,
-            K::F12 => sale::Nav::Pay,
-            _ => return vec![],
-        };
-        if paying || self.approval.is_some() {
-            return vec![];
-        }
-        if nav == sale::Nav::Lock {
-            return self.lock();
-        }
-        let empty = self.sale.live_lines().next().is_none();
-        if matches!(nav, sale::Nav::Pay | sale::Nav::Park) && empty {
-            return self.error(self.t("sale-empty"));
-        }
-        // The shortcuts act as the sale screen's buttons do, from any screen.
-        if !matches!(self.screen, Screen::Sale(_)) {
-            self.leave();
-            self.screen = Screen::Sale(sale::State::default());
-        }
-        self.handle(Message::Sale(sale::Msg::Go(nav)))
     }
 }

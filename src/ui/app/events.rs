@@ -7,8 +7,10 @@ use crate::screen::approval::{self, Pending};
 use crate::screen::{
     cash, cashiers, login, parked, receipt, refund, reports, sale, settings, startup, tender,
 };
+use tillpoint_app::customer::CustomerView;
 use tillpoint_app::service::CashMovement;
 use tillpoint_core::cashier::Approval;
+use tillpoint_core::money::Money;
 
 impl App {
     /// Answers that change the sale or the books, when their screen is no
@@ -246,8 +248,22 @@ impl App {
     pub(super) fn tender_event(&mut self, e: tender::Event) -> Effects {
         match e {
             tender::Event::Completed(record, change) => {
+                let paid = record
+                    .tenders
+                    .iter()
+                    .fold(0i64, |a, t| a.saturating_add(t.amount.minor));
+                let cur = record.currency;
+                // The tenders hold what was applied; the customer handed
+                // over that and the change.
+                let change_back = change.unwrap_or(Money::zero(cur));
+                let done = CustomerView::Done {
+                    total: record.total,
+                    paid: Money::new(paid.saturating_add(change_back.minor), cur),
+                    change: change_back,
+                };
                 let change = change.map(|c| tillpoint_i18n::money(self.lang, c));
                 let mut fx = self.new_sale();
+                self.done = Some(done);
                 fx.push(print(Some(record.clone())));
                 let shown = receipt::State::of(*record, change);
                 fx.extend(self.open((Screen::Receipt(shown.0), shown.1), Message::Receipt));

@@ -1,0 +1,133 @@
+//! The keyboard: what each key the window catches means on the screen
+//! showing, then the shortcuts that work from every screen.
+
+use super::{login, receipt, sale, startup, App, Effects, Message, Screen, Shown};
+use crate::effect::Effect;
+use iced::keyboard;
+
+impl App {
+    /// Tab moves between the fields of the screen (on the login screen,
+    /// between number and PIN, which the screen tracks itself).
+    pub(super) fn tab(&mut self, back: bool) -> Effects {
+        if self.approval.is_none() {
+            if let Screen::Login(_) = self.screen {
+                return self.handle(Message::Login(login::Msg::Tab));
+            }
+        }
+        vec![Effect::FocusNext { back }]
+    }
+
+    pub(super) fn typed(&mut self, c: char) -> Effects {
+        match &self.screen {
+            Screen::Tender(t) if self.approval.is_none() => match t.typed(c) {
+                Some(m) => self.handle(Message::Tender(m)),
+                None => vec![],
+            },
+            _ => vec![],
+        }
+    }
+
+    /// What a key means on the screen showing, before the shortcuts.
+    fn screen_key(&self, k: keyboard::key::Named) -> Option<Message> {
+        use keyboard::key::Named as K;
+        if self.approval.is_some() {
+            return None;
+        }
+        match (&self.screen, k) {
+            // Enter goes on from the self-check, as its Continue button does.
+            (Screen::Startup(_), K::Enter) => Some(Message::Startup(startup::Msg::Continue)),
+            (Screen::Receipt(_), K::Enter) => Some(Message::Receipt(receipt::Msg::NewSale)),
+            (Screen::Help, K::Enter) => Some(Message::HelpBack),
+            (Screen::Tender(t), k) => t.key(k).map(Message::Tender),
+            (Screen::Sale(s), k) => s.key(k, &self.sale).map(Message::Sale),
+            _ => None,
+        }
+    }
+
+    pub(super) fn key(&mut self, k: keyboard::key::Named) -> Effects {
+        use keyboard::key::Named as K;
+        if let Some(m) = self.screen_key(k) {
+            return self.handle(m);
+        }
+        if self.cashier.is_none()
+            || matches!(self.shown(), Shown::Locked | Shown::Login | Shown::Startup)
+        {
+            return vec![];
+        }
+        let paying = matches!(&self.screen, Screen::Tender(t) if t.busy());
+        if k == K::Escape {
+            if self.approval.take().is_some() {
+                return vec![];
+            }
+            if let Screen::Sale(s) = &mut self.screen {
+                if s.weighing.take().is_some() {
+                    return vec![Effect::Focus(sale::SCAN_ID)];
+                }
+            }
+            let unanswered = matches!(&self.screen,
+                Screen::Tender(t) if t.completing
+                    || t.progress.as_ref().is_some_and(|p| p.approved.is_none()));
+            if unanswered {
+                return vec![];
+            }
+            return self.go(Screen::Sale(sale::State::default()));
+        }
+        let nav = match k {
+            K::F1 => sale::Nav::Help,
+            K::F2 => return vec![Effect::Focus(sale::SEARCH_ID)],
+            K::F4 => sale::Nav::Park,
+            K::F5 => sale::Nav::Parked,
+            K::F6 => sale::Nav::Refund,
+            K::F7 => sale::Nav::Cash,
+            K::F8 => sale::Nav::Reports,
+            K::F9 => sale::Nav::Settings,
+            K::F10 => sale::Nav::Lock,
+            K::F11 => sale::Nav::Receipts,
+            K::F12 => sale::Nav::Pay,
+            _ => return vec![],
+        };
+        if paying || self.approval.is_some() {
+            return vec![];
+        }
+        if nav == sale::Nav::Lock {
+            return self.lock();
+        }
+        let empty = self.sale.live_lines().next().is_none();
+        if matches!(nav, sale::Nav::Pay | sale::Nav::Park) && empty {
+            return self.error(self.t("sale-empty"));
+        }
+        // The shortcuts act as the sale screen's buttons do, from any screen.
+        if !matches!(self.screen, Screen::Sale(_)) {
+            self.leave();
+            self.screen = Screen::Sale(sale::State::default());
+        }
+        self.handle(Message::Sale(sale::Msg::Go(nav)))
+    }
+
+    /// A close request from the window manager: outside kiosk mode the
+    /// window closes; in kiosk mode only while a manager is logged in, and
+    /// anyone else is told so.
+    pub(super) fn close_requested(&mut self) -> Effects {
+        let manager = self
+            .cashier
+            .as_ref()
+            .is_some_and(|c| c.role == tillpoint_core::cashier::Role::Manager);
+        if !self.kiosk || manager {
+            return vec![Effect::Exit];
+        }
+        let text = self.i18n.tr(self.lang, "kiosk-close-refused");
+        self.error(text)
+    }
+
+    pub(super) fn lock(&mut self) -> Effects {
+        let Some(number) = self.cashier.as_ref().map(|c| c.number) else {
+            return vec![];
+        };
+        // A supervisor's approval is not asked for over the lock screen.
+        self.approval = None;
+        self.leave();
+        let covered = std::mem::replace(&mut self.screen, Screen::Help);
+        self.locked_over = Some(Box::new(covered));
+        self.go(Screen::Login(login::State::locked(number)))
+    }
+}
