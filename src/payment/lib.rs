@@ -9,4 +9,5 @@ pub mod iso8583;
 pub mod keyfile;
 pub mod pin;
 pub mod qr;
+pub mod qr_gateway;
 pub mod session;

@@ -36,9 +36,65 @@ pub fn mask_code(code: &str) -> String {
         .collect()
 }
 
+/// The wallet a customer's payment code belongs to, told by its first two
+/// digits as the providers publish them: WeChat Pay 10–15 (18 digits),
+/// Alipay 25–30 (16 to 24 digits), UnionPay QR 62 (19 digits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QrScheme {
+    WechatPay,
+    Alipay,
+    UnionPay,
+}
+
+impl QrScheme {
+    /// The scheme key the reports and receipts use.
+    pub fn key(self) -> &'static str {
+        match self {
+            QrScheme::WechatPay => "wechat",
+            QrScheme::Alipay => "alipay",
+            QrScheme::UnionPay => "unionpay",
+        }
+    }
+}
+
+/// The wallet of a scanned payment code; `None` for a code no listed
+/// wallet issues (the gateway may still know it).
+pub fn scheme_of(code: &str) -> Option<QrScheme> {
+    let code = code.trim();
+    if !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let prefix: u8 = code.get(..2)?.parse().ok()?;
+    match (prefix, code.len()) {
+        (10..=15, 18) => Some(QrScheme::WechatPay),
+        (25..=30, 16..=24) => Some(QrScheme::Alipay),
+        (62, 19) => Some(QrScheme::UnionPay),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wallet_is_told_by_the_first_two_digits() {
+        assert_eq!(scheme_of("134567890123456789"), Some(QrScheme::WechatPay));
+        assert_eq!(scheme_of("104567890123456789"), Some(QrScheme::WechatPay));
+        assert_eq!(scheme_of("284500001234567890"), Some(QrScheme::Alipay));
+        assert_eq!(scheme_of("2545000012345678"), Some(QrScheme::Alipay));
+        assert_eq!(scheme_of("6212345678901234567"), Some(QrScheme::UnionPay));
+        assert_eq!(scheme_of("164567890123456789"), None, "16 is no wallet's");
+        assert_eq!(
+            scheme_of("1345678901234567"),
+            None,
+            "WeChat codes are 18 digits"
+        );
+        assert_eq!(scheme_of("31450000123456789"), None);
+        assert_eq!(scheme_of("28450000123456789a"), None);
+        assert_eq!(scheme_of(""), None);
+        assert_eq!(QrScheme::Alipay.key(), "alipay");
+    }
 
     #[test]
     fn masks_all_but_the_ends() {

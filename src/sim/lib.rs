@@ -7,4 +7,5 @@ pub mod demo_devices;
 pub mod pinpad;
 pub mod pole;
 pub mod printer;
+pub mod qr;
 pub mod scale;
