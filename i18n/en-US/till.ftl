@@ -299,6 +299,12 @@ decline-cancelled-cardholder = Cancelled on the PIN pad
 decline-pin-timeout = No PIN was entered in time
 decline-no-application = No card application was chosen in time
 decline-failed = The payment did not go through: { $why }
+qr-bad-code = That is not a payment code ({ $why }): scan the code on the customer's phone again.
+qr-unreachable = The QR provider cannot be reached: take another payment. ({ $why })
+qr-declined = The QR payment was declined: { $why }
+qr-cancelled = The QR payment was cancelled; the order is closed at the provider.
+qr-timed-out = The customer did not pay in time; the order is closed at the provider.
+qr-failed = The QR payment could not start: { $why }
 
 # Names the cashier reads for the demo's virtual cards and the card schemes.
 demo-card-unionpay-online-pin = UnionPay, online PIN

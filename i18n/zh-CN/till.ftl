@@ -299,6 +299,12 @@ decline-cancelled-cardholder = 已在密码键盘上取消
 decline-pin-timeout = 未在规定时间内输入密码
 decline-no-application = 未在规定时间内选择卡片应用
 decline-failed = 支付未完成：{ $why }
+qr-bad-code = 这不是付款码（{ $why }）：请重新扫描顾客手机上的付款码。
+qr-unreachable = 无法连接扫码支付服务商：请改用其他支付方式。（{ $why }）
+qr-declined = 扫码支付被拒绝：{ $why }
+qr-cancelled = 扫码支付已取消，服务商处的订单已关闭。
+qr-timed-out = 顾客未在时限内付款，服务商处的订单已关闭。
+qr-failed = 扫码支付无法开始：{ $why }
 
 # 演示虚拟卡与卡组织的显示名称。
 demo-card-unionpay-online-pin = 银联，联机密码

@@ -11,6 +11,7 @@ pub mod demo_shop;
 pub mod payments;
 pub mod print_queue;
 pub mod printing;
+pub mod qr_desk;
 pub mod service;
 pub mod settings;
 pub mod terminal;

@@ -12,6 +12,9 @@
 mod admin;
 mod counter;
 mod link;
+mod qr;
+
+use qr::{qr_gateway, qr_refusal};
 
 pub use counter::{WeighRefusal, Weight};
 
@@ -158,6 +161,10 @@ pub struct Service {
     pub step_delay: std::time::Duration,
     /// The scale and the pole display, each behind its own lock.
     counter: counter::Counter,
+    /// The QR gateway, when `[qr] channel = "gateway"`.
+    qr: Option<crate::qr_desk::QrDesk>,
+    /// Gateway orders paid in this window whose sale is not recorded yet.
+    qr_pending: Arc<Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -235,6 +242,7 @@ impl Service {
     pub fn new(till: Till) -> Service {
         let max_age = crate::closing::acquirer_config(&till).limits.max_age;
         let counter = counter::Counter::from_config(&till.config);
+        let qr = qr_gateway(&till);
         Service {
             advice_max_age_ms: i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX),
             printer: Arc::new(Mutex::new(PrintDesk::for_till(&till))),
@@ -248,7 +256,10 @@ impl Service {
             pad: None,
             step_delay: std::time::Duration::from_millis(900),
             counter,
+            qr,
+            qr_pending: Arc::new(Mutex::new(Vec::new())),
         }
+        .with_qr_worker()
     }
 
     /// The till as the window opens it: in the demo with the demo's
@@ -334,7 +345,7 @@ impl Service {
     /// Whether a QR payment needs the customer's code scanned at the till
     /// (the shop's devices; the demo makes its codes up).
     pub fn scans_payment_codes(&self) -> bool {
-        self.scans_codes
+        self.scans_codes || self.qr.is_some()
     }
 
     pub fn has_devices(&self) -> bool {
@@ -360,6 +371,9 @@ impl Service {
         if let Some(c) = &self.cancel {
             c.cancel();
         }
+        if let Some(q) = &self.qr {
+            q.cancel();
+        }
     }
 
     /// The application the cardholder or cashier picked on screen, for the
@@ -381,6 +395,12 @@ impl Service {
         input: &str,
         progress: &mut dyn FnMut(PayProgress),
     ) -> Result<CardRef, PayRefusal> {
+        if let (TenderKind::Qr, Some(q)) = (kind, &self.qr) {
+            progress(PayProgress::Step(1));
+            let card = q.pay_code(&self.till, amount, input).map_err(qr_refusal)?;
+            lock(&self.qr_pending).push(card.order_id.clone());
+            return Ok(card);
+        }
         let Some(terminal) = &self.terminal else {
             return Err(PayRefusal::failed("no payment devices"));
         };
@@ -449,6 +469,16 @@ impl Service {
     pub fn abandon_pending(&self) {
         let taken: Vec<_> = lock(&self.pending).drain(..).collect();
         self.reverse_in_background(taken);
+        let orders: Vec<String> = lock(&self.qr_pending).drain(..).collect();
+        if let (false, Some(q)) = (orders.is_empty(), self.qr.clone()) {
+            let till = self.till.clone();
+            std::thread::spawn(move || {
+                for o in orders {
+                    tracing::info!(order = %o, "QR payment of an abandoned sale given back");
+                    q.give_back(&till, &o);
+                }
+            });
+        }
     }
 
     fn reverse_in_background(&self, taken: Vec<(String, PendingCommit)>) {
@@ -654,6 +684,7 @@ impl Service {
         })?;
         // Never waits: a busy link is tidied up later.
         self.recorded(&used);
+        self.qr_recorded(&done.record);
         Ok(done.record)
     }
 

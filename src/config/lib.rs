@@ -214,7 +214,7 @@ fn parse_rounding(s: &str) -> Result<Rounding, String> {
 
 /// Sections other modules own; listed so they are not reported as unknown.
 pub const DEVICE_SECTIONS: &[&str] = &[
-    "printer", "pinpad", "reader", "emv", "acquirer", "ui", "scale", "display",
+    "printer", "pinpad", "reader", "emv", "acquirer", "ui", "scale", "display", "qr",
 ];
 
 impl Config {

@@ -113,6 +113,10 @@ pub struct CardRef {
     pub cvm: String,
     /// True when the card approved offline (TC) and an advice waits in the outbox.
     pub offline: bool,
+    /// The QR gateway's order (`out_trade_no`) this payment was made as: how
+    /// a refund, and a till restarted mid-payment, find it at the provider.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub order_id: String,
 }
 
 impl CardRef {

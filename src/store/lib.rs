@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod instructions;
 pub mod integrity;
 pub mod journal;
+pub mod qr_orders;
 pub mod queue;
 pub mod reports;
 pub mod sales;

@@ -198,6 +198,8 @@ impl Store {
         for (i, t) in record.tenders.iter().enumerate() {
             let outbox_kind = match (record.kind, t.kind, &t.card) {
                 (SaleKind::Sale, TenderKind::Card, Some(c)) if c.offline => Some("advice"),
+                // Paid through the QR gateway: refunded through it too.
+                (SaleKind::Refund, _, Some(c)) if !c.order_id.is_empty() => Some("qr_refund"),
                 (SaleKind::Refund, k, _) if k.is_electronic() => Some("refund"),
                 _ => None,
             };
@@ -405,9 +407,11 @@ impl Store {
             .execute(params![id, at_ms, approval.approver()])?;
         reports::book_void(&tx, period, id, &record)?;
         for (i, t) in record.tenders.iter().enumerate() {
+            let through_gateway = t.card.as_ref().is_some_and(|c| !c.order_id.is_empty());
+            let kind = if through_gateway { "qr_void" } else { "void" };
             if t.kind.is_electronic() {
-                tx.prepare_cached("INSERT INTO outbox(sale_id, tender_idx, kind, created_at_ms) VALUES (?1,?2,'void',?3)")?.execute(
-                    params![id, i as i64, at_ms],
+                tx.prepare_cached("INSERT INTO outbox(sale_id, tender_idx, kind, created_at_ms) VALUES (?1,?2,?3,?4)")?.execute(
+                    params![id, i as i64, kind, at_ms],
                 )?;
             }
         }

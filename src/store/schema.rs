@@ -282,6 +282,25 @@ const STEPS: &[&str] = &[
     r#"
     ALTER TABLE journal ADD COLUMN mac TEXT;
     "#,
+    // 7: QR orders at the gateway (store/qr_orders.rs): each is written
+    // before its first request and ends recorded, closed or reversed, so a
+    // QR payment never stays one-sided, even across a crash.
+    r#"
+    CREATE TABLE qr_orders(
+        out_trade_no TEXT PRIMARY KEY,
+        origin TEXT NOT NULL CHECK (origin IN ('code', 'shown')),
+        amount INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        scheme TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL CHECK (state IN ('open', 'paid', 'recorded', 'closed', 'reversed')),
+        transaction_id TEXT NOT NULL DEFAULT '',
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    ) WITHOUT ROWID;
+    CREATE INDEX qr_orders_unfinished ON qr_orders(state) WHERE state IN ('open', 'paid');
+    INSERT OR IGNORE INTO counters(name, value) VALUES ('qr_order', 0);
+    "#,
 ];
 
 /// The schema version this build writes.

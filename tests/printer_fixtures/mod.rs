@@ -133,6 +133,7 @@ pub fn card() -> CardRef {
         entry_mode: "chip".into(),
         cvm: "pin".into(),
         offline: false,
+        order_id: String::new(),
     }
 }
 
