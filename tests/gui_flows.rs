@@ -1446,3 +1446,54 @@ fn the_pole_display_follows_the_sale() {
         assert!(app.sale.live_lines().count() >= 1, "and the sale goes on");
     }
 }
+
+/// Both QR directions in the demo's window, through its QR provider over
+/// HTTPS: the customer's code typed as the scanner types it (its wallet
+/// shown first), then the shop's code shown (F2) and paid by the demo's
+/// customer; both sales recorded with their gateway orders.
+#[test]
+fn qr_both_ways_through_the_demo_gateway() {
+    use tillpoint_ui::screen::tender;
+    let dir = tempfile::tempdir().unwrap();
+    let mut service =
+        Service::new(demo_shop(dir.path(), tillpoint_app::demo_shop::CONFIG_TOML)).with_demo_qr();
+    assert!(service.has_qr_gateway());
+    service.step_delay = std::time::Duration::ZERO;
+    let mut app = start(service, true, Lang::En);
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "6930181590837");
+    app.drive(Message::Key(Named::F12));
+    app.drive(Message::Key(Named::F2));
+    app.drive(Message::Tender(tender::Msg::Code(
+        "134567890123456789".into(),
+    )));
+    act(&mut app, |s| {
+        s.find("WeChat Pay")
+            .expect("the wallet is named before the code is sent");
+    });
+    app.drive(Message::Tender(tender::Msg::CodeScanned));
+    assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
+
+    click(&mut app, "New sale");
+    type_into(&mut app, "scan", "6930181590837");
+    app.drive(Message::Key(Named::F12));
+    app.drive(Message::Key(Named::F2));
+    app.drive(Message::Key(Named::F2));
+    assert_eq!(
+        app.shown(),
+        Shown::Receipt,
+        "the demo customer paid the shown code: {:?}",
+        app.notice
+    );
+    let orders: Vec<String> = app.service.with_till(|t| {
+        let db = rusqlite::Connection::open(t.paths.data_dir.join("till.db")).unwrap();
+        let mut st = db
+            .prepare("SELECT origin || ':' || state FROM qr_orders ORDER BY out_trade_no")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    });
+    assert_eq!(orders, ["code:recorded", "shown:recorded"]);
+}

@@ -218,3 +218,39 @@ fn signatures_agree_with_openssl() {
     let b64 = base64::engine::general_purpose::STANDARD.encode(&theirs.stdout);
     assert_eq!(sign::verify(&public, &msg, &b64), Ok(()));
 }
+
+/// `tillpoint qr-sim` serves the gateway as the in-process simulator does.
+#[test]
+fn the_qr_sim_command_serves_the_gateway() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tillpoint"))
+        .args([
+            "qr-sim",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--userpaying",
+            "1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let c = client(&format!("https://127.0.0.1:{port}"), Duration::from_secs(3));
+    let mut answer = Err(GatewayError::NoAnswer);
+    for _ in 0..100 {
+        answer = c.pay(&pay("CLI-1", 100));
+        if !matches!(answer, Err(GatewayError::Unreachable(_))) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        answer.unwrap().trade_state,
+        TradeState::Userpaying,
+        "--userpaying 1"
+    );
+}

@@ -82,6 +82,12 @@ fn refusal(id: &'static str, detail: impl std::fmt::Display) -> QrRefusal {
     }
 }
 
+/// The wallet a scanned code belongs to ("alipay", "wechat", "unionpay"),
+/// for the cashier to see before it is sent.
+pub fn wallet_of(code: &str) -> Option<&'static str> {
+    scheme_of(code).map(|s| s.key())
+}
+
 /// A shown code waiting for the customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShownCode {

@@ -165,6 +165,8 @@ pub struct Service {
     qr: Option<crate::qr_desk::QrDesk>,
     /// Gateway orders paid in this window whose sale is not recorded yet.
     qr_pending: Arc<Mutex<Vec<String>>>,
+    /// The demo's QR provider, running while the window is open.
+    demo_qr: Option<Arc<tillpoint_sim::qr::QrSimHandle>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -258,6 +260,7 @@ impl Service {
             counter,
             qr,
             qr_pending: Arc::new(Mutex::new(Vec::new())),
+            demo_qr: None,
         }
         .with_qr_worker()
     }
@@ -307,6 +310,9 @@ impl Service {
         }
         if demo_devices && !service.has_pole_display() {
             service = service.with_demo_pole();
+        }
+        if demo_devices && !service.has_qr_gateway() {
+            service = service.with_demo_qr();
         }
         match terminal {
             Some(t) => service.with_terminal(t),

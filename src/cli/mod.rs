@@ -178,6 +178,31 @@ pub enum Command {
     /// The acquirer host simulator: ISO 8583 on a loopback TCP port, its own
     /// SQLite ledger, EMV (ARQC/ARPC) and DUKPT PIN checks, fault knobs.
     AcquirerSim(acquirer::SimArgs),
+    /// QR payment provider simulator: the gateway's signed JSON over HTTPS on
+    /// --listen, with the demo's keys and certificate (assets/demo/qr), its own
+    /// ledger and fault knobs. Runs until stopped.
+    QrSim {
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: std::net::SocketAddr,
+        /// A paid code order first answers USERPAYING for this many queries.
+        #[arg(long, default_value_t = 0)]
+        userpaying: u32,
+        /// The customer scans a shown code after this many queries (0: never).
+        #[arg(long, default_value_t = 3)]
+        auto_scan: u32,
+        /// Wait this long before every answer.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// Act on requests but never answer.
+        #[arg(long)]
+        no_answer: bool,
+        /// Answer bodies that are not JSON.
+        #[arg(long)]
+        garbled: bool,
+        /// Sign answers with the wrong key.
+        #[arg(long)]
+        bad_signature: bool,
+    },
     /// The till's acquirer link (host in [acquirer]): status, sync, settle, echo.
     #[command(subcommand)]
     Acquirer(acquirer::AcquirerCmd),
@@ -563,6 +588,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             printer::print_queue(&cli, reprint.as_deref(), *status)
         }
         Some(Command::AcquirerSim(args)) => acquirer::acquirer_sim(args),
+        Some(Command::QrSim {
+            listen,
+            userpaying,
+            auto_scan,
+            delay_ms,
+            no_answer,
+            garbled,
+            bad_signature,
+        }) => {
+            use tillpoint_sim::qr::{start_qr_sim, Faults, QrSimConfig};
+            let sim = start_qr_sim(QrSimConfig::demo(*listen)?)?;
+            {
+                let mut l = sim.ledger();
+                l.userpaying_polls = *userpaying;
+                l.auto_scan_after = (*auto_scan > 0).then_some(*auto_scan);
+            }
+            sim.set_faults(Faults {
+                delay: std::time::Duration::from_millis(*delay_ms),
+                no_answer: *no_answer,
+                garbled: *garbled,
+                bad_signature: *bad_signature,
+            });
+            println!(
+                "QR provider simulator on {} (merchant {}); Ctrl+C stops it",
+                sim.url(),
+                tillpoint_sim::qr::demo_keys::MCHID
+            );
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
         Some(Command::Acquirer(cmd)) => acquirer::acquirer(&cli, cmd),
         Some(Command::Readers) => card::readers(),
         Some(Command::PinpadSim {

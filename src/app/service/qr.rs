@@ -65,7 +65,67 @@ fn qr_worker(desk: QrDesk, till: Weak<Mutex<Till>>, started_ms: i64) {
     }
 }
 
+/// Writes the demo's published keys where a shop keeps its own, so the
+/// demo's gateway is configured exactly as a shop's is.
+fn demo_key_files(dir: &std::path::Path) -> std::io::Result<QrConfig> {
+    use tillpoint_sim::qr::demo_keys as k;
+    let qr = dir.join("qr-demo");
+    std::fs::create_dir_all(&qr)?;
+    for (name, pem) in [
+        ("merchant.key.pem", k::MERCHANT_KEY),
+        ("platform.pub.pem", k::PLATFORM_PUB),
+        ("ca.pem", k::CA),
+    ] {
+        tillpoint_config::private::write(&qr.join(name), pem.as_bytes())?;
+    }
+    Ok(QrConfig {
+        channel: "gateway".into(),
+        mchid: k::MCHID.into(),
+        serial_no: k::SERIAL.into(),
+        merchant_key: qr.join("merchant.key.pem").display().to_string(),
+        platform_key: qr.join("platform.pub.pem").display().to_string(),
+        ca: qr.join("ca.pem").display().to_string(),
+        poll_seconds: 1,
+        ..QrConfig::default()
+    })
+}
+
 impl Service {
+    /// Runs the demo's QR provider (`qr-sim` on 127.0.0.1, its customer
+    /// paying a shown code a few seconds after it appears) and takes QR
+    /// payments through it, as a shop's till does through its provider.
+    pub fn with_demo_qr(mut self) -> Service {
+        use tillpoint_sim::qr::{start_qr_sim, QrSimConfig};
+        let started = QrSimConfig::demo(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .and_then(start_qr_sim);
+        let sim = match started {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("the demo QR provider did not start ({e}); QR goes to the acquirer");
+                return self;
+            }
+        };
+        sim.ledger().auto_scan_after = Some(3);
+        let dir = lock(&self.till).data_dir().to_path_buf();
+        let desk = demo_key_files(&dir)
+            .map_err(|e| e.to_string())
+            .and_then(|mut c| {
+                c.url = sim.url();
+                QrDesk::from_config(&c, &dir).map_err(|e| e.to_string())
+            });
+        match desk {
+            Ok(d) => {
+                self.qr = Some(d);
+                self.demo_qr = Some(Arc::new(sim));
+                self.with_qr_worker()
+            }
+            Err(e) => {
+                tracing::warn!("the demo QR gateway is not usable ({e})");
+                self
+            }
+        }
+    }
+
     pub(super) fn with_qr_worker(self) -> Service {
         if let Some(desk) = self.qr.clone() {
             let started_ms = lock(&self.till).clock.now_ms();
@@ -104,6 +164,18 @@ impl Service {
         let card = q.wait_shown(&self.till, shown).map_err(qr_refusal)?;
         lock(&self.qr_pending).push(card.order_id.clone());
         Ok(card)
+    }
+
+    /// One paid order cannot go on the sale after all: its money goes
+    /// back now, on a worker thread.
+    pub fn abandon_qr(&self, order: &str) {
+        let Some(q) = self.qr.clone() else { return };
+        if order.is_empty() {
+            return;
+        }
+        lock(&self.qr_pending).retain(|o| o != order);
+        let (till, order) = (self.till.clone(), order.to_owned());
+        std::thread::spawn(move || q.give_back(&till, &order));
     }
 
     /// The gateway orders of a recorded sale are done.

@@ -215,6 +215,7 @@ impl App {
                         scans_codes: self.service.scans_payment_codes(),
                         pin_pad: self.service.has_pin_pad(),
                         demo: self.demo,
+                        shows_codes: self.service.has_qr_gateway(),
                     };
                     self.go(Screen::Tender(tender::State::new(devices)))
                 }

@@ -5,8 +5,11 @@ use crate::ctx::Ctx;
 use crate::effect::{Effect, Update};
 use crate::theme;
 use iced::keyboard::key::Named;
+use iced::widget::qr_code;
 use iced::widget::{column, container, row, text, text_input, Column};
 use iced::{Alignment, Element, Length};
+use std::rc::Rc;
+use tillpoint_app::qr_desk::ShownCode;
 use tillpoint_app::service::{PadKey, PayProgress, PayRefusal, PayStep};
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::{PricingRules, Sale, SaleRecord};
@@ -35,6 +38,8 @@ pub struct Devices {
     pub pin_pad: bool,
     /// Demo mode: without a terminal the payment steps are simulated.
     pub demo: bool,
+    /// The QR gateway can make a code for the customer to scan.
+    pub shows_codes: bool,
 }
 
 pub const CASH_ID: &str = "cash";
@@ -81,6 +86,8 @@ pub struct State {
     /// The paid sale is being recorded: the screen stays until the till
     /// answers, so the answer always finds it (and the counter is cleared).
     pub completing: bool,
+    /// The shop's code on show for the customer to scan, drawn.
+    pub shown: Option<(ShownCode, Rc<qr_code::Data>)>,
 }
 
 /// Completes the sale once nothing is left to pay (the screen then stays
@@ -138,6 +145,10 @@ pub enum Msg {
     Code(String),
     /// The scanner's Enter after the code.
     CodeScanned,
+    /// Show the shop's code for the customer to scan instead.
+    ShowCode,
+    /// The gateway made the code (or why not).
+    Shown(Result<ShownCode, PayRefusal>),
     /// The cashier stops the payment in progress.
     Cancel,
     /// One simulated step of the demo's payment: the next step, and at the
@@ -173,6 +184,8 @@ enum Intent {
     Electronic(TenderKind, Money),
     /// A QR payment waits for the code: focus the code field.
     AwaitCode,
+    /// The shop's code for `amount` is asked for, to show the customer.
+    ShowCode(Money),
     /// The customer's code was scanned: pay `amount` with it.
     Code(Money, String),
     /// Stop the payment in progress.
@@ -197,6 +210,14 @@ fn pay(kind: TenderKind, amount: Money, input: String) -> Effect<Msg> {
             })
         });
         Msg::Paid(kind, amount, paid.map(Box::new))
+    })
+}
+
+/// Waits for the customer to pay the shown code.
+fn wait_shown(shown: ShownCode) -> Effect<Msg> {
+    Effect::call(move |s| {
+        let paid = s.wait_qr(&shown);
+        Msg::Paid(TenderKind::Qr, shown.amount, paid.map(Box::new))
     })
 }
 
@@ -239,6 +260,7 @@ impl State {
             };
         };
         match (k, p.approved) {
+            (Named::F2, None) if p.kind == TenderKind::Qr && p.step == 0 => Some(Msg::ShowCode),
             (Named::Enter, Some(_)) => Some(Msg::Dismiss),
             (Named::Escape, None) if self.cancellable || self.scan_code => Some(Msg::Cancel),
             _ => None,
@@ -306,15 +328,35 @@ impl State {
                 Update::none()
             }
             Msg::Paid(kind, amount, Ok(card)) => {
-                let stan = card.stan.clone();
+                self.shown = None;
+                let (stan, order) = (card.stan.clone(), card.order_id.clone());
                 let u = self.electronic(sale, rules, kind, amount, *card);
                 if u.event.is_some() {
                     // Approved but not on the sale: give it back.
-                    return u.with(Effect::run(move |s| s.abandon_approval(&stan)));
+                    return u.with(Effect::run(move |s| {
+                        s.abandon_approval(&stan);
+                        s.abandon_qr(&order);
+                    }));
                 }
                 u
             }
-            Msg::Paid(_, _, Err(why)) => {
+            Msg::Shown(Ok(code)) => match qr_code::Data::new(code.code_url.as_bytes()) {
+                Ok(data) => {
+                    self.shown = Some((code.clone(), Rc::new(data)));
+                    Update::effect(wait_shown(code))
+                }
+                Err(e) => {
+                    let order = code.order.clone();
+                    self.shown = None;
+                    if let Some(p) = &mut self.progress {
+                        p.approved = Some(false);
+                    }
+                    Update::event(Event::Notice(e.to_string()))
+                        .with(Effect::run(move |s| s.abandon_qr(&order)))
+                }
+            },
+            Msg::Paid(_, _, Err(why)) | Msg::Shown(Err(why)) => {
+                self.shown = None;
                 if let Some(p) = &mut self.progress {
                     p.approved = Some(false);
                 }
@@ -389,6 +431,9 @@ impl State {
                 }
             }
             Intent::AwaitCode => Update::effect(Effect::Focus(CODE_ID)),
+            Intent::ShowCode(amount) => {
+                Update::effect(Effect::call(move |s| Msg::Shown(s.show_qr(amount))))
+            }
             Intent::Code(amount, code) => Update::effect(pay(TenderKind::Qr, amount, code)),
             Intent::Cancel => Update::effect(Effect::run(|s| s.cancel_payment())),
             Intent::Application(n) => Update::effect(Effect::run(move |s| s.choose_application(n))),
@@ -459,6 +504,19 @@ impl State {
                 self.code = c;
                 None
             }
+            Msg::ShowCode => match &mut self.progress {
+                Some(p)
+                    if p.kind == TenderKind::Qr
+                        && p.step == 0
+                        && p.approved.is_none()
+                        && self.devices.shows_codes =>
+                {
+                    p.step = 1;
+                    self.code.clear();
+                    Some(Intent::ShowCode(p.amount))
+                }
+                _ => None,
+            },
             Msg::CodeScanned => {
                 let code = self.code.trim().to_string();
                 match &self.progress {
@@ -511,6 +569,7 @@ impl State {
             | Msg::Stage(_)
             | Msg::ChooseApplication(_)
             | Msg::Paid(..)
+            | Msg::Shown(_)
             | Msg::Completed(_) => None,
         }
     }
@@ -682,6 +741,29 @@ impl State {
                     .width(520),
             );
             col = col.push(text(ctx.t("pay-scan-help")).size(theme::SMALL));
+            if let Some(w) = tillpoint_app::qr_desk::wallet_of(&self.code) {
+                col = col.push(text(ctx.scheme(w)).size(theme::TITLE));
+            }
+            if ctx.demo && self.devices.shows_codes {
+                col = col.push(text(ctx.t("pay-demo-code")).size(theme::SMALL));
+            }
+            if self.devices.shows_codes {
+                col = col.push(
+                    theme::secondary(
+                        format!("{}  F2", ctx.t("pay-show-code")),
+                        Some(Msg::ShowCode),
+                    )
+                    .width(360),
+                );
+            }
+        }
+        if let (Some((_, data)), None) = (&self.shown, p.approved) {
+            col = col.push(
+                container(qr_code(data).cell_size(6))
+                    .padding(12)
+                    .style(container::bordered_box),
+            );
+            col = col.push(text(ctx.t("pay-shown-help")).size(theme::TEXT));
         }
         if p.approved.is_none() && (self.cancellable || self.scan_code) {
             col = col.push(theme::danger(ctx.t("common-cancel"), Some(Msg::Cancel)).width(200));

@@ -3,14 +3,14 @@
 //! carried in a 0200 to the host.
 //!
 //! Properties: nothing panics; a masked code never shows more than its first
-//! and last four characters; an accepted code packs into an ISO 8583
+//! and last four characters; a code given a wallet is that wallet's shape; an accepted code packs into an ISO 8583
 //! message that decodes with the same code in field 62.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use tillpoint_payment::iso8583::messages::{qr_purchase, Stamp, Stan, TerminalIds, Timestamp};
 use tillpoint_payment::iso8583::{pack, unpack, HOST_PROFILE};
-use tillpoint_payment::qr::{check_code, mask_code};
+use tillpoint_payment::qr::{check_code, mask_code, scheme_of};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(scanned) = std::str::from_utf8(data) else {
@@ -20,6 +20,11 @@ fuzz_target!(|data: &[u8]| {
     let n = scanned.chars().count();
     assert_eq!(masked.len(), n);
     assert!((4..n.saturating_sub(4)).all(|i| masked[i] == '*'));
+    // A recognised wallet's code is all digits of its wallet's length.
+    if scheme_of(scanned).is_some() {
+        let t = scanned.trim();
+        assert!(t.bytes().all(|b| b.is_ascii_digit()) && (16..=24).contains(&t.len()));
+    }
     let Ok(code) = check_code(scanned) else {
         return;
     };
