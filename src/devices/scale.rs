@@ -161,9 +161,11 @@ fn milligrams(value: &str, unit: &str) -> Result<i64, ScaleError> {
     }
     let int: i64 = int.parse().map_err(|_| garbled())?;
     let frac_micro: i64 = format!("{frac:0<6}").parse().map_err(|_| garbled())?;
-    // In micro-units of `unit`, then to milligrams.
-    let micro = int * 1_000_000 + frac_micro;
-    let mg = (micro * scale_mg).div_euclid(1_000_000);
+    // In micro-units of `unit`, then to milligrams (i128: 9 999 999 kg in
+    // micrograms does not fit an i64).
+    let micro = i128::from(int) * 1_000_000 + i128::from(frac_micro);
+    let mg = i64::try_from((micro * i128::from(scale_mg)).div_euclid(1_000_000))
+        .map_err(|_| garbled())?;
     Ok(if neg { -mg } else { mg })
 }
 
@@ -273,6 +275,11 @@ mod tests {
             );
         }
         assert_eq!(parse("S S 2.5 lb"), Err(ScaleError::Unit("lb".into())));
+        // The largest value the format allows converts without overflow.
+        assert_eq!(
+            parse("S S 9999999.999999 kg").unwrap().milligrams,
+            9_999_999_999_999
+        );
     }
 
     #[test]

@@ -292,7 +292,8 @@ async fn handle(
         ),
     };
     if faults.garbled {
-        text = format!("{{\"trade_state\": {}", &text[..text.len().min(20)]);
+        let head: String = text.chars().take(20).collect();
+        text = format!("{{\"trade_state\": {head}");
     }
     let ts = unix_now();
     let nonce = sign::nonce();
