@@ -1478,7 +1478,27 @@ fn qr_both_ways_through_the_demo_gateway() {
     type_into(&mut app, "scan", "6930181590837");
     app.drive(Message::Key(Named::F12));
     app.drive(Message::Key(Named::F2));
-    app.drive(Message::Key(Named::F2));
+    assert!(customer_sees(
+        &app,
+        "Please show your payment code to the cashier"
+    ));
+    // F2 again: the shop's code is asked for, and shown to the customer
+    // before the till waits for the payment.
+    let mut waits = Vec::new();
+    for e in app.handle(Message::Key(Named::F2)) {
+        let service = app.service.clone();
+        e.perform(&service, &mut |m| waits.push(m));
+    }
+    for m in waits {
+        let service = app.service.clone();
+        for e in app.handle(m) {
+            assert!(customer_sees(
+                &app,
+                "Scan with Alipay, WeChat Pay or UnionPay"
+            ));
+            e.perform(&service, &mut |m| app.drive(m));
+        }
+    }
     assert_eq!(
         app.shown(),
         Shown::Receipt,
@@ -1496,4 +1516,107 @@ fn qr_both_ways_through_the_demo_gateway() {
             .collect()
     });
     assert_eq!(orders, ["code:recorded", "shown:recorded"]);
+}
+
+/// Whether the customer display shows `text` now.
+fn customer_sees(app: &App, text: &str) -> bool {
+    let mut sim = Simulator::with_size(Settings::default(), (1024.0, 600.0), app.customer_window());
+    sim.find(text).is_ok()
+}
+
+/// The customer display follows the sale in the customer's own language
+/// (`[ui.customer] lang`), whatever the cashier reads: a welcome with the
+/// shop's name, each line as it is scanned with the total, what is left to
+/// pay, every card prompt, then paid, change and thanks.
+#[test]
+fn the_customer_display_follows_the_sale_in_the_customers_language() {
+    use tillpoint_core::money::Money;
+    use tillpoint_core::tender::TenderKind;
+    use tillpoint_ui::app::Screen;
+    use tillpoint_ui::screen::tender;
+    let dir = tempfile::tempdir().unwrap();
+    let till = demo_shop(
+        dir.path(),
+        &format!(
+            "{}\n[ui.customer]\nlang = \"zh-CN\"\n",
+            tillpoint_app::demo_shop::CONFIG_TOML
+        ),
+    );
+    let mut app = start(Service::new(till), true, Lang::En);
+    let title = app.customer_title();
+    assert!(
+        title.contains("tillpoint") && title.contains("customer"),
+        "{title}"
+    );
+    assert!(customer_sees(&app, "欢迎光临"));
+    assert!(customer_sees(&app, "Corner Store 街角便利店"));
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "6930181590837");
+    type_into(&mut app, "scan", "00010");
+    assert!(
+        customer_sees(&app, "可口可乐 Coca-Cola 330ml"),
+        "the first line stays"
+    );
+    assert!(customer_sees(&app, "苹果汁 Apple Juice 1L"));
+    assert!(customer_sees(&app, "合计"));
+    assert!(customer_sees(&app, "¥14.03"));
+    assert!(
+        !customer_sees(&app, "Total"),
+        "the customer's words are Chinese"
+    );
+
+    app.drive(Message::Key(Named::F12));
+    assert!(customer_sees(&app, "应付"));
+    act(&mut app, |s| {
+        s.find("Card  F3").expect("the cashier reads English");
+    });
+
+    // Each step of a card payment, as the payment screen holds it.
+    let Screen::Tender(t) = &mut app.screen else {
+        panic!("on the payment screen")
+    };
+    let saved = std::mem::take(t);
+    for (step, approved, words) in [
+        (0, None, "请插卡或挥卡"),
+        (1, None, "请在密码键盘上输入密码"),
+        (2, None, "请稍候…"),
+        (3, Some(true), "交易成功，谢谢"),
+        (3, Some(false), "交易被拒绝：请换一种方式付款"),
+    ] {
+        app.screen = Screen::Tender(tender::State {
+            progress: Some(tender::Progress {
+                kind: TenderKind::Card,
+                amount: Money::new(1403, app.currency),
+                step,
+                approved,
+                choices: vec![],
+            }),
+            ..tender::State::default()
+        });
+        assert!(
+            customer_sees(&app, words),
+            "step {step} {approved:?}: {words}"
+        );
+        assert!(customer_sees(&app, "¥14.03"));
+    }
+    app.screen = Screen::Tender(saved);
+
+    type_into(&mut app, "cash", "20");
+    assert_eq!(app.shown(), Shown::Receipt);
+    assert!(customer_sees(&app, "找零"));
+    assert!(customer_sees(&app, "¥5.97"));
+    assert!(customer_sees(&app, "谢谢惠顾！"));
+    click(&mut app, "New sale");
+    assert!(
+        customer_sees(&app, "找零"),
+        "the change stays while it is picked up"
+    );
+    let now = app.now_ms;
+    app.drive(Message::Tick(now + tillpoint_ui::app::THANKS_MS - 1_000));
+    assert!(customer_sees(&app, "谢谢惠顾！"));
+    app.drive(Message::Tick(now + tillpoint_ui::app::THANKS_MS));
+    assert!(
+        customer_sees(&app, "欢迎光临"),
+        "then the next customer is welcomed"
+    );
 }

@@ -324,3 +324,20 @@ scheme-qr = QR
 scheme-card = Card
 scheme-alipay = Alipay
 scheme-wechat = WeChat Pay
+
+## The customer display (second window)
+customer-title = tillpoint — customer display
+customer-welcome = Welcome
+customer-total = Total
+customer-to-pay = To pay
+customer-paid = Paid
+customer-change = Change
+customer-thanks = Thank you!
+customer-insert = Please insert or tap your card
+customer-pin = Please enter your PIN on the PIN pad
+customer-wait = Please wait…
+customer-approved = Approved — thank you
+customer-declined = Declined: please pay another way
+customer-scan = Scan with Alipay, WeChat Pay or UnionPay
+customer-show-code = Please show your payment code to the cashier
+pay-customer-scans = The customer scans the shop's code

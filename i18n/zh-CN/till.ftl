@@ -324,3 +324,20 @@ scheme-qr = 扫码
 scheme-card = 银行卡
 scheme-alipay = 支付宝
 scheme-wechat = 微信支付
+
+## 顾客显示屏（第二个窗口）
+customer-title = tillpoint 顾客显示屏 (customer display)
+customer-welcome = 欢迎光临
+customer-total = 合计
+customer-to-pay = 应付
+customer-paid = 已付
+customer-change = 找零
+customer-thanks = 谢谢惠顾！
+customer-insert = 请插卡或挥卡
+customer-pin = 请在密码键盘上输入密码
+customer-wait = 请稍候…
+customer-approved = 交易成功，谢谢
+customer-declined = 交易被拒绝：请换一种方式付款
+customer-scan = 请用支付宝、微信或云闪付扫描此码付款
+customer-show-code = 请向收银员出示付款码
+pay-customer-scans = 顾客扫描本店收款码

@@ -114,6 +114,11 @@ pub enum Message {
     /// The window manager asks the window to close (subscribed to in kiosk
     /// mode, where only a manager may close the till).
     CloseRequested,
+    /// A window closed: the cashier's ends the till; the customer's is
+    /// forgotten.
+    WindowClosed(iced::window::Id),
+    /// A window took the keyboard (the customer's gives it back).
+    WindowFocused(iced::window::Id),
     DismissNotice,
     /// The status bar's figures.
     Status(TillStatus),
@@ -138,6 +143,9 @@ pub struct Options {
 }
 
 type Effects = Vec<Effect<Message>>;
+
+/// How long the customer sees paid, change and thanks before the welcome.
+pub const THANKS_MS: i64 = 30_000;
 
 pub struct App {
     pub service: Service,
@@ -173,10 +181,25 @@ pub struct App {
     pub kiosk: bool,
     /// The paid sale the customer sees until the next one starts.
     done: Option<CustomerView>,
+    /// When the customer was shown the paid sale: the welcome comes back
+    /// [`THANKS_MS`] later.
+    done_at_ms: i64,
     /// The shop's name, for the customer's idle screen.
     shop: String,
     /// The customer's view last sent to the customer-facing devices.
     shown_customer: Option<CustomerView>,
+    /// The customer display's language (`[ui.customer] lang`).
+    pub customer_lang: Lang,
+    /// The windows open (set by [`crate::run`]; the emulator's one window
+    /// is the cashier's).
+    pub windows: Windows,
+}
+
+/// Which window is which, once they are open.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Windows {
+    pub cashier: Option<iced::window::Id>,
+    pub customer: Option<iced::window::Id>,
 }
 
 fn status(lang: Lang) -> Effect<Message> {
@@ -190,7 +213,12 @@ fn print(record: Option<Box<tillpoint_core::sale::SaleRecord>>) -> Effect<Messag
 impl App {
     /// A new application on `service`, running the self-check first.
     pub fn new(service: Service, opts: Options) -> (App, Effects) {
-        let shop = service.with_till(|t| t.config.shop.name.clone());
+        let (shop, ui) = service.with_till(|t| {
+            (
+                t.config.shop.name.clone(),
+                crate::windows::UiConfig::from_config(&t.config),
+            )
+        });
         let (rules, discount_limit, offset, idle, embedded, info, now) = service.with_till(|t| {
             let c = &t.config;
             (
@@ -230,8 +258,11 @@ impl App {
             exit_when_ready: opts.exit_when_ready,
             kiosk: opts.kiosk,
             done: None,
+            done_at_ms: 0,
             shop,
             shown_customer: None,
+            customer_lang: ui.customer_lang(opts.lang),
+            windows: Windows::default(),
         };
         let fx = vec![
             startup::check().map(Message::Startup),
@@ -368,6 +399,8 @@ impl App {
             Message::Tick(_)
                 | Message::Frame
                 | Message::CloseRequested
+                | Message::WindowClosed(_)
+                | Message::WindowFocused(_)
                 | Message::Status(_)
                 | Message::Printed(_)
                 | Message::Checked(_)
@@ -396,6 +429,8 @@ impl App {
             Message::Frame if self.exit_when_ready => vec![Effect::Exit],
             Message::Frame => vec![],
             Message::CloseRequested => self.close_requested(),
+            Message::WindowClosed(id) => self.window_closed(id),
+            Message::WindowFocused(id) => self.window_focused(id),
             Message::Tick(now) => self.tick(now),
             Message::DismissNotice => {
                 self.notice = None;
@@ -454,6 +489,9 @@ impl App {
 
     fn tick(&mut self, now: i64) -> Effects {
         self.now_ms = now;
+        if self.done.is_some() && now - self.done_at_ms >= THANKS_MS {
+            self.done = None;
+        }
         let mut fx = vec![];
         let paying = matches!(&self.screen, Screen::Tender(t) if t.busy());
         if self.cashier.is_some()

@@ -21,6 +21,9 @@ pub enum Effect<M> {
     /// Moves the keyboard focus to the next field (Tab), or the previous
     /// one (Shift+Tab).
     FocusNext { back: bool },
+    /// Gives the keyboard to this window (the cashier's, when the
+    /// customer's took it: nobody types on the customer's screen).
+    FocusWindow(iced::window::Id),
     /// Closes the window (the cold-start benchmark).
     Exit,
 }
@@ -32,6 +35,7 @@ impl<M> std::fmt::Debug for Effect<M> {
             Effect::Stream(_) => f.write_str("Stream"),
             Effect::Focus(id) => write!(f, "Focus({id})"),
             Effect::FocusNext { back } => write!(f, "FocusNext {{ back: {back} }}"),
+            Effect::FocusWindow(id) => write!(f, "FocusWindow({id:?})"),
             Effect::Exit => f.write_str("Exit"),
         }
     }
@@ -68,6 +72,7 @@ impl<M: Send + 'static> Effect<M> {
             })),
             Effect::Focus(id) => Effect::Focus(id),
             Effect::FocusNext { back } => Effect::FocusNext { back },
+            Effect::FocusWindow(id) => Effect::FocusWindow(id),
             Effect::Exit => Effect::Exit,
         }
     }
@@ -86,7 +91,8 @@ impl<M: Send + 'static> Effect<M> {
                     out(m);
                 }
             }
-            Effect::Focus(_) | Effect::FocusNext { .. } | Effect::Exit => {}
+            Effect::Focus(_) | Effect::FocusNext { .. } | Effect::FocusWindow(_) | Effect::Exit => {
+            }
         }
     }
 

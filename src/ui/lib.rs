@@ -13,6 +13,7 @@ pub mod status_bar;
 pub mod theme;
 pub mod tour;
 pub mod widget;
+pub mod windows;
 
 use app::{App, Options};
 use tillpoint_app::service::Service;
@@ -44,20 +45,31 @@ pub fn run(till: Till, start: Start) -> iced::Result {
         exit_when_ready: start.exit_when_ready,
         kiosk: start.kiosk,
     };
-    let window = iced::window::Settings {
-        size: iced::Size::new(1280.0, 800.0),
-        fullscreen: start.kiosk,
-        decorations: !start.kiosk,
-        exit_on_close_request: !start.kiosk,
-        ..iced::window::Settings::default()
-    };
+    let ui = windows::UiConfig::from_config(&till.config);
+    let cashier_window = ui.cashier(start.kiosk);
+    let customer_window = ui
+        .opens_customer(start.demo)
+        .then(|| ui.customer(start.kiosk));
     let mut service = Service::for_window(till, start.demo, start.demo && start.tour.is_none());
     let script = start.tour.as_deref().and_then(tour::script);
     if script.is_some() {
         service.step_delay = std::time::Duration::ZERO;
     }
-    application(move || {
+    let boot = move || {
         let (mut app, effects) = App::new(service.clone(), opts.clone());
+        // The customer's window first, so that the cashier's, opened
+        // last, has the keyboard.
+        let mut open = iced::Task::none();
+        if let Some(w) = &customer_window {
+            let (customer, opened) = iced::window::open(w.clone());
+            app.windows.customer = Some(customer);
+            open = opened.discard();
+        }
+        let (cashier, opened) = iced::window::open(cashier_window.clone());
+        app.windows.cashier = Some(cashier);
+        let open = open
+            .chain(opened.discard())
+            .chain(iced::window::gain_focus(cashier));
         app.now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         if let Some(script) = &script {
             for e in effects {
@@ -71,13 +83,16 @@ pub fn run(till: Till, start: Start) -> iced::Result {
                 app.drive(m);
             }
             app.last_input_ms = app.now_ms;
-            return (app, iced::Task::none());
+            return (app, open);
         }
         let task = app.tasks(effects);
-        (app, task)
-    })
-    .window(window)
-    .run()
+        (app, open.chain(task))
+    };
+    iced::daemon(boot, App::update, App::window_view)
+        .title(App::window_title)
+        .theme(|app: &App, _| app.theme())
+        .subscription(App::subscription)
+        .run()
 }
 
 /// The window as an iced program, started by `boot`: what `run` opens, and

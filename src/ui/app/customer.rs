@@ -1,7 +1,9 @@
 //! What the customer sees: the window's state as one [`CustomerView`],
 //! sent to the customer-facing devices whenever it changes.
 
-use super::{App, Screen};
+use super::{App, Message, Screen};
+use crate::screen::customer;
+use iced::Element;
 use tillpoint_app::customer::{CardPrompt, CustomerView};
 use tillpoint_core::money::Money;
 use tillpoint_core::tender::TenderKind;
@@ -50,5 +52,30 @@ impl App {
             last,
             total: total(),
         }
+    }
+}
+
+impl App {
+    /// The customer display window, in the customer's language.
+    pub fn customer_window(&self) -> Element<'_, Message> {
+        let mut ctx = self.ctx();
+        ctx.lang = self.customer_lang;
+        let code = match &self.screen {
+            Screen::Tender(t) => t.shown.as_ref().map(|(_, data)| data.as_ref()),
+            _ => None,
+        };
+        let counter = customer::Counter {
+            shop: &self.shop,
+            sale: &self.sale,
+            totals: self.totals(),
+            code,
+        };
+        customer::view(&ctx, &self.customer_view(), counter)
+    }
+
+    /// The customer window's title: always names the till and the customer
+    /// display (the kiosk script and a window manager's rules find it so).
+    pub fn customer_title(&self) -> String {
+        self.i18n.tr(self.customer_lang, "customer-title")
     }
 }

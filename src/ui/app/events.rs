@@ -265,6 +265,7 @@ impl App {
                 let change = change.map(|c| tillpoint_i18n::money(self.lang, c));
                 let mut fx = self.new_sale();
                 self.done = Some(done);
+                self.done_at_ms = self.now_ms;
                 fx.push(print(Some(record.clone())));
                 let shown = receipt::State::of(*record, change);
                 fx.extend(self.open((Screen::Receipt(shown.0), shown.1), Message::Receipt));

@@ -119,6 +119,26 @@ impl App {
         self.error(text)
     }
 
+    pub(super) fn window_closed(&mut self, id: iced::window::Id) -> Effects {
+        if self.windows.customer == Some(id) {
+            self.windows.customer = None;
+            return vec![];
+        }
+        if self.windows.cashier == Some(id) {
+            return vec![Effect::Exit];
+        }
+        vec![]
+    }
+
+    /// The customer's window never keeps the keyboard: the scanner and
+    /// the cashier type into the cashier's.
+    pub(super) fn window_focused(&mut self, id: iced::window::Id) -> Effects {
+        match (self.windows.customer == Some(id), self.windows.cashier) {
+            (true, Some(cashier)) => vec![Effect::FocusWindow(cashier)],
+            _ => vec![],
+        }
+    }
+
     pub(super) fn lock(&mut self) -> Effects {
         let Some(number) = self.cashier.as_ref().map(|c| c.number) else {
             return vec![];

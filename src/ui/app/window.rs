@@ -24,6 +24,7 @@ impl App {
             Effect::Focus(id) => operation::focus(id),
             Effect::FocusNext { back: false } => operation::focus_next(),
             Effect::FocusNext { back: true } => operation::focus_previous(),
+            Effect::FocusWindow(id) => iced::window::gain_focus(id),
             Effect::Exit => iced::exit(),
             work => Task::run(spawn(self.service.clone(), work), |m| m),
         }))
@@ -33,6 +34,25 @@ impl App {
         match &self.cashier {
             Some(c) => format!("{} — {}", self.t("app-title"), c.name),
             None => self.t("app-title"),
+        }
+    }
+
+    /// A window's title: the customer's, or else the cashier's.
+    pub fn window_title(&self, id: iced::window::Id) -> String {
+        if self.windows.customer == Some(id) {
+            self.customer_title()
+        } else {
+            self.title()
+        }
+    }
+
+    /// A window's view: the customer's, or else the cashier's (the
+    /// emulator's single window is the cashier's whatever its id).
+    pub fn window_view(&self, id: iced::window::Id) -> Element<'_, Message> {
+        if self.windows.customer == Some(id) {
+            self.customer_window()
+        } else {
+            self.view()
         }
     }
 
@@ -52,6 +72,14 @@ impl App {
         }
         if self.kiosk {
             all.push(iced::window::close_requests().map(|_| Message::CloseRequested));
+        }
+        if self.windows.cashier.is_some() {
+            all.push(iced::window::close_events().map(Message::WindowClosed));
+        }
+        if self.windows.customer.is_some() {
+            all.push(iced::window::events().filter_map(|(id, e)| {
+                matches!(e, iced::window::Event::Focused).then_some(Message::WindowFocused(id))
+            }));
         }
         Subscription::batch(all)
     }

@@ -6,6 +6,7 @@
 pub mod approval;
 pub mod cash;
 pub mod cashiers;
+pub mod customer;
 pub mod help;
 pub mod login;
 pub mod parked;

@@ -671,6 +671,9 @@ impl State {
                 ctx.t("pay-enter-pin"),
                 ctx.t("pay-processing"),
             ],
+            _ if self.shown.is_some() => {
+                vec![ctx.t("pay-customer-scans"), ctx.t("pay-processing")]
+            }
             _ => vec![ctx.t("pay-scan-code"), ctx.t("pay-processing")],
         };
         let mut col = column![text(ctx.money(p.amount)).size(theme::HUGE),]
