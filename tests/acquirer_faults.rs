@@ -171,6 +171,47 @@ fn simulator_fault_knobs() {
     rig.assert_agree();
 }
 
+/// The host's network taken down (the demo's switch): once the host has
+/// closed the till's connection, a purchase finds it unreachable with
+/// nothing sent and nothing to reverse; back up, the till reconnects and
+/// the books agree.
+#[test]
+fn a_host_whose_link_is_down_refuses_then_serves_again() {
+    let mut rig = Rig::new();
+    rig.sign_on_if_cups();
+    let card = rig.card(300, None);
+    let ok = rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 300, card })
+        .unwrap();
+    rig.session.confirm(&ok).unwrap();
+
+    rig.sim.link().set_up(false);
+    // The host drops its connections between requests (within its poll).
+    std::thread::sleep(Duration::from_millis(400));
+    let card = rig.card(400, None);
+    match rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 400, card })
+    {
+        Err(SessionError::Offline(_)) => {}
+        other => panic!("expected the host to be unreachable: {other:?}"),
+    }
+    assert_eq!(rig.session.online(), Some(false));
+    assert!(rig.store.pending_reversals().unwrap().is_empty());
+
+    rig.sim.link().set_up(true);
+    assert!(rig.sim.link().wait_until_listening(Duration::from_secs(5)));
+    let card = rig.card(500, None);
+    let ok = rig
+        .session
+        .authorize(&OnlineRequest::Purchase { amount: 500, card })
+        .unwrap();
+    rig.session.confirm(&ok).unwrap();
+    assert_eq!(rig.session.online(), Some(true));
+    rig.assert_agree();
+}
+
 /// Random faults while selling online, selling offline and forwarding; at
 /// the end the link is healed and settlement must match on the first 0500
 /// (no batch upload needed): the host captured exactly what the till did.
@@ -293,6 +334,7 @@ on_both_stores!(
     proxy_half_closes,
     short_delay_within_timeout_is_harmless,
     simulator_fault_knobs,
+    a_host_whose_link_is_down_refuses_then_serves_again,
     random_faults_then_exact_settlement,
     late_answer_changes_the_reversal_reason,
 );

@@ -1121,15 +1121,12 @@ async fn smol_timeout() {
     let _ = rx.await;
 }
 
-/// The keyboard alone, in iced's emulator (tasks run, focus kept): Enter
-/// on the self-check, Enter with no number is refused visibly, the number,
-/// Tab to the PIN, Enter; a quantity and a scan; Enter on the empty scan
-/// field pays; the cash amount and Enter; Enter on the receipt starts the
-/// next sale; the title names the cashier.
-#[test]
-fn a_sale_by_keyboard_alone_in_the_emulator() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut service = Service::new(demo_shop(dir.path(), tillpoint_app::demo_shop::CONFIG_TOML));
+/// iced's emulator on the window program of a fresh demo shop in `dir`
+/// (no simulated devices), its work done without the demo's pauses.
+fn emulated_demo(
+    dir: &std::path::Path,
+) -> Emulated<impl iced::Program<State = App, Message = Message> + 'static> {
+    let mut service = Service::new(demo_shop(dir, tillpoint_app::demo_shop::CONFIG_TOML));
     service.step_delay = std::time::Duration::ZERO;
     let opts = Options {
         demo: true,
@@ -1138,7 +1135,29 @@ fn a_sale_by_keyboard_alone_in_the_emulator() {
         exit_when_ready: false,
         kiosk: false,
     };
-    let mut e = Emulated::new(tillpoint_ui::emulated(service, opts));
+    Emulated::new(tillpoint_ui::emulated(service, opts))
+}
+
+/// Past the self-check and logged in as cashier 1001, by keys alone.
+fn log_in_by_keys<P: iced::Program<State = App, Message = Message> + 'static>(e: &mut Emulated<P>) {
+    e.expect("Self-check");
+    e.run("type enter");
+    e.run("type \"1001\"");
+    e.run("type tab");
+    e.run("type \"1234\"");
+    e.run("type enter");
+    e.expect("No items yet: scan a product.");
+}
+
+/// The keyboard alone, in iced's emulator (tasks run, focus kept): Enter
+/// on the self-check, Enter with no number is refused visibly, the number,
+/// Tab to the PIN, Enter; a quantity and a scan; Enter on the empty scan
+/// field pays; the cash amount and Enter; Enter on the receipt starts the
+/// next sale; the title names the cashier.
+#[test]
+fn a_sale_by_keyboard_alone_in_the_emulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = emulated_demo(dir.path());
     e.expect("Self-check");
     e.run("type enter");
     e.expect("Log in");
@@ -1619,4 +1638,159 @@ fn the_customer_display_follows_the_sale_in_the_customers_language() {
         customer_sees(&app, "欢迎光临"),
         "then the next customer is welcomed"
     );
+}
+
+/// Shift+F9 as the window receives it (a key event with Shift held).
+fn shift_f9(app: &mut App) {
+    act(app, |s| {
+        let mut press = iced_test::simulator::press_key(Named::F9, None);
+        if let iced::Event::Keyboard(iced::keyboard::Event::KeyPressed { modifiers, .. }) =
+            &mut press
+        {
+            *modifiers = iced::keyboard::Modifiers::SHIFT;
+        }
+        s.simulate([press]);
+    });
+}
+
+/// Refreshes the status bar until `done` holds, for up to 30 s (the
+/// forwarder and the QR worker run on their own threads).
+fn status_until(app: &mut App, done: impl Fn(&tillpoint_ui::status_bar::Status) -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let status = app.service.status(Lang::En);
+        app.drive(Message::Status(status));
+        if done(&app.status) || std::time::Instant::now() > deadline {
+            return done(&app.status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The demo's offline day, on the demo's own wiring: Shift+F9 takes the
+/// simulated network down and the status bar says so; cash still sells, a
+/// chip card under the floor limit is approved offline and waits to be
+/// forwarded, one that must go online is declined, QR is refused; Shift+F9
+/// brings the network back and the waiting count goes to nothing by itself.
+#[test]
+fn the_demo_takes_its_network_down_for_an_offline_day() {
+    use tillpoint_ui::screen::tender;
+    let dir = tempfile::tempdir().unwrap();
+    let till = demo_shop(dir.path(), tillpoint_app::demo_shop::CONFIG_TOML);
+    let mut app = start(Service::for_window(till, true, true), true, Lang::En);
+    login(&mut app, "1001", "1234");
+    assert!(status_until(&mut app, |s| s.online && s.demo_link == Some(true)));
+
+    shift_f9(&mut app);
+    assert_eq!(app.status.demo_link, Some(false));
+    assert!(status_until(&mut app, |s| !s.online), "the link is down");
+    act(&mut app, |s| {
+        s.find("Offline (demo: network down, Shift+F9) · 0 waiting to sync")
+            .expect("the status bar says the network is down");
+    });
+
+    // Cash sells.
+    type_into(&mut app, "scan", "6930181590837");
+    app.drive(Message::Key(Named::F12));
+    type_into(&mut app, "cash", "10");
+    assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
+    app.drive(Message::Receipt(
+        tillpoint_ui::screen::receipt::Msg::NewSale,
+    ));
+
+    // Under the floor limit the chip card approves offline.
+    type_into(&mut app, "scan", "6930181590837");
+    app.drive(Message::Key(Named::F12));
+    click(&mut app, "Offline approval");
+    app.drive(Message::Key(Named::F3));
+    assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
+    let rec = app.receipt().unwrap().record.clone().unwrap();
+    assert!(rec.tenders[0].card.as_ref().unwrap().offline);
+    assert!(status_until(&mut app, |s| s.pending_outbox == 1));
+    app.drive(Message::Receipt(
+        tillpoint_ui::screen::receipt::Msg::NewSale,
+    ));
+
+    // Over it the card must go online, cannot, and declines.
+    type_into(&mut app, "scan", "10*6930181590837");
+    app.drive(Message::Key(Named::F12));
+    click(&mut app, "Offline approval");
+    app.drive(Message::Key(Named::F3));
+    assert_eq!(app.shown(), Shown::Tender);
+    assert!(app.sale.tenders.is_empty());
+    let (refusal, is_error) = app.notice.clone().expect("the decline is shown");
+    assert!(
+        is_error && refusal.contains("could not be reached"),
+        "{refusal}"
+    );
+    app.drive(Message::DismissNotice);
+    app.drive(Message::Key(Named::Enter));
+
+    // QR is refused, and nothing is paid.
+    app.drive(Message::Key(Named::F2));
+    app.drive(Message::Tender(tender::Msg::Code(
+        "134567890123456789".into(),
+    )));
+    app.drive(Message::Tender(tender::Msg::CodeScanned));
+    assert_eq!(app.shown(), Shown::Tender, "{:?}", app.notice);
+    assert!(app.sale.tenders.is_empty());
+    assert!(
+        app.notice.as_ref().is_some_and(|(_, e)| *e),
+        "{:?}",
+        app.notice
+    );
+    let (why, _) = app.notice.clone().unwrap();
+    assert!(why.contains("QR provider cannot be reached"), "{why}");
+
+    // Back up: the advice is forwarded by itself; the QR order that never
+    // reached the provider is not left open.
+    shift_f9(&mut app);
+    assert_eq!(app.status.demo_link, Some(true));
+    assert!(
+        status_until(&mut app, |s| s.online && s.pending_outbox == 0),
+        "{:?}",
+        app.status
+    );
+    let host = wait_for_host(dir.path(), |rows| {
+        rows.iter().find(|r| r.source == "advice").map(|r| r.amount)
+    });
+    assert_eq!(
+        host,
+        Some(rec.total.minor),
+        "the offline sale reached the host"
+    );
+    let orders = |app: &App| -> Vec<String> {
+        app.service.with_till(|t| {
+            let db = rusqlite::Connection::open(t.paths.data_dir.join("till.db")).unwrap();
+            let mut st = db
+                .prepare("SELECT state FROM qr_orders ORDER BY out_trade_no")
+                .unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        })
+    };
+    assert_eq!(
+        orders(&app),
+        ["closed"],
+        "the refused QR order is not left open"
+    );
+}
+
+/// The keyboard focus stays in the scan field when a notice appears over
+/// the sale screen from outside it (Shift+F9's, which the sale screen does
+/// not raise itself): the next scan still lands.
+#[test]
+fn a_notice_appearing_keeps_the_focus_in_the_scan_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = emulated_demo(dir.path());
+    log_in_by_keys(&mut e);
+    // Not a key the emulator can type (Shift+F9): the message it maps to.
+    // No Ready follows a bare update; `expect` pumps its work.
+    e.emulator.update(&e.program, Message::DemoLink);
+    e.expect("The demo's simulated network can be switched only when the demo runs its simulated acquirer.");
+    e.run("type \"6930181590837\"");
+    e.run("type enter");
+    e.expect("1 × ¥5.85");
 }

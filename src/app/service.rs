@@ -105,6 +105,9 @@ pub struct TillStatus {
     pub queued_prints: i64,
     /// Why receipts are not printing, in the cashier's words.
     pub print_problem: Option<String>,
+    /// The demo's simulated network (see [`Service::set_demo_link`]):
+    /// `Some(false)` while it is taken down; `None` outside the demo.
+    pub demo_link: Option<bool>,
 }
 
 /// How a print run went: receipts printed, and how many still wait.
@@ -167,6 +170,9 @@ pub struct Service {
     qr_pending: Arc<Mutex<Vec<String>>>,
     /// The demo's QR provider, running while the window is open.
     demo_qr: Option<Arc<tillpoint_sim::qr::QrSimHandle>>,
+    /// The network to the demo's simulated hosts, which the demo can take
+    /// down for an offline day.
+    demo_link: Option<tillpoint_sim::link::LinkSwitch>,
 }
 
 impl std::fmt::Debug for Service {
@@ -261,6 +267,7 @@ impl Service {
             qr,
             qr_pending: Arc::new(Mutex::new(Vec::new())),
             demo_qr: None,
+            demo_link: None,
         }
         .with_qr_worker()
     }
@@ -271,17 +278,21 @@ impl Service {
     /// demo with the shop's reader, PIN pad and acquirer when a link is
     /// configured (else the Card and QR buttons say why not).
     pub fn for_window(till: Till, demo: bool, demo_devices: bool) -> Service {
+        let link = tillpoint_sim::link::LinkSwitch::new();
         let terminal: Option<Box<dyn PaymentTerminal>> = if demo_devices {
             let mut opts = tillpoint_sim::demo_devices::DemoOptions::new(till.config.till.currency);
             opts.pin = tillpoint_sim::demo_devices::DemoPin::OnScreen;
             opts.commit = tillpoint_payment::session::CommitMode::WithSale;
             // The simulated acquirer speaks the profile the shop's config
             // names (`[acquirer] profile`), so the demo shows either.
-            opts.host_profile = tillpoint_payment::acquirer::config::AcquirerConfig::load(
+            let acquirer = tillpoint_payment::acquirer::config::AcquirerConfig::load(
                 &till.config,
                 &mut Vec::new(),
-            )
-            .profile;
+            );
+            opts.host_profile = acquirer.profile;
+            // Offline approvals keep to the shop's own caps.
+            opts.limits = acquirer.limits;
+            opts.link = link.clone();
             match tillpoint_sim::demo_devices::DemoDevices::start_with(till.data_dir(), opts) {
                 Ok(d) => Some(Box::new(d)),
                 Err(e) => {
@@ -303,6 +314,9 @@ impl Service {
             }
         };
         let mut service = Service::new(till);
+        if demo_devices {
+            service.demo_link = Some(link);
+        }
         // The demo's counter: a scale emulator on a pseudo-terminal, read
         // as a shop's scale is.
         if demo_devices && !service.has_scale() {
@@ -869,6 +883,7 @@ impl Service {
             print_problem: crate::print_queue::why_not_printing(&till.store, &i18n, lang)
                 .ok()
                 .flatten(),
+            demo_link: self.demo_link.as_ref().map(|l| l.is_up()),
         }
     }
 

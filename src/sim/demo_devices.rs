@@ -226,6 +226,10 @@ pub struct DemoOptions {
     /// cups both hold the demo terminal master key (the pad too), and the
     /// till's keys are sealed in the data directory like a real till's.
     pub host_profile: HostProfile,
+    /// The network to the simulated host (the demo's offline switch).
+    pub link: crate::link::LinkSwitch,
+    /// When an offline approval is allowed (the shop's `[acquirer]` caps).
+    pub limits: OfflineLimits,
 }
 
 impl DemoOptions {
@@ -242,6 +246,8 @@ impl DemoOptions {
             commit: CommitMode::Immediate,
             till_db: None,
             host_profile: HostProfile::Generic,
+            link: crate::link::LinkSwitch::new(),
+            limits: OfflineLimits::default(),
         }
     }
 }
@@ -325,6 +331,7 @@ impl DemoDevices {
         let listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let mut host_cfg = SimConfig::new(listen, default_db_path(data_dir), issuer.clone());
         host_cfg.profile = opts.host_profile;
+        host_cfg.link = opts.link.clone();
         let host = start_acquirer_sim(host_cfg)?;
 
         // The PIN pad: simulator on the master end, the till's adapter on the slave.
@@ -413,7 +420,7 @@ impl DemoDevices {
             client,
             SessionConfig {
                 ids,
-                limits: OfflineLimits::default(),
+                limits: opts.limits,
             },
             Box::new(SystemClock),
             key,
@@ -432,7 +439,9 @@ impl DemoDevices {
                 acquirer.clone(),
                 WorkerConfig {
                     idle_poll: Duration::from_millis(500),
-                    backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(30)),
+                    // Short, so the waiting advices go soon after the
+                    // demo's link comes back.
+                    backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(5)),
                     echo_every: Duration::from_secs(10),
                 },
                 forwarder_stop.clone(),

@@ -4,6 +4,7 @@
 pub mod acquirer;
 pub mod card;
 pub mod demo_devices;
+pub mod link;
 pub mod pinpad;
 pub mod pole;
 pub mod printer;

@@ -24,9 +24,11 @@ macro_rules! ctx {
     };
 }
 
+mod clock;
 mod customer;
 mod events;
 mod keys;
+mod navigation;
 mod window;
 
 pub use window::spawn;
@@ -106,6 +108,10 @@ pub enum Message {
     Key(keyboard::key::Named),
     /// Shift+Tab: the focus moves back.
     BackTab,
+    /// Shift+F9 in the demo: the simulated network goes down or comes back.
+    DemoLink,
+    /// The demo's network was switched (up when `Ok(true)`).
+    DemoLinkSwitched(Result<bool, String>),
     /// A character typed where no field took it.
     Typed(char),
     Tick(i64),
@@ -323,30 +329,6 @@ impl App {
         self.cashier.as_ref().map_or(0, |c| c.number)
     }
 
-    /// Shows `screen`, with the focus where its cashier starts typing.
-    fn go(&mut self, screen: Screen) -> Effects {
-        self.leave();
-        let focus = match &screen {
-            Screen::Sale(_) => Some(sale::SCAN_ID),
-            Screen::Tender(_) => Some(tender::CASH_ID),
-            Screen::Refund(_) => Some(refund::LOOKUP_ID),
-            // A fresh login starts at the number; the lock screen at the PIN.
-            Screen::Login(l) if l.locked_for.is_some() => Some(login::PIN_ID),
-            Screen::Login(_) => Some(login::NUMBER_ID),
-            _ => None,
-        };
-        self.screen = screen;
-        focus.map(Effect::Focus).into_iter().collect()
-    }
-
-    /// The screen on show is left: what it holds for later is kept (the
-    /// settings being edited).
-    fn leave(&mut self) {
-        if let Screen::Settings(s) = &self.screen {
-            self.settings = s.clone();
-        }
-    }
-
     /// Shows a screen that asks the service for its content on arrival.
     fn open<M: Send + 'static>(
         &mut self,
@@ -404,6 +386,7 @@ impl App {
                 | Message::Status(_)
                 | Message::Printed(_)
                 | Message::Checked(_)
+                | Message::DemoLinkSwitched(_)
                 | Message::WorkerFailed
         );
         if input {
@@ -444,11 +427,17 @@ impl App {
                 self.status.queued_prints = p.left as i64;
                 vec![status(self.lang)]
             }
-            Message::Printed(Err(e)) => self.error(e),
+            Message::Printed(Err(e)) => {
+                let mut fx = self.error(e);
+                fx.extend(self.refocus());
+                fx
+            }
             Message::Checked(lines) => self.checked(lines),
             Message::WorkerFailed => self.worker_failed(),
             Message::Key(keyboard::key::Named::Tab) => self.tab(false),
             Message::BackTab => self.tab(true),
+            Message::DemoLink => self.switch_demo_link(),
+            Message::DemoLinkSwitched(r) => self.demo_link_switched(r),
             Message::Typed(c) => self.typed(c),
             Message::Key(k) => self.key(k),
             Message::Approval(m) => {
@@ -485,39 +474,5 @@ impl App {
             Message::Settings(m) => on!(Settings, s => s.update(m), App::settings_event),
             Message::Cashiers(m) => on!(Cashiers, s => s.update(m, &ctx), App::cashiers_event),
         }
-    }
-
-    fn tick(&mut self, now: i64) -> Effects {
-        self.now_ms = now;
-        if self.done.is_some() && now - self.done_at_ms >= THANKS_MS {
-            self.done = None;
-        }
-        let mut fx = vec![];
-        let paying = matches!(&self.screen, Screen::Tender(t) if t.busy());
-        if self.cashier.is_some()
-            && !matches!(self.shown(), Shown::Locked | Shown::Login | Shown::Startup)
-            && !paying
-            && now - self.last_input_ms > self.idle_lock_ms
-        {
-            fx.extend(self.lock());
-        }
-        if now.rem_euclid(5_000) < 1_000 {
-            fx.push(status(self.lang));
-        }
-        // A receipt held up by paper out or an unplugged printer prints by itself once it is back.
-        if self.status.queued_prints > 0 && now.rem_euclid(10_000) < 1_000 {
-            fx.push(print(None));
-        }
-        fx
-    }
-
-    /// The self-check's lines: the status bar's device marks and link.
-    fn checked(&mut self, lines: Vec<CheckLine>) -> Effects {
-        let acquirer = lines.iter().find(|l| l.id == "acquirer").map(|l| l.ok);
-        // In the demo without an `[acquirer]` host the link is the
-        // simulator's (or, in a tour, the simulated payment steps).
-        self.status.online = acquirer.unwrap_or(self.demo);
-        self.status.checks = lines;
-        vec![]
     }
 }

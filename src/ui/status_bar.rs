@@ -20,6 +20,8 @@ pub struct Status {
     /// Why receipts are not printing, in the cashier's words.
     pub print_problem: Option<String>,
     pub online: bool,
+    /// The demo's simulated network: `Some(false)` while taken down.
+    pub demo_link: Option<bool>,
     /// The last self-check's lines (the devices' marks).
     pub checks: Vec<CheckLine>,
 }
@@ -34,6 +36,7 @@ impl Status {
         self.overdue_outbox = s.overdue_outbox;
         self.queued_prints = s.queued_prints;
         self.print_problem = s.print_problem;
+        self.demo_link = s.demo_link;
     }
 
     /// Each configured device with a mark from the last self-check
@@ -81,10 +84,10 @@ pub fn view<'a, M: 'a>(
         ),
         None => ctx.t("status-nobody"),
     };
-    let link = if status.online {
-        ctx.t("status-online")
-    } else {
-        ctx.t("status-offline")
+    let link = match (status.online, status.demo_link) {
+        (_, Some(false)) => ctx.t("status-demo-link-down"),
+        (true, _) => ctx.t("status-online"),
+        (false, _) => ctx.t("status-offline"),
     };
     let sync = ctx.ta(
         "status-waiting",
@@ -148,6 +151,7 @@ mod tests {
             overdue_outbox: 1,
             queued_prints: 1,
             print_problem: Some("paper out".into()),
+            demo_link: None,
         });
         assert!(s.online, "a busy link says nothing");
         assert_eq!((s.pending_outbox, s.queued_prints), (2, 1));

@@ -132,3 +132,32 @@ impl Service {
         })
     }
 }
+
+impl Service {
+    /// The demo's network switch: takes the simulated acquirer and QR
+    /// provider away (`up = false`) or brings them back, then tries the
+    /// acquirer at once (an echo), so the status bar says so without
+    /// waiting for the forwarder's next try; once back, the forwarder sends
+    /// what waits by itself. Refused outside the demo: a shop's network is
+    /// not the till's to switch.
+    pub fn set_demo_link(&self, up: bool) -> Result<(), Refusal> {
+        let Some(link) = &self.demo_link else {
+            return Err("only the demo's simulated network can be switched".into());
+        };
+        link.set_up(up);
+        if up && !link.wait_until_listening(Duration::from_secs(2)) {
+            tracing::warn!("a simulated host is not listening again yet");
+        }
+        if self.link.is_some() {
+            // The answer is the session's link state, which the status reads.
+            let _ = self.echo();
+        }
+        Ok(())
+    }
+
+    /// The demo's network: `Some(false)` while taken down, `None` outside
+    /// the demo.
+    pub fn demo_link_up(&self) -> Option<bool> {
+        self.demo_link.as_ref().map(|l| l.is_up())
+    }
+}

@@ -96,8 +96,15 @@ impl Service {
     /// payments through it, as a shop's till does through its provider.
     pub fn with_demo_qr(mut self) -> Service {
         use tillpoint_sim::qr::{start_qr_sim, QrSimConfig};
-        let started = QrSimConfig::demo(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-            .and_then(start_qr_sim);
+        let link = self
+            .demo_link
+            .get_or_insert_with(tillpoint_sim::link::LinkSwitch::new)
+            .clone();
+        let started =
+            QrSimConfig::demo(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).and_then(|mut c| {
+                c.link = link;
+                start_qr_sim(c)
+            });
         let sim = match started {
             Ok(s) => s,
             Err(e) => {

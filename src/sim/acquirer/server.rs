@@ -33,6 +33,7 @@ use tillpoint_payment::iso8583::profile::{field, network, processing, response};
 use tillpoint_payment::iso8583::{Mti, HOST_PROFILE};
 
 use super::host_keys::HostKeys;
+use crate::link::{LinkSwitch, SwitchedListener};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -69,6 +70,8 @@ pub struct SimConfig {
     pub profile: HostProfile,
     /// Terminal keys (cups: the TMK and the working keys of each sign-on).
     pub keys: Arc<HostKeys>,
+    /// The network between the till and this host (the demo's switch).
+    pub link: LinkSwitch,
 }
 
 impl SimConfig {
@@ -84,6 +87,7 @@ impl SimConfig {
             tls: None,
             profile: HostProfile::Generic,
             keys: Arc::new(HostKeys::default()),
+            link: LinkSwitch::new(),
         }
     }
 }
@@ -94,6 +98,7 @@ pub struct SimHandle {
     db: PathBuf,
     faults: Arc<Faults>,
     keys: Arc<HostKeys>,
+    link: LinkSwitch,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -114,6 +119,12 @@ impl SimHandle {
 
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// The network between the till and this host: down, the host
+    /// refuses connects and closes the ones it has.
+    pub fn link(&self) -> &LinkSwitch {
+        &self.link
     }
 
     /// The host's terminal keys (cups), for tests that make it forget them.
@@ -157,12 +168,12 @@ impl Drop for SimHandle {
 pub fn start_acquirer_sim(cfg: SimConfig) -> Result<SimHandle, SimError> {
     // Create the schema once before serving.
     HostLedger::open(&cfg.db)?;
-    let listener = TcpListener::bind(cfg.listen)?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
+    let listener = SwitchedListener::new(TcpListener::bind(cfg.listen)?, cfg.link.clone())?;
+    let addr = listener.addr();
     let stop = Arc::new(AtomicBool::new(false));
     let faults = cfg.faults.clone();
     let keys = cfg.keys.clone();
+    let link = cfg.link.clone();
     let db = cfg.db.clone();
     let thread = {
         let stop = stop.clone();
@@ -176,6 +187,7 @@ pub fn start_acquirer_sim(cfg: SimConfig) -> Result<SimHandle, SimError> {
         db,
         faults,
         keys,
+        link,
         stop,
         thread: Some(thread),
     })
@@ -198,12 +210,12 @@ pub fn run_acquirer_sim(
     Ok(())
 }
 
-fn accept_loop(listener: TcpListener, cfg: SimConfig, stop: Arc<AtomicBool>) {
+fn accept_loop(mut listener: SwitchedListener, cfg: SimConfig, stop: Arc<AtomicBool>) {
     let active = Arc::new(AtomicUsize::new(0));
     let cfg = Arc::new(cfg);
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
-            Ok((stream, peer)) => {
+            Ok(Some((stream, peer))) => {
                 if active.load(Ordering::Relaxed) >= cfg.max_connections {
                     tracing::warn!(%peer, "too many connections; closing");
                     continue;
@@ -226,9 +238,7 @@ fn accept_loop(listener: TcpListener, cfg: SimConfig, stop: Arc<AtomicBool>) {
                     active.fetch_sub(1, Ordering::Relaxed);
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
                 std::thread::sleep(Duration::from_millis(50));
@@ -249,7 +259,8 @@ fn serve(mut stream: TcpStream, cfg: &SimConfig, stop: &AtomicBool) -> Result<()
     let mut ledger = HostLedger::open(&cfg.db)?;
     let mut idle = Duration::ZERO;
     loop {
-        if stop.load(Ordering::Relaxed) {
+        // A link taken down ends the connection between requests.
+        if stop.load(Ordering::Relaxed) || !cfg.link.is_up() {
             return Ok(());
         }
         // Wait for the next request in short slices (so a stop is noticed),
@@ -268,6 +279,10 @@ fn serve(mut stream: TcpStream, cfg: &SimConfig, stop: &AtomicBool) -> Result<()
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => return Ok(()),
+        }
+        // A request that arrives as the link goes down is lost with it.
+        if !cfg.link.is_up() {
+            return Ok(());
         }
         let frame = match read_frame(&mut stream, cfg.profile.max_frame_len(), FRAME_TIMEOUT) {
             Ok(f) => f,
@@ -362,7 +377,8 @@ fn serve_tls(
     let mut ledger = HostLedger::open(&cfg.db)?;
     let mut idle = Duration::ZERO;
     loop {
-        if stop.load(Ordering::Relaxed) {
+        // A link taken down ends the connection between requests.
+        if stop.load(Ordering::Relaxed) || !cfg.link.is_up() {
             return Ok(());
         }
         // Handshake flights, alerts and session tickets go out first.

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::link::{LinkSwitch, SwitchedListener};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -54,6 +55,8 @@ pub struct QrSimConfig {
     pub mchid: String,
     pub merchant_key: RsaPublicKey,
     pub platform_key: RsaPrivateKey,
+    /// The network between the till and the provider (the demo's switch).
+    pub link: LinkSwitch,
 }
 
 impl QrSimConfig {
@@ -79,6 +82,7 @@ impl QrSimConfig {
                 .map_err(|e| bad(e.to_string()))?,
             platform_key: sign::private_key(demo_keys::PLATFORM_KEY)
                 .map_err(|e| bad(e.to_string()))?,
+            link: LinkSwitch::new(),
         })
     }
 }
@@ -144,9 +148,11 @@ impl Drop for QrSimHandle {
 
 /// Starts the provider on its own thread and runtime.
 pub fn start_qr_sim(config: QrSimConfig) -> std::io::Result<QrSimHandle> {
-    let listener = std::net::TcpListener::bind(config.listen)?;
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
+    let listener = SwitchedListener::new(
+        std::net::TcpListener::bind(config.listen)?,
+        config.link.clone(),
+    )?;
+    let addr = listener.addr();
     let wrong_key = sign::private_key(demo_keys::MERCHANT_KEY)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let shared = Arc::new(Shared {
@@ -161,10 +167,10 @@ pub fn start_qr_sim(config: QrSimConfig) -> std::io::Result<QrSimHandle> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (s, st, tls) = (shared.clone(), stop.clone(), config.tls);
+    let (s, st, tls, link) = (shared.clone(), stop.clone(), config.tls, config.link);
     let thread = std::thread::Builder::new()
         .name("qr-sim".into())
-        .spawn(move || runtime.block_on(serve(listener, s, st, tls)))?;
+        .spawn(move || runtime.block_on(serve(listener, s, st, tls, link)))?;
     Ok(QrSimHandle {
         addr,
         shared,
@@ -174,45 +180,72 @@ pub fn start_qr_sim(config: QrSimConfig) -> std::io::Result<QrSimHandle> {
 }
 
 async fn serve(
-    listener: std::net::TcpListener,
+    mut listener: SwitchedListener,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    link: LinkSwitch,
 ) {
-    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-        return;
-    };
     let app = Router::new().fallback(handle).with_state(shared);
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     while !stop.load(Ordering::SeqCst) {
-        let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
-        let Ok(Ok((tcp, _))) = accepted else {
-            continue;
+        let tcp = match listener.accept() {
+            // Linux hands out accepted sockets blocking, whatever the
+            // listener is; tokio takes only non-blocking ones.
+            Ok(Some((tcp, _))) => tcp
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpStream::from_std(tcp)),
+            Ok(None) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "qr-sim accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let tcp = match tcp {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                tracing::warn!(error = %e, "qr-sim cannot take a connection");
+                continue;
+            }
         };
         let _ = tcp.set_nodelay(true);
-        let app = app.clone();
-        let acceptor = acceptor.clone();
+        let (app, acceptor, link) = (app.clone(), acceptor.clone(), link.clone());
         tokio::spawn(async move {
             match acceptor {
                 Some(a) => {
                     if let Ok(stream) = a.accept(tcp).await {
-                        connection(stream, app).await;
+                        connection(stream, app, link).await;
                     }
                 }
-                None => connection(tcp, app).await,
+                None => connection(tcp, app, link).await,
             }
         });
     }
 }
 
-async fn connection<S>(stream: S, app: Router)
+/// Serves one connection until the peer closes it or the link goes down.
+async fn connection<S>(stream: S, app: Router, link: LinkSwitch)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper_util::service::TowerToHyperService::new(app);
-    let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-        .await;
+    let served = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(served);
+    loop {
+        tokio::select! {
+            _ = &mut served => return,
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                if !link.is_up() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 fn parse<T: DeserializeOwned>(body: &str) -> Result<T, Refusal> {

@@ -111,7 +111,9 @@ impl App {
         if let Screen::Login(s) = &mut self.screen {
             s.busy = false;
         }
-        self.error(self.t("worker-failed"))
+        let mut fx = self.error(self.t("worker-failed"));
+        fx.extend(self.refocus());
+        fx
     }
 
     pub(super) fn startup_event(&mut self, e: startup::Event) -> Effects {

@@ -139,6 +139,38 @@ impl App {
         }
     }
 
+    /// Shift+F9 in the demo takes the simulated network down, or brings it
+    /// back (see [`tillpoint_app::service::Service::set_demo_link`]).
+    pub(super) fn switch_demo_link(&mut self) -> Effects {
+        if !self.demo {
+            return vec![];
+        }
+        let up = !self.status.demo_link.unwrap_or(true);
+        vec![Effect::call(move |s| {
+            Message::DemoLinkSwitched(s.set_demo_link(up).map(|()| up))
+        })]
+    }
+
+    pub(super) fn demo_link_switched(&mut self, switched: Result<bool, String>) -> Effects {
+        match switched {
+            Ok(up) => {
+                self.status.demo_link = Some(up);
+                let text = self.t(if up { "demo-link-up" } else { "demo-link-down" });
+                self.info(text);
+                let mut fx = vec![super::status(self.lang)];
+                fx.extend(self.refocus());
+                fx
+            }
+            Err(e) => {
+                tracing::info!("demo link not switched: {e}");
+                let text = self.t("demo-link-none");
+                let mut fx = self.error(text);
+                fx.extend(self.refocus());
+                fx
+            }
+        }
+    }
+
     pub(super) fn lock(&mut self) -> Effects {
         let Some(number) = self.cashier.as_ref().map(|c| c.number) else {
             return vec![];

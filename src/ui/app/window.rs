@@ -117,23 +117,33 @@ impl App {
             self.cashier.as_ref(),
             self.demo && self.service.has_devices(),
         );
-        let mut col = column![bar].spacing(4);
-        if let Some((n, err)) = &self.notice {
-            col = col.push(
+        // The notice's slot is always there (empty without one), so a
+        // notice appearing does not move the screen in the widget tree,
+        // which would take the keyboard focus from its field.
+        let notice: Element<'_, Message> = match &self.notice {
+            Some((n, err)) => container(
                 iced::widget::button(theme::notice(n, *err))
                     .on_press(Message::DismissNotice)
                     .padding(0)
                     .style(iced::widget::button::text),
-            );
-        }
-        let col = col
-            .push(container(body).height(Length::Fill).padding(4))
-            .padding(4);
+            )
+            .padding(iced::Padding::ZERO.top(4))
+            .into(),
+            None => iced::widget::Space::new().height(0).into(),
+        };
+        let body = container(body)
+            .height(Length::Fill)
+            .padding(iced::Padding::new(4.0).top(8));
+        let col = column![bar, notice, body].padding(4);
         keys::catch(col, |k| match k {
             keys::Key::Named {
                 named: keyboard::key::Named::Tab,
                 shift: true,
             } => Message::BackTab,
+            keys::Key::Named {
+                named: keyboard::key::Named::F9,
+                shift: true,
+            } => Message::DemoLink,
             keys::Key::Named { named, .. } => Message::Key(named),
             keys::Key::Char(c) => Message::Typed(c),
         })
