@@ -25,6 +25,7 @@ receipt-price-override = price changed by { $number }
 receipt-weight = { $qty } kg x { $price }/kg
 receipt-qty = { $qty } x { $price }
 receipt-card-pan = Card { $pan }
+receipt-qr-code = Code { $pan }
 receipt-card-app = { $label }
 receipt-card-aid = AID { $aid }
 receipt-card-tvr = TVR { $tvr }  TSI { $tsi }

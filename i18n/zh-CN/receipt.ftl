@@ -25,6 +25,7 @@ receipt-price-override = 改价：{ $number }
 receipt-weight = { $qty } 千克 x { $price }/千克
 receipt-qty = { $qty } x { $price }
 receipt-card-pan = 卡号 { $pan }
+receipt-qr-code = 付款码 { $pan }
 receipt-card-app = { $label }
 receipt-card-aid = AID { $aid }
 receipt-card-tvr = TVR { $tvr }  TSI { $tsi }

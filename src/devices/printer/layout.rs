@@ -362,9 +362,17 @@ impl Layout<'_> {
             };
             self.doc.columns(card.scheme.clone(), label, plain.bold());
         }
+        // A QR payment keeps the customer's payment code, masked, where a
+        // card keeps its PAN: on paper it is called a code, not a card.
+        let qr = card.entry() == Some(CardEntry::Qr);
         if !card.masked_pan.is_empty() {
             let args = [("pan", printable_pan(&card.masked_pan))];
-            let t = self.i18n.tr_args(lang, "receipt-card-pan", &args);
+            let id = if qr {
+                "receipt-qr-code"
+            } else {
+                "receipt-card-pan"
+            };
+            let t = self.i18n.tr_args(lang, id, &args);
             self.doc.text(t, plain);
         }
         if !card.aid.is_empty() {
@@ -412,8 +420,9 @@ impl Layout<'_> {
             let t = self.i18n.tr(lang, "receipt-card-offline");
             self.doc.text(t, plain);
         }
-        // The cardholder verification only matters on a payment, not on money given back.
-        if tender.amount.is_negative() {
+        // The cardholder verification only matters on a card payment, not
+        // on money given back, nor on a QR payment (the wallet verified).
+        if tender.amount.is_negative() || qr {
             return;
         }
         match card.verified_by() {
@@ -711,6 +720,32 @@ mod tests {
         assert!(!c.contains("Signature"), "{c}");
         assert!(c.contains("CUSTOMER COPY"));
         assert_eq!(c.matches("*** REPRINT ***").count(), 2, "{c}");
+    }
+
+    #[test]
+    fn a_qr_payment_prints_its_code_not_a_card() {
+        let qr = CardRef {
+            masked_pan: "1345**********6789".into(),
+            scheme: "WeChat Pay".into(),
+            auth_code: "654321".into(),
+            ..CardRef::new(CardEntry::Qr, Cvm::None)
+        };
+        let mut rec = record(None);
+        rec.tenders = vec![Tender::electronic(TenderKind::Qr, rec.total, qr)];
+        for (lang, code, card) in [
+            (Lang::En, "Code 1345", "Card "),
+            (Lang::Zh, "付款码 1345", "卡号"),
+        ] {
+            let (_, t) = text(
+                &receipt(rec.clone(), Copy::Customer, false),
+                PaperWidth::Mm58,
+                lang,
+            );
+            assert!(t.contains(code), "{t}");
+            assert!(!t.contains(card), "{t}");
+            let none = I18n::load().tr(lang, "receipt-cvm-none");
+            assert!(!t.contains(&none), "{t}");
+        }
     }
 
     #[test]
