@@ -1794,3 +1794,60 @@ fn a_notice_appearing_keeps_the_focus_in_the_scan_field() {
     e.run("type enter");
     e.expect("1 × ¥5.85");
 }
+
+/// A refusal beeps on the printer's buzzer when it has one (`[printer]
+/// buzzer`, on in the demo): a wrong PIN and an unknown barcode each sound
+/// the refusal beep (two beeps); a good scan is silent, and so is a printer
+/// whose config says it has no buzzer.
+#[test]
+fn refusals_beep_on_the_printers_buzzer() {
+    let beeps_after = |buzzer: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut till = demo_shop(dir.path(), tillpoint_app::demo_shop::CONFIG_TOML);
+        let printer = tillpoint_app::demo_shop::start_printer(&mut till)
+            .unwrap()
+            .unwrap();
+        if !buzzer {
+            let section = till.config.sections.get_mut("printer").unwrap();
+            section
+                .as_table_mut()
+                .unwrap()
+                .insert("buzzer".into(), false.into());
+        }
+        let mut app = start(Service::new(till), true, Lang::En);
+        // The emulator counts what it has parsed: wait for the bytes.
+        let settle = |want: usize| {
+            let want = if buzzer { want } else { 0 };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while printer.control.stats().beeps < want && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            printer.control.stats().beeps
+        };
+        let mut seen = vec![];
+        login(&mut app, "1001", "0000");
+        assert_eq!(app.shown(), Shown::Login);
+        seen.push(settle(2));
+        type_into(&mut app, "login-pin", "1234");
+        assert_eq!(app.shown(), Shown::Sale);
+        type_into(&mut app, "scan", "6930181590837");
+        assert_eq!(app.sale.live_lines().count(), 1);
+        seen.push(settle(2));
+        type_into(&mut app, "scan", "999999");
+        assert!(app.notice.as_ref().is_some_and(|(_, err)| *err));
+        seen.push(settle(4));
+        assert!(
+            printer.control.stats().errors.is_empty(),
+            "{:?}",
+            printer.control.stats()
+        );
+        seen
+    };
+    assert_eq!(
+        beeps_after(true),
+        [2, 2, 4],
+        "wrong PIN, good scan, unknown code"
+    );
+    assert_eq!(beeps_after(false), [0, 0, 0], "no buzzer: silent");
+}

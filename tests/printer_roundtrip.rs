@@ -142,7 +142,9 @@ fn parsed(items: &[Item]) -> Vec<Norm> {
         .iter()
         .filter_map(|i| {
             Some(match i {
-                Item::Init | Item::StatusRequest(_) | Item::FeedDots(_) => return None,
+                Item::Init | Item::StatusRequest(_) | Item::FeedDots(_) | Item::Beep { .. } => {
+                    return None
+                }
                 Item::Line(l) => {
                     let mut styles: Vec<_> = l.spans.iter().map(|s| s.style).collect();
                     styles.dedup();

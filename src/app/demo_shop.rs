@@ -233,6 +233,8 @@ pub fn start_printer(
     section.insert("paper".into(), 80.into());
     section.insert("chinese".into(), true.into());
     section.insert("drawer".into(), true.into());
+    // The emulator has a buzzer: the demo beeps on a refusal.
+    section.insert("buzzer".into(), true.into());
     till.config
         .sections
         .insert("printer".into(), toml::Value::Table(section));

@@ -940,6 +940,38 @@ impl Service {
         test_print(&pc, &when)
     }
 
+    /// Sounds a refusal on the printer's buzzer, when it has one (`[printer]
+    /// buzzer`); silent otherwise. Whether it beeped. A printer busy with
+    /// a receipt is not waited for: a beep seconds after the refusal
+    /// would sound for the wrong thing.
+    pub fn beep_refusal(&self) -> bool {
+        let pc = {
+            let till = lock(&self.till);
+            printer_setup(&till).0
+        };
+        use tillpoint_devices::printer::ReceiptPrinter as _;
+        let Some(beep) = pc.refusal_beep() else {
+            return false;
+        };
+        let Ok(_desk) = self.printer.try_lock() else {
+            return false;
+        };
+        match pc.open() {
+            Ok(Some(mut p)) => match p.beep(beep) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!("buzzer: {e}");
+                    false
+                }
+            },
+            Ok(None) => false,
+            Err(e) => {
+                tracing::debug!("buzzer: {e}");
+                false
+            }
+        }
+    }
+
     /// The receipt as the printer would print it, for the preview.
     pub fn preview(&self, record: &SaleRecord) -> Result<Vec<Page>, Refusal> {
         let setup = self.print_setup();

@@ -316,9 +316,10 @@ impl App {
             .unwrap_or(Money::zero(self.currency))
     }
 
+    /// Every refusal the cashier sees comes through here: shown, and beeped.
     fn error(&mut self, text: String) -> Effects {
         self.notice = Some((text, true));
-        vec![]
+        vec![Effect::beep()]
     }
 
     fn info(&mut self, text: String) {

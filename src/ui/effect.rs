@@ -56,6 +56,14 @@ impl<M: Send + 'static> Effect<M> {
         }))
     }
 
+    /// The refusal beep on the printer's buzzer, where it has one (see
+    /// [`Service::beep_refusal`]): what a till sounds when it says no.
+    pub fn beep() -> Self {
+        Effect::run(|s| {
+            s.beep_refusal();
+        })
+    }
+
     /// Work that reports progress through `emit` before its answer.
     pub fn stream(f: impl FnOnce(&Service, &mut dyn FnMut(M)) -> M + Send + 'static) -> Self {
         Effect::Stream(Box::new(move |s, emit| Some(f(s, emit))))

@@ -18,6 +18,7 @@
 //! chinese = true                 # the printer has a GB18030 Chinese font
 //! copies = 1                     # customer copies of each receipt (1-3)
 //! drawer = true                  # a cash drawer hangs off the printer
+//! buzzer = false                 # the printer has a buzzer (ESC B n t): refusals beep
 //! language = ""                  # receipt language; empty: the till's locale
 //! logo = ""                      # PNG printed above the shop's name
 //! ```
@@ -28,7 +29,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::doc::{DrawerPulse, PaperWidth, RasterImage};
+use super::doc::{Beep, DrawerPulse, PaperWidth, RasterImage};
 use super::encode::{ChineseSupport, CodePage, EncodeOptions};
 use super::layout::LayoutOptions;
 use super::transport::{
@@ -81,6 +82,9 @@ pub struct PrinterConfig {
     pub copies: u8,
     /// Whether a cash drawer is connected to the printer's drawer port.
     pub drawer: bool,
+    /// Whether the printer has a buzzer taking `ESC B n t`; without one a
+    /// refusal is silent (the bytes would be garbage to the printer).
+    pub buzzer: bool,
     /// Receipt language, "en-US" or "zh-CN"; empty for the till's locale.
     pub language: String,
     /// A PNG logo printed above the shop's name; empty for none.
@@ -106,6 +110,7 @@ impl Default for PrinterConfig {
             chinese: true,
             copies: 1,
             drawer: true,
+            buzzer: false,
             language: String::new(),
             logo: String::new(),
             connect_timeout_ms: 3_000,
@@ -130,6 +135,7 @@ const KNOWN_KEYS: &[&str] = &[
     "chinese",
     "copies",
     "drawer",
+    "buzzer",
     "language",
     "logo",
     "connect_timeout_ms",
@@ -270,6 +276,11 @@ impl PrinterConfig {
     /// The drawer pulse to send, or `None` when no drawer is connected.
     pub fn drawer_pulse(&self) -> Option<DrawerPulse> {
         self.drawer.then(DrawerPulse::default)
+    }
+
+    /// The beep a refusal sounds, or `None` when the printer has no buzzer.
+    pub fn refusal_beep(&self) -> Option<Beep> {
+        self.buzzer.then_some(Beep::REFUSAL)
     }
 
     /// Transport time limits.

@@ -156,6 +156,25 @@ impl Default for DrawerPulse {
     }
 }
 
+/// A beep on the printer's buzzer: how many, and how long each lasts. The
+/// length goes to the printer in 50 ms units, so it is stored that way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Beep {
+    /// Beeps in a row (1-9).
+    pub times: u8,
+    /// Length of each beep in units of 50 ms (1-9).
+    pub length_50ms: u8,
+}
+
+impl Beep {
+    /// A refusal: two short beeps, as a till sounds on an unknown barcode
+    /// or a declined card, distinct from a scanner's single good-read beep.
+    pub const REFUSAL: Beep = Beep {
+        times: 2,
+        length_50ms: 2,
+    };
+}
+
 /// A 1-bit image (logo). Rows are packed MSB-first, `(width + 7) / 8` bytes per row, set
 /// bit = black dot: exactly the layout ESC/POS raster commands take.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -27,7 +27,7 @@ use escpos::utils::{
 };
 
 use super::doc::{
-    block_lines, char_columns, ean13_full, Align, BarcodeKind, Block, DocError, DrawerPin,
+    block_lines, char_columns, ean13_full, Align, BarcodeKind, Beep, Block, DocError, DrawerPin,
     DrawerPulse, PrintDocument, QrLevel, RasterImage, TextStyle,
 };
 
@@ -247,6 +247,13 @@ pub fn drawer_pulse_bytes(p: &DrawerPulse) -> [u8; 5] {
         DrawerPin::Pin5 => 1,
     };
     [ESC, b'p', m, p.on_2ms, p.off_2ms]
+}
+
+/// `ESC B n t`: the built-in buzzer, `n` beeps of `t` x 50 ms, as the
+/// Chinese POS printers that have one take it (Xprinter, Gprinter, Rongta
+/// command manuals); both bytes are kept within the 1-9 those accept.
+pub fn beep_bytes(b: &Beep) -> [u8; 4] {
+    [ESC, b'B', b.times.clamp(1, 9), b.length_50ms.clamp(1, 9)]
 }
 
 /// What the printer is currently set to, so only changes are sent.
@@ -488,6 +495,16 @@ mod tests {
     // (4 0 49 65 n1 0, n1 = 50 model 2), fn 167 module size (3 0 49 67 n), fn 169 error
     // level (3 0 49 69 n, 48..51 = L..H), fn 180 store (pL pH 49 80 48 d…, pL+256pH = k+3),
     // fn 181 print (3 0 49 81 48).
+    #[test]
+    fn the_beep_is_esc_b_within_what_buzzers_take() {
+        assert_eq!(beep_bytes(&Beep::REFUSAL), [0x1B, b'B', 2, 2]);
+        let wild = Beep {
+            times: 0,
+            length_50ms: 200,
+        };
+        assert_eq!(beep_bytes(&wild), [0x1B, b'B', 1, 9]);
+    }
+
     #[test]
     fn escpos_crate_commands_match_the_reference() {
         assert_eq!(escpos_bytes(|p| p.init()).unwrap(), [0x1B, 0x40]);

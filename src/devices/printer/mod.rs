@@ -16,7 +16,7 @@ pub mod transport;
 
 use std::time::Duration;
 
-pub use doc::{DrawerPulse, PaperWidth, PrintDocument};
+pub use doc::{Beep, DrawerPulse, PaperWidth, PrintDocument};
 pub use encode::{EncodeError, EncodeOptions};
 pub use status::{PrinterStatus, StatusError, StatusProblem, StatusRequest};
 pub use transport::{Transport, TransportError};
@@ -33,6 +33,10 @@ pub trait ReceiptPrinter {
 
     /// Kicks the cash drawer.
     fn open_drawer(&mut self, pulse: DrawerPulse) -> Result<(), PrinterError>;
+
+    /// Sounds the printer's buzzer (only call it when the config says the
+    /// printer has one: a printer without takes the bytes as garbage).
+    fn beep(&mut self, beep: Beep) -> Result<(), PrinterError>;
 }
 
 /// What happened to a printed job that the caller may want to log or show.
@@ -162,6 +166,11 @@ impl<T: Transport> ReceiptPrinter for EscPosPrinter<T> {
     fn open_drawer(&mut self, pulse: DrawerPulse) -> Result<(), PrinterError> {
         self.transport
             .write_all(&encode::drawer_pulse_bytes(&pulse))?;
+        Ok(())
+    }
+
+    fn beep(&mut self, beep: Beep) -> Result<(), PrinterError> {
+        self.transport.write_all(&encode::beep_bytes(&beep))?;
         Ok(())
     }
 }

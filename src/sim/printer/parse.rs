@@ -225,6 +225,8 @@ pub enum Item {
     Cut { partial: bool },
     /// Drawer kick: pin 2 or 5, on and off time in ms.
     DrawerPulse { pin: u8, on_ms: u16, off_ms: u16 },
+    /// `ESC B n t`: the buzzer sounds `times` beeps of `ms` each.
+    Beep { times: u8, ms: u16 },
     /// `DLE EOT n`: the host wants status byte `n` (1–4) now.
     StatusRequest(u8),
 }
@@ -759,6 +761,22 @@ impl Parser {
             b'3' => {
                 self.state.spacing = need!(arg());
                 Ok(Step::Done(3))
+            }
+            b'B' => {
+                // Buzzer printers take 1-9 for both; anything else is not
+                // a beep they would sound.
+                let [n, t] = need!(bytes_at::<2>(b, 2));
+                if !(1..=9).contains(&n) {
+                    return Err(bad("ESC B", n));
+                }
+                if !(1..=9).contains(&t) {
+                    return Err(bad("ESC B", t));
+                }
+                self.out.push(Item::Beep {
+                    times: n,
+                    ms: u16::from(t) * 50,
+                });
+                Ok(Step::Done(4))
             }
             b'p' => {
                 let [m, t1, t2] = need!(bytes_at::<3>(b, 2));
@@ -1364,6 +1382,20 @@ mod tests {
         let e = parse(b"\x1c&\xca\x20").unwrap_err();
         assert!(matches!(e.kind, ParseErrorKind::InvalidText { .. }), "{e}");
         assert_eq!(e.offset, 2);
+    }
+
+    #[test]
+    fn the_buzzer_beeps_within_its_range() {
+        let items = parse(b"\x1bB\x02\x03ok\n").unwrap();
+        assert_eq!(items[0], Item::Beep { times: 2, ms: 150 });
+        assert_eq!(lines(&items), vec!["ok"]);
+        let e = parse(b"\x1bB\x00\x03").unwrap_err();
+        assert!(matches!(e.kind, ParseErrorKind::BadParameter { .. }), "{e}");
+        let e = parse(b"\x1bB\x02\x0a").unwrap_err();
+        assert!(matches!(e.kind, ParseErrorKind::BadParameter { .. }), "{e}");
+        let mut p = Parser::new();
+        assert!(p.push(b"\x1bB\x02").unwrap().is_empty(), "waits for t");
+        assert_eq!(p.push(b"\x01").unwrap(), [Item::Beep { times: 2, ms: 50 }]);
     }
 
     #[test]

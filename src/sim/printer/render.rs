@@ -313,7 +313,7 @@ pub fn render(items: &[Item], paper: Paper, fonts: &Fonts) -> Result<Rendered, R
                 rows.push((y, 0, Row::Gap));
                 y += CELL_H;
             }
-            Item::Init | Item::DrawerPulse { .. } | Item::StatusRequest(_) => {}
+            Item::Init | Item::DrawerPulse { .. } | Item::Beep { .. } | Item::StatusRequest(_) => {}
         }
         if u64::from(y) > 200_000 {
             return Err(RenderError::TooLong(u64::from(y)));
@@ -835,7 +835,7 @@ pub fn split_receipts(items: &[Item]) -> Vec<Vec<Item>> {
 pub fn prints(item: &Item) -> bool {
     !matches!(
         item,
-        Item::Init | Item::DrawerPulse { .. } | Item::StatusRequest(_)
+        Item::Init | Item::DrawerPulse { .. } | Item::Beep { .. } | Item::StatusRequest(_)
     )
 }
 

@@ -86,6 +86,8 @@ pub struct SimStats {
     pub status_queries: usize,
     /// Drawer pulses received.
     pub drawer_pulses: usize,
+    /// Beeps sounded (each `ESC B` counts its beeps).
+    pub beeps: usize,
     /// Printable items discarded because of paper out / cover open.
     pub discarded_items: usize,
     /// Parse or render errors, one message each.
@@ -395,6 +397,7 @@ fn handle_item(
             state.control.lock().stats.status_queries += 1;
         }
         Item::DrawerPulse { .. } => state.control.lock().stats.drawer_pulses += 1,
+        Item::Beep { times, .. } => state.control.lock().stats.beeps += usize::from(times),
         Item::Cut { .. } => {
             if state.faults().can_print() {
                 receipt.push(item);

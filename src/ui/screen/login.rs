@@ -105,6 +105,15 @@ fn digits(s: &str, max: usize) -> String {
     s.chars().filter(char::is_ascii_digit).take(max).collect()
 }
 
+/// A refused login: the focus back on the PIN for the next try, and the
+/// refusal beep.
+fn refused() -> Update<Msg, Event> {
+    Update {
+        effects: vec![Effect::Focus(PIN_ID), Effect::beep()],
+        event: None,
+    }
+}
+
 impl State {
     pub fn locked(number: u32) -> State {
         State {
@@ -123,11 +132,11 @@ impl State {
             }
             Msg::Answer(Ok(Login::Wrong { tries_left })) => {
                 self.rejected(ctx.ta("login-wrong-left", &[("left", tries_left.to_string())]));
-                Update::effect(Effect::Focus(PIN_ID))
+                refused()
             }
             Msg::Answer(Ok(Login::Locked { until_ms })) => {
                 self.rejected(ctx.pin_locked(until_ms));
-                Update::effect(Effect::Focus(PIN_ID))
+                refused()
             }
             Msg::Answer(Err(why)) => {
                 self.busy = false;
@@ -151,7 +160,7 @@ impl State {
             // The lock screen opens only for the cashier who locked it.
             Step::Check(number, _) if self.locked_for.is_some_and(|n| n != number) => {
                 self.rejected(ctx.t("login-wrong"));
-                Update::none()
+                refused()
             }
             Step::Check(number, pin) => {
                 Update::effect(Effect::call(move |s| Msg::Answer(s.login(number, &pin))))
@@ -429,6 +438,13 @@ mod tests {
         s.locked_for = Some(2001);
         s.pin = "1234".into();
         let u = s.update(Msg::Submit, &ctx);
-        assert!(u.effects.is_empty() && s.error.is_some());
+        assert!(s.error.is_some());
+        assert!(
+            u.effects.iter().any(|e| e.is_focus(PIN_ID)),
+            "{:?}",
+            u.effects
+        );
+        // The one piece of work is the refusal beep, not a login.
+        assert_eq!(u.effects.iter().filter(|e| e.is_work()).count(), 1);
     }
 }

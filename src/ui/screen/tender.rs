@@ -307,7 +307,8 @@ impl State {
                 }
                 match approved {
                     None => Update::effect(step(kind, amount, next)),
-                    Some(false) => Update::none(),
+                    // The tour's decline beeps as a real one does.
+                    Some(false) => Update::effect(Effect::beep()),
                     Some(true) => {
                         let card = demo_card_ref(kind, ctx.now_ms);
                         self.electronic(sale, rules, kind, amount, card)
@@ -917,7 +918,11 @@ mod tests {
             &r,
             &ctx,
         );
-        assert!(u.effects.is_empty() && u.event.is_none(), "declined: stays");
+        assert!(u.event.is_none(), "declined: stays");
+        assert!(
+            u.effects.len() == 1 && u.effects[0].is_work(),
+            "declined: the beep"
+        );
         assert_eq!(s.progress.as_ref().and_then(|p| p.approved), Some(false));
         let u = s.update(
             Msg::Step(TenderKind::Card, bal, 3, Some(true)),
