@@ -1642,12 +1642,17 @@ fn the_customer_display_follows_the_sale_in_the_customers_language() {
 
 /// Shift+F9 as the window receives it (a key event with Shift held).
 fn shift_f9(app: &mut App) {
+    press_with(app, Named::F9, iced::keyboard::Modifiers::SHIFT);
+}
+
+/// `named` pressed with `held` (Shift, Ctrl), as the window receives it.
+fn press_with(app: &mut App, named: Named, held: iced::keyboard::Modifiers) {
     act(app, |s| {
-        let mut press = iced_test::simulator::press_key(Named::F9, None);
+        let mut press = iced_test::simulator::press_key(named, None);
         if let iced::Event::Keyboard(iced::keyboard::Event::KeyPressed { modifiers, .. }) =
             &mut press
         {
-            *modifiers = iced::keyboard::Modifiers::SHIFT;
+            *modifiers = held;
         }
         s.simulate([press]);
     });
@@ -1850,4 +1855,78 @@ fn refusals_beep_on_the_printers_buzzer() {
         "wrong PIN, good scan, unknown code"
     );
     assert_eq!(beeps_after(false), [0, 0, 0], "no buzzer: silent");
+}
+
+/// A line's discount and its price change by keys: ↑ selects the line
+/// above the one just scanned, the
+/// amount is typed, Shift+F3 discounts the line, Ctrl+F3 asks a supervisor
+/// for the new price; a bad amount is refused where the cashier looks.
+#[test]
+fn a_line_is_discounted_and_repriced_by_keys() {
+    // Typed without Enter: Enter in the amount field is a line discount too.
+    let type_only = |app: &mut App, field: &'static str, text: &str| {
+        let text = text.to_string();
+        act(app, move |s| {
+            s.click(id(field)).unwrap();
+            let _ = s.typewrite(&text);
+        });
+    };
+    use iced::keyboard::Modifiers;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "00010");
+    type_into(&mut app, "scan", "6930181590837");
+    act(&mut app, |s| {
+        let _ = s.tap_key(Named::ArrowUp);
+    });
+    // The first line (00010), above the cola just scanned.
+    let picked = app.sale.live_lines().next().unwrap().line_no;
+    let cola = app.sale.live_lines().last().unwrap().line_no;
+    type_only(&mut app, "sale-amount", "10%");
+    press_with(&mut app, Named::F3, Modifiers::SHIFT);
+    let line = |app: &App, no: u32| {
+        app.sale
+            .lines
+            .iter()
+            .find(|l| l.line_no == no)
+            .cloned()
+            .unwrap()
+    };
+    assert!(
+        line(&app, cola).discount.is_none(),
+        "only the selected line"
+    );
+    assert!(
+        line(&app, picked).discount.is_some(),
+        "{:?}",
+        line(&app, picked)
+    );
+
+    type_only(&mut app, "sale-amount", "abc");
+    press_with(&mut app, Named::F3, Modifiers::CTRL);
+    assert!(
+        app.notice.as_ref().is_some_and(|(_, e)| *e),
+        "{:?}",
+        app.notice
+    );
+    assert!(app.approval.is_none());
+
+    // The refused amount stays to be corrected: the cashier rubs it out.
+    act(&mut app, |s| {
+        s.click(id("sale-amount")).unwrap();
+        for _ in 0..3 {
+            let _ = s.tap_key(Named::Backspace);
+        }
+        let _ = s.typewrite("4.00");
+    });
+    assert_eq!(app.sale_screen().unwrap().amount, "4.00");
+    press_with(&mut app, Named::F3, Modifiers::CTRL);
+    assert!(app.approval.is_some(), "a new price asks a supervisor");
+    type_into(&mut app, "approval-number", "2001");
+    type_into(&mut app, "approval-pin", "2468");
+    assert!(app.approval.is_none());
+    assert_eq!(app.sale_screen().unwrap().selected, Some(picked));
+    assert_eq!(line(&app, picked).unit_price.minor, 400);
+    assert_eq!(line(&app, cola).unit_price.minor, 585);
 }

@@ -135,6 +135,13 @@ impl App {
         }
     }
 
+    pub fn sale_screen(&self) -> Option<&sale::State> {
+        match &self.screen {
+            Screen::Sale(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub fn tender(&self) -> Option<&tender::State> {
         match &self.screen {
             Screen::Tender(s) => Some(s),

@@ -4,7 +4,7 @@
 
 use super::{App, Effects, Message, Screen, Shown};
 use crate::effect::Effect;
-use crate::screen::{help, parked, reports, settings};
+use crate::screen::{help, parked, reports, sale, settings};
 use crate::widget::keys;
 use crate::{status_bar, theme};
 use iced::widget::{column, container, operation};
@@ -139,11 +139,25 @@ impl App {
             keys::Key::Named {
                 named: keyboard::key::Named::Tab,
                 shift: true,
+                ..
             } => Message::BackTab,
             keys::Key::Named {
                 named: keyboard::key::Named::F9,
                 shift: true,
+                ..
             } => Message::DemoLink,
+            // Shift+F3 discounts the selected line by the typed amount,
+            // Ctrl+F3 gives it the typed price (F3 alone: the whole sale).
+            keys::Key::Named {
+                named: keyboard::key::Named::F3,
+                shift: true,
+                ..
+            } => Message::Sale(sale::Msg::LineDiscount),
+            keys::Key::Named {
+                named: keyboard::key::Named::F3,
+                ctrl: true,
+                ..
+            } => Message::Sale(sale::Msg::Override),
             keys::Key::Named { named, .. } => Message::Key(named),
             keys::Key::Char(c) => Message::Typed(c),
         })

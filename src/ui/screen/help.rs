@@ -29,6 +29,8 @@ pub const SCREEN_KEYS: &[(&str, &str)] = &[
     ("3*", "help-times"),
     ("↑ ↓", "help-lines"),
     ("F3", "help-sale-discount"),
+    ("Shift+F3", "help-line-discount"),
+    ("Ctrl+F3", "help-line-price"),
     ("F3 / F2", "help-pay-card-qr"),
     ("1–9", "help-pay-app"),
 ];

@@ -14,11 +14,15 @@ use iced::advanced::{Clipboard, Layout, Shell, Widget};
 use iced::keyboard::{self, key::Named, Modifiers};
 use iced::{Element, Event, Length, Rectangle, Size, Vector};
 
-/// A key for the window: a named key with Shift held or not, or a
+/// A key for the window: a named key with Shift or Ctrl held or not, or a
 /// character no field took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
-    Named { named: Named, shift: bool },
+    Named {
+        named: Named,
+        shift: bool,
+        ctrl: bool,
+    },
     Char(char),
 }
 
@@ -147,6 +151,7 @@ impl<Message> Widget<Message, iced::Theme, iced::Renderer> for Catch<'_, Message
                 shell.publish((self.on_key)(Key::Named {
                     named,
                     shift: modifiers.shift(),
+                    ctrl: modifiers.control(),
                 }));
                 shell.capture_event();
                 return;
@@ -169,6 +174,7 @@ impl<Message> Widget<Message, iced::Theme, iced::Renderer> for Catch<'_, Message
             shell.publish((self.on_key)(Key::Named {
                 named,
                 shift: modifiers.shift(),
+                ctrl: modifiers.control(),
             }));
         } else if let Some(c) = typed(event) {
             shell.publish((self.on_key)(Key::Char(c)));
