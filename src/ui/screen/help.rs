@@ -39,14 +39,14 @@ pub fn view<'a, M: Clone + 'a>(ctx: &Ctx<'_>, back: M) -> Element<'a, M> {
     let mut keys = Column::new().spacing(6);
     for (key, id) in SHORTCUTS {
         keys = keys.push(row![
-            text(*key).size(theme::TEXT).width(80),
+            text(*key).size(theme::TEXT).width(100),
             text(ctx.t(id)).size(theme::TEXT)
         ]);
     }
     let mut more = Column::new().spacing(6);
     for (key, id) in SCREEN_KEYS {
         more = more.push(row![
-            text(*key).size(theme::TEXT).width(80),
+            text(*key).size(theme::TEXT).width(100),
             text(ctx.t(id)).size(theme::TEXT)
         ]);
     }
