@@ -1466,6 +1466,43 @@ fn the_pole_display_follows_the_sale() {
     }
 }
 
+/// A pole display line that chatters (noise coming back from the display
+/// end, as from a bad cable or a scale wired to the wrong port) changes
+/// nothing: the till never reads the port, the customer still sees each
+/// price and the total, and the self-check keeps the display healthy.
+#[test]
+fn a_chattering_pole_display_line_is_ignored() {
+    use tillpoint_sim::pole::PoleSim;
+    let sim = PoleSim::start().unwrap();
+    sim.chatter
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let dir = tempfile::tempdir().unwrap();
+    let till = demo_shop(
+        dir.path(),
+        &format!(
+            "{}\n[display]\nport = {:?}\n",
+            tillpoint_app::demo_shop::CONFIG_TOML,
+            sim.path.display().to_string()
+        ),
+    );
+    let mut app = start(Service::new(till), true, Lang::En);
+    login(&mut app, "1001", "1234");
+    for (code, total) in [("6930181590837", "5.85"), ("6930181590837", "11.70")] {
+        type_into(&mut app, "scan", code);
+        let s = pole_shows(&sim, |s| s.lines[1].ends_with(total));
+        assert_eq!(s.lines[0], "Coca-Cola 330ml 5.85", "{s:?}");
+        assert_eq!(s.lines[1], format!("TOTAL{total:>15}"), "{s:?}");
+    }
+    let ok = app
+        .service
+        .check()
+        .into_iter()
+        .find(|l| l.id == "display")
+        .map(|l| l.ok);
+    assert_eq!(ok, Some(true));
+    assert_eq!(app.totals().unwrap().total.minor, 1170, "both scans sold");
+}
+
 /// Both QR directions in the demo's window, through its QR provider over
 /// HTTPS: the customer's code typed as the scanner types it (its wallet
 /// shown first), then the shop's code shown (F2) and paid by the demo's

@@ -4,8 +4,9 @@
 //! so a test or the demo can read what the customer would see.
 
 use serialport::{SerialPort, TTYPort};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -146,6 +147,9 @@ impl PoleScreen {
 pub struct PoleSim {
     pub path: PathBuf,
     pub screen: Arc<Mutex<PoleScreen>>,
+    /// While set, the display sends noise back down the line (a bad cable,
+    /// or another device wired to the port), which the till must ignore.
+    pub chatter: Arc<AtomicBool>,
     stop: CancelToken,
     thread: Option<thread::JoinHandle<()>>,
 }
@@ -159,13 +163,15 @@ impl PoleSim {
             .ok_or_else(|| std::io::Error::other("the pseudo-terminal has no name"))?;
         let screen = Arc::new(Mutex::new(PoleScreen::default()));
         let stop = CancelToken::new();
-        let (sc, st) = (screen.clone(), stop.clone());
+        let chatter = Arc::new(AtomicBool::new(false));
+        let (sc, st, ch) = (screen.clone(), stop.clone(), chatter.clone());
         let thread = thread::Builder::new()
             .name("pole-sim".into())
-            .spawn(move || serve(master, slave, &sc, &st))?;
+            .spawn(move || serve(master, slave, &sc, &st, &ch))?;
         Ok(PoleSim {
             path,
             screen,
+            chatter,
             stop,
             thread: Some(thread),
         })
@@ -195,11 +201,26 @@ impl Drop for PoleSim {
     }
 }
 
-fn serve(mut master: TTYPort, slave: TTYPort, screen: &Mutex<PoleScreen>, stop: &CancelToken) {
+/// Noise for the chattering line: control bytes, ESC sequences cut short,
+/// high bytes, a stray weight as a scale on the wrong port would send.
+const NOISE: &[u8] = b"\x1b\x00\xff\xfe\x1b@\x0cS S      1.234 kg\r\n\x1f$\x07\x80\x1b[";
+
+fn serve(
+    mut master: TTYPort,
+    slave: TTYPort,
+    screen: &Mutex<PoleScreen>,
+    stop: &CancelToken,
+    chatter: &AtomicBool,
+) {
     let _keep = slave;
     let _ = master.set_timeout(Duration::from_millis(20));
     let mut buf = [0u8; 256];
     while !stop.is_cancelled() {
+        if chatter.load(Ordering::Relaxed) {
+            // Never read by the till: once the line's buffer is full the
+            // write times out, which is the chattering device's problem.
+            let _ = master.write(NOISE);
+        }
         match master.read(&mut buf) {
             Ok(n) => {
                 if let Ok(mut s) = screen.lock() {
