@@ -945,10 +945,12 @@ impl Service {
     /// a receipt is not waited for: a beep seconds after the refusal
     /// would sound for the wrong thing.
     pub fn beep_refusal(&self) -> bool {
-        let pc = {
-            let till = lock(&self.till);
-            printer_setup(&till).0
-        };
+        // Only the section itself: the receipt settings (and the logo
+        // file) are not needed to beep.
+        let pc = tillpoint_devices::printer::config::PrinterConfig::load(
+            &lock(&self.till).config,
+            &mut Vec::new(),
+        );
         use tillpoint_devices::printer::ReceiptPrinter as _;
         let Some(beep) = pc.refusal_beep() else {
             return false;

@@ -154,10 +154,4 @@ impl Service {
         }
         Ok(())
     }
-
-    /// The demo's network: `Some(false)` while taken down, `None` outside
-    /// the demo.
-    pub fn demo_link_up(&self) -> Option<bool> {
-        self.demo_link.as_ref().map(|l| l.is_up())
-    }
 }
