@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tillpoint_app::service::Service;
 use tillpoint_app::till::{Paths, Till};
 use tillpoint_core::cashier::Action;
@@ -20,25 +20,8 @@ use tillpoint_payment::qr_gateway::api::TradeState;
 use tillpoint_sim::qr::{start_qr_sim, Faults, QrSimConfig, QrSimHandle};
 use tillpoint_store::qr_orders::QrOrderState;
 
-fn asset(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("assets/demo/qr")
-        .join(name)
-        .display()
-        .to_string()
-}
-
 fn sim() -> QrSimHandle {
     start_qr_sim(QrSimConfig::demo("127.0.0.1:0".parse().unwrap()).unwrap()).unwrap()
-}
-
-fn qr_section(url: &str, wait: u64) -> String {
-    format!(
-        "[qr]\nchannel = \"gateway\"\nurl = {url:?}\nmchid = \"1900000109\"\nserial_no = \"5157F09EFDC096DE15EBE81A47057A72\"\nmerchant_key = {:?}\nplatform_key = {:?}\nca = {:?}\ntimeout_ms = 1500\npoll_seconds = 1\nwait_seconds = {wait}\n",
-        asset("merchant.key.pem"),
-        asset("platform.pub.pem"),
-        asset("ca.pem"),
-    )
 }
 
 fn till(dir: &Path, url: &str, wait: u64) -> Service {
@@ -49,7 +32,10 @@ fn till(dir: &Path, url: &str, wait: u64) -> Service {
     }
     let cfg = dir.join("tillpoint.toml");
     let shop = tillpoint_app::demo_shop::CONFIG_TOML;
-    common::write_config(&cfg, format!("{shop}\n{}", qr_section(url, wait)));
+    common::write_config(
+        &cfg,
+        format!("{shop}\n{}", common::qr_gateway_section(url, wait)),
+    );
     let mut till = Till::open(Paths {
         config_file: cfg,
         data_dir: dir.to_path_buf(),

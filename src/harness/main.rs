@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod crash_till;
+mod qr_till;
 mod sell_loop;
 
 use std::path::PathBuf;
@@ -52,6 +53,19 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         returns: u32,
     },
+    /// QR sales through the gateway in `[qr]`, both directions in turn,
+    /// saying each step (shown, paid, recorded) on stdout; with
+    /// `--count 0`, waits for the orders an earlier run left to be settled.
+    QrTill {
+        #[arg(long, default_value_t = u64::MAX)]
+        count: u64,
+        /// Milliseconds between a payment and its sale being recorded.
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
+        /// With `--count 0`: seconds to wait for the settling.
+        #[arg(long, default_value_t = 30)]
+        settle_seconds: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -68,6 +82,18 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut till = Till::open(Paths::resolve(cli.config, cli.data_dir)?)?;
     match cli.command {
+        Command::QrTill {
+            count,
+            hold_ms,
+            settle_seconds,
+        } => qr_till::qr_till(
+            till,
+            &qr_till::QrLoop {
+                count,
+                hold: std::time::Duration::from_millis(hold_ms),
+                settle: std::time::Duration::from_secs(settle_seconds),
+            },
+        ),
         Command::SellLoop { count } => sell_loop::sell_loop(&mut till, count),
         Command::CrashTill {
             offline,

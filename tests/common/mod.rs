@@ -62,3 +62,21 @@ pub fn harness() -> std::process::Command {
 pub fn write_config(path: &std::path::Path, text: impl AsRef<str>) {
     tillpoint_config::private::write(path, text.as_ref().as_bytes()).unwrap();
 }
+
+/// `[qr]` for the demo gateway's published keys at `url`, polling every
+/// second and waiting `wait` seconds for the customer.
+pub fn qr_gateway_section(url: &str, wait: u64) -> String {
+    let asset = |name: &str| {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("assets/demo/qr")
+            .join(name)
+            .display()
+            .to_string()
+    };
+    format!(
+        "[qr]\nchannel = \"gateway\"\nurl = {url:?}\nmchid = \"1900000109\"\nserial_no = \"5157F09EFDC096DE15EBE81A47057A72\"\nmerchant_key = {:?}\nplatform_key = {:?}\nca = {:?}\ntimeout_ms = 1500\npoll_seconds = 1\nwait_seconds = {wait}\n",
+        asset("merchant.key.pem"),
+        asset("platform.pub.pem"),
+        asset("ca.pem"),
+    )
+}
