@@ -188,7 +188,7 @@ fn refund_needs_a_supervisor() {
     act(&mut app, |s| {
         s.click("+").unwrap();
     });
-    click(&mut app, "Refund selected");
+    click(&mut app, "Refund selected  Enter");
     assert!(app.approval.is_some(), "refund asks for a supervisor");
     // The cashier's own PIN does not approve.
     type_into(&mut app, "approval-number", "1001");
@@ -263,7 +263,7 @@ fn answers_that_change_the_sale_are_never_dropped() {
 
     // Shortcuts wait while a supervisor is asked; the lock closes the ask.
     app.drive(Message::Key(Named::F7));
-    click(&mut app, "Open drawer (no sale)");
+    click(&mut app, "Open drawer (no sale)  F3");
     assert!(app.approval.is_some());
     app.drive(Message::Key(Named::F8));
     assert_eq!(app.shown(), Shown::Cash, "F8 under the approval dialog");
@@ -289,7 +289,7 @@ fn park_and_resume() {
     type_into(&mut app, "scan", "00010");
     click(&mut app, "Resume F5");
     assert_eq!(app.shown(), Shown::Parked);
-    click(&mut app, "Resume");
+    click(&mut app, "Resume  Enter");
     assert!(
         app.notice.as_ref().is_some_and(|(_, e)| *e),
         "the current sale must be finished first"
@@ -298,7 +298,7 @@ fn park_and_resume() {
     app.drive(Message::Key(Named::Escape));
     app.sale = tillpoint_core::sale::Sale::new(app.currency, 1001);
     click(&mut app, "Resume F5");
-    click(&mut app, "Resume");
+    click(&mut app, "Resume  Enter");
     assert_eq!(app.shown(), Shown::Sale);
     assert_eq!(app.sale.lines, parked.lines);
 }
@@ -341,7 +341,7 @@ fn z_report_with_supervisor_and_lock_on_idle() {
             .map(|r| r.totals.sales.count),
         Some(1)
     );
-    click(&mut app, "Z report (close day)");
+    click(&mut app, "Z report (close day)  Z");
     type_into(&mut app, "approval-number", "2001");
     type_into(&mut app, "approval-pin", "2468");
     assert_eq!(
@@ -517,7 +517,7 @@ fn card_payment_through_the_demo_devices() {
     act(&mut app, |s| {
         s.click("+").unwrap();
     });
-    click(&mut app, "Refund selected");
+    click(&mut app, "Refund selected  Enter");
     type_into(&mut app, "approval-number", "2001");
     type_into(&mut app, "approval-pin", "2468");
     assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
@@ -634,7 +634,7 @@ fn cash_in_out_no_sale_and_reprint() {
     type_into(&mut app, "cash-amount", "100"); // Enter records it
     assert_eq!(app.shown(), Shown::Sale, "{:?}", app.notice);
     click(&mut app, "Cash in/out F7");
-    click(&mut app, "Open drawer (no sale)");
+    click(&mut app, "Open drawer (no sale)  F3");
     assert!(app.approval.is_some(), "a no-sale needs a supervisor");
     type_into(&mut app, "approval-number", "2001");
     type_into(&mut app, "approval-pin", "2468");
@@ -835,7 +835,7 @@ fn settings_are_saved_only_with_a_managers_approval_and_journaled() {
         0,
         "Night Shop".into(),
     )));
-    click(&mut app, "Save settings");
+    click(&mut app, "Save settings  Enter");
     assert!(app.approval.is_some(), "saving asks for a manager");
     type_into(&mut app, "approval-number", "2001");
     type_into(&mut app, "approval-pin", "2468");
@@ -961,7 +961,7 @@ fn a_manager_adds_a_cashier_from_the_window() {
     let mut app = app(dir.path(), Lang::En);
     login(&mut app, "1001", "1234");
     click(&mut app, "Settings F9");
-    click(&mut app, "Cashiers");
+    click(&mut app, "Cashiers  F5");
     assert_eq!(app.shown(), Shown::Cashiers);
     type_into(&mut app, "cashier-number", "1077");
     for m in [
@@ -1966,4 +1966,133 @@ fn a_line_is_discounted_and_repriced_by_keys() {
     assert_eq!(app.sale_screen().unwrap().selected, Some(picked));
     assert_eq!(line(&app, picked).unit_price.minor, 400);
     assert_eq!(line(&app, cola).unit_price.minor, 585);
+}
+
+/// A key the window catches before any field (the F-keys, arrows the
+/// fields leave alone), sent as the message the window makes of it: the
+/// emulator's instructions type only characters, Enter, Tab, Esc and
+/// Backspace (`window_keys_pass_over_a_focused_field` checks the window
+/// makes these messages of the real key events).
+fn press<P: iced::Program<State = App, Message = Message> + 'static>(
+    e: &mut Emulated<P>,
+    k: Named,
+) {
+    e.emulator.update(&e.program, Message::Key(k));
+}
+
+/// The screens besides the sale and the payment, by keys alone in iced's
+/// emulator: a refund (F6, the number and Enter, + on the chosen line,
+/// Enter, a supervisor's number and PIN), park and resume (F4, F5, ↓ and
+/// Enter), cash in and out (F7, ↓ for out, the amount and Enter; F3 asks
+/// a supervisor for a no-sale), a Z report (F8, Z, a supervisor), and
+/// the language switched and back from the settings (F9, F2).
+#[test]
+fn refund_park_cash_and_reports_by_keyboard_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = emulated_demo(dir.path());
+    log_in_by_keys(&mut e);
+    for code in ["00010", "00001"] {
+        e.run(&format!("type {code:?}"));
+        e.run("type enter");
+    }
+    e.expect("¥5.85");
+    e.run("type enter");
+    e.expect("Take cash");
+    e.run("type \"20\"");
+    e.run("type enter");
+    e.expect("New sale");
+    e.run("type enter");
+
+    // Refund one of the two lines.
+    press(&mut e, Named::F6);
+    e.expect("Scan the receipt barcode or type its number");
+    e.run("type \"T01-000001\"");
+    e.run("type enter");
+    e.expect("Refund selected  Enter");
+    e.run("type enter");
+    e.expect("Choose the items to refund.");
+    press(&mut e, Named::ArrowDown);
+    e.run("type \"+\"");
+    e.run("type enter");
+    e.expect("Supervisor approval");
+    e.run("type \"2001\"");
+    e.run("type enter");
+    e.run("type \"2468\"");
+    e.run("type enter");
+    e.expect("New sale");
+    e.run("type enter");
+    e.expect("No items yet: scan a product.");
+
+    // Park a sale, start another, resume the parked one.
+    e.run("type \"00010\"");
+    e.run("type enter");
+    e.expect("¥8.18");
+    press(&mut e, Named::F4);
+    e.expect("No items yet: scan a product.");
+    press(&mut e, Named::F5);
+    e.expect("Resume  Enter");
+    e.run("type enter");
+    e.expect("¥8.18");
+    e.run("type enter");
+    e.expect("Take cash");
+    e.run("type \"10\"");
+    e.run("type enter");
+    e.expect("New sale");
+    e.run("type enter");
+
+    // Cash in, and a no-sale a cashier cannot approve.
+    press(&mut e, Named::F7);
+    e.expect("Cash drawer");
+    e.run("type \"50\"");
+    e.run("type enter");
+    e.expect("Cash in recorded.");
+    e.expect("No items yet: scan a product.");
+    press(&mut e, Named::F7);
+    e.expect("Cash drawer");
+    press(&mut e, Named::ArrowDown);
+    e.run("type \"5\"");
+    e.run("type enter");
+    e.expect("Cash out recorded.");
+    press(&mut e, Named::F7);
+    e.expect("Cash drawer");
+    press(&mut e, Named::F3);
+    e.expect("Supervisor approval");
+    e.run("type escape");
+    press(&mut e, Named::Escape);
+
+    // The day closes with a supervisor's Z.
+    press(&mut e, Named::F8);
+    e.expect("X report: the day so far");
+    e.run("type \"z\"");
+    e.expect("Supervisor approval");
+    e.run("type \"2001\"");
+    e.run("type tab");
+    e.run("type \"2468\"");
+    e.run("type enter");
+    e.expect("Z report #1");
+
+    // The language, from the settings' own key.
+    press(&mut e, Named::F9);
+    e.expect("Language  F2");
+    press(&mut e, Named::F2);
+    e.expect("语言  F2");
+    press(&mut e, Named::F2);
+    e.expect("Language  F2");
+
+    let (app, _) = e.emulator.into_state();
+    let s = &app.service;
+    let refund = s.with_till(|t| {
+        t.store
+            .refunds_of("T01-000001")
+            .unwrap()
+            .into_iter()
+            .map(|r| r.total.minor)
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(refund, [-585], "the second line (one cola) was refunded");
+    let db = rusqlite::Connection::open(dir.path().join("till.db")).unwrap();
+    let parked: i64 = db
+        .query_row("SELECT count(*) FROM parked", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(parked, 0, "the parked sale was resumed and sold");
 }

@@ -18,6 +18,9 @@ pub enum Effect<M> {
     Stream(Stream<M>),
     /// Moves the keyboard focus to the widget with this id.
     Focus(&'static str),
+    /// Takes the keyboard focus from every field, so the screen's own
+    /// keys (+, −, Enter on a list) reach it; Tab gives a field it back.
+    Unfocus,
     /// Moves the keyboard focus to the next field (Tab), or the previous
     /// one (Shift+Tab).
     FocusNext { back: bool },
@@ -34,6 +37,7 @@ impl<M> std::fmt::Debug for Effect<M> {
             Effect::Call(_) => f.write_str("Call"),
             Effect::Stream(_) => f.write_str("Stream"),
             Effect::Focus(id) => write!(f, "Focus({id})"),
+            Effect::Unfocus => f.write_str("Unfocus"),
             Effect::FocusNext { back } => write!(f, "FocusNext {{ back: {back} }}"),
             Effect::FocusWindow(id) => write!(f, "FocusWindow({id:?})"),
             Effect::Exit => f.write_str("Exit"),
@@ -79,6 +83,7 @@ impl<M: Send + 'static> Effect<M> {
                 c(s, &mut inner).map(f)
             })),
             Effect::Focus(id) => Effect::Focus(id),
+            Effect::Unfocus => Effect::Unfocus,
             Effect::FocusNext { back } => Effect::FocusNext { back },
             Effect::FocusWindow(id) => Effect::FocusWindow(id),
             Effect::Exit => Effect::Exit,
@@ -99,8 +104,11 @@ impl<M: Send + 'static> Effect<M> {
                     out(m);
                 }
             }
-            Effect::Focus(_) | Effect::FocusNext { .. } | Effect::FocusWindow(_) | Effect::Exit => {
-            }
+            Effect::Focus(_)
+            | Effect::Unfocus
+            | Effect::FocusNext { .. }
+            | Effect::FocusWindow(_)
+            | Effect::Exit => {}
         }
     }
 

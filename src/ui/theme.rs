@@ -84,3 +84,9 @@ pub fn notice<'a, M: 'a>(message: &str, is_error: bool) -> Element<'a, M> {
         })
         .into()
 }
+
+/// A button's label with the key that does the same (`Pay  F12`): one
+/// format for every screen, so the keys read alike everywhere.
+pub fn keyed(label: String, key: &str) -> String {
+    format!("{label}  {key}")
+}

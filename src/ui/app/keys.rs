@@ -1,7 +1,7 @@
 //! The keyboard: what each key the window catches means on the screen
 //! showing, then the shortcuts that work from every screen.
 
-use super::{login, receipt, sale, startup, App, Effects, Message, Screen, Shown};
+use super::{login, receipt, sale, settings, startup, App, Effects, Message, Screen, Shown};
 use crate::effect::Effect;
 use iced::keyboard;
 
@@ -19,8 +19,17 @@ impl App {
 
     pub(super) fn typed(&mut self, c: char) -> Effects {
         match &self.screen {
-            Screen::Tender(t) if self.approval.is_none() => match t.typed(c) {
+            _ if self.approval.is_some() => vec![],
+            Screen::Tender(t) => match t.typed(c) {
                 Some(m) => self.handle(Message::Tender(m)),
+                None => vec![],
+            },
+            Screen::Refund(r) => match r.typed(c) {
+                Some(m) => self.handle(Message::Refund(m)),
+                None => vec![],
+            },
+            Screen::Reports(r) => match r.typed(c) {
+                Some(m) => self.handle(Message::Reports(m)),
                 None => vec![],
             },
             _ => vec![],
@@ -40,6 +49,13 @@ impl App {
             (Screen::Help, K::Enter) => Some(Message::HelpBack),
             (Screen::Tender(t), k) => t.key(k).map(Message::Tender),
             (Screen::Sale(s), k) => s.key(k, &self.sale).map(Message::Sale),
+            (Screen::Refund(r), k) => r.key(k).map(Message::Refund),
+            (Screen::Parked(p), k) => p.key(k).map(Message::Parked),
+            (Screen::Cash(c), k) => c.key(k).map(Message::Cash),
+            (Screen::Settings(_), k) => {
+                settings::key(k, self.lang, self.dark).map(Message::Settings)
+            }
+            (Screen::Cashiers(c), k) => c.key(k).map(Message::Cashiers),
             _ => None,
         }
     }

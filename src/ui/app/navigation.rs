@@ -2,7 +2,7 @@
 
 use super::{App, Effects, Screen};
 use crate::effect::Effect;
-use crate::screen::{login, refund, sale, tender};
+use crate::screen::{cash, cashiers, login, refund, sale, tender};
 
 impl App {
     /// Shows `screen`, with the focus where its cashier starts typing.
@@ -21,6 +21,8 @@ impl App {
             Screen::Sale(_) => Some(sale::SCAN_ID),
             Screen::Tender(_) => Some(tender::CASH_ID),
             Screen::Refund(_) => Some(refund::LOOKUP_ID),
+            Screen::Cash(_) => Some(cash::AMOUNT_ID),
+            Screen::Cashiers(_) => Some(cashiers::NUMBER_ID),
             // A fresh login starts at the number; the lock screen at the PIN.
             Screen::Login(l) if l.locked_for.is_some() => Some(login::PIN_ID),
             Screen::Login(_) => Some(login::NUMBER_ID),

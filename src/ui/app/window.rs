@@ -22,6 +22,9 @@ impl App {
     pub fn tasks(&self, effects: Effects) -> Task<Message> {
         Task::batch(effects.into_iter().map(|e| match e {
             Effect::Focus(id) => operation::focus(id),
+            Effect::Unfocus => iced::advanced::widget::operate(
+                iced::advanced::widget::operation::focusable::unfocus(),
+            ),
             Effect::FocusNext { back: false } => operation::focus_next(),
             Effect::FocusNext { back: true } => operation::focus_previous(),
             Effect::FocusWindow(id) => iced::window::gain_focus(id),

@@ -4,11 +4,15 @@ use crate::ctx::Ctx;
 use crate::effect::{Effect, Update};
 use crate::screen::approval::Pending;
 use crate::theme;
+use iced::keyboard::key::Named;
 use iced::widget::{button, column, container, row, text_input};
 use iced::{Element, Length};
 use tillpoint_app::service::CashMovement;
 use tillpoint_core::cashier::Approval;
 use tillpoint_core::money::{Currency, Money};
+
+/// The amount field, where the focus starts.
+pub const AMOUNT_ID: &str = "cash-amount";
 
 #[derive(Debug, Clone)]
 pub struct State {
@@ -124,6 +128,19 @@ impl State {
         None
     }
 
+    /// ↑ ↓ switch between cash in and cash out (the amount field keeps
+    /// the focus; Enter there records), F3 opens the drawer (no sale).
+    pub fn key(&self, k: Named) -> Option<Msg> {
+        match k {
+            Named::ArrowUp | Named::ArrowDown => Some(Msg::Kind(match self.kind {
+                CashMovement::In => CashMovement::Out,
+                _ => CashMovement::In,
+            })),
+            Named::F3 => Some(Msg::NoSale),
+            _ => None,
+        }
+    }
+
     pub fn view<'a>(&'a self, ctx: &Ctx<'_>) -> Element<'a, Msg> {
         let kind = |k: CashMovement, label: String| {
             let b = theme::big(label, Some(Msg::Kind(k))).width(Length::Fill);
@@ -142,7 +159,7 @@ impl State {
                 ]
                 .spacing(theme::GAP),
                 text_input(&ctx.t("cash-amount"), &self.amount)
-                    .id("cash-amount")
+                    .id(AMOUNT_ID)
                     .on_submit(Msg::Submit)
                     .on_input(Msg::Amount)
                     .size(theme::TITLE)
@@ -153,7 +170,8 @@ impl State {
                     .size(theme::TEXT)
                     .padding(12),
                 theme::primary(ctx.t("cash-record"), Some(Msg::Submit)).width(Length::Fill),
-                theme::danger(ctx.t("cash-no-sale"), Some(Msg::NoSale)).width(Length::Fill),
+                theme::danger(theme::keyed(ctx.t("cash-no-sale"), "F3"), Some(Msg::NoSale))
+                    .width(Length::Fill),
                 theme::secondary(ctx.t("common-back"), Some(Msg::Back)).width(200),
             ]
             .spacing(theme::GAP)

@@ -8,6 +8,7 @@ use crate::ctx::Ctx;
 use crate::effect::{Effect, Update};
 use crate::screen::approval::Pending;
 use crate::theme;
+use iced::keyboard::key::Named;
 use iced::widget::{button, column, row, scrollable, text, text_input, Column};
 use iced::{Alignment, Element, Length};
 use tillpoint_core::cashier::{Approval, Cashier, Role};
@@ -140,6 +141,28 @@ pub fn apply(change: Change, ap: Approval) -> Effect<Msg> {
 }
 
 impl State {
+    /// The keys of the screen (the fields keep the focus, Enter in any of
+    /// them saves): ↑ ↓ take the next or previous cashier of the list into
+    /// the form, F2 F3 F4 choose the role, F5 lifts a lockout, F6 takes
+    /// the cashier off the till.
+    pub fn key(&self, k: Named) -> Option<Msg> {
+        let at = self
+            .cashiers
+            .iter()
+            .position(|c| c.number.to_string() == self.number);
+        let pick = |i: usize| self.cashiers.get(i).cloned().map(Msg::Pick);
+        match k {
+            Named::ArrowDown => pick(at.map_or(0, |i| i + 1)),
+            Named::ArrowUp => pick(at.map_or(0, |i| i.saturating_sub(1))),
+            Named::F2 => Some(Msg::Role(Role::Cashier)),
+            Named::F3 => Some(Msg::Role(Role::Supervisor)),
+            Named::F4 => Some(Msg::Role(Role::Manager)),
+            Named::F5 => Some(Msg::Unlock),
+            Named::F6 => Some(Msg::Remove),
+            _ => None,
+        }
+    }
+
     pub fn update(&mut self, msg: Msg, ctx: &Ctx<'_>) -> Update<Msg, Event> {
         match msg {
             Msg::Loaded(Ok(list)) => {
@@ -239,8 +262,8 @@ impl State {
                 .width(Length::Fill),
             );
         }
-        let role = |r: Role| {
-            let b = button(text(role_name(r)).size(theme::TEXT))
+        let role = |r: Role, key: &str| {
+            let b = button(text(theme::keyed(role_name(r), key)).size(theme::TEXT))
                 .on_press(Msg::Role(r))
                 .padding(10)
                 .width(Length::Fill);
@@ -257,21 +280,35 @@ impl State {
                 .padding(10)
         };
         let mut form = column![
-            input("cashiers-number", &self.number, Msg::Number).id(NUMBER_ID),
-            input("cashiers-name", &self.name, Msg::Name),
+            input("cashiers-number", &self.number, Msg::Number)
+                .id(NUMBER_ID)
+                .on_submit(Msg::Save),
+            input("cashiers-name", &self.name, Msg::Name).on_submit(Msg::Save),
             row![
-                role(Role::Cashier),
-                role(Role::Supervisor),
-                role(Role::Manager)
+                role(Role::Cashier, "F2"),
+                role(Role::Supervisor, "F3"),
+                role(Role::Manager, "F4")
             ]
             .spacing(theme::GAP),
             input("cashiers-pin", &self.pin, Msg::Pin)
                 .secure(true)
                 .on_submit(Msg::Save),
             row![
-                theme::primary(ctx.t("cashiers-save"), Some(Msg::Save)).width(Length::Fill),
-                theme::secondary(ctx.t("cashiers-unlock"), Some(Msg::Unlock)).width(Length::Fill),
-                theme::secondary(ctx.t("cashiers-remove"), Some(Msg::Remove)).width(Length::Fill),
+                theme::primary(
+                    theme::keyed(ctx.t("cashiers-save"), "Enter"),
+                    Some(Msg::Save)
+                )
+                .width(Length::Fill),
+                theme::secondary(
+                    theme::keyed(ctx.t("cashiers-unlock"), "F5"),
+                    Some(Msg::Unlock)
+                )
+                .width(Length::Fill),
+                theme::secondary(
+                    theme::keyed(ctx.t("cashiers-remove"), "F6"),
+                    Some(Msg::Remove)
+                )
+                .width(Length::Fill),
             ]
             .spacing(theme::GAP),
             text(ctx.t("cashiers-approval")).size(theme::SMALL),
@@ -304,6 +341,36 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ↑ ↓ walk the list into the form; the F-keys choose a role and the
+    /// actions that need a manager.
+    #[test]
+    fn the_keys_walk_the_list_and_choose_the_role() {
+        let ctx = Ctx::for_tests();
+        let mut s = State::default();
+        let c = |number, name: &str| Cashier {
+            number,
+            name: name.into(),
+            role: Role::Cashier,
+        };
+        s.update(Msg::Loaded(Ok(vec![c(1001, "Ann"), c(1002, "Bo")])), &ctx);
+        for (k, number) in [
+            (Named::ArrowDown, "1001"),
+            (Named::ArrowDown, "1002"),
+            (Named::ArrowDown, "1002"),
+            (Named::ArrowUp, "1001"),
+        ] {
+            if let Some(m) = s.key(k) {
+                s.update(m, &ctx);
+            }
+            assert_eq!(s.number, number, "after {k:?}");
+        }
+        s.update(s.key(Named::F4).unwrap(), &ctx);
+        assert_eq!(s.role, Some(Role::Manager));
+        assert!(matches!(s.key(Named::F5), Some(Msg::Unlock)));
+        assert!(matches!(s.key(Named::F6), Some(Msg::Remove)));
+        assert!(s.key(Named::F12).is_none(), "the shortcuts stay global");
+    }
 
     #[test]
     fn a_complete_form_asks_a_manager_for_that_number_and_a_bad_one_says_why() {

@@ -35,6 +35,17 @@ pub const SCREEN_KEYS: &[(&str, &str)] = &[
     ("1–9", "help-pay-app"),
 ];
 
+/// The keys of the other screens, one line each (their buttons show them
+/// too).
+pub const OTHER_SCREENS: &[&str] = &[
+    "help-on-refund",
+    "help-on-parked",
+    "help-on-cash",
+    "help-on-reports",
+    "help-on-settings",
+    "help-on-cashiers",
+];
+
 pub fn view<'a, M: Clone + 'a>(ctx: &Ctx<'_>, back: M) -> Element<'a, M> {
     let mut keys = Column::new().spacing(6);
     for (key, id) in SHORTCUTS {
@@ -50,22 +61,32 @@ pub fn view<'a, M: Clone + 'a>(ctx: &Ctx<'_>, back: M) -> Element<'a, M> {
             text(ctx.t(id)).size(theme::TEXT)
         ]);
     }
-    let mut col = column![
-        theme::title(ctx.t("help-title")),
+    // The scanner, the other screens and the demo, in small print: the
+    // whole page fits an 800-pixel-high till screen in both languages.
+    let mut notes = Column::new().spacing(4);
+    let mut lines: Vec<&str> = vec!["help-scanner"];
+    lines.extend(OTHER_SCREENS);
+    if ctx.demo {
+        lines.push("help-demo");
+    }
+    for id in lines {
+        notes = notes.push(text(ctx.t(id)).size(theme::SMALL));
+    }
+    let col = column![
         row![
-            theme::panel(keys).width(Length::FillPortion(2)),
-            theme::panel(more).width(Length::FillPortion(3))
+            theme::title(ctx.t("help-title")).width(Length::Fill),
+            theme::secondary(ctx.t("common-back"), Some(back)).width(160),
+        ]
+        .align_y(iced::Alignment::Center),
+        row![
+            theme::panel(keys).width(Length::FillPortion(1)),
+            theme::panel(more).width(Length::FillPortion(2))
         ]
         .spacing(theme::GAP),
-        text(ctx.t("help-scanner")).size(theme::TEXT)
+        theme::panel(notes).width(Length::Fill),
     ]
     .spacing(theme::GAP);
-    if ctx.demo {
-        col =
-            col.push(theme::panel(text(ctx.t("help-demo")).size(theme::TEXT)).width(Length::Fill));
-    }
-    col = col.push(theme::secondary(ctx.t("common-back"), Some(back)).width(200));
-    container(col.max_width(1100))
+    container(col.max_width(1240))
         .center_x(Length::Fill)
         .padding(theme::PAD)
         .into()

@@ -3,6 +3,7 @@
 use crate::ctx::Ctx;
 use crate::effect::{Effect, Update};
 use crate::theme;
+use iced::keyboard::key::Named;
 use iced::widget::{column, container, row, scrollable, text, Column};
 use iced::{Alignment, Element, Length};
 use tillpoint_app::service::Parked;
@@ -11,11 +12,15 @@ use tillpoint_core::sale::Sale;
 #[derive(Debug, Clone, Default)]
 pub struct State {
     pub list: Vec<Parked>,
+    /// The sale Enter resumes (↑ ↓ move it).
+    pub cursor: usize,
 }
 
 #[derive(Debug, Clone)]
 pub enum Msg {
     Resume(i64),
+    /// The keys' sale, by its place in the list.
+    Cursor(usize),
     Back,
     /// The parked sales, newest first.
     Listed(Result<Vec<Parked>, String>),
@@ -46,13 +51,30 @@ impl State {
             Msg::Resume(id) => Update::effect(Effect::call(move |s| {
                 Msg::Resumed(s.resume(id).map(Box::new))
             })),
+            Msg::Cursor(i) => {
+                self.cursor = i.min(self.list.len().saturating_sub(1));
+                Update::none()
+            }
             Msg::Back => Update::event(Event::Back),
             Msg::Listed(Ok(list)) => {
                 self.list = list;
+                self.cursor = 0;
                 Update::none()
             }
             Msg::Resumed(Ok(sale)) => Update::event(Event::Resumed(sale)),
             Msg::Listed(Err(e)) | Msg::Resumed(Err(e)) => Update::event(Event::Notice(e)),
+        }
+    }
+}
+
+impl State {
+    /// ↑ ↓ choose a parked sale, Enter resumes it.
+    pub fn key(&self, k: Named) -> Option<Msg> {
+        match k {
+            Named::ArrowUp => Some(Msg::Cursor(self.cursor.saturating_sub(1))),
+            Named::ArrowDown => Some(Msg::Cursor(self.cursor + 1)),
+            Named::Enter => self.list.get(self.cursor).map(|p| Msg::Resume(p.id)),
+            _ => None,
         }
     }
 }
@@ -62,9 +84,18 @@ pub fn view<'a>(state: &'a State, ctx: &Ctx<'_>) -> Element<'a, Msg> {
     if state.list.is_empty() {
         list = list.push(text(ctx.t("parked-none")).size(theme::TEXT));
     }
-    for p in &state.list {
+    for (i, p) in state.list.iter().enumerate() {
+        let chosen = i == state.cursor;
+        let resume = if chosen {
+            theme::keyed(ctx.t("parked-resume"), "Enter")
+        } else {
+            ctx.t("parked-resume")
+        };
         list = list.push(
             row![
+                text(if chosen { "›" } else { "" })
+                    .size(theme::TITLE)
+                    .width(16),
                 text(format!("#{}  {}", p.id, p.label))
                     .size(theme::TEXT)
                     .width(Length::Fill),
@@ -74,7 +105,7 @@ pub fn view<'a>(state: &'a State, ctx: &Ctx<'_>) -> Element<'a, Msg> {
                 text(ctx.datetime(p.parked_at_ms))
                     .size(theme::SMALL)
                     .width(180),
-                theme::primary(ctx.t("parked-resume"), Some(Msg::Resume(p.id))).width(160),
+                theme::primary(resume, Some(Msg::Resume(p.id))).width(180),
             ]
             .spacing(theme::GAP)
             .align_y(Alignment::Center),

@@ -6,6 +6,7 @@ use crate::ctx::Ctx;
 use crate::effect::{Effect, Update};
 use crate::screen::approval::Pending;
 use crate::theme;
+use iced::keyboard::key::Named;
 use iced::widget::{column, container, row, scrollable, text, text_input, Column};
 use iced::{Alignment, Element, Length};
 use std::collections::BTreeMap;
@@ -25,6 +26,8 @@ pub struct State {
     pub voided: bool,
     /// Original line → quantity (thousandths) to give back.
     pub picks: BTreeMap<u32, i64>,
+    /// The line the keys act on (↑ ↓ move it, + − change its quantity).
+    pub cursor: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +36,8 @@ pub enum Msg {
     Find,
     Inc(u32),
     Dec(u32),
+    /// The keys' line, by its place in the list.
+    Cursor(usize),
     All,
     Confirm,
     PostVoid,
@@ -96,7 +101,10 @@ impl State {
             Msg::Loaded(Ok(found)) => {
                 let found = *found;
                 self.loaded(found.record, found.refunds, found.voided);
-                Update::none()
+                self.cursor = 0;
+                // The lines' keys (+ − * Enter) reach the screen, not the
+                // number field; Tab goes back to it for another receipt.
+                Update::effect(Effect::Unfocus)
             }
             Msg::Refunded(Ok(record)) => {
                 *self = State::default();
@@ -116,11 +124,61 @@ impl State {
         }
     }
 
+    /// The original's lines that can be picked, in the order shown.
+    fn pickable(&self) -> Vec<u32> {
+        self.original.as_ref().map_or_else(Vec::new, |o| {
+            o.lines
+                .iter()
+                .filter(|l| !l.voided)
+                .map(|l| l.line_no)
+                .collect()
+        })
+    }
+
+    /// The line the cursor is on.
+    fn current(&self) -> Option<u32> {
+        self.pickable().get(self.cursor).copied()
+    }
+
+    /// A key no field took: ↑ ↓ choose a line, Enter refunds what is
+    /// picked, Delete voids the sale (each asks a supervisor first).
+    pub fn key(&self, k: Named) -> Option<Msg> {
+        self.original.as_ref()?;
+        match k {
+            Named::ArrowUp => Some(Msg::Cursor(self.cursor.saturating_sub(1))),
+            Named::ArrowDown => {
+                let last = self.pickable().len().saturating_sub(1);
+                Some(Msg::Cursor((self.cursor + 1).min(last)))
+            }
+            Named::ArrowRight => self.current().map(Msg::Inc),
+            Named::ArrowLeft => self.current().map(Msg::Dec),
+            Named::Enter => Some(Msg::Confirm),
+            Named::Delete => Some(Msg::PostVoid),
+            _ => None,
+        }
+    }
+
+    /// A character no field took: + and − change the chosen line's
+    /// quantity, * picks every line.
+    pub fn typed(&self, c: char) -> Option<Msg> {
+        self.original.as_ref()?;
+        match c {
+            '+' | '=' => self.current().map(Msg::Inc),
+            '-' | '_' => self.current().map(Msg::Dec),
+            '*' => Some(Msg::All),
+            _ => None,
+        }
+    }
+
     /// The screen's own controls: picks, and what they ask for.
     fn intent(&mut self, msg: Msg, ctx: &Ctx<'_>) -> Option<Event> {
         match msg {
             Msg::Lookup(s) => {
                 self.lookup = s;
+                None
+            }
+            Msg::Cursor(i) => {
+                self.cursor = i;
                 None
             }
             Msg::Inc(l) | Msg::Dec(l) => {
@@ -212,11 +270,13 @@ impl State {
                 body = body.push(theme::notice(&ctx.t("refund-voided"), true));
             }
             let mut lines = Column::new().spacing(4);
-            for l in o.lines.iter().filter(|l| !l.voided) {
+            for (i, l) in o.lines.iter().filter(|l| !l.voided).enumerate() {
+                let mark = if i == self.cursor { "›" } else { "" };
                 let left = Qty(self.left(l.line_no));
                 let pick = Qty(self.picks.get(&l.line_no).copied().unwrap_or(0));
                 lines = lines.push(
                     row![
+                        text(mark).size(theme::TITLE).width(16),
                         text(l.name.clone()).size(theme::TEXT).width(Length::Fill),
                         text(ctx.ta("refund-left", &[("qty", left.to_string())]))
                             .size(theme::SMALL)
@@ -237,10 +297,18 @@ impl State {
                 .push(theme::panel(scrollable(lines).height(Length::Fill)).height(Length::Fill));
             body = body.push(
                 row![
-                    theme::secondary(ctx.t("refund-all"), Some(Msg::All)).width(Length::Fill),
-                    theme::danger(ctx.t("refund-post-void"), Some(Msg::PostVoid))
+                    theme::secondary(theme::keyed(ctx.t("refund-all"), "*"), Some(Msg::All))
                         .width(Length::Fill),
-                    theme::primary(ctx.t("refund-confirm"), Some(Msg::Confirm)).width(Length::Fill),
+                    theme::danger(
+                        theme::keyed(ctx.t("refund-post-void"), "Del"),
+                        Some(Msg::PostVoid)
+                    )
+                    .width(Length::Fill),
+                    theme::primary(
+                        theme::keyed(ctx.t("refund-confirm"), "Enter"),
+                        Some(Msg::Confirm)
+                    )
+                    .width(Length::Fill),
                 ]
                 .spacing(theme::GAP),
             );

@@ -49,6 +49,16 @@ pub fn z(ap: Approval) -> Effect<Msg> {
 }
 
 impl State {
+    /// X and Z on the keyboard ask for those reports (a Z asks a
+    /// supervisor first), as the buttons do.
+    pub fn typed(&self, c: char) -> Option<Msg> {
+        match c.to_ascii_lowercase() {
+            'x' => Some(Msg::X),
+            'z' => Some(Msg::Z),
+            _ => None,
+        }
+    }
+
     /// The screen opened: the X report is asked for.
     pub fn open() -> (State, Effect<Msg>) {
         (State::default(), x())
@@ -183,8 +193,8 @@ fn card_section<'a>(
 
 pub fn view<'a>(state: &'a State, ctx: &Ctx<'_>) -> Element<'a, Msg> {
     let buttons = row![
-        theme::secondary(ctx.t("reports-x"), Some(Msg::X)).width(Length::Fill),
-        theme::danger(ctx.t("reports-z"), Some(Msg::Z)).width(Length::Fill),
+        theme::secondary(theme::keyed(ctx.t("reports-x"), "X"), Some(Msg::X)).width(Length::Fill),
+        theme::danger(theme::keyed(ctx.t("reports-z"), "Z"), Some(Msg::Z)).width(Length::Fill),
         theme::secondary(ctx.t("common-back"), Some(Msg::Back)).width(Length::Fill),
     ]
     .spacing(theme::GAP);

@@ -894,7 +894,7 @@ impl State {
             ]
             .spacing(4),
             theme::primary(
-                format!("{}  F12", ctx.t("nav-pay")),
+                theme::keyed(ctx.t("nav-pay"), "F12"),
                 Some(Msg::Go(Nav::Pay))
             )
             .width(Length::Fill)

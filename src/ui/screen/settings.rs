@@ -5,6 +5,7 @@
 use crate::ctx::Ctx;
 use crate::effect::{Effect, Update};
 use crate::theme;
+use iced::keyboard::key::Named;
 use iced::widget::{button, column, container, row, scrollable, text, text_input, Column};
 use iced::{Alignment, Element, Length};
 use tillpoint_i18n::Lang;
@@ -149,6 +150,8 @@ impl Info {
                 }
                 Update::none()
             }
+            // Enter in a field with nothing changed saves nothing.
+            Msg::Save if !self.dirty => Update::none(),
             Msg::Save => Update::event(Event::Approve(crate::screen::approval::Pending::Settings(
                 self.to_save(),
             ))),
@@ -162,6 +165,22 @@ impl Info {
             Msg::Printed(Ok(words)) => Update::event(Event::Info(words)),
             Msg::Saved(Err(e)) | Msg::Printed(Err(e)) => Update::event(Event::Notice(e)),
         }
+    }
+}
+
+/// The keys of the screen (the fields keep the focus, Enter in any of
+/// them saves): F2 the other language, F3 the other theme, F4 a test page
+/// on the printer, F5 the cashiers.
+pub fn key(k: Named, lang: Lang, dark: bool) -> Option<Msg> {
+    match k {
+        Named::F2 => Some(Msg::Lang(match lang {
+            Lang::En => Lang::Zh,
+            Lang::Zh => Lang::En,
+        })),
+        Named::F3 => Some(Msg::Dark(!dark)),
+        Named::F4 => Some(Msg::TestPrinter),
+        Named::F5 => Some(Msg::Cashiers),
+        _ => None,
     }
 }
 
@@ -181,6 +200,7 @@ pub fn view<'a>(info: &'a Info, ctx: &Ctx<'_>, dark: bool) -> Element<'a, Msg> {
                 text(ctx.t(f.label)).size(theme::TEXT).width(260),
                 text_input(&format!("[{}] {}", f.section, f.key), &f.value)
                     .on_input(move |s| Msg::Edit(i, s))
+                    .on_submit(Msg::Save)
                     .size(theme::TEXT)
                     .padding(10),
             ]
@@ -189,10 +209,21 @@ pub fn view<'a>(info: &'a Info, ctx: &Ctx<'_>, dark: bool) -> Element<'a, Msg> {
         );
     }
     let actions = row![
-        theme::primary(ctx.t("settings-save"), info.dirty.then_some(Msg::Save)).width(Length::Fill),
-        theme::secondary(ctx.t("settings-test-printer"), Some(Msg::TestPrinter))
-            .width(Length::Fill),
-        theme::secondary(ctx.t("settings-cashiers"), Some(Msg::Cashiers)).width(Length::Fill),
+        theme::primary(
+            theme::keyed(ctx.t("settings-save"), "Enter"),
+            info.dirty.then_some(Msg::Save)
+        )
+        .width(Length::Fill),
+        theme::secondary(
+            theme::keyed(ctx.t("settings-test-printer"), "F4"),
+            Some(Msg::TestPrinter)
+        )
+        .width(Length::Fill),
+        theme::secondary(
+            theme::keyed(ctx.t("settings-cashiers"), "F5"),
+            Some(Msg::Cashiers)
+        )
+        .width(Length::Fill),
         theme::secondary(ctx.t("common-back"), Some(Msg::Back)).width(Length::Fill),
     ]
     .spacing(theme::GAP);
@@ -201,7 +232,7 @@ pub fn view<'a>(info: &'a Info, ctx: &Ctx<'_>, dark: bool) -> Element<'a, Msg> {
         actions,
         row![
             column![
-                text(ctx.t("settings-language")).size(theme::TEXT),
+                text(theme::keyed(ctx.t("settings-language"), "F2")).size(theme::TEXT),
                 row![
                     choice("English".into(), ctx.lang == Lang::En, Msg::Lang(Lang::En)),
                     choice("简体中文".into(), ctx.lang == Lang::Zh, Msg::Lang(Lang::Zh)),
@@ -211,7 +242,7 @@ pub fn view<'a>(info: &'a Info, ctx: &Ctx<'_>, dark: bool) -> Element<'a, Msg> {
             .spacing(4)
             .width(Length::Fill),
             column![
-                text(ctx.t("settings-theme")).size(theme::TEXT),
+                text(theme::keyed(ctx.t("settings-theme"), "F3")).size(theme::TEXT),
                 row![
                     choice(ctx.t("settings-light"), !dark, Msg::Dark(false)),
                     choice(ctx.t("settings-dark"), dark, Msg::Dark(true)),

@@ -627,8 +627,8 @@ impl State {
                 .on_input(Msg::Part)
                 .size(theme::TEXT)
                 .padding(12),
-            theme::primary(format!("{}  F3", ctx.t("tender-card")), Some(Msg::Card)).width(160),
-            theme::primary(format!("{}  F2", ctx.t("tender-qr")), Some(Msg::Qr)).width(160),
+            theme::primary(theme::keyed(ctx.t("tender-card"), "F3"), Some(Msg::Card)).width(160),
+            theme::primary(theme::keyed(ctx.t("tender-qr"), "F2"), Some(Msg::Qr)).width(160),
         ]
         .spacing(theme::GAP);
         let mut body = column![header].spacing(16).max_width(900);
@@ -754,7 +754,7 @@ impl State {
             if self.devices.shows_codes {
                 col = col.push(
                     theme::secondary(
-                        format!("{}  F2", ctx.t("pay-show-code")),
+                        theme::keyed(ctx.t("pay-show-code"), "F2"),
                         Some(Msg::ShowCode),
                     )
                     .width(360),
