@@ -191,11 +191,15 @@ pub fn ring_samples(till: &mut Till) -> Result<Vec<String>, DemoError> {
         .receipt_no;
     receipts.push(second.clone());
 
-    // The demo supervisor approves it with her PIN, as at the counter.
+    // The first (cash) sale's juice comes back; the demo supervisor
+    // approves it with her PIN, as at the counter. (Not the split sale: its
+    // card part is made up here, never went through the demo's acquirer,
+    // and a refund of it could never be sent there.)
     let (sup, pin) = cashiers().remove(1);
     let picks = [(2, Qty::ONE)];
+    let first = receipts[0].clone();
     let target = Target::Refund {
-        receipt: second.clone(),
+        receipt: first.clone(),
         picks: picks.iter().map(|(l, q)| (*l, q.milli())).collect(),
     };
     let approval = match till.store.login(sup.number, pin, now)? {
@@ -206,7 +210,7 @@ pub fn ring_samples(till: &mut Till) -> Result<Vec<String>, DemoError> {
     };
     let refund = till
         .store
-        .complete_refund(&second, &picks, &rules, 1001, &approval, now, hour)?;
+        .complete_refund(&first, &picks, &rules, 1001, &approval, now, hour)?;
     receipts.push(refund.record.receipt_no);
     Ok(receipts)
 }

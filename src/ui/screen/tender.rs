@@ -237,7 +237,8 @@ impl State {
 
     /// What a key no field took means here: F3 card and F2 QR, Up and
     /// Down choose the demo's card; while a payment runs, Esc cancels it
-    /// and Enter closes its answer.
+    /// and Enter closes its answer (on the demo's PIN pad, Enter and
+    /// Backspace are its Enter and Clear).
     pub fn key(&self, k: Named) -> Option<Msg> {
         let Some(p) = &self.progress else {
             return match k {
@@ -259,8 +260,13 @@ impl State {
                 _ => None,
             };
         };
+        let on_pad = p.kind == TenderKind::Card && p.step == 1 && self.on_screen_pad;
         match (k, p.approved) {
             (Named::F2, None) if p.kind == TenderKind::Qr && p.step == 0 => Some(Msg::ShowCode),
+            // The demo's on-screen PIN pad: Enter and Backspace are its
+            // Enter and Clear, as the digits are its digits.
+            (Named::Enter, None) if on_pad => Some(Msg::Pad('E')),
+            (Named::Backspace, None) if on_pad => Some(Msg::Pad('C')),
             (Named::Enter, Some(_)) => Some(Msg::Dismiss),
             (Named::Escape, None) if self.cancellable || self.scan_code => Some(Msg::Cancel),
             _ => None,
@@ -791,6 +797,35 @@ impl State {
 mod tests {
     use super::*;
     use tillpoint_core::money::Currency;
+
+    /// On the demo's PIN pad the keyboard's Enter and Backspace are the
+    /// pad's; before the PIN step and after the answer they are not.
+    #[test]
+    fn enter_and_backspace_work_the_on_screen_pin_pad() {
+        let mut s = State {
+            on_screen_pad: true,
+            ..State::default()
+        };
+        let mut p = Progress {
+            kind: TenderKind::Card,
+            amount: Money::new(585, Currency::CNY),
+            step: 1,
+            approved: None,
+            choices: Vec::new(),
+        };
+        s.progress = Some(p.clone());
+        assert!(matches!(s.key(Named::Enter), Some(Msg::Pad('E'))));
+        assert!(matches!(s.key(Named::Backspace), Some(Msg::Pad('C'))));
+        p.step = 2;
+        s.progress = Some(p.clone());
+        assert!(
+            s.key(Named::Enter).is_none(),
+            "processing: nothing to enter"
+        );
+        p.approved = Some(true);
+        s.progress = Some(p);
+        assert!(matches!(s.key(Named::Enter), Some(Msg::Dismiss)));
+    }
 
     #[test]
     fn the_cards_applications_are_offered_and_one_is_picked() {
