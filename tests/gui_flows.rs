@@ -2096,3 +2096,32 @@ fn refund_park_cash_and_reports_by_keyboard_alone() {
         .unwrap();
     assert_eq!(parked, 0, "the parked sale was resumed and sold");
 }
+
+/// In the demo the emulated pole display's two lines are drawn on the
+/// customer window (a demo user has no pole display on the desk): they
+/// follow the emulator, read a few times a second.
+#[test]
+fn the_demo_draws_its_pole_display_on_the_customer_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let till = demo_shop(dir.path(), tillpoint_app::demo_shop::CONFIG_TOML);
+    let mut app = start(Service::for_window(till, true, true), true, Lang::En);
+    app.windows.customer = Some(iced::window::Id::unique());
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "6930181590837");
+    let mut seen = false;
+    for _ in 0..100 {
+        app.drive(Message::PollDemoPole);
+        if customer_sees(&app, "Coca-Cola 330ml 5.85")
+            && customer_sees(&app, "TOTAL           5.85")
+        {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(seen, "the pole's lines: {:?}", app.demo_pole);
+    assert!(customer_sees(
+        &app,
+        "Pole display (simulated, on the counter in a shop)"
+    ));
+}

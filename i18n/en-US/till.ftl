@@ -339,6 +339,7 @@ scheme-wechat = WeChat Pay
 
 ## The customer display (second window)
 customer-title = tillpoint — customer display
+customer-pole-demo = Pole display (simulated, on the counter in a shop)
 customer-welcome = Welcome
 customer-total = Total
 customer-to-pay = To pay

@@ -339,6 +339,7 @@ scheme-wechat = 微信支付
 
 ## 顾客显示屏（第二个窗口）
 customer-title = tillpoint 顾客显示屏 (customer display)
+customer-pole-demo = 客显屏（模拟；在店里装在收银台上）
 customer-welcome = 欢迎光临
 customer-total = 合计
 customer-to-pay = 应付

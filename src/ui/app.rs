@@ -134,6 +134,10 @@ pub enum Message {
     Checked(Vec<CheckLine>),
     /// A worker stopped without an answer (it panicked).
     WorkerFailed,
+    /// Time to read the demo's pole display again.
+    PollDemoPole,
+    /// What the demo's pole display shows now.
+    DemoPole(Option<[String; 2]>),
 }
 
 /// Options the window starts with.
@@ -196,6 +200,9 @@ pub struct App {
     shown_customer: Option<CustomerView>,
     /// The customer display's language (`[ui.customer] lang`).
     pub customer_lang: Lang,
+    /// The demo's emulated pole display's two lines, drawn on the customer
+    /// window so a demo user sees what the pole shows.
+    pub demo_pole: Option<[String; 2]>,
     /// The windows open (set by [`crate::run`]; the emulator's one window
     /// is the cashier's).
     pub windows: Windows,
@@ -268,6 +275,7 @@ impl App {
             shop,
             shown_customer: None,
             customer_lang: ui.customer_lang(opts.lang),
+            demo_pole: None,
             windows: Windows::default(),
         };
         let fx = vec![
@@ -435,6 +443,13 @@ impl App {
             }
             Message::Checked(lines) => self.checked(lines),
             Message::WorkerFailed => self.worker_failed(),
+            Message::PollDemoPole => {
+                vec![Effect::call(|s| Message::DemoPole(s.demo_pole_lines()))]
+            }
+            Message::DemoPole(lines) => {
+                self.demo_pole = lines;
+                vec![]
+            }
             Message::Key(keyboard::key::Named::Tab) => self.tab(false),
             Message::BackTab => self.tab(true),
             Message::DemoLink => self.switch_demo_link(),

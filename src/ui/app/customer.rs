@@ -69,6 +69,7 @@ impl App {
             sale: &self.sale,
             totals: self.totals(),
             code,
+            pole: self.demo_pole.as_ref(),
         };
         customer::view(&ctx, &self.customer_view(), counter)
     }

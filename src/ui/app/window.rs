@@ -79,6 +79,14 @@ impl App {
         if self.windows.cashier.is_some() {
             all.push(iced::window::close_events().map(Message::WindowClosed));
         }
+        if self.demo && self.windows.customer.is_some() {
+            // The demo's pole display, drawn on the customer's window, is
+            // read a few times a second so it keeps up with the counter.
+            all.push(
+                iced::time::every(std::time::Duration::from_millis(300))
+                    .map(|_| Message::PollDemoPole),
+            );
+        }
         if self.windows.customer.is_some() {
             all.push(iced::window::events().filter_map(|(id, e)| {
                 matches!(e, iced::window::Event::Focused).then_some(Message::WindowFocused(id))

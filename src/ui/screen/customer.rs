@@ -24,10 +24,26 @@ pub struct Counter<'a> {
     pub totals: Option<Totals>,
     /// The shop's code for the customer to scan, while one is shown.
     pub code: Option<&'a qr_code::Data>,
+    /// The demo's emulated pole display, drawn below (a shop's pole
+    /// display is its own device on the counter).
+    pub pole: Option<&'a [String; 2]>,
 }
 
 /// The customer display for `view`; `ctx` is in the customer's language.
 pub fn view<'a, M: 'a>(ctx: &Ctx<'_>, view: &CustomerView, counter: Counter<'a>) -> Element<'a, M> {
+    let demo_pole = counter.pole;
+    let screen = container(display(ctx, view, counter)).height(Length::Fill);
+    match demo_pole {
+        Some(lines) => column![screen, pole(ctx, lines)]
+            .padding(iced::Padding::ZERO.bottom(theme::PAD))
+            .align_x(Alignment::Center)
+            .into(),
+        None => screen.into(),
+    }
+}
+
+/// The screen's own part: the welcome, the sale, the payment, the thanks.
+fn display<'a, M: 'a>(ctx: &Ctx<'_>, view: &CustomerView, counter: Counter<'a>) -> Element<'a, M> {
     let panel: Element<'a, M> = match view {
         CustomerView::Idle { shop } => {
             return container(
@@ -107,6 +123,28 @@ pub fn view<'a, M: 'a>(ctx: &Ctx<'_>, view: &CustomerView, counter: Counter<'a>)
         .spacing(theme::GAP)
         .padding(theme::PAD * 2.0)
         .into()
+}
+
+/// The demo's pole display as a 2×20 vacuum-fluorescent panel.
+fn pole<'a, M: 'a>(ctx: &Ctx<'_>, lines: &[String; 2]) -> Element<'a, M> {
+    let vfd = iced::Color::from_rgb8(0x5f, 0xf5, 0xd0);
+    let line = |l: &str| {
+        text(format!("{l:<20}"))
+            .font(iced::Font::MONOSPACE)
+            .size(theme::TITLE)
+            .color(vfd)
+    };
+    column![
+        text(ctx.t("customer-pole-demo")).size(theme::SMALL),
+        container(column![line(&lines[0]), line(&lines[1])].spacing(2))
+            .padding(10)
+            .style(|_| container::Style {
+                background: Some(iced::Color::from_rgb8(0x10, 0x14, 0x12).into()),
+                ..container::Style::default()
+            }),
+    ]
+    .spacing(4)
+    .into()
 }
 
 /// A labelled amount, large enough to read from across the counter.
