@@ -43,6 +43,8 @@ receipt-entry-chip = Chip
 receipt-entry-contactless = Contactless
 receipt-entry-qr = QR code
 receipt-entry-manual = Keyed
+receipt-entry-swipe = Swiped
+receipt-entry-fallback = Swiped (chip failed)
 receipt-cvm-none = No verification
 # Print queue and printer status (shown by the GUI and the command line).
 print-queue-waiting = Receipts waiting to print: { $count }.

@@ -43,6 +43,8 @@ receipt-entry-chip = 芯片
 receipt-entry-contactless = 非接触
 receipt-entry-qr = 扫码
 receipt-entry-manual = 手工输入
+receipt-entry-swipe = 刷卡
+receipt-entry-fallback = 刷卡（芯片故障降级）
 receipt-cvm-none = 免验证
 # 打印队列与打印机状态（界面与命令行显示）。
 print-queue-waiting = 待打印小票：{ $count } 张。

@@ -5,6 +5,7 @@
 //! which one takes the customer's money.
 
 use std::sync::mpsc::Sender;
+use tillpoint_payment::magstripe::StripeCard;
 
 use tillpoint_core::money::Money;
 use tillpoint_payment::acquirer::till_store::SqliteAcquirerStore;
@@ -31,6 +32,15 @@ pub trait PaymentTerminal: Send {
         &mut self,
         amount: Money,
         code: &str,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<CardOutcome, PaymentError>;
+
+    /// A payment by a swiped card: its tracks came from the keyboard-wedge
+    /// reader (the till's keyboard), the PIN from the PIN pad.
+    fn pay_swipe(
+        &mut self,
+        amount: Money,
+        card: &StripeCard,
         progress: &mut dyn FnMut(Stage),
     ) -> Result<CardOutcome, PaymentError>;
 
@@ -75,6 +85,15 @@ impl PaymentTerminal for DemoDevices {
         DemoDevices::pay_qr(self, amount, code, progress)
     }
 
+    fn pay_swipe(
+        &mut self,
+        amount: Money,
+        card: &StripeCard,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<CardOutcome, PaymentError> {
+        DemoDevices::pay_swipe(self, card, amount, progress)
+    }
+
     fn payments(&self) -> &PaymentSession<SqliteAcquirerStore> {
         self.payment_session()
     }
@@ -113,6 +132,15 @@ impl PaymentTerminal for crate::terminal::LiveDevices {
         progress: &mut dyn FnMut(Stage),
     ) -> Result<CardOutcome, PaymentError> {
         crate::terminal::LiveDevices::pay_qr(self, amount, code, progress)
+    }
+
+    fn pay_swipe(
+        &mut self,
+        amount: Money,
+        card: &StripeCard,
+        progress: &mut dyn FnMut(Stage),
+    ) -> Result<CardOutcome, PaymentError> {
+        crate::terminal::LiveDevices::pay_swipe(self, card, amount, progress)
     }
 
     fn payments(&self) -> &PaymentSession<SqliteAcquirerStore> {

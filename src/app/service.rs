@@ -13,6 +13,7 @@ mod admin;
 mod counter;
 mod link;
 mod qr;
+mod swipe;
 
 use qr::{qr_gateway, qr_refusal};
 
@@ -231,6 +232,10 @@ impl PayRefusal {
             R::CancelledByCardholder => ("decline-cancelled-cardholder", vec![]),
             R::PinTimeout => ("decline-pin-timeout", vec![]),
             R::NoApplicationChosen => ("decline-no-application", vec![]),
+            R::UseChip => ("decline-use-chip", vec![]),
+            R::NotForGoods => ("decline-not-for-goods", vec![]),
+            R::Expired => ("decline-expired", vec![]),
+            R::PinUnavailable => ("decline-pin-unavailable", vec![]),
         };
         PayRefusal {
             id,
@@ -421,6 +426,26 @@ impl Service {
             lock(&self.qr_pending).push(card.order_id.clone());
             return Ok(card);
         }
+        self.on_terminal(kind, progress, |terminal, stage| match kind {
+            TenderKind::Qr => terminal.pay_qr(amount, input, stage),
+            _ => terminal.pay_card(amount, input, stage),
+        })
+    }
+
+    /// Runs one payment on the terminal, its stages as the screen's steps;
+    /// an approval is held for its sale.
+    pub(crate) fn on_terminal(
+        &self,
+        kind: TenderKind,
+        progress: &mut dyn FnMut(PayProgress),
+        run: impl FnOnce(
+            &mut dyn PaymentTerminal,
+            &mut dyn FnMut(Stage),
+        ) -> Result<
+            tillpoint_payment::session::CardOutcome,
+            tillpoint_payment::session::PaymentError,
+        >,
+    ) -> Result<CardRef, PayRefusal> {
         let Some(terminal) = &self.terminal else {
             return Err(PayRefusal::failed("no payment devices"));
         };
@@ -442,11 +467,7 @@ impl Service {
                 step
             }));
         };
-        let outcome = match kind {
-            TenderKind::Qr => terminal.pay_qr(amount, input, &mut stage),
-            _ => terminal.pay_card(amount, input, &mut stage),
-        }
-        .map_err(PayRefusal::failed)?;
+        let outcome = run(terminal.as_mut(), &mut stage).map_err(PayRefusal::failed)?;
         match outcome.decision {
             PaymentDecision::Approved => {
                 if let Some(p) = outcome.pending {
@@ -1046,6 +1067,10 @@ mod pay_refusal_tests {
             R::CancelledByCardholder,
             R::PinTimeout,
             R::NoApplicationChosen,
+            R::UseChip,
+            R::NotForGoods,
+            R::Expired,
+            R::PinUnavailable,
         ];
         let mut refusals: Vec<PayRefusal> = reasons.iter().map(PayRefusal::declined).collect();
         refusals.push(PayRefusal::failed("the PIN pad is not connected"));

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tillpoint_payment::magstripe::StripeCard;
 
 use crate::till::Till;
 use tillpoint_core::money::Money;
@@ -191,6 +192,16 @@ impl LiveDevices {
     ) -> Result<CardOutcome, PaymentError> {
         let mut source = self.reader.clone();
         self.payments.pay_card(&mut source, amount, progress)
+    }
+
+    /// Takes a payment by a swiped card.
+    pub fn pay_swipe(
+        &mut self,
+        card: &StripeCard,
+        amount: Money,
+        progress: impl FnMut(Stage),
+    ) -> Result<CardOutcome, PaymentError> {
+        self.payments.pay_swipe(card, amount, progress)
     }
 
     /// Takes a QR payment with the customer's payment code (scanned).

@@ -44,6 +44,10 @@ pub enum CardEntry {
     Contactless,
     Qr,
     Manual,
+    /// The magnetic stripe of a card without a chip.
+    Swipe,
+    /// The magnetic stripe of a chip card whose chip just failed.
+    Fallback,
 }
 
 impl CardEntry {
@@ -54,13 +58,22 @@ impl CardEntry {
             CardEntry::Contactless => "contactless",
             CardEntry::Qr => "qr",
             CardEntry::Manual => "manual",
+            CardEntry::Swipe => "swipe",
+            CardEntry::Fallback => "fallback",
         }
     }
 
     pub fn parse(word: &str) -> Option<CardEntry> {
-        [Self::Chip, Self::Contactless, Self::Qr, Self::Manual]
-            .into_iter()
-            .find(|m| m.as_str() == word)
+        [
+            Self::Chip,
+            Self::Contactless,
+            Self::Qr,
+            Self::Manual,
+            Self::Swipe,
+            Self::Fallback,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == word)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod acquirer;
 pub mod emv;
 pub mod iso8583;
 pub mod keyfile;
+pub mod magstripe;
 pub mod pin;
 pub mod qr;
 pub mod qr_gateway;

@@ -31,11 +31,13 @@
 //! A customer-presented QR code takes [`PaymentSession::pay_qr`]: an online
 //! purchase with the code in field 62, never offline.
 
+mod stripe;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+pub use stripe::FALLBACK_WINDOW;
 
 use hmac::{Hmac, Mac};
 use rand::{Rng, RngCore};
@@ -148,6 +150,15 @@ pub enum DeclineReason {
     /// The card asked which of its applications to use and nobody chose
     /// in time.
     NoApplicationChosen,
+    /// A chip card was swiped: its chip must be used (the stripe only
+    /// when the chip has just failed).
+    UseChip,
+    /// The card's service code allows only cash or ATMs.
+    NotForGoods,
+    /// The card's expiry date has passed.
+    Expired,
+    /// The card requires a PIN and no PIN pad can take one now.
+    PinUnavailable,
 }
 
 impl std::fmt::Display for DeclineReason {
@@ -179,6 +190,12 @@ impl std::fmt::Display for DeclineReason {
             DeclineReason::PinTimeout => f.write_str("no PIN was entered in time"),
             DeclineReason::NoApplicationChosen => {
                 f.write_str("no card application was chosen in time")
+            }
+            DeclineReason::UseChip => f.write_str("this card has a chip: insert it"),
+            DeclineReason::NotForGoods => f.write_str("this card is for cash machines only"),
+            DeclineReason::Expired => f.write_str("the card has expired"),
+            DeclineReason::PinUnavailable => {
+                f.write_str("the card needs a PIN and the PIN pad is not available")
             }
         }
     }
@@ -772,6 +789,22 @@ pub fn scheme_of(aid: &[u8]) -> &'static str {
         .map_or("EMV", |(_, name)| name)
 }
 
+/// The card scheme from the PAN's issuer identification number (ISO/IEC
+/// 7812 ranges as the schemes publish them), for a card read without its
+/// chip's AID.
+pub fn scheme_of_pan(pan: &str) -> &'static str {
+    let n = |len: usize| pan.get(..len).and_then(|p| p.parse::<u32>().ok());
+    match (n(1), n(2), n(4), n(6)) {
+        (_, Some(62 | 81), _, _) => "UNIONPAY",
+        (_, Some(34 | 37), _, _) => "AMEX",
+        (_, _, Some(3528..=3589), _) => "JCB",
+        (_, Some(51..=55), _, _) | (_, _, Some(2221..=2720), _) => "MASTERCARD",
+        (_, _, Some(6011), _) | (_, Some(64 | 65), _, _) => "DISCOVER",
+        (Some(4), _, _, _) => "VISA",
+        _ => "CARD",
+    }
+}
+
 fn cvm_of(cvm: CvmPerformed) -> Cvm {
     match cvm {
         CvmPerformed::OnlinePin => Cvm::Pin,
@@ -880,6 +913,9 @@ pub struct PaymentSession<S: AcquirerStore> {
     clock: Box<dyn TimeSource>,
     cancel: PaymentCancel,
     sequence: u32,
+    /// When a chip last failed on this till (see `stripe`): the next swipe
+    /// of a chip card within the window is a fallback.
+    chip_failed: Option<std::time::Instant>,
 }
 
 impl<S: AcquirerStore> std::fmt::Debug for PaymentSession<S> {
@@ -926,6 +962,7 @@ impl<S: AcquirerStore> PaymentSession<S> {
             clock,
             cancel,
             sequence,
+            chip_failed: None,
         }
     }
 
@@ -1094,6 +1131,7 @@ impl<S: AcquirerStore> PaymentSession<S> {
                     _ => None,
                 };
                 let Some(reason) = reason else {
+                    self.chip_failed_now();
                     return Err(PaymentError::Card(e));
                 };
                 // Declined before any verification.
@@ -1509,6 +1547,20 @@ impl<S: AcquirerStore> PaymentSession<S> {
             amount: minor,
             code: code.to_owned(),
         });
+        self.online_only(amount, base, answer, false)
+    }
+
+    /// The end of a payment that only the host can approve (a QR code, a
+    /// swiped card): declined when the host is away, reversed when its
+    /// answer is lost or the cashier cancelled meanwhile, else held for
+    /// the sale.
+    fn online_only(
+        &mut self,
+        amount: Money,
+        base: CardRef,
+        answer: Result<crate::acquirer::Authorization, SessionError>,
+        signature_required: bool,
+    ) -> Result<CardOutcome, PaymentError> {
         let auth = match answer {
             Ok(auth) => auth,
             Err(SessionError::Offline(_) | SessionError::ReversalPending { .. }) => {
@@ -1553,7 +1605,7 @@ impl<S: AcquirerStore> PaymentSession<S> {
             amount,
             decision: PaymentDecision::Approved,
             card,
-            signature_required: false,
+            signature_required,
             response_code: Some(response_code),
             reversal: None,
             outbox_id: None,

@@ -522,6 +522,17 @@ impl DemoDevices {
         self.payments.pay_qr(amount, code, progress)
     }
 
+    /// Takes a payment by a swiped card (its tracks read by the till's
+    /// keyboard-wedge reader), the PIN on the simulated pad.
+    pub fn pay_swipe(
+        &mut self,
+        card: &tillpoint_payment::magstripe::StripeCard,
+        amount: Money,
+        progress: impl FnMut(Stage),
+    ) -> Result<CardOutcome, PaymentError> {
+        self.payments.pay_swipe(card, amount, progress)
+    }
+
     /// Sends key presses to the simulated PIN pad (the GUI's on-screen pad).
     pub fn pin_keys(&self) -> Sender<PadKey> {
         self.keys.clone()

@@ -114,6 +114,8 @@ pub enum Message {
     DemoLinkSwitched(Result<bool, String>),
     /// A character typed where no field took it.
     Typed(char),
+    /// A card swiped through the keyboard-wedge stripe reader.
+    Swiped(crate::widget::wedge::Swiped),
     Tick(i64),
     /// A frame was drawn (only subscribed to with `exit_when_ready`).
     Frame,
@@ -455,6 +457,7 @@ impl App {
             Message::DemoLink => self.switch_demo_link(),
             Message::DemoLinkSwitched(r) => self.demo_link_switched(r),
             Message::Typed(c) => self.typed(c),
+            Message::Swiped(t) => self.swiped(t),
             Message::Key(k) => self.key(k),
             Message::Approval(m) => {
                 let Some(a) = &mut self.approval else {

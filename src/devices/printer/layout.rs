@@ -409,6 +409,8 @@ impl Layout<'_> {
                 Some(CardEntry::Contactless) => self.i18n.tr(lang, "receipt-entry-contactless"),
                 Some(CardEntry::Qr) => self.i18n.tr(lang, "receipt-entry-qr"),
                 Some(CardEntry::Manual) => self.i18n.tr(lang, "receipt-entry-manual"),
+                Some(CardEntry::Swipe) => self.i18n.tr(lang, "receipt-entry-swipe"),
+                Some(CardEntry::Fallback) => self.i18n.tr(lang, "receipt-entry-fallback"),
                 None => card.entry_mode.clone(),
             };
             let t = self

@@ -1,7 +1,9 @@
 //! The keyboard: what each key the window catches means on the screen
 //! showing, then the shortcuts that work from every screen.
 
-use super::{login, receipt, sale, settings, startup, App, Effects, Message, Screen, Shown};
+use super::{
+    login, receipt, sale, settings, startup, tender, App, Effects, Message, Screen, Shown,
+};
 use crate::effect::Effect;
 use iced::keyboard;
 
@@ -34,6 +36,24 @@ impl App {
             },
             _ => vec![],
         }
+    }
+
+    /// A swipe pays on the payment screen; on the sale screen it opens the
+    /// payment for the sale and pays; anywhere else it is refused (and its
+    /// tracks dropped).
+    pub(super) fn swiped(&mut self, tracks: crate::widget::wedge::Swiped) -> Effects {
+        let mut fx = vec![];
+        let on_sale = matches!(self.screen, Screen::Sale(_));
+        if on_sale && self.approval.is_none() && self.sale.live_lines().next().is_some() {
+            fx = self.key(keyboard::key::Named::F12);
+        }
+        if let (Screen::Tender(_), None) = (&self.screen, &self.approval) {
+            fx.extend(self.handle(Message::Tender(tender::Msg::Swiped(tracks))));
+            return fx;
+        }
+        let text = self.t("swipe-not-here");
+        fx.extend(self.error(text));
+        fx
     }
 
     /// What a key means on the screen showing, before the shortcuts.

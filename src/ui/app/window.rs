@@ -146,32 +146,36 @@ impl App {
             .height(Length::Fill)
             .padding(iced::Padding::new(4.0).top(8));
         let col = column![bar, notice, body].padding(4);
-        keys::catch(col, |k| match k {
-            keys::Key::Named {
-                named: keyboard::key::Named::Tab,
-                shift: true,
-                ..
-            } => Message::BackTab,
-            keys::Key::Named {
-                named: keyboard::key::Named::F9,
-                shift: true,
-                ..
-            } => Message::DemoLink,
-            // Shift+F3 discounts the selected line by the typed amount,
-            // Ctrl+F3 gives it the typed price (F3 alone: the whole sale).
-            keys::Key::Named {
-                named: keyboard::key::Named::F3,
-                shift: true,
-                ..
-            } => Message::Sale(sale::Msg::LineDiscount),
-            keys::Key::Named {
-                named: keyboard::key::Named::F3,
-                ctrl: true,
-                ..
-            } => Message::Sale(sale::Msg::Override),
-            keys::Key::Named { named, .. } => Message::Key(named),
-            keys::Key::Char(c) => Message::Typed(c),
-        })
+        keys::catch(
+            col,
+            |k| match k {
+                keys::Key::Named {
+                    named: keyboard::key::Named::Tab,
+                    shift: true,
+                    ..
+                } => Message::BackTab,
+                keys::Key::Named {
+                    named: keyboard::key::Named::F9,
+                    shift: true,
+                    ..
+                } => Message::DemoLink,
+                // Shift+F3 discounts the selected line by the typed amount,
+                // Ctrl+F3 gives it the typed price (F3 alone: the whole sale).
+                keys::Key::Named {
+                    named: keyboard::key::Named::F3,
+                    shift: true,
+                    ..
+                } => Message::Sale(sale::Msg::LineDiscount),
+                keys::Key::Named {
+                    named: keyboard::key::Named::F3,
+                    ctrl: true,
+                    ..
+                } => Message::Sale(sale::Msg::Override),
+                keys::Key::Named { named, .. } => Message::Key(named),
+                keys::Key::Char(c) => Message::Typed(c),
+            },
+            Message::Swiped,
+        )
     }
 
     fn demo_hint(&self) -> Option<String> {

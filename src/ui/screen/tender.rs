@@ -4,6 +4,7 @@
 use crate::ctx::Ctx;
 use crate::effect::{Effect, Update};
 use crate::theme;
+use crate::widget::wedge::Swiped;
 use iced::keyboard::key::Named;
 use iced::widget::qr_code;
 use iced::widget::{column, container, row, text, text_input, Column};
@@ -129,6 +130,8 @@ fn demo_card_ref(kind: TenderKind, now_ms: i64) -> CardRef {
 
 #[derive(Debug, Clone)]
 pub enum Msg {
+    /// A card was swiped through the keyboard-wedge reader.
+    Swiped(Swiped),
     Cash(String),
     Part(String),
     Note(i64),
@@ -188,6 +191,8 @@ enum Intent {
     ShowCode(Money),
     /// The customer's code was scanned: pay `amount` with it.
     Code(Money, String),
+    /// A card was swiped: pay `amount` with it.
+    Swipe(Money, Swiped),
     /// Stop the payment in progress.
     Cancel,
     /// Use the card's application `n`.
@@ -210,6 +215,19 @@ fn pay(kind: TenderKind, amount: Money, input: String) -> Effect<Msg> {
             })
         });
         Msg::Paid(kind, amount, paid.map(Box::new))
+    })
+}
+
+/// A card payment by the tracks of a swipe.
+fn pay_swipe(amount: Money, tracks: Swiped) -> Effect<Msg> {
+    Effect::stream(move |s, emit| {
+        let paid = s.pay_swipe(amount, &tracks.0, &mut |p| {
+            emit(match p {
+                PayProgress::Step(step) => Msg::Stage(step),
+                PayProgress::ChooseApplication(labels) => Msg::ChooseApplication(labels),
+            })
+        });
+        Msg::Paid(TenderKind::Card, amount, paid.map(Box::new))
     })
 }
 
@@ -282,6 +300,22 @@ impl State {
             return (digit >= 1).then(|| Msg::Application(digit as usize - 1));
         }
         (p.kind == TenderKind::Card && p.step == 1 && self.on_screen_pad).then_some(Msg::Pad(c))
+    }
+
+    /// The amount of the next card or QR payment: the part typed (then
+    /// cleared) or the whole balance; `None` for a part that is not a
+    /// positive amount within the balance.
+    fn part_amount(&mut self, balance: Money) -> Option<Money> {
+        let amount = if self.part.trim().is_empty() {
+            balance
+        } else {
+            match Money::parse(&self.part, balance.currency) {
+                Ok(m) if m.minor > 0 && m.minor <= balance.minor => m,
+                _ => return None,
+            }
+        };
+        self.part.clear();
+        Some(amount)
     }
 
     /// The tender screen for a sale, with what the devices can do.
@@ -442,6 +476,10 @@ impl State {
                 Update::effect(Effect::call(move |s| Msg::Shown(s.show_qr(amount))))
             }
             Intent::Code(amount, code) => Update::effect(pay(TenderKind::Qr, amount, code)),
+            Intent::Swipe(amount, tracks) => {
+                self.pin_len = 0;
+                Update::effect(pay_swipe(amount, tracks))
+            }
             Intent::Cancel => Update::effect(Effect::run(|s| s.cancel_payment())),
             Intent::Application(n) => Update::effect(Effect::run(move |s| s.choose_application(n))),
             Intent::Back if self.completing => Update::none(),
@@ -479,21 +517,36 @@ impl State {
                 }
                 _ => Some(Intent::Notice(ctx.t("tender-bad-amount"))),
             },
+            Msg::Swiped(tracks) => {
+                if self.progress.is_some() {
+                    // A payment is running: this swipe is not for it.
+                    return Some(Intent::Notice(ctx.t("swipe-busy")));
+                }
+                if !self.devices.terminal {
+                    return Some(Intent::Notice(ctx.t("tender-no-devices")));
+                }
+                let amount = match self.part_amount(balance) {
+                    Some(a) => a,
+                    None => return Some(Intent::Notice(ctx.t("tender-bad-amount"))),
+                };
+                self.progress = Some(Progress {
+                    kind: TenderKind::Card,
+                    amount,
+                    step: 0,
+                    approved: None,
+                    choices: Vec::new(),
+                });
+                Some(Intent::Swipe(amount, tracks))
+            }
             Msg::Card | Msg::Qr => {
                 let kind = if matches!(msg, Msg::Card) {
                     TenderKind::Card
                 } else {
                     TenderKind::Qr
                 };
-                let amount = if self.part.trim().is_empty() {
-                    balance
-                } else {
-                    match Money::parse(&self.part, balance.currency) {
-                        Ok(m) if m.minor > 0 && m.minor <= balance.minor => m,
-                        _ => return Some(Intent::Notice(ctx.t("tender-bad-amount"))),
-                    }
+                let Some(amount) = self.part_amount(balance) else {
+                    return Some(Intent::Notice(ctx.t("tender-bad-amount")));
                 };
-                self.part.clear();
                 self.progress = Some(Progress {
                     kind,
                     amount,

@@ -9,10 +9,12 @@ use iced::advanced::layout;
 use iced::advanced::mouse;
 use iced::advanced::overlay;
 use iced::advanced::renderer;
-use iced::advanced::widget::{Operation, Tree};
+use iced::advanced::widget::{tree, Operation, Tree};
 use iced::advanced::{Clipboard, Layout, Shell, Widget};
 use iced::keyboard::{self, key::Named, Modifiers};
 use iced::{Element, Event, Length, Rectangle, Size, Vector};
+
+use super::wedge::{Flush, Step, Swiped, Wedge};
 
 /// A key for the window: a named key with Shift or Ctrl held or not, or a
 /// character no field took.
@@ -53,19 +55,41 @@ pub fn is_window_key(named: Named) -> bool {
 /// further, any other key or character no widget took becomes `on_key` too
 /// (Enter on a screen without a field, a digit choosing a card's
 /// application), and everything else passes through.
+///
+/// A magnetic stripe swipe typed by a keyboard-wedge reader is taken out
+/// before the fields too ([`super::wedge`]) and becomes `on_swipe`.
 pub fn catch<'a, Message: 'a>(
     content: impl Into<Element<'a, Message>>,
     on_key: fn(Key) -> Message,
+    on_swipe: fn(Swiped) -> Message,
 ) -> Element<'a, Message> {
     Element::new(Catch {
         content: content.into(),
         on_key,
+        on_swipe,
     })
 }
 
 struct Catch<'a, Message> {
     content: Element<'a, Message>,
     on_key: fn(Key) -> Message,
+    on_swipe: fn(Swiped) -> Message,
+}
+
+/// A key press typing `c`, as the fields get it (held keys given back).
+fn typed_event(c: char) -> Event {
+    let s = c.to_string();
+    Event::Keyboard(keyboard::Event::KeyPressed {
+        key: keyboard::Key::Character(s.as_str().into()),
+        modified_key: keyboard::Key::Character(s.as_str().into()),
+        physical_key: keyboard::key::Physical::Unidentified(
+            keyboard::key::NativeCode::Unidentified,
+        ),
+        location: keyboard::Location::Standard,
+        modifiers: Modifiers::empty(),
+        text: Some(s.as_str().into()),
+        repeat: false,
+    })
 }
 
 fn pressed(event: &Event) -> Option<(Named, Modifiers)> {
@@ -100,6 +124,14 @@ fn typed(event: &Event) -> Option<char> {
 }
 
 impl<Message> Widget<Message, iced::Theme, iced::Renderer> for Catch<'_, Message> {
+    fn tag(&self) -> tree::Tag {
+        tree::Tag::of::<Wedge>()
+    }
+
+    fn state(&self) -> tree::State {
+        tree::State::new(Wedge::default())
+    }
+
     fn children(&self) -> Vec<Tree> {
         vec![Tree::new(&self.content)]
     }
@@ -146,6 +178,43 @@ impl<Message> Widget<Message, iced::Theme, iced::Renderer> for Catch<'_, Message
         shell: &mut Shell<'_, Message>,
         viewport: &Rectangle,
     ) {
+        let now = iced::time::Instant::now();
+        let mut flushed = tree.state.downcast_mut::<Wedge>().tick(now);
+        let mut step = Step::Pass;
+        if let Event::Keyboard(keyboard::Event::KeyPressed { key, .. }) = event {
+            let enter = matches!(key, keyboard::Key::Named(Named::Enter));
+            let (flush, s) = tree
+                .state
+                .downcast_mut::<Wedge>()
+                .key(typed(event), enter, now);
+            flushed = flushed.or(flush);
+            step = s;
+        }
+        match flushed {
+            Some(Flush::Swipe(swiped)) => shell.publish((self.on_swipe)(swiped)),
+            Some(Flush::Release(held)) => {
+                for c in held.chars() {
+                    self.content.as_widget_mut().update(
+                        &mut tree.children[0],
+                        &typed_event(c),
+                        layout,
+                        cursor,
+                        renderer,
+                        clipboard,
+                        shell,
+                        viewport,
+                    );
+                }
+            }
+            None => {}
+        }
+        if let Some(at) = tree.state.downcast_ref::<Wedge>().deadline() {
+            shell.request_redraw_at(at);
+        }
+        if step == Step::Held {
+            shell.capture_event();
+            return;
+        }
         if let Some((named, modifiers)) = pressed(event) {
             if is_window_key(named) {
                 shell.publish((self.on_key)(Key::Named {

@@ -1,6 +1,7 @@
-//! Reusable widgets: the numeric keypad, the hourly chart, and the catcher
-//! of the window's own keys.
+//! Reusable widgets: the numeric keypad, the hourly chart, the catcher of
+//! the window's own keys and the keyboard-wedge stripe reader's swipes.
 
 pub mod chart;
 pub mod keypad;
 pub mod keys;
+pub mod wedge;
