@@ -2188,3 +2188,51 @@ fn a_card_swiped_through_the_keyboard_wedge_pays_the_sale() {
     let (why, is_error) = app.notice.clone().expect("the refusal shows");
     assert!(is_error && why.contains("payment screen"), "{why}");
 }
+
+/// The demo's swipe (F4 on the payment screen) of each kind of demo card:
+/// a chip card is told to use its chip; after its chip fails the swipe is
+/// a fallback and pays; the stripe-only card cannot be inserted (F3) and
+/// pays when swiped, with its PIN.
+#[test]
+fn the_demo_swipes_its_cards_by_the_schemes_rules() {
+    use tillpoint_ui::screen::tender;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = paying_with_demo_devices(dir.path());
+    app.drive(Message::Key(Named::F4));
+    let (why, _) = app.notice.clone().expect("a chip card swiped is refused");
+    assert!(why.contains("insert it instead of swiping"), "{why}");
+    app.drive(Message::DismissNotice);
+    app.drive(Message::Key(Named::Enter));
+
+    app.drive(Message::Tender(tender::Msg::Profile("broken-tlv".into())));
+    app.drive(Message::Key(Named::F3));
+    assert!(app.notice.is_some(), "the chip fails");
+    app.drive(Message::DismissNotice);
+    app.drive(Message::Key(Named::Enter));
+    app.drive(Message::Key(Named::F4));
+    assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
+    let card = app.receipt().unwrap().record.clone().unwrap().tenders[0]
+        .card
+        .clone()
+        .unwrap();
+    assert_eq!(card.entry_mode, "fallback");
+
+    app.drive(Message::Key(Named::Enter));
+    type_into(&mut app, "scan", "00001");
+    app.drive(Message::Key(Named::F12));
+    app.drive(Message::Tender(tender::Msg::Profile("stripe-only".into())));
+    app.drive(Message::Key(Named::F3));
+    let (why, _) = app.notice.clone().expect("no chip to insert");
+    assert!(why.contains("no chip"), "{why}");
+    app.drive(Message::DismissNotice);
+    app.drive(Message::Key(Named::F4));
+    assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
+    let card = app.receipt().unwrap().record.clone().unwrap().tenders[0]
+        .card
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (card.entry_mode.as_str(), card.cvm.as_str()),
+        ("swipe", "pin")
+    );
+}

@@ -21,6 +21,7 @@ use tillpoint_core::catalog::Qty;
 use tillpoint_core::money::{Currency, Money};
 use tillpoint_core::sale::Sale;
 use tillpoint_core::tender::TenderKind;
+use tillpoint_payment::acquirer::wire::{CupsSettings, HostProfile};
 use tillpoint_sim::acquirer::ledger::{HostLedger, TxnRow, TxnStatus};
 use tillpoint_sim::demo_devices::{DemoDevices, DemoOptions};
 use tillpoint_sim::link::LinkSwitch;
@@ -37,6 +38,10 @@ fn tracks(t: &str) -> Zeroizing<String> {
 }
 
 fn shop(dir: &Path) -> (Service, LinkSwitch) {
+    shop_on(dir, HostProfile::Generic)
+}
+
+fn shop_on(dir: &Path, profile: HostProfile) -> (Service, LinkSwitch) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -55,6 +60,7 @@ fn shop(dir: &Path) -> (Service, LinkSwitch) {
     opts.commit = tillpoint_payment::session::CommitMode::WithSale;
     let link = LinkSwitch::new();
     opts.link = link.clone();
+    opts.host_profile = profile;
     let devices = DemoDevices::start_with(dir, opts).unwrap();
     (Service::new(till).with_terminal(Box::new(devices)), link)
 }
@@ -195,4 +201,33 @@ fn a_swipe_is_never_approved_offline_and_bad_swipes_are_refused() {
         .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
         .unwrap();
     assert_eq!(outbox, 0, "no offline approval waits to be sent");
+}
+
+/// Under the cups profile too: the fallback goes as entry mode 80x with IC
+/// condition code 2, the PIN under the session PIN key, and the host
+/// approves both swipes.
+#[test]
+fn swipes_are_approved_under_the_cups_profile_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _link) = shop_on(dir.path(), HostProfile::Cups(CupsSettings::default()));
+    let (_, due) = cola_sale(&s);
+    let card = s.pay_swipe(due, &tracks(STRIPE_ONLY), &mut |_| {}).unwrap();
+    assert_eq!(
+        (card.entry_mode.as_str(), card.cvm.as_str()),
+        ("swipe", "pin")
+    );
+    s.abandon_pending();
+    assert!(s
+        .pay(TenderKind::Card, due, "broken-tlv", &mut |_| {})
+        .is_err());
+    let card = s.pay_swipe(due, &tracks(CHIP_CARD), &mut |_| {}).unwrap();
+    assert_eq!(card.entry_mode, "fallback");
+    let rows = wait_for_host(dir.path(), |r| {
+        r.iter().filter(|t| t.proc_code == "000000").count() >= 2
+    });
+    let approved = rows
+        .iter()
+        .filter(|t| t.proc_code == "000000" && t.amount == due.minor)
+        .count();
+    assert!(approved >= 2, "{rows:?}");
 }

@@ -9,6 +9,14 @@ use tillpoint_payment::magstripe::read_swipe;
 use zeroize::Zeroizing;
 
 impl Service {
+    /// What the demo's reader types when the customer swipes the demo card
+    /// `profile` (`stripe-only`: a card without a chip).
+    pub fn demo_stripe(&self, profile: &str) -> Zeroizing<String> {
+        use tillpoint_sim::card::profile;
+        let stripe = profile::by_name(profile).and_then(|p| p.stripe());
+        Zeroizing::new(stripe.unwrap_or_else(|| profile::STRIPE_ONLY.to_owned()))
+    }
+
     /// A card payment of `amount` by the swipe `tracks` (as the reader
     /// typed them). A swipe that cannot be read is refused with what is
     /// wrong (swipe again), before anything is sent.

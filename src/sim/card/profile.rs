@@ -423,6 +423,21 @@ pub fn all() -> Vec<Profile> {
     ]
 }
 
+/// A stripe-only card (UnionPay, no chip; service code 120: online, PIN
+/// required) as a keyboard-wedge reader types its track 2, for the demo.
+pub const STRIPE_ONLY: &str = ";6212345678901232=30121200000000000000?";
+
+impl Profile {
+    /// The magnetic stripe of this card (its first application's PAN and
+    /// expiry, service code 201: a chip card) as a keyboard-wedge reader
+    /// types track 2, for the demo's swipe.
+    pub fn stripe(&self) -> Option<String> {
+        let app = self.apps.first()?;
+        let yymm = hex::encode(&app.expiry[..2]);
+        Some(format!(";{}={yymm}2010000000000?", app.pan))
+    }
+}
+
 /// A profile by name.
 pub fn by_name(name: &str) -> Option<Profile> {
     all().into_iter().find(|p| p.name == name)

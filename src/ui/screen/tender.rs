@@ -17,7 +17,7 @@ use tillpoint_core::sale::{PricingRules, Sale, SaleRecord};
 use tillpoint_core::tender::{CardEntry, CardRef, Cvm, TenderKind};
 
 /// Virtual cards offered on the demo's tender screen, the default first.
-pub const DEMO_CARDS: [&str; 7] = [
+pub const DEMO_CARDS: [&str; 9] = [
     "unionpay-online-pin",
     "visa-online-pin",
     "offline-approve",
@@ -25,7 +25,12 @@ pub const DEMO_CARDS: [&str; 7] = [
     "expired",
     "two-apps",
     "mastercard-cda",
+    "broken-tlv",
+    "stripe-only",
 ];
+
+/// The demo card without a chip: swiped, never inserted.
+const STRIPE_ONLY: &str = "stripe-only";
 
 /// What the till's payment devices can do, as the tender screen needs to
 /// know it (read once from the service when the window opens).
@@ -132,6 +137,8 @@ fn demo_card_ref(kind: TenderKind, now_ms: i64) -> CardRef {
 pub enum Msg {
     /// A card was swiped through the keyboard-wedge reader.
     Swiped(Swiped),
+    /// Demo: the customer swipes the chosen demo card (F4).
+    DemoSwipe,
     Cash(String),
     Part(String),
     Note(i64),
@@ -262,6 +269,7 @@ impl State {
             return match k {
                 Named::F3 => Some(Msg::Card),
                 Named::F2 => Some(Msg::Qr),
+                Named::F4 if self.devices.demo && self.devices.terminal => Some(Msg::DemoSwipe),
                 Named::ArrowDown | Named::ArrowUp => {
                     let now = DEMO_CARDS
                         .iter()
@@ -302,6 +310,15 @@ impl State {
         (p.kind == TenderKind::Card && p.step == 1 && self.on_screen_pad).then_some(Msg::Pad(c))
     }
 
+    /// The demo card the customer inserts (F3) or swipes (F4).
+    fn chosen_card(&self) -> &str {
+        if self.profile.is_empty() {
+            DEMO_CARDS[0]
+        } else {
+            &self.profile
+        }
+    }
+
     /// The amount of the next card or QR payment: the part typed (then
     /// cleared) or the whole balance; `None` for a part that is not a
     /// positive amount within the balance.
@@ -340,6 +357,12 @@ impl State {
     ) -> Update<Msg, Event> {
         let balance = sale.balance(rules).unwrap_or(Money::zero(sale.currency));
         match msg {
+            Msg::DemoSwipe if self.progress.is_none() => {
+                let profile = self.chosen_card().to_owned();
+                Update::effect(Effect::call(move |s| {
+                    Msg::Swiped(Swiped(s.demo_stripe(&profile)))
+                }))
+            }
             Msg::Step(kind, amount, next, approved) => {
                 if let Some(p) = &mut self.progress {
                     p.step = next;
@@ -456,10 +479,8 @@ impl State {
                 if self.devices.terminal {
                     let input = if kind == TenderKind::Qr {
                         String::new()
-                    } else if self.profile.is_empty() {
-                        DEMO_CARDS[0].to_string()
                     } else {
-                        self.profile.clone()
+                        self.chosen_card().to_owned()
                     };
                     Update::effect(pay(kind, amount, input))
                 } else if self.devices.demo {
@@ -517,6 +538,8 @@ impl State {
                 }
                 _ => Some(Intent::Notice(ctx.t("tender-bad-amount"))),
             },
+            // A payment is running: the demo's swipe waits for it.
+            Msg::DemoSwipe => None,
             Msg::Swiped(tracks) => {
                 if self.progress.is_some() {
                     // A payment is running: this swipe is not for it.
@@ -537,6 +560,9 @@ impl State {
                     choices: Vec::new(),
                 });
                 Some(Intent::Swipe(amount, tracks))
+            }
+            Msg::Card if self.devices.demo && self.chosen_card() == STRIPE_ONLY => {
+                Some(Intent::Notice(ctx.t("demo-card-no-chip")))
             }
             Msg::Card | Msg::Qr => {
                 let kind = if matches!(msg, Msg::Card) {
@@ -699,8 +725,9 @@ impl State {
             let mut cards = iced::widget::Row::new().spacing(4);
             for (i, name) in DEMO_CARDS.iter().enumerate() {
                 let chosen = self.profile == *name || (self.profile.is_empty() && i == 0);
+                // Five to a row (the row wraps): nine cards fit the screen.
                 let b = theme::big(ctx.demo_card(name), Some(Msg::Profile((*name).to_string())))
-                    .width(Length::Fill);
+                    .width(176);
                 cards = cards.push(if chosen {
                     b.style(iced::widget::button::primary)
                 } else {
@@ -708,7 +735,11 @@ impl State {
                 });
             }
             body = body.push(
-                column![text(ctx.t("tender-demo-card")).size(theme::SMALL), cards].spacing(4),
+                column![
+                    text(ctx.t("tender-demo-card")).size(theme::SMALL),
+                    cards.wrap().vertical_spacing(4)
+                ]
+                .spacing(4),
             );
         }
         if let Some(ch) = self.last_change {
