@@ -684,10 +684,7 @@ fn pin_typed_on_the_on_screen_pad() {
     assert_eq!(app.tender().unwrap().pin_len, 4);
     click(&mut app, "Card  F3");
     assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
-    let card = app.receipt().unwrap().record.clone().unwrap().tenders[0]
-        .card
-        .clone()
-        .unwrap();
+    let card = first_card(&app);
     assert_eq!(card.cvm, "pin");
 }
 
@@ -2211,10 +2208,7 @@ fn the_demo_swipes_its_cards_by_the_schemes_rules() {
     app.drive(Message::Key(Named::Enter));
     app.drive(Message::Key(Named::F4));
     assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
-    let card = app.receipt().unwrap().record.clone().unwrap().tenders[0]
-        .card
-        .clone()
-        .unwrap();
+    let card = first_card(&app);
     assert_eq!(card.entry_mode, "fallback");
 
     app.drive(Message::Key(Named::Enter));
@@ -2227,12 +2221,17 @@ fn the_demo_swipes_its_cards_by_the_schemes_rules() {
     app.drive(Message::DismissNotice);
     app.drive(Message::Key(Named::F4));
     assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
-    let card = app.receipt().unwrap().record.clone().unwrap().tenders[0]
-        .card
-        .clone()
-        .unwrap();
+    let card = first_card(&app);
     assert_eq!(
         (card.entry_mode.as_str(), card.cvm.as_str()),
         ("swipe", "pin")
     );
+}
+
+/// The card of the first tender on the receipt showing.
+fn first_card(app: &App) -> tillpoint_core::tender::CardRef {
+    app.receipt().unwrap().record.clone().unwrap().tenders[0]
+        .card
+        .clone()
+        .unwrap()
 }
