@@ -360,4 +360,31 @@ mod tests {
         }
         assert!(!luhn("4111111111111112"));
     }
+
+    proptest::proptest! {
+        /// What the fuzz target checks, on every test run: anything a
+        /// reader could type (the tracks' alphabets, sentinels and
+        /// separators in any order) is read or refused without a panic, and
+        /// an accepted swipe is a well-formed card whose Debug hides it.
+        #[test]
+        fn anything_typed_is_read_or_refused_never_mangled(
+            typed in "[%;B^=?0-9A-Z/ ]{0,90}",
+            pan in "[0-9]{12,19}",
+            rest in "[0-9]{0,20}",
+        ) {
+            for input in [typed, format!(";{pan}={rest}?")] {
+                if let Ok(card) = read_swipe(&input) {
+                    let p = card.pan();
+                    proptest::prop_assert!((12..=19).contains(&p.len()) && luhn(p));
+                    let t2 = card.track2();
+                    proptest::prop_assert!(t2.starts_with(p) && t2.len() <= TRACK2_MAX - 3);
+                    proptest::prop_assert_eq!(t2.matches('=').count(), 1);
+                    let month: u8 = card.expiry()[2..].parse().unwrap_or(0);
+                    proptest::prop_assert!((1..=12).contains(&month));
+                    let shown = format!("{:?}", card);
+                    proptest::prop_assert!(!shown.contains(p));
+                }
+            }
+        }
+    }
 }
