@@ -397,6 +397,12 @@ impl State {
             Msg::Submit => {
                 self.cart_back = 0;
                 let entry = std::mem::take(&mut self.entry).trim().to_string();
+                // Card data that reached the field after all (a reader set
+                // up to send something else first) is dropped unseen: never
+                // looked up, never echoed in "no product for …".
+                if looks_like_card_data(&entry) {
+                    return Some(Intent::Notice(ctx.t("swipe-not-here")));
+                }
                 match times(&entry) {
                     Some((None, _)) => Some(Intent::Notice(ctx.t("sale-bad-times"))),
                     // "3*" alone: the selected line's quantity.
@@ -932,6 +938,15 @@ pub fn supervised<M>(
     }
 }
 
+/// A track of a magnetic stripe (`%B…^` or `;…=`) or a card number
+/// (12 or more digits next to a track separator).
+fn looks_like_card_data(entry: &str) -> bool {
+    let digits_run = entry
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|run| run.len() >= 12);
+    entry.starts_with("%B") || (digits_run && entry.contains(['=', '^', ';', '?']))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -951,6 +966,32 @@ mod tests {
             tax_class: "A".into(),
             category: "c".into(),
             unit,
+        }
+    }
+
+    /// Track data that reached the scan field is dropped unseen: not
+    /// looked up, not echoed; barcodes and quantities are not mistaken.
+    #[test]
+    fn card_data_in_the_scan_field_is_never_looked_up_or_shown() {
+        let i = I18n::load();
+        let mut s = State::default();
+        let sale = Sale::new(Currency::CNY, 1);
+        for track in [
+            ";6212345678901232=30121200000000000000?",
+            "%B6212345678901232^TEST/CARD^3012120?",
+            "6212345678901232=3012120",
+        ] {
+            s.intent(Msg::Entry(track.into()), &sale, &ctx(&i));
+            let got = s.intent(Msg::Submit, &sale, &ctx(&i));
+            assert_eq!(
+                got,
+                Some(Intent::Notice(ctx(&i).t("swipe-not-here"))),
+                "{track}"
+            );
+            assert!(s.entry.is_empty());
+        }
+        for code in ["6930181590837", "3*00001", "10%", "2300001012506"] {
+            assert!(!looks_like_card_data(code), "{code}");
         }
     }
 

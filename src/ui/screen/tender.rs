@@ -286,7 +286,7 @@ impl State {
                 _ => None,
             };
         };
-        let on_pad = p.kind == TenderKind::Card && p.step == 1 && self.on_screen_pad;
+        let on_pad = p.kind == TenderKind::Card && p.step <= 1 && self.on_screen_pad;
         match (k, p.approved) {
             (Named::F2, None) if p.kind == TenderKind::Qr && p.step == 0 => Some(Msg::ShowCode),
             // The demo's on-screen PIN pad: Enter and Backspace are its
@@ -300,14 +300,16 @@ impl State {
     }
 
     /// A character no field took: the number of a card application to
-    /// choose, or a key on the demo's on-screen PIN pad.
+    /// choose, or a key on the demo's on-screen PIN pad (also while the
+    /// card is still being read: the simulated pad keeps keys typed just
+    /// before it asks, so a quick customer's first digit is not lost).
     pub fn typed(&self, c: char) -> Option<Msg> {
         let p = self.progress.as_ref().filter(|p| p.approved.is_none())?;
         let digit = c.to_digit(10)?;
         if !p.choices.is_empty() {
             return (digit >= 1).then(|| Msg::Application(digit as usize - 1));
         }
-        (p.kind == TenderKind::Card && p.step == 1 && self.on_screen_pad).then_some(Msg::Pad(c))
+        (p.kind == TenderKind::Card && p.step <= 1 && self.on_screen_pad).then_some(Msg::Pad(c))
     }
 
     /// The demo card the customer inserts (F3) or swipes (F4).

@@ -76,9 +76,27 @@ struct Catch<'a, Message> {
     on_swipe: fn(Swiped) -> Message,
 }
 
-/// A key press typing `c`, as the fields get it (held keys given back).
-fn typed_event(c: char) -> Event {
+fn is_modifier(named: Named) -> bool {
+    matches!(
+        named,
+        Named::Shift | Named::Control | Named::Alt | Named::AltGraph | Named::Super | Named::Meta
+    )
+}
+
+/// The swipe being held, and how the window gets its characters.
+#[derive(Default)]
+struct CatchState {
+    wedge: Wedge,
+    /// Characters come as input-method commits (else as key presses).
+    via_ime: bool,
+}
+
+/// `c` typed, as the fields get characters now (held keys given back).
+fn typed_event(c: char, via_ime: bool) -> Event {
     let s = c.to_string();
+    if via_ime {
+        return Event::InputMethod(iced::advanced::input_method::Event::Commit(s));
+    }
     Event::Keyboard(keyboard::Event::KeyPressed {
         key: keyboard::Key::Character(s.as_str().into()),
         modified_key: keyboard::Key::Character(s.as_str().into()),
@@ -125,11 +143,11 @@ fn typed(event: &Event) -> Option<char> {
 
 impl<Message> Widget<Message, iced::Theme, iced::Renderer> for Catch<'_, Message> {
     fn tag(&self) -> tree::Tag {
-        tree::Tag::of::<Wedge>()
+        tree::Tag::of::<CatchState>()
     }
 
     fn state(&self) -> tree::State {
-        tree::State::new(Wedge::default())
+        tree::State::new(CatchState::default())
     }
 
     fn children(&self) -> Vec<Tree> {
@@ -179,24 +197,52 @@ impl<Message> Widget<Message, iced::Theme, iced::Renderer> for Catch<'_, Message
         viewport: &Rectangle,
     ) {
         let now = iced::time::Instant::now();
-        let mut flushed = tree.state.downcast_mut::<Wedge>().tick(now);
+        let state = tree.state.downcast_mut::<CatchState>();
+        let mut flushed = state.wedge.tick(now);
         let mut step = Step::Pass;
-        if let Event::Keyboard(keyboard::Event::KeyPressed { key, .. }) = event {
-            let enter = matches!(key, keyboard::Key::Named(Named::Enter));
-            let (flush, s) = tree
-                .state
-                .downcast_mut::<Wedge>()
-                .key(typed(event), enter, now);
-            flushed = flushed.or(flush);
-            step = s;
+        match event {
+            // With an input method (X11 and Wayland, once a field has the
+            // focus) the characters come as commits, their key presses
+            // without text: those presses are held with the swipe.
+            Event::InputMethod(iced::advanced::input_method::Event::Commit(text)) => {
+                state.via_ime = true;
+                for c in text.chars() {
+                    let (flush, s) = state.wedge.key(Some(c), false, now);
+                    flushed = flushed.or(flush);
+                    step = s;
+                }
+            }
+            Event::Keyboard(keyboard::Event::KeyPressed {
+                key: keyboard::Key::Character(_),
+                text: None,
+                ..
+            }) if state.wedge.holding() => step = Step::Held,
+            // A reader types `%`, `^` and `?` with Shift held, as a person
+            // does: the modifier keys neither end a swipe nor start one.
+            Event::Keyboard(keyboard::Event::KeyPressed {
+                key: keyboard::Key::Named(named),
+                ..
+            }) if is_modifier(*named) && state.wedge.holding() => step = Step::Held,
+            Event::Keyboard(keyboard::Event::KeyPressed { key, .. }) => {
+                let enter = matches!(key, keyboard::Key::Named(Named::Enter));
+                let c = typed(event);
+                if c.is_some() {
+                    state.via_ime = false;
+                }
+                let (flush, s) = state.wedge.key(c, enter, now);
+                flushed = flushed.or(flush);
+                step = s;
+            }
+            _ => {}
         }
+        let via_ime = state.via_ime;
         match flushed {
             Some(Flush::Swipe(swiped)) => shell.publish((self.on_swipe)(swiped)),
             Some(Flush::Release(held)) => {
                 for c in held.chars() {
                     self.content.as_widget_mut().update(
                         &mut tree.children[0],
-                        &typed_event(c),
+                        &typed_event(c, via_ime),
                         layout,
                         cursor,
                         renderer,
@@ -208,7 +254,7 @@ impl<Message> Widget<Message, iced::Theme, iced::Renderer> for Catch<'_, Message
             }
             None => {}
         }
-        if let Some(at) = tree.state.downcast_ref::<Wedge>().deadline() {
+        if let Some(at) = tree.state.downcast_ref::<CatchState>().wedge.deadline() {
             shell.request_redraw_at(at);
         }
         if step == Step::Held {
