@@ -110,10 +110,9 @@ fn a_stripe_only_card_pays_online_with_its_pin_and_is_refunded_by_reference() {
         (rows[0].amount, rows[0].status, rows[0].proc_code.as_str()),
         (585, TxnStatus::Approved, "000000")
     );
-    // Nothing of the track or the PIN is on disk.
-    let raw = std::fs::read(dir.path().join("till.db")).unwrap();
-    let text = String::from_utf8_lossy(&raw);
-    assert!(!text.contains("6212345678901232"), "the PAN is on disk");
+    // Nothing of the track is on disk: not in the database, its
+    // write-ahead log, or any other file the till or the host wrote.
+    assert_no_pan_on_disk(dir.path(), "6212345678901232");
 
     let ap = common::supervisor(
         Action::Refund,
@@ -230,4 +229,25 @@ fn swipes_are_approved_under_the_cups_profile_too() {
         .filter(|t| t.proc_code == "000000" && t.amount == due.minor)
         .count();
     assert!(approved >= 2, "{rows:?}");
+}
+
+/// Every file under `dir` (database, WAL, logs, receipts, the host's
+/// ledger), searched for `pan` as text.
+fn assert_no_pan_on_disk(dir: &Path, pan: &str) {
+    let mut todo = vec![dir.to_path_buf()];
+    let mut files = 0;
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+                continue;
+            }
+            files += 1;
+            let raw = std::fs::read(&p).unwrap_or_default();
+            let hit = raw.windows(pan.len()).any(|w| w == pan.as_bytes());
+            assert!(!hit, "the PAN is in {}", p.display());
+        }
+    }
+    assert!(files > 2, "searched {files} files");
 }
