@@ -1643,6 +1643,7 @@ fn the_customer_display_follows_the_sale_in_the_customers_language() {
                 step,
                 approved,
                 choices: vec![],
+                card_read: false,
             }),
             ..tender::State::default()
         });

@@ -107,6 +107,7 @@ fn kinds(stages: &[Stage]) -> Vec<&'static str> {
             Stage::ChooseApplication { .. } => "choose",
             Stage::AppSelected { .. } => "app",
             Stage::EnterPin { .. } => "pin",
+            Stage::CardRead => "card-read",
             Stage::Processing => "processing",
             Stage::Approved { .. } => "approved",
             Stage::Declined { .. } => "declined",

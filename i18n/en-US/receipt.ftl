@@ -46,6 +46,7 @@ receipt-entry-manual = Keyed
 receipt-entry-swipe = Swiped
 receipt-entry-fallback = Swiped (chip failed)
 receipt-cvm-none = No verification
+receipt-cvm-device = Verified on the cardholder's device
 # Print queue and printer status (shown by the GUI and the command line).
 print-queue-waiting = Receipts waiting to print: { $count }.
 print-queue-retry = They print by themselves once the printer is ready.

@@ -46,6 +46,7 @@ receipt-entry-manual = 手工输入
 receipt-entry-swipe = 刷卡
 receipt-entry-fallback = 刷卡（芯片故障降级）
 receipt-cvm-none = 免验证
+receipt-cvm-device = 持卡人设备已验证
 # 打印队列与打印机状态（界面与命令行显示）。
 print-queue-waiting = 待打印小票：{ $count } 张。
 print-queue-retry = 打印机就绪后会自动打印。

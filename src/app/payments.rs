@@ -56,6 +56,9 @@ pub trait PaymentTerminal: Send {
     /// Whether a QR payment needs the customer's code scanned at the till.
     fn scans_codes(&self) -> bool;
 
+    /// Whether cards can be tapped (a contactless reader is configured).
+    fn takes_taps(&self) -> bool;
+
     /// Keys of an on-screen PIN pad, when the customer types the PIN in the
     /// window (the demo's simulated pad); `None` for a real PIN pad.
     fn pin_keys(&self) -> Option<Sender<PadKey>>;
@@ -110,6 +113,10 @@ impl PaymentTerminal for DemoDevices {
         false
     }
 
+    fn takes_taps(&self) -> bool {
+        true
+    }
+
     fn pin_keys(&self) -> Option<Sender<PadKey>> {
         Some(DemoDevices::pin_keys(self))
     }
@@ -157,6 +164,10 @@ impl PaymentTerminal for crate::terminal::LiveDevices {
 
     fn scans_codes(&self) -> bool {
         true
+    }
+
+    fn takes_taps(&self) -> bool {
+        crate::terminal::LiveDevices::takes_taps(self)
     }
 
     fn pin_keys(&self) -> Option<Sender<PadKey>> {

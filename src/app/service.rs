@@ -128,6 +128,8 @@ pub type PayStep = u8;
 pub enum PayProgress {
     /// The step reached.
     Step(PayStep),
+    /// A tapped card has been read: the customer may take it away.
+    CardRead,
     /// The card asks which of its applications to use: their labels, in
     /// the card's priority order; answer with [`Service::choose_application`].
     ChooseApplication(Vec<String>),
@@ -147,6 +149,8 @@ pub struct Service {
     cancel: Option<PaymentCancel>,
     /// QR payments need the customer's code scanned (the shop's devices).
     scans_codes: bool,
+    /// Cards can be tapped.
+    taps: bool,
     /// The terminal's acquirer session, for the status bar and the Z.
     link: Option<SharedSession>,
     /// Approvals taken in this window whose sale is not recorded yet, by
@@ -236,6 +240,11 @@ impl PayRefusal {
             R::NotForGoods => ("decline-not-for-goods", vec![]),
             R::Expired => ("decline-expired", vec![]),
             R::PinUnavailable => ("decline-pin-unavailable", vec![]),
+            R::TryAnotherInterface { over_limit: true } => ("decline-tap-over-limit", vec![]),
+            R::TryAnotherInterface { over_limit: false } => ("decline-tap-insert", vec![]),
+            R::PresentOneCard => ("decline-tap-one-card", vec![]),
+            R::SeePhone => ("decline-see-phone", vec![]),
+            R::TapAgain => ("decline-tap-again", vec![]),
         };
         PayRefusal {
             id,
@@ -263,6 +272,7 @@ impl Service {
             terminal: None,
             cancel: None,
             scans_codes: false,
+            taps: false,
             link: None,
             pending: Arc::new(Mutex::new(Vec::new())),
             hold: Arc::new(Mutex::new(Vec::new())),
@@ -345,6 +355,7 @@ impl Service {
         self.cancel = Some(terminal.canceller());
         self.link = Some(terminal.acquirer());
         self.scans_codes = terminal.scans_codes();
+        self.taps = terminal.takes_taps();
         self.pad = terminal.pin_keys();
         self.terminal = Some(Arc::new(Mutex::new(terminal)));
         self
@@ -371,6 +382,11 @@ impl Service {
     /// (the shop's devices; the demo makes its codes up).
     pub fn scans_payment_codes(&self) -> bool {
         self.scans_codes || self.qr.is_some()
+    }
+
+    /// Whether the customer may tap a card (a contactless reader).
+    pub fn takes_taps(&self) -> bool {
+        self.taps
     }
 
     pub fn has_devices(&self) -> bool {
@@ -454,6 +470,10 @@ impl Service {
             let step = match s {
                 Stage::ChooseApplication { labels } => {
                     progress(PayProgress::ChooseApplication(labels));
+                    return;
+                }
+                Stage::CardRead => {
+                    progress(PayProgress::CardRead);
                     return;
                 }
                 Stage::WaitingForCard => 0u8,

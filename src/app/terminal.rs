@@ -22,11 +22,12 @@ use tillpoint_payment::acquirer::config::AcquirerConfig;
 use tillpoint_payment::acquirer::till_store::SqliteAcquirerStore;
 use tillpoint_payment::acquirer::{spawn_forwarder, Session, WorkerConfig};
 use tillpoint_payment::emv::apdu::ChannelError;
+use tillpoint_payment::emv::entry::SIMULATED_COLLISION_ATR;
 use tillpoint_payment::emv::TerminalConfig;
 use tillpoint_payment::pin::PinEntry;
 use tillpoint_payment::session::{
-    CardOutcome, CardSource, CommitMode, PanHasher, PaymentCancel, PaymentError, PaymentSession,
-    PaymentSettings, Stage,
+    CardOutcome, CardSource, CommitMode, Interface, PanHasher, PaymentCancel, PaymentError,
+    PaymentSession, PaymentSettings, Stage,
 };
 
 /// How long the cashier's screen waits for the customer's card before the
@@ -44,29 +45,51 @@ pub enum TerminalError {
     Worker(#[from] std::io::Error),
 }
 
-/// The card reader, waited on until the customer inserts a card. The reader
-/// is looked up by (part of) its name each payment, so a reader unplugged
-/// and plugged back in between payments is found again.
+/// The card readers, waited on until the customer inserts or taps a card.
+/// Each reader is looked up by (part of) its name each payment, so a reader
+/// unplugged and plugged back in between payments is found again.
 #[derive(Debug, Clone)]
 pub struct ReaderSource {
-    /// `[reader] name`: a part of the PC/SC reader name; empty takes the
-    /// first reader.
+    /// `[reader] name`: a part of the contact reader's PC/SC name; empty
+    /// takes the first reader.
     pub name: String,
+    /// `[reader] contactless`: a part of the contactless reader's name;
+    /// empty: the till takes no taps.
+    pub contactless: String,
     /// How long to wait for the card.
     pub wait: Duration,
 }
 
 impl ReaderSource {
-    fn open(&self) -> Result<Reader, ReaderError> {
-        let wanted = self.name.trim();
+    fn open(wanted: &str, names: &[String]) -> Result<Reader, ReaderError> {
+        let wanted = wanted.trim();
         if wanted.is_empty() {
             return Reader::open(None);
         }
-        let names = reader::list_readers()?;
         match names.iter().find(|n| n.contains(wanted)) {
             Some(n) => Reader::open(Some(n)),
             None => Err(ReaderError::ReaderNotFound(wanted.to_string())),
         }
+    }
+
+    /// The contact reader and, when configured, the contactless one. The
+    /// contact reader may be missing on a till that only takes taps.
+    fn readers(&self) -> Result<(Option<Reader>, Option<Reader>), ReaderError> {
+        let names = reader::list_readers()?;
+        let tap_name = self.contactless.trim();
+        let tap = if tap_name.is_empty() {
+            None
+        } else {
+            Some(Self::open(tap_name, &names)?)
+        };
+        let contact = match Self::open(&self.name, &names) {
+            // Without a name the first reader could be the contactless one.
+            Ok(r) if tap.as_ref().is_some_and(|t| t.name() == r.name()) => None,
+            Ok(r) => Some(r),
+            Err(e) if tap.is_none() => return Err(e),
+            Err(_) => None,
+        };
+        Ok((contact, tap))
     }
 }
 
@@ -88,17 +111,42 @@ impl CardSource for ReaderSource {
 
     /// Waits in short slices so the cashier's Cancel is seen within a
     /// fifth of a second.
-    fn wait_for_card(&mut self, cancel: &PaymentCancel) -> Result<PcscCard, ChannelError> {
-        let reader = self.open().map_err(channel)?;
+    fn wait_for_card(
+        &mut self,
+        cancel: &PaymentCancel,
+    ) -> Result<(PcscCard, Interface), ChannelError> {
+        let (contact, tap) = self.readers().map_err(channel)?;
         let deadline = Instant::now() + self.wait;
+        // With two readers each is watched in turn, 100 ms at a time.
+        let slice = if contact.is_some() && tap.is_some() {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_millis(200)
+        };
+        let watched = [
+            (contact.as_ref(), Interface::Contact),
+            (tap.as_ref(), Interface::Contactless),
+        ];
         loop {
-            if cancel.is_cancelled() {
-                return Err(ChannelError::Cancelled);
+            for (reader, interface) in watched {
+                let Some(reader) = reader else { continue };
+                if cancel.is_cancelled() {
+                    return Err(ChannelError::Cancelled);
+                }
+                match reader.wait_for_card(slice) {
+                    Ok(atr)
+                        if interface == Interface::Contactless
+                            && atr == SIMULATED_COLLISION_ATR =>
+                    {
+                        return Err(ChannelError::Collision)
+                    }
+                    Ok(_atr) => return Ok((reader.connect().map_err(channel)?, interface)),
+                    Err(ReaderError::Timeout) => {}
+                    Err(e) => return Err(channel(e)),
+                }
             }
-            match reader.wait_for_card(Duration::from_millis(200)) {
-                Ok(_atr) => return reader.connect().map_err(channel),
-                Err(ReaderError::Timeout) if Instant::now() < deadline => continue,
-                Err(e) => return Err(channel(e)),
+            if Instant::now() >= deadline {
+                return Err(ChannelError::NoCard);
             }
         }
     }
@@ -156,10 +204,8 @@ impl LiveDevices {
                 }
                 Box::new(pad) as Box<dyn PinEntry>
             });
-        let reader_name =
-            tillpoint_devices::reader::ReaderConfig::load(&till.config, &mut Vec::new())
-                .map(|r| r.name)
-                .unwrap_or_default();
+        let readers = tillpoint_devices::reader::ReaderConfig::load(&till.config, &mut Vec::new())
+            .unwrap_or_default();
         let hasher = PanHasher::load_or_create(till.data_dir())?;
         // Approvals are recorded in the sale's own transaction: a till that
         // stops between the approval and the sale reverses it on restart.
@@ -174,7 +220,8 @@ impl LiveDevices {
             payments,
             acquirer,
             reader: ReaderSource {
-                name: reader_name,
+                name: readers.name,
+                contactless: readers.contactless,
                 wait: CARD_WAIT,
             },
             stop,
@@ -228,6 +275,11 @@ impl LiveDevices {
     /// The acquirer session, shared with the forwarder.
     pub fn acquirer(&self) -> Arc<Mutex<Session<SqliteAcquirerStore>>> {
         self.acquirer.clone()
+    }
+
+    /// Whether a contactless reader is configured.
+    pub fn takes_taps(&self) -> bool {
+        !self.reader.contactless.trim().is_empty()
     }
 
     /// Sets how long a payment waits for the card.

@@ -83,6 +83,8 @@ pub enum Cvm {
     /// Online PIN, entered on the PIN pad.
     Pin,
     Signature,
+    /// The phone verified its owner (consumer device CVM) before the tap.
+    ConsumerDevice,
     /// No verification (offline approval below the limit, a QR payment).
     None,
 }
@@ -93,12 +95,13 @@ impl Cvm {
         match self {
             Cvm::Pin => "pin",
             Cvm::Signature => "signature",
+            Cvm::ConsumerDevice => "device",
             Cvm::None => "none",
         }
     }
 
     pub fn parse(word: &str) -> Option<Cvm> {
-        [Self::Pin, Self::Signature, Self::None]
+        [Self::Pin, Self::Signature, Self::ConsumerDevice, Self::None]
             .into_iter()
             .find(|m| m.as_str() == word)
     }

@@ -121,12 +121,14 @@ impl Canceller {
     }
 }
 
-/// The `[reader]` section: which PC/SC reader takes the cards (part of its
-/// name is enough; empty: the first one).
+/// The `[reader]` section: which PC/SC reader takes inserted cards (part
+/// of its name is enough; empty: the first one) and which one takes taps
+/// (part of its name; empty: no contactless reader).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(default)]
 pub struct ReaderConfig {
     pub name: String,
+    pub contactless: String,
 }
 
 impl ReaderConfig {

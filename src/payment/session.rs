@@ -49,6 +49,7 @@ use crate::acquirer::{
     Session, SessionError, SystemClock, TimeSource,
 };
 use crate::emv::apdu::{CardChannel, ChannelError};
+use crate::emv::entry::{SwitchReason, TapOutcome, PPSE};
 use crate::emv::kernel::{
     self, CardSecrets, Cardholder, CvmPerformed, Decision, HostResponse, Kernel, KernelError,
     Outcome, ReceiptData, TransactionInput, TxnDate,
@@ -96,6 +97,9 @@ pub enum Stage {
         /// First six and last four digits, for the cashier's screen.
         masked_pan: String,
     },
+    /// A tapped card has been read: the customer may take it away (the
+    /// PIN, if any, and the host come after).
+    CardRead,
     /// Card and host are deciding; nothing for anyone to do.
     Processing,
     /// Paid. The card reference goes on the tender and the receipt.
@@ -159,6 +163,18 @@ pub enum DeclineReason {
     Expired,
     /// The card requires a PIN and no PIN pad can take one now.
     PinUnavailable,
+    /// A tap is not possible for this card or amount: insert (or swipe)
+    /// it. `over_limit` when the amount is above the contactless limit.
+    TryAnotherInterface {
+        /// The amount is above the reader's contactless limit.
+        over_limit: bool,
+    },
+    /// Two cards were in the reader's field.
+    PresentOneCard,
+    /// The phone wants its owner to unlock it; then tap again.
+    SeePhone,
+    /// The card left the field before it was read: tap again.
+    TapAgain,
 }
 
 impl std::fmt::Display for DeclineReason {
@@ -197,6 +213,19 @@ impl std::fmt::Display for DeclineReason {
             DeclineReason::PinUnavailable => {
                 f.write_str("the card needs a PIN and the PIN pad is not available")
             }
+            DeclineReason::TryAnotherInterface { over_limit: true } => {
+                f.write_str("the amount is above the contactless limit: insert the card")
+            }
+            DeclineReason::TryAnotherInterface { over_limit: false } => {
+                f.write_str("this card cannot be tapped here: insert the card")
+            }
+            DeclineReason::PresentOneCard => {
+                f.write_str("more than one card: present one card only")
+            }
+            DeclineReason::SeePhone => {
+                f.write_str("see the phone for instructions, then tap again")
+            }
+            DeclineReason::TapAgain => f.write_str("the card was taken away too soon: tap again"),
         }
     }
 }
@@ -493,37 +522,56 @@ impl PaymentCancel {
     }
 }
 
-/// Where the card comes from: the PC/SC reader waits for an insertion, the
-/// demo and the tests hand over a card that is already there. Kept apart
-/// from the channel so the wait itself is cancellable and reported
-/// ([`Stage::WaitingForCard`]).
-pub trait CardSource {
-    /// The channel to the inserted card.
-    type Card: CardChannel;
-    /// Blocks until a card is present, the source's own timeout expires
-    /// or `cancel` fires (then `ChannelError::Cancelled`).
-    fn wait_for_card(&mut self, cancel: &PaymentCancel) -> Result<Self::Card, ChannelError>;
+/// How the card met the till: it decides which kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interface {
+    /// Inserted into the contact reader.
+    Contact,
+    /// Tapped on the contactless reader.
+    Contactless,
 }
 
-/// A card that is already in the reader (the virtual card, a connected
-/// PC/SC card).
+/// Where the card comes from: the PC/SC readers wait for an insertion or a
+/// tap, the demo and the tests hand over a card that is already there.
+/// Kept apart from the channel so the wait itself is cancellable and
+/// reported ([`Stage::WaitingForCard`]).
+pub trait CardSource {
+    /// The channel to the presented card.
+    type Card: CardChannel;
+    /// Blocks until a card is present, the source's own timeout expires
+    /// or `cancel` fires (then `ChannelError::Cancelled`); two cards on the
+    /// contactless reader are `ChannelError::Collision`.
+    fn wait_for_card(
+        &mut self,
+        cancel: &PaymentCancel,
+    ) -> Result<(Self::Card, Interface), ChannelError>;
+}
+
+/// A card that is already in (or on) the reader: the virtual card, a
+/// connected PC/SC card.
 #[derive(Debug)]
-pub struct InsertedCard<C>(Option<C>);
+pub struct InsertedCard<C>(Option<C>, Interface);
 
 impl<C: CardChannel> InsertedCard<C> {
-    /// Wraps a card channel for one payment.
+    /// Wraps an inserted card's channel for one payment.
     pub fn new(card: C) -> InsertedCard<C> {
-        InsertedCard(Some(card))
+        InsertedCard(Some(card), Interface::Contact)
+    }
+
+    /// Wraps a tapped card's channel for one payment.
+    pub fn tapped(card: C) -> InsertedCard<C> {
+        InsertedCard(Some(card), Interface::Contactless)
     }
 }
 
 impl<C: CardChannel> CardSource for InsertedCard<C> {
     type Card = C;
-    fn wait_for_card(&mut self, cancel: &PaymentCancel) -> Result<C, ChannelError> {
+    fn wait_for_card(&mut self, cancel: &PaymentCancel) -> Result<(C, Interface), ChannelError> {
         if cancel.is_cancelled() {
             return Err(ChannelError::Cancelled);
         }
-        self.0.take().ok_or(ChannelError::NoCard)
+        let card = self.0.take().ok_or(ChannelError::NoCard)?;
+        Ok((card, self.1))
     }
 }
 
@@ -627,7 +675,7 @@ fn application_fci(resp: &[u8]) -> Option<(String, String)> {
     }
     let fci = tlv::parse_one(data).ok()?;
     let aid = fci.find(0x84)?.bytes()?;
-    if aid == PSE {
+    if aid == PSE || aid == PPSE {
         return None;
     }
     let text = |tag| {
@@ -693,6 +741,11 @@ impl ApplicationChooser for Holder<'_, '_> {
 }
 
 impl Cardholder for Holder<'_, '_> {
+    fn card_read(&mut self) {
+        self.reporter.emit(Stage::CardRead);
+        self.reporter.emit(Stage::Processing);
+    }
+
     fn online_pin(&mut self, request: &kernel::PinRequest<'_>) -> kernel::PinEntry {
         self.masked_pan = Some(request.masked_pan.to_string());
         if self.cancel.is_cancelled() {
@@ -805,10 +858,22 @@ pub fn scheme_of_pan(pan: &str) -> &'static str {
     }
 }
 
+/// What the customer is asked to do after a tap without a card decision.
+fn tap_reason(outcome: TapOutcome) -> DeclineReason {
+    match outcome {
+        TapOutcome::TryAnotherInterface(why) => DeclineReason::TryAnotherInterface {
+            over_limit: why == SwitchReason::OverLimit,
+        },
+        TapOutcome::PresentOneCard => DeclineReason::PresentOneCard,
+        TapOutcome::SeePhone => DeclineReason::SeePhone,
+    }
+}
+
 fn cvm_of(cvm: CvmPerformed) -> Cvm {
     match cvm {
         CvmPerformed::OnlinePin => Cvm::Pin,
         CvmPerformed::Signature => Cvm::Signature,
+        CvmPerformed::ConsumerDevice => Cvm::ConsumerDevice,
         CvmPerformed::NoCvm | CvmPerformed::Failed | CvmPerformed::NotPerformed => Cvm::None,
     }
 }
@@ -824,12 +889,25 @@ fn chip_card_ref(r: &ReceiptData, pan_hash: &str) -> CardRef {
         tvr: hex::encode_upper(r.tvr),
         tsi: hex::encode_upper(r.tsi),
         auth_code: r.auth_code.clone().unwrap_or_default(),
-        ..CardRef::new(CardEntry::Chip, cvm_of(r.cvm))
+        ..CardRef::new(entry_of(r), cvm_of(r.cvm))
+    }
+}
+
+fn entry_of(r: &ReceiptData) -> CardEntry {
+    if r.contactless {
+        CardEntry::Contactless
+    } else {
+        CardEntry::Chip
     }
 }
 
 /// Card data for a 0200 or 0220, from what the kernel read.
-fn card_input(secrets: &CardSecrets, icc: Vec<u8>, pin: Option<PinData>) -> CardInput {
+fn card_input(
+    secrets: &CardSecrets,
+    entry: EntryMode,
+    icc: Vec<u8>,
+    pin: Option<PinData>,
+) -> CardInput {
     let expiry = secrets
         .expiry
         .get(..2)
@@ -852,7 +930,7 @@ fn card_input(secrets: &CardSecrets, icc: Vec<u8>, pin: Option<PinData>) -> Card
         expiry,
         sequence,
         track2,
-        entry: EntryMode::Chip,
+        entry,
         icc: Some(icc),
         pin,
     }
@@ -935,6 +1013,8 @@ struct Chip<'a> {
     minor: u64,
     secrets: CardSecrets,
     pan_hash: &'a str,
+    /// Chip (05) or contactless chip (07), for field 22.
+    entry: EntryMode,
 }
 
 impl<S: AcquirerStore> PaymentSession<S> {
@@ -1076,7 +1156,7 @@ impl<S: AcquirerStore> PaymentSession<S> {
         let minor = self.check_amount(amount)?;
         self.cancel.reset();
         reporter.emit(Stage::WaitingForCard);
-        let card = match source.wait_for_card(&self.cancel) {
+        let (card, interface) = match source.wait_for_card(&self.cancel) {
             Ok(c) => c,
             Err(_) if self.cancel.is_cancelled() => {
                 return Ok(CardOutcome::declined(
@@ -1085,7 +1165,18 @@ impl<S: AcquirerStore> PaymentSession<S> {
                     CardRef::default(),
                 ))
             }
+            Err(ChannelError::Collision) => {
+                return Ok(CardOutcome::declined(
+                    amount,
+                    DeclineReason::PresentOneCard,
+                    CardRef::new(CardEntry::Contactless, Cvm::None),
+                ))
+            }
             Err(e) => return Err(PaymentError::NoCard(e)),
+        };
+        let entry = match interface {
+            Interface::Contact => CardEntry::Chip,
+            Interface::Contactless => CardEntry::Contactless,
         };
         // At the offline caps the card is sent online rather than approved
         // offline and then refused.
@@ -1113,7 +1204,10 @@ impl<S: AcquirerStore> PaymentSession<S> {
             masked_pan: None,
             stopped: None,
         };
-        let started = kernel.start(&txn, &mut holder);
+        let started = match interface {
+            Interface::Contact => kernel.start(&txn, &mut holder),
+            Interface::Contactless => kernel.tap(&txn, &mut holder),
+        };
         let pin = holder.pin.take();
         let stopped = holder.stopped.take();
         let masked_pan = holder.masked_pan.take();
@@ -1128,16 +1222,22 @@ impl<S: AcquirerStore> PaymentSession<S> {
                     (None, _) if self.cancel.is_cancelled() => {
                         Some(DeclineReason::CancelledByCashier)
                     }
+                    (None, KernelError::Tap(outcome)) => Some(tap_reason(*outcome)),
+                    (None, e) if entry == CardEntry::Contactless && e.is_card_removed() => {
+                        Some(DeclineReason::TapAgain)
+                    }
                     _ => None,
                 };
                 let Some(reason) = reason else {
-                    self.chip_failed_now();
+                    if entry == CardEntry::Chip {
+                        self.chip_failed_now();
+                    }
                     return Err(PaymentError::Card(e));
                 };
                 // Declined before any verification.
                 let card = CardRef {
                     masked_pan: masked_pan.unwrap_or_default(),
-                    ..CardRef::new(CardEntry::Chip, Cvm::None)
+                    ..CardRef::new(entry, Cvm::None)
                 };
                 return Ok(CardOutcome::declined(amount, reason, card));
             }
@@ -1153,6 +1253,10 @@ impl<S: AcquirerStore> PaymentSession<S> {
             minor,
             secrets,
             pan_hash: &pan_hash,
+            entry: match entry {
+                CardEntry::Contactless => EntryMode::Contactless,
+                _ => EntryMode::Chip,
+            },
         };
         tracing::info!(
             masked_pan = %first.receipt.masked_pan,
@@ -1176,7 +1280,7 @@ impl<S: AcquirerStore> PaymentSession<S> {
                         "the card asked to go online without an ARQC".into(),
                     )));
                 };
-                let card = card_input(&chip.secrets, online.field55, pin);
+                let card = card_input(&chip.secrets, chip.entry, online.field55, pin);
                 self.online(&chip, &mut kernel, card, &first.receipt)
             }
             other => Err(PaymentError::Card(KernelError::Input(format!(
@@ -1350,7 +1454,7 @@ impl<S: AcquirerStore> PaymentSession<S> {
         let sale = OfflineSale {
             kind: TxnKind::Purchase,
             amount: chip.minor,
-            card: card_input(&chip.secrets, outcome.field55.clone(), None),
+            card: card_input(&chip.secrets, chip.entry, outcome.field55.clone(), None),
             auth_code: auth_code.to_owned(),
         };
         let mut card = chip_card_ref(&outcome.receipt, chip.pan_hash);
@@ -1711,7 +1815,7 @@ mod tests {
             track2: hex::decode("4761739001010010D30122010000000000000F").unwrap(),
             expiry: vec![0x30, 0x12, 0x31],
         };
-        let c = card_input(&secrets, vec![0x9F, 0x26, 0x00], None);
+        let c = card_input(&secrets, EntryMode::Chip, vec![0x9F, 0x26, 0x00], None);
         assert_eq!(c.expiry.as_deref(), Some("3012"));
         assert_eq!(c.sequence.as_deref(), Some("001"));
         assert_eq!(

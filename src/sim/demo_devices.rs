@@ -506,10 +506,15 @@ impl DemoDevices {
         let Some(card) = self.cards.get_mut(profile) else {
             return Err(PaymentError::NoCard(ChannelError::NoCard));
         };
-        // Inserting powers the chip up afresh; its counters stay.
+        // Inserting (or tapping) powers the chip up afresh; its counters
+        // stay.
         card.reset();
-        self.payments
-            .pay_card(&mut InsertedCard::new(card), amount, progress)
+        let mut source = if card.is_contactless() {
+            InsertedCard::tapped(card)
+        } else {
+            InsertedCard::new(card)
+        };
+        self.payments.pay_card(&mut source, amount, progress)
     }
 
     /// Takes a QR payment with the customer's payment code.

@@ -5,7 +5,8 @@ issuer master keys and the raw APDU trace of a transaction only.
 
 Reads a JSON list on stdin, one entry per transaction:
   {"profile": name, "imk_ac": hex, "imk_smi": hex, "trace": [[cmd, resp], ...]}
-For every GENERATE AC answer it recomputes the cryptogram by the version
+For every GENERATE AC answer (and every quick-chip GET PROCESSING OPTIONS
+answer that carries an AC) it recomputes the cryptogram by the version
 the card's IAD names; for every issuer authentication (EXTERNAL
 AUTHENTICATE data or tag 91 in the second GENERATE AC) the ARPC; for every
 issuer script command (CLA 84) its MAC. Prints one JSON summary line and
@@ -81,8 +82,9 @@ class Card:
             return
         if cmd[:2] == b"\x00\xa4" and cmd[2] == 0x04:
             fci = decode(resp)
-            if "84" in fci and not fci["84"].startswith(b"1PAY"):
+            if "84" in fci and not fci["84"][1:].startswith(b"PAY.SYS"):
                 self.aid = fci["84"]
+                self.data["9F38"] = fci.get("9F38", b"")
         elif cmd[:2] == b"\x00\xb2":
             self.data.update(decode(resp))
         elif cmd[:2] == b"\x80\xa8":
@@ -194,11 +196,25 @@ def check(entry, counts):
     first = None  # (version, arqc, atc) of the first GENERATE AC
     acs = [bytes.fromhex(a) for a in entry.get("acs", [])]
     genacs = 0
-    for cmd, resp in t0_merged(entry["trace"]):
+    trace = t0_merged(entry["trace"])
+    # A quick-chip card answers its AC before its records are read: the
+    # PAN it was computed for comes later in the trace.
+    for cmd, resp in trace:
+        if cmd[:2] == b"\x00\xb2":
+            card.see(cmd, resp)
+    for cmd, resp in trace:
         card.see(cmd, resp)
-        if cmd[:2] == b"\x80\xae" and resp[-2:] == b"\x90\x00":
+        gpo_ac = cmd[:2] == b"\x80\xa8" and "9F26" in decode(resp)
+        if (cmd[:2] == b"\x80\xae" or gpo_ac) and resp[-2:] == b"\x90\x00":
             data = cmd[5 : 5 + cmd[4]]
-            dol = parse_dol(card.data["8C" if first is None else "8D"])
+            if gpo_ac:
+                # Quick chip (qVSDC, qPBOC): the card computed its AC over
+                # the PDOL data, sent in tag 83 of GET PROCESSING OPTIONS.
+                counts["in_gpo"] += 1
+                head = 3 if data[1] == 0x81 else 2
+                dol, data = parse_dol(card.data["9F38"]), data[head:]
+            else:
+                dol = parse_dol(card.data["8C" if first is None else "8D"])
             t = split_dol(dol, data)
             t.update(genac_answer(resp))
             t["82"] = card.data["82"]
@@ -239,7 +255,7 @@ def check(entry, counts):
 
 def main():
     entries = json.load(sys.stdin)
-    counts = {"signed": 0, "cryptograms": 0, "arpcs": 0, "script_macs": 0, "bad_macs_refused": 0, "versions": set()}
+    counts = {"in_gpo": 0, "signed": 0, "cryptograms": 0, "arpcs": 0, "script_macs": 0, "bad_macs_refused": 0, "versions": set()}
     for e in entries:
         check(e, counts)
     counts["versions"] = sorted(counts["versions"])

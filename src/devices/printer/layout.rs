@@ -443,6 +443,10 @@ impl Layout<'_> {
                 let t = self.i18n.tr(lang, "receipt-cvm-none");
                 self.centre(t, plain);
             }
+            Some(Cvm::ConsumerDevice) => {
+                let t = self.i18n.tr(lang, "receipt-cvm-device");
+                self.centre(t, plain);
+            }
             _ => {}
         }
     }

@@ -29,6 +29,10 @@ pub enum ChannelError {
     /// The card was reset by someone else sharing the reader.
     #[error("card was reset by another application")]
     CardReset,
+    /// More than one card is in the contactless field (the reader's
+    /// anticollision found several): present one card only.
+    #[error("more than one card in the reader's field")]
+    Collision,
     /// The wait was cancelled by the caller.
     #[error("operation cancelled")]
     Cancelled,

@@ -53,6 +53,12 @@ pub struct TerminalConfig {
     /// Default DDOL used when the card has none (must contain 9F37).
     #[serde(with = "hex_bytes")]
     pub default_ddol: Vec<u8>,
+    /// Terminal transaction qualifiers 9F66 (4 bytes) the contactless
+    /// reader starts from before the per-transaction bits (EMV Book A,
+    /// 5.7; Visa and UnionPay cards read them): qVSDC, EMV contact chip,
+    /// online PIN, signature and consumer-device CVM supported.
+    #[serde(with = "hex_bytes")]
+    pub ttq: Vec<u8>,
     /// Applications the terminal accepts, in the terminal's preference order.
     pub applications: Vec<ApplicationConfig>,
     /// Certification authority public keys for offline data authentication.
@@ -90,6 +96,19 @@ pub struct ApplicationConfig {
     /// Terminal action code - online (5 bytes).
     #[serde(with = "hex_bytes")]
     pub tac_online: Vec<u8>,
+    /// Contactless kernel this AID runs on (EMV Book B, 3.3.2.5): 2 the
+    /// Mastercard kind, 3 the Visa kind, 7 UnionPay's; 0 takes the
+    /// card's kernel identifier 9F2A, or the RID's kernel without one.
+    pub kernel_id: u8,
+    /// Reader contactless transaction limit (minor units): a tap above it
+    /// is not allowed, the card must be inserted (Book B, 3.1.1.4).
+    pub contactless_limit: u64,
+    /// Reader CVM required limit: from this amount on the cardholder must
+    /// be verified (online PIN, or the phone's own CVM).
+    pub cvm_required_limit: u64,
+    /// Reader contactless floor limit: above it the card must ask for an
+    /// online authorisation.
+    pub contactless_floor_limit: u64,
 }
 
 /// A certification authority public key (EMV Book 2, 5.1 / 6.1).
@@ -140,6 +159,7 @@ impl Default for TerminalConfig {
             pse_enabled: true,
             cardholder_confirmation: true,
             default_ddol: vec![0x9F, 0x37, 0x04],
+            ttq: vec![0x36, 0x00, 0x40, 0x00],
             applications: vec![
                 ApplicationConfig::default(),
                 ApplicationConfig {
@@ -183,6 +203,10 @@ impl Default for ApplicationConfig {
             tac_default: vec![0xDC, 0x40, 0x00, 0xA8, 0x00],
             tac_denial: vec![0x00, 0x10, 0x00, 0x00, 0x00],
             tac_online: vec![0xDC, 0x40, 0x04, 0xF8, 0x00],
+            kernel_id: 0,
+            contactless_limit: 100_000,
+            cvm_required_limit: 30_000,
+            contactless_floor_limit: 5_000,
         }
     }
 }
@@ -219,6 +243,7 @@ impl TerminalConfig {
             "additional_capabilities",
             &mut w,
         );
+        fix_len(&mut self.ttq, 4, &d.ttq, "ttq", &mut w);
         if !self.default_ddol.windows(2).any(|p| p == [0x9F, 0x37]) {
             w.push("default_ddol must request the unpredictable number 9F37; using 9F3704".into());
             self.default_ddol = d.default_ddol.clone();
@@ -272,6 +297,13 @@ impl TerminalConfig {
                 ));
                 a.random_target_percent = 0;
                 a.random_max_target_percent = 0;
+            }
+            if !matches!(a.kernel_id, 0 | 2 | 3 | 7) {
+                w.push(format!(
+                    "{p}.kernel_id {} is not a kernel this till has (2, 3, 7); using the card's",
+                    a.kernel_id
+                ));
+                a.kernel_id = 0;
             }
             if a.random_max_target_percent < a.random_target_percent {
                 a.random_max_target_percent = a.random_target_percent;

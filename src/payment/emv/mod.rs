@@ -1,4 +1,4 @@
-//! EMV contact chip payments: codecs (BER-TLV, DOLs, APDUs), the terminal
+//! EMV chip payments, contact and contactless: codecs (BER-TLV, DOLs, APDUs), the terminal
 //! kernel, its configuration, and the symmetric cryptography card and host
 //! simulators share.
 //!
@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod cvn;
 pub mod dol;
+pub mod entry;
 pub mod kernel;
 pub mod select;
 pub mod tags;

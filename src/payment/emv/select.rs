@@ -109,7 +109,7 @@ pub struct Selected {
     pub language: Option<String>,
 }
 
-fn text(bytes: Option<&[u8]>) -> Option<String> {
+pub(crate) fn text(bytes: Option<&[u8]>) -> Option<String> {
     bytes
         .map(|b| String::from_utf8_lossy(b).trim().to_string())
         .filter(|s| !s.is_empty())
@@ -117,13 +117,18 @@ fn text(bytes: Option<&[u8]>) -> Option<String> {
 
 /// Matches a card AID against the configured AIDs: exact match, or prefix
 /// match where the terminal entry allows partial selection.
-fn match_config(cfg: &TerminalConfig, card_aid: &[u8]) -> Option<usize> {
+pub(crate) fn match_config(cfg: &TerminalConfig, card_aid: &[u8]) -> Option<usize> {
     cfg.applications.iter().position(|a| {
         card_aid == a.aid.as_slice() || (a.partial_selection && card_aid.starts_with(&a.aid))
     })
 }
 
-fn candidate_from(entry: &Tlv, cfg: &TerminalConfig, aid: &[u8], index: usize) -> Candidate {
+pub(crate) fn candidate_from(
+    entry: &Tlv,
+    cfg: &TerminalConfig,
+    aid: &[u8],
+    index: usize,
+) -> Candidate {
     let api = entry
         .find(tags::APP_PRIORITY)
         .and_then(Tlv::bytes)

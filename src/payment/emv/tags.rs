@@ -1,6 +1,6 @@
 //! EMV tag dictionary: names for diagnostics and data formats for DOL
-//! padding (EMV Book 3, Annex A). Only the tags a contact kernel meets are
-//! listed; unknown tags still work, they just print as hex.
+//! padding (EMV Book 3, Annex A). Only the tags the contact and contactless
+//! kernels meet are listed; unknown tags still work, they just print as hex.
 
 use super::tlv::Tag;
 
@@ -148,6 +148,11 @@ tags! {
     ISSUER_SCRIPT_RESULTS = 0x9F5B, B, false, "Issuer Script Results";
     TRANSACTION_CATEGORY = 0x9F53, An, false, "Transaction Category Code";
     FCI_ISSUER_DISCRETIONARY = 0xBF0C, B, false, "FCI Issuer Discretionary Data";
+    KERNEL_ID = 0x9F2A, B, false, "Kernel Identifier";
+    TTQ = 0x9F66, B, false, "Terminal Transaction Qualifiers (TTQ)";
+    CARD_AUTH_DATA = 0x9F69, B, false, "Card Authentication Related Data";
+    CTQ = 0x9F6C, B, false, "Card Transaction Qualifiers (CTQ)";
+    FORM_FACTOR = 0x9F6E, B, false, "Form Factor Indicator / Third Party Data";
 }
 
 /// Looks a tag up in the dictionary.

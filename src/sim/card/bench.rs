@@ -30,6 +30,10 @@ pub struct ScriptedCardholder {
     pub pin_requests: u32,
     /// The candidate lists shown.
     pub shown: Vec<Vec<String>>,
+    /// How often a tapped card said it had been read.
+    pub card_reads: u32,
+    /// PINs asked for while a tapped card was still in the field.
+    pub pins_before_read: u32,
 }
 
 impl Default for ScriptedCardholder {
@@ -39,6 +43,8 @@ impl Default for ScriptedCardholder {
             pin: PinEntry::Entered,
             pin_requests: 0,
             shown: Vec::new(),
+            card_reads: 0,
+            pins_before_read: 0,
         }
     }
 }
@@ -61,7 +67,14 @@ impl ApplicationChooser for ScriptedCardholder {
 impl Cardholder for ScriptedCardholder {
     fn online_pin(&mut self, _request: &PinRequest<'_>) -> PinEntry {
         self.pin_requests += 1;
+        if self.card_reads == 0 {
+            self.pins_before_read += 1;
+        }
         self.pin
+    }
+
+    fn card_read(&mut self) {
+        self.card_reads += 1;
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod bench;
 pub mod keys;
 pub mod profile;
+mod quick;
 pub mod vpcd;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use tillpoint_payment::emv::apdu::{CardChannel, ChannelError, Command};
 use tillpoint_payment::emv::crypto::{CryptogramInput, DesKey};
 use tillpoint_payment::emv::cvn::{Cvn, IssuerAuth, Scheme};
 use tillpoint_payment::emv::dol;
+use tillpoint_payment::emv::entry::PPSE;
 use tillpoint_payment::emv::select::PSE;
 use tillpoint_payment::emv::tlv::{self, Tlv};
 
@@ -87,6 +89,12 @@ pub struct VirtualCard {
     pse: bool,
     t0: bool,
     fault: Fault,
+    contactless: bool,
+    collision: bool,
+    /// The card leaves the field this many APDUs after each power-on.
+    removed_after: Option<u32>,
+    /// A phone wallet whose owner has unlocked it (after a "see phone").
+    unlocked: bool,
     apps: Vec<AppImage>,
     atc: Vec<u16>,
     last_online: Vec<u16>,
@@ -113,6 +121,21 @@ pub struct VirtualCard {
 
 fn tlv_p(tag: u32, v: impl Into<Vec<u8>>) -> Tlv {
     Tlv::primitive(tag, v)
+}
+
+/// What the card's cryptogram covers: the terminal's DOL data as the
+/// command sent it, and the card's own AIP, ATC and IAD.
+fn cryptogram_input(
+    fields: &[(tlv::Tag, &[u8])],
+    aip: &[u8],
+    atc: u16,
+    iad: &[u8],
+) -> Option<CryptogramInput> {
+    let mut list: Vec<Tlv> = fields.iter().map(|(t, v)| tlv_p(t.0, v.to_vec())).collect();
+    list.push(tlv_p(0x82, aip.to_vec()));
+    list.push(tlv_p(0x9F36, atc.to_be_bytes().to_vec()));
+    list.push(tlv_p(0x9F10, iad.to_vec()));
+    CryptogramInput::from_tlv(&list).ok()
 }
 
 fn bcd(v: u64, len: usize) -> Vec<u8> {
@@ -165,7 +188,18 @@ impl AppImage {
                 Oda::Dda => 0x20,
                 Oda::Cda => 0x21,
             };
-        let aip = [aip0, 0x00];
+        // A contactless card of the Mastercard kind says "EMV mode" (AIP
+        // byte 2 bit 8, Book C-2); a phone says it verifies on the device
+        // (byte 1 bit 2).
+        let tap = p.contactless.as_ref();
+        let aip0 = aip0
+            | if tap.is_some_and(|c| c.phone) {
+                0x02
+            } else {
+                0
+            };
+        let aip1 = if tap.is_some() { 0x80 } else { 0x00 };
+        let aip = [aip0, aip1];
         let mut a5 = vec![tlv_p(0x50, p.label.as_bytes().to_vec())];
         if let Some(prio) = p.priority {
             a5.push(tlv_p(0x87, vec![prio]));
@@ -323,6 +357,10 @@ impl VirtualCard {
             pse: profile.pse,
             t0: profile.t0,
             fault: profile.fault,
+            contactless: profile.contactless,
+            collision: profile.collision,
+            removed_after: profile.removed_after,
+            unlocked: false,
             atc: apps.iter().map(|a| a.p.atc).collect(),
             last_online: apps.iter().map(|a| a.p.last_online_atc).collect(),
             blocked: vec![false; apps.len()],
@@ -336,7 +374,7 @@ impl VirtualCard {
             cda_covered: Vec::new(),
             put_data: BTreeMap::new(),
             pending: Vec::new(),
-            remove_after: None,
+            remove_after: profile.removed_after,
             apdus: 0,
             amount: 0,
         }
@@ -345,6 +383,11 @@ impl VirtualCard {
     /// Card for a named profile.
     pub fn from_profile_name(name: &str) -> Option<VirtualCard> {
         profile::by_name(name).map(|p| VirtualCard::new(&p))
+    }
+
+    /// Whether the card is tapped (it has a PPSE), not inserted.
+    pub fn is_contactless(&self) -> bool {
+        self.contactless
     }
 
     /// Profile name.
@@ -367,6 +410,29 @@ impl VirtualCard {
         self.remove_after.is_some_and(|n| self.apdus >= n)
     }
 
+    /// One directory entry per application (ADF name, label, priority),
+    /// as the PSE record or the PPSE FCI lists them; a contactless
+    /// directory also names each application's kernel when the profile does.
+    fn directory_entries(&self, with_kernel: bool) -> Vec<Tlv> {
+        self.apps
+            .iter()
+            .map(|a| {
+                let mut v = vec![
+                    tlv_p(0x4F, a.p.aid.clone()),
+                    tlv_p(0x50, a.p.label.as_bytes().to_vec()),
+                ];
+                if let Some(p) = a.p.priority {
+                    v.push(tlv_p(0x87, vec![p]));
+                }
+                let kernel = a.p.contactless.as_ref().and_then(|c| c.kernel_id);
+                if let Some(k) = kernel.filter(|_| with_kernel) {
+                    v.push(tlv_p(0x9F2A, vec![k]));
+                }
+                Tlv::constructed(0x61, v)
+            })
+            .collect()
+    }
+
     /// Current ATC of application `i` (for tests and the host simulator).
     pub fn atc(&self, i: usize) -> Option<u16> {
         self.atc.get(i).copied()
@@ -380,6 +446,10 @@ impl VirtualCard {
         self.pending.clear();
         self.issuer_auth_failed = false;
         self.script_context = None;
+        // A card that is always pulled away too early is so on every tap.
+        if let Some(n) = self.removed_after {
+            self.remove_after = Some(self.apdus.saturating_add(n));
+        }
     }
 
     /// Processes one command APDU. `None` means the card stays silent.
@@ -470,8 +540,12 @@ impl VirtualCard {
             return (Vec::new(), SW_P1P2);
         }
         self.phase = Phase::Done;
-        if cmd.data == PSE {
-            if !self.pse {
+        if self.contactless && cmd.data == PPSE {
+            self.current = Current::Pse;
+            return (self.ppse_fci(), SW_OK);
+        }
+        if cmd.data == PSE || cmd.data == PPSE {
+            if !self.pse || cmd.data == PPSE {
                 return (Vec::new(), SW_NOT_FOUND);
             }
             self.current = Current::Pse;
@@ -522,20 +596,7 @@ impl VirtualCard {
                 if sfi != 1 || cmd.p1 != 1 {
                     return (Vec::new(), SW_RECORD_NOT_FOUND);
                 }
-                let entries = self
-                    .apps
-                    .iter()
-                    .map(|a| {
-                        let mut v = vec![
-                            tlv_p(0x4F, a.p.aid.clone()),
-                            tlv_p(0x50, a.p.label.as_bytes().to_vec()),
-                        ];
-                        if let Some(p) = a.p.priority {
-                            v.push(tlv_p(0x87, vec![p]));
-                        }
-                        Tlv::constructed(0x61, v)
-                    })
-                    .collect();
+                let entries = self.directory_entries(false);
                 (record(entries), SW_OK)
             }
             Current::App(_) => {
@@ -558,6 +619,15 @@ impl VirtualCard {
         if self.phase != Phase::Selected {
             return (Vec::new(), SW_CONDITIONS);
         }
+        let tapped = app.p.contactless.is_some();
+        if tapped {
+            if let Some(answer) = self.tap_gpo(i, cmd) {
+                return answer;
+            }
+        }
+        let Some((i, app)) = self.app() else {
+            return (Vec::new(), SW_CONDITIONS);
+        };
         let ok_len = matches!(tlv::parse_one(&cmd.data), Ok(t) if t.tag.0 == 0x83 && t.bytes().map(<[u8]>::len) == Some(app.pdol_len));
         if !ok_len {
             return (Vec::new(), SW_WRONG_LENGTH);
@@ -719,17 +789,7 @@ impl VirtualCard {
             self.cvr(cvn, 0b10, type_bits(kind))
         };
         let iad = cvn.iad(app.p.dki, &cvr);
-        let mut list: Vec<Tlv> = fields
-            .iter()
-            .map(|(t, v)| Tlv {
-                tag: *t,
-                value: tlv::Value::Primitive(v.to_vec()),
-            })
-            .collect();
-        list.push(tlv_p(0x82, app.aip.to_vec()));
-        list.push(tlv_p(0x9F36, atc.to_be_bytes().to_vec()));
-        list.push(tlv_p(0x9F10, iad.clone()));
-        let Ok(input) = CryptogramInput::from_tlv(&list) else {
+        let Some(input) = cryptogram_input(&fields, &app.aip, atc, &iad) else {
             return (Vec::new(), SW_WRONG_LENGTH);
         };
         let Ok(ac) = cvn.cryptogram(&app.icc_mk, &input) else {
@@ -911,6 +971,9 @@ impl VirtualCard {
 
 impl CardChannel for VirtualCard {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ChannelError> {
+        if self.collision {
+            return Err(ChannelError::Collision);
+        }
         if self.removed() {
             return Err(ChannelError::CardRemoved);
         }
@@ -921,5 +984,7 @@ impl CardChannel for VirtualCard {
     }
 }
 
+#[cfg(test)]
+mod tap_tests;
 #[cfg(test)]
 mod tests;

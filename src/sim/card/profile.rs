@@ -49,6 +49,32 @@ pub enum CardPolicy {
     Decline,
 }
 
+/// How a contactless application answers a tap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapKind {
+    /// The quick-chip kind (Visa qVSDC, UnionPay qPBOC): the cryptogram
+    /// in the GPO answer, fDDA for an offline approval.
+    Quick,
+    /// The Mastercard kind: records, then one GENERATE AC (with CDA).
+    Mastercard,
+}
+
+/// What a contactless application does beyond its contact data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contactless {
+    /// Kernel kind.
+    pub kind: TapKind,
+    /// Kernel identifier put in the PPSE entry (9F2A), if any.
+    pub kernel_id: Option<u8>,
+    /// A phone wallet: it verifies its owner itself (consumer device CVM).
+    /// Above the CVM limit a locked phone answers GPO with 6986 ("see
+    /// phone") and is unlocked for the next tap.
+    pub phone: bool,
+    /// The issuer's cumulative contactless allowance is used up: the card
+    /// answers GPO with 6984 (try another interface).
+    pub exhausted: bool,
+}
+
 /// One application on the card.
 #[derive(Debug, Clone)]
 pub struct AppProfile {
@@ -109,6 +135,8 @@ pub struct AppProfile {
     pub dki: u8,
     /// Language preference (5F2D).
     pub language: String,
+    /// Set for an application that is tapped, not inserted.
+    pub contactless: Option<Contactless>,
 }
 
 /// A whole card.
@@ -129,7 +157,20 @@ pub struct Profile {
     pub apps: Vec<AppProfile>,
     /// Deliberate defect.
     pub fault: Fault,
+    /// A contactless card: it answers SELECT PPSE (not the PSE) and sits
+    /// on the second virtual reader.
+    pub contactless: bool,
+    /// Two cards in the field: the reader reports a collision (simulated:
+    /// PC/SC has no standard signal; see
+    /// `tillpoint_payment::emv::entry::SIMULATED_COLLISION_ATR`).
+    pub collision: bool,
+    /// The card leaves the field after this many command APDUs.
+    pub removed_after: Option<u32>,
 }
+
+/// The ATR of an ISO 14443-4 card without historical bytes, as PC/SC
+/// readers report a contactless card.
+const ATR_CONTACTLESS: &str = "3B80800101";
 
 /// A typical T=0 bank-card ATR (14 historical bytes).
 const ATR_T0: &str = "3B6E00008031806 6B0840C016E0183009000";
@@ -142,6 +183,9 @@ const CDOL1: &str = "9F02069F03069F1A0295055F2A029A039C019F37049F35019F3403";
 const CDOL2: &str = "8A029F02069F03069F1A0295055F2A029A039C019F3704";
 /// CDOL2 that also takes the issuer authentication data (tag 91).
 const CDOL2_WITH_91: &str = "8A02910A9F02069F03069F1A0295055F2A029A039C019F3704";
+/// PDOL of the quick-chip cards (Visa and UnionPay publish this one): the
+/// TTQ and everything the cryptogram covers.
+const PDOL_QUICK: &str = "9F66049F02069F03069F1A0295055F2A029A039C019F3704";
 
 fn h(s: &str) -> Vec<u8> {
     hex::decode(s.replace(' ', "")).unwrap_or_default()
@@ -183,6 +227,7 @@ fn visa_app(pan: &str) -> AppProfile {
         cvn: Cvn::Visa18,
         dki: 0x01,
         language: "en".into(),
+        contactless: None,
     }
 }
 
@@ -225,6 +270,7 @@ fn unionpay_app() -> AppProfile {
         cvn: Cvn::UnionPay01,
         dki: 0x02,
         language: "zhen".into(),
+        contactless: None,
     }
 }
 
@@ -255,6 +301,9 @@ pub fn all() -> Vec<Profile> {
         t0: false,
         apps: vec![visa_app("4761739001010010")],
         fault: Fault::None,
+        contactless: false,
+        collision: false,
+        removed_after: None,
     };
     let unionpay = Profile {
         name: "unionpay-online-pin",
@@ -265,6 +314,9 @@ pub fn all() -> Vec<Profile> {
         t0: true,
         apps: vec![unionpay_app()],
         fault: Fault::None,
+        contactless: false,
+        collision: false,
+        removed_after: None,
     };
     let mut offline_app = visa_app("4761739001010119");
     offline_app.aid = h("A0000000032010");
@@ -281,6 +333,9 @@ pub fn all() -> Vec<Profile> {
         t0: false,
         apps: vec![offline_app.clone()],
         fault: Fault::None,
+        contactless: false,
+        collision: false,
+        removed_after: None,
     };
     let mut decline_app = visa_app("4761739001010200");
     decline_app.policy = CardPolicy::Decline;
@@ -293,6 +348,9 @@ pub fn all() -> Vec<Profile> {
         t0: false,
         apps: vec![decline_app],
         fault: Fault::None,
+        contactless: false,
+        collision: false,
+        removed_after: None,
     };
     let mut expired_app = visa_app("4761739001010309");
     expired_app.expiry = [0x23, 0x12, 0x31];
@@ -307,6 +365,9 @@ pub fn all() -> Vec<Profile> {
         t0: false,
         apps: vec![expired_app],
         fault: Fault::None,
+        contactless: false,
+        collision: false,
+        removed_after: None,
     };
     let mut second = offline_app;
     second.priority = Some(2);
@@ -319,6 +380,9 @@ pub fn all() -> Vec<Profile> {
         t0: false,
         apps: vec![visa_app("4761739001010010"), second],
         fault: Fault::None,
+        contactless: false,
+        collision: false,
+        removed_after: None,
     };
     let mut cvn10_app = visa_app("4761739001010036");
     cvn10_app.cvn = Cvn::Visa10;
@@ -330,6 +394,9 @@ pub fn all() -> Vec<Profile> {
         t0: false,
         apps: vec![cvn10_app],
         fault: Fault::None,
+        contactless: false,
+        collision: false,
+        removed_after: None,
     };
     let mastercard = Profile {
         name: "mastercard-online-pin",
@@ -339,6 +406,9 @@ pub fn all() -> Vec<Profile> {
         t0: false,
         apps: vec![mastercard_app()],
         fault: Fault::None,
+        contactless: false,
+        collision: false,
+        removed_after: None,
     };
     let mut up19_app = unionpay_app();
     up19_app.pan = "6212345678901234569".into();
@@ -351,6 +421,9 @@ pub fn all() -> Vec<Profile> {
         t0: true,
         apps: vec![up19_app],
         fault: Fault::None,
+        contactless: false,
+        collision: false,
+        removed_after: None,
     };
     let cda = |name: &'static str, description: &'static str, fault: Fault| {
         let mut app = mastercard_app();
@@ -365,6 +438,9 @@ pub fn all() -> Vec<Profile> {
             t0: false,
             apps: vec![app],
             fault,
+            contactless: false,
+            collision: false,
+            removed_after: None,
         }
     };
     let cda_ok = cda(
@@ -390,6 +466,9 @@ pub fn all() -> Vec<Profile> {
         t0: false,
         apps: vec![visa_app("4761739001010010")],
         fault,
+        contactless: false,
+        collision: false,
+        removed_after: None,
     };
     vec![
         visa,
@@ -420,6 +499,121 @@ pub fn all() -> Vec<Profile> {
             Fault::UnexpectedStatus,
         ),
         broken("silent", "never answers GENERATE AC", Fault::Silence),
+    ]
+    .into_iter()
+    .chain(contactless_profiles())
+    .collect()
+}
+
+fn tap_app(mut app: AppProfile, kind: TapKind, cvn: Cvn) -> AppProfile {
+    app.cvn = cvn;
+    app.contactless = Some(Contactless {
+        kind,
+        kernel_id: None,
+        phone: false,
+        exhausted: false,
+    });
+    if kind == TapKind::Quick {
+        app.pdol = h(PDOL_QUICK);
+        app.gpo_format2 = true;
+        app.oda = Oda::Dda;
+        app.offline_limits = None;
+        // Offline (fDDA) up to 50.00; the reader's floor limit decides
+        // first.
+        app.policy = CardPolicy::OfflineUpTo(5_000);
+    } else {
+        app.oda = Oda::Cda;
+        app.gpo_format2 = true;
+        app.offline_limits = None;
+    }
+    app
+}
+
+fn contactless_profile(name: &'static str, description: &'static str, app: AppProfile) -> Profile {
+    Profile {
+        name,
+        description,
+        atr: h(ATR_CONTACTLESS),
+        pse: false,
+        t0: false,
+        apps: vec![app],
+        fault: Fault::None,
+        contactless: true,
+        collision: false,
+        removed_after: None,
+    }
+}
+
+/// The contactless cards and phones (on "Virtual PCD 00 01").
+fn contactless_profiles() -> Vec<Profile> {
+    let mut visa = visa_app("4761739001010150");
+    visa.label = "VISA CONTACTLESS".into();
+    visa.cvm_list = h("00000000 00000000 4203 1E03 1F03");
+    let visa = tap_app(visa, TapKind::Quick, Cvn::Visa18);
+    let mut unionpay = unionpay_app();
+    unionpay.pan = "6212345678901240".into();
+    unionpay.label = "UnionPay QuickPass".into();
+    let unionpay = tap_app(unionpay, TapKind::Quick, Cvn::UnionPay01);
+    let mut mastercard = mastercard_app();
+    mastercard.pan = "5413330089010442".into();
+    mastercard.label = "MASTERCARD".into();
+    let mut mastercard = tap_app(mastercard, TapKind::Mastercard, Cvn::Mastercard16);
+    if let Some(c) = mastercard.contactless.as_mut() {
+        c.kernel_id = Some(2);
+    }
+    let mut phone = visa_app("4761739001010168");
+    phone.label = "VISA WALLET".into();
+    let mut phone = tap_app(phone, TapKind::Quick, Cvn::Visa18);
+    if let Some(c) = phone.contactless.as_mut() {
+        c.phone = true;
+        c.kernel_id = Some(3);
+    }
+    let mut exhausted = visa.clone();
+    exhausted.pan = "4761739001010176".into();
+    if let Some(c) = exhausted.contactless.as_mut() {
+        c.exhausted = true;
+    }
+    let mut two = contactless_profile(
+        "tap-two-cards",
+        "two cards in the contactless field at once: the reader reports a collision",
+        visa.clone(),
+    );
+    two.collision = true;
+    two.atr = tillpoint_payment::emv::entry::SIMULATED_COLLISION_ATR.to_vec();
+    let mut early = contactless_profile(
+        "tap-removed",
+        "a contactless card taken away after SELECT, before its records are read",
+        visa.clone(),
+    );
+    early.removed_after = Some(3);
+    vec![
+        contactless_profile(
+            "tap-visa",
+            "Visa contactless card (qVSDC, CVN 18): fDDA offline approval under the floor limit, online PIN above the CVM limit",
+            visa,
+        ),
+        contactless_profile(
+            "tap-unionpay",
+            "UnionPay QuickPass card (qPBOC, CVN 01): fDDA offline under the floor limit, online PIN above the CVM limit",
+            unionpay,
+        ),
+        contactless_profile(
+            "tap-mastercard",
+            "Mastercard contactless card (kernel 2, CVN 16): one GENERATE AC with CDA, online PIN above the CVM limit",
+            mastercard,
+        ),
+        contactless_profile(
+            "phone-wallet",
+            "Visa card in a phone wallet: above the CVM limit a locked phone says \"see phone\", then taps with its own verification (CDCVM)",
+            phone,
+        ),
+        contactless_profile(
+            "tap-over-limit",
+            "contactless card whose cumulative contactless allowance is used up: asks for the chip (GPO 6984)",
+            exhausted,
+        ),
+        two,
+        early,
     ]
 }
 

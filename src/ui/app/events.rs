@@ -218,6 +218,7 @@ impl App {
                         pin_pad: self.service.has_pin_pad(),
                         demo: self.demo,
                         shows_codes: self.service.has_qr_gateway(),
+                        contactless: self.service.takes_taps(),
                     };
                     self.go(Screen::Tender(tender::State::new(devices)))
                 }

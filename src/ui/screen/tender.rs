@@ -17,7 +17,8 @@ use tillpoint_core::sale::{PricingRules, Sale, SaleRecord};
 use tillpoint_core::tender::{CardEntry, CardRef, Cvm, TenderKind};
 
 /// Virtual cards offered on the demo's tender screen, the default first.
-pub const DEMO_CARDS: [&str; 9] = [
+/// The contactless ones (from "tap-unionpay" on) are tapped, not inserted.
+pub const DEMO_CARDS: [&str; 16] = [
     "unionpay-online-pin",
     "visa-online-pin",
     "offline-approve",
@@ -27,6 +28,13 @@ pub const DEMO_CARDS: [&str; 9] = [
     "mastercard-cda",
     "broken-tlv",
     "stripe-only",
+    "tap-unionpay",
+    "tap-visa",
+    "tap-mastercard",
+    "phone-wallet",
+    "tap-over-limit",
+    "tap-two-cards",
+    "tap-removed",
 ];
 
 /// The demo card without a chip: swiped, never inserted.
@@ -46,6 +54,8 @@ pub struct Devices {
     pub demo: bool,
     /// The QR gateway can make a code for the customer to scan.
     pub shows_codes: bool,
+    /// A contactless reader takes taps.
+    pub contactless: bool,
 }
 
 pub const CASH_ID: &str = "cash";
@@ -65,6 +75,8 @@ pub struct Progress {
     /// The card's applications to choose from, while the card waits for
     /// the choice.
     pub choices: Vec<String>,
+    /// A tapped card has been read: the customer may take it away.
+    pub card_read: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -166,6 +178,8 @@ pub enum Msg {
     Step(TenderKind, Money, PayStep, Option<bool>),
     /// The payment devices moved on.
     Stage(PayStep),
+    /// The tapped card has been read.
+    CardRead,
     /// The card asks which of its applications to use (labels).
     ChooseApplication(Vec<String>),
     /// The cardholder or cashier picked application `n` on screen.
@@ -218,6 +232,7 @@ fn pay(kind: TenderKind, amount: Money, input: String) -> Effect<Msg> {
         let paid = s.pay(kind, amount, &input, &mut |p| {
             emit(match p {
                 PayProgress::Step(step) => Msg::Stage(step),
+                PayProgress::CardRead => Msg::CardRead,
                 PayProgress::ChooseApplication(labels) => Msg::ChooseApplication(labels),
             })
         });
@@ -231,6 +246,7 @@ fn pay_swipe(amount: Money, tracks: Swiped) -> Effect<Msg> {
         let paid = s.pay_swipe(amount, &tracks.0, &mut |p| {
             emit(match p {
                 PayProgress::Step(step) => Msg::Stage(step),
+                PayProgress::CardRead => Msg::CardRead,
                 PayProgress::ChooseApplication(labels) => Msg::ChooseApplication(labels),
             })
         });
@@ -390,6 +406,12 @@ impl State {
             Msg::ChooseApplication(labels) => {
                 if let Some(p) = &mut self.progress {
                     p.choices = labels;
+                }
+                Update::none()
+            }
+            Msg::CardRead => {
+                if let Some(p) = &mut self.progress {
+                    p.card_read = true;
                 }
                 Update::none()
             }
@@ -560,6 +582,7 @@ impl State {
                     step: 0,
                     approved: None,
                     choices: Vec::new(),
+                    card_read: false,
                 });
                 Some(Intent::Swipe(amount, tracks))
             }
@@ -581,6 +604,7 @@ impl State {
                     step: 0,
                     approved: None,
                     choices: Vec::new(),
+                    card_read: false,
                 });
                 if kind == TenderKind::Qr && self.scan_code {
                     self.code.clear();
@@ -655,6 +679,7 @@ impl State {
             }
             Msg::Step(..)
             | Msg::Stage(_)
+            | Msg::CardRead
             | Msg::ChooseApplication(_)
             | Msg::Paid(..)
             | Msg::Shown(_)
@@ -760,7 +785,11 @@ impl State {
     fn progress_view<'a>(&'a self, ctx: &Ctx<'_>, p: &Progress) -> Element<'a, Msg> {
         let steps: Vec<String> = match p.kind {
             TenderKind::Card => vec![
-                ctx.t("pay-insert-card"),
+                ctx.t(if self.devices.contactless {
+                    "pay-insert-or-tap"
+                } else {
+                    "pay-insert-card"
+                }),
                 ctx.t("pay-enter-pin"),
                 ctx.t("pay-processing"),
             ],
@@ -793,6 +822,9 @@ impl State {
                 );
             }
             col = col.push(theme::panel(apps));
+        }
+        if p.card_read && p.approved.is_none() {
+            col = col.push(theme::notice(&ctx.t("pay-card-read"), false));
         }
         if p.kind == TenderKind::Card && p.step == 1 && p.approved.is_none() && self.on_screen_pad {
             let key = |label: String, k: char| {
@@ -898,6 +930,7 @@ mod tests {
             step: 1,
             approved: None,
             choices: Vec::new(),
+            card_read: false,
         };
         s.progress = Some(p.clone());
         assert!(matches!(s.key(Named::Enter), Some(Msg::Pad('E'))));

@@ -25,6 +25,8 @@ use super::select::{self, ApplicationChooser, SelectError, Selected};
 use super::tags;
 use super::tlv::{self, Tag, Tlv, TlvError};
 
+mod contactless;
+
 // ---------------------------------------------------------------------------
 // Input
 // ---------------------------------------------------------------------------
@@ -159,6 +161,10 @@ pub struct PinRequest<'a> {
 pub trait Cardholder: ApplicationChooser {
     /// Collect an online PIN on the PIN pad.
     fn online_pin(&mut self, request: &PinRequest<'_>) -> PinEntry;
+    /// A contactless card has given everything the kernel needs: the
+    /// customer may take it away (the reader says so at once, before any
+    /// PIN or host round trip).
+    fn card_read(&mut self) {}
 }
 
 /// The host's answer (or its absence), passed to [`Kernel::complete`].
@@ -271,6 +277,9 @@ pub enum CvmPerformed {
     Signature,
     /// No CVM required.
     NoCvm,
+    /// The phone verified its owner (consumer device CVM: fingerprint,
+    /// face, passcode), as its card transaction qualifiers say.
+    ConsumerDevice,
     /// Verification failed (or the card has no usable rule).
     Failed,
     /// The card does not support cardholder verification.
@@ -307,6 +316,8 @@ pub struct ReceiptData {
     pub arc: [u8; 2],
     /// Host authorisation code, when online.
     pub auth_code: Option<String>,
+    /// The card was tapped (contactless kernel), not inserted.
+    pub contactless: bool,
 }
 
 /// What goes to the host for an online authorisation.
@@ -399,6 +410,10 @@ pub enum KernelError {
     /// Cancelled at the PIN prompt or by the cashier.
     #[error("transaction cancelled")]
     Cancelled,
+    /// A tap ended without a card decision: the customer is asked to do
+    /// something else (insert the card, present one card, see the phone).
+    #[error(transparent)]
+    Tap(#[from] super::entry::TapOutcome),
     /// `complete` called when no online authorisation is pending.
     #[error("no online authorisation is pending")]
     NotAwaitingHost,
@@ -615,12 +630,19 @@ pub struct Kernel<'c, C: CardChannel> {
     cdol1_data: Vec<u8>,
     phase: Phase,
     txn: Option<TransactionInput>,
+    /// Set for a tap: the kernel that runs it. A tap has no second
+    /// GENERATE AC; `complete` takes the host's answer as the decision.
+    contactless: Option<super::entry::KernelKind>,
+    /// A tap's cryptogram (from the GPO answer or the one GENERATE AC).
+    tap_ac: Option<GenAcResponse>,
 }
 
 /// Tags sent in field 55, in the order acquirers usually list them.
 const FIELD55_TAGS: &[u32] = &[
     0x9F26, 0x9F27, 0x9F10, 0x9F37, 0x9F36, 0x95, 0x9A, 0x9C, 0x9F02, 0x5F2A, 0x82, 0x9F1A, 0x9F03,
     0x9F33, 0x9F34, 0x9F35, 0x9F1E, 0x84, 0x9F09, 0x9F41, 0x5F34, 0x9B,
+    // Contactless only (absent on a contact card): TTQ, CTQ, form factor.
+    0x9F66, 0x9F6C, 0x9F6E,
 ];
 
 impl<'c, C: CardChannel> Kernel<'c, C> {
@@ -645,6 +667,8 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
             cdol1_data: Vec::new(),
             phase: Phase::Idle,
             txn: None,
+            contactless: None,
+            tap_ac: None,
         }
     }
 
@@ -1509,6 +1533,12 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
         self.set_tsi(tsi::CARD_RISK);
         let r = self.generate_ac(wanted, tags::CDOL1)?;
         self.sync();
+        Ok(self.first_ac_outcome(&r))
+    }
+
+    /// What the card's first cryptogram decides (a failed CDA declines
+    /// whatever it says), the same for an inserted card and a tap.
+    fn first_ac_outcome(&mut self, r: &GenAcResponse) -> Outcome {
         let (decision, arc) = match r.kind {
             _ if r.cda_failed => (Decision::DeclinedOffline, *b"Z1"),
             CryptogramType::Tc => (Decision::ApprovedOffline, *b"Y1"),
@@ -1526,7 +1556,7 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
             field55: field55.clone(),
             pin_entered: self.pin_entered,
         });
-        Ok(self.outcome(decision, &r, arc, None, online, field55, Vec::new()))
+        self.outcome(decision, r, arc, None, online, field55, Vec::new())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1562,6 +1592,7 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
                 cryptogram: r.ac,
                 arc,
                 auth_code,
+                contactless: self.contactless.is_some(),
             },
             online,
             field55,
@@ -1614,6 +1645,9 @@ impl<'c, C: CardChannel> Kernel<'c, C> {
             return Err(KernelError::NotAwaitingHost);
         }
         self.phase = Phase::Done;
+        if self.contactless.is_some() {
+            return self.complete_tap(host);
+        }
         let mut script_results = Vec::new();
         let (wanted, arc, auth_code, host_approved, scripts) = match host {
             HostResponse::Answered {
