@@ -37,6 +37,10 @@ fn vpcd_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 35963))
 }
 
+/// The contactless cards: taps on the second vpcd reader.
+#[path = "pcsc_vpcd/contactless.rs"]
+mod contactless;
+
 fn pcscd_binary() -> Option<&'static str> {
     ["/usr/sbin/pcscd", "/usr/local/sbin/pcscd", "/sbin/pcscd"]
         .into_iter()
@@ -97,10 +101,15 @@ struct Sim {
 
 impl Sim {
     fn start(card: VirtualCard, opts: SimOptions) -> Sim {
+        Sim::start_at(vpcd_addr(), card, opts)
+    }
+
+    /// The card on vpcd's socket `addr` (one socket per virtual reader).
+    fn start_at(addr: SocketAddr, card: VirtualCard, opts: SimOptions) -> Sim {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let handle = std::thread::spawn(move || {
-            run_card_sim_with(card, vpcd_addr(), &s, opts).map_err(|e| e.to_string())
+            run_card_sim_with(card, addr, &s, opts).map_err(|e| e.to_string())
         });
         Sim {
             stop,

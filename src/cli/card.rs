@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tillpoint_devices::reader::{list_readers, Reader};
-use tillpoint_payment::emv::kernel::{Decision, HostResponse, Kernel};
+use tillpoint_payment::emv::kernel::{Decision, HostResponse, Kernel, KernelError};
 use tillpoint_payment::emv::TerminalConfig;
 use tillpoint_sim::card::{issuer_approval, run_card_sim, sample_purchase, ScriptedCardholder};
 
@@ -40,11 +40,13 @@ pub fn card_sim(profile: &str, vpcd: SocketAddr) -> anyhow::Result<ExitCode> {
 }
 
 /// `tillpoint card-test`: one purchase through the named (or first) reader,
-/// with the simulated issuer answering, printing the masked APDU trace.
+/// inserted or (`--tap`) tapped, with the simulated issuer answering,
+/// printing the masked APDU trace.
 pub fn card_test(
     reader: Option<&str>,
     profile: &str,
     amount_minor: u64,
+    tap: bool,
 ) -> anyhow::Result<ExitCode> {
     let reader = Reader::open(reader)?;
     println!("reader: {}", reader.name());
@@ -65,10 +67,25 @@ pub fn card_test(
     }
     let mut kernel = Kernel::new(&mut card, &cfg);
     kernel.enable_trace();
-    let mut first = kernel.start(
-        &sample_purchase(amount_minor),
-        &mut ScriptedCardholder::default(),
-    )?;
+    let txn = sample_purchase(amount_minor);
+    let mut holder = ScriptedCardholder::default();
+    let started = if tap {
+        kernel.tap(&txn, &mut holder)
+    } else {
+        kernel.start(&txn, &mut holder)
+    };
+    let mut first = match started {
+        Ok(first) => first,
+        Err(KernelError::Tap(outcome)) => {
+            // Not a failure of the reader: the card asks for something else.
+            println!("final: {outcome:?}");
+            for t in kernel.take_trace() {
+                println!("{t}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let decision = if first.decision == Decision::GoOnline {
         let secrets = first
             .take_card_secrets()

@@ -105,10 +105,15 @@ pub enum Command {
     Readers,
     /// Run the virtual EMV card on the vsmartcard vpcd socket (pcscd must run).
     CardSim {
-        /// visa-online-pin, unionpay-online-pin, offline-approve, declining,
-        /// expired, two-apps, broken-length, broken-tlv, broken-status, silent.
+        /// A card profile (PROFILE.md): visa-online-pin, unionpay-online-pin,
+        /// offline-approve, declining, expired, two-apps, broken-*, silent;
+        /// contactless: tap-visa, tap-unionpay, tap-mastercard, phone-wallet,
+        /// tap-over-limit, tap-two-cards, tap-removed. An unknown name lists
+        /// them all.
         #[arg(long, default_value = "visa-online-pin")]
         profile: String,
+        /// vpcd's socket: 127.0.0.1:35963 is "Virtual PCD 00 00" (the contact
+        /// reader), 127.0.0.1:35964 "Virtual PCD 00 01" (contactless).
         #[arg(long, default_value = "127.0.0.1:35963")]
         vpcd: std::net::SocketAddr,
     },
@@ -122,6 +127,10 @@ pub enum Command {
         /// Amount in minor units.
         #[arg(long, default_value_t = 2500)]
         amount: u64,
+        /// The card is tapped on a contactless reader (PPSE, the kernel its
+        /// directory names), not inserted.
+        #[arg(long)]
+        tap: bool,
     },
     /// Run the PIN pad simulator (Abecs over a serial port or a pty end).
     PinpadSim {
@@ -651,7 +660,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reader,
             profile,
             amount,
-        }) => card::card_test(reader.as_deref(), profile, *amount),
+            tap,
+        }) => card::card_test(reader.as_deref(), profile, *amount, *tap),
     }
 }
 

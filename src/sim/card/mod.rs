@@ -390,6 +390,12 @@ impl VirtualCard {
         self.contactless
     }
 
+    /// After how many APDUs of a session the profile's card leaves the
+    /// field (a tap taken away too early), if it does.
+    pub fn leaves_after(&self) -> Option<u32> {
+        self.removed_after
+    }
+
     /// Profile name.
     pub fn name(&self) -> &'static str {
         self.name

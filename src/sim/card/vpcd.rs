@@ -18,6 +18,9 @@ use tillpoint_payment::emv::apdu::{masked_command_hex, masked_hex};
 
 /// Default vpcd address for the first virtual reader.
 pub const VPCD_DEFAULT: &str = "127.0.0.1:35963";
+/// vpcd address of the second virtual reader ("Virtual PCD 00 01"), which
+/// the demo setup and the tests use as the contactless reader.
+pub const VPCD_CONTACTLESS: &str = "127.0.0.1:35964";
 
 /// How long one socket read may block before the stop flag is checked.
 const POLL: Duration = Duration::from_millis(100);
@@ -77,11 +80,13 @@ pub fn run_card_sim(
     let card = VirtualCard::from_profile_name(profile).ok_or_else(|| {
         SimError::UnknownProfile(profile.to_string(), super::profile::names().join(", "))
     })?;
+    let remove_after_apdus = card.leaves_after();
     run_card_sim_with(
         card,
         addr,
         stop,
         SimOptions {
+            remove_after_apdus,
             reconnect: true,
             trace: true,
             ..SimOptions::default()
