@@ -577,6 +577,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let figures = bench::store::run(dir.path(), size, &progress)?;
             let mut figures = bench::acquirer::with_forwarding(figures, &progress)?;
             figures.push(bench::emv::run(size, &progress)?);
+            figures.push(bench::emv::tap(size, &progress)?);
             figures.extend(bench::gui::run(dir.path(), size, &progress)?);
             if *json {
                 println!("{}", serde_json::to_string_pretty(&figures)?);

@@ -290,3 +290,49 @@ fn live_devices_watch_both_readers_and_take_taps() {
     );
     drop(live);
 }
+
+/// `card-test` on the contactless reader taps (the reader's Part 3 ATR says
+/// so) and prints the masked trace from SELECT PPSE on; `card-sim --help`
+/// names every contactless profile.
+#[test]
+fn card_test_taps_on_the_contactless_reader_and_card_sim_lists_the_taps() {
+    let help = Command::new(env!("CARGO_BIN_EXE_tillpoint"))
+        .args(["card-sim", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for p in tillpoint_sim::card::profile::all() {
+        if p.contactless {
+            assert!(help.contains(p.name), "card-sim --help lacks {}", p.name);
+        }
+    }
+    let Some(_g) = setup() else { return };
+    let sim = in_field("tap-visa");
+    let out = Command::new(env!("CARGO_BIN_EXE_tillpoint"))
+        .args(["card-test", "--reader", TAP_READER, "--profile", "tap-visa"])
+        .args(["--amount", "40000"])
+        .env("TILLPOINT_LOG", "error")
+        .output()
+        .unwrap();
+    sim.stop();
+    settle_tap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ppse = hex::encode_upper(tillpoint_payment::emv::entry::PPSE);
+    let first_apdu = text.lines().find(|l| l.starts_with("SELECT")).unwrap_or("");
+    assert!(first_apdu.contains(&ppse), "{text}");
+    assert!(text.contains("GET PROCESSING OPTIONS"), "{text}");
+    assert!(
+        !text.contains("GENERATE AC"),
+        "a tap has no GENERATE AC: {text}"
+    );
+    assert!(text.contains("ApprovedOnline"), "{text}");
+    assert!(
+        !text.contains("4761739001010150"),
+        "clear PAN in the trace: {text}"
+    );
+}

@@ -28,6 +28,14 @@ pub const SIMULATED_COLLISION_ATR: &[u8] = &[
     0x3B, 0x88, 0x80, 0x01, b'T', b'W', b'O', b'C', b'A', b'R', b'D', b'S', 0x02,
 ];
 
+/// Whether an ATR is the one a PC/SC contactless reader makes up for an
+/// ISO 14443-4 card (PC/SC Part 3, 3.1.3.2.3: TS 3B, T0 8n, TD1 80, TD2
+/// 01, then the historical bytes and TCK): a contact card's ATR comes from
+/// the card itself and does not take this form.
+pub fn is_contactless_atr(atr: &[u8]) -> bool {
+    matches!(atr, [0x3B, t0, 0x80, 0x01, ..] if t0 & 0xF0 == 0x80 && atr.len() == 5 + usize::from(t0 & 0x0F))
+}
+
 /// Directory entries read from the PPSE at most; real cards list 1-4.
 const MAX_ENTRIES: usize = 16;
 
@@ -305,6 +313,19 @@ pub fn gpo_outcome(sw: StatusWord) -> Option<TapOutcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contactless_atrs_follow_pc_sc_part_3() {
+        assert!(is_contactless_atr(&[0x3B, 0x80, 0x80, 0x01, 0x01]));
+        assert!(is_contactless_atr(SIMULATED_COLLISION_ATR));
+        // A contact card's ATR (T=0 with interface bytes), a short one, and
+        // one whose length disagrees with its historical byte count.
+        assert!(!is_contactless_atr(
+            &hex::decode("3B6800000073C84013009000").unwrap()
+        ));
+        assert!(!is_contactless_atr(&[0x3B, 0x80, 0x80]));
+        assert!(!is_contactless_atr(&[0x3B, 0x82, 0x80, 0x01, 0x01]));
+    }
     use crate::emv::apdu::ChannelError;
 
     /// A card that answers SELECT PPSE with `ppse` and every AID select

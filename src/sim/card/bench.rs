@@ -1,6 +1,6 @@
 //! Kernel overhead benchmark for `tillpoint bench`: a full online-PIN
-//! transaction against the in-memory card, compared with replaying the same
-//! APDUs to the same card without the kernel. The difference is what the
+//! transaction, and a tap, against the in-memory card, compared with
+//! replaying the same APDUs to the same card without the kernel. The difference is what the
 //! kernel itself costs (TLV, DOLs, RSA recovery for ODA, decisions).
 
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use tillpoint_payment::emv::config::TerminalConfig;
 use tillpoint_payment::emv::crypto::CryptogramInput;
 use tillpoint_payment::emv::cvn::IssuerAuth;
 use tillpoint_payment::emv::kernel::{
-    Cardholder, Decision, HostResponse, Kernel, KernelError, PinEntry, PinRequest,
+    Cardholder, Decision, HostResponse, Kernel, KernelError, Outcome, PinEntry, PinRequest,
     TransactionInput, TxnDate,
 };
 use tillpoint_payment::emv::select::{ApplicationChooser, Candidate, Choice};
@@ -143,9 +143,11 @@ impl CardChannel for Recorder {
     }
 }
 
-/// Result of [`bench_kernel`].
+/// Result of [`bench_kernel`] and [`bench_tap`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BenchReport {
+    /// The card profile used.
+    pub profile: &'static str,
     /// Transactions timed.
     pub iterations: u32,
     /// APDUs in one transaction.
@@ -167,7 +169,8 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "EMV kernel, visa-online-pin, {} transactions of {} APDUs: kernel {:?}/txn, bare APDU exchange {:?}/txn, kernel overhead {:?}/txn",
+            "EMV kernel, {}, {} transactions of {} APDUs: kernel {:?}/txn, bare APDU exchange {:?}/txn, kernel overhead {:?}/txn",
+            self.profile,
             self.iterations,
             self.apdus_per_txn,
             self.kernel_per_txn,
@@ -181,8 +184,38 @@ impl std::fmt::Display for BenchReport {
 /// same card, so every run is identical) and the bare replay of their
 /// APDUs.
 pub fn bench_kernel(iterations: u32) -> Result<BenchReport, KernelError> {
+    bench(iterations, "visa-online-pin", false)
+}
+
+/// Times `iterations` taps of the Visa contactless card under the floor
+/// limit (PPSE, quick-chip GPO, records, fDDA: the card's whole time in
+/// the field) and the bare replay of their APDUs.
+pub fn bench_tap(iterations: u32) -> Result<BenchReport, KernelError> {
+    bench(iterations, "tap-visa", true)
+}
+
+/// One 25.00 purchase with the profile's card, inserted or tapped; online
+/// when the card asks, with the simulated issuer's approval.
+fn transact<C: CardChannel>(
+    k: &mut Kernel<'_, C>,
+    txn: &TransactionInput,
+    tap: bool,
+    host: Option<&HostResponse>,
+) -> Result<Outcome, KernelError> {
+    let mut ch = ScriptedCardholder::default();
+    let first = if tap {
+        k.tap(txn, &mut ch)?
+    } else {
+        k.start(txn, &mut ch)?
+    };
+    match host {
+        Some(h) if first.decision == Decision::GoOnline => k.complete(h.clone()),
+        _ => Ok(first),
+    }
+}
+
+fn bench(iterations: u32, name: &'static str, tap: bool) -> Result<BenchReport, KernelError> {
     let iterations = iterations.max(1);
-    let name = "visa-online-pin";
     let profile =
         profile::by_name(name).ok_or_else(|| KernelError::Input("profile missing".into()))?;
     let base = VirtualCard::new(&profile);
@@ -196,25 +229,32 @@ pub fn bench_kernel(iterations: u32) -> Result<BenchReport, KernelError> {
     };
     let host = {
         let mut k = Kernel::new(&mut recorder, &cfg);
-        let mut out = k.start(&txn, &mut ScriptedCardholder::default())?;
-        let secrets = out
-            .take_card_secrets()
-            .ok_or_else(|| KernelError::Input("no card data".into()))?;
-        let online = out
-            .online
-            .ok_or_else(|| KernelError::Input("benchmark card did not go online".into()))?;
-        let host = issuer_approval(
-            name,
-            &secrets.pan,
-            secrets.pan_sequence.as_deref(),
-            &online.field55,
-        )
-        .ok_or_else(|| KernelError::Input("no issuer key for the benchmark card".into()))?;
-        let done = k.complete(host.clone())?;
-        if done.decision != Decision::ApprovedOnline {
+        let mut out = transact(&mut k, &txn, tap, None)?;
+        let host = match out.decision {
+            Decision::GoOnline => {
+                let secrets = out
+                    .take_card_secrets()
+                    .ok_or_else(|| KernelError::Input("no card data".into()))?;
+                let field55 = out.online.map(|o| o.field55).unwrap_or_default();
+                let host = issuer_approval(
+                    name,
+                    &secrets.pan,
+                    secrets.pan_sequence.as_deref(),
+                    &field55,
+                )
+                .ok_or_else(|| KernelError::Input("no issuer key for the benchmark card".into()))?;
+                out = k.complete(host.clone())?;
+                Some(host)
+            }
+            _ => None,
+        };
+        if !matches!(
+            out.decision,
+            Decision::ApprovedOnline | Decision::ApprovedOffline
+        ) {
             return Err(KernelError::Input(format!(
                 "benchmark transaction ended {:?}",
-                done.decision
+                out.decision
             )));
         }
         host
@@ -224,11 +264,9 @@ pub fn bench_kernel(iterations: u32) -> Result<BenchReport, KernelError> {
     let mut kernel_total = Duration::ZERO;
     for _ in 0..iterations {
         let mut card = base.clone();
-        let mut ch = ScriptedCardholder::default();
         let start = Instant::now();
         let mut k = Kernel::new(&mut card, &cfg);
-        k.start(&txn, &mut ch)?;
-        k.complete(host.clone())?;
+        transact(&mut k, &txn, tap, host.as_ref())?;
         kernel_total += start.elapsed();
     }
     let mut bare_total = Duration::ZERO;
@@ -242,6 +280,7 @@ pub fn bench_kernel(iterations: u32) -> Result<BenchReport, KernelError> {
         bare_total += start.elapsed();
     }
     Ok(BenchReport {
+        profile: name,
         iterations,
         apdus_per_txn: commands.len(),
         kernel_per_txn: kernel_total / iterations,

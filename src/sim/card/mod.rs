@@ -28,7 +28,9 @@ use tillpoint_payment::emv::tlv::{self, Tlv};
 use keys::TestKey;
 use profile::{AppProfile, CardPolicy, Fault, Oda, Profile};
 
-pub use bench::{bench_kernel, issuer_approval, sample_purchase, BenchReport, ScriptedCardholder};
+pub use bench::{
+    bench_kernel, bench_tap, issuer_approval, sample_purchase, BenchReport, ScriptedCardholder,
+};
 pub use vpcd::{run_card_sim, run_card_sim_with, SimError, SimOptions, SimSummary};
 
 /// Status words the card answers with.

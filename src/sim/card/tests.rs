@@ -587,6 +587,10 @@ fn bench_reports_kernel_and_bare_times() {
     assert_eq!(r.iterations, 2);
     assert!(r.apdus_per_txn >= 10, "{r}");
     // Times are the bench's to report, not a test's to judge.
+    let t = bench_tap(2).unwrap();
+    assert_eq!(t.profile, "tap-visa");
+    // PPSE, SELECT, GPO and the records: no GENERATE AC on a tap.
+    assert!(t.apdus_per_txn >= 5, "{t}");
 }
 
 mod fuzz {
