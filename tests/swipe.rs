@@ -11,20 +11,15 @@
 
 mod common;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use common::demo_shop::{cola_sale, host_rows, shop, shop_on, wait_for_host};
 
-use tillpoint_app::service::Service;
-use tillpoint_app::till::{Paths, Till};
+use std::path::Path;
+
 use tillpoint_core::cashier::Action;
 use tillpoint_core::catalog::Qty;
-use tillpoint_core::money::{Currency, Money};
-use tillpoint_core::sale::Sale;
 use tillpoint_core::tender::TenderKind;
 use tillpoint_payment::acquirer::wire::{CupsSettings, HostProfile};
-use tillpoint_sim::acquirer::ledger::{HostLedger, TxnRow, TxnStatus};
-use tillpoint_sim::demo_devices::{DemoDevices, DemoOptions};
-use tillpoint_sim::link::LinkSwitch;
+use tillpoint_sim::acquirer::ledger::TxnStatus;
 use zeroize::Zeroizing;
 
 /// A stripe-only UnionPay card whose service code (120) asks for the PIN
@@ -35,59 +30,6 @@ const CHIP_CARD: &str = ";4761739001010119=30122011143804489?";
 
 fn tracks(t: &str) -> Zeroizing<String> {
     Zeroizing::new(t.to_owned())
-}
-
-fn shop(dir: &Path) -> (Service, LinkSwitch) {
-    shop_on(dir, HostProfile::Generic)
-}
-
-fn shop_on(dir: &Path, profile: HostProfile) -> (Service, LinkSwitch) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    }
-    let cfg = dir.join("tillpoint.toml");
-    common::write_config(&cfg, tillpoint_app::demo_shop::CONFIG_TOML);
-    let mut till = Till::open(Paths {
-        config_file: cfg,
-        data_dir: dir.to_path_buf(),
-    })
-    .unwrap();
-    let classes = till.config.tax_classes();
-    tillpoint_app::demo_shop::seed(&mut till.store, &classes).unwrap();
-    let mut opts = DemoOptions::new(Currency::CNY);
-    opts.commit = tillpoint_payment::session::CommitMode::WithSale;
-    let link = LinkSwitch::new();
-    opts.link = link.clone();
-    opts.host_profile = profile;
-    let devices = DemoDevices::start_with(dir, opts).unwrap();
-    (Service::new(till).with_terminal(Box::new(devices)), link)
-}
-
-fn host_rows(dir: &Path) -> Vec<TxnRow> {
-    let db = tillpoint_sim::acquirer::default_db_path(dir);
-    HostLedger::open(&db).unwrap().txns("TILL0001").unwrap()
-}
-
-fn wait_for_host(dir: &Path, found: impl Fn(&[TxnRow]) -> bool) -> Vec<TxnRow> {
-    let until = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = host_rows(dir);
-        if found(&rows) || Instant::now() > until {
-            return rows;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn cola_sale(s: &Service) -> (Sale, Money) {
-    let hit = s.resolve("6930181590837").unwrap().unwrap();
-    let mut sale = Sale::new(Currency::CNY, 1001);
-    sale.add(&hit.product, Qty::ONE).unwrap();
-    let rules = s.with_till(|t| t.config.pricing.clone());
-    let due = sale.balance(&rules).unwrap();
-    (sale, due)
 }
 
 #[test]

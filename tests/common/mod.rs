@@ -2,6 +2,8 @@
 //! a temporary directory, with the demo catalog and cashiers.
 #![allow(dead_code)]
 
+pub mod demo_shop;
+
 use tillpoint_app::till::store_settings;
 use tillpoint_config::Config;
 use tillpoint_core::cashier::{Action, Approval, Cashier, Role, Target};

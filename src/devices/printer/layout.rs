@@ -708,6 +708,43 @@ mod tests {
     }
 
     #[test]
+    fn every_way_the_card_met_the_till_is_printed_in_both_languages() {
+        let ways = [
+            ("chip", "pin", "Entry: Chip", "读卡方式：芯片"),
+            (
+                "contactless",
+                "none",
+                "Entry: Contactless",
+                "读卡方式：非接触",
+            ),
+            ("swipe", "pin", "Entry: Swiped", "读卡方式：刷卡"),
+            (
+                "fallback",
+                "pin",
+                "Entry: Swiped (chip failed)",
+                "读卡方式：刷卡（芯片故障降级）",
+            ),
+        ];
+        for (entry, cvm, en, zh) in ways {
+            let mut c = card(cvm);
+            c.entry_mode = entry.into();
+            let r = receipt(record(Some(c)), Copy::Customer, false);
+            let (_, t_en) = text(&r, PaperWidth::Mm58, Lang::En);
+            let (_, t_zh) = text(&r, PaperWidth::Mm58, Lang::Zh);
+            assert!(t_en.contains(en), "missing {en:?} in\n{t_en}");
+            assert!(t_zh.contains(zh), "missing {zh:?} in\n{t_zh}");
+        }
+        // A phone that verified its owner says so instead of a PIN line.
+        let mut phone = card("device");
+        phone.entry_mode = "contactless".into();
+        let r = receipt(record(Some(phone)), Copy::Customer, false);
+        let (_, t) = text(&r, PaperWidth::Mm80, Lang::En);
+        assert!(t.contains("Verified on the cardholder's device"), "{t}");
+        let (_, t) = text(&r, PaperWidth::Mm80, Lang::Zh);
+        assert!(t.contains("持卡人设备已验证"), "{t}");
+    }
+
+    #[test]
     fn signature_line_only_on_the_merchant_copy_and_reprints_are_marked() {
         let rec = record(Some(card("signature")));
         let (_, m) = text(
