@@ -580,6 +580,37 @@ fn card_payment_through_the_demo_devices() {
     );
 }
 
+/// A tap in the window: two cards at once is refused in words the cashier
+/// sees, then the demo's Visa contactless card pays, and the sale records
+/// how the card met the till.
+#[test]
+fn a_tap_in_the_window_pays_and_the_sale_records_contactless() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = paying_with_demo_devices(dir.path());
+    act(&mut app, |s| {
+        s.find("Demo: the card the customer inserts or taps (F3), or swipes (F4)")
+            .expect("the demo says a card can be tapped");
+    });
+    click(&mut app, "Tap: two cards at once");
+    click(&mut app, "Card  F3");
+    assert_eq!(app.shown(), Shown::Tender);
+    let (text, error) = app.notice.clone().expect("the refusal is shown");
+    assert!(error && text.contains("one card"), "{text}");
+    act(&mut app, |s| {
+        s.find(text.as_str()).expect("the refusal is on screen");
+    });
+    click(&mut app, "OK");
+    click(&mut app, "Tap: Visa");
+    click(&mut app, "Card  F3");
+    assert_eq!(app.shown(), Shown::Receipt, "{:?}", app.notice);
+    let rec = app.receipt().unwrap().record.clone().unwrap();
+    let card = rec.tenders[0].card.clone().unwrap();
+    // The receipt printed from this record names the tap (the layout's
+    // own test reads the printed words in both languages).
+    assert_eq!(card.entry_mode, "contactless", "{card:?}");
+    assert!(card.offline && card.cvm == "none", "{card:?}");
+}
+
 /// Every shortcut on the help screen does something on the sale screen, and
 /// Esc comes back.
 #[test]

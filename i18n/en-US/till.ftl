@@ -285,7 +285,7 @@ settings-printer-paper = Paper width (58 or 80 mm)
 settings-reader-name = Card reader name
 settings-pinpad-port = PIN pad serial port
 settings-acquirer-host = Acquirer host:port
-tender-demo-card = Demo: the card the customer inserts (F3) or swipes (F4)
+tender-demo-card = Demo: the card the customer inserts or taps (F3), or swipes (F4)
 pay-pin-pad = Customer PIN pad (simulated)
 worker-failed = The till stopped working on that without an answer. Please try again.
 
