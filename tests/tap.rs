@@ -10,13 +10,14 @@
 
 mod common;
 
-use common::demo_shop::{cola_sale, shop, wait_for_host};
+use common::demo_shop::{cola_sale, shop, shop_on, wait_for_host};
 use tillpoint_app::service::{PayProgress, Service};
 use tillpoint_core::cashier::Action;
 use tillpoint_core::catalog::Qty;
 use tillpoint_core::money::Money;
 use tillpoint_core::sale::Sale;
 use tillpoint_core::tender::{CardRef, TenderKind};
+use tillpoint_payment::acquirer::wire::{CupsSettings, HostProfile};
 use tillpoint_sim::acquirer::ledger::TxnStatus;
 
 /// `pieces` colas (5.85 each) and what they come to.
@@ -155,4 +156,24 @@ fn the_refusals_a_tap_can_end_in_are_named() {
         .pay(TenderKind::Card, due, "tap-visa", &mut |_| {})
         .unwrap_err();
     assert_eq!(r.id, "decline-tap-over-limit", "{}", r.text);
+}
+
+/// Under the cups profile too: a tap above the floor limit goes online
+/// (field 22 `07` and a PIN digit) and above the CVM limit with the PIN
+/// under the session PIN key; the host approves both.
+#[test]
+fn taps_are_approved_under_the_cups_profile_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _link) = shop_on(dir.path(), HostProfile::Cups(CupsSettings::default()));
+    let (online, _, _) = tap_and_complete(&s, "tap-unionpay", 20);
+    assert!(!online.offline && online.cvm == "none", "{online:?}");
+    let (pinned, _, _) = tap_and_complete(&s, "tap-unionpay", 60);
+    assert_eq!(pinned.cvm, "pin");
+    let rows = wait_for_host(dir.path(), |r| r.len() >= 2);
+    let approved: Vec<i64> = rows
+        .iter()
+        .filter(|t| t.status == TxnStatus::Approved)
+        .map(|t| t.amount)
+        .collect();
+    assert_eq!(approved, vec![20 * 585, 60 * 585], "{rows:?}");
 }

@@ -404,6 +404,37 @@ mod tests {
     }
 
     #[test]
+    fn the_readers_contactless_limits_and_ttq_come_from_the_config() {
+        let text = r#"
+            ttq = "26000000"
+            [[applications]]
+            aid = "A000000333010101"
+            kernel_id = 7
+            contactless_limit = 50000
+            cvm_required_limit = 10000
+            contactless_floor_limit = 0
+        "#;
+        let mut c: TerminalConfig = toml::from_str(text).unwrap();
+        assert!(c.sanitize().is_empty());
+        assert_eq!(c.ttq, vec![0x26, 0, 0, 0]);
+        let app = &c.applications[0];
+        assert_eq!(
+            (
+                app.kernel_id,
+                app.contactless_limit,
+                app.cvm_required_limit,
+                app.contactless_floor_limit
+            ),
+            (7, 50_000, 10_000, 0)
+        );
+        // A TTQ of the wrong length falls back to the default, said.
+        let mut c: TerminalConfig = toml::from_str("ttq = \"3600\"").unwrap();
+        let w = c.sanitize();
+        assert_eq!(c.ttq, TerminalConfig::default().ttq);
+        assert!(w.iter().any(|w| w.contains("ttq")), "{w:?}");
+    }
+
+    #[test]
     fn missing_and_invalid_fields_fall_back() {
         let text = r#"
             country_code = 156
