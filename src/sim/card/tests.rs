@@ -632,10 +632,19 @@ mod fuzz {
         }
     }
 
-    fn drive(ch: &mut dyn CardChannel) {
+    /// One transaction, inserted or tapped, of a small amount or one above
+    /// the contactless CVM limit.
+    fn drive(ch: &mut dyn CardChannel, tap: bool, big: bool) {
         let cfg = TerminalConfig::default();
         let mut k = Kernel::new(ch, &cfg);
-        if let Ok(out) = k.start(&sample_purchase(25_00), &mut ScriptedCardholder::default()) {
+        let txn = sample_purchase(if big { 40_000 } else { 2_500 });
+        let mut holder = ScriptedCardholder::default();
+        let first = if tap {
+            k.tap(&txn, &mut holder)
+        } else {
+            k.start(&txn, &mut holder)
+        };
+        if let Ok(out) = first {
             if out.decision == Decision::GoOnline {
                 let _ = k.complete(HostResponse::Answered {
                     arc: *b"00",
@@ -651,17 +660,23 @@ mod fuzz {
         #![proptest_config(ProptestConfig { cases: 200, .. ProptestConfig::default() })]
 
         #[test]
-        fn arbitrary_answers_never_panic(answers in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..24)) {
-            drive(&mut Arbitrary(answers.into()));
+        fn arbitrary_answers_never_panic(
+            answers in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..24),
+            tap in any::<bool>(),
+            big in any::<bool>(),
+        ) {
+            drive(&mut Arbitrary(answers.into()), tap, big);
         }
 
         #[test]
         fn mangled_real_answers_never_panic(
             profile in proptest::sample::select(profile::names()),
             edits in proptest::collection::vec((0usize..24, any::<u8>(), any::<u8>()), 1..4),
+            big in any::<bool>(),
         ) {
             let card = VirtualCard::from_profile_name(profile).unwrap();
-            drive(&mut Mangled { card, edits, n: 0 });
+            let tap = card.is_contactless();
+            drive(&mut Mangled { card, edits, n: 0 }, tap, big);
         }
     }
 }
