@@ -52,6 +52,8 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "tillpoint-core",
         ],
     ),
+    // Head office is its own program: it shares the shop's rules only.
+    ("tillpoint-hq", &["tillpoint-core"]),
     // The window sees the till only through the application layer.
     (
         "tillpoint-ui",

@@ -8,6 +8,7 @@ pub mod check;
 pub mod closing;
 pub mod customer;
 pub mod demo_shop;
+pub mod headoffice;
 pub mod payments;
 pub mod print_queue;
 pub mod printing;

@@ -3,6 +3,7 @@
 
 pub mod acquirer;
 pub mod card;
+pub mod hq;
 pub mod pinpad;
 pub mod printer;
 pub mod text;
@@ -215,6 +216,10 @@ pub enum Command {
     /// The till's acquirer link (host in [acquirer]): status, sync, settle, echo.
     #[command(subcommand)]
     Acquirer(acquirer::AcquirerCmd),
+    /// Head office: `serve` and `till add|revoke` on the head-office
+    /// machine (PostgreSQL); `enrol` and `sync` on a till.
+    #[command(subcommand)]
+    Hq(hq::HqCmd),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     /// for the commands above; the packages install it.
     Completions {
@@ -630,6 +635,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Some(Command::Acquirer(cmd)) => acquirer::acquirer(&cli, cmd),
+        Some(Command::Hq(cmd)) => hq::hq(&cli, cmd),
         Some(Command::Readers) => card::readers(),
         Some(Command::PinpadSim {
             port,

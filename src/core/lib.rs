@@ -6,6 +6,8 @@
 pub mod cashier;
 pub mod catalog;
 pub mod credential;
+pub mod headoffice;
+pub mod journal;
 pub mod money;
 pub mod receipt;
 pub mod refund;

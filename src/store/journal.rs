@@ -19,7 +19,7 @@
 use super::{Result, Store};
 use hmac::{Hmac, Mac};
 use rusqlite::{params, OptionalExtension, Transaction};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use tillpoint_core::cashier::{require, Action, Approval, Target};
 use zeroize::Zeroizing;
 
@@ -64,44 +64,7 @@ fn unreachable_key() -> Hmac<Sha256> {
     panic!("HMAC-SHA-256 refused a 32-byte key")
 }
 
-/// The hash before the first entry.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// A journal entry as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub seq: i64,
-    pub at_ms: i64,
-    pub kind: String,
-    pub reference: Option<String>,
-    pub payload: String,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-/// The hash rule: the one place it is written.
-pub fn entry_hash(
-    prev_hash: &str,
-    seq: i64,
-    at_ms: i64,
-    kind: &str,
-    reference: Option<&str>,
-    payload: &str,
-) -> String {
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(b"\n");
-    h.update(seq.to_string().as_bytes());
-    h.update(b"\n");
-    h.update(at_ms.to_string().as_bytes());
-    h.update(b"\n");
-    h.update(kind.as_bytes());
-    h.update(b"\n");
-    h.update(reference.unwrap_or("").as_bytes());
-    h.update(b"\n");
-    h.update(payload.as_bytes());
-    hex::encode(h.finalize())
-}
+pub use tillpoint_core::journal::{entry_hash, Entry, GENESIS};
 
 /// Appends an entry inside the caller's transaction; returns its sequence
 /// number. The entry carries a MAC when the store has a journal `key`.
@@ -359,17 +322,7 @@ impl Store {
             .query_row(
                 "SELECT seq, at_ms, kind, ref, payload, prev_hash, hash FROM journal WHERE seq = ?1",
                 [seq],
-                |r| {
-                    Ok(Entry {
-                        seq: r.get(0)?,
-                        at_ms: r.get(1)?,
-                        kind: r.get(2)?,
-                        reference: r.get(3)?,
-                        payload: r.get(4)?,
-                        prev_hash: r.get(5)?,
-                        hash: r.get(6)?,
-                    })
-                },
+                entry_row,
             )
             .optional()?)
     }
@@ -378,5 +331,65 @@ impl Store {
         Ok(self
             .conn
             .query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))?)
+    }
+}
+
+fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        seq: r.get(0)?,
+        at_ms: r.get(1)?,
+        kind: r.get(2)?,
+        reference: r.get(3)?,
+        payload: r.get(4)?,
+        prev_hash: r.get(5)?,
+        hash: r.get(6)?,
+    })
+}
+
+/// Reads the journal on its own connection to the till's database, so a
+/// worker sending it elsewhere (head office) never holds the till's store
+/// while it waits on the network. WAL lets it read beside the till's writes.
+pub struct JournalReader {
+    conn: rusqlite::Connection,
+}
+
+impl JournalReader {
+    pub fn open(path: &std::path::Path) -> Result<JournalReader> {
+        Ok(JournalReader {
+            conn: super::open_connection(path)?,
+        })
+    }
+
+    /// Up to `limit` entries after entry `seq`, in order.
+    pub fn after(&self, seq: i64, limit: usize) -> Result<Vec<Entry>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut st = self.conn.prepare_cached(
+            "SELECT seq, at_ms, kind, ref, payload, prev_hash, hash FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![seq, limit], entry_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The number of the last entry (0 for none) and its hash.
+    pub fn head(&self) -> Result<(i64, String)> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((0, GENESIS.to_string())))
+    }
+
+    /// The hash of entry `seq`, if the journal has it.
+    pub fn hash_of(&self, seq: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT hash FROM journal WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })
+            .optional()?)
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod demo_shop;
+pub mod postgres;
 
 use tillpoint_app::till::store_settings;
 use tillpoint_config::Config;

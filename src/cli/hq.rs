@@ -1,0 +1,151 @@
+//! `tillpoint hq …`: the head office server and its administration (on the
+//! head-office machine), and the till's enrolment and sending (on a till).
+
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use clap::Subcommand;
+
+use super::Cli;
+
+#[derive(Debug, Subcommand)]
+pub enum HqCmd {
+    /// Serve the head-office API over PostgreSQL (migrating its schema
+    /// first).
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8600.
+        #[arg(long, default_value = "127.0.0.1:8600")]
+        listen: std::net::SocketAddr,
+        /// PostgreSQL, e.g. postgres://tillpoint@127.0.0.1:5432/hq.
+        #[arg(long, env = "TILLPOINT_HQ_DATABASE")]
+        database: String,
+    },
+    /// Head office's tills: add one (printing its one-time enrolment
+    /// code) or revoke one.
+    #[command(subcommand)]
+    Till(TillCmd),
+    /// On a till: enrol with head office at URL using the code head office
+    /// gave for this till; the credential is kept sealed in the data
+    /// directory.
+    Enrol { url: String, code: String },
+    /// On a till: send head office every journal entry it does not hold
+    /// yet (exit status 1 when it cannot).
+    Sync,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TillCmd {
+    /// Name a till of a shop and print a one-time enrolment code for it.
+    Add {
+        #[arg(long, env = "TILLPOINT_HQ_DATABASE")]
+        database: String,
+        #[arg(long)]
+        shop: String,
+        #[arg(long)]
+        till: String,
+    },
+    /// Revoke a till's credential (it must enrol again to send).
+    Revoke {
+        #[arg(long, env = "TILLPOINT_HQ_DATABASE")]
+        database: String,
+        #[arg(long)]
+        shop: String,
+        #[arg(long)]
+        till: String,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn database(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let mut client = tillpoint_hq::connect(url)
+        .await
+        .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))?;
+    tillpoint_hq::migrate(&mut client).await?;
+    Ok(client)
+}
+
+/// A connection string without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}@{}", &url[..s + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub fn hq(cli: &Cli, cmd: &HqCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        HqCmd::Serve { listen, database: url } => runtime()?.block_on(async {
+            let client = database(url).await?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            eprintln!("head office listening on http://{}", listener.local_addr()?);
+            tillpoint_hq::serve(listener, tillpoint_hq::HqState::new(client)).await?;
+            Ok(ExitCode::SUCCESS)
+        }),
+        HqCmd::Till(TillCmd::Add {
+            database: url,
+            shop,
+            till,
+        }) => runtime()?.block_on(async {
+            let mut client = database(url).await?;
+            let code = tillpoint_hq::tills::add_till(&mut client, shop, till).await?;
+            println!("{code}");
+            eprintln!(
+                "enrolment code for shop {shop} till {till}, good for {} hours: on the till run\n  tillpoint hq enrol URL {code}",
+                tillpoint_hq::tills::CODE_HOURS
+            );
+            Ok(ExitCode::SUCCESS)
+        }),
+        HqCmd::Till(TillCmd::Revoke {
+            database: url,
+            shop,
+            till,
+        }) => runtime()?.block_on(async {
+            let client = database(url).await?;
+            if tillpoint_hq::tills::revoke(&client, shop, till).await? {
+                println!("shop {shop} till {till} revoked");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Err(anyhow!("head office has no till {till} in shop {shop}"))
+            }
+        }),
+        HqCmd::Enrol { url, code } => {
+            let paths =
+                tillpoint_app::till::Paths::resolve(cli.config.clone(), cli.data_dir.clone())?;
+            tillpoint_config::private::create_dir(&paths.data_dir)?;
+            let info = tillpoint_app::headoffice::enrol(&paths.data_dir, url, code)?;
+            println!(
+                "enrolled as shop {} till {} with head office {}",
+                info.shop, info.till, info.url
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        HqCmd::Sync => {
+            let paths =
+                tillpoint_app::till::Paths::resolve(cli.config.clone(), cli.data_dir.clone())?;
+            let link = tillpoint_app::headoffice::HqLink::load(&paths.data_dir)?
+                .ok_or(tillpoint_app::headoffice::HqLinkError::NotEnrolled)?;
+            let r = link.sync(&paths.database())?;
+            println!(
+                "sent {} entries ({} already at head office); head office holds {} of {}",
+                r.sent, r.duplicates, r.head_office_at, r.till_at
+            );
+            Ok(if r.waiting() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

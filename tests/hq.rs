@@ -1,0 +1,439 @@
+//! Head office on a real PostgreSQL (a cluster made for the test) and real
+//! HTTP on loopback: the `tillpoint hq serve` process, tills enrolled with
+//! one-time codes from `tillpoint hq till add`, and each till's journal sent
+//! up by `tillpoint hq sync` from its real SQLite file. Exactly once: a
+//! repeat changes nothing, a gap or a changed entry is refused and
+//! flagged, a till whose head office was away catches up, a revoked till
+//! is refused.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::postgres::Postgres;
+use tillpoint_core::catalog::Qty;
+use tillpoint_core::headoffice::{IngestReport, JournalBatch};
+use tillpoint_core::journal::Entry;
+use tillpoint_core::money::Money;
+use tillpoint_core::sale::Sale;
+use tillpoint_store::Store;
+
+const T: i64 = 1_763_700_000_000;
+
+/// The head-office server process.
+struct Hq {
+    child: Child,
+    addr: SocketAddr,
+    database: String,
+}
+
+impl Hq {
+    fn start(database: &str) -> Hq {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Hq::start_at(([127, 0, 0, 1], port).into(), database)
+    }
+
+    /// Head office at the address the tills know it by.
+    fn start_at(addr: SocketAddr, database: &str) -> Hq {
+        let child = common::bin()
+            .args([
+                "hq",
+                "serve",
+                "--listen",
+                &addr.to_string(),
+                "--database",
+                database,
+            ])
+            .env("TILLPOINT_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < until, "head office did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Hq {
+            child,
+            addr,
+            database: database.to_owned(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The process dies at once (SIGKILL), as a power cut would take it.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn add_till(&self, shop: &str, till: &str) -> String {
+        let out = common::bin()
+            .args(["hq", "till", "add", "--database", &self.database])
+            .args(["--shop", shop, "--till", till])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+}
+
+impl Drop for Hq {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A till: its data directory (with the demo catalog) and its own KEK.
+struct Till {
+    dir: tempfile::TempDir,
+    store: Store,
+    rules: tillpoint_core::sale::PricingRules,
+}
+
+impl Till {
+    fn new() -> Till {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, config) = common::demo_store(dir.path());
+        Till {
+            dir,
+            store,
+            rules: config.pricing,
+        }
+    }
+
+    fn data(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn kek(&self) -> PathBuf {
+        kek_of(self.data())
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        cmd_in(self.data(), args)
+    }
+
+    fn enrol(&self, hq: &Hq, code: &str) -> Output {
+        self.cmd(&["hq", "enrol", &hq.url(), code])
+    }
+
+    fn sync(&self) -> Output {
+        self.cmd(&["hq", "sync"])
+    }
+
+    fn sell(&mut self, n: usize) {
+        for i in 0..n {
+            let p = self.store.product_by_sku("00001").unwrap().unwrap();
+            let mut s = Sale::new(self.store.settings().currency, 1001);
+            s.add(&p, Qty::pieces(1 + (i % 3) as i64)).unwrap();
+            s.pay_cash(Money::new(100_000, self.rules.currency), &self.rules)
+                .unwrap();
+            self.store
+                .complete_sale(&s, &self.rules, T + i as i64, 9, &[])
+                .unwrap();
+        }
+    }
+
+    fn entries(&self) -> Vec<Entry> {
+        let r = tillpoint_store::journal::JournalReader::open(self.store.path()).unwrap();
+        r.after(0, usize::MAX).unwrap()
+    }
+}
+
+/// Each till's key-encryption key sits beside (never inside) its data
+/// directory.
+fn kek_of(data: &Path) -> PathBuf {
+    data.with_extension("kek")
+}
+
+/// `tillpoint ARGS --data-dir DATA` as the till at `data`.
+fn cmd_in(data: &Path, args: &[&str]) -> Output {
+    common::bin()
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("TILLPOINT_KEK", kek_of(data))
+        .env("TILLPOINT_LOG", "error")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Head office's copy of a till's journal, straight from PostgreSQL.
+fn held(pg: &Postgres, db: &str, shop: &str, till: &str) -> Vec<(i64, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = tillpoint_hq::connect(&pg.url(db)).await.unwrap();
+        client
+            .query(
+                "SELECT seq, hash FROM journal WHERE shop_id = $1 AND till_id = $2 ORDER BY seq",
+                &[&shop, &till],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    })
+}
+
+fn flags(pg: &Postgres, db: &str) -> Vec<(String, i64, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = tillpoint_hq::connect(&pg.url(db)).await.unwrap();
+        client
+            .query(
+                "SELECT till_id, seq, problem FROM till_flags ORDER BY id",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    })
+}
+
+/// A database of its own for a test, on the test's cluster.
+fn database(pg: &Postgres, name: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = tillpoint_hq::connect(&pg.url("postgres")).await.unwrap();
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+    });
+    pg.url(name)
+}
+
+/// Posts a batch as a till would, with its credential read from its
+/// sealed key file (the test plays a till that sends what it likes).
+fn post_batch(till: &Till, hq: &Hq, entries: Vec<Entry>) -> (u16, String) {
+    std::env::set_var("TILLPOINT_KEK", till.kek());
+    let key =
+        tillpoint_payment::keyfile::load_existing(till.data(), tillpoint_app::headoffice::KEY_FILE)
+            .unwrap()
+            .unwrap();
+    let body = serde_json::to_string(&JournalBatch { entries }).unwrap();
+    let mut stream = std::net::TcpStream::connect(hq.addr).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        stream,
+        "POST /api/v1/journal HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        hq.addr,
+        hex::encode(&key[..]),
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+#[test]
+fn tills_enrol_once_and_send_their_journals_exactly_once() {
+    let Some(pg) = Postgres::start() else { return };
+    let db = database(&pg, "hq_once");
+    let mut hq = Hq::start(&db);
+    let mut a = Till::new();
+    let mut b = Till::new();
+    let code_a = hq.add_till("shop1", "T01");
+    let code_b = hq.add_till("shop1", "T02");
+    assert!(a.enrol(&hq, &code_a).status.success());
+    // A code is good once.
+    let again = b.enrol(&hq, &code_a);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("already used"), "{}", text(&again));
+    // Codes read back by people: case and dashes do not matter.
+    assert!(b
+        .enrol(&hq, &code_b.to_lowercase().replace('-', ""))
+        .status
+        .success());
+    // The credential is sealed in the data directory, not in the clear.
+    let sealed = std::fs::read(a.data().join(tillpoint_app::headoffice::KEY_FILE)).unwrap();
+    assert!(sealed.starts_with(b"TPKW1"), "sealed by the KEK");
+
+    a.sell(30);
+    b.sell(5);
+    for t in [&a, &b] {
+        let out = t.sync();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let want = |t: &Till| -> Vec<(i64, String)> {
+        t.entries().into_iter().map(|e| (e.seq, e.hash)).collect()
+    };
+    assert_eq!(held(&pg, "hq_once", "shop1", "T01"), want(&a));
+    assert_eq!(held(&pg, "hq_once", "shop1", "T02"), want(&b));
+
+    // Sending again sends nothing new.
+    let out = a.sync();
+    assert!(text(&out).contains("sent 0 entries"), "{}", text(&out));
+    // A till that resends what head office holds only makes duplicates.
+    let (status, body) = post_batch(&a, &hq, a.entries());
+    assert_eq!(status, 200, "{body}");
+    let r: IngestReport = serde_json::from_str(&body).unwrap();
+    assert_eq!((r.accepted, r.refused), (0, None));
+    assert_eq!(r.duplicates as usize, a.entries().len());
+
+    // Head office goes away: the till sells on, says head office is not
+    // reachable, and catches up when it is back.
+    hq.kill();
+    a.sell(600);
+    let out = a.sync();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("not reachable"), "{}", text(&out));
+    let hq = Hq::start_at(hq.addr, &db);
+    let out = a.sync();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(held(&pg, "hq_once", "shop1", "T01"), want(&a));
+    assert!(flags(&pg, "hq_once").is_empty());
+    drop(hq);
+}
+
+#[test]
+fn a_gap_a_changed_entry_and_a_revoked_till_are_refused() {
+    let Some(pg) = Postgres::start() else { return };
+    let db = database(&pg, "hq_refused");
+    let hq = Hq::start(&db);
+    let mut t = Till::new();
+    let code = hq.add_till("shop2", "T01");
+    assert!(t.enrol(&hq, &code).status.success());
+    t.sell(6);
+    let all = t.entries();
+    let n = all.len();
+    // The first half arrives; the next batch skips an entry.
+    let (status, _) = post_batch(&t, &hq, all[..n / 2].to_vec());
+    assert_eq!(status, 200);
+    let (status, body) = post_batch(&t, &hq, all[n / 2 + 1..].to_vec());
+    assert_eq!(status, 409, "{body}");
+    let r: IngestReport = serde_json::from_str(&body).unwrap();
+    assert_eq!(r.accepted, 0);
+    assert!(r.refused.unwrap().problem.contains("does not follow"));
+    // An entry changed after the till sent it (its hash recomputed, so
+    // the chain of the copy looks whole) is refused as differing.
+    let mut changed = all[1].clone();
+    changed.payload.push(' ');
+    changed.hash = changed.computed_hash();
+    let (status, body) = post_batch(&t, &hq, vec![changed]);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("differs"), "{body}");
+    // A next entry that does not link to the one held is refused too.
+    let mut forged = all[n / 2].clone();
+    forged.prev_hash = tillpoint_core::journal::GENESIS.into();
+    forged.hash = forged.computed_hash();
+    let (status, body) = post_batch(&t, &hq, vec![forged]);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("does not link"), "{body}");
+    let f = flags(&pg, "hq_refused");
+    assert_eq!(f.len(), 3, "each refusal is flagged for the owner: {f:?}");
+    // The till's own sync sends the rest, in order.
+    let out = t.sync();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(held(&pg, "hq_refused", "shop2", "T01").len(), n);
+
+    // Revoked: the till is refused until it enrols again.
+    let out = common::bin()
+        .args([
+            "hq",
+            "till",
+            "revoke",
+            "--database",
+            &db,
+            "--shop",
+            "shop2",
+            "--till",
+            "T01",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    t.sell(1);
+    let out = t.sync();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("revoked"), "{}", text(&out));
+    let code = hq.add_till("shop2", "T01");
+    assert!(t.enrol(&hq, &code).status.success());
+    let out = t.sync();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(held(&pg, "hq_refused", "shop2", "T01").len(), n + 1);
+    // Migrations ran once, and running them again changes nothing.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = tillpoint_hq::connect(&db).await.unwrap();
+        assert!(tillpoint_hq::migrate(&mut c).await.unwrap().is_empty());
+    });
+}
+
+#[test]
+fn a_till_restored_from_an_old_backup_is_told_so() {
+    let Some(pg) = Postgres::start() else { return };
+    let db = database(&pg, "hq_backup");
+    let hq = Hq::start(&db);
+    let mut t = Till::new();
+    let code = hq.add_till("shop3", "T01");
+    assert!(t.enrol(&hq, &code).status.success());
+    let backup = t.data().join("backup.db");
+    t.store
+        .raw_connection()
+        .execute("VACUUM INTO ?1", [backup.to_str().unwrap()])
+        .unwrap();
+    t.sell(3);
+    assert!(t.sync().status.success());
+    // The database goes back to the copy made before those sales.
+    let Till { dir, store, .. } = t;
+    drop(store);
+    for f in ["till.db-wal", "till.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(f));
+    }
+    std::fs::rename(&backup, dir.path().join("till.db")).unwrap();
+    let out = cmd_in(dir.path(), &["hq", "sync"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("restored from a backup"),
+        "{}",
+        text(&out)
+    );
+}
