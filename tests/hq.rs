@@ -240,14 +240,23 @@ fn database(pg: &Postgres, name: &str) -> String {
     pg.url(name)
 }
 
+/// Runs `f` in this process as `till` (its KEK): the tests of this file
+/// run in parallel and the KEK is found through the environment.
+fn as_till<T>(till: &Till, f: impl FnOnce() -> T) -> T {
+    static ENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    std::env::set_var("TILLPOINT_KEK", till.kek());
+    f()
+}
+
 /// Posts a batch as a till would, with its credential read from its
 /// sealed key file (the test plays a till that sends what it likes).
 fn post_batch(till: &Till, hq: &Hq, entries: Vec<Entry>) -> (u16, String) {
-    std::env::set_var("TILLPOINT_KEK", till.kek());
-    let key =
+    let key = as_till(till, || {
         tillpoint_payment::keyfile::load_existing(till.data(), tillpoint_app::headoffice::KEY_FILE)
             .unwrap()
-            .unwrap();
+            .unwrap()
+    });
     let body = serde_json::to_string(&JournalBatch { entries }).unwrap();
     let mut stream = std::net::TcpStream::connect(hq.addr).unwrap();
     use std::io::{Read, Write};
@@ -435,5 +444,55 @@ fn a_till_restored_from_an_old_backup_is_told_so() {
         text(&out).contains("restored from a backup"),
         "{}",
         text(&out)
+    );
+}
+
+/// The till's own worker sends in the background: the status bar's
+/// figure goes to nothing waiting, shows what waits (and why) while head
+/// office is away, and goes back to nothing when it returns.
+#[test]
+fn an_enrolled_tills_worker_sends_in_the_background_and_says_what_waits() {
+    use tillpoint_app::headoffice::{HeadOfficeStatus, SyncWorker};
+    let Some(pg) = Postgres::start() else { return };
+    let db = database(&pg, "hq_worker");
+    let mut hq = Hq::start(&db);
+    let mut t = Till::new();
+    let code = hq.add_till("shop4", "T01");
+    assert!(t.enrol(&hq, &code).status.success());
+    t.sell(4);
+    let worker = as_till(&t, || {
+        SyncWorker::start(t.data(), t.store.path(), Duration::from_millis(200))
+            .unwrap()
+            .expect("the till is enrolled")
+    });
+    let settled = |want: &dyn Fn(&HeadOfficeStatus) -> bool| {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = worker.status();
+            if want(&s) || Instant::now() > until {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let n = t.entries().len();
+    let s = settled(&|_| held(&pg, "hq_worker", "shop4", "T01").len() == n);
+    assert_eq!(held(&pg, "hq_worker", "shop4", "T01").len(), n, "{s:?}");
+    hq.kill();
+    t.sell(3);
+    let s = settled(&|s| s.problem.is_some() && s.waiting > 0);
+    assert!(
+        s.problem
+            .as_deref()
+            .is_some_and(|p| p.contains("not reachable")),
+        "{s:?}"
+    );
+    assert_eq!(s.waiting as usize, t.entries().len() - n, "{s:?}");
+    let _hq = Hq::start_at(hq.addr, &db);
+    let s = settled(&|s| s.problem.is_none() && s.waiting == 0);
+    assert_eq!((s.waiting, s.problem.as_deref()), (0, None));
+    assert_eq!(
+        held(&pg, "hq_worker", "shop4", "T01").len(),
+        t.entries().len()
     );
 }

@@ -53,6 +53,7 @@ status-nobody = Not logged in
 status-online = Online
 status-offline = Offline
 status-waiting = { $count } waiting to sync
+status-head-office = Head office: { $count } waiting
 status-overdue = { $count } overdue: older than the acquirer allows
 status-devices-sim = Devices: simulated
 status-devices-none = Devices: see Settings

@@ -53,6 +53,7 @@ status-nobody = 未登录
 status-online = 在线
 status-offline = 离线
 status-waiting = { $count } 笔待上送
+status-head-office = 总部：{ $count } 条待上传
 status-overdue = { $count } 笔已逾期：超过收单机构允许的时间
 status-devices-sim = 设备：模拟
 status-devices-none = 设备：见设置

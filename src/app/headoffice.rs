@@ -280,3 +280,101 @@ impl HqLink {
         }
     }
 }
+
+/// How the till stands with head office, for the status bar.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeadOfficeStatus {
+    /// Journal entries head office does not hold yet (as of the last round).
+    pub waiting: i64,
+    /// Why the last round did not get through, in words.
+    pub problem: Option<String>,
+}
+
+/// Sends the journal to head office in the background, every `every`
+/// and at once on start, on its own thread and its own database
+/// connection: a sale never waits on head office, and head office being
+/// away only means entries wait. Stops when dropped.
+pub struct SyncWorker {
+    status: Arc<std::sync::Mutex<HeadOfficeStatus>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SyncWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncWorker")
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SyncWorker {
+    /// The worker for the till in `data_dir`, when it is enrolled.
+    pub fn start(
+        data_dir: &Path,
+        database: &Path,
+        every: Duration,
+    ) -> Result<Option<SyncWorker>, HqLinkError> {
+        let Some(link) = HqLink::load(data_dir)? else {
+            return Ok(None);
+        };
+        let status = Arc::new(std::sync::Mutex::new(HeadOfficeStatus::default()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (st, sp, db) = (status.clone(), stop.clone(), database.to_path_buf());
+        let handle = std::thread::Builder::new()
+            .name("head-office".into())
+            .spawn(move || {
+                use std::sync::atomic::Ordering;
+                // What head office was last known to hold: while it is
+                // away, everything after it waits.
+                let mut known = 0;
+                while !sp.load(Ordering::Relaxed) {
+                    let now = match link.sync(&db) {
+                        Ok(r) => {
+                            known = r.head_office_at;
+                            HeadOfficeStatus {
+                                waiting: r.waiting(),
+                                problem: None,
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "head office");
+                            let till_at = JournalReader::open(&db)
+                                .and_then(|j| j.head())
+                                .map_or(known, |(n, _)| n);
+                            HeadOfficeStatus {
+                                waiting: (till_at - known).max(0),
+                                problem: Some(e.to_string()),
+                            }
+                        }
+                    };
+                    if let Ok(mut s) = st.lock() {
+                        *s = now;
+                    }
+                    let until = std::time::Instant::now() + every;
+                    while !sp.load(Ordering::Relaxed) && std::time::Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            })
+            .map_err(local)?;
+        Ok(Some(SyncWorker {
+            status,
+            stop,
+            handle: Some(handle),
+        }))
+    }
+
+    pub fn status(&self) -> HeadOfficeStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for SyncWorker {
+    /// Asks the thread to stop and leaves it to finish its round: a round
+    /// can wait on the network, and closing the till must not.
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        drop(self.handle.take());
+    }
+}

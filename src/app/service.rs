@@ -109,6 +109,8 @@ pub struct TillStatus {
     /// The demo's simulated network (see [`Service::set_demo_link`]):
     /// `Some(false)` while it is taken down; `None` outside the demo.
     pub demo_link: Option<bool>,
+    /// What waits for head office; `None` when the till is not enrolled.
+    pub head_office: Option<crate::headoffice::HeadOfficeStatus>,
 }
 
 /// How a print run went: receipts printed, and how many still wait.
@@ -178,6 +180,8 @@ pub struct Service {
     /// The network to the demo's simulated hosts, which the demo can take
     /// down for an offline day.
     demo_link: Option<tillpoint_sim::link::LinkSwitch>,
+    /// Sends the journal to head office, when the till is enrolled.
+    head_office: Option<Arc<crate::headoffice::SyncWorker>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -265,6 +269,7 @@ impl Service {
         let max_age = crate::closing::acquirer_config(&till).limits.max_age;
         let counter = counter::Counter::from_config(&till.config);
         let qr = qr_gateway(&till);
+        let head_office = head_office_worker(&till);
         Service {
             advice_max_age_ms: i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX),
             printer: Arc::new(Mutex::new(PrintDesk::for_till(&till))),
@@ -283,6 +288,7 @@ impl Service {
             qr_pending: Arc::new(Mutex::new(Vec::new())),
             demo_qr: None,
             demo_link: None,
+            head_office,
         }
         .with_qr_worker()
     }
@@ -925,6 +931,7 @@ impl Service {
                 .ok()
                 .flatten(),
             demo_link: self.demo_link.as_ref().map(|l| l.is_up()),
+            head_office: self.head_office.as_ref().map(|w| w.status()),
         }
     }
 
@@ -1063,6 +1070,25 @@ impl Service {
 }
 
 pub use crate::printing::assets_dir;
+
+/// How often an enrolled till sends its journal to head office.
+const HEAD_OFFICE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The head-office sender for an enrolled till (none otherwise); a link
+/// that cannot be read is logged and the till sells on without it.
+fn head_office_worker(till: &Till) -> Option<Arc<crate::headoffice::SyncWorker>> {
+    match crate::headoffice::SyncWorker::start(
+        till.data_dir(),
+        &till.paths.database(),
+        HEAD_OFFICE_EVERY,
+    ) {
+        Ok(w) => w.map(Arc::new),
+        Err(e) => {
+            tracing::error!("head office: {e}");
+            None
+        }
+    }
+}
 
 #[cfg(test)]
 mod pay_refusal_tests {

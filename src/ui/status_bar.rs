@@ -1,12 +1,14 @@
 //! The status bar on every screen: who is logged in, whether the acquirer
 //! link is up, what waits for it, each configured device's state from the
-//! last self-check, why receipts are not printing, and the time.
+//! last self-check, why receipts are not printing, what waits for head
+//! office, and the time.
 
 use crate::ctx::Ctx;
 use crate::theme;
 use iced::widget::{container, row, text};
 use iced::{Alignment, Element, Length};
 use tillpoint_app::check::CheckLine;
+use tillpoint_app::headoffice::HeadOfficeStatus;
 use tillpoint_app::service::TillStatus;
 use tillpoint_core::cashier::Cashier;
 
@@ -24,6 +26,8 @@ pub struct Status {
     pub demo_link: Option<bool>,
     /// The last self-check's lines (the devices' marks).
     pub checks: Vec<CheckLine>,
+    /// What waits for head office; `None` when the till is not enrolled.
+    pub head_office: Option<HeadOfficeStatus>,
 }
 
 impl Status {
@@ -37,6 +41,7 @@ impl Status {
         self.queued_prints = s.queued_prints;
         self.print_problem = s.print_problem;
         self.demo_link = s.demo_link;
+        self.head_office = s.head_office;
     }
 
     /// Each configured device with a mark from the last self-check
@@ -93,6 +98,12 @@ pub fn view<'a, M: 'a>(
         "status-waiting",
         &[("count", status.pending_outbox.max(0).to_string())],
     );
+    // Head office only when the till is enrolled: what waits for it, and
+    // in the error colour when it cannot be reached.
+    let head_office = status.head_office.as_ref().map(|h| {
+        let words = ctx.ta("status-head-office", &[("count", h.waiting.to_string())]);
+        (words, h.problem.is_some())
+    });
     let devices = status.devices(ctx, simulated);
     let prints = match (&status.print_problem, status.queued_prints) {
         (Some(p), _) => format!("· {p}"),
@@ -111,6 +122,14 @@ pub fn view<'a, M: 'a>(
     ]
     .spacing(theme::GAP)
     .align_y(Alignment::Center);
+    if let Some((words, trouble)) = head_office {
+        let t = text(words).size(theme::SMALL);
+        r = r.push(if trouble {
+            t.color(theme::error_color())
+        } else {
+            t
+        });
+    }
     if status.overdue_outbox > 0 {
         r = r.push(
             text(ctx.ta(
@@ -152,7 +171,12 @@ mod tests {
             queued_prints: 1,
             print_problem: Some("paper out".into()),
             demo_link: None,
+            head_office: Some(HeadOfficeStatus {
+                waiting: 7,
+                problem: Some("head office is not reachable".into()),
+            }),
         });
+        assert_eq!(s.head_office.as_ref().map(|h| h.waiting), Some(7));
         assert!(s.online, "a busy link says nothing");
         assert_eq!((s.pending_outbox, s.queued_prints), (2, 1));
         assert_eq!(s.overdue_outbox, 1);
