@@ -258,13 +258,20 @@ fn post_batch(till: &Till, hq: &Hq, entries: Vec<Entry>) -> (u16, String) {
             .unwrap()
     });
     let body = serde_json::to_string(&JournalBatch { entries }).unwrap();
-    let mut stream = std::net::TcpStream::connect(hq.addr).unwrap();
+    post(hq, Some(&hex::encode(&key[..])), &body)
+}
+
+/// One raw HTTP/1.1 POST of `body` to the journal: status and body.
+fn post(hq: &Hq, credential: Option<&str>, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
+    let auth = credential
+        .map(|c| format!("Authorization: Bearer {c}\r\n"))
+        .unwrap_or_default();
+    let mut stream = std::net::TcpStream::connect(hq.addr).unwrap();
     write!(
         stream,
-        "POST /api/v1/journal HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST /api/v1/journal HTTP/1.1\r\nHost: {}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         hq.addr,
-        hex::encode(&key[..]),
         body.len()
     )
     .unwrap();
@@ -277,6 +284,40 @@ fn post_batch(till: &Till, hq: &Hq, entries: Vec<Entry>) -> (u16, String) {
         .unwrap_or(0);
     let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
     (status, body)
+}
+
+#[test]
+fn bad_requests_get_a_clear_answer_and_store_nothing() {
+    let Some(pg) = Postgres::start() else { return };
+    let db = database(&pg, "hq_bad");
+    let hq = Hq::start(&db);
+    let mut t = Till::new();
+    let code = hq.add_till("shop5", "T01");
+    assert!(t.enrol(&hq, &code).status.success());
+    t.sell(1);
+    let (status, body) = post(&hq, None, "{\"entries\":[]}");
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = post(&hq, Some(&"ab".repeat(32)), "{\"entries\":[]}");
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("unknown or revoked"), "{body}");
+    let key = as_till(&t, || {
+        tillpoint_payment::keyfile::load_existing(t.data(), tillpoint_app::headoffice::KEY_FILE)
+            .unwrap()
+            .unwrap()
+    });
+    let cred = hex::encode(&key[..]);
+    for garbage in ["{\"entries\":[{\"seq\":1", "not json", "{\"entries\":7}"] {
+        let (status, body) = post(&hq, Some(&cred), garbage);
+        assert!((400..500).contains(&status), "{garbage}: {status} {body}");
+    }
+    let one = t.entries()[0].clone();
+    let too_many = vec![one; tillpoint_core::headoffice::MAX_BATCH + 1];
+    let body = serde_json::to_string(&JournalBatch { entries: too_many }).unwrap();
+    let (status, _) = post(&hq, Some(&cred), &body);
+    assert_eq!(status, 413);
+    assert!(held(&pg, "hq_bad", "shop5", "T01").is_empty());
+    assert!(t.sync().status.success(), "a good till still gets through");
+    assert_eq!(held(&pg, "hq_bad", "shop5", "T01").len(), t.entries().len());
 }
 
 #[test]
