@@ -537,3 +537,42 @@ fn an_enrolled_tills_worker_sends_in_the_background_and_says_what_waits() {
         t.entries().len()
     );
 }
+
+/// `tillpoint hq bench` runs on a small size and prints its figure with
+/// its baseline (the speed itself is the bench's to judge, not a test's).
+#[test]
+fn the_ingest_bench_runs_against_its_baseline() {
+    let Some(pg) = Postgres::start() else { return };
+    let db = database(&pg, "hq_bench");
+    let out = common::bin()
+        .args([
+            "hq",
+            "bench",
+            "--database",
+            &db,
+            "--entries",
+            "2000",
+            "--tills",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("hq_ingest_2000_entries_4_tills"), "{t}");
+    let rows = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let c = tillpoint_hq::connect(&db).await.unwrap();
+            c.query_one(
+                "SELECT count(*) FILTER (WHERE shop_id LIKE 'bench-%'), count(*) FILTER (WHERE shop_id LIKE 'bare-%') FROM journal",
+                &[],
+            )
+            .await
+            .unwrap()
+        });
+    let (ingested, bare): (i64, i64) = (rows.get(0), rows.get(1));
+    assert_eq!((ingested, bare), (2000, 2000), "both sides wrote every row");
+}

@@ -31,6 +31,18 @@ pub enum HqCmd {
     /// On a till: send head office every journal entry it does not hold
     /// yet (exit status 1 when it cannot).
     Sync,
+    /// Ingest ENTRIES journal entries from TILLS simulated tills through
+    /// head office's ingest path, against a bare batched insert of the same
+    /// rows into the same table in the same run (goal: at least half its
+    /// rate). Writes into the database it is given: use a scratch one.
+    Bench {
+        #[arg(long, env = "TILLPOINT_HQ_DATABASE")]
+        database: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: usize,
+        #[arg(long, default_value_t = 100)]
+        tills: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +131,28 @@ pub fn hq(cli: &Cli, cmd: &HqCmd) -> anyhow::Result<ExitCode> {
             } else {
                 Err(anyhow!("head office has no till {till} in shop {shop}"))
             }
+        }),
+        HqCmd::Bench {
+            database: url,
+            entries,
+            tills,
+        } => runtime()?.block_on(async {
+            let mut client = database(url).await?;
+            let run = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            let f = tillpoint_hq::bench::run(&mut client, &run.to_string(), *entries, *tills).await?;
+            println!("figure                         rate (entries/s)   baseline   ratio  goal        met");
+            println!(
+                "hq_ingest_{}_entries_{}_tills  {:>12.0}   {:>8.0}   {:.2}   ratio >= 0.5  {}",
+                f.entries,
+                f.tills,
+                f.ingest_rate(),
+                f.bare_rate(),
+                f.ratio(),
+                if f.ratio() >= 0.5 { "yes" } else { "NO" }
+            );
+            Ok(ExitCode::SUCCESS)
         }),
         HqCmd::Enrol { url, code } => {
             let paths =

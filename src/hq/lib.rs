@@ -9,6 +9,7 @@
 //! messages), never the till's crates.
 
 pub mod api;
+pub mod bench;
 pub mod db;
 pub mod ingest;
 pub mod tills;

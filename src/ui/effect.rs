@@ -29,6 +29,11 @@ pub enum Effect<M> {
     FocusWindow(iced::window::Id),
     /// Closes the window (the cold-start benchmark).
     Exit,
+    /// Work done at once, in order, on the window's own thread: only what
+    /// never waits (a key of the on-screen PIN pad onto its channel), where
+    /// order matters. Work on threads may finish in any order, and PIN
+    /// digits reordered that way made a wrong PIN.
+    Now(Box<dyn FnOnce(&Service) + Send>),
 }
 
 impl<M> std::fmt::Debug for Effect<M> {
@@ -41,6 +46,7 @@ impl<M> std::fmt::Debug for Effect<M> {
             Effect::FocusNext { back } => write!(f, "FocusNext {{ back: {back} }}"),
             Effect::FocusWindow(id) => write!(f, "FocusWindow({id:?})"),
             Effect::Exit => f.write_str("Exit"),
+            Effect::Now(_) => f.write_str("Now"),
         }
     }
 }
@@ -51,8 +57,14 @@ impl<M: Send + 'static> Effect<M> {
         Effect::Call(Box::new(move |s| Some(f(s))))
     }
 
+    /// Work done at once and in order on the window's thread (see
+    /// [`Effect::Now`]).
+    pub fn now(f: impl FnOnce(&Service) + Send + 'static) -> Self {
+        Effect::Now(Box::new(f))
+    }
+
     /// Work with no answer to wait for (cancelling a payment, giving back
-    /// an approval, a key on the on-screen PIN pad).
+    /// an approval).
     pub fn run(f: impl FnOnce(&Service) + Send + 'static) -> Self {
         Effect::Call(Box::new(move |s| {
             f(s);
@@ -87,6 +99,7 @@ impl<M: Send + 'static> Effect<M> {
             Effect::FocusNext { back } => Effect::FocusNext { back },
             Effect::FocusWindow(id) => Effect::FocusWindow(id),
             Effect::Exit => Effect::Exit,
+            Effect::Now(w) => Effect::Now(w),
         }
     }
 
@@ -104,6 +117,7 @@ impl<M: Send + 'static> Effect<M> {
                     out(m);
                 }
             }
+            Effect::Now(w) => w(service),
             Effect::Focus(_)
             | Effect::Unfocus
             | Effect::FocusNext { .. }
@@ -119,7 +133,7 @@ impl<M: Send + 'static> Effect<M> {
 
     /// Whether this is work on the service (for tests of updates).
     pub fn is_work(&self) -> bool {
-        matches!(self, Effect::Call(_) | Effect::Stream(_))
+        matches!(self, Effect::Call(_) | Effect::Stream(_) | Effect::Now(_))
     }
 }
 

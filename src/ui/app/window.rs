@@ -29,6 +29,10 @@ impl App {
             Effect::FocusNext { back: true } => operation::focus_previous(),
             Effect::FocusWindow(id) => iced::window::gain_focus(id),
             Effect::Exit => iced::exit(),
+            Effect::Now(w) => {
+                w(&self.service);
+                Task::none()
+            }
             work => Task::run(spawn(self.service.clone(), work), |m| m),
         }))
     }

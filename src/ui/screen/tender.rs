@@ -536,7 +536,8 @@ impl State {
                     'X' => PadKey::Cancel,
                     d => PadKey::Digit(d.to_digit(10).unwrap_or(0) as u8),
                 };
-                Update::effect(Effect::run(move |s| s.press(key)))
+                // In order, at once: digits must reach the pad as typed.
+                Update::effect(Effect::now(move |s| s.press(key)))
             }
             Intent::Notice(n) => Update::event(Event::Notice(n)),
         }
