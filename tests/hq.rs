@@ -184,59 +184,52 @@ fn text(o: &Output) -> String {
 }
 
 /// Head office's copy of a till's journal, straight from PostgreSQL.
-fn held(pg: &Postgres, db: &str, shop: &str, till: &str) -> Vec<(i64, String)> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// Runs `f` to completion on a runtime of its own (the tests are sync).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = tillpoint_hq::connect(&pg.url(db)).await.unwrap();
-        client
-            .query(
-                "SELECT seq, hash FROM journal WHERE shop_id = $1 AND till_id = $2 ORDER BY seq",
-                &[&shop, &till],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect()
+        .unwrap()
+        .block_on(f)
+}
+
+/// One query on a fresh connection to `url`.
+fn query(
+    url: &str,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Vec<tokio_postgres::Row> {
+    block_on(async {
+        let client = tillpoint_hq::connect(url).await.unwrap();
+        client.query(sql, params).await.unwrap()
     })
 }
 
+fn held(pg: &Postgres, db: &str, shop: &str, till: &str) -> Vec<(i64, String)> {
+    query(
+        &pg.url(db),
+        "SELECT seq, hash FROM journal WHERE shop_id = $1 AND till_id = $2 ORDER BY seq",
+        &[&shop, &till],
+    )
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
+}
+
 fn flags(pg: &Postgres, db: &str) -> Vec<(String, i64, String)> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = tillpoint_hq::connect(&pg.url(db)).await.unwrap();
-        client
-            .query(
-                "SELECT till_id, seq, problem FROM till_flags ORDER BY id",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect()
-    })
+    query(
+        &pg.url(db),
+        "SELECT till_id, seq, problem FROM till_flags ORDER BY id",
+        &[],
+    )
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
 }
 
 /// A database of its own for a test, on the test's cluster.
 fn database(pg: &Postgres, name: &str) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = tillpoint_hq::connect(&pg.url("postgres")).await.unwrap();
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-    });
+    query(&pg.url("postgres"), &format!("CREATE DATABASE {name}"), &[]);
     pg.url(name)
 }
 
@@ -447,11 +440,7 @@ fn a_gap_a_changed_entry_and_a_revoked_till_are_refused() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(held(&pg, "hq_refused", "shop2", "T01").len(), n + 1);
     // Migrations ran once, and running them again changes nothing.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let mut c = tillpoint_hq::connect(&db).await.unwrap();
         assert!(tillpoint_hq::migrate(&mut c).await.unwrap().is_empty());
     });
@@ -560,19 +549,11 @@ fn the_ingest_bench_runs_against_its_baseline() {
     assert!(out.status.success(), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("hq_ingest_2000_entries_4_tills"), "{t}");
-    let rows = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let c = tillpoint_hq::connect(&db).await.unwrap();
-            c.query_one(
-                "SELECT count(*) FILTER (WHERE shop_id LIKE 'bench-%'), count(*) FILTER (WHERE shop_id LIKE 'bare-%') FROM journal",
-                &[],
-            )
-            .await
-            .unwrap()
-        });
-    let (ingested, bare): (i64, i64) = (rows.get(0), rows.get(1));
+    let rows = query(
+        &db,
+        "SELECT count(*) FILTER (WHERE shop_id LIKE 'bench-%'), count(*) FILTER (WHERE shop_id LIKE 'bare-%') FROM journal",
+        &[],
+    );
+    let (ingested, bare): (i64, i64) = (rows[0].get(0), rows[0].get(1));
     assert_eq!((ingested, bare), (2000, 2000), "both sides wrote every row");
 }

@@ -422,6 +422,46 @@ fn pcscd_absent_is_a_clear_error() {
     }
 }
 
+/// The acquirer simulator on loopback with the test cards' issuer, its
+/// ledger in `dir`.
+fn test_host(dir: &std::path::Path) -> tillpoint_sim::acquirer::SimHandle {
+    use tillpoint_sim::acquirer::{start_acquirer_sim, EmvIssuer, SimConfig};
+    start_acquirer_sim(SimConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.join("host.db"),
+        Arc::new(EmvIssuer::test_cards()),
+    ))
+    .unwrap()
+}
+
+/// The shop's payment devices as the window builds them from a till whose
+/// config (in `dir`) is `sections` plus `[acquirer]` for `host` as `tid`.
+fn live_devices(
+    dir: &std::path::Path,
+    sections: &str,
+    host: &tillpoint_sim::acquirer::SimHandle,
+    tid: &str,
+) -> tillpoint_app::terminal::LiveDevices {
+    use tillpoint_app::till::{Paths, Till};
+    let config = dir.join("tillpoint.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[till]\ncurrency = \"USD\"\n{sections}\n[acquirer]\nhost = \"{}\"\ntid = \"{tid}\"\nread_timeout_ms = 5000\n",
+            host.addr()
+        ),
+    )
+    .unwrap();
+    let till = Till::open(Paths {
+        config_file: config,
+        data_dir: dir.join("data"),
+    })
+    .unwrap();
+    tillpoint_app::terminal::LiveDevices::start(&till)
+        .unwrap()
+        .expect("an acquirer is configured")
+}
+
 /// The shop's own payment devices as the window builds them outside the
 /// demo, from the till's config only: `[reader]` names the vpcd reader of
 /// the real pcscd, `[pinpad]` a pseudo-terminal with the Abecs PIN pad
@@ -431,24 +471,16 @@ fn pcscd_absent_is_a_clear_error() {
 #[test]
 fn live_devices_from_the_config_take_an_online_pin_payment() {
     use serialport::{SerialPort, TTYPort};
-    use tillpoint_app::terminal::LiveDevices;
-    use tillpoint_app::till::{Paths, Till};
     use tillpoint_core::money::{Currency, Money};
     use tillpoint_payment::abecs::link::PortLine;
     use tillpoint_payment::pin::CancelToken;
     use tillpoint_payment::session::PaymentDecision;
     use tillpoint_sim::acquirer::ledger::TxnStatus;
-    use tillpoint_sim::acquirer::{start_acquirer_sim, EmvIssuer, SimConfig};
     use tillpoint_sim::pinpad::{PinPadSim, PinSource, SimOptions as PadOptions};
 
     let Some(_g) = setup() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let host = start_acquirer_sim(SimConfig::new(
-        "127.0.0.1:0".parse().unwrap(),
-        dir.path().join("host.db"),
-        Arc::new(EmvIssuer::test_cards()),
-    ))
-    .unwrap();
+    let host = test_host(dir.path());
     let (master, slave) = TTYPort::pair().unwrap();
     let pad_path = slave.name().unwrap();
     let mut pad_opts = PadOptions::new(&pad_path, dir.path().join("pad-ksn.toml"));
@@ -464,24 +496,12 @@ fn live_devices_from_the_config_take_an_online_pin_payment() {
             std::thread::sleep(Duration::from_millis(20));
         }
     });
-    let config = dir.path().join("tillpoint.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[till]\ncurrency = \"USD\"\n[reader]\nname = \"{READER}\"\n[pinpad]\nport = \"{pad_path}\"\n\
-             [acquirer]\nhost = \"{}\"\ntid = \"LIVE0001\"\nread_timeout_ms = 5000\n",
-            host.addr()
-        ),
-    )
-    .unwrap();
-    let till = Till::open(Paths {
-        config_file: config,
-        data_dir: dir.path().join("data"),
-    })
-    .unwrap();
-    let mut live = LiveDevices::start(&till)
-        .unwrap()
-        .expect("an acquirer is configured");
+    let mut live = live_devices(
+        dir.path(),
+        &format!("[reader]\nname = \"{READER}\"\n[pinpad]\nport = \"{pad_path}\""),
+        &host,
+        "LIVE0001",
+    );
 
     let card = Sim::profile("visa-online-pin");
     let mut stages = Vec::new();

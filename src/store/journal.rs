@@ -170,15 +170,7 @@ impl Store {
         let mut keyed = false;
         while let Some(r) = rows.next()? {
             let mac: Option<String> = r.get(7)?;
-            let e = Entry {
-                seq: r.get(0)?,
-                at_ms: r.get(1)?,
-                kind: r.get(2)?,
-                reference: r.get(3)?,
-                payload: r.get(4)?,
-                prev_hash: r.get(5)?,
-                hash: r.get(6)?,
-            };
+            let e = entry_row(r)?;
             if e.seq != expected_seq {
                 return Ok(Err(Broken {
                     seq: expected_seq,

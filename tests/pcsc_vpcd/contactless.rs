@@ -219,38 +219,18 @@ fn a_card_taken_away_mid_tap_is_a_transport_error_not_a_decision() {
 /// are paid; the host's ledger holds the online one.
 #[test]
 fn live_devices_watch_both_readers_and_take_taps() {
-    use tillpoint_app::terminal::LiveDevices;
-    use tillpoint_app::till::{Paths, Till};
     use tillpoint_core::money::{Currency, Money};
     use tillpoint_payment::session::{DeclineReason, PaymentDecision};
-    use tillpoint_sim::acquirer::{start_acquirer_sim, EmvIssuer, SimConfig};
 
     let Some(_g) = setup() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let host = start_acquirer_sim(SimConfig::new(
-        "127.0.0.1:0".parse().unwrap(),
-        dir.path().join("host.db"),
-        Arc::new(EmvIssuer::test_cards()),
-    ))
-    .unwrap();
-    let config = dir.path().join("tillpoint.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[till]\ncurrency = \"USD\"\n[reader]\nname = \"{READER}\"\ncontactless = \"{TAP_READER}\"\n\
-             [acquirer]\nhost = \"{}\"\ntid = \"TAP00001\"\nread_timeout_ms = 5000\n",
-            host.addr()
-        ),
-    )
-    .unwrap();
-    let till = Till::open(Paths {
-        config_file: config,
-        data_dir: dir.path().join("data"),
-    })
-    .unwrap();
-    let mut live = LiveDevices::start(&till)
-        .unwrap()
-        .expect("an acquirer is configured");
+    let host = test_host(dir.path());
+    let mut live = live_devices(
+        dir.path(),
+        &format!("[reader]\nname = \"{READER}\"\ncontactless = \"{TAP_READER}\""),
+        &host,
+        "TAP00001",
+    );
     assert!(live.takes_taps());
     let mut pay = |profile: &str, amount: i64| {
         let sim = in_field(profile);

@@ -248,38 +248,13 @@ pub fn select_combination<C: CardChannel>(
     }
     entries.sort_by_key(|e| (e.candidate.priority.unwrap_or(16), e.candidate.config_index));
     for entry in entries {
-        let resp = apdu.exchange(&Command::select(&entry.candidate.aid, false))?;
-        if !resp.sw.is_ok() {
-            continue;
+        if let Some(selected) = select::final_select(apdu, entry.candidate)? {
+            return Ok(Selection::Found(Combination {
+                selected,
+                kernel: entry.kernel,
+                indicators: entry.indicators,
+            }));
         }
-        let Ok(fci) = tlv::parse_one(&resp.data) else {
-            continue;
-        };
-        if fci.tag.0 != tags::FCI_TEMPLATE
-            || fci.find(tags::DF_NAME).and_then(Tlv::bytes) != Some(entry.candidate.aid.as_slice())
-        {
-            continue;
-        }
-        let pdol = fci
-            .find(tags::PDOL)
-            .and_then(Tlv::bytes)
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default();
-        let language = select::text(fci.find(tags::LANGUAGE_PREF).and_then(Tlv::bytes));
-        let mut candidate = entry.candidate;
-        if let Some(l) = select::text(fci.find(tags::APP_LABEL).and_then(Tlv::bytes)) {
-            candidate.label = l;
-        }
-        return Ok(Selection::Found(Combination {
-            selected: Selected {
-                candidate,
-                fci,
-                pdol,
-                language,
-            },
-            kernel: entry.kernel,
-            indicators: entry.indicators,
-        }));
     }
     switch(SwitchReason::NoApplication)
 }

@@ -290,36 +290,47 @@ pub fn choose_and_select<C: CardChannel>(
             }
         };
         let candidate = candidates.remove(index);
-        let resp = apdu.exchange(&Command::select(&candidate.aid, false))?;
-        if !resp.sw.is_ok() {
-            continue;
+        if let Some(selected) = final_select(apdu, candidate)? {
+            return Ok(selected);
         }
-        let Ok(fci) = tlv::parse_one(&resp.data) else {
-            continue;
-        };
-        if fci.tag.0 != tags::FCI_TEMPLATE
-            || fci.find(tags::DF_NAME).and_then(Tlv::bytes) != Some(candidate.aid.as_slice())
-        {
-            continue;
-        }
-        let pdol = fci
-            .find(tags::PDOL)
-            .and_then(Tlv::bytes)
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default();
-        let language = text(fci.find(tags::LANGUAGE_PREF).and_then(Tlv::bytes));
-        // The final FCI may carry a better label than the PSE entry had.
-        let mut candidate = candidate;
-        if let Some(l) = text(fci.find(tags::APP_LABEL).and_then(Tlv::bytes)) {
-            candidate.label = l;
-        }
-        return Ok(Selected {
-            candidate,
-            fci,
-            pdol,
-            language,
-        });
     }
+}
+
+/// Final SELECT of a candidate (Book 1, 12.4): the card must answer with
+/// an FCI naming that AID; its PDOL, language preference and label (which
+/// may be better than the directory's) are kept. `None`: the card refused
+/// or answered something else, and the next candidate is tried.
+pub(crate) fn final_select<C: CardChannel>(
+    apdu: &mut Apdu<C>,
+    mut candidate: Candidate,
+) -> Result<Option<Selected>, ApduError> {
+    let resp = apdu.exchange(&Command::select(&candidate.aid, false))?;
+    if !resp.sw.is_ok() {
+        return Ok(None);
+    }
+    let Ok(fci) = tlv::parse_one(&resp.data) else {
+        return Ok(None);
+    };
+    if fci.tag.0 != tags::FCI_TEMPLATE
+        || fci.find(tags::DF_NAME).and_then(Tlv::bytes) != Some(candidate.aid.as_slice())
+    {
+        return Ok(None);
+    }
+    let pdol = fci
+        .find(tags::PDOL)
+        .and_then(Tlv::bytes)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    let language = text(fci.find(tags::LANGUAGE_PREF).and_then(Tlv::bytes));
+    if let Some(l) = text(fci.find(tags::APP_LABEL).and_then(Tlv::bytes)) {
+        candidate.label = l;
+    }
+    Ok(Some(Selected {
+        candidate,
+        fci,
+        pdol,
+        language,
+    }))
 }
 
 #[cfg(test)]
