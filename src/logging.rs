@@ -45,3 +45,14 @@ pub fn init(log_dir: &Path, level: &str, max_files: usize) -> Option<WorkerGuard
         }
     }
 }
+
+/// Logging on stderr only, for a server whose service manager keeps its
+/// output (head office under systemd's journal).
+pub fn init_stderr(level: &str) {
+    let filter = EnvFilter::try_from_env("TILLPOINT_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let stderr = fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry().with(stderr).try_init();
+}

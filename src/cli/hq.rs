@@ -24,6 +24,11 @@ pub enum HqCmd {
     /// code) or revoke one.
     #[command(subcommand)]
     Till(TillCmd),
+    /// Stock at head office: goods received, adjustments, reorder points
+    /// and the levels (sales, refunds and voids move it as tills report
+    /// them).
+    #[command(subcommand)]
+    Stock(StockCmd),
     /// On a till: enrol with head office at URL using the code head office
     /// gave for this till; the credential is kept sealed in the data
     /// directory.
@@ -67,6 +72,112 @@ pub enum TillCmd {
     },
 }
 
+/// Which shop, product and quantity a stock entry is about.
+#[derive(Debug, clap::Args)]
+pub struct StockLine {
+    #[arg(long, env = "TILLPOINT_HQ_DATABASE")]
+    database: String,
+    #[arg(long)]
+    shop: String,
+    #[arg(long)]
+    sku: String,
+    /// In the product's unit: 24 pieces, 1.250 kg.
+    #[arg(long, allow_hyphen_values = true)]
+    qty: String,
+    /// What it was: a delivery note, "count 2026-12-01", "broken".
+    #[arg(long)]
+    note: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StockCmd {
+    /// Goods delivered to a shop.
+    Receive(StockLine),
+    /// A correction to a shop's level (negative takes stock away).
+    Adjust(StockLine),
+    /// The level at or below which a product counts as low in a shop.
+    Reorder {
+        #[arg(long, env = "TILLPOINT_HQ_DATABASE")]
+        database: String,
+        #[arg(long)]
+        shop: String,
+        #[arg(long)]
+        sku: String,
+        #[arg(long)]
+        at: String,
+    },
+    /// The levels (of one shop, or all), or with --low only those at or
+    /// below their reorder point.
+    List {
+        #[arg(long, env = "TILLPOINT_HQ_DATABASE")]
+        database: String,
+        #[arg(long)]
+        shop: Option<String>,
+        #[arg(long)]
+        low: bool,
+    },
+}
+
+/// A quantity as typed, signed, in thousandths.
+fn qty_milli(text: &str) -> anyhow::Result<i64> {
+    let (sign, digits) = match text.trim().strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text.trim()),
+    };
+    let q = tillpoint_core::catalog::Qty::parse(digits)
+        .ok_or_else(|| anyhow!("{text:?} is not a quantity (at most three decimals)"))?;
+    Ok(sign * q.milli())
+}
+
+fn stock(cmd: &StockCmd) -> anyhow::Result<ExitCode> {
+    use tillpoint_hq::stock::{self, Entered};
+    runtime()?.block_on(async {
+        match cmd {
+            StockCmd::Receive(l) | StockCmd::Adjust(l) => {
+                let what = match cmd {
+                    StockCmd::Receive(_) => Entered::Received,
+                    _ => Entered::Adjusted,
+                };
+                let mut client = database(&l.database).await?;
+                let q = qty_milli(&l.qty)?;
+                stock::enter(&mut client, &l.shop, &l.sku, q, what, &l.note).await?;
+                println!("shop {} {}: {} booked", l.shop, l.sku, l.qty);
+            }
+            StockCmd::Reorder {
+                database: url,
+                shop,
+                sku,
+                at,
+            } => {
+                let client = database(url).await?;
+                stock::set_reorder(&client, shop, sku, qty_milli(at)?).await?;
+            }
+            StockCmd::List {
+                database: url,
+                shop,
+                low,
+            } => {
+                let client = database(url).await?;
+                let rows = if *low {
+                    stock::low(&client, shop.as_deref()).await?
+                } else {
+                    stock::levels(&client, shop.as_deref()).await?
+                };
+                for l in rows {
+                    println!(
+                        "{}  {}  {}  (reorder at {})",
+                        l.shop,
+                        l.sku,
+                        tillpoint_core::catalog::Qty(l.qty_milli),
+                        tillpoint_core::catalog::Qty(l.reorder_at_milli)
+                    );
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -97,12 +208,16 @@ fn redact(url: &str) -> String {
 pub fn hq(cli: &Cli, cmd: &HqCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         HqCmd::Serve { listen, database: url } => runtime()?.block_on(async {
+            crate::logging::init_stderr("info");
             let client = database(url).await?;
+            let projector = database(url).await?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             eprintln!("head office listening on http://{}", listener.local_addr()?);
-            tillpoint_hq::serve(listener, tillpoint_hq::HqState::new(client)).await?;
+            let state = tillpoint_hq::HqState::new(client);
+            tokio::spawn(tillpoint_hq::project::run(projector, state.clone()));
+            tillpoint_hq::serve(listener, state).await?;
             Ok(ExitCode::SUCCESS)
         }),
         HqCmd::Till(TillCmd::Add {
@@ -154,6 +269,7 @@ pub fn hq(cli: &Cli, cmd: &HqCmd) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }),
+        HqCmd::Stock(cmd) => stock(cmd),
         HqCmd::Enrol { url, code } => {
             let paths =
                 tillpoint_app::till::Paths::resolve(cli.config.clone(), cli.data_dir.clone())?;

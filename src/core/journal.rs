@@ -5,6 +5,8 @@
 //! entry breaks every hash after it. Anyone can verify the plain chain; the
 //! till's MACs over it (store) need the till's key and stay at the till.
 
+use crate::money::{Currency, Money};
+use crate::report::ReportEvent;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -91,6 +93,59 @@ impl Entry {
         }
         Ok(())
     }
+}
+
+/// Kinds of cash movement that are not sales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CashMovement {
+    In,
+    Out,
+    NoSale,
+}
+
+impl CashMovement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CashMovement::In => "in",
+            CashMovement::Out => "out",
+            CashMovement::NoSale => "no_sale",
+        }
+    }
+}
+
+/// The payload of a `cash` entry. Written by the till, read back by head
+/// office to total the period the way the till's Z report did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CashEntry {
+    pub kind: CashMovement,
+    pub amount: i64,
+    pub currency: Currency,
+    pub cashier: u32,
+    pub approved_by: Option<u32>,
+    pub reason: String,
+}
+
+impl CashEntry {
+    /// How the movement counts in the period's totals.
+    pub fn event(&self) -> ReportEvent<'static> {
+        let amount = Money {
+            minor: self.amount,
+            currency: self.currency,
+        };
+        match self.kind {
+            CashMovement::In => ReportEvent::CashIn(amount),
+            CashMovement::Out => ReportEvent::CashOut(amount),
+            CashMovement::NoSale => ReportEvent::NoSale,
+        }
+    }
+}
+
+/// The payload of a `post_void` entry: which receipt was voided, by whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoidEntry {
+    pub receipt_no: String,
+    pub approved_by: u32,
 }
 
 #[cfg(test)]

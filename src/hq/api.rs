@@ -21,12 +21,16 @@ use crate::tills::{self, TillId};
 /// What the handlers share.
 pub struct HqState {
     db: Mutex<Client>,
+    /// Woken after each ingest that stored entries, so the projector books
+    /// them at once rather than on its next round.
+    pub ingested: tokio::sync::Notify,
 }
 
 impl HqState {
     pub fn new(client: Client) -> Arc<HqState> {
         Arc::new(HqState {
             db: Mutex::new(client),
+            ingested: tokio::sync::Notify::new(),
         })
     }
 }
@@ -117,7 +121,11 @@ async fn journal(
         Ok(t) => t,
         Err(r) => return r,
     };
-    match ingest::ingest(&mut db, &t, &batch.entries).await {
+    let result = ingest::ingest(&mut db, &t, &batch.entries).await;
+    if matches!(&result, Ok(r) if r.accepted > 0) {
+        s.ingested.notify_one();
+    }
+    match result {
         Ok(r) if r.refused.is_some() => (StatusCode::CONFLICT, Json(r)).into_response(),
         Ok(r) => Json(r).into_response(),
         Err(e) => failed(e),

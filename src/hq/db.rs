@@ -5,16 +5,26 @@ use tokio_postgres::{Client, NoTls};
 /// Why head office could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum HqError {
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", db_text(.0))]
     Db(#[from] tokio_postgres::Error),
     #[error("{0}")]
     Refused(String),
 }
 
+/// The server's own words for an error ("db error" alone says nothing).
+fn db_text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{} ({})", d.message(), d.code().code()),
+        None => e.to_string(),
+    }
+}
+
 /// The migrations, in order: (version, name, SQL). A released migration is
 /// never edited; a change is a new one.
-pub const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "journal", include_str!("migrations/0001_journal.sql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "journal", include_str!("migrations/0001_journal.sql")),
+    (2, "sales", include_str!("migrations/0002_sales.sql")),
+];
 
 /// Connects to `url` (`postgres://user@host:port/db` or `host=… user=…`);
 /// the connection runs on the caller's runtime until the client is

@@ -12,6 +12,8 @@ pub mod api;
 pub mod bench;
 pub mod db;
 pub mod ingest;
+pub mod project;
+pub mod stock;
 pub mod tills;
 
 pub use api::{router, serve, HqState};

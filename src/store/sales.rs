@@ -9,13 +9,11 @@ use super::journal::append;
 use super::reports::{self, open_period};
 use super::{to_json, Result, Store, StoreError, StoreSettings};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use serde::{Deserialize, Serialize};
 use tillpoint_core::cashier::{require, Action, Approval, Target};
 use tillpoint_core::catalog::Qty;
-use tillpoint_core::money::{Currency, Money};
+use tillpoint_core::money::Money;
 use tillpoint_core::receipt::Receipt;
 use tillpoint_core::refund::{build_refund, RefundRequest};
-use tillpoint_core::report::ReportEvent;
 use tillpoint_core::sale::{PricingRules, Sale, SaleKind, SaleRecord, Stamp};
 use tillpoint_core::tender::TenderKind;
 
@@ -42,40 +40,8 @@ pub struct Parked {
     pub lines: usize,
 }
 
-/// Kinds of cash movement that are not sales.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CashMovement {
-    In,
-    Out,
-    NoSale,
-}
-
-impl CashMovement {
-    fn as_str(self) -> &'static str {
-        match self {
-            CashMovement::In => "in",
-            CashMovement::Out => "out",
-            CashMovement::NoSale => "no_sale",
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct MovementPayload<'a> {
-    kind: CashMovement,
-    amount: i64,
-    currency: Currency,
-    cashier: u32,
-    approved_by: Option<u32>,
-    reason: &'a str,
-}
-
-#[derive(Serialize)]
-struct VoidPayload<'a> {
-    receipt_no: &'a str,
-    approved_by: u32,
-}
+pub use tillpoint_core::journal::CashMovement;
+use tillpoint_core::journal::{CashEntry, VoidEntry};
 
 /// The row id of a receipt. Receipt numbers end in their sales row's id
 /// (see [`next_receipt_no`]), so the lookup is a primary-key probe and the
@@ -391,8 +357,8 @@ impl Store {
                 "{receipt_no} has refunds and cannot be voided"
             )));
         }
-        let payload = to_json(&VoidPayload {
-            receipt_no: &record.receipt_no,
+        let payload = to_json(&VoidEntry {
+            receipt_no: record.receipt_no.clone(),
             approved_by: approval.approver(),
         })?;
         append(
@@ -452,14 +418,15 @@ impl Store {
         };
         let settings = self.settings.clone();
         let tx = crate::begin_write(&mut self.conn)?;
-        let payload = to_json(&MovementPayload {
+        let entry = CashEntry {
             kind,
             amount: amount.minor,
             currency: amount.currency,
             cashier,
             approved_by: approval.map(Approval::approver),
-            reason,
-        })?;
+            reason: reason.to_owned(),
+        };
+        let payload = to_json(&entry)?;
         let seq = append(
             &tx,
             settings.journal_key.as_ref(),
@@ -469,15 +436,7 @@ impl Store {
             &payload,
         )?;
         let period = open_period(&tx, at_ms, settings.currency, settings.opening_float)?;
-        reports::book(
-            &tx,
-            period,
-            match kind {
-                CashMovement::In => ReportEvent::CashIn(amount),
-                CashMovement::Out => ReportEvent::CashOut(amount),
-                CashMovement::NoSale => ReportEvent::NoSale,
-            },
-        )?;
+        reports::book(&tx, period, entry.event())?;
         tx.prepare_cached("INSERT INTO cash_movements(period_id, kind, amount, cashier, approved_by, reason, at_ms, journal_seq)
              VALUES (?1,?2,?3,?4,?5,?6,?7,?8)")?.execute(
             params![period, kind.as_str(), amount.minor, cashier, approval.map(Approval::approver), reason, at_ms, seq],
